@@ -1,0 +1,3 @@
+from testdock.cli import main
+
+main()

@@ -1,0 +1,107 @@
+"""The command line: parse, call one function of the core, print. Nothing else lives here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from testdock import __version__, initialize
+from testdock.errors import TestdockError
+from testdock.project import inspect_project
+
+PATH_ARGUMENT = click.argument(
+    "path", type=click.Path(path_type=Path), default=Path("."), required=False)
+
+
+class _Group(click.Group):
+    """Turns testdock's errors into one line on stderr and their exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TestdockError as error:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"testdock: error: {error}", err=True)
+            sys.exit(error.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="testdock")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """testdock: lean, specialized Docker test images for a Python project.
+
+    \b
+    Four images, each with one job (the names are the seed's):
+      collection  pytest --collect-only, with pytest and the source only
+      execution   the test suite, with runtime + test dependencies, xdist, coverage
+      stress      the execution image plus profilers, benchmarks, load tools
+      backend     the app under uvicorn, with a memory-aware health check
+
+    Start with `testdock init` in your project's folder.
+    """
+    ctx.obj = {"debug": debug}
+
+
+@main.command()
+@PATH_ARGUMENT
+@click.option("--force", is_flag=True,
+              help="Overwrite files that testdock did not write or that were edited since.")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Print what would change as a unified diff; write nothing.")
+@click.option("--base-image", metavar="IMAGE",
+              help="Image the test images build FROM (any image with python3); "
+                   "default: python:<project's version>-slim. Saved in [tool.testdock].")
+@click.option("--app", metavar="MODULE:ATTR",
+              help="The ASGI/WSGI app the backend image serves, when detection picks wrong. "
+                   "Saved in [tool.testdock.backend].")
+def init(path: Path, force: bool, show_diff: bool, base_image: str | None, app: str | None) -> None:
+    """Write the four test images' Dockerfiles and requirement sets into PATH (default: .).
+
+    \b
+    Writes docker/pytest.{collection,execution,stress}.Dockerfile, docker/backend.test.Dockerfile,
+    the requirement set each installs (docker/*_requirements.txt, docker/test_requirements.txt),
+    docker/healthcheck.py, a .dockerignore block and a [tool.testdock] table in pyproject.toml.
+    Files you edited, or that testdock did not write, are never overwritten without --force.
+    """
+    options = initialize.InitOptions(force=force, base_image=base_image, app=app)
+    project, planned = initialize.plan(path, options)
+    if show_diff:
+        click.echo(initialize.diff(planned), nl=False)
+        return
+    written = initialize.apply(path, planned, force)
+    for item in planned:
+        label = {"create": "wrote", "update": "updated", "conflict": "overwrote",
+                 "unchanged": "unchanged"}[item.action.value]
+        click.echo(f"  {label:<10} {item.path}")
+    app_text = project.app.target if project.app else "none found (backend image runs pytest)"
+    click.echo(f"{project.name}: Python {project.python_version}, "
+               f"{len(project.dependencies)} runtime + {len(project.test_dependencies)} test "
+               f"dependencies, tests in {', '.join(project.test_paths)}, app {app_text}")
+    click.echo(f"{len(written)} file(s) written." if written else "Nothing to change.")
+
+
+@main.command()
+@PATH_ARGUMENT
+@click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
+def inspect(path: Path, as_json: bool) -> None:
+    """Show what testdock reads from the project in PATH: dependencies, Python, tests, app."""
+    project = inspect_project(path)
+    description = asdict(project)
+    description["root"] = str(project.root)
+    if as_json:
+        click.echo(json.dumps(description, indent=2))
+        return
+    for key, value in description.items():
+        if isinstance(value, list | tuple):
+            value = ", ".join(str(v) for v in value) or "-"
+        elif isinstance(value, dict):
+            value = f"{value['module']}:{value['attribute']} ({value['framework']}, {value['interface']})"
+        click.echo(f"{key:>18}: {value}")

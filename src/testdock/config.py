@@ -1,0 +1,155 @@
+"""`[tool.testdock]`: one typed, validated schema; unknown keys and bad values are errors."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from testdock.errors import BadInput
+from testdock.pyproject_io import read_toml, table
+from testdock.requirements import parse_requirement
+from testdock.units import parse_size
+
+PHASES = ("collection", "execution", "stress", "backend")
+# A Docker image reference: [registry[:port]/]name[:tag][@digest], lower-case path components.
+_IMAGE_REF = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+_PROJECT_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+
+
+def _image_reference(value: str) -> str:
+    if not _IMAGE_REF.match(value):
+        raise ValueError(f"{value!r} is not a Docker image reference (like 'python:3.12-slim')")
+    return value
+
+
+def _project_name(value: str) -> str:
+    if not _PROJECT_NAME.match(value):
+        raise ValueError(f"{value!r} must be lower-case letters, digits and . _ - (an image name)")
+    return value
+
+
+def _size(value: str) -> str:
+    parse_size(value)
+    return value
+
+
+def _percent(value: str) -> str:
+    if not re.fullmatch(r"\d{1,2}(?:\.\d+)?%", value):
+        raise ValueError(f"{value!r} must be a percentage below 100, like '10%'")
+    return value
+
+
+def _requirements(values: list[str]) -> list[str]:
+    try:
+        return [str(parse_requirement(v, "requirement")) for v in values]
+    except BadInput as error:
+        raise ValueError(str(error).removeprefix("requirement: ")) from None
+
+
+def _module_names(values: list[str]) -> list[str]:
+    for value in values:
+        if not re.fullmatch(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*", value):
+            raise ValueError(f"{value!r} is not a module name")
+    return values
+
+
+ImageRef = Annotated[str, AfterValidator(_image_reference)]
+Size = Annotated[str, AfterValidator(_size)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BuildSettings(_Strict):
+    parallel: int = Field(default=3, ge=1, le=32)
+    registry: str = ""
+    keep: int = Field(default=3, ge=0)
+
+
+class PhaseSettings(_Strict):
+    memory: Size | None = None
+    cpus: float | None = Field(default=None, gt=0)
+    command: list[str] | None = None
+    extra_requirements: Annotated[list[str], AfterValidator(_requirements)] = []
+
+
+class MemorySettings(_Strict):
+    margin: Annotated[str, AfterValidator(_percent)] = "10%"
+    max_worker_rss: Size | None = None
+
+
+class CollectionSettings(_Strict):
+    stub: Annotated[list[str], AfterValidator(_module_names)] = []
+
+
+class BackendSettings(_Strict):
+    app: str | None = None
+    health_path: str = Field(default="/health", pattern=r"^/[\w./?=&-]*$")
+    port: int = Field(default=8000, ge=1, le=65535)
+    services: dict[str, dict[str, Any]] = {}
+
+
+class PhasesSettings(_Strict):
+    collection: PhaseSettings = PhaseSettings()
+    execution: PhaseSettings = PhaseSettings()
+    stress: PhaseSettings = PhaseSettings()
+    backend: PhaseSettings = PhaseSettings()
+
+
+class Settings(_Strict):
+    """The merged `[tool.testdock]` table."""
+
+    base_image: ImageRef | None = None
+    project: Annotated[str, AfterValidator(_project_name)] | None = None
+    build: BuildSettings = BuildSettings()
+    phases: PhasesSettings = PhasesSettings()
+    memory: MemorySettings = MemorySettings()
+    collection: CollectionSettings = CollectionSettings()
+    backend: BackendSettings = BackendSettings()
+
+
+def _known_keys(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
+    current: type[BaseModel] = model
+    for part in path:
+        field = current.model_fields.get(str(part))
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        current = annotation
+    return list(current.model_fields)
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location = tuple(first["loc"])
+    section = ".".join(["tool", "testdock", *(str(p) for p in location[:-1])])
+    key = str(location[-1]) if location else ""
+    if first["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(key, _known_keys(Settings, location[:-1]), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"[{section}] unknown key '{key}'{hint}"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"[{section}] {key}: {message}"
+
+
+def settings_from_table(data: dict[str, Any], where: str = "pyproject.toml") -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as error:
+        raise BadInput(f"{where}: {_describe(error)}") from None
+
+
+def load_settings(root: Path) -> Settings:
+    """The project's `[tool.testdock]` settings (defaults where the table or a key is missing)."""
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return Settings()
+    return settings_from_table(table(read_toml(pyproject), "tool", "testdock"), str(pyproject))

@@ -1,0 +1,102 @@
+"""The four phases as data: what each image installs, runs and checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from testdock.config import PHASES, Settings
+from testdock.project import Project
+from testdock.requirements import merge, names
+
+# Tools every execution image carries; versions float within their major line.
+EXECUTION_TOOLS = ("pytest>=8", "pytest-xdist>=3.5", "pytest-cov>=5", "pytest-timeout>=2.3",
+                   "psutil>=5.9")
+STRESS_TOOLS = ("memray>=1.11", "py-spy>=0.3.14", "pympler>=1.0", "memory-profiler>=0.61",
+                "pytest-benchmark>=4", "pytest-html>=4", "locust>=2.20")
+BACKEND_TOOLS = ("uvicorn>=0.29", "pytest>=8", "psutil>=5.9")
+COLLECTION_TOOLS = ("pytest>=8",)
+DEFAULT_MEMORY = {"collection": "512m", "execution": "1g", "stress": "2g", "backend": "1g"}
+USER_ID = 10001
+USER_NAME = "testdock"
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """One test image: its Dockerfile, its requirement set and what it runs by default."""
+
+    name: str
+    dockerfile: str
+    requirements_file: str
+    purpose: str
+    depends_on: str | None = None
+
+    @property
+    def dockerfile_path(self) -> str:
+        return f"docker/{self.dockerfile}"
+
+    @property
+    def requirements_path(self) -> str:
+        return f"docker/{self.requirements_file}"
+
+
+SPECS: dict[str, PhaseSpec] = {
+    "collection": PhaseSpec("collection", "pytest.collection.Dockerfile",
+                            "collection_requirements.txt",
+                            "test discovery: pytest and the project's source, none of its dependencies"),
+    "execution": PhaseSpec("execution", "pytest.execution.Dockerfile",
+                           "execution_requirements.txt",
+                           "test execution: runtime and test dependencies, xdist, coverage, timeouts"),
+    "stress": PhaseSpec("stress", "pytest.stress.Dockerfile", "stress_requirements.txt",
+                        "stress testing: the execution image plus profilers, benchmarks and load tools",
+                        depends_on="execution"),
+    "backend": PhaseSpec("backend", "backend.test.Dockerfile", "test_requirements.txt",
+                         "backend testing: the application under uvicorn with a memory-aware health check"),
+}
+assert tuple(SPECS) == PHASES
+
+
+def _pytest_plugins(requirements: tuple[str, ...]) -> list[str]:
+    """Test requirements that are pytest plugins: they can change what collection finds."""
+    return [r for r in requirements if any(n.startswith("pytest-") for n in names([r]))]
+
+
+def requirement_set(phase: str, project: Project, settings: Settings) -> tuple[str, ...]:
+    """What the phase's image installs (the project itself is installed separately)."""
+    extra = tuple(getattr(settings.phases, phase).extra_requirements)
+    if phase == "collection":
+        return merge(COLLECTION_TOOLS, _pytest_plugins(project.test_dependencies), extra)
+    if phase == "execution":
+        return merge(project.dependencies, project.test_dependencies, EXECUTION_TOOLS, extra)
+    if phase == "stress":
+        # Installed on top of the execution image: only what it lacks.
+        return merge(STRESS_TOOLS, extra)
+    return merge(project.dependencies, project.test_dependencies, BACKEND_TOOLS, extra)
+
+
+def memory_limit(phase: str, settings: Settings) -> str:
+    return getattr(settings.phases, phase).memory or DEFAULT_MEMORY[phase]
+
+
+def default_command(phase: str, project: Project, settings: Settings) -> list[str]:
+    """The image's CMD: what `docker run IMAGE` does without arguments."""
+    configured = getattr(settings.phases, phase).command
+    if configured:
+        return list(configured)
+    pytest = ["python", "-m", "pytest", "-p", "no:cacheprovider"]
+    if phase == "collection":
+        return [*pytest, "--collect-only", "-q"]
+    if phase == "execution":
+        coverage = [f"--cov={package}" for package in project.packages]
+        if coverage:
+            coverage.append("--cov-report=xml:test-results/coverage.xml")
+        return [*pytest, "--junitxml=test-results/junit.xml", "--timeout=600", *coverage]
+    if phase == "stress":
+        return [*pytest, "--junitxml=test-results/stress-junit.xml",
+                "--html=test-results/stress-report.html", "--self-contained-html"]
+    if project.app is None:
+        return [*pytest, "--junitxml=test-results/backend-junit.xml"]
+    command = ["python", "-m", "uvicorn", project.app.target, "--workers", "1",
+               "--limit-concurrency", "64", "--timeout-keep-alive", "5", "--no-access-log"]
+    if project.app.interface == "wsgi":
+        command += ["--interface", "wsgi"]
+    return command

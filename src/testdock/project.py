@@ -1,0 +1,415 @@
+"""Inspect a Python project: what it depends on, which Python, where its tests and app are."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+
+from testdock import poetry
+from testdock.appdetect import AppRef, detect_app
+from testdock.errors import BadInput
+from testdock.pyproject_io import ini_lines, ini_list, read_ini, read_toml, table
+from testdock.requirements import merge, parse_requirement, read_requirements_file
+
+TEST_GROUPS = ("test", "tests", "testing")
+DEV_GROUPS = ("dev", "develop", "development")
+# Pythons a default base image may be chosen from, newest last.
+KNOWN_PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
+DEFAULT_PYTHON = "3.12"
+_PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg")
+
+
+@dataclass(frozen=True)
+class Project:
+    """What testdock needs to know about a project to build its test images."""
+
+    root: Path
+    name: str
+    python_version: str
+    requires_python: str | None
+    dependencies: tuple[str, ...]
+    test_dependencies: tuple[str, ...]
+    test_paths: tuple[str, ...]
+    source_roots: tuple[str, ...]
+    packages: tuple[str, ...]
+    installable: bool
+    app: AppRef | None
+    sources: tuple[str, ...] = field(default=())  # where dependencies were read from
+
+    @property
+    def image_name(self) -> str:
+        """The project's name as Docker accepts it in image names."""
+        return image_safe_name(self.name)
+
+
+def image_safe_name(name: str) -> str:
+    safe = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return safe or "project"
+
+
+@dataclass
+class _Collected:
+    dependencies: list[list[str]] = field(default_factory=list)
+    test_dependencies: list[list[str]] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+    def add(self, source: str, runtime: Iterable[str], test: Iterable[str]) -> None:
+        runtime, test = list(runtime), list(test)
+        if runtime or test:
+            self.sources.append(source)
+        self.dependencies.append(runtime)
+        self.test_dependencies.append(test)
+
+
+def _pick_groups(available: Iterable[str]) -> list[str]:
+    """The test groups/extras present, else the dev ones."""
+    keys = list(available)
+    normalized = {canonicalize_name(key): key for key in keys}
+    chosen = [normalized[g] for g in TEST_GROUPS if g in normalized]
+    if not chosen:
+        chosen = [normalized[g] for g in DEV_GROUPS if g in normalized]
+    return chosen
+
+
+def _strings(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise BadInput(f"{where}: expected a list of requirement strings")
+    return [str(parse_requirement(item, where)) for item in value]
+
+
+def _expand_self(requirements: list[str], name: str, extras: dict[str, list[str]],
+                 seen: frozenset[str] = frozenset()) -> list[str]:
+    """Replace `project[extra]` self-references by the extra's own requirements."""
+    own = canonicalize_name(name) if name else ""
+    result: list[str] = []
+    for text in requirements:
+        requirement = Requirement(text)
+        if own and canonicalize_name(requirement.name) == own:
+            for extra in sorted(requirement.extras):
+                key = canonicalize_name(extra)
+                if key in seen:
+                    continue
+                matched = next((v for k, v in extras.items() if canonicalize_name(k) == key), [])
+                result += _expand_self(matched, name, extras, seen | {key})
+            continue
+        result.append(text)
+    return result
+
+
+def _pep621(data: dict[str, Any], collected: _Collected) -> None:
+    project = table(data, "project")
+    if not project:
+        return
+    name = str(project.get("name", ""))
+    runtime = _strings(project.get("dependencies", []), "pyproject.toml [project] dependencies")
+    optional_raw = table(data, "project", "optional-dependencies")
+    optional = {
+        key: _strings(value, f"pyproject.toml [project.optional-dependencies] {key}")
+        for key, value in optional_raw.items()
+    }
+    test: list[str] = []
+    for extra in _pick_groups(optional):
+        test += _expand_self(optional[extra], name, optional)
+    collected.add("pyproject.toml [project]", runtime, test)
+
+
+def _dependency_groups(data: dict[str, Any], collected: _Collected) -> None:
+    groups = table(data, "dependency-groups")
+    if not groups:
+        return
+
+    def resolve(group: str, seen: frozenset[str]) -> list[str]:
+        if group in seen:
+            raise BadInput(f"pyproject.toml [dependency-groups] {group}: includes itself")
+        entries = groups.get(group)
+        if not isinstance(entries, list):
+            raise BadInput(f"pyproject.toml [dependency-groups] {group}: expected a list")
+        result: list[str] = []
+        for entry in entries:
+            if isinstance(entry, dict) and "include-group" in entry:
+                result += resolve(str(entry["include-group"]), seen | {group})
+            elif isinstance(entry, str):
+                result.append(str(parse_requirement(entry, f"[dependency-groups] {group}")))
+            else:
+                raise BadInput(f"pyproject.toml [dependency-groups] {group}: bad entry {entry!r}")
+        return result
+
+    test: list[str] = []
+    for group in _pick_groups(groups):
+        test += resolve(group, frozenset())
+    name = str(table(data, "project").get("name", ""))
+    extras = {
+        key: [str(v) for v in value]
+        for key, value in table(data, "project", "optional-dependencies").items()
+        if isinstance(value, list)
+    }
+    collected.add("pyproject.toml [dependency-groups]", [], _expand_self(test, name, extras))
+
+
+def _poetry_table(entries: dict[str, Any], where: str) -> list[str]:
+    result: list[str] = []
+    for name, spec in entries.items():
+        if canonicalize_name(name) == "python":
+            continue
+        if isinstance(spec, dict) and spec.get("optional"):
+            continue
+        requirement = poetry.dependency_to_requirement(name, spec, where)
+        if requirement is not None:
+            result.append(str(parse_requirement(requirement, where)))
+    return result
+
+
+def _poetry(data: dict[str, Any], collected: _Collected) -> None:
+    tool_poetry = table(data, "tool", "poetry")
+    if not tool_poetry:
+        return
+    runtime = _poetry_table(table(tool_poetry, "dependencies"), "[tool.poetry.dependencies]")
+    groups = {name: table(group, "dependencies") for name, group in table(tool_poetry, "group").items()
+              if isinstance(group, dict)}
+    if "dev-dependencies" in tool_poetry:
+        groups.setdefault("dev", table(tool_poetry, "dev-dependencies"))
+    test: list[str] = []
+    for group in _pick_groups(groups):
+        test += _poetry_table(groups[group], f"[tool.poetry.group.{group}.dependencies]")
+    collected.add("pyproject.toml [tool.poetry]", runtime, test)
+
+
+def _setup_cfg(root: Path, collected: _Collected) -> None:
+    path = root / "setup.cfg"
+    if not path.is_file():
+        return
+    parser = read_ini(path)
+    runtime: list[str] = []
+    if parser.has_option("options", "install_requires"):
+        runtime = [str(parse_requirement(line, "setup.cfg install_requires"))
+                   for line in ini_lines(parser.get("options", "install_requires"))]
+    test: list[str] = []
+    if parser.has_section("options.extras_require"):
+        extras = {key: ini_lines(value) for key, value in parser.items("options.extras_require")}
+        for extra in _pick_groups(extras):
+            test += [str(parse_requirement(line, f"setup.cfg extras_require {extra}"))
+                     for line in extras[extra]]
+    collected.add("setup.cfg", runtime, test)
+
+
+def _setup_py(root: Path, collected: _Collected) -> None:
+    """install_requires/extras_require written as literals in setup.py (never executed)."""
+    path = root / "setup.py"
+    if not path.is_file():
+        return
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (SyntaxError, UnicodeDecodeError, ValueError):
+        return
+    runtime: list[str] = []
+    test: list[str] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", ""))
+                == "setup"):
+            continue
+        for keyword in node.keywords:
+            try:
+                value = ast.literal_eval(keyword.value)
+            except ValueError:
+                continue
+            if keyword.arg == "install_requires" and isinstance(value, list | tuple):
+                runtime = [str(parse_requirement(str(v), "setup.py install_requires")) for v in value]
+            if keyword.arg == "extras_require" and isinstance(value, dict):
+                for extra in _pick_groups(value):
+                    test += [str(parse_requirement(str(v), f"setup.py extras_require {extra}"))
+                             for v in value[extra]]
+    collected.add("setup.py", runtime, test)
+
+
+def _requirement_files(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """(runtime, test, dev) requirements files by their conventional names."""
+    files = sorted(root.glob("requirements*.txt")) + sorted(root.glob("*requirements.txt"))
+    folder = root / "requirements"
+    if folder.is_dir():
+        files += sorted(folder.glob("*.txt"))
+    runtime: list[Path] = []
+    test: list[Path] = []
+    dev: list[Path] = []
+    for path in dict.fromkeys(files):
+        stem = path.stem.lower()
+        if "test" in stem:
+            test.append(path)
+        elif "dev" in stem:
+            dev.append(path)
+        elif any(word in stem for word in ("doc", "lint", "typing", "mypy", "style", "release")):
+            continue
+        elif path.parent == root or stem in ("base", "main", "prod", "production", "common",
+                                             "runtime", "requirements"):
+            runtime.append(path)
+    return runtime, test, (dev if not test else [])
+
+
+def _requirements_txt(root: Path, collected: _Collected) -> None:
+    runtime_files, test_files, dev_files = _requirement_files(root)
+    for path in runtime_files:
+        collected.add(str(path.relative_to(root)), read_requirements_file(path, root), [])
+    for path in test_files + dev_files:
+        collected.add(str(path.relative_to(root)), [], read_requirements_file(path, root))
+
+
+def _python_version(root: Path, data: dict[str, Any]) -> tuple[str, str | None]:
+    requires = table(data, "project").get("requires-python")
+    if requires is None:
+        poetry_python = table(data, "tool", "poetry", "dependencies").get("python")
+        if isinstance(poetry_python, str):
+            requires = poetry.constraint_to_specifier(poetry_python, "[tool.poetry] python")
+    if requires is None and (root / "setup.cfg").is_file():
+        parser = read_ini(root / "setup.cfg")
+        if parser.has_option("options", "python_requires"):
+            requires = parser.get("options", "python_requires")
+    pinned = root / ".python-version"
+    if pinned.is_file():
+        lines = pinned.read_text(encoding="utf-8").split()
+        match = re.match(r"^(?:python-?|cpython-?)?(\d+)\.(\d+)", lines[0]) if lines else None
+        if match:
+            return f"{match.group(1)}.{match.group(2)}", str(requires) if requires else None
+    if requires is None:
+        return DEFAULT_PYTHON, None
+    try:
+        specifier = SpecifierSet(str(requires))
+    except InvalidSpecifier:
+        raise BadInput(f"requires-python {requires!r} is not a valid version specifier") from None
+    allowed = [v for v in KNOWN_PYTHONS if specifier.contains(f"{v}.0", prereleases=True)
+               or specifier.contains(f"{v}.99", prereleases=True)]
+    # The newest release the project allows, as CI images usually are; fallback: the default.
+    stable = [v for v in allowed if v <= "3.13" or v == DEFAULT_PYTHON]
+    chosen = (stable or allowed or [DEFAULT_PYTHON])[-1]
+    return chosen, str(requires)
+
+
+def _pytest_testpaths(root: Path, data: dict[str, Any]) -> list[str] | None:
+    """`testpaths` from pytest's configuration, in the order pytest looks for it."""
+    for name in ("pytest.ini", ".pytest.ini"):
+        if (root / name).is_file():
+            parser = read_ini(root / name)
+            if parser.has_option("pytest", "testpaths"):
+                return ini_list(parser.get("pytest", "testpaths"))
+            return None
+    for pytest_table in (table(data, "tool", "pytest", "ini_options"), table(data, "tool", "pytest")):
+        if "testpaths" in pytest_table:
+            value = pytest_table["testpaths"]
+            return [value] if isinstance(value, str) else [str(v) for v in value]
+    for name, section in (("tox.ini", "pytest"), ("setup.cfg", "tool:pytest")):
+        if (root / name).is_file():
+            parser = read_ini(root / name)
+            if parser.has_option(section, "testpaths"):
+                return ini_list(parser.get(section, "testpaths"))
+    return None
+
+
+def _test_paths(root: Path, data: dict[str, Any]) -> tuple[str, ...]:
+    configured = _pytest_testpaths(root, data)
+    if configured:
+        return tuple(configured)
+    for candidate in ("tests", "test"):
+        if (root / candidate).is_dir():
+            return (candidate,)
+    return (".",)
+
+
+def _source_roots(root: Path) -> tuple[str, ...]:
+    return ("src",) if (root / "src").is_dir() else (".",)
+
+
+def _packages(root: Path, source_roots: tuple[str, ...], test_paths: tuple[str, ...]) -> tuple[str, ...]:
+    skipped = {*(p.strip("/").split("/")[0] for p in test_paths), "tests", "test", "docs", "examples",
+               "scripts", "build", "dist", "docker"}
+    found: list[str] = []
+    for source_root in source_roots:
+        base = root / source_root
+        for entry in sorted(base.iterdir()):
+            if entry.name in skipped or entry.name.startswith((".", "_")) or "venv" in entry.name:
+                continue
+            if entry.is_dir() and (entry / "__init__.py").is_file() and entry.name.isidentifier():
+                found.append(entry.name)
+            elif (entry.suffix == ".py" and entry.stem.isidentifier() and source_root == "src"):
+                found.append(entry.stem)
+    return tuple(found)
+
+
+def _project_name(root: Path, data: dict[str, Any]) -> str:
+    for candidate in (table(data, "project").get("name"), table(data, "tool", "poetry").get("name")):
+        if isinstance(candidate, str) and candidate.strip():
+            return candidate.strip()
+    if (root / "setup.cfg").is_file():
+        parser = read_ini(root / "setup.cfg")
+        if parser.has_option("metadata", "name"):
+            return parser.get("metadata", "name").strip()
+    return root.resolve().name
+
+
+def _is_project(root: Path) -> bool:
+    if any((root / marker).is_file() for marker in _PROJECT_MARKERS):
+        return True
+    return bool(list(root.glob("requirements*.txt"))) or (root / "requirements").is_dir()
+
+
+def inspect_project(root: Path, app_override: str | None = None) -> Project:
+    """Describe the project at `root`; bad input (not a project, broken files) raises BadInput."""
+    if not root.exists():
+        raise BadInput(f"{root}: no such directory")
+    if not root.is_dir():
+        raise BadInput(f"{root}: not a directory; give the project's folder")
+    if not _is_project(root):
+        raise BadInput(f"{root}: not a Python project (no pyproject.toml, setup.py, setup.cfg or "
+                       "requirements*.txt); run testdock in the project's folder")
+    pyproject = root / "pyproject.toml"
+    data = read_toml(pyproject) if pyproject.is_file() else {}
+    collected = _Collected()
+    _pep621(data, collected)
+    _dependency_groups(data, collected)
+    _poetry(data, collected)
+    _setup_cfg(root, collected)
+    _setup_py(root, collected)
+    _requirements_txt(root, collected)
+    name = _project_name(root, data)
+    own = canonicalize_name(name)
+    dependencies = tuple(r for r in merge(*collected.dependencies)
+                         if canonicalize_name(Requirement(r).name) != own)
+    test_dependencies = tuple(r for r in merge(*collected.test_dependencies)
+                              if canonicalize_name(Requirement(r).name) != own)
+    python_version, requires_python = _python_version(root, data)
+    test_paths = _test_paths(root, data)
+    source_roots = _source_roots(root)
+    installable = bool(table(data, "build-system")) or bool(table(data, "project")) or bool(
+        table(data, "tool", "poetry")) or (root / "setup.py").is_file() or (root / "setup.cfg").is_file()
+    app = parse_app_reference(app_override) if app_override else detect_app(
+        [root / source_root for source_root in source_roots])
+    return Project(
+        root=root.resolve(),
+        name=name,
+        python_version=python_version,
+        requires_python=requires_python,
+        dependencies=dependencies,
+        test_dependencies=test_dependencies,
+        test_paths=test_paths,
+        source_roots=source_roots,
+        packages=_packages(root, source_roots, test_paths),
+        installable=installable,
+        app=app,
+        sources=tuple(collected.sources),
+    )
+
+
+_APP_REFERENCE = re.compile(r"^([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*)$")
+
+
+def parse_app_reference(text: str, interface: str = "asgi") -> AppRef:
+    """`module:attribute` as given by a user."""
+    match = _APP_REFERENCE.match(text.strip())
+    if not match:
+        raise BadInput(f"app {text!r} is not of the form 'package.module:attribute'")
+    return AppRef(match.group(1), match.group(2), interface, "configured")

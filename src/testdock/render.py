@@ -1,0 +1,88 @@
+"""Render the files `testdock init` writes: Dockerfiles, requirement sets, the health check."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jinja2
+
+from testdock import __version__
+from testdock.config import PHASES, Settings
+from testdock.phases import SPECS, USER_ID, USER_NAME, default_command, requirement_set
+from testdock.project import Project
+
+HEALTHCHECK_PATH = "docker/healthcheck.py"
+
+_environment = jinja2.Environment(
+    loader=jinja2.PackageLoader("testdock", "templates"),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+    autoescape=False,  # Dockerfiles, not HTML; every interpolated value is validated upstream
+)
+
+
+def base_image(project: Project, settings: Settings) -> str:
+    return settings.base_image or f"python:{project.python_version}-slim"
+
+
+def image_prefix(project: Project, settings: Settings) -> str:
+    return settings.project or project.image_name
+
+
+def _context(phase: str, project: Project, settings: Settings) -> dict[str, Any]:
+    spec = SPECS[phase]
+    prefix = image_prefix(project, settings)
+    pythonpath = ":".join(f"/app/{root}".rstrip("/.") or "/app" for root in project.source_roots)
+    return {
+        "version": __version__,
+        "phase": phase,
+        "purpose": spec.purpose,
+        "base_image": base_image(project, settings),
+        "image_prefix": prefix,
+        "execution_image": f"{prefix}-execution:latest",
+        "requirements_path": spec.requirements_path,
+        "pip_flags": "--no-compile " if phase == "collection" else "",
+        "installable": project.installable,
+        "pythonpath": pythonpath.replace("/app/.", "/app"),
+        "command": json.dumps(default_command(phase, project, settings)),
+        "user_id": USER_ID,
+        "user_name": USER_NAME,
+        "has_app": project.app is not None,
+        "port": settings.backend.port,
+        "health_path": settings.backend.health_path,
+    }
+
+
+def _requirements_text(phase: str, project: Project, settings: Settings) -> str:
+    lines = [
+        f"# The {phase} image's requirement set (docker/{SPECS[phase].dockerfile}).",
+        "# Derived from the project's dependencies; add packages through",
+        f"# [tool.testdock.phases.{phase}] extra_requirements rather than here.",
+        *requirement_set(phase, project, settings),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_files(project: Project, settings: Settings) -> dict[str, str]:
+    """Every generated file, by its path relative to the project root (not yet stamped)."""
+    files: dict[str, str] = {}
+    for phase in PHASES:
+        spec = SPECS[phase]
+        template = _environment.get_template(f"{spec.dockerfile}.j2")
+        files[spec.dockerfile_path] = _tidy(template.render(_context(phase, project, settings)))
+        files[spec.requirements_path] = _requirements_text(phase, project, settings)
+    files[HEALTHCHECK_PATH] = _environment.get_template("healthcheck.py.j2").render()
+    return files
+
+
+def _tidy(text: str) -> str:
+    """No runs of blank lines, no leading blank lines, one trailing newline."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        if not line.strip() and (not lines or not lines[-1].strip()):
+            continue
+        lines.append(line.rstrip())
+    return "\n".join(lines).rstrip("\n") + "\n"

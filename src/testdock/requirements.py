@@ -1,0 +1,106 @@
+"""Requirement strings and requirements files, parsed strictly and written back safely."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from testdock.errors import BadInput
+
+# Characters that have no business in a requirement and could escape into a shell or Dockerfile.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f$`\\|&{}]")
+# Lines that name the project itself ("-e .", ".", "-e .[test]"): the images install it separately.
+_SELF = re.compile(r"^(?:-e\s+|--editable\s+)?\.(?:\[[^\]]*\])?$")
+_OPTION_WITH_FILE = re.compile(r"^(-r|--requirement|-c|--constraint)\s*=?\s*(\S+)$")
+
+
+def parse_requirement(text: str, where: str) -> Requirement:
+    """A requirement string, checked; `where` names its origin for the error message."""
+    if _UNSAFE.search(text):
+        raise BadInput(f"{where}: unsafe character in requirement {text!r}; remove it")
+    try:
+        requirement = Requirement(text)
+    except InvalidRequirement as error:
+        first_line = str(error).splitlines()[0]
+        raise BadInput(f"{where}: invalid requirement {text!r}: {first_line}") from None
+    if requirement.url and not re.match(r"^(?:git\+)?https?://|^file:", requirement.url):
+        raise BadInput(f"{where}: unsupported URL in requirement {text!r}; use http(s) or git+https")
+    return requirement
+
+
+def _logical_lines(path: Path) -> Iterable[tuple[int, str]]:
+    """Lines of a requirements file with continuations joined and comments removed."""
+    pending = ""
+    start = 0
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not pending:
+            start = number
+        line = re.sub(r"(^|\s)#.*$", "", raw).rstrip()
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        line = (pending + line).strip()
+        pending = ""
+        if line:
+            yield start, line
+    if pending.strip():
+        yield start, pending.strip()
+
+
+def read_requirements_file(path: Path, root: Path, _seen: frozenset[Path] = frozenset()) -> list[str]:
+    """The requirements a pip requirements file names, following `-r` includes.
+
+    Constraint files (`-c`), pip options (`--index-url`, `--hash` ...) and the project itself
+    (`-e .`) are left out: the images install the project on their own.
+    """
+    resolved = path.resolve()
+    if resolved in _seen:
+        return []
+    if not resolved.is_file():
+        raise BadInput(f"{path}: requirements file not found")
+    requirements: list[str] = []
+    for number, line in _logical_lines(path):
+        where = f"{_relative(path, root)}:{number}"
+        include = _OPTION_WITH_FILE.match(line)
+        if include:
+            if include.group(1) in ("-r", "--requirement"):
+                target = path.parent / include.group(2)
+                requirements += read_requirements_file(target, root, _seen | {resolved})
+            continue
+        if _SELF.match(line):
+            continue
+        if line.startswith("-"):
+            continue
+        requirement_text = re.split(r"\s+--", line, maxsplit=1)[0].strip()
+        requirements.append(str(parse_requirement(requirement_text, where)))
+    return requirements
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def merge(*groups: Iterable[str]) -> tuple[str, ...]:
+    """Requirements from several sources, the first mention of each name (and marker) kept."""
+    seen: set[tuple[str, str]] = set()
+    merged: list[str] = []
+    for group in groups:
+        for text in group:
+            requirement = Requirement(text)
+            key = (canonicalize_name(requirement.name), str(requirement.marker or ""))
+            if key not in seen:
+                seen.add(key)
+                merged.append(str(requirement))
+    return tuple(merged)
+
+
+def names(requirements: Iterable[str]) -> set[str]:
+    """The canonical project names in a list of requirement strings."""
+    return {canonicalize_name(Requirement(text).name) for text in requirements}
