@@ -11,11 +11,12 @@ from typing import Any
 import click
 
 from testdock import __version__, initialize
+from testdock.config import PHASES
 from testdock.errors import TestdockError
 from testdock.project import inspect_project
 
 PATH_ARGUMENT = click.argument(
-    "path", type=click.Path(path_type=Path), default=Path("."), required=False)
+    "path", type=click.Path(path_type=Path), default=Path(), required=False)
 
 
 class _Group(click.Group):
@@ -105,3 +106,39 @@ def inspect(path: Path, as_json: bool) -> None:
         elif isinstance(value, dict):
             value = f"{value['module']}:{value['attribute']} ({value['framework']}, {value['interface']})"
         click.echo(f"{key:>18}: {value}")
+
+
+@main.command()
+@PATH_ARGUMENT
+@click.option("--phase", "phases", multiple=True, type=click.Choice(PHASES),
+              help="Build only this phase's image; repeat for several. Default: all four.")
+@click.option("--tag", help="Image tag, besides 'latest'. Default: the git short commit.")
+@click.option("--parallel", type=click.IntRange(1, 32),
+              help="Images built at once (default: [tool.testdock.build] parallel, 3).")
+@click.option("--no-cache", is_flag=True, help="Build every layer afresh.")
+def build(path: Path, phases: tuple[str, ...], tag: str | None, parallel: int | None,
+          no_cache: bool) -> None:
+    """Build the test images of the project in PATH with BuildKit, in dependency order.
+
+    The stress image is built FROM the execution image, so it waits for it; the others start
+    at once. Every build's output goes to logs/build_test_images.log.
+    """
+    from testdock.build import build_images
+    from testdock.units import format_size
+
+    def echo(phase: str, text: str) -> None:
+        if text.startswith(("#", "$")) and not text.startswith("#0"):
+            step = text.split(" ", 1)[-1] if text.startswith("#") else "started"
+            if step.startswith("[") or step == "started":
+                click.echo(f"[{phase}] {step}")
+
+    results = build_images(path, phases or PHASES, tag, parallel, no_cache, echo)
+    click.echo(f"\n{'image':<40} {'size':>10} {'time':>8}  result")
+    for result in results:
+        size = format_size(result.size) if result.size is not None else "-"
+        click.echo(f"{result.image:<40} {size:>10} {result.seconds:>7.1f}s  "
+                   f"{'ok' if result.ok else 'FAILED'}")
+        for line in result.error_tail:
+            click.echo(f"    {line}")
+    if not all(result.ok for result in results):
+        sys.exit(1)

@@ -25,6 +25,13 @@ DEV_GROUPS = ("dev", "develop", "development")
 KNOWN_PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
 DEFAULT_PYTHON = "3.12"
 _PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg")
+# Tools a "dev" set often carries that no test needs; dropped when dev stands in for test.
+DEV_ONLY_TOOLS = frozenset({
+    "black", "blacken-docs", "build", "bump2version", "bumpver", "check-manifest", "flake8",
+    "flit", "hatch", "isort", "mypy", "nox", "pip-tools", "pre-commit", "pylint", "ruff",
+    "setuptools", "sphinx", "sphinx-rtd-theme", "furo", "mkdocs", "mkdocs-material", "tox",
+    "twine", "wheel", "towncrier", "codespell", "pyupgrade", "autopep8", "yapf", "bandit",
+})
 
 
 @dataclass(frozen=True)
@@ -69,14 +76,26 @@ class _Collected:
         self.test_dependencies.append(test)
 
 
+def _without_dev_tools(requirements: Iterable[str]) -> list[str]:
+    return [r for r in requirements
+            if canonicalize_name(Requirement(r).name) not in DEV_ONLY_TOOLS
+            and not canonicalize_name(Requirement(r).name).startswith(("sphinx", "types-", "flake8-"))]
+
+
 def _pick_groups(available: Iterable[str]) -> list[str]:
     """The test groups/extras present, else the dev ones."""
-    keys = list(available)
-    normalized = {canonicalize_name(key): key for key in keys}
+    normalized: dict[str, str] = {canonicalize_name(key): key for key in available}
     chosen = [normalized[g] for g in TEST_GROUPS if g in normalized]
-    if not chosen:
-        chosen = [normalized[g] for g in DEV_GROUPS if g in normalized]
-    return chosen
+    return chosen or [normalized[g] for g in DEV_GROUPS if g in normalized]
+
+
+def _only_dev(available: Iterable[str]) -> bool:
+    """True when no test group exists and a dev group stands in for it."""
+    return not any(canonicalize_name(key) in TEST_GROUPS for key in available)
+
+
+def _test_set(requirements: list[str], available: Iterable[str]) -> list[str]:
+    return _without_dev_tools(requirements) if _only_dev(available) else requirements
 
 
 def _strings(value: Any, where: str) -> list[str]:
@@ -118,7 +137,7 @@ def _pep621(data: dict[str, Any], collected: _Collected) -> None:
     test: list[str] = []
     for extra in _pick_groups(optional):
         test += _expand_self(optional[extra], name, optional)
-    collected.add("pyproject.toml [project]", runtime, test)
+    collected.add("pyproject.toml [project]", runtime, _test_set(test, optional))
 
 
 def _dependency_groups(data: dict[str, Any], collected: _Collected) -> None:
@@ -151,7 +170,8 @@ def _dependency_groups(data: dict[str, Any], collected: _Collected) -> None:
         for key, value in table(data, "project", "optional-dependencies").items()
         if isinstance(value, list)
     }
-    collected.add("pyproject.toml [dependency-groups]", [], _expand_self(test, name, extras))
+    collected.add("pyproject.toml [dependency-groups]", [],
+                  _test_set(_expand_self(test, name, extras), groups))
 
 
 def _poetry_table(entries: dict[str, Any], where: str) -> list[str]:
@@ -179,7 +199,7 @@ def _poetry(data: dict[str, Any], collected: _Collected) -> None:
     test: list[str] = []
     for group in _pick_groups(groups):
         test += _poetry_table(groups[group], f"[tool.poetry.group.{group}.dependencies]")
-    collected.add("pyproject.toml [tool.poetry]", runtime, test)
+    collected.add("pyproject.toml [tool.poetry]", runtime, _test_set(test, groups))
 
 
 def _setup_cfg(root: Path, collected: _Collected) -> None:
@@ -197,6 +217,7 @@ def _setup_cfg(root: Path, collected: _Collected) -> None:
         for extra in _pick_groups(extras):
             test += [str(parse_requirement(line, f"setup.cfg extras_require {extra}"))
                      for line in extras[extra]]
+        test = _test_set(test, extras)
     collected.add("setup.cfg", runtime, test)
 
 
@@ -212,8 +233,8 @@ def _setup_py(root: Path, collected: _Collected) -> None:
     runtime: list[str] = []
     test: list[str] = []
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", ""))
-                == "setup"):
+        name = getattr(node, "func", None)
+        if not (isinstance(node, ast.Call) and getattr(name, "id", getattr(name, "attr", "")) == "setup"):
             continue
         for keyword in node.keywords:
             try:
@@ -226,6 +247,7 @@ def _setup_py(root: Path, collected: _Collected) -> None:
                 for extra in _pick_groups(value):
                     test += [str(parse_requirement(str(v), f"setup.py extras_require {extra}"))
                              for v in value[extra]]
+                test = _test_set(test, value)
     collected.add("setup.py", runtime, test)
 
 
@@ -256,8 +278,11 @@ def _requirements_txt(root: Path, collected: _Collected) -> None:
     runtime_files, test_files, dev_files = _requirement_files(root)
     for path in runtime_files:
         collected.add(str(path.relative_to(root)), read_requirements_file(path, root), [])
-    for path in test_files + dev_files:
+    for path in test_files:
         collected.add(str(path.relative_to(root)), [], read_requirements_file(path, root))
+    for path in dev_files:
+        collected.add(str(path.relative_to(root)), [],
+                      _without_dev_tools(read_requirements_file(path, root)))
 
 
 def _python_version(root: Path, data: dict[str, Any]) -> tuple[str, str | None]:

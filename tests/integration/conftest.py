@@ -1,0 +1,113 @@
+"""A real Docker engine for integration tests: the one that answers, or one scripts/engine.sh
+starts. No engine is a failure here, never a skip."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+
+from tests.conftest import EXAMPLE, REPO
+
+# A real third-party project from PyPI: its sdist carries its tests; no runtime dependencies,
+# so every image's default command can pass before import stubbing exists.
+REAL_PROJECT = ("more-itertools", "10.5.0")
+CACHE = Path(os.environ.get("TESTDOCK_TEST_CACHE", Path.home() / ".cache" / "testdock-tests"))
+
+
+def _engine_environment() -> dict[str, str]:
+    result = subprocess.run(["bash", str(REPO / "scripts" / "engine.sh")], capture_output=True,
+                            text=True, check=False, timeout=900)
+    if result.returncode != 0:
+        pytest.fail(f"scripts/engine.sh could not provide a Docker engine:\n{result.stderr[-3000:]}")
+    exports: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        if line.startswith("export ") and "=" in line:
+            key, _, value = line.removeprefix("export ").partition("=")
+            exports[key] = value
+    return exports
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    os.environ.update(_engine_environment())
+    try:
+        client = docker.from_env(timeout=300)
+        client.ping()
+    except docker.errors.DockerException as error:
+        pytest.fail(f"no Docker engine answers at {os.environ.get('DOCKER_HOST')}: {error}")
+    yield client
+    for container in client.containers.list(all=True, filters={"label": "io.testdock.test=1"}):
+        container.remove(force=True)
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client: docker.DockerClient) -> str:
+    image = os.environ.get("TESTDOCK_BASE_IMAGE", "")
+    if not image:
+        pytest.fail("TESTDOCK_BASE_IMAGE is not set; scripts/engine.sh sets it")
+    docker_client.images.get(image)
+    return image
+
+
+def _run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "testdock", *args], capture_output=True,
+                          text=True, cwd=cwd, check=False, timeout=1800)
+
+
+def _initialised(project: Path, base_image: str) -> Path:
+    result = _run_cli("init", str(project), "--base-image", base_image)
+    assert result.returncode == 0, result.stderr
+    return project
+
+
+def _download_sdist(name: str, version: str) -> Path:
+    target = CACHE / f"{name}-{version}"
+    archives = list(target.glob("*.tar.gz")) if target.is_dir() else []
+    if not archives:
+        target.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                        "--no-binary", ":all:", f"{name}=={version}", "--dest", str(target)],
+                       check=True, timeout=600)
+        archives = list(target.glob("*.tar.gz"))
+    assert len(archives) == 1, archives
+    return archives[0]
+
+
+@pytest.fixture(scope="session")
+def example_project(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Path:
+    copy = tmp_path_factory.mktemp("example") / "shop"
+    shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info",
+                                                                 ".pytest_cache", ".benchmarks"))
+    return _initialised(copy, base_image)
+
+
+@pytest.fixture(scope="session")
+def real_project(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Path:
+    archive = _download_sdist(*REAL_PROJECT)
+    folder = tmp_path_factory.mktemp("real")
+    with tarfile.open(archive) as tar:
+        tar.extractall(folder, filter="data")
+    (root,) = folder.iterdir()
+    return _initialised(root, base_image)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return _run_cli(*args, cwd=cwd)
