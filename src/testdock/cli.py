@@ -142,3 +142,28 @@ def build(path: Path, phases: tuple[str, ...], tag: str | None, parallel: int | 
             click.echo(f"    {line}")
     if not all(result.ok for result in results):
         sys.exit(1)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("phase", type=click.Choice(PHASES))
+@click.argument("path", type=click.Path(path_type=Path), default=Path(), required=False)
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--memory", metavar="SIZE",
+              help="Container memory limit (swap included), e.g. 1g. Default: the phase's setting.")
+@click.option("--tag", default="latest", show_default=True, help="Image tag to run.")
+def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None, tag: str) -> None:
+    """Run PHASE's image for the project in PATH; arguments after `--` go to pytest.
+
+    \b
+    The container gets the phase's memory limit (no swap), drops all capabilities, runs with a
+    read-only root and a tmpfs /tmp, and writes test-results/ and monitoring/ on the host.
+    Exits with the container's exit code (pytest's).
+    """
+    from testdock.run import run_phase
+
+    try:
+        result = run_phase(path, phase, pytest_args, tag, memory, click.echo)
+    except KeyboardInterrupt:
+        click.echo("testdock: interrupted; container removed, results so far kept", err=True)
+        sys.exit(130)
+    sys.exit(result.exit_code)
