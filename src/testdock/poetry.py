@@ -5,9 +5,24 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from testdock.errors import BadInput
 
 _VERSION = re.compile(r"^\d+(?:\.\d+)*$")
+
+
+def _release(version: str) -> list[int]:
+    """The numeric release part of a version: "2.0.0b1" -> [2, 0, 0]."""
+    return list(Version(version).release)
+
+
+def _is_version(text: str) -> bool:
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return bool(re.match(r"^\d", text))
 
 
 def _bump(parts: list[int], index: int) -> str:
@@ -21,16 +36,16 @@ def _single(constraint: str) -> str:
         return ""
     if constraint.startswith("^"):
         version = constraint[1:].strip()
-        parts = [int(p) for p in version.split(".")]
+        parts = _release(version)
         first_nonzero = next((i for i, p in enumerate(parts) if p != 0), len(parts) - 1)
         return f">={version},<{_bump(parts, first_nonzero)}"
     if constraint.startswith("~") and not constraint.startswith("~="):
         version = constraint[1:].strip()
-        parts = [int(p) for p in version.split(".")]
+        parts = _release(version)
         return f">={version},<{_bump(parts, 1 if len(parts) > 1 else 0)}"
     if constraint.endswith(".*") and _VERSION.match(constraint[:-2]):
         return f"=={constraint}"
-    if _VERSION.match(constraint):
+    if _is_version(constraint):
         return f"=={constraint}"
     return constraint.replace(" ", "")
 
@@ -42,7 +57,7 @@ def constraint_to_specifier(constraint: str, where: str) -> str:
         constraint = re.split(r"\|\||\bor\b", constraint)[0]
     try:
         pieces = [_single(p) for p in re.split(r",|\s+(?=[<>=!~^])", constraint.strip()) if p]
-    except ValueError:
+    except (ValueError, InvalidVersion):
         raise BadInput(f"{where}: cannot read Poetry constraint {constraint!r}") from None
     return ",".join(p for p in pieces if p)
 

@@ -145,7 +145,10 @@ def _dependency_groups(data: dict[str, Any], collected: _Collected) -> None:
     if not groups:
         return
 
+    by_name = {canonicalize_name(name): name for name in groups}
+
     def resolve(group: str, seen: frozenset[str]) -> list[str]:
+        group = by_name.get(canonicalize_name(group), group)
         if group in seen:
             raise BadInput(f"pyproject.toml [dependency-groups] {group}: includes itself")
         entries = groups.get(group)
@@ -156,7 +159,7 @@ def _dependency_groups(data: dict[str, Any], collected: _Collected) -> None:
             if isinstance(entry, dict) and "include-group" in entry:
                 result += resolve(str(entry["include-group"]), seen | {group})
             elif isinstance(entry, str):
-                result.append(str(parse_requirement(entry, f"[dependency-groups] {group}")))
+                result.append(str(parse_requirement(entry, f"pyproject.toml [dependency-groups] {group}")))
             else:
                 raise BadInput(f"pyproject.toml [dependency-groups] {group}: bad entry {entry!r}")
         return result
@@ -191,14 +194,16 @@ def _poetry(data: dict[str, Any], collected: _Collected) -> None:
     tool_poetry = table(data, "tool", "poetry")
     if not tool_poetry:
         return
-    runtime = _poetry_table(table(tool_poetry, "dependencies"), "[tool.poetry.dependencies]")
+    runtime = _poetry_table(table(tool_poetry, "dependencies"), "pyproject.toml [tool.poetry.dependencies]")
     groups = {name: table(group, "dependencies") for name, group in table(tool_poetry, "group").items()
               if isinstance(group, dict)}
-    if "dev-dependencies" in tool_poetry:
-        groups.setdefault("dev", table(tool_poetry, "dev-dependencies"))
+    where = {name: f"pyproject.toml [tool.poetry.group.{name}.dependencies]" for name in groups}
+    if "dev-dependencies" in tool_poetry and "dev" not in groups:
+        groups["dev"] = table(tool_poetry, "dev-dependencies")
+        where["dev"] = "pyproject.toml [tool.poetry.dev-dependencies]"
     test: list[str] = []
     for group in _pick_groups(groups):
-        test += _poetry_table(groups[group], f"[tool.poetry.group.{group}.dependencies]")
+        test += _poetry_table(groups[group], where[group])
     collected.add("pyproject.toml [tool.poetry]", runtime, _test_set(test, groups))
 
 
@@ -221,33 +226,51 @@ def _setup_cfg(root: Path, collected: _Collected) -> None:
     collected.add("setup.cfg", runtime, test)
 
 
-def _setup_py(root: Path, collected: _Collected) -> None:
-    """install_requires/extras_require written as literals in setup.py (never executed)."""
+def _requirement_list(value: object) -> list[str]:
+    """setuptools takes a list of requirements or one string of them, a line each."""
+    if isinstance(value, str):
+        return ini_lines(value)
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return []
+
+
+def _setup_py_keywords(root: Path) -> dict[str, Any]:
+    """The literal keyword arguments of setup() in setup.py (which is parsed, never executed)."""
     path = root / "setup.py"
     if not path.is_file():
-        return
+        return {}
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (SyntaxError, UnicodeDecodeError, ValueError):
-        return
-    runtime: list[str] = []
-    test: list[str] = []
+        return {}
+    keywords: dict[str, Any] = {}
     for node in ast.walk(tree):
-        name = getattr(node, "func", None)
-        if not (isinstance(node, ast.Call) and getattr(name, "id", getattr(name, "attr", "")) == "setup"):
+        function = getattr(node, "func", None)
+        if not (isinstance(node, ast.Call) and getattr(function, "id", getattr(function, "attr", ""))
+                == "setup"):
             continue
         for keyword in node.keywords:
             try:
-                value = ast.literal_eval(keyword.value)
-            except ValueError:
+                keywords[str(keyword.arg)] = ast.literal_eval(keyword.value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                 continue
-            if keyword.arg == "install_requires" and isinstance(value, list | tuple):
-                runtime = [str(parse_requirement(str(v), "setup.py install_requires")) for v in value]
-            if keyword.arg == "extras_require" and isinstance(value, dict):
-                for extra in _pick_groups(value):
-                    test += [str(parse_requirement(str(v), f"setup.py extras_require {extra}"))
-                             for v in value[extra]]
-                test = _test_set(test, value)
+    return keywords
+
+
+def _setup_py(root: Path, collected: _Collected) -> None:
+    keywords = _setup_py_keywords(root)
+    if not keywords:
+        return
+    runtime = [str(parse_requirement(v, "setup.py install_requires"))
+               for v in _requirement_list(keywords.get("install_requires"))]
+    test: list[str] = []
+    extras = keywords.get("extras_require")
+    if isinstance(extras, dict):
+        for extra in _pick_groups(extras):
+            test += [str(parse_requirement(v, f"setup.py extras_require {extra}"))
+                     for v in _requirement_list(extras[extra])]
+        test = _test_set(test, extras)
     collected.add("setup.py", runtime, test)
 
 
@@ -287,6 +310,7 @@ def _requirements_txt(root: Path, collected: _Collected) -> None:
 
 def _python_version(root: Path, data: dict[str, Any]) -> tuple[str, str | None]:
     requires = table(data, "project").get("requires-python")
+    origin = root / "pyproject.toml"
     if requires is None:
         poetry_python = table(data, "tool", "poetry", "dependencies").get("python")
         if isinstance(poetry_python, str):
@@ -295,6 +319,7 @@ def _python_version(root: Path, data: dict[str, Any]) -> tuple[str, str | None]:
         parser = read_ini(root / "setup.cfg")
         if parser.has_option("options", "python_requires"):
             requires = parser.get("options", "python_requires")
+            origin = root / "setup.cfg"
     pinned = root / ".python-version"
     if pinned.is_file():
         lines = pinned.read_text(encoding="utf-8").split()
@@ -306,7 +331,8 @@ def _python_version(root: Path, data: dict[str, Any]) -> tuple[str, str | None]:
     try:
         specifier = SpecifierSet(str(requires))
     except InvalidSpecifier:
-        raise BadInput(f"requires-python {requires!r} is not a valid version specifier") from None
+        raise BadInput(f"{origin}: requires-python {requires!r} is not a valid "
+                       "version specifier (like '>=3.11')") from None
     allowed = [v for v in KNOWN_PYTHONS if specifier.contains(f"{v}.0", prereleases=True)
                or specifier.contains(f"{v}.99", prereleases=True)]
     # The newest release the project allows, as CI images usually are; fallback: the default.
@@ -316,22 +342,25 @@ def _python_version(root: Path, data: dict[str, Any]) -> tuple[str, str | None]:
 
 
 def _pytest_testpaths(root: Path, data: dict[str, Any]) -> list[str] | None:
-    """`testpaths` from pytest's configuration, in the order pytest looks for it."""
+    """`testpaths` from pytest's configuration: the first file holding pytest settings wins,
+    in pytest's own order (pytest.ini, pyproject.toml, tox.ini, setup.cfg)."""
     for name in ("pytest.ini", ".pytest.ini"):
         if (root / name).is_file():
             parser = read_ini(root / name)
-            if parser.has_option("pytest", "testpaths"):
-                return ini_list(parser.get("pytest", "testpaths"))
-            return None
-    for pytest_table in (table(data, "tool", "pytest", "ini_options"), table(data, "tool", "pytest")):
-        if "testpaths" in pytest_table:
-            value = pytest_table["testpaths"]
+            return ini_list(parser.get("pytest", "testpaths", fallback="")) or None
+    for keys in (("tool", "pytest", "ini_options"), ("tool", "pytest")):
+        if "pytest" in table(data, "tool") and (keys[-1] == "pytest" or keys[-1] in table(data, *keys[:-1])):
+            value = table(data, *keys).get("testpaths")
+            if value is None:
+                continue
             return [value] if isinstance(value, str) else [str(v) for v in value]
+    if "pytest" in table(data, "tool"):
+        return None
     for name, section in (("tox.ini", "pytest"), ("setup.cfg", "tool:pytest")):
         if (root / name).is_file():
             parser = read_ini(root / name)
-            if parser.has_option(section, "testpaths"):
-                return ini_list(parser.get(section, "testpaths"))
+            if parser.has_section(section):
+                return ini_list(parser.get(section, "testpaths", fallback="")) or None
     return None
 
 
@@ -373,6 +402,9 @@ def _project_name(root: Path, data: dict[str, Any]) -> str:
         parser = read_ini(root / "setup.cfg")
         if parser.has_option("metadata", "name"):
             return parser.get("metadata", "name").strip()
+    setup_name = _setup_py_keywords(root).get("name")
+    if isinstance(setup_name, str) and setup_name.strip():
+        return setup_name.strip()
     return root.resolve().name
 
 

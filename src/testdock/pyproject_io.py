@@ -28,6 +28,8 @@ def read_ini(path: Path) -> configparser.ConfigParser:
     except configparser.Error as error:
         first_line = str(error).splitlines()[0]
         raise BadInput(f"{path}: not a valid INI file: {first_line}") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not UTF-8 text") from None
     return parser
 
 

@@ -15,6 +15,7 @@ from testdock.errors import BadInput
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f$`\\|&{}]")
 # Lines that name the project itself ("-e .", ".", "-e .[test]"): the images install it separately.
 _SELF = re.compile(r"^(?:-e\s+|--editable\s+)?\.(?:\[[^\]]*\])?$")
+_EDITABLE_URL = re.compile(r"^(?:-e|--editable)\s+((?:git\+)?https?://[^\s#]+)#egg=([\w.-]+)")
 _OPTION_WITH_FILE = re.compile(r"^(-r|--requirement|-c|--constraint)\s*=?\s*(\S+)$")
 
 
@@ -36,7 +37,11 @@ def _logical_lines(path: Path) -> Iterable[tuple[int, str]]:
     """Lines of a requirements file with continuations joined and comments removed."""
     pending = ""
     start = 0
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # pip accepts a byte-order mark
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not UTF-8 text; save it as UTF-8") from None
+    for number, raw in enumerate(text.splitlines(), start=1):
         if not pending:
             start = number
         line = re.sub(r"(^|\s)#.*$", "", raw).rstrip()
@@ -63,7 +68,7 @@ def read_requirements_file(path: Path, root: Path, _seen: frozenset[Path] = froz
     if not resolved.is_file():
         raise BadInput(f"{path}: requirements file not found")
     requirements: list[str] = []
-    for number, line in _logical_lines(path):
+    for number, line in _logical_lines(resolved):
         where = f"{_relative(path, root)}:{number}"
         include = _OPTION_WITH_FILE.match(line)
         if include:
@@ -72,6 +77,11 @@ def read_requirements_file(path: Path, root: Path, _seen: frozenset[Path] = froz
                 requirements += read_requirements_file(target, root, _seen | {resolved})
             continue
         if _SELF.match(line):
+            continue
+        editable_url = _EDITABLE_URL.match(line)
+        if editable_url:  # "-e git+https://...#egg=name": the same package, installed normally
+            url, name = editable_url.groups()
+            requirements.append(str(parse_requirement(f"{name} @ {url}", where)))
             continue
         if line.startswith("-"):
             continue

@@ -3,6 +3,8 @@ and of a real third-party project build, carry testdock's labels, and their defa
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from docker.models.containers import Container
 
 from testdock.config import PHASES
+from tests.conftest import REPO
 from tests.integration.conftest import free_port, run_cli
 
 pytestmark = pytest.mark.integration
@@ -61,6 +64,12 @@ def test_build_makes_four_labelled_images(built: tuple[Path, str],
             assert labels["io.testdock.phase"] == phase
             assert labels["io.testdock.managed"] == "true"
             assert image.attrs["Config"]["User"] == "10001:10001"
+    dockerfiles = sorted(str(p) for p in (project / "docker").glob("*Dockerfile"))
+    assert len(dockerfiles) == 4
+    lint = subprocess.run([str(Path(sys.executable).parent / "hadolint"), "--config",
+                           str(REPO / ".hadolint.yaml"), *dockerfiles],
+                          capture_output=True, text=True, check=False)
+    assert lint.returncode == 0 and not lint.stdout.strip(), lint.stdout
     log = (project / "logs" / "build_test_images.log").read_text()
     assert all(f"[{phase}] built {prefix}-{phase}:it" in log for phase in PHASES)
 

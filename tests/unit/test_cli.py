@@ -1,0 +1,72 @@
+"""The command line: help, version, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from testdock import __version__
+from testdock.cli import main
+from tests.conftest import EXAMPLE
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_version(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+@pytest.mark.parametrize("command", ["init", "build", "run", "inspect"])
+def test_every_command_explains_itself(runner: CliRunner, command: str) -> None:
+    result = runner.invoke(main, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage: main" in result.output or "Usage:" in result.output
+    assert len(result.output.splitlines()) > 5
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["init", "/nonexistent/project"], "no such directory"),
+    (["inspect", "{tmp}"], "not a Python project"),
+    (["build", "{tmp}"], "not a Python project"),
+])
+def test_bad_input_is_one_line_and_exit_2(runner: CliRunner, tmp_path: Path, args: list[str],
+                                          message: str) -> None:
+    result = runner.invoke(main, [a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("testdock: error: ") and message in lines[0]
+
+
+def test_init_prints_what_it_wrote_and_diff_writes_nothing(runner: CliRunner, tmp_path: Path) -> None:
+    project = tmp_path / "shop"
+    shutil.copytree(EXAMPLE, project)
+    result = runner.invoke(main, ["init", str(project), "--diff"])
+    assert result.exit_code == 0 and "+++ b/docker/pytest.collection.Dockerfile" in result.output
+    assert not (project / "docker").exists()
+    result = runner.invoke(main, ["init", str(project)])
+    assert result.exit_code == 0
+    assert "wrote      docker/pytest.stress.Dockerfile" in result.output
+    assert "app shop.main:app" in result.output
+    result = runner.invoke(main, ["init", str(project)])
+    assert "Nothing to change." in result.output
+
+
+def test_build_without_init_says_so(runner: CliRunner, tmp_path: Path) -> None:
+    project = tmp_path / "shop"
+    shutil.copytree(EXAMPLE, project)
+    result = runner.invoke(main, ["build", str(project)])
+    assert result.exit_code == 2
+    assert "run `testdock init` first" in result.output
+
+
+def test_inspect_json(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["inspect", str(EXAMPLE), "--json"])
+    assert result.exit_code == 0
+    assert '"name": "shop"' in result.output and '"module": "shop.main"' in result.output

