@@ -1,23 +1,31 @@
-"""Build the phase images in dependency order, several at once, logging every line."""
+"""Build the phase images in dependency order, several at once: each image is built under a
+private tag and given its real tags only once complete, so a failure or Ctrl-C never leaves a
+half-tagged image. Every line of every build goes to one log."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from testdock import engine
-from testdock.config import PHASES, load_settings
+from testdock.config import PHASES, Settings, load_settings
 from testdock.errors import BadInput
 from testdock.phases import SPECS
-from testdock.project import inspect_project
+from testdock.project import Project, inspect_project
 from testdock.render import base_image, image_prefix
 
-BUILD_LOG = Path("logs/build_test_images.log")
+DEFAULT_LOG = Path("logs/build_test_images.log")
+STEP_LINE = re.compile(r"^#(\d+) \[([^\]]+)\] (.*)$")
+_CACHED = re.compile(r"^#(\d+) CACHED$")
+_REGISTRY = re.compile(r"^[a-zA-Z0-9.-]+(?::\d{1,5})?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
 
 
 @dataclass(frozen=True)
@@ -26,9 +34,43 @@ class ImageResult:
     image: str  # the first tag
     tags: tuple[str, ...]
     seconds: float
-    ok: bool
+    state: str  # built, failed, skipped, interrupted
     size: int | None = None
+    previous_size: int | None = None
+    cache_hits: int = 0
+    steps: int = 0
     error_tail: tuple[str, ...] = ()
+    pushed: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "built"
+
+    @property
+    def size_change(self) -> int | None:
+        if self.size is None or self.previous_size is None:
+            return None
+        return self.size - self.previous_size
+
+
+class BuildListener(Protocol):
+    """What a progress view hears: state changes and every output line."""
+
+    def state(self, phase: str, state: str, detail: str = "") -> None: ...
+
+    def line(self, phase: str, text: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    phases: Sequence[str] = PHASES
+    tag: str | None = None
+    parallel: int | None = None
+    no_cache: bool = False
+    pull: bool = False
+    registry: str | None = None
+    push: bool = False
+    log_path: Path | None = None
 
 
 def default_tag(root: Path) -> str:
@@ -42,106 +84,227 @@ def default_tag(root: Path) -> str:
     return commit if result.returncode == 0 and commit else "latest"
 
 
+def repository(prefix: str, phase: str, registry: str = "") -> str:
+    return f"{registry.rstrip('/')}/{prefix}-{phase}" if registry else f"{prefix}-{phase}"
+
+
 def image_tags(prefix: str, phase: str, tag: str, registry: str = "") -> tuple[str, ...]:
-    repository = f"{registry.rstrip('/')}/{prefix}-{phase}" if registry else f"{prefix}-{phase}"
-    return tuple(dict.fromkeys([f"{repository}:{tag}", f"{repository}:latest"]))
+    name = repository(prefix, phase, registry)
+    return tuple(dict.fromkeys([f"{name}:{tag}", f"{name}:latest"]))
 
 
-def _ordered(phases: Sequence[str]) -> list[str]:
+def ordered_phases(phases: Sequence[str]) -> list[str]:
     unknown = [p for p in phases if p not in PHASES]
     if unknown:
         raise BadInput(f"unknown phase {unknown[0]!r}; choose from {', '.join(PHASES)}")
     return [p for p in PHASES if p in phases]
 
 
-class _Log:
-    """One log file for all builds, each line prefixed with its phase; thread-safe."""
+def check_registry(registry: str) -> str:
+    if registry and not _REGISTRY.match(registry):
+        raise BadInput(f"--registry {registry!r} is not HOST[:PORT][/PREFIX] (like 127.0.0.1:5000/team)")
+    return registry
 
-    def __init__(self, path: Path, echo: Callable[[str, str], None]) -> None:
+
+class _Log:
+    """One log file for all builds, each line prefixed with time and phase; thread-safe."""
+
+    def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._handle = path.open("a", encoding="utf-8")
         self._lock = threading.Lock()
-        self._echo = echo
 
     def line(self, phase: str, text: str) -> None:
         with self._lock:
-            self._handle.write(f"{time.strftime('%H:%M:%S')} [{phase}] {text}\n")
+            self._handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{phase}] {text}\n")
             self._handle.flush()
-        self._echo(phase, text)
 
     def close(self) -> None:
         self._handle.close()
 
 
-def build_images(root: Path, phases: Sequence[str] = PHASES, tag: str | None = None,
-                 parallel: int | None = None, no_cache: bool = False,
-                 echo: Callable[[str, str], None] = lambda phase, text: None) -> list[ImageResult]:
-    """Build the phases' images; a failing image does not stop the others (stress, which is
-    built FROM the execution image, is skipped when that fails)."""
-    settings = load_settings(root)
-    project = inspect_project(root, app_override=settings.backend.app)
-    chosen = _ordered(phases)
-    missing = [SPECS[p].dockerfile_path for p in chosen if not (root / SPECS[p].dockerfile_path).is_file()]
-    if missing:
-        raise BadInput(f"{root}: {missing[0]} is missing; run `testdock init` first")
-    builder = engine.find_builder()
-    engine.client()  # fail early, with one clear line, when no engine answers
-    prefix = image_prefix(project, settings)
-    tag = tag or default_tag(root)
-    workers = parallel or settings.build.parallel
-    log = _Log(root / BUILD_LOG, echo)
-    results: dict[str, ImageResult] = {}
+@dataclass
+class _StepCounter:
+    steps: set[int] = field(default_factory=set)
+    cached: set[int] = field(default_factory=set)
+    current: str = ""
 
-    def run(phase: str) -> ImageResult:
-        tags = image_tags(prefix, phase, tag, settings.build.registry)
-        args = {"BASE_IMAGE": base_image(project, settings)}
+    def feed(self, text: str) -> None:
+        step = STEP_LINE.match(text)
+        if step and not step.group(2).startswith("internal"):
+            self.steps.add(int(step.group(1)))
+            self.current = f"[{step.group(2)}] {step.group(3)}"[:120]
+        cached = _CACHED.match(text)
+        if cached:
+            self.cached.add(int(cached.group(1)))
+
+
+class _Run:
+    """One invocation of `testdock build`: shared state of the worker threads."""
+
+    def __init__(self, root: Path, project: Project, settings: Settings, options: BuildOptions,
+                 listener: BuildListener) -> None:
+        self.root = root
+        self.project = project
+        self.settings = settings
+        self.options = options
+        self.listener = listener
+        self.prefix = image_prefix(project, settings)
+        self.tag = options.tag or default_tag(root)
+        self.registry = check_registry(options.registry if options.registry is not None
+                                       else settings.build.registry)
+        self.builder = engine.find_builder()
+        self.client = engine.client()
+        self.processes = engine.Processes()
+        self.log = _Log(root / (options.log_path or DEFAULT_LOG))
+        self.results: dict[str, ImageResult] = {}
+        self.private_tags: set[str] = set()
+        self._lock = threading.Lock()
+
+    def output(self, phase: str, text: str) -> None:
+        self.log.line(phase, text)
+        self.listener.line(phase, text)
+
+    def build(self, phase: str) -> ImageResult:
+        tags = image_tags(self.prefix, phase, self.tag, self.registry)
+        previous = engine.image_info(self.client, tags[-1])
+        private = f"{repository(self.prefix, phase)}:testdock-building-{uuid.uuid4().hex[:8]}"
+        with self._lock:
+            self.private_tags.add(private)
+        args = {"BASE_IMAGE": base_image(self.project, self.settings)}
         dependency = SPECS[phase].depends_on
         if dependency:
-            built = results.get(dependency)
+            built = self.results.get(dependency)
             args["EXECUTION_IMAGE"] = built.image if built else image_tags(
-                prefix, dependency, tag, settings.build.registry)[0]
-        request = engine.BuildRequest(root, root / SPECS[phase].dockerfile_path, tags, args, no_cache)
+                self.prefix, dependency, self.tag, self.registry)[0]
+        request = engine.BuildRequest(self.root, self.root / SPECS[phase].dockerfile_path, (private,),
+                                      args, self.options.no_cache, self.options.pull)
+        counter = _StepCounter()
+
+        def on_line(text: str) -> None:
+            counter.feed(text)
+            self.output(phase, text)
+
+        self.listener.state(phase, "building")
         started = time.monotonic()
         try:
-            engine.build(builder, request, lambda text: log.line(phase, text))
+            engine.build(self.builder, request, on_line, self.processes)
         except engine.BuildFailed as failure:
-            log.line(phase, f"FAILED after {time.monotonic() - started:.1f}s")
-            return ImageResult(phase, tags[0], tags, time.monotonic() - started, False,
-                               error_tail=tuple(failure.tail[-15:]))
+            seconds = time.monotonic() - started
+            state = "interrupted" if self.processes.stopping else "failed"
+            self.output(phase, f"{state.upper()} after {seconds:.1f}s")
+            self.listener.state(phase, state, counter.current)
+            tail = tuple(line for line in failure.tail if line.strip())[-15:]
+            return ImageResult(phase, tags[0], tags, seconds, state, cache_hits=len(counter.cached),
+                               steps=len(counter.steps), error_tail=tail)
+        engine.tag(self.client, private, tags)
+        engine.untag(self.client, private)
+        with self._lock:
+            self.private_tags.discard(private)
         seconds = time.monotonic() - started
-        log.line(phase, f"built {tags[0]} in {seconds:.1f}s")
-        return ImageResult(phase, tags[0], tags, seconds, True)
+        info = engine.image_info(self.client, tags[0])
+        self.output(phase, f"built {tags[0]} in {seconds:.1f}s")
+        self.listener.state(phase, "built", f"{seconds:.1f}s")
+        return ImageResult(phase, tags[0], tags, seconds, "built", info.size if info else None,
+                           previous.size if previous else None, len(counter.cached), len(counter.steps))
 
-    pool = ThreadPoolExecutor(max_workers=workers)
+    def skipped(self, phase: str, reason: str, state: str = "skipped") -> ImageResult:
+        tags = image_tags(self.prefix, phase, self.tag, self.registry)
+        self.listener.state(phase, state, reason)
+        return ImageResult(phase, tags[0], tags, 0.0, state, error_tail=(reason,))
+
+    def forget_private_tags(self) -> None:
+        for reference in list(self.private_tags):
+            engine.untag(self.client, reference)
+
+
+def _schedule(run: _Run, chosen: list[str], workers: int) -> None:
     pending: dict[Future[ImageResult], str] = {}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="build") as pool:
 
-    def _start_dependants(phase: str) -> None:
-        for dependant in chosen:
-            if SPECS[dependant].depends_on != phase:
-                continue
-            if results[phase].ok:
-                pending[pool.submit(run, dependant)] = dependant
+        def start(phase: str) -> None:
+            dependency = SPECS[phase].depends_on
+            if dependency in run.results and not run.results[dependency].ok:
+                run.results[phase] = run.skipped(phase, f"the {dependency} image it builds FROM failed")
+                return
+            pending[pool.submit(run.build, phase)] = phase
+
+        for phase in chosen:
+            if SPECS[phase].depends_on not in chosen:
+                start(phase)
             else:
-                tags = image_tags(prefix, dependant, tag, settings.build.registry)
-                results[dependant] = ImageResult(
-                    dependant, tags[0], tags, 0.0, False,
-                    error_tail=(f"skipped: the {phase} image it builds FROM failed",))
-
-    try:
-        with pool:
-            pending.update({pool.submit(run, p): p for p in chosen
-                            if SPECS[p].depends_on not in chosen})
+                run.listener.state(phase, "waiting", f"for {SPECS[phase].depends_on}")
+        try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     phase = pending.pop(future)
-                    results[phase] = future.result()
-                    _start_dependants(phase)
+                    run.results[phase] = future.result()
+                    for dependant in chosen:
+                        if SPECS[dependant].depends_on == phase:
+                            start(dependant)
+        except BaseException:
+            run.processes.stop_all()
+            for future in pending:
+                future.cancel()
+            raise
+
+
+def build_images(root: Path, options: BuildOptions, listener: BuildListener) -> list[ImageResult]:
+    """Build the chosen phases' images. A failing image does not stop the others (stress, built
+    FROM the execution image, is skipped when that fails). Ctrl-C stops every build, removes
+    their private tags and re-raises KeyboardInterrupt."""
+    settings = load_settings(root)
+    project = inspect_project(root, app_override=settings.backend.app)
+    chosen = ordered_phases(options.phases)
+    missing = [SPECS[p].dockerfile_path for p in chosen if not (root / SPECS[p].dockerfile_path).is_file()]
+    if missing:
+        raise BadInput(f"{root}: {missing[0]} is missing; run `testdock init` first")
+    if options.push and not (options.registry or settings.build.registry):
+        raise BadInput("--push needs a registry: pass --registry HOST[:PORT][/PREFIX] or set "
+                       "[tool.testdock.build] registry")
+    run = _Run(root, project, settings, options, listener)
+    try:
+        _schedule(run, chosen, options.parallel or settings.build.parallel)
     finally:
-        log.close()
-    docker_client = engine.client()
-    return [
-        ImageResult(r.phase, r.image, r.tags, r.seconds, r.ok,
-                    engine.image_size(docker_client, r.image) if r.ok else None, r.error_tail)
-        for r in (results[p] for p in chosen)
-    ]
+        run.forget_private_tags()
+        run.log.close()
+    results = [run.results[p] for p in chosen]
+    if options.push:
+        results = [_push(run, result) for result in results]
+    return results
+
+
+def _push(run: _Run, result: ImageResult) -> ImageResult:
+    if not result.ok:
+        return result
+    pushed: list[str] = []
+    for reference in result.tags:
+        run.listener.state(result.phase, "pushing", reference)
+        try:
+            engine.push(run.client, reference)
+        except engine.PushFailed as failure:
+            run.listener.state(result.phase, "failed", str(failure))
+            return ImageResult(**{**result.__dict__, "state": "failed", "pushed": tuple(pushed),
+                                  "error_tail": (str(failure),)})
+        pushed.append(reference)
+    run.listener.state(result.phase, "pushed", ", ".join(pushed))
+    return ImageResult(**{**result.__dict__, "pushed": tuple(pushed)})
+
+
+class PlainListener:
+    """Line output for logs and CI: state changes, and each build step as it starts."""
+
+    def __init__(self, echo: Callable[[str], None]) -> None:
+        self._echo = echo
+        self._lock = threading.Lock()
+
+    def state(self, phase: str, state: str, detail: str = "") -> None:
+        with self._lock:
+            self._echo(f"[{phase}] {state}{': ' + detail if detail else ''}")
+
+    def line(self, phase: str, text: str) -> None:
+        step = STEP_LINE.match(text)
+        if step and not step.group(2).startswith("internal") and not text.endswith(("DONE", "CACHED")):
+            with self._lock:
+                self._echo(f"[{phase}] [{step.group(2)}] {step.group(3)[:100]}")

@@ -112,36 +112,95 @@ def inspect(path: Path, as_json: bool) -> None:
 @PATH_ARGUMENT
 @click.option("--phase", "phases", multiple=True, type=click.Choice(PHASES),
               help="Build only this phase's image; repeat for several. Default: all four.")
-@click.option("--tag", help="Image tag, besides 'latest'. Default: the git short commit.")
 @click.option("--parallel", type=click.IntRange(1, 32),
-              help="Images built at once (default: [tool.testdock.build] parallel, 3).")
+              help="Images built at once. Default: [tool.testdock.build] parallel (3).")
+@click.option("--tag", help="Image tag, given besides 'latest'. Default: the git short commit.")
+@click.option("--registry", metavar="HOST[:PORT][/PREFIX]",
+              help="Name images <registry>/<project>-<phase>. Default: [tool.testdock.build] registry.")
+@click.option("--push", is_flag=True, help="Push every tag of every built image to the registry.")
 @click.option("--no-cache", is_flag=True, help="Build every layer afresh.")
-def build(path: Path, phases: tuple[str, ...], tag: str | None, parallel: int | None,
-          no_cache: bool) -> None:
+@click.option("--pull", is_flag=True, help="Pull a newer base image before building (off: no registry).")
+@click.option("--cleanup", is_flag=True,
+              help="Afterwards, remove older images of this project made by testdock (by label), "
+                   "keeping the newest --keep per phase, and dangling build leftovers.")
+@click.option("--keep", type=click.IntRange(0), help="Images per phase --cleanup keeps (default 3).")
+@click.option("--test", "health", is_flag=True,
+              help="Afterwards, run each image's health test in a memory-limited container.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--log", "log_path", type=click.Path(path_type=Path),
+              help="Build log, relative to PATH. Default: logs/build_test_images.log.")
+def build(path: Path, phases: tuple[str, ...], parallel: int | None, tag: str | None,
+          registry: str | None, push: bool, no_cache: bool, pull: bool, cleanup: bool,
+          keep: int | None, health: bool, as_json: bool, log_path: Path | None) -> None:
     """Build the test images of the project in PATH with BuildKit, in dependency order.
 
-    The stress image is built FROM the execution image, so it waits for it; the others start
-    at once. Every build's output goes to logs/build_test_images.log.
+    The stress image is built FROM the execution image, so it waits for it; the others start at
+    once. A failing image does not stop the others; the command then exits 1. Ctrl-C stops
+    every build and leaves no half-tagged image. Each build's full output goes to the log.
     """
-    from testdock.build import build_images
-    from testdock.units import format_size
+    from rich.console import Console
 
-    def echo(phase: str, text: str) -> None:
-        if text.startswith(("#", "$")) and not text.startswith("#0"):
-            step = text.split(" ", 1)[-1] if text.startswith("#") else "started"
-            if step.startswith("[") or step == "started":
-                click.echo(f"[{phase}] {step}")
+    from testdock import buildreport
+    from testdock.build import BuildOptions, PlainListener, build_images
 
-    results = build_images(path, phases or PHASES, tag, parallel, no_cache, echo)
-    click.echo(f"\n{'image':<40} {'size':>10} {'time':>8}  result")
-    for result in results:
-        size = format_size(result.size) if result.size is not None else "-"
-        click.echo(f"{result.image:<40} {size:>10} {result.seconds:>7.1f}s  "
-                   f"{'ok' if result.ok else 'FAILED'}")
-        for line in result.error_tail:
-            click.echo(f"    {line}")
-    if not all(result.ok for result in results):
+    options = BuildOptions(phases or PHASES, tag, parallel, no_cache, pull, registry, push, log_path)
+    console = Console(stderr=as_json)
+    if not console.is_terminal:
+        console = Console(stderr=as_json, width=140)
+    try:
+        if console.is_terminal and not as_json:
+            from testdock.progress import LiveListener
+
+            with LiveListener(list(phases or PHASES), console) as live:
+                results = build_images(path, options, live)
+        else:
+            results = build_images(path, options, PlainListener(lambda text: click.echo(text, err=True)))
+    except KeyboardInterrupt:
+        click.echo("testdock: interrupted; builds stopped, no image half-tagged", err=True)
+        sys.exit(130)
+    checks = _health_checks(path, results) if health else {}
+    cleaned = _cleanup(path, keep) if cleanup else None
+    if as_json:
+        click.echo(json.dumps(buildreport.as_json(results, checks, cleaned), indent=2))
+    else:
+        console.print(buildreport.as_table(results, checks))
+        for line in buildreport.failures(results, checks):
+            console.print(line, markup=False, highlight=False)
+        if cleaned is not None:
+            console.print(f"cleanup: removed {len(cleaned.removed)} image(s), kept {cleaned.kept}"
+                          + "".join(f"\n  removed {item}" for item in cleaned.removed)
+                          + "".join(f"\n  kept {item}" for item in cleaned.refused),
+                          markup=False, highlight=False)
+    if not all(result.ok for result in results) or not all(check.ok for check in checks.values()):
         sys.exit(1)
+
+
+def _health_checks(path: Path, results: list[Any]) -> dict[str, Any]:
+    from testdock import engine
+    from testdock.config import load_settings
+    from testdock.healthtests import health_test
+
+    settings = load_settings(path)
+    project = inspect_project(path, app_override=settings.backend.app)
+    client = engine.client()
+    checks = {}
+    for result in results:
+        if result.ok:
+            click.echo(f"[{result.phase}] health test ...", err=True)
+            checks[result.phase] = health_test(client, result.phase, result.image, project, settings)
+    return checks
+
+
+def _cleanup(path: Path, keep: int | None) -> Any:
+    from testdock import engine
+    from testdock.cleanup import cleanup
+    from testdock.config import load_settings
+    from testdock.render import image_prefix
+
+    settings = load_settings(path)
+    project = inspect_project(path, app_override=settings.backend.app)
+    return cleanup(engine.client(), image_prefix(project, settings), PHASES,
+                   settings.build.keep if keep is None else keep)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

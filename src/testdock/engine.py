@@ -3,11 +3,15 @@ BuildKit builds (the Engine API has no equivalent of `docker build` with BuildKi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
+import signal
 import subprocess
-from collections.abc import Callable, Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,19 +108,63 @@ def build_argv(builder: Builder, request: BuildRequest) -> list[str]:
     return argv
 
 
-def build(builder: Builder, request: BuildRequest, on_line: Callable[[str], None]) -> None:
+class Processes:
+    """Build processes alive now, so that Ctrl-C can stop every one of them."""
+
+    def __init__(self) -> None:
+        self._alive: set[subprocess.Popen[str]] = set()
+        self._lock = threading.Lock()
+        self.stopping = False
+
+    def add(self, process: subprocess.Popen[str]) -> None:
+        with self._lock:
+            if self.stopping:
+                process.terminate()
+            self._alive.add(process)
+
+    def discard(self, process: subprocess.Popen[str]) -> None:
+        with self._lock:
+            self._alive.discard(process)
+
+    def stop_all(self, grace: float = 10.0) -> None:
+        """Interrupt every build (the client cancels it on the engine), then terminate, then kill."""
+        with self._lock:
+            self.stopping = True
+            alive = list(self._alive)
+        for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            for process in alive:
+                if process.poll() is None:
+                    process.send_signal(stop_signal)
+            deadline = time.monotonic() + grace
+            for process in alive:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            alive = [p for p in alive if p.poll() is None]
+            if not alive:
+                return
+
+
+def build(builder: Builder, request: BuildRequest, on_line: Callable[[str], None],
+          processes: Processes | None = None) -> None:
     """Run one BuildKit build, streaming its output line by line; BuildFailed on failure."""
     argv = build_argv(builder, request)
     on_line(f"$ {shlex.join(argv)}")
     tail: list[str] = []
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          env={**os.environ, **builder.env}, errors="replace") as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            line = line.rstrip("\n")
-            tail = [*tail[-39:], line]
-            on_line(line)
-        returncode = process.wait()
+                          env={**os.environ, **builder.env}, errors="replace",
+                          start_new_session=True) as process:
+        if processes is not None:
+            processes.add(process)
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                line = line.rstrip("\n")
+                tail = [*tail[-39:], line]
+                on_line(line)
+            returncode = process.wait()
+        finally:
+            if processes is not None:
+                processes.discard(process)
     if returncode != 0:
         raise BuildFailed(request.tags[0], returncode, tail)
 
@@ -136,6 +184,81 @@ def client() -> docker.DockerClient:
     return docker_client
 
 
+class PushFailed(TestdockError):
+    pass
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    tags: tuple[str, ...]
+    size: int
+    created: str
+    labels: Mapping[str, str]
+
+
+def _info(image: Any) -> ImageInfo:
+    return ImageInfo(image.id, tuple(image.tags), int(image.attrs["Size"]),
+                     str(image.attrs["Created"]), dict(image.labels or {}))
+
+
+def image_info(docker_client: docker.DockerClient, reference: str) -> ImageInfo | None:
+    import docker.errors
+
+    try:
+        return _info(docker_client.images.get(reference))
+    except docker.errors.ImageNotFound:
+        return None
+
+
 def image_size(docker_client: docker.DockerClient, image: str) -> int:
     size: Any = docker_client.images.get(image).attrs["Size"]
     return int(size)
+
+
+def tag(docker_client: docker.DockerClient, source: str, targets: Sequence[str]) -> None:
+    """Give the image `source` every tag in `targets` (repository:tag)."""
+    image = docker_client.images.get(source)
+    for target in targets:
+        repository, _, name = target.rpartition(":")
+        image.tag(repository, name)
+
+
+def untag(docker_client: docker.DockerClient, reference: str) -> None:
+    """Remove one tag; the image stays while other tags name it. Missing tags are fine."""
+    import docker.errors
+
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        docker_client.images.remove(reference, noprune=False)
+
+
+def images_with_labels(docker_client: docker.DockerClient, labels: Mapping[str, str]) -> list[ImageInfo]:
+    filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+    return [_info(image) for image in docker_client.images.list(filters=filters)]
+
+
+def dangling_with_labels(docker_client: docker.DockerClient, labels: Mapping[str, str]) -> list[ImageInfo]:
+    filters: dict[str, Any] = {"dangling": True,
+                               "label": [f"{key}={value}" for key, value in labels.items()]}
+    return [_info(image) for image in docker_client.images.list(filters=filters)]
+
+
+def remove_image(docker_client: docker.DockerClient, image_id: str) -> str | None:
+    """Remove an image by id (all its tags); returns why not, when the engine refuses."""
+    import docker.errors
+
+    try:
+        docker_client.images.remove(image_id, force=True)
+    except docker.errors.ImageNotFound:
+        return None
+    except docker.errors.APIError as error:
+        return str(error.explanation or error)
+    return None
+
+
+def push(docker_client: docker.DockerClient, reference: str) -> None:
+    """Push one repository:tag; PushFailed carries the registry's words."""
+    repository, _, name = reference.rpartition(":")
+    for event in docker_client.images.push(repository, tag=name, stream=True, decode=True):
+        if isinstance(event, dict) and event.get("error"):
+            raise PushFailed(f"pushing {reference} failed: {event['error']}")

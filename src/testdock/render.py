@@ -44,6 +44,7 @@ def _context(phase: str, project: Project, settings: Settings) -> dict[str, Any]
         "image_prefix": prefix,
         "execution_image": f"{prefix}-execution:latest",
         "requirements_path": spec.requirements_path,
+        "execution_requirements_path": SPECS["execution"].requirements_path,
         "pip_flags": "--no-compile " if phase == "collection" else "",
         "installable": project.installable,
         "pythonpath": pythonpath.replace("/app/.", "/app"),
