@@ -52,10 +52,11 @@ start_dockerd() {
     if [ -f "$pidfile" ]; then
         local pid
         pid="$(cat "$pidfile" 2>/dev/null || true)"
-        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null \
+            && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "dockerd" ]; then
             log "dockerd (pid $pid) is starting; waiting"
         else
-            log "removing stale pidfile of a dockerd that is gone"
+            log "removing the stale pidfile of a dockerd that is gone"
             rm -f "$pidfile"
         fi
     fi
@@ -81,6 +82,7 @@ build_base_image() {
     docker_bin="$(client)"
     if "$docker_bin" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then return 0; fi
     [ "$(id -u)" -eq 0 ] || die "base image $BASE_IMAGE is missing and debootstrap needs root"
+    mkdir -p "$STATE_DIR"
     local rootfs="$STATE_DIR/rootfs.$$"
     rm -rf "$rootfs"
     log "building base image $BASE_IMAGE with debootstrap (about a minute, once per machine)"

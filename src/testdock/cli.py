@@ -30,6 +30,15 @@ class _Group(click.Group):
                 raise
             click.echo(f"testdock: error: {error}", err=True)
             sys.exit(error.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort,
+                KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as error:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"testdock: internal error: {type(error).__name__}: {error} "
+                       "(run with --debug for the traceback, and please report it)", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,15 +82,19 @@ def init(path: Path, force: bool, show_diff: bool, base_image: str | None, app: 
     Files you edited, or that testdock did not write, are never overwritten without --force.
     """
     options = initialize.InitOptions(force=force, base_image=base_image, app=app)
-    project, planned = initialize.plan(path, options)
+    project, planned, warnings = initialize.plan(path, options)
     if show_diff:
         click.echo(initialize.diff(planned), nl=False)
+        for warning in warnings:
+            click.echo(f"testdock: warning: {warning}", err=True)
         return
-    written = initialize.apply(path, planned, force)
+    written = initialize.apply(path, planned)
     for item in planned:
-        label = {"create": "wrote", "update": "updated", "conflict": "overwrote",
+        label = {"create": "wrote", "update": "updated", "keep": "kept",
                  "unchanged": "unchanged"}[item.action.value]
         click.echo(f"  {label:<10} {item.path}")
+    for warning in warnings:
+        click.echo(f"testdock: warning: {warning}", err=True)
     app_text = project.app.target if project.app else "none found (backend image runs pytest)"
     click.echo(f"{project.name}: Python {project.python_version}, "
                f"{len(project.dependencies)} runtime + {len(project.test_dependencies)} test "

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from testdock.errors import BadInput
-from testdock.pyproject_io import read_toml, table
+from testdock.pyproject_io import read_toml
 from testdock.requirements import parse_requirement
 from testdock.units import parse_size
 
@@ -65,7 +65,7 @@ Size = Annotated[str, AfterValidator(_size)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class BuildSettings(_Strict):
@@ -94,6 +94,7 @@ class BackendSettings(_Strict):
     app: str | None = None
     health_path: str = Field(default="/health", pattern=r"^/[\w./?=&-]*$")
     port: int = Field(default=8000, ge=1, le=65535)
+    host: str = Field(default="127.0.0.1", pattern=r"^[0-9a-fA-F.:]+$|^localhost$")
     services: dict[str, dict[str, Any]] = {}
 
 
@@ -152,4 +153,12 @@ def load_settings(root: Path) -> Settings:
     pyproject = root / "pyproject.toml"
     if not pyproject.is_file():
         return Settings()
-    return settings_from_table(table(read_toml(pyproject), "tool", "testdock"), str(pyproject))
+    data = read_toml(pyproject)
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise BadInput(f"{pyproject}: [tool] must be a table")
+    section = tool.get("testdock", {})
+    if not isinstance(section, dict):
+        raise BadInput(f"{pyproject}: [tool.testdock] must be a table, like `[tool.testdock]` "
+                       "followed by keys")
+    return settings_from_table(section, str(pyproject))

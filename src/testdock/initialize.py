@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from enum import Enum
@@ -17,22 +18,27 @@ from testdock.config import Settings, load_settings, settings_from_table
 from testdock.errors import BadInput
 from testdock.managed import Ownership, merge_block, ownership, stamp
 from testdock.project import Project, inspect_project
+from testdock.pyproject_io import read_toml
 from testdock.render import base_image, image_prefix, render_files
 
 DOCKERIGNORE_LINES = [
     ".git", ".hg", ".svn", "**/.env", "**/.env.*", "**/*.pem", "**/*.key", "**/id_rsa*",
-    "**/.netrc", "**/.pypirc", "**/secrets", ".venv", "venv", ".tox", ".nox", "**/__pycache__",
+    "**/.netrc", "**/.pypirc", ".venv", "venv", ".tox", ".nox", "**/__pycache__",
     "**/*.py[cod]", "**/.pytest_cache", "**/.mypy_cache", "**/.ruff_cache", ".coverage",
     ".coverage.*", "htmlcov", "dist", "**/*.egg-info", "node_modules", ".idea", ".vscode",
-    "test-results", "monitoring", "logs", ".testdock", ".benchmarks",
+    "test-results", "monitoring/*.csv", "monitoring/*.png", "monitoring/*.prom", "logs/*.log",
+    ".testdock", ".benchmarks",
 ]
+# With an allow-list .dockerignore ("*" then "!src"...), the images still need these.
+DOCKERIGNORE_REINCLUDES = ["!docker", "!pyproject.toml", "!setup.py", "!setup.cfg", "!README*",
+                           "!LICEN[CS]E*", "!requirements*.txt", "!requirements"]
 
 
 class Action(Enum):
     CREATE = "create"
     UPDATE = "update"
     UNCHANGED = "unchanged"
-    CONFLICT = "conflict"  # exists, and is not testdock's unedited file
+    KEEP = "keep"  # exists and is not testdock's unedited file: left alone (unless --force)
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,20 @@ def _plan_one(path: str, old: str | None, new: str, owned: bool) -> PlannedFile:
         return PlannedFile(path, old, new, Action.UNCHANGED)
     if old is None:
         return PlannedFile(path, old, new, Action.CREATE)
-    return PlannedFile(path, old, new, Action.UPDATE if owned else Action.CONFLICT)
+    return PlannedFile(path, old, new, Action.UPDATE if owned else Action.KEEP)
+
+
+def _check_writable(root: Path, relative: str) -> None:
+    """Every folder on the way to the file is a folder (or can be made one)."""
+    current = root
+    for part in Path(relative).parts[:-1]:
+        current = current / part
+        if current.exists() and not current.is_dir():
+            raise BadInput(f"{current}: is a file, but testdock writes {relative} inside it; "
+                           "move it away")
+    target = root / relative
+    if target.exists() and not target.is_file():
+        raise BadInput(f"{target}: is not a regular file; move it away")
 
 
 def _pyproject_text(root: Path, project: Project, settings: Settings, options: InitOptions) -> str:
@@ -76,6 +95,10 @@ def _pyproject_text(root: Path, project: Project, settings: Settings, options: I
     except TOMLKitError as error:
         raise BadInput(f"{path}: not valid TOML: {error}") from None
     tool = document.get("tool")
+    if tool is not None and not isinstance(tool, dict):
+        raise BadInput(f"{path}: [tool] must be a table")
+    if tool is not None and not isinstance(tool.get("testdock", {}), dict):
+        raise BadInput(f"{path}: [tool.testdock] must be a table")
     if tool is None:
         tool = tomlkit.table(is_super_table=True)
         document["tool"] = tool
@@ -101,8 +124,46 @@ def _pyproject_text(root: Path, project: Project, settings: Settings, options: I
     return tomlkit.dumps(document)
 
 
-def plan(root: Path, options: InitOptions) -> tuple[Project, list[PlannedFile]]:
-    """What init would write; reads only. Bad input raises before anything is planned."""
+def _dockerignore(old: str | None) -> str:
+    """testdock's exclusions first, so the user's own lines (re-includes too) win; an allow-list
+    file also gets the re-includes the images need, last."""
+    text = merge_block(old, DOCKERIGNORE_LINES, at_top=True)
+    user_lines = {line.strip() for line in (old or "").splitlines()}
+    if user_lines & {"*", "**", "/*"}:
+        text = merge_block(text, DOCKERIGNORE_REINCLUDES, name="re-includes")
+    return text
+
+
+def _flat_setuptools_warning(root: Path, project: Project, data: dict[str, object]) -> str | None:
+    """setuptools' automatic discovery takes any top-level folder with a valid name for a
+    package, docker/ included: say so where it applies."""
+    build_system = data.get("build-system")
+    backend = build_system.get("build-backend", "") if isinstance(build_system, dict) else ""
+    if not project.installable or project.source_roots != (".",):
+        return None
+    if backend and not str(backend).startswith("setuptools"):
+        return None
+    tool = data.get("tool")
+    setuptools_table = tool.get("setuptools", {}) if isinstance(tool, dict) else {}
+    if isinstance(setuptools_table, dict) and ({"packages", "py-modules"} & set(setuptools_table)):
+        return None
+    setup_cfg = root / "setup.cfg"
+    if setup_cfg.is_file() and re.search(r"(?m)^\s*(packages|py_modules)\s*=",
+                                         setup_cfg.read_text(encoding="utf-8", errors="replace")):
+        return None
+    setup_py = root / "setup.py"
+    if setup_py.is_file() and re.search(r"\b(packages|py_modules)\s*=",
+                                        setup_py.read_text(encoding="utf-8", errors="replace")):
+        return None
+    include = ", ".join(f'"{package}*"' for package in project.packages) or '"yourpackage*"'
+    return ("setuptools discovers packages automatically in this flat layout and will take "
+            "testdock's docker/ and logs/ folders for packages (`pip install .` then fails); "
+            "list yours in pyproject.toml: "
+            f"[tool.setuptools.packages.find] include = [{include}]. The images are not affected.")
+
+
+def plan(root: Path, options: InitOptions) -> tuple[Project, list[PlannedFile], list[str]]:
+    """What init would write, and warnings; reads only. Bad input raises before anything is planned."""
     settings = load_settings(root)
     app = options.app or settings.backend.app
     project = inspect_project(root, app_override=app)
@@ -114,23 +175,31 @@ def plan(root: Path, options: InitOptions) -> tuple[Project, list[PlannedFile]]:
                                        "--base-image")
     files: list[PlannedFile] = []
     for relative, body in render_files(project, settings).items():
+        _check_writable(root, relative)
         old = _read(root / relative)
         owned = ownership(old) in (Ownership.OURS, Ownership.MISSING) or options.force
         files.append(_plan_one(relative, old, stamp(body, __version__), owned))
+    _check_writable(root, ".dockerignore")
     old_ignore = _read(root / ".dockerignore")
-    files.append(_plan_one(".dockerignore", old_ignore, merge_block(old_ignore, DOCKERIGNORE_LINES),
-                           owned=True))
+    files.append(_plan_one(".dockerignore", old_ignore, _dockerignore(old_ignore), owned=True))
     old_pyproject = _read(root / "pyproject.toml")
     new_pyproject = _pyproject_text(root, project, settings, options)
     files.append(_plan_one("pyproject.toml", old_pyproject, new_pyproject, owned=True))
-    return project, files
+    warnings = [f"kept {item.path}: edited since testdock wrote it, or not written by testdock "
+                "(--force overwrites it, --diff shows the difference)"
+                for item in files if item.action is Action.KEEP]
+    data = read_toml(root / "pyproject.toml") if old_pyproject is not None else {}
+    flat = _flat_setuptools_warning(root, project, data)
+    if flat:
+        warnings.append(flat)
+    return project, files, warnings
 
 
 def diff(planned: list[PlannedFile]) -> str:
     """A unified diff of every change the plan makes."""
     chunks: list[str] = []
     for item in planned:
-        if item.action is Action.UNCHANGED:
+        if item.action in (Action.UNCHANGED, Action.KEEP):
             continue
         chunks += difflib.unified_diff(
             (item.old or "").splitlines(keepends=True), item.new.splitlines(keepends=True),
@@ -152,13 +221,12 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def apply(root: Path, planned: list[PlannedFile], force: bool) -> list[PlannedFile]:
-    """Write the plan; refuses, writing nothing, if a file would clobber someone's edits."""
-    conflicts = [item.path for item in planned if item.action is Action.CONFLICT]
-    if conflicts and not force:
-        raise BadInput(f"{', '.join(conflicts)}: not written by testdock or edited since; "
-                       "keep them (no change made), or pass --force to overwrite, --diff to compare")
-    written = [item for item in planned if item.action is not Action.UNCHANGED]
+def apply(root: Path, planned: list[PlannedFile]) -> list[PlannedFile]:
+    """Write what the plan creates or updates; files it keeps are left as they are."""
+    written = [item for item in planned if item.action in (Action.CREATE, Action.UPDATE)]
     for item in written:
-        _write_atomically(root / item.path, item.new)
+        try:
+            _write_atomically(root / item.path, item.new)
+        except OSError as error:
+            raise BadInput(f"{root / item.path}: cannot write: {error.strerror}") from None
     return written

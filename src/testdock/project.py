@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,14 @@ from testdock.requirements import merge, parse_requirement, read_requirements_fi
 TEST_GROUPS = ("test", "tests", "testing")
 DEV_GROUPS = ("dev", "develop", "development")
 # Pythons a default base image may be chosen from, newest last.
-KNOWN_PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
+KNOWN_PYTHONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
 DEFAULT_PYTHON = "3.12"
+NEWEST_STABLE = "3.13"
+
+
+def _minor(version: str) -> tuple[int, int]:
+    major, minor = version.split(".")
+    return int(major), int(minor)
 _PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg")
 # Tools a "dev" set often carries that no test needs; dropped when dev stands in for test.
 DEV_ONLY_TOOLS = frozenset({
@@ -58,7 +65,8 @@ class Project:
 
 
 def image_safe_name(name: str) -> str:
-    safe = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    safe = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
     return safe or "project"
 
 
@@ -84,14 +92,14 @@ def _without_dev_tools(requirements: Iterable[str]) -> list[str]:
 
 def _pick_groups(available: Iterable[str]) -> list[str]:
     """The test groups/extras present, else the dev ones."""
-    normalized: dict[str, str] = {canonicalize_name(key): key for key in available}
+    normalized: dict[str, str] = {canonicalize_name(str(key)): key for key in available}
     chosen = [normalized[g] for g in TEST_GROUPS if g in normalized]
     return chosen or [normalized[g] for g in DEV_GROUPS if g in normalized]
 
 
 def _only_dev(available: Iterable[str]) -> bool:
     """True when no test group exists and a dev group stands in for it."""
-    return not any(canonicalize_name(key) in TEST_GROUPS for key in available)
+    return not any(canonicalize_name(str(key)) in TEST_GROUPS for key in available)
 
 
 def _test_set(requirements: list[str], available: Iterable[str]) -> list[str]:
@@ -322,7 +330,10 @@ def _python_version(root: Path, data: dict[str, Any]) -> tuple[str, str | None]:
             origin = root / "setup.cfg"
     pinned = root / ".python-version"
     if pinned.is_file():
-        lines = pinned.read_text(encoding="utf-8").split()
+        try:
+            lines = pinned.read_text(encoding="utf-8").split()
+        except UnicodeDecodeError:
+            raise BadInput(f"{pinned}: not UTF-8 text") from None
         match = re.match(r"^(?:python-?|cpython-?)?(\d+)\.(\d+)", lines[0]) if lines else None
         if match:
             return f"{match.group(1)}.{match.group(2)}", str(requires) if requires else None
@@ -335,9 +346,12 @@ def _python_version(root: Path, data: dict[str, Any]) -> tuple[str, str | None]:
                        "version specifier (like '>=3.11')") from None
     allowed = [v for v in KNOWN_PYTHONS if specifier.contains(f"{v}.0", prereleases=True)
                or specifier.contains(f"{v}.99", prereleases=True)]
-    # The newest release the project allows, as CI images usually are; fallback: the default.
-    stable = [v for v in allowed if v <= "3.13" or v == DEFAULT_PYTHON]
-    chosen = (stable or allowed or [DEFAULT_PYTHON])[-1]
+    if not allowed:
+        raise BadInput(f"{origin}: no Python from {KNOWN_PYTHONS[0]} to {KNOWN_PYTHONS[-1]} satisfies "
+                       f"requires-python {requires!r}; set [tool.testdock] base_image")
+    # The newest allowed release that is not newer than the newest stable default line.
+    stable = [v for v in allowed if _minor(v) <= _minor(NEWEST_STABLE)]
+    chosen = (stable or allowed)[-1]
     return chosen, str(requires)
 
 
@@ -353,7 +367,12 @@ def _pytest_testpaths(root: Path, data: dict[str, Any]) -> list[str] | None:
             value = table(data, *keys).get("testpaths")
             if value is None:
                 continue
-            return [value] if isinstance(value, str) else [str(v) for v in value]
+            if isinstance(value, str):
+                return [value]
+            if not isinstance(value, list):
+                raise BadInput(f"{root / 'pyproject.toml'}: [tool.pytest.ini_options] testpaths must "
+                               "be a list of paths")
+            return [str(v) for v in value]
     if "pytest" in table(data, "tool"):
         return None
     for name, section in (("tox.ini", "pytest"), ("setup.cfg", "tool:pytest")):

@@ -53,6 +53,7 @@ def _context(phase: str, project: Project, settings: Settings) -> dict[str, Any]
         "user_name": USER_NAME,
         "has_app": project.app is not None,
         "port": settings.backend.port,
+        "host": settings.backend.host,
         "health_path": settings.backend.health_path,
     }
 

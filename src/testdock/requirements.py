@@ -28,8 +28,9 @@ def parse_requirement(text: str, where: str) -> Requirement:
     except InvalidRequirement as error:
         first_line = str(error).splitlines()[0]
         raise BadInput(f"{where}: invalid requirement {text!r}: {first_line}") from None
-    if requirement.url and not re.match(r"^(?:git\+)?https?://|^file:", requirement.url):
-        raise BadInput(f"{where}: unsupported URL in requirement {text!r}; use http(s) or git+https")
+    if requirement.url and not re.match(r"^(?:git\+)?https?://", requirement.url):
+        raise BadInput(f"{where}: cannot install {text!r} in an image (only http(s) and git+https "
+                       "URLs reach the build); publish it or vendor it into the project")
     return requirement
 
 

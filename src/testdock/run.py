@@ -63,11 +63,14 @@ def run_phase(root: Path, phase: str, pytest_args: Sequence[str] = (), tag: str 
         str(_writable_folder(root / MONITORING_DIR)): {"bind": f"/app/{MONITORING_DIR}", "mode": "rw"},
     }
     cpus = getattr(settings.phases, phase).cpus
+    # As root, the image's own unprivileged user writes into folders chowned to it; otherwise
+    # the container runs as the caller, so that results on the host belong to them.
+    user = None if os.getuid() == 0 else f"{os.getuid()}:{os.getgid()}"
     container = client.containers.run(
         image_name, command, detach=True, network_mode="host", mem_limit=limit, memswap_limit=limit,
         nano_cpus=int(cpus * 1e9) if cpus else None, pids_limit=4096, volumes=volumes,
         cap_drop=["ALL"], security_opt=["no-new-privileges"], tmpfs={"/tmp": "rw,size=256m"},
-        read_only=True, labels={"io.testdock.run": phase})
+        read_only=True, labels={"io.testdock.run": phase}, user=user)
     try:
         for chunk in container.logs(stream=True, follow=True):
             echo(chunk.decode(errors="replace").rstrip("\n"))

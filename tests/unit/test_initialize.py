@@ -10,7 +10,7 @@ import tomlkit
 
 from testdock.errors import BadInput
 from testdock.initialize import Action, InitOptions, apply, diff, plan
-from testdock.managed import Ownership, merge_block, ownership, stamp
+from testdock.managed import Ownership, ownership, stamp
 from tests.conftest import EXAMPLE
 
 GENERATED = [
@@ -29,8 +29,8 @@ def project(tmp_path: Path) -> Path:
 
 
 def _init(root: Path, force: bool = False, **options: str) -> list[str]:
-    _, planned = plan(root, InitOptions(force=force, **options))
-    return [item.path for item in apply(root, planned, force)]
+    _, planned, _ = plan(root, InitOptions(force=force, **options))
+    return [item.path for item in apply(root, planned)]
 
 
 def test_stamp_round_trip() -> None:
@@ -66,12 +66,15 @@ def test_an_edited_file_is_kept_unless_forced(project: Path) -> None:
     dockerfile = project / "docker/pytest.execution.Dockerfile"
     edited = dockerfile.read_text() + "RUN echo mine\n"
     dockerfile.write_text(edited)
-    with pytest.raises(BadInput, match=r"docker/pytest.execution.Dockerfile: not written by testdock"):
-        _init(project, base_image="third/python:3.12")
+    _, planned, warnings = plan(project, InitOptions(base_image="third/python:3.12"))
+    assert {item.path: item.action for item in planned}[
+        "docker/pytest.execution.Dockerfile"] is Action.KEEP
+    assert any("kept docker/pytest.execution.Dockerfile" in w for w in warnings)
+    written = [item.path for item in apply(project, planned)]
+    assert "docker/pytest.execution.Dockerfile" not in written
     assert dockerfile.read_text() == edited
-    # nothing else was written either: the refusal comes before any write
-    assert "third/python" not in (project / "docker/pytest.collection.Dockerfile").read_text()
-    assert "third/python" not in (project / "pyproject.toml").read_text()
+    # the other files follow the new setting
+    assert "third/python" in (project / "docker/pytest.collection.Dockerfile").read_text()
     _init(project, force=True, base_image="third/python:3.12")
     assert "RUN echo mine" not in dockerfile.read_text()
 
@@ -80,15 +83,30 @@ def test_a_foreign_file_is_never_overwritten(project: Path) -> None:
     (project / "docker").mkdir()
     mine = project / "docker" / "backend.test.Dockerfile"
     mine.write_text("FROM my/own\n")
-    with pytest.raises(BadInput, match=r"backend\.test\.Dockerfile"):
-        _init(project)
+    written = _init(project)
     assert mine.read_text() == "FROM my/own\n"
-    assert not (project / "docker" / "pytest.execution.Dockerfile").exists()
+    assert "docker/backend.test.Dockerfile" not in written
+    assert (project / "docker" / "pytest.execution.Dockerfile").exists()
+
+
+def test_a_file_in_the_way_of_a_folder_is_bad_input(project: Path) -> None:
+    (project / "docker").write_text("not a folder")
+    with pytest.raises(BadInput, match="is a file, but testdock writes"):
+        _init(project)
+    assert not (project / ".dockerignore").exists()
+
+
+@pytest.mark.parametrize("text", ["tool = 3\n", "[tool]\ntestdock = 3\n"])
+def test_a_tool_table_of_the_wrong_type_is_bad_input(project: Path, text: str) -> None:
+    (project / "pyproject.toml").write_text(text + (project / "pyproject.toml").read_text()
+                                            .split("[build-system]", 1)[0])
+    with pytest.raises(BadInput, match=r"must be a table"):
+        _init(project)
 
 
 def test_diff_shows_changes_and_writes_nothing(project: Path) -> None:
     before = sorted(p.name for p in project.rglob("*"))
-    _, planned = plan(project, InitOptions())
+    _, planned, _ = plan(project, InitOptions())
     text = diff(planned)
     assert "+++ b/docker/pytest.execution.Dockerfile" in text
     assert "+[tool.testdock]" in text
@@ -96,15 +114,40 @@ def test_diff_shows_changes_and_writes_nothing(project: Path) -> None:
 
 
 def test_dockerignore_is_merged_with_the_users(project: Path) -> None:
-    (project / ".dockerignore").write_text("# mine\ndata/\n.git\n")
+    (project / ".dockerignore").write_text("# mine\ndata/\n.git\n!.env.example\n")
     _init(project)
     text = (project / ".dockerignore").read_text()
-    assert text.startswith("# mine\ndata/\n.git\n")
-    block = text.split("# >>> testdock", 1)[1]
+    # testdock's block comes first, so the user's lines (and re-includes) keep the last word
+    assert text.endswith("# mine\ndata/\n.git\n!.env.example\n")
+    block = text.split("# <<< testdock", 1)[0]
     assert ".git\n" not in block  # already excluded by the user
     for pattern in ("**/.env", ".venv", "**/__pycache__", "**/*.pem"):
         assert pattern in block
-    assert merge_block(text, ["x"]).count("# >>> testdock") == 1
+    assert "!docker" not in text
+    _init(project)
+    assert (project / ".dockerignore").read_text() == text
+
+
+def test_an_allow_list_dockerignore_gets_what_the_images_need(project: Path) -> None:
+    (project / ".dockerignore").write_text("*\n!src\n!tests\n")
+    _init(project)
+    text = (project / ".dockerignore").read_text()
+    assert text.index("*\n!src") < text.index("!docker")
+    assert "!pyproject.toml" in text.split("!src", 1)[1]
+
+
+def test_flat_setuptools_layout_is_warned_about(tmp_path: Path) -> None:
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("")
+    (tmp_path / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "mypkg"\nversion = "1"\n')
+    _, _, warnings = plan(tmp_path, InitOptions())
+    assert any('include = ["mypkg*"]' in w for w in warnings)
+    (tmp_path / "pyproject.toml").write_text(
+        (tmp_path / "pyproject.toml").read_text() + '[tool.setuptools]\npackages = ["mypkg"]\n')
+    _, _, warnings = plan(tmp_path, InitOptions())
+    assert warnings == []
 
 
 @pytest.mark.parametrize(("setup", "message"), [
@@ -123,5 +166,5 @@ def test_bad_input_writes_nothing(project: Path, setup: object, message: str) ->
 
 
 def test_plan_reports_actions(project: Path) -> None:
-    _, planned = plan(project, InitOptions())
+    _, planned, _ = plan(project, InitOptions())
     assert {item.action for item in planned} == {Action.CREATE, Action.UPDATE}

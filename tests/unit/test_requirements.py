@@ -35,7 +35,6 @@ def reqs(items: list[str]) -> list[Requirement]:
         "foo===1.0.local-weird",
         "pkg @ https://example.com/pkg-1.0-py3-none-any.whl",
         "pkg @ git+https://github.com/example/pkg.git@v1",
-        "pkg @ file:///tmp/pkg-1.0.tar.gz",
     ],
 )
 def test_parse_requirement_accepts_valid_requirements(text: str) -> None:
@@ -74,10 +73,11 @@ def test_parse_requirement_rejects_invalid_syntax(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     ["pkg @ ssh://git@github.com/example/pkg.git", "pkg @ git+ssh://git@github.com/x/pkg.git",
-     "pkg @ ftp://example.com/pkg.tar.gz", "pkg @ git+file:///tmp/pkg"],
+     "pkg @ ftp://example.com/pkg.tar.gz", "pkg @ git+file:///tmp/pkg",
+     "pkg @ file:///tmp/pkg-1.0.tar.gz"],
 )
 def test_parse_requirement_rejects_unsupported_urls(text: str) -> None:
-    with pytest.raises(BadInput, match="unsupported URL"):
+    with pytest.raises(BadInput, match=r"cannot install .* in an image"):
         parse_requirement(text, "here")
 
 

@@ -1,0 +1,234 @@
+"""`testdock build` on the real engine: failures isolated, Ctrl-C, push to a real registry,
+label-scoped cleanup, health tests and the JSON summary."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+
+from tests.conftest import EXAMPLE
+from tests.integration.conftest import free_port, run_cli
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def project(tmp_path: Path, base_image: str) -> Path:
+    """A fresh, initialised copy of the example, named uniquely so tests never share images."""
+    copy = tmp_path / "shop"
+    shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    name = f"shop-{tmp_path.name[-12:].lower().replace('_', '-').strip('-')}"
+    pyproject = copy / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + f'\n[tool.testdock]\nproject = "{name}"\n')
+    result = run_cli("init", str(copy), "--base-image", base_image)
+    assert result.returncode == 0, result.stderr
+    return copy
+
+
+def _prefix(project: Path) -> str:
+    for line in (project / "pyproject.toml").read_text().splitlines():
+        if line.startswith("project = "):
+            return line.split('"')[1]
+    raise AssertionError("no project name")
+
+
+def _tags(client: docker.DockerClient, prefix: str) -> set[str]:
+    return {tag for image in client.images.list() for tag in image.tags if tag.startswith(prefix + "-")}
+
+
+def _break(project: Path, dockerfile: str) -> None:
+    path = project / "docker" / dockerfile
+    lines = path.read_text().splitlines()
+    cmd = max(i for i, line in enumerate(lines) if line.startswith("CMD"))
+    lines.insert(cmd, "RUN echo 'deliberate failure' && exit 3")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_a_failing_image_does_not_stop_the_others(project: Path,
+                                                  docker_client: docker.DockerClient) -> None:
+    _break(project, "backend.test.Dockerfile")
+    result = run_cli("build", str(project), "--tag", "t1", "--json")
+    assert result.returncode == 1, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    states = {row["phase"]: row["result"] for row in summary["images"]}
+    assert states == {"collection": "built", "execution": "built", "stress": "built", "backend": "failed"}
+    backend = next(row for row in summary["images"] if row["phase"] == "backend")
+    assert any("deliberate failure" in line for line in backend["error_tail"])
+    prefix = _prefix(project)
+    tags = _tags(docker_client, prefix)
+    assert f"{prefix}-execution:t1" in tags and f"{prefix}-backend:t1" not in tags
+    assert not any("testdock-building" in tag for tag in tags)
+    assert summary["images"][0]["size"] > 0 and summary["images"][0]["steps"] > 0
+
+
+def test_stress_is_skipped_when_execution_fails(project: Path) -> None:
+    _break(project, "pytest.execution.Dockerfile")
+    result = run_cli("build", str(project), "--tag", "t2", "--json", "--phase", "execution",
+                     "--phase", "stress")
+    assert result.returncode == 1
+    states = {row["phase"]: row["result"] for row in json.loads(result.stdout)["images"]}
+    assert states == {"execution": "failed", "stress": "skipped"}
+
+
+def test_ctrl_c_stops_builds_and_leaves_no_half_tagged_image(
+        project: Path, docker_client: docker.DockerClient) -> None:
+    log = project / "logs" / "build_test_images.log"
+    process = subprocess.Popen([sys.executable, "-m", "testdock", "build", str(project), "--tag",
+                                "interrupted", "--no-cache"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if log.is_file() and "RUN " in log.read_text():
+            break
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("the builds never started")
+    process.send_signal(signal.SIGINT)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr[-2000:]
+    assert "interrupted" in stderr
+    tags = _tags(docker_client, _prefix(project))
+    assert not any(tag.endswith(":interrupted") or "testdock-building" in tag for tag in tags), tags
+    leftovers = subprocess.run(["pgrep", "-f", f"docker.*build.*{project}"], capture_output=True,
+                               text=True, check=False)
+    assert leftovers.stdout.strip() == ""
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real registry (Debian's docker-registry) on 127.0.0.1."""
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        pytest.fail("docker-registry is missing: scripts/test.sh installs Debian's docker-registry")
+    folder = tmp_path_factory.mktemp("registry")
+    port = free_port()
+    config = folder / "config.yml"
+    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
+                      f"http:\n  addr: 127.0.0.1:{port}\n")
+    server = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            probe = subprocess.run(["curl", "-sf", f"http://127.0.0.1:{port}/v2/"], check=False,
+                                   capture_output=True)
+            if probe.returncode == 0:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the registry did not start")
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_push_to_a_real_registry_and_pull_back(project: Path, registry: str,
+                                                docker_client: docker.DockerClient) -> None:
+    target = f"{registry}/team"
+    result = run_cli("build", str(project), "--phase", "collection", "--tag", "pushed",
+                     "--registry", target, "--push", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    row = json.loads(result.stdout)["images"][0]
+    repository = f"{target}/{_prefix(project)}-collection"
+    assert row["pushed"] == [f"{repository}:pushed", f"{repository}:latest"]
+    docker_client.images.remove(f"{repository}:pushed")
+    pulled = docker_client.images.pull(repository, tag="pushed")
+    assert pulled.labels["io.testdock.phase"] == "collection"
+
+
+def test_push_needs_a_registry(project: Path) -> None:
+    result = run_cli("build", str(project), "--push")
+    assert result.returncode == 2
+    assert "--push needs a registry" in result.stderr
+
+
+def test_cleanup_keeps_the_newest_and_never_touches_foreign_images(
+        project: Path, docker_client: docker.DockerClient, base_image: str, tmp_path: Path) -> None:
+    prefix = _prefix(project)
+    # A foreign image that even carries testdock's project label, but was not made by testdock.
+    foreign_dir = tmp_path / "foreign"
+    foreign_dir.mkdir()
+    (foreign_dir / "Dockerfile").write_text(
+        f"FROM {base_image}\nLABEL io.testdock.project=\"{prefix}\" io.testdock.phase=\"collection\"\n"
+        "RUN echo foreign > /foreign\n")
+    foreign, _ = docker_client.images.build(path=str(foreign_dir), tag=f"{prefix}-foreign:1",
+                                            network_mode="host")
+    ids = []
+    for number in range(3):
+        (project / "src" / "shop" / "version_marker.py").write_text(f"MARK = {number}\n")
+        result = run_cli("build", str(project), "--phase", "collection", "--tag", f"v{number}")
+        assert result.returncode == 0, result.stderr[-2000:]
+        ids.append(docker_client.images.get(f"{prefix}-collection:v{number}").id)
+        time.sleep(1.1)  # distinct creation times
+    result = run_cli("build", str(project), "--phase", "collection", "--tag", "v2", "--cleanup",
+                     "--keep", "2", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)["cleanup"]
+    assert any(ids[0].removeprefix("sha256:")[:12] in item for item in report["removed"])
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.images.get(ids[0])
+    assert docker_client.images.get(ids[1]) and docker_client.images.get(ids[2])
+    assert docker_client.images.get(foreign.id).id == foreign.id
+
+
+def test_health_tests_report_per_image(project: Path) -> None:
+    result = run_cli("build", str(project), "--phase", "execution", "--phase", "stress",
+                     "--phase", "backend", "--test", "--json")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    rows = {row["phase"]: row for row in json.loads(result.stdout)["images"]}
+    assert all(row["health"]["ok"] for row in rows.values()), rows
+    assert "pytest" in rows["execution"]["health"]["detail"]
+    assert "healthy" in rows["backend"]["health"]["detail"]
+
+
+def test_a_rebuild_after_a_code_change_reuses_the_dependency_layers(project: Path) -> None:
+    first = run_cli("build", str(project), "--tag", "r1", "--json")
+    assert first.returncode == 0, first.stderr[-2000:]
+    (project / "src" / "shop" / "extra.py").write_text("VALUE = 1\n")
+    second = run_cli("build", str(project), "--tag", "r2", "--json")
+    assert second.returncode == 0, second.stderr[-2000:]
+    for row in json.loads(second.stdout)["images"]:
+        # everything before the code is cached: requirements, dependencies, stress tools
+        assert row["cache_hits"] >= row["steps"] - 3, row
+    assert (project / "logs" / "build_test_images.log").is_file()
+
+
+def test_a_flat_setuptools_project_builds_and_runs(tmp_path: Path, base_image: str,
+                                                   docker_client: docker.DockerClient) -> None:
+    """docker/ next to a flat layout must not become a 'package' in the image's install."""
+    root = tmp_path / "flatpkg"
+    (root / "flatpkg").mkdir(parents=True)
+    (root / "flatpkg" / "__init__.py").write_text("def double(x: int) -> int:\n    return 2 * x\n")
+    (root / "tests").mkdir()
+    (root / "tests" / "test_double.py").write_text(
+        "from flatpkg import double\n\ndef test_double():\n    assert double(2) == 4\n")
+    (root / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "flatpkg"\nversion = "1.0"\n[project.optional-dependencies]\n'
+        'test = ["pytest"]\n')
+    init = run_cli("init", str(root), "--base-image", base_image)
+    assert init.returncode == 0 and "setuptools discovers packages automatically" in init.stderr
+    result = run_cli("build", str(root), "--phase", "execution", "--tag", "flat")
+    assert result.returncode == 0, result.stderr[-3000:]
+    container = docker_client.containers.run("flatpkg-execution:flat", detach=True,
+                                             network_mode="host", labels={"io.testdock.test": "1"})
+    try:
+        assert container.wait(timeout=300)["StatusCode"] == 0, container.logs().decode()[-2000:]
+        assert "1 passed" in container.logs().decode()
+    finally:
+        container.remove(force=True)
