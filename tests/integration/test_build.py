@@ -168,12 +168,12 @@ def test_cleanup_keeps_the_newest_and_never_touches_foreign_images(
         "RUN echo foreign > /foreign\n")
     foreign, _ = docker_client.images.build(path=str(foreign_dir), tag=f"{prefix}-foreign:1",
                                             network_mode="host")
-    ids = []
+    ids: list[str] = []
     for number in range(3):
         (project / "src" / "shop" / "version_marker.py").write_text(f"MARK = {number}\n")
         result = run_cli("build", str(project), "--phase", "collection", "--tag", f"v{number}")
         assert result.returncode == 0, result.stderr[-2000:]
-        ids.append(docker_client.images.get(f"{prefix}-collection:v{number}").id)
+        ids.append(str(docker_client.images.get(f"{prefix}-collection:v{number}").id))
         time.sleep(1.1)  # distinct creation times
     result = run_cli("build", str(project), "--phase", "collection", "--tag", "v2", "--cleanup",
                      "--keep", "2", "--json")
@@ -183,7 +183,7 @@ def test_cleanup_keeps_the_newest_and_never_touches_foreign_images(
     with pytest.raises(docker.errors.ImageNotFound):
         docker_client.images.get(ids[0])
     assert docker_client.images.get(ids[1]) and docker_client.images.get(ids[2])
-    assert docker_client.images.get(foreign.id).id == foreign.id
+    assert docker_client.images.get(str(foreign.id)).id == foreign.id
 
 
 def test_health_tests_report_per_image(project: Path) -> None:
