@@ -13,7 +13,7 @@ if ! command -v docker-registry >/dev/null && [ "$(id -u)" -eq 0 ]; then
              apt-get install -y -qq --no-install-recommends docker-registry >&2; }
 fi
 echo "test: ruff" >&2
-.venv/bin/ruff check src tests
+.venv/bin/ruff check src tests bench
 echo "test: mypy --strict" >&2
 .venv/bin/mypy
 echo "test: pytest" >&2
