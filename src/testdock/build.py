@@ -4,6 +4,7 @@ half-tagged image. Every line of every build goes to one log."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import threading
@@ -71,6 +72,7 @@ class BuildOptions:
     registry: str | None = None
     push: bool = False
     log_path: Path | None = None
+    bake: bool = False
 
 
 def default_tag(root: Path) -> str:
@@ -263,6 +265,8 @@ def build_images(root: Path, options: BuildOptions, listener: BuildListener) -> 
     if options.push and not (options.registry or settings.build.registry):
         raise BadInput("--push needs a registry: pass --registry HOST[:PORT][/PREFIX] or set "
                        "[tool.testdock.build] registry")
+    if options.bake:
+        return _bake(root, project, settings, options, chosen, listener)
     run = _Run(root, project, settings, options, listener)
     try:
         _schedule(run, chosen, options.parallel or settings.build.parallel)
@@ -308,3 +312,48 @@ class PlainListener:
         if step and not step.group(2).startswith("internal") and not text.endswith(("DONE", "CACHED")):
             with self._lock:
                 self._echo(f"[{phase}] [{step.group(2)}] {step.group(3)[:100]}")
+
+
+def _bake(root: Path, project: Project, settings: Settings, options: BuildOptions, chosen: list[str],
+          listener: BuildListener) -> list[ImageResult]:
+    """All chosen images through `docker buildx bake` and the docker-bake.hcl init wrote."""
+    bake_file = root / "docker" / "docker-bake.hcl"
+    if not bake_file.is_file():
+        raise BadInput(f"{bake_file} is missing; run `testdock init` first")
+    builder = engine.find_bake()
+    client = engine.client()
+    prefix = image_prefix(project, settings)
+    tag = options.tag or default_tag(root)
+    registry = check_registry(options.registry if options.registry is not None else settings.build.registry)
+    argv = [*builder.argv, "--file", str(bake_file), "--progress=plain", "--load",
+            *(["--no-cache"] if options.no_cache else []), *(["--pull"] if options.pull else []), *chosen]
+    environment = {**os.environ, "TAG": tag, "REGISTRY": registry,
+                   "BASE_IMAGE": base_image(project, settings)}
+    log = _Log(root / (options.log_path or DEFAULT_LOG))
+    counter = _StepCounter()
+    for phase in chosen:
+        listener.state(phase, "building")
+    started = time.monotonic()
+    tail: list[str] = []
+    with subprocess.Popen(argv, cwd=root, env=environment, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, errors="replace") as process:
+        assert process.stdout is not None
+        for text in process.stdout:
+            text = text.rstrip("\n")
+            counter.feed(text)
+            tail = [*tail[-39:], text]
+            log.line("bake", text)
+            listener.line(chosen[0], text)
+        returncode = process.wait()
+    log.close()
+    seconds = time.monotonic() - started
+    results: list[ImageResult] = []
+    for phase in chosen:
+        tags = image_tags(prefix, phase, tag, registry)
+        info = engine.image_info(client, tags[0]) if returncode == 0 else None
+        state = "built" if info else "failed"
+        listener.state(phase, state)
+        results.append(ImageResult(phase, tags[0], tags, seconds, state, info.size if info else None,
+                                   cache_hits=len(counter.cached), steps=len(counter.steps),
+                                   error_tail=() if info else tuple(tail[-15:])))
+    return results

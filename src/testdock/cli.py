@@ -140,11 +140,13 @@ def inspect(path: Path, as_json: bool) -> None:
 @click.option("--test", "health", is_flag=True,
               help="Afterwards, run each image's health test in a memory-limited container.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--bake", is_flag=True,
+              help="Build through `docker buildx bake` and docker/docker-bake.hcl (needs buildx).")
 @click.option("--log", "log_path", type=click.Path(path_type=Path),
               help="Build log, relative to PATH. Default: logs/build_test_images.log.")
 def build(path: Path, phases: tuple[str, ...], parallel: int | None, tag: str | None,
           registry: str | None, push: bool, no_cache: bool, pull: bool, cleanup: bool,
-          keep: int | None, health: bool, as_json: bool, log_path: Path | None) -> None:
+          keep: int | None, health: bool, as_json: bool, bake: bool, log_path: Path | None) -> None:
     """Build the test images of the project in PATH with BuildKit, in dependency order.
 
     The stress image is built FROM the execution image, so it waits for it; the others start at
@@ -156,7 +158,7 @@ def build(path: Path, phases: tuple[str, ...], parallel: int | None, tag: str | 
     from testdock import buildreport
     from testdock.build import BuildOptions, PlainListener, build_images
 
-    options = BuildOptions(phases or PHASES, tag, parallel, no_cache, pull, registry, push, log_path)
+    options = BuildOptions(phases or PHASES, tag, parallel, no_cache, pull, registry, push, log_path, bake)
     console = Console(stderr=as_json)
     if not console.is_terminal:
         console = Console(stderr=as_json, width=140)

@@ -84,6 +84,18 @@ def find_builder() -> Builder:
         f"23.0 (found: {found}); install the docker-buildx plugin")
 
 
+def find_bake() -> Builder:
+    """A Docker client with buildx, for `docker buildx bake`."""
+    candidates = [c for c in (os.environ.get("TESTDOCK_DOCKER"), shutil.which("docker"),
+                              "/usr/bin/docker") if c and Path(c).is_file()]
+    for binary in dict.fromkeys(candidates):
+        if _has_buildx(binary):
+            return Builder((binary, "buildx", "bake"), {}, f"{binary} buildx bake")
+    raise EngineUnavailable(
+        f"--bake needs docker buildx, and no client here has it ({', '.join(candidates) or 'none'}); "
+        "install the docker-buildx plugin, or build without --bake")
+
+
 @dataclass(frozen=True)
 class BuildRequest:
     context: Path

@@ -13,6 +13,7 @@ from testdock.phases import SPECS, USER_ID, USER_NAME, default_command, requirem
 from testdock.project import Project
 
 HEALTHCHECK_PATH = "docker/healthcheck.py"
+BAKE_PATH = "docker/docker-bake.hcl"
 
 _environment = jinja2.Environment(
     loader=jinja2.PackageLoader("testdock", "templates"),
@@ -77,6 +78,9 @@ def render_files(project: Project, settings: Settings) -> dict[str, str]:
         files[spec.dockerfile_path] = _tidy(template.render(_context(phase, project, settings)))
         files[spec.requirements_path] = _requirements_text(phase, project, settings)
     files[HEALTHCHECK_PATH] = _environment.get_template("healthcheck.py.j2").render()
+    files[BAKE_PATH] = _environment.get_template("docker-bake.hcl.j2").render(
+        base_image=base_image(project, settings), image_prefix=image_prefix(project, settings),
+        dockerfiles=[(phase, SPECS[phase].dockerfile_path) for phase in PHASES])
     return files
 
 

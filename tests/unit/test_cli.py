@@ -70,3 +70,24 @@ def test_inspect_json(runner: CliRunner) -> None:
     result = runner.invoke(main, ["inspect", str(EXAMPLE), "--json"])
     assert result.exit_code == 0
     assert '"name": "shop"' in result.output and '"module": "shop.main"' in result.output
+
+
+def test_bake_without_buildx_says_what_is_missing(runner: CliRunner, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    project = tmp_path / "shop"
+    shutil.copytree(EXAMPLE, project)
+    assert runner.invoke(main, ["init", str(project)]).exit_code == 0
+    # a PATH whose only docker is a stub without buildx
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub = bin_dir / "docker"
+    stub.write_text("#!/bin/sh\nexit 1\n")
+    stub.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("TESTDOCK_DOCKER", str(stub))
+    import testdock.engine as engine
+
+    monkeypatch.setattr(engine, "_has_buildx", lambda binary: False)
+    result = runner.invoke(main, ["build", str(project), "--bake"])
+    assert result.exit_code == 1
+    assert "--bake needs docker buildx" in result.output

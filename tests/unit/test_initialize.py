@@ -18,6 +18,7 @@ GENERATED = [
     "docker/pytest.stress.Dockerfile", "docker/backend.test.Dockerfile",
     "docker/collection_requirements.txt", "docker/execution_requirements.txt",
     "docker/stress_requirements.txt", "docker/test_requirements.txt", "docker/healthcheck.py",
+    "docker/docker-bake.hcl",
 ]
 
 

@@ -140,3 +140,13 @@ def test_hadolint_finds_nothing(tmp_path: Path) -> None:
             assert result.returncode == 0 and not result.stdout.strip(), result.stdout
             checked += 1
     assert checked >= 16
+
+
+def test_bake_file_names_every_target_and_links_stress_to_execution() -> None:
+    text = render_files(_project(), Settings())["docker/docker-bake.hcl"]
+    for phase in PHASES:
+        assert f'target "{phase}" {{' in text
+        assert f'dockerfile = "{SPECS[phase].dockerfile_path}"' in text
+    assert '"demo-execution:latest" = "target:execution"' in text
+    assert 'network = "host"' in text
+    assert text.count("{") == text.count("}")
