@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 from typing import Any
 
@@ -14,6 +15,7 @@ from testdock.project import Project
 
 HEALTHCHECK_PATH = "docker/healthcheck.py"
 BAKE_PATH = "docker/docker-bake.hcl"
+PLUGIN_DIR = "docker/testdock_pytest"
 
 _environment = jinja2.Environment(
     loader=jinja2.PackageLoader("testdock", "templates"),
@@ -78,10 +80,19 @@ def render_files(project: Project, settings: Settings) -> dict[str, str]:
         files[spec.dockerfile_path] = _tidy(template.render(_context(phase, project, settings)))
         files[spec.requirements_path] = _requirements_text(phase, project, settings)
     files[HEALTHCHECK_PATH] = _environment.get_template("healthcheck.py.j2").render()
+    files.update(plugin_files())
     files[BAKE_PATH] = _environment.get_template("docker-bake.hcl.j2").render(
         base_image=base_image(project, settings), image_prefix=image_prefix(project, settings),
         dockerfiles=[(phase, SPECS[phase].dockerfile_path) for phase in PHASES])
     return files
+
+
+def plugin_files() -> dict[str, str]:
+    """testdock's pytest plugin, copied into docker/ for the images to install."""
+    package = importlib.resources.files("testdock_pytest")
+    return {f"{PLUGIN_DIR}/{entry.name}": entry.read_text(encoding="utf-8")
+            for entry in sorted(package.iterdir(), key=lambda e: e.name)
+            if entry.name.endswith(".py")}
 
 
 def _tidy(text: str) -> str:

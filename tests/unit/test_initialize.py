@@ -18,7 +18,8 @@ GENERATED = [
     "docker/pytest.stress.Dockerfile", "docker/backend.test.Dockerfile",
     "docker/collection_requirements.txt", "docker/execution_requirements.txt",
     "docker/stress_requirements.txt", "docker/test_requirements.txt", "docker/healthcheck.py",
-    "docker/docker-bake.hcl",
+    "docker/docker-bake.hcl", "docker/testdock_pytest/__init__.py", "docker/testdock_pytest/plugin.py",
+    "docker/testdock_pytest/progress.py",
 ]
 
 

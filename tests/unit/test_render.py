@@ -97,7 +97,7 @@ def test_non_installable_project_runs_from_source() -> None:
     files = render_files(_project(installable=False, source_roots=(".",)), Settings())
     text = files["docker/pytest.execution.Dockerfile"]
     assert "install --no-deps" not in text
-    assert 'PYTHONPATH="/app"' in text
+    assert 'PYTHONPATH="/opt/testdock:/app"' in text
 
 
 def test_configured_command_replaces_the_default() -> None:
@@ -150,3 +150,13 @@ def test_bake_file_names_every_target_and_links_stress_to_execution() -> None:
     assert '"demo-execution:latest" = "target:execution"' in text
     assert 'network = "host"' in text
     assert text.count("{") == text.count("}")
+
+
+def test_every_image_carries_the_plugin() -> None:
+    files = render_files(_project(), Settings())
+    assert "docker/testdock_pytest/plugin.py" in files
+    for phase in ("collection", "execution", "backend"):
+        text = files[SPECS[phase].dockerfile_path]
+        assert "COPY docker/testdock_pytest /opt/testdock/testdock_pytest" in text
+        assert "    PYTEST_PLUGINS=testdock_pytest.plugin \\" in text
+        assert "TESTDOCK_RESULTS_DIR=/app/test-results" in text

@@ -1,0 +1,11 @@
+"""The pytest entry point of testdock's plugin (`pytest11`, or PYTEST_PLUGINS in the images)."""
+
+from __future__ import annotations
+
+import pytest
+
+from testdock_pytest import progress
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    progress.register(config)

@@ -1,0 +1,55 @@
+"""Progress events, one JSON object a line, appended to a file the runner watches: which tests
+are running right now, and how many finished or failed. Written by the controller only (under
+xdist, workers report to it), flushed at every event so a killed run still leaves them."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RESULTS_ENV = "TESTDOCK_RESULTS_DIR"
+PROGRESS_FILE = "testdock-progress.jsonl"
+
+
+class ProgressWriter:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        # O_APPEND: each event is one write, never interleaved with another process's
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._failed: set[str] = set()
+
+    def _write(self, event: dict[str, Any]) -> None:
+        event["ts"] = round(time.time(), 4)
+        os.write(self._fd, (json.dumps(event, separators=(",", ":")) + "\n").encode())
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self._write({"event": "session_start", "pid": os.getpid()})
+
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self._write({"event": "start", "nodeid": nodeid})
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed:
+            self._failed.add(report.nodeid)
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        outcome = "failed" if nodeid in self._failed else "passed"
+        self._write({"event": "finish", "nodeid": nodeid, "outcome": outcome})
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self._write({"event": "session_finish", "exitstatus": int(exitstatus)})
+        os.close(self._fd)
+
+
+def register(config: pytest.Config) -> None:
+    """Write progress events where TESTDOCK_RESULTS_DIR says, on the controller only."""
+    folder = os.environ.get(RESULTS_ENV)
+    if not folder or hasattr(config, "workerinput"):
+        return
+    config.pluginmanager.register(ProgressWriter(Path(folder) / PROGRESS_FILE), "testdock-progress")
