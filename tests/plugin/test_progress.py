@@ -38,8 +38,8 @@ def test_progress_events(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPa
     events = _events(results)
     assert events[0]["event"] == "session_start"
     assert events[-1] == {**events[-1], "event": "session_finish", "exitstatus": 1}
-    starts = [e["nodeid"] for e in events if e["event"] == "start"]
-    finishes = {e["nodeid"]: e["outcome"] for e in events if e["event"] == "finish"}
+    starts = [str(e["nodeid"]) for e in events if e["event"] == "start"]
+    finishes = {str(e["nodeid"]): e["outcome"] for e in events if e["event"] == "finish"}
     assert sorted(starts) == sorted(finishes)  # once each: workers write nothing themselves
     assert len(starts) == 4
     assert finishes["test_progress_events.py::test_two"] == "failed"
