@@ -225,19 +225,31 @@ def _cleanup(path: Path, keep: int | None) -> Any:
 @click.option("--memory", metavar="SIZE",
               help="Container memory limit (swap included), e.g. 1g. Default: the phase's setting.")
 @click.option("--tag", default="latest", show_default=True, help="Image tag to run.")
-def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None, tag: str) -> None:
+@click.option("--mount-source", is_flag=True,
+              help="Mount the working tree (read-only) over the image's copy: edit, re-run, no rebuild.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), metavar="PORT",
+              help="Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.")
+@click.option("--no-monitor", is_flag=True, help="Do not sample memory (no memory.csv, no plot).")
+def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None, tag: str,
+        mount_source: bool, metrics_port: int | None, no_monitor: bool) -> None:
     """Run PHASE's image for the project in PATH; arguments after `--` go to pytest.
 
     \b
-    The container gets the phase's memory limit (no swap), drops all capabilities, runs with a
-    read-only root and a tmpfs /tmp, and writes test-results/ and monitoring/ on the host.
-    Exits with the container's exit code (pytest's).
+    The container gets the phase's memory limit (no swap), its CPU limit, a pids limit, drops all
+    capabilities, runs as a non-root user with a read-only root and a tmpfs /tmp, and writes
+    test-results/ and monitoring/ on the host as it goes. Memory is sampled from the container's
+    cgroup (10+ Hz) into monitoring/memory.csv and monitoring/memory-profile.png; an OOM kill is
+    explained with the test that was running. Exits with pytest's exit code; the image is built
+    first when missing.
     """
-    from testdock.run import run_phase
+    from testdock.run import RunOptions, run_phase, summary_lines
 
+    options = RunOptions(pytest_args, tag, memory, mount_source, not no_monitor, metrics_port)
     try:
-        result = run_phase(path, phase, pytest_args, tag, memory, click.echo)
+        result = run_phase(path, phase, options, click.echo)
     except KeyboardInterrupt:
         click.echo("testdock: interrupted; container removed, results so far kept", err=True)
         sys.exit(130)
+    for line in summary_lines(result):
+        click.echo(line, err=True)
     sys.exit(result.exit_code)

@@ -1,32 +1,59 @@
-"""Run a phase's image: its default command (plus extra pytest arguments) under a memory
-limit, output streamed live, results written to the host as they are produced."""
+"""Run a phase's image: its default command (plus extra pytest arguments) under a memory limit,
+output streamed live, results and monitoring written to the host as they are produced, an OOM
+kill explained, and no container left behind whatever happens."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from testdock import engine
-from testdock.config import PHASES, load_settings
+from testdock.config import PHASES, Settings, load_settings
 from testdock.errors import BadInput
+from testdock.monitor.junit import junit_from_progress
+from testdock.monitor.sampler import MemorySampler, MemoryStats
+from testdock.monitor.sources import CgroupSource, MemorySource, StatsSource, cgroup_files
+from testdock.monitor.tests_running import ProgressFollower
 from testdock.phases import USER_ID, memory_limit
-from testdock.project import inspect_project
+from testdock.project import Project, inspect_project
 from testdock.render import image_prefix
 from testdock.units import format_size, parse_size
 
 RESULTS_DIR = "test-results"
 MONITORING_DIR = "monitoring"
+PROGRESS_FILE = "testdock-progress.jsonl"
+JUNIT_FILE = "junit.xml"
 
 
 @dataclass(frozen=True)
+class RunOptions:
+    pytest_args: Sequence[str] = ()
+    tag: str = "latest"
+    memory: str | None = None
+    mount_source: bool = False
+    monitor: bool = True
+    metrics_port: int | None = None
+    sample_interval: float = 0.05
+    build_missing: bool = True
+
+
+@dataclass
 class RunResult:
     phase: str
     image: str
     exit_code: int
     oom_killed: bool
     memory_limit: int
+    stats: MemoryStats | None = None
+    source: str = ""
+    killed_tests: list[str] = field(default_factory=list)
+    tests_done: int = 0
+    tests_failed: int = 0
+    plot: Path | None = None
+    synthesized_junit: bool = False
 
 
 def _writable_folder(path: Path) -> Path:
@@ -36,54 +63,193 @@ def _writable_folder(path: Path) -> Path:
     return path
 
 
-def run_phase(root: Path, phase: str, pytest_args: Sequence[str] = (), tag: str = "latest",
-              memory: str | None = None, echo: Callable[[str], None] = print) -> RunResult:
-    """Run the phase's image to completion; Ctrl-C removes the container and re-raises."""
+def _ensure_image(root: Path, phase: str, tag: str, client: Any, echo: Callable[[str], None],
+                  build_missing: bool, image_name: str) -> Any:
+    import docker.errors
+
+    try:
+        return client.images.get(image_name)
+    except docker.errors.ImageNotFound:
+        if not build_missing:
+            raise BadInput(f"image {image_name} not found; run `testdock build --phase {phase}`") from None
+    from testdock.build import BuildOptions, PlainListener, build_images
+
+    echo(f"testdock: {image_name} is missing; building it first")
+    phases = ("execution", "stress") if phase == "stress" and not _exists(client, image_name.replace(
+        f"-{phase}:", "-execution:")) else (phase,)
+    results = build_images(root, BuildOptions(phases=phases, tag=tag), PlainListener(echo))
+    failed = [result for result in results if not result.ok]
+    if failed:
+        raise BadInput(f"building {failed[0].image} failed; see logs/build_test_images.log")
+    return client.images.get(image_name)
+
+
+def _exists(client: Any, reference: str) -> bool:
+    import docker.errors
+
+    try:
+        client.images.get(reference)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def _volumes(root: Path, project: Project, mount_source: bool) -> dict[str, dict[str, str]]:
+    volumes: dict[str, dict[str, str]] = {}
+    if mount_source:
+        volumes[str(root)] = {"bind": "/app", "mode": "ro"}
+    volumes[str(_writable_folder(root / RESULTS_DIR))] = {"bind": f"/app/{RESULTS_DIR}", "mode": "rw"}
+    volumes[str(_writable_folder(root / MONITORING_DIR))] = {"bind": f"/app/{MONITORING_DIR}", "mode": "rw"}
+    return volumes
+
+
+def _environment(project: Project, mount_source: bool) -> dict[str, str]:
+    environment = {"TESTDOCK_RESULTS_DIR": f"/app/{RESULTS_DIR}"}
+    if mount_source:
+        # the mounted tree must win over the copy installed in the image
+        roots = ":".join(f"/app/{r}".rstrip("/.") or "/app" for r in project.source_roots)
+        environment["PYTHONPATH"] = f"/opt/testdock:{roots.replace('/app/.', '/app')}"
+    return environment
+
+
+def _memory_source(container: Any) -> MemorySource:
+    files = cgroup_files(str(container.id))
+    if files is not None:
+        return CgroupSource(files)
+    return StatsSource(container)
+
+
+def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
+              echo: Callable[[str], None] = print) -> RunResult:
+    """Run the phase's image to completion. Ctrl-C (KeyboardInterrupt) removes the container,
+    keeps what was written and re-raises."""
     if phase not in PHASES:
         raise BadInput(f"unknown phase {phase!r}; choose from {', '.join(PHASES)}")
     root = root.resolve()  # the SDK reads a relative source as a named volume
     settings = load_settings(root)
     project = inspect_project(root, app_override=settings.backend.app)
-    image_name = f"{image_prefix(project, settings)}-{phase}:{tag}"
-    limit_text = memory or memory_limit(phase, settings)
+    image_name = f"{image_prefix(project, settings)}-{phase}:{options.tag}"
+    limit_text = options.memory or memory_limit(phase, settings)
     try:
         limit = parse_size(limit_text)
     except ValueError as error:
         raise BadInput(f"--memory: {error}") from None
+    if limit < 6 * 2**20:
+        raise BadInput(f"--memory {limit_text}: Docker needs at least 6 MiB")
     client = engine.client()
-    import docker.errors
+    image = _ensure_image(root, phase, options.tag, client, echo, options.build_missing, image_name)
+    default_command = image.attrs["Config"].get("Cmd") or []
+    command = [*default_command, *options.pytest_args] if options.pytest_args else None
+    progress_path = root / RESULTS_DIR / PROGRESS_FILE
+    progress_path.unlink(missing_ok=True)
+    (root / RESULTS_DIR / JUNIT_FILE).unlink(missing_ok=True)
+    volumes = _volumes(root, project, options.mount_source)
+    container = _start(client, image_name, command, limit, phase, settings, volumes,
+                       _environment(project, options.mount_source))
+    result = RunResult(phase, image_name, -1, False, limit)
+    sampler: MemorySampler | None = None
+    metrics = None
+    follower = ProgressFollower(progress_path)
+    try:
+        if options.monitor:
+            source = _memory_source(container)
+            result.source = source.name
+            if options.metrics_port:
+                from testdock.monitor.metrics import RunMetrics
 
-    try:
-        image = client.images.get(image_name)
-    except docker.errors.ImageNotFound:
-        raise BadInput(f"image {image_name} not found; run `testdock build --phase {phase}` first") from None
-    command = [*(image.attrs["Config"].get("Cmd") or []), *pytest_args] if pytest_args else None
-    volumes = {
-        str(_writable_folder(root / RESULTS_DIR)): {"bind": f"/app/{RESULTS_DIR}", "mode": "rw"},
-        str(_writable_folder(root / MONITORING_DIR)): {"bind": f"/app/{MONITORING_DIR}", "mode": "rw"},
-    }
-    cpus = getattr(settings.phases, phase).cpus
-    # As root, the image's own unprivileged user writes into folders chowned to it; otherwise
-    # the container runs as the caller, so that results on the host belong to them.
-    user = None if os.getuid() == 0 else f"{os.getuid()}:{os.getgid()}"
-    container = client.containers.run(
-        image_name, command, detach=True, network_mode="host", mem_limit=limit, memswap_limit=limit,
-        nano_cpus=int(cpus * 1e9) if cpus else None, pids_limit=4096, volumes=volumes,
-        cap_drop=["ALL"], security_opt=["no-new-privileges"], tmpfs={"/tmp": "rw,size=256m"},
-        read_only=True, labels={"io.testdock.run": phase}, user=user)
-    try:
+                metrics = RunMetrics(phase)
+                metrics.serve(options.metrics_port)
+            update = None
+            if metrics is not None:
+                live_metrics = metrics
+
+                def update(usage: int, stats: MemoryStats) -> None:
+                    live_metrics.update(usage, stats.limit, stats.peak, follower.done, follower.failed,
+                                        len(follower.running))
+
+            sampler = MemorySampler(source, root / MONITORING_DIR / "memory.csv", follower,
+                                    options.sample_interval, update).start()
         for chunk in container.logs(stream=True, follow=True):
             echo(chunk.decode(errors="replace").rstrip("\n"))
         status = container.wait()
         container.reload()
-        oom = bool(container.attrs["State"].get("OOMKilled"))
-    except BaseException:
+        result.exit_code = int(status["StatusCode"])
+        result.oom_killed = bool(container.attrs["State"].get("OOMKilled"))
+    finally:
         container.remove(force=True)
-        raise
-    container.remove(force=True)
-    exit_code = int(status["StatusCode"])
-    if oom or exit_code == 137:
-        echo(f"testdock: the {phase} container was killed (exit {exit_code}"
-             f"{', OOMKilled' if oom else ''}) at its memory limit of {format_size(limit)}; "
-             f"raise it with --memory or [tool.testdock.phases.{phase}] memory")
-    return RunResult(phase, image_name, exit_code, oom, limit)
+        if sampler is not None:
+            result.stats = sampler.stop()
+        follower.poll()
+        result.tests_done, result.tests_failed = follower.done, follower.failed
+        result.killed_tests = follower.current()
+        if metrics is not None:
+            metrics.close(root / MONITORING_DIR / "metrics.prom")
+        elif options.monitor and result.stats is not None:
+            _write_metrics_file(root, phase, result, follower)
+        if result.stats is not None:
+            from testdock.monitor.plot import plot_memory
+
+            result.plot = plot_memory(result.stats, root / MONITORING_DIR / "memory-profile.png",
+                                      f"{image_name}: memory over time")
+    near_limit = result.stats is not None and result.stats.peak >= 0.95 * limit
+    if result.exit_code == 137 and near_limit:
+        result.oom_killed = True
+    if (result.oom_killed or result.exit_code == 137) and not (root / RESULTS_DIR / JUNIT_FILE).exists():
+        junit_from_progress(progress_path, root / RESULTS_DIR / JUNIT_FILE, result.killed_tests,
+                            f"killed at the container's memory limit of {format_size(limit)}")
+        result.synthesized_junit = True
+    return result
+
+
+def _start(client: Any, image_name: str, command: list[str] | None, limit: int, phase: str,
+           settings: Settings, volumes: dict[str, dict[str, str]], environment: dict[str, str]) -> Any:
+    cpus = getattr(settings.phases, phase).cpus
+    # As root, the image's own unprivileged user writes into folders chowned to it; otherwise
+    # the container runs as the caller, so that results on the host belong to them.
+    user = None if os.getuid() == 0 else f"{os.getuid()}:{os.getgid()}"
+    return client.containers.run(
+        image_name, command, detach=True, network_mode="host", mem_limit=limit, memswap_limit=limit,
+        nano_cpus=int(cpus * 1e9) if cpus else None, pids_limit=4096, volumes=volumes,
+        environment=environment, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+        tmpfs={"/tmp": "rw,size=512m"}, read_only=True, user=user,
+        labels={"io.testdock.run": phase, "io.testdock.managed": "true"})
+
+
+def _write_metrics_file(root: Path, phase: str, result: RunResult, follower: ProgressFollower) -> None:
+    from testdock.monitor.metrics import RunMetrics
+
+    metrics = RunMetrics(phase)
+    stats = result.stats
+    assert stats is not None
+    last = stats.series[-1][1] if stats.series else 0
+    metrics.update(last, stats.limit, stats.peak, follower.done, follower.failed, 0)
+    metrics.close(root / MONITORING_DIR / "metrics.prom")
+
+
+def summary_lines(result: RunResult) -> list[str]:
+    """The end-of-run memory summary, and the OOM block when the container was killed."""
+    lines: list[str] = []
+    stats = result.stats
+    if stats is not None and stats.samples:
+        rate = stats.samples / stats.duration if stats.duration else 0.0
+        headroom = stats.headroom
+        lines.append(
+            f"testdock: memory peak {format_size(stats.peak)} of {format_size(result.memory_limit)}"
+            f" (headroom {format_size(headroom) if headroom is not None else 'unlimited'}),"
+            f" {stats.seconds_above_90:.1f}s above 90%; {stats.samples} samples at {rate:.0f} Hz"
+            f" from {result.source}")
+        if result.plot is not None:
+            lines.append(f"testdock: timeline in {MONITORING_DIR}/memory.csv, plot in {result.plot.name}")
+    if result.oom_killed:
+        running = result.killed_tests or (stats.peak_tests if stats else [])
+        lines += [
+            f"testdock: OOM: the {result.phase} container was killed at its memory limit",
+            f"  limit    {format_size(result.memory_limit)}",
+            f"  peak     {format_size(stats.peak) if stats and stats.samples else 'not measured'}",
+            f"  running  {', '.join(running) if running else 'unknown (no progress events)'}",
+            f"  finished {result.tests_done} test(s), {result.tests_failed} failed; "
+            f"JUnit: {RESULTS_DIR}/{JUNIT_FILE}"
+            + (" (written by testdock from the progress events)" if result.synthesized_junit else ""),
+            f"  raise the limit with --memory or [tool.testdock.phases.{result.phase}] memory",
+        ]
+    return lines

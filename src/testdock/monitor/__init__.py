@@ -1,0 +1,1 @@
+"""Watching a running phase: memory samples, the tests running, the plot and the metrics."""

@@ -1,0 +1,176 @@
+"""Monitoring pieces without Docker: cgroup files, progress following, sampling, plot, metrics,
+and the JUnit file written for killed runs."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.request
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+
+from testdock.monitor.junit import junit_from_progress
+from testdock.monitor.metrics import RunMetrics
+from testdock.monitor.plot import plot_memory
+from testdock.monitor.sampler import MemorySampler
+from testdock.monitor.sources import CgroupSource, Reading, cgroup_files
+from testdock.monitor.tests_running import ProgressFollower
+
+MiB = 2**20
+
+
+def _v1(root: Path, container: str, usage: int, limit: int, inactive: int) -> Path:
+    folder = root / "memory" / "docker" / container
+    folder.mkdir(parents=True)
+    (folder / "memory.usage_in_bytes").write_text(f"{usage}\n")
+    (folder / "memory.limit_in_bytes").write_text(f"{limit}\n")
+    (folder / "memory.stat").write_text(f"cache 5\ntotal_inactive_file {inactive}\n")
+    (folder / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
+    return folder
+
+
+def test_cgroup_v1_reading_excludes_inactive_page_cache(tmp_path: Path) -> None:
+    _v1(tmp_path, "abc", usage=300 * MiB, limit=1024 * MiB, inactive=20 * MiB)
+    files = cgroup_files("abc", tmp_path)
+    assert files is not None and files.version == 1
+    source = CgroupSource(files)
+    assert source.read() == Reading(280 * MiB, 1024 * MiB)
+    assert source.oom_kills() == 2
+
+
+def test_cgroup_v1_no_limit_and_v2_files(tmp_path: Path) -> None:
+    _v1(tmp_path, "nolimit", usage=MiB, limit=9223372036854771712, inactive=0)
+    files = cgroup_files("nolimit", tmp_path)
+    assert files is not None
+    assert CgroupSource(files).read() == Reading(MiB, None)
+    folder = tmp_path / "system.slice" / "docker-v2id.scope"
+    folder.mkdir(parents=True)
+    (folder / "memory.current").write_text("1000\n")
+    (folder / "memory.max").write_text("max\n")
+    (folder / "memory.stat").write_text("anon 900\ninactive_file 100\n")
+    (folder / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    files = cgroup_files("v2id", tmp_path)
+    assert files is not None and files.version == 2
+    source = CgroupSource(files)
+    assert source.read() == Reading(900, None)
+    assert source.oom_kills() == 1
+    assert cgroup_files("missing", tmp_path) is None
+
+
+def _event(handle: object, **event: object) -> None:
+    handle.write(json.dumps({"ts": time.time(), **event}) + "\n")  # type: ignore[attr-defined]
+
+
+def test_progress_follower_tracks_running_done_failed_and_waits_for_whole_lines(tmp_path: Path) -> None:
+    path = tmp_path / "progress.jsonl"
+    follower = ProgressFollower(path)
+    follower.poll()  # no file yet: nothing happens
+    with path.open("w") as handle:
+        _event(handle, event="start", nodeid="t.py::a")
+        _event(handle, event="start", nodeid="t.py::b")
+        _event(handle, event="finish", nodeid="t.py::a", outcome="failed")
+        handle.write('{"event": "start", "nodeid": "t.py::c"')  # half a line
+    follower.poll()
+    assert follower.current() == ["t.py::b"]
+    assert (follower.done, follower.failed) == (1, 1)
+    with path.open("a") as handle:
+        handle.write(', "ts": 1}\n')
+    follower.poll()
+    assert follower.current() == ["t.py::b", "t.py::c"] or follower.current() == ["t.py::c", "t.py::b"]
+    assert follower.last_started == "t.py::c"
+
+
+class _Ramp:
+    """A memory source that climbs to a peak and falls (our own protocol, no Docker involved)."""
+
+    name = "ramp"
+
+    def __init__(self, values: list[int], limit: int) -> None:
+        self.values = values
+        self.limit = limit
+        self.index = 0
+
+    def read(self) -> Reading | None:
+        value = self.values[min(self.index, len(self.values) - 1)]
+        self.index += 1
+        return Reading(value, self.limit)
+
+    def close(self) -> None:
+        pass
+
+
+def test_sampler_writes_csv_and_finds_peak_test_and_time_above_90(tmp_path: Path) -> None:
+    progress = tmp_path / "progress.jsonl"
+    with progress.open("w") as handle:
+        _event(handle, event="start", nodeid="t.py::heavy")
+    follower = ProgressFollower(progress)
+    values = [100 * MiB, 500 * MiB, 950 * MiB, 960 * MiB, 200 * MiB]
+    sampler = MemorySampler(_Ramp(values, 1000 * MiB), tmp_path / "memory.csv", follower, interval=0.01)
+    for _ in values:
+        sampler.sample_once()
+        time.sleep(0.01)
+    stats = sampler.stop()
+    assert stats.peak == 960 * MiB and stats.peak_tests == ["t.py::heavy"]
+    assert stats.headroom == 40 * MiB
+    assert 0.005 < stats.seconds_above_90 < 0.2
+    rows = (tmp_path / "memory.csv").read_text().splitlines()
+    assert rows[0] == "time,elapsed_s,usage_bytes,limit_bytes,running_tests"
+    assert len(rows) == 1 + len(values)
+    assert rows[3].endswith(f",{950 * MiB},{1000 * MiB},t.py::heavy")
+
+
+def test_sampler_thread_samples_at_10_hz_or_more(tmp_path: Path) -> None:
+    sampler = MemorySampler(_Ramp([MiB], 10 * MiB), tmp_path / "memory.csv", None, interval=0.05).start()
+    time.sleep(1.0)
+    stats = sampler.stop()
+    assert stats.samples >= 10
+
+
+def test_plot_is_a_png(tmp_path: Path) -> None:
+    sampler = MemorySampler(_Ramp([MiB, 5 * MiB, 2 * MiB], 10 * MiB), tmp_path / "m.csv", None)
+    for _ in range(3):
+        sampler.sample_once()
+    path = plot_memory(sampler.stop(), tmp_path / "memory-profile.png", "test")
+    assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_metrics_are_served_while_the_run_lasts_and_written_after(tmp_path: Path) -> None:
+    metrics = RunMetrics("execution")
+    port = _free_port()
+    metrics.serve(port)
+    metrics.update(300 * MiB, 1024 * MiB, 400 * MiB, done=5, failed=1, running=2)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    assert 'testdock_memory_usage_bytes{phase="execution"} 3.145728e+08' in text
+    assert 'testdock_tests_failed{phase="execution"} 1.0' in text
+    metrics.close(tmp_path / "metrics.prom")
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
+    assert 'testdock_tests_done{phase="execution"} 5.0' in (tmp_path / "metrics.prom").read_text()
+
+
+def test_junit_from_progress_keeps_finished_tests_and_the_killed_one(tmp_path: Path) -> None:
+    progress = tmp_path / "p.jsonl"
+    with progress.open("w") as handle:
+        _event(handle, event="start", nodeid="tests/test_a.py::test_ok")
+        _event(handle, event="finish", nodeid="tests/test_a.py::test_ok", outcome="passed")
+        _event(handle, event="start", nodeid="tests/test_a.py::test_bad")
+        _event(handle, event="finish", nodeid="tests/test_a.py::test_bad", outcome="failed")
+        _event(handle, event="start", nodeid="tests/test_b.py::test_huge")
+    count = junit_from_progress(progress, tmp_path / "junit.xml", ["tests/test_b.py::test_huge"], "OOM")
+    assert count == 3
+    suite = ElementTree.parse(tmp_path / "junit.xml").getroot()[0]
+    assert suite.get("tests") == "3" and suite.get("failures") == "1" and suite.get("errors") == "1"
+    names = [case.get("name") for case in suite]
+    assert names == ["test_ok", "test_bad", "test_huge"]
+    assert suite[2][0].tag == "error" and suite[2][0].get("message") == "OOM"
