@@ -1,0 +1,126 @@
+"""`testdock run` on the real engine: results and monitoring on the host, the OOM block naming the
+test, Ctrl-C leaving nothing behind, and Prometheus metrics only while the run lasts."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.integration.conftest import free_port, run_cli
+from tests.integration.test_build import project  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def built(project: Path) -> Path:  # noqa: F811
+    result = run_cli("build", str(project), "--phase", "execution", "--tag", "latest")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return project
+
+
+def _our_containers(client: docker.DockerClient) -> list[object]:
+    return list(client.containers.list(all=True, filters={"label": "io.testdock.run"}))
+
+
+def test_a_passing_run_leaves_results_and_monitoring_on_the_host(built: Path) -> None:
+    result = run_cli("run", "execution", str(built), "--", "-q", "tests/unit", "tests/memory")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout
+    junit = ElementTree.parse(built / "test-results" / "junit.xml").getroot()
+    assert int(junit[0].get("tests", "0")) >= 11
+    rows = (built / "monitoring" / "memory.csv").read_text().splitlines()
+    assert rows[0].startswith("time,elapsed_s,usage_bytes")
+    assert len(rows) > 10
+    # the memory tests hold 150-300 MiB for a moment: the samples see it
+    peak = max(int(row.split(",")[2]) for row in rows[1:])
+    assert peak > 150 * 2**20
+    assert any("tests/memory/" in row for row in rows[1:])
+    png = built / "monitoring" / "memory-profile.png"
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert "testdock: memory peak" in result.stderr
+    assert (built / "monitoring" / "metrics.prom").is_file()
+
+
+def test_oom_names_the_test_and_keeps_the_finished_ones(built: Path,
+                                                        docker_client: docker.DockerClient) -> None:
+    (built / "tests" / "test_zz_oom.py").write_text(
+        "def test_allocates_past_the_limit():\n"
+        "    data = bytearray(600 * 2**20)\n"
+        "    data[::4096] = b'x' * len(range(0, len(data), 4096))\n")
+    result = run_cli("run", "execution", str(built), "--mount-source", "--memory", "300m", "--",
+                     "-q", "-p", "no:randomly", "tests/unit", "tests/test_zz_oom.py")
+    assert result.returncode == 137, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "testdock: OOM: the execution container was killed at its memory limit" in result.stderr
+    assert "running  tests/test_zz_oom.py::test_allocates_past_the_limit" in result.stderr
+    assert "limit    300.0 MiB" in result.stderr
+    suite = ElementTree.parse(built / "test-results" / "junit.xml").getroot()[0]
+    names = [case.get("name") for case in suite]
+    assert "test_allocates_past_the_limit" in names and len(names) >= 12
+    assert suite.get("errors") == "1"
+    assert not _our_containers(docker_client)
+
+
+def test_ctrl_c_removes_the_container_and_keeps_results(built: Path,
+                                                        docker_client: docker.DockerClient) -> None:
+    (built / "tests" / "test_zz_slow.py").write_text(
+        "import time\n\ndef test_fast():\n    pass\n\ndef test_slow():\n    time.sleep(120)\n")
+    process = subprocess.Popen([sys.executable, "-m", "testdock", "run", "execution", str(built),
+                                "--mount-source", "--", "-q", "tests/test_zz_slow.py"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    progress = built / "test-results" / "testdock-progress.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if progress.is_file() and "test_slow" in progress.read_text():
+            break
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("the slow test never started")
+    process.send_signal(signal.SIGINT)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr[-2000:]
+    assert not _our_containers(docker_client)
+    assert "test_fast" in progress.read_text()  # what was written stays
+    assert (built / "monitoring" / "memory.csv").stat().st_size > 0
+
+
+def test_metrics_endpoint_answers_during_the_run_only(built: Path) -> None:
+    (built / "tests" / "test_zz_wait.py").write_text(
+        "import time\n\ndef test_wait():\n    time.sleep(6)\n")
+    port = free_port()
+    seen: list[str] = []
+
+    def scrape() -> None:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not seen:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as answer:
+                    text = answer.read().decode()
+                    if "testdock_tests_running" in text and 'phase="execution"} 1.0' in text:
+                        seen.append(text)
+            except OSError:
+                time.sleep(0.2)
+
+    scraper = threading.Thread(target=scrape)
+    scraper.start()
+    result = run_cli("run", "execution", str(built), "--mount-source", "--metrics-port", str(port),
+                     "--", "-q", "tests/test_zz_wait.py")
+    scraper.join()
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert seen and "testdock_memory_usage_bytes" in seen[0]
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
+    assert "testdock_tests_done" in (built / "monitoring" / "metrics.prom").read_text()
