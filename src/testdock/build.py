@@ -210,6 +210,23 @@ class _Run:
         return ImageResult(phase, tags[0], tags, seconds, "built", info.size if info else None,
                            previous.size if previous else None, len(counter.cached), len(counter.steps))
 
+    def build_early_stage(self, phase: str) -> None:
+        """Build (into the cache only) the phase's stage that does not need its dependency, so
+        that it runs alongside the dependency's build; failures show in the real build."""
+        stage = SPECS[phase].early_stage
+        if stage is None:
+            return
+        args = {"BASE_IMAGE": base_image(self.project, self.settings)}
+        request = engine.BuildRequest(self.root, self.root / SPECS[phase].dockerfile_path, (), args,
+                                      self.options.no_cache, self.options.pull, target=stage)
+        self.listener.state(phase, "building", f"{stage} while {SPECS[phase].depends_on} builds")
+        try:
+            engine.build(self.builder, request, lambda text: self.output(phase, text), self.processes)
+        except engine.BuildFailed:
+            self.output(phase, f"early stage {stage} failed; the full build will show why")
+        if not self.processes.stopping:
+            self.listener.state(phase, "waiting", f"for {SPECS[phase].depends_on}")
+
     def skipped(self, phase: str, reason: str, state: str = "skipped") -> ImageResult:
         tags = image_tags(self.prefix, phase, self.tag, self.registry)
         self.listener.state(phase, state, reason)
@@ -218,6 +235,9 @@ class _Run:
     def forget_private_tags(self) -> None:
         for reference in list(self.private_tags):
             engine.untag(self.client, reference)
+
+
+_EXPECTED_ORDER = ("execution", "stress", "backend", "collection")
 
 
 def _schedule(run: _Run, chosen: list[str], workers: int) -> None:
@@ -231,11 +251,15 @@ def _schedule(run: _Run, chosen: list[str], workers: int) -> None:
                 return
             pending[pool.submit(run.build, phase)] = phase
 
-        for phase in chosen:
+        early: list[Future[None]] = []
+        # the longest builds first: they set the wall time
+        for phase in sorted(chosen, key=lambda p: _EXPECTED_ORDER.index(p)):
             if SPECS[phase].depends_on not in chosen:
                 start(phase)
             else:
                 run.listener.state(phase, "waiting", f"for {SPECS[phase].depends_on}")
+                if SPECS[phase].early_stage and not run.options.no_cache:
+                    early.append(pool.submit(run.build_early_stage, phase))
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -245,10 +269,13 @@ def _schedule(run: _Run, chosen: list[str], workers: int) -> None:
                     for dependant in chosen:
                         if SPECS[dependant].depends_on == phase:
                             start(dependant)
+            wait(early)
         except BaseException:
             run.processes.stop_all()
-            for future in pending:
-                future.cancel()
+            for waiting in pending:
+                waiting.cancel()
+            for warming in early:
+                warming.cancel()
             raise
 
 

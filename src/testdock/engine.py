@@ -104,6 +104,7 @@ class BuildRequest:
     build_args: Mapping[str, str] = field(default_factory=dict)
     no_cache: bool = False
     pull: bool = False
+    target: str | None = None
 
 
 def build_argv(builder: Builder, request: BuildRequest) -> list[str]:
@@ -116,6 +117,8 @@ def build_argv(builder: Builder, request: BuildRequest) -> list[str]:
         argv.append("--no-cache")
     if request.pull:
         argv.append("--pull")
+    if request.target:
+        argv += ["--target", request.target]
     argv.append(str(request.context))
     return argv
 
@@ -178,7 +181,7 @@ def build(builder: Builder, request: BuildRequest, on_line: Callable[[str], None
             if processes is not None:
                 processes.discard(process)
     if returncode != 0:
-        raise BuildFailed(request.tags[0], returncode, tail)
+        raise BuildFailed(request.tags[0] if request.tags else str(request.target), returncode, tail)
 
 
 def client() -> docker.DockerClient:

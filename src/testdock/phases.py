@@ -29,6 +29,8 @@ class PhaseSpec:
     requirements_file: str
     purpose: str
     depends_on: str | None = None
+    # A stage that needs nothing of `depends_on`, built while that is still building.
+    early_stage: str | None = None
 
     @property
     def dockerfile_path(self) -> str:
@@ -48,7 +50,7 @@ SPECS: dict[str, PhaseSpec] = {
                            "test execution: runtime and test dependencies, xdist, coverage, timeouts"),
     "stress": PhaseSpec("stress", "pytest.stress.Dockerfile", "stress_requirements.txt",
                         "stress testing: the execution image plus profilers, benchmarks and load tools",
-                        depends_on="execution"),
+                        depends_on="execution", early_stage="stress-tools"),
     "backend": PhaseSpec("backend", "backend.test.Dockerfile", "test_requirements.txt",
                          "backend testing: the application under uvicorn with a memory-aware health check"),
 }

@@ -51,6 +51,7 @@ def _context(phase: str, project: Project, settings: Settings) -> dict[str, Any]
         "pip_flags": "--no-compile " if phase == "collection" else "",
         "installable": project.installable,
         "pythonpath": pythonpath.replace("/app/.", "/app"),
+        "compile_paths": _compile_paths(project),
         "command": json.dumps(default_command(phase, project, settings)),
         "user_id": USER_ID,
         "user_name": USER_NAME,
@@ -59,6 +60,17 @@ def _context(phase: str, project: Project, settings: Settings) -> dict[str, Any]
         "host": settings.backend.host,
         "health_path": settings.backend.health_path,
     }
+
+
+def _compile_paths(project: Project) -> str:
+    """What the execution image precompiles: the tests (the installed project was compiled by
+    pip), and the source too when the project runs from /app."""
+    paths = [*project.test_paths, *([] if project.installable else project.source_roots)]
+    existing = [path for path in paths if (project.root / path).exists()]
+    folders = sorted({f"/app/{path.strip('/')}".rstrip("/.") or "/app" for path in existing})
+    if not folders or "/app" in folders:
+        return "/app"
+    return " ".join(folders)
 
 
 def _requirements_text(phase: str, project: Project, settings: Settings) -> str:
