@@ -230,8 +230,11 @@ def _cleanup(path: Path, keep: int | None) -> Any:
 @click.option("--metrics-port", type=click.IntRange(1, 65535), metavar="PORT",
               help="Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.")
 @click.option("--no-monitor", is_flag=True, help="Do not sample memory (no memory.csv, no plot).")
+@click.option("--local", is_flag=True,
+              help="No Docker: run in a virtual environment made from the phase's requirement set "
+                   "(.testdock/venvs/), monitored through the process tree.")
 def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None, tag: str,
-        mount_source: bool, metrics_port: int | None, no_monitor: bool) -> None:
+        mount_source: bool, metrics_port: int | None, no_monitor: bool, local: bool) -> None:
     """Run PHASE's image for the project in PATH; arguments after `--` go to pytest.
 
     \b
@@ -246,7 +249,12 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
 
     options = RunOptions(pytest_args, tag, memory, mount_source, not no_monitor, metrics_port)
     try:
-        result = run_phase(path, phase, options, click.echo)
+        if local:
+            from testdock.localrun import run_local
+
+            result = run_local(path, phase, options, click.echo)
+        else:
+            result = run_phase(path, phase, options, click.echo)
     except KeyboardInterrupt:
         click.echo("testdock: interrupted; container removed, results so far kept", err=True)
         sys.exit(130)

@@ -133,3 +133,32 @@ class StatsSource:
         close = getattr(self._stream, "close", None)
         if callable(close):
             close()
+
+
+class ProcessTreeSource:
+    """Readings for a process and its descendants (RSS summed), for runs without a container."""
+
+    def __init__(self, pid: int, limit: int | None) -> None:
+        import psutil
+
+        self._root = psutil.Process(pid)
+        self._limit = limit
+        self.name = "process tree (psutil)"
+
+    def read(self) -> Reading | None:
+        import psutil
+
+        try:
+            processes = [self._root, *self._root.children(recursive=True)]
+        except psutil.Error:
+            return None
+        total = 0
+        for process in processes:
+            try:
+                total += process.memory_info().rss
+            except psutil.Error:
+                continue
+        return Reading(total, self._limit)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,110 @@
+"""`testdock run --local PHASE`: the phase without Docker, in a virtual environment made from the
+phase's requirement set, monitored the same way through the process tree."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import venv
+from collections.abc import Callable
+from pathlib import Path
+
+from testdock.config import load_settings
+from testdock.errors import BadInput
+from testdock.monitor.junit import junit_from_progress
+from testdock.monitor.sampler import MemorySampler
+from testdock.monitor.sources import ProcessTreeSource
+from testdock.monitor.tests_running import ProgressFollower
+from testdock.phases import SPECS, default_command, memory_limit
+from testdock.project import inspect_project
+from testdock.render import PLUGIN_DIR
+from testdock.run import JUNIT_FILE, MONITORING_DIR, PROGRESS_FILE, RESULTS_DIR, RunOptions, RunResult
+from testdock.units import format_size, parse_size
+
+LOCAL_PHASES = ("collection", "execution", "stress")
+
+
+def _environment_dir(root: Path, phase: str, requirements: Path) -> Path:
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:12]
+    return root / ".testdock" / "venvs" / f"{phase}-{digest}"
+
+
+def _prepare(root: Path, phase: str, installable: bool, echo: Callable[[str], None]) -> Path:
+    requirements = root / SPECS[phase].requirements_path
+    extra = [root / SPECS["execution"].requirements_path] if phase == "stress" else []
+    for path in (requirements, *extra):
+        if not path.is_file():
+            raise BadInput(f"{path} is missing; run `testdock init` first")
+    folder = _environment_dir(root, phase, requirements)
+    python = folder / "bin" / "python"
+    if python.is_file():
+        return python
+    echo(f"testdock: creating {folder.relative_to(root)} (once per requirement set)")
+    partial = folder.with_name(folder.name + ".partial")
+    venv.EnvBuilder(with_pip=True, clear=True).create(partial)
+    pip = [str(partial / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    for path in (*extra, requirements):
+        subprocess.run([*pip, "--requirement", str(path)], check=True)
+    if installable and phase != "collection":
+        subprocess.run([*pip, "--no-deps", "--editable", str(root)], check=True)
+    partial.rename(folder)  # only a complete environment gets the real name
+    return python
+
+
+def run_local(root: Path, phase: str, options: RunOptions, echo: Callable[[str], None] = print) -> RunResult:
+    if phase not in LOCAL_PHASES:
+        raise BadInput(f"--local runs {', '.join(LOCAL_PHASES)}; the {phase} phase needs a container")
+    root = root.resolve()
+    settings = load_settings(root)
+    project = inspect_project(root, app_override=settings.backend.app)
+    limit = parse_size(options.memory or memory_limit(phase, settings))
+    try:
+        python = _prepare(root, phase, project.installable, echo)
+    except subprocess.CalledProcessError as error:
+        raise BadInput(f"installing the {phase} requirement set failed (exit {error.returncode})") from None
+    command = [str(python), *default_command(phase, project, settings)[1:], *options.pytest_args]
+    results = root / RESULTS_DIR
+    results.mkdir(exist_ok=True)
+    progress_path = results / PROGRESS_FILE
+    progress_path.unlink(missing_ok=True)
+    (results / JUNIT_FILE).unlink(missing_ok=True)
+    source_roots = [str(root / r) for r in project.source_roots]
+    environment = {**os.environ, "TESTDOCK_RESULTS_DIR": str(results),
+                   "PYTEST_PLUGINS": "testdock_pytest.plugin",
+                   "COVERAGE_FILE": str(results / ".coverage"),
+                   "PYTHONPATH": os.pathsep.join([str(root / Path(PLUGIN_DIR).parent), *source_roots])}
+    environment.pop("VIRTUAL_ENV", None)
+    result = RunResult(phase, f"local {python.parent.parent.name}", -1, False, limit, source="")
+    follower = ProgressFollower(progress_path)
+    process = subprocess.Popen(command, cwd=root, env=environment)
+    source = ProcessTreeSource(process.pid, limit) if options.monitor else None
+    sampler = None
+    if source is not None:
+        result.source = source.name
+        sampler = MemorySampler(source, root / MONITORING_DIR / "memory.csv", follower,
+                                options.sample_interval).start()
+    try:
+        result.exit_code = process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        process.wait(timeout=30)
+        raise
+    finally:
+        if sampler is not None:
+            result.stats = sampler.stop()
+            from testdock.monitor.plot import plot_memory
+
+            result.plot = plot_memory(result.stats, root / MONITORING_DIR / "memory-profile.png",
+                                      f"{project.name} {phase} (local): memory over time")
+        follower.poll()
+        result.tests_done, result.tests_failed = follower.done, follower.failed
+        result.killed_tests = follower.current()
+    if result.exit_code < 0 and not (results / JUNIT_FILE).exists():
+        junit_from_progress(progress_path, results / JUNIT_FILE, result.killed_tests,
+                            f"killed by signal {-result.exit_code}")
+        result.synthesized_junit = True
+    if result.stats is not None and result.stats.peak > limit:
+        echo(f"testdock: warning: the run peaked at {format_size(result.stats.peak)}, above the "
+             f"{phase} phase's limit of {format_size(limit)}: in its container it would be OOM-killed")
+    return result
