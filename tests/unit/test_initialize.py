@@ -11,6 +11,7 @@ import tomlkit
 from testdock.errors import BadInput
 from testdock.initialize import Action, InitOptions, apply, diff, plan
 from testdock.managed import Ownership, ownership, stamp
+from testdock.render import plugin_files
 from tests.conftest import EXAMPLE
 
 GENERATED = [
@@ -18,8 +19,7 @@ GENERATED = [
     "docker/pytest.stress.Dockerfile", "docker/backend.test.Dockerfile",
     "docker/collection_requirements.txt", "docker/execution_requirements.txt",
     "docker/stress_requirements.txt", "docker/test_requirements.txt", "docker/healthcheck.py",
-    "docker/docker-bake.hcl", "docker/testdock_pytest/__init__.py", "docker/testdock_pytest/plugin.py",
-    "docker/testdock_pytest/progress.py",
+    "docker/docker-bake.hcl", *plugin_files(),
 ]
 
 

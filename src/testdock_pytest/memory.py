@@ -1,0 +1,170 @@
+"""Per-test memory: measured in every process (controller or xdist worker), gathered by the
+controller into test-results/memory.json and .testdock/memory-history.json, summarised in the
+terminal; the `memory_limit` marker fails a test whose growth exceeds its limit."""
+
+from __future__ import annotations
+
+import gc
+import os
+import tempfile
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pluggy
+import pytest
+
+from testdock_pytest import budget as budgets
+from testdock_pytest.measure import PeakMeter, current_rss
+from testdock_pytest.records import RecordWriter, TestMemory, read_records, update_history, write_report
+
+MEMORY_DIR_ENV = "TESTDOCK_MEMORY_DIR"
+RESULTS_ENV = "TESTDOCK_RESULTS_DIR"
+HISTORY_ENV = "TESTDOCK_HISTORY"
+GC_THRESHOLD = 1 << 20  # collect garbage before measuring what a test kept only when it grew this much
+SECTION = "testdock memory"
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("testdock", "testdock: per-test memory and memory-aware scheduling")
+    group.addoption("--no-testdock-memory", action="store_true", default=None,
+                    help="Do not measure per-test memory.")
+    group.addoption("--memory-budget", metavar="SIZE",
+                    help="Memory the run must stay under when no cgroup limit applies (e.g. 4g).")
+    group.addoption("--testdock-report", metavar="PATH",
+                    help="Per-test memory report (default: $TESTDOCK_RESULTS_DIR or test-results, "
+                         "memory.json).")
+    group.addoption("--testdock-history", metavar="PATH",
+                    help="Memory history kept between runs (default: .testdock/memory-history.json).")
+    parser.addini("testdock_memory", "Measure per-test memory (default true).", type="bool", default=True)
+    parser.addini("memory_budget", "Like --memory-budget.", default="")
+    parser.addini("testdock_history_runs", "Runs kept per test in the history.", default="10")
+
+
+def register(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "memory_limit(size): fail the test when its memory growth "
+                                       "exceeds size, e.g. memory_limit('300 MiB').")
+    if config.getoption("no_testdock_memory") or not config.getini("testdock_memory"):
+        return
+    config.pluginmanager.register(MemoryPlugin(config), "testdock-memory")
+
+
+def _worker(config: pytest.Config) -> str:
+    workerinput = getattr(config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else "main"
+
+
+class MemoryPlugin:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.is_worker = hasattr(config, "workerinput")
+        self.meter = PeakMeter()
+        self._owned_folder: tempfile.TemporaryDirectory[str] | None = None
+        self._previous_folder = os.environ.get(MEMORY_DIR_ENV)
+        if self.is_worker and self._previous_folder:
+            folder = self._previous_folder
+        else:
+            # the controller (or a plain run) makes the shared folder; xdist workers inherit it
+            self._owned_folder = tempfile.TemporaryDirectory(prefix="testdock-memory-")
+            folder = self._owned_folder.name
+            os.environ[MEMORY_DIR_ENV] = folder
+        self.folder = Path(folder)
+        self.writer = RecordWriter(self.folder, _worker(config))
+        self._baseline = 0
+        self._started = 0.0
+        self._failed: set[str] = set()
+        budget_option = config.getoption("memory_budget") or config.getini("memory_budget") or None
+        self.budget, self.budget_source = budgets.find_budget(budget_option)
+        self.records: list[TestMemory] = []
+
+    # -- measuring, in every process ----------------------------------------------------------
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+        self._baseline = current_rss()
+        self._started = time.perf_counter()
+        self.meter.start()
+        yield
+        peak = max(self.meter.stop(), self._baseline)
+        duration = time.perf_counter() - self._started
+        after = current_rss()
+        if after - self._baseline > GC_THRESHOLD:
+            gc.collect()
+            after = current_rss()
+        outcome = "failed" if item.nodeid in self._failed else "passed"
+        self.writer.write(TestMemory(item.nodeid, _worker(self.config), self._baseline, peak,
+                                     after - self._baseline, duration, outcome))
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
+                                  ) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
+        outcome = yield
+        report = outcome.get_result()
+        if report.failed:
+            self._failed.add(item.nodeid)
+        if call.when != "call":
+            return
+        marker = item.get_closest_marker("memory_limit")
+        if marker is None or not marker.args:
+            return
+        limit = budgets.parse_size(str(marker.args[0]))
+        growth = max(0, self.meter.peak() - self._baseline)
+        if growth > limit and report.outcome != "failed":
+            report.outcome = "failed"
+            report.longrepr = (f"memory limit exceeded: the test grew the process by "
+                               f"{budgets.format_size(growth)}, its limit is {budgets.format_size(limit)}")
+            report.sections.append((SECTION, f"growth {budgets.format_size(growth)} > limit "
+                                             f"{budgets.format_size(limit)} (method {self.meter.method})"))
+            self._failed.add(item.nodeid)
+
+    # -- gathering, in the controller ---------------------------------------------------------
+    def _paths(self) -> tuple[Path, Path]:
+        results = os.environ.get(RESULTS_ENV) or str(self.config.rootpath / "test-results")
+        report = self.config.getoption("testdock_report") or str(Path(results) / "memory.json")
+        history = (self.config.getoption("testdock_history") or os.environ.get(HISTORY_ENV)
+                   or str(self.config.rootpath / ".testdock" / "memory-history.json"))
+        return Path(report), Path(history)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.writer.close()
+        if self.is_worker:
+            return
+        self.records = read_records(self.folder)
+        if not self.records:
+            return
+        report_path, history_path = self._paths()
+        try:
+            write_report(report_path, self.records, self.budget, self.budget_source, self.meter.method)
+            keep = int(self.config.getini("testdock_history_runs") or 10)
+            update_history(history_path, self.records, keep)
+        except OSError as error:
+            self.config.issue_config_time_warning(
+                pytest.PytestWarning(f"testdock: cannot write the memory report: {error}"), stacklevel=2)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.is_worker or not self.records:
+            return
+        size = budgets.format_size
+        peak = max(self.records, key=lambda r: r.peak)
+        writer = terminalreporter
+        writer.section("testdock memory")
+        budget = size(self.budget) if self.budget else "unknown"
+        writer.line(f"budget {budget} ({self.budget_source}); run peak {size(peak.peak)} "
+                    f"in {peak.worker} during {peak.nodeid}; measured by {self.meter.method}")
+        writer.line("top tests by peak growth:")
+        grown = [r for r in self.records if r.growth > 0]
+        for record in sorted(grown, key=lambda r: r.growth, reverse=True)[:10]:
+            writer.line(f"  {size(record.growth):>11}  {record.duration:6.2f}s  {record.nodeid}")
+        kept = [r for r in self.records if r.retained > GC_THRESHOLD]
+        if kept:
+            writer.line("top tests by memory kept after them (leak suspects):")
+            for record in sorted(kept, key=lambda r: r.retained, reverse=True)[:10]:
+                writer.line(f"  {size(record.retained):>11}  {record.nodeid}")
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self._owned_folder is not None:
+            self._owned_folder.cleanup()
+            if self._previous_folder is None:
+                os.environ.pop(MEMORY_DIR_ENV, None)
+            else:
+                os.environ[MEMORY_DIR_ENV] = self._previous_folder

@@ -1,0 +1,111 @@
+"""Per-test memory records: written by each process as it goes (one JSON object a line, in a
+folder shared with xdist workers), merged by the controller into a report and a history."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+HISTORY_VERSION = 1
+FORGET_AFTER_RUNS = 50  # a test not seen for this many runs (renamed, deleted) is dropped
+
+
+@dataclass(frozen=True)
+class TestMemory:
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    worker: str
+    baseline: int  # the process's RSS when the test started
+    peak: int  # the process's peak RSS during setup + call + teardown
+    retained: int  # RSS after the test (after a gc when it grew) minus the baseline
+    duration: float
+    outcome: str
+
+    @property
+    def growth(self) -> int:
+        """How far above its starting point the test took the process."""
+        return max(0, self.peak - self.baseline)
+
+
+class RecordWriter:
+    def __init__(self, folder: Path, worker: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{worker}-{os.getpid()}.jsonl"
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def write(self, record: TestMemory) -> None:
+        os.write(self._fd, (json.dumps(asdict(record), separators=(",", ":")) + "\n").encode())
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def read_records(folder: Path) -> list[TestMemory]:
+    """Every record in the folder; a line cut short by a killed worker is skipped."""
+    records: list[TestMemory] = []
+    for path in sorted(folder.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                records.append(TestMemory(**json.loads(line)))
+            except (ValueError, TypeError):
+                continue
+    return records
+
+
+def write_report(path: Path, records: list[TestMemory], budget: int | None, budget_source: str,
+                 method: str) -> None:
+    report = {
+        "budget": budget, "budget_source": budget_source, "method": method,
+        "peak": max((r.peak for r in records), default=0),
+        "tests": [{**asdict(r), "growth": r.growth} for r in records],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    temporary.replace(path)
+
+
+def load_history(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"version": HISTORY_VERSION, "run": 0, "tests": {}}
+    if not isinstance(data, dict) or data.get("version") != HISTORY_VERSION:
+        return {"version": HISTORY_VERSION, "run": 0, "tests": {}}
+    return data
+
+
+def update_history(path: Path, records: list[TestMemory], keep: int) -> dict[str, Any]:
+    """Add this run's records (the last `keep` runs per test), forget long-unseen tests."""
+    history = load_history(path)
+    run = int(history.get("run", 0)) + 1
+    tests: dict[str, Any] = history.get("tests", {})
+    for record in records:
+        entry = tests.setdefault(record.nodeid, {"runs": []})
+        entry["runs"] = [*entry.get("runs", []), {
+            "growth": record.growth, "peak": record.peak, "retained": record.retained,
+            "duration": round(record.duration, 4), "outcome": record.outcome,
+            "ts": round(time.time())}][-keep:]
+        entry["last_run"] = run
+    for nodeid in [n for n, e in tests.items() if run - int(e.get("last_run", run)) > FORGET_AFTER_RUNS]:
+        del tests[nodeid]
+    history.update({"version": HISTORY_VERSION, "run": run, "tests": tests})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(history, indent=1, sort_keys=True), encoding="utf-8")
+    temporary.replace(path)
+    return history
+
+
+def expected(history: dict[str, Any], nodeid: str) -> tuple[int, float] | None:
+    """(growth, duration) expected for a test from its history: the highest recent growth, the
+    mean duration; None when the test was never measured."""
+    runs = history.get("tests", {}).get(nodeid, {}).get("runs", [])
+    if not runs:
+        return None
+    return max(int(r["growth"]) for r in runs), sum(float(r["duration"]) for r in runs) / len(runs)

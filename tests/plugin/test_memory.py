@@ -1,0 +1,122 @@
+"""The memory plugin under pytester: accuracy, gathering across xdist workers, the report, the
+history, the memory_limit marker and the terminal summary."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+MiB = 2**20
+
+ALLOCATING = """
+import pytest
+
+@pytest.mark.parametrize("mib", [20, 60, 120])
+def test_allocate(mib):
+    data = b"x" * (mib * 2**20)
+    assert len(data) == mib * 2**20
+
+def test_light():
+    assert sum(range(100)) == 4950
+
+KEPT = []
+
+def test_keeps_memory():
+    KEPT.append(b"k" * (30 * 2**20))
+"""
+
+
+def _report(pytester: pytest.Pytester) -> dict[str, dict[str, object]]:
+    report = json.loads((pytester.path / "test-results" / "memory.json").read_text())
+    return {test["nodeid"]: test for test in report["tests"]}
+
+
+@pytest.fixture
+def isolated(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    for variable in ("TESTDOCK_RESULTS_DIR", "TESTDOCK_MEMORY_DIR", "TESTDOCK_HISTORY"):
+        monkeypatch.delenv(variable, raising=False)
+    return pytester
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]])
+def test_growth_is_measured_within_5_percent_or_2_mib(isolated: pytest.Pytester,
+                                                       workers: list[str]) -> None:
+    isolated.makepyfile(test_alloc=ALLOCATING)
+    isolated.runpytest_subprocess(*workers).assert_outcomes(passed=5)
+    tests = _report(isolated)
+    assert len(tests) == 5
+    for mib in (20, 60, 120):
+        growth = int(str(tests[f"test_alloc.py::test_allocate[{mib}]"]["growth"]))
+        assert abs(growth - mib * MiB) <= max(0.05 * mib * MiB, 2 * MiB), (mib, growth / MiB)
+    assert int(str(tests["test_alloc.py::test_light"]["growth"])) < 2 * MiB
+    kept = int(str(tests["test_alloc.py::test_keeps_memory"]["retained"]))
+    assert abs(kept - 30 * MiB) <= 3 * MiB
+    if workers:
+        assert {str(test["worker"]) for test in tests.values()} <= {"gw0", "gw1"}
+
+
+def test_history_keeps_the_last_runs_and_summary_names_the_heaviest(isolated: pytest.Pytester) -> None:
+    isolated.makepyfile(test_alloc=ALLOCATING)
+    isolated.makeini("[pytest]\ntestdock_history_runs = 2\n")
+    for _ in range(3):
+        result = isolated.runpytest_subprocess()
+    result.assert_outcomes(passed=5)
+    history = json.loads((isolated.path / ".testdock" / "memory-history.json").read_text())
+    assert history["run"] == 3
+    runs = history["tests"]["test_alloc.py::test_allocate[120]"]["runs"]
+    assert len(runs) == 2
+    output = result.stdout.str()
+    assert "testdock memory" in output and "budget" in output
+    top = output.split("top tests by peak growth:")[1].splitlines()[1]
+    assert "test_allocate[120]" in top
+    assert "leak suspects" in output and "test_keeps_memory" in output
+
+
+def test_renamed_tests_are_forgotten_in_time_and_do_not_break_the_history(isolated: pytest.Pytester) -> None:
+    history_file = isolated.path / ".testdock" / "memory-history.json"
+    history_file.parent.mkdir()
+    history_file.write_text(json.dumps({"version": 1, "run": 100, "tests": {
+        "test_gone.py::test_old": {"runs": [{"growth": 1, "peak": 1, "retained": 0, "duration": 0.1,
+                                             "outcome": "passed", "ts": 0}], "last_run": 10}}}))
+    isolated.makepyfile(test_alloc=ALLOCATING)
+    isolated.runpytest_subprocess().assert_outcomes(passed=5)
+    history = json.loads(history_file.read_text())
+    assert "test_gone.py::test_old" not in history["tests"]
+    assert history["run"] == 101
+    history_file.write_text("{not json")
+    isolated.runpytest_subprocess().assert_outcomes(passed=5)
+    assert json.loads(history_file.read_text())["run"] == 1
+
+
+def test_memory_limit_marker_fails_the_test_with_its_own_section(isolated: pytest.Pytester) -> None:
+    isolated.makepyfile(test_limit="""
+        import pytest
+
+        @pytest.mark.memory_limit("50 MiB")
+        def test_over():
+            data = b"x" * (120 * 2**20)
+
+        @pytest.mark.memory_limit("200 MiB")
+        def test_under():
+            data = b"x" * (60 * 2**20)
+    """)
+    result = isolated.runpytest_subprocess("-rA")
+    result.assert_outcomes(passed=1, failed=1)
+    output = result.stdout.str()
+    assert "memory limit exceeded" in output and "its limit is 50.0 MiB" in output
+    assert "testdock memory" in output
+
+
+def test_budget_comes_from_the_option_when_no_cgroup_limit(isolated: pytest.Pytester) -> None:
+    isolated.makepyfile(test_one="def test_one():\n    pass\n")
+    result = isolated.runpytest_subprocess("--memory-budget", "3g")
+    report = json.loads((isolated.path / "test-results" / "memory.json").read_text())
+    assert report["budget"] == 3 * 2**30 and report["budget_source"] == "--memory-budget"
+    assert "budget 3.0 GiB (--memory-budget)" in result.stdout.str()
+
+
+def test_measuring_can_be_turned_off(isolated: pytest.Pytester) -> None:
+    isolated.makepyfile(test_one="def test_one():\n    pass\n")
+    isolated.runpytest_subprocess("--no-testdock-memory").assert_outcomes(passed=1)
+    assert not (isolated.path / "test-results" / "memory.json").exists()

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from testdock_pytest import budget
+
+
+def test_cgroup_v1_limit_inside_a_container(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "memory").mkdir()
+    (tmp_path / "memory" / "memory.limit_in_bytes").write_text("1073741824\n")
+    monkeypatch.setattr(budget, "_cgroup_paths", lambda root=tmp_path: [
+        tmp_path / "memory.max", tmp_path / "memory" / "memory.limit_in_bytes"])
+    assert budget.cgroup_limit(tmp_path) == 2**30
+    assert budget.find_budget("4g") == (2**30, "cgroup memory limit")
+
+
+@pytest.mark.parametrize("text", ["9223372036854771712", "max"])
+def test_no_limit_values_are_recognised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    (tmp_path / "memory.max").write_text(text + "\n")
+    monkeypatch.setattr(budget, "_cgroup_paths", lambda root=tmp_path: [tmp_path / "memory.max"])
+    assert budget.cgroup_limit(tmp_path) is None
+    assert budget.find_budget("4g") == (4 * 2**30, "--memory-budget")
+    monkeypatch.setattr(budget, "physical_memory", lambda: 8 * 2**30)
+    assert budget.find_budget(None) == (8 * 2**30, "physical memory")
+
+
+def test_sizes() -> None:
+    assert budget.parse_size("300 MiB") == 300 * 2**20
+    assert budget.parse_size("1g") == 2**30
+    with pytest.raises(ValueError):
+        budget.parse_size("a lot")
