@@ -21,27 +21,39 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PYTEST_ARGS = ["-q", "-p", "no:randomly", "tests"]
+# testdock's own peak RSS, and its children's (the plot renderer), reported at exit
+MEASURED = (
+    "import atexit, resource, runpy, sys\n"
+    "def report():\n"
+    "    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "    print(f'MAXRSS {own} {children}', file=sys.stderr)\n"
+    "atexit.register(report)\n"
+    "sys.argv = ['testdock', *sys.argv[1:]]\n"
+    "runpy.run_module('testdock', run_name='__main__')\n")
 
 
 def testdock(*args: str) -> list[str]:
     return [sys.executable, "-m", "testdock", *args]
 
 
-def one_run(root: Path, monitor: bool) -> tuple[float, float, int]:
-    """(wall seconds, pytest seconds, peak RSS bytes) of one `testdock run execution`."""
-    argv = ["/usr/bin/time", "-f", "MAXRSS %M", *testdock("run", "execution", str(root),
-                                                          *([] if monitor else ["--no-monitor"]),
-                                                          "--", *PYTEST_ARGS)]
+def pytest_args(repeat: int) -> list[str]:
+    return ["-q", "-p", "no:randomly", "--keep-duplicates", *(["tests"] * repeat)]
+
+
+def one_run(root: Path, monitor: bool, repeat: int) -> tuple[float, float, int, int]:
+    """(wall s, pytest s, testdock's peak RSS, the renderer's) of one `testdock run execution`."""
+    argv = [sys.executable, "-c", MEASURED, "run", "execution", str(root),
+            *([] if monitor else ["--no-monitor"]), "--", *pytest_args(repeat)]
     started = time.monotonic()
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     wall = time.monotonic() - started
     if result.returncode != 0:
         raise SystemExit(f"run failed ({result.returncode}):\n{result.stdout[-2000:]}\n"
                          f"{result.stderr[-2000:]}")
-    pytest_seconds = float(re.findall(r"passed in ([\d.]+)s", result.stdout)[-1])
-    rss = int(re.findall(r"MAXRSS (\d+)", result.stderr)[-1]) * 1024
-    return wall, pytest_seconds, rss
+    pytest_seconds = float(re.findall(r"passed(?:, [^\n]*?)? in ([\d.]+)s", result.stdout)[-1])
+    own, children = re.findall(r"MAXRSS (\d+) (\d+)", result.stderr)[-1]
+    return wall, pytest_seconds, int(own) * 1024, int(children) * 1024
 
 
 def plot_seconds(root: Path) -> float:
@@ -59,29 +71,14 @@ def plot_seconds(root: Path) -> float:
     return float(result.stdout.strip())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    base_image = os.environ.get("TESTDOCK_BASE_IMAGE")
-    if not base_image:
-        raise SystemExit("set TESTDOCK_BASE_IMAGE (eval \"$(scripts/engine.sh)\")")
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder) / "shop"
-        shutil.copytree(REPO / "examples" / "shop", root)
-        subprocess.run(testdock("init", str(root), "--base-image", base_image), check=True,
-                       capture_output=True)
-        subprocess.run(testdock("build", str(root), "--phase", "execution", "--tag", "latest"),
-                       check=True, capture_output=True)
-        one_run(root, True)  # warm-up: page cache, image layers
-        runs: dict[bool, list[tuple[float, float, int]]] = {True: [], False: []}
-        for index in range(args.rounds):
-            for monitor in ((False, True) if index % 2 == 0 else (True, False)):
-                runs[monitor].append(one_run(root, monitor))
-                print(f"  round {index + 1} monitor={'on' if monitor else 'off'}: "
-                      f"{runs[monitor][-1][0]:.2f}s", file=sys.stderr)
-        samples = len((root / "monitoring" / "memory.csv").read_text().splitlines()) - 1
-        plot = plot_seconds(root)
+def measure(root: Path, rounds: int, repeat: int) -> list[tuple[str, str, str, str, str]]:
+    one_run(root, True, repeat)  # warm-up: page cache, image layers
+    runs: dict[bool, list[tuple[float, float, int, int]]] = {True: [], False: []}
+    for index in range(rounds):
+        for monitor in ((False, True) if index % 2 == 0 else (True, False)):
+            runs[monitor].append(one_run(root, monitor, repeat))
+            print(f"  x{repeat} round {index + 1} monitor={'on' if monitor else 'off'}: "
+                  f"{runs[monitor][-1][0]:.2f}s", file=sys.stderr)
 
     def median(monitor: bool, index: int) -> float:
         return statistics.median(run[index] for run in runs[monitor])
@@ -89,20 +86,44 @@ def main() -> None:
     wall_off, wall_on = median(False, 0), median(True, 0)
     test_off, test_on = median(False, 1), median(True, 1)
     rss_off, rss_on = median(False, 2), median(True, 2)
-    rows = [
-        ("end-to-end wall (median)", f"{wall_off:.2f} s", f"{wall_on:.2f} s",
+    samples = len((root / "monitoring" / "memory.csv").read_text().splitlines()) - 1
+    suite = f"suite x{repeat}"
+    return [
+        (f"{suite}: end-to-end wall", f"{wall_off:.2f} s", f"{wall_on:.2f} s",
          f"{wall_on / wall_off:.3f}", "<= 1.02"),
-        ("pytest duration in the container", f"{test_off:.2f} s", f"{test_on:.2f} s",
+        (f"{suite}: pytest time in container", f"{test_off:.2f} s", f"{test_on:.2f} s",
          f"{test_on / test_off:.3f}", ""),
-        ("testdock process peak RSS", f"{rss_off / 2**20:.1f} MiB", f"{rss_on / 2**20:.1f} MiB",
+        (f"{suite}: testdock peak RSS", f"{rss_off / 2**20:.1f} MiB", f"{rss_on / 2**20:.1f} MiB",
          f"+{(rss_on - rss_off) / 2**20:.1f} MiB", "<= +10 MiB"),
-        ("plot rendering alone", "-", f"{plot:.2f} s", "", ""),
-        ("samples in the last monitored run", "-", str(samples), "", ""),
+        (f"{suite}: plot renderer (own process)", "-",
+         f"{median(True, 3) / 2**20:.1f} MiB", "", ""),
+        (f"{suite}: samples in a monitored run", "-", str(samples), "", ""),
     ]
-    print(f"example execution phase, {args.rounds} interleaved rounds per mode")
-    print(f"{'figure':<36}{'monitor off':>14}{'monitor on':>14}{'on/off':>12}  target")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeats", default="1,8", help="suite sizes: the example suite run N times")
+    args = parser.parse_args()
+    base_image = os.environ.get("TESTDOCK_BASE_IMAGE")
+    if not base_image:
+        raise SystemExit("set TESTDOCK_BASE_IMAGE (eval \"$(scripts/engine.sh)\")")
+    rows: list[tuple[str, str, str, str, str]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder) / "shop"
+        shutil.copytree(REPO / "examples" / "shop", root)
+        subprocess.run(testdock("init", str(root), "--base-image", base_image), check=True,
+                       capture_output=True)
+        subprocess.run(testdock("build", str(root), "--phase", "execution", "--tag", "latest"),
+                       check=True, capture_output=True)
+        for repeat in (int(r) for r in args.repeats.split(",")):
+            rows += measure(root, args.rounds, repeat)
+        rows.append(("plot rendering alone (incl. import)", "-", f"{plot_seconds(root):.2f} s", "", ""))
+    print(f"example execution phase, {args.rounds} interleaved rounds per mode, medians")
+    print(f"{'figure':<40}{'monitor off':>14}{'monitor on':>14}{'on/off':>12}  target")
     for title, off, on, ratio, target in rows:
-        print(f"{title:<36}{off:>14}{on:>14}{ratio:>12}  {target}")
+        print(f"{title:<40}{off:>14}{on:>14}{ratio:>12}  {target}")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ RESULTS_DIR = "test-results"
 MONITORING_DIR = "monitoring"
 PROGRESS_FILE = "testdock-progress.jsonl"
 JUNIT_FILE = "junit.xml"
+HISTORY_DIR = ".testdock"
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,8 @@ def _volumes(root: Path, project: Project, mount_source: bool) -> dict[str, dict
         volumes[str(root)] = {"bind": "/app", "mode": "ro"}
     volumes[str(_writable_folder(root / RESULTS_DIR))] = {"bind": f"/app/{RESULTS_DIR}", "mode": "rw"}
     volumes[str(_writable_folder(root / MONITORING_DIR))] = {"bind": f"/app/{MONITORING_DIR}", "mode": "rw"}
+    # the plugin's memory history lives on the host, so the next run can schedule with it
+    volumes[str(_writable_folder(root / HISTORY_DIR))] = {"bind": f"/app/{HISTORY_DIR}", "mode": "rw"}
     return volumes
 
 
@@ -148,10 +151,14 @@ def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
                        _environment(project, options.mount_source))
     result = RunResult(phase, image_name, -1, False, limit)
     sampler: MemorySampler | None = None
+    renderer = None
     metrics = None
     follower = ProgressFollower(progress_path)
     try:
         if options.monitor:
+            from testdock.monitor.plot import PlotRenderer
+
+            renderer = PlotRenderer()
             source = _memory_source(container)
             result.source = source.name
             if options.metrics_port:
@@ -186,11 +193,12 @@ def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
             metrics.close(root / MONITORING_DIR / "metrics.prom")
         elif options.monitor and result.stats is not None:
             _write_metrics_file(root, phase, result, follower)
-        if result.stats is not None:
-            from testdock.monitor.plot import plot_memory
-
-            result.plot = plot_memory(result.stats, root / MONITORING_DIR / "memory-profile.png",
-                                      f"{image_name}: memory over time")
+        if renderer is not None:
+            if result.stats is not None and result.stats.samples:
+                result.plot = renderer.render(root / MONITORING_DIR / "memory.csv",
+                                              root / MONITORING_DIR / "memory-profile.png",
+                                              f"{image_name}: memory over time")
+            renderer.close()
     near_limit = result.stats is not None and result.stats.peak >= 0.95 * limit
     if result.exit_code == 137 and near_limit:
         result.oom_killed = True

@@ -55,3 +55,81 @@ def plot_memory(stats: MemoryStats, path: Path, title: str) -> Path | None:
 
 def _shorten(text: str, width: int = 70) -> str:
     return text if len(text) <= width else "..." + text[-(width - 3):]
+
+
+def stats_from_csv(csv_path: Path, peak_tests: list[str] | None = None) -> MemoryStats:
+    """The plot's inputs, read back from monitoring/memory.csv."""
+    import csv
+
+    stats = MemoryStats()
+    with csv_path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            elapsed, usage = float(row["elapsed_s"]), int(row["usage_bytes"])
+            stats.series.append((elapsed, usage, row["running_tests"]))
+            stats.limit = int(row["limit_bytes"]) if row["limit_bytes"] else None
+            if usage > stats.peak:
+                stats.peak, stats.peak_elapsed = usage, elapsed
+                stats.peak_tests = [t for t in row["running_tests"].split(" | ") if t]
+    stats.samples = len(stats.series)
+    if peak_tests is not None:
+        stats.peak_tests = peak_tests
+    return stats
+
+
+class PlotRenderer:
+    """A child process that imports matplotlib while the tests run (at a lower priority), then
+    draws the plot when asked: the run neither waits for the import nor carries its memory."""
+
+    def __init__(self) -> None:
+        import os
+        import subprocess
+        import sys
+
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "testdock.monitor.plot"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True,  # Ctrl-C stops the run, not the plot of it
+            preexec_fn=(lambda: os.nice(10)) if hasattr(os, "nice") else None)
+
+    def render(self, csv_path: Path, path: Path, title: str, timeout: float = 120) -> Path | None:
+        import json
+        import subprocess
+
+        request = json.dumps({"csv": str(csv_path), "png": str(path), "title": title})
+        try:
+            output, _ = self._process.communicate(request + "\n", timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.communicate()
+            return None
+        return path if self._process.returncode == 0 and output.strip() == "ok" else None
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+
+
+def _serve() -> int:
+    import json
+    import sys
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot  # noqa: F401  (imported now, while the tests run)
+
+    line = sys.stdin.readline()
+    if not line.strip():
+        return 0
+    request = json.loads(line)
+    csv_path = Path(request["csv"])
+    if not csv_path.is_file():
+        return 1
+    drawn = plot_memory(stats_from_csv(csv_path), Path(request["png"]), request["title"])
+    print("ok" if drawn else "empty")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_serve())
