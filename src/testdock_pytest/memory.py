@@ -102,6 +102,10 @@ class MemoryPlugin:
         report = outcome.get_result()
         if report.failed:
             self._failed.add(item.nodeid)
+        if call.when == "teardown":
+            # for --dist memory: the worker's memory now, and how far the test took it
+            report.testdock_rss = current_rss()  # type: ignore[attr-defined]
+            report.testdock_growth = max(0, self.meter.peak() - self._baseline)  # type: ignore[attr-defined]
         if call.when != "call":
             return
         marker = item.get_closest_marker("memory_limit")
@@ -151,8 +155,9 @@ class MemoryPlugin:
         budget = size(self.budget) if self.budget else "unknown"
         writer.line(f"budget {budget} ({self.budget_source}); run peak {size(peak.peak)} "
                     f"in {peak.worker} during {peak.nodeid}; measured by {self.meter.method}")
-        writer.line("top tests by peak growth:")
         grown = [r for r in self.records if r.growth > 0]
+        if grown:
+            writer.line("top tests by peak growth:")
         for record in sorted(grown, key=lambda r: r.growth, reverse=True)[:10]:
             writer.line(f"  {size(record.growth):>11}  {record.duration:6.2f}s  {record.nodeid}")
         kept = [r for r in self.records if r.retained > GC_THRESHOLD]

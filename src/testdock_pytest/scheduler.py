@@ -65,6 +65,10 @@ def conservative_default(expected: dict[str, tuple[int, float]]) -> int:
 
 
 class MemoryScheduling(LoadScheduling):
+    collection: list[str] | None
+    pending: list[int]
+    node2pending: dict[Any, list[int]]
+
     def __init__(self, config: Any, log: Any, model: MemoryModel) -> None:
         super().__init__(config, log)
         self.model = model
@@ -76,7 +80,7 @@ class MemoryScheduling(LoadScheduling):
     def _running(self, node: WorkerController) -> int | None:
         queue = self.node2pending.get(node, [])
         if len(queue) >= 2 or (len(queue) == 1 and node in self.shutdown_sent):
-            return queue[0]
+            return int(queue[0])
         return None
 
     def _growth(self, index: int) -> int:
@@ -94,7 +98,7 @@ class MemoryScheduling(LoadScheduling):
 
     def _nodeid(self, index: int) -> str:
         assert self.collection is not None
-        return self.collection[index]
+        return str(self.collection[index])
 
     def _in_use(self, exclude: WorkerController | None = None) -> tuple[int, int]:
         """(memory the workers use now, how many tests run) not counting `exclude`'s test."""
@@ -134,12 +138,12 @@ class MemoryScheduling(LoadScheduling):
             if not self._check_nodes_have_same_collection():
                 self.log("**Different tests collected, aborting run**")
                 return
-            self.collection = next(iter(self.node2collection.values()))
+            collection = list(next(iter(self.node2collection.values())))
+            self.collection = collection
             # longest first (known durations), then the heaviest, then collection order
-            self.pending[:] = sorted(range(len(self.collection)), key=lambda i: (
-                -self.model.duration(self.collection[i]),  # type: ignore[index]
-                -self.model.growth(self.collection[i]), i))  # type: ignore[index]
-            if not self.collection:
+            self.pending[:] = sorted(range(len(collection)), key=lambda i: (
+                -self.model.duration(collection[i]), -self.model.growth(collection[i]), i))
+            if not collection:
                 return
         self._fill_all()
 
@@ -163,7 +167,7 @@ class MemoryScheduling(LoadScheduling):
             self._fill_all()
             return None
         assert self.collection is not None
-        crashitem = self.collection[pending.pop(0)]
+        crashitem = str(self.collection[pending.pop(0)])
         self.pending[:0] = pending
         self._fill_all()
         return crashitem
@@ -188,7 +192,7 @@ class MemoryScheduling(LoadScheduling):
 
     def _next(self) -> int | None:
         if self.pending:
-            return self.pending.pop(0)
+            return int(self.pending.pop(0))
         _, running = self._in_use()
         queued = self._all_queued()
         if self.solo and running == 0 and not queued:
@@ -220,14 +224,14 @@ class MemoryScheduling(LoadScheduling):
             return True
         if not self._may_start(node, queue[0]):
             return False
-        successor = self._next() if self.pending else None
+        # The successor only waits in the queue; a solo test queued this way still starts only
+        # when nothing else runs (see _may_start).
+        successor = self.pending.pop(0) if self.pending else (self.solo.pop(0) if self.solo else None)
         if successor is not None:
             self._send(node, [successor])
-        elif not self.solo:
+        else:
             node.shutdown()  # lets the queued test run
             self.shutdown_sent.add(node)
-        else:
-            return False  # solo tests wait for every other to finish
         return True
 
     def _send(self, node: WorkerController, indices: Sequence[int]) -> None:

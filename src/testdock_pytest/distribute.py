@@ -1,0 +1,124 @@
+"""The xdist side of the plugin: `--dist memory`, `-n auto` from the budget, and recovery of tests
+whose worker died. Loaded only where xdist is installed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from testdock_pytest import budget as budgets
+from testdock_pytest.measure import current_rss
+from testdock_pytest.records import load_history
+from testdock_pytest.scheduler import MemoryModel, MemoryScheduling, conservative_default, describe
+
+MODEL_KEY = pytest.StashKey[MemoryModel]()
+CRASHES_KEY = pytest.StashKey[list[str]]()
+
+
+def add_dist_choice(parser: Any) -> None:
+    """Teach xdist's --dist option the value "memory" (xdist fixes its choices)."""
+    for group in getattr(parser, "_groups", []):
+        for option in getattr(group, "options", []):
+            if "--dist" in option.names():
+                choices = option.attrs().get("choices")
+                if isinstance(choices, list) and "memory" not in choices:
+                    choices.append("memory")
+
+
+def _history_path(config: pytest.Config) -> Path:
+    return Path(config.getoption("testdock_history") or os.environ.get("TESTDOCK_HISTORY")
+                or config.rootpath / ".testdock" / "memory-history.json")
+
+
+def build_model(config: pytest.Config) -> MemoryModel:
+    option = config.getoption("memory_budget") or config.getini("memory_budget") or None
+    budget, _ = budgets.find_budget(option)
+    margin_text = str(config.getoption("testdock_margin") or config.getini("testdock_margin") or "10%")
+    margin = float(margin_text.rstrip("%")) / 100
+    history = load_history(_history_path(config))
+    expected: dict[str, tuple[int, float]] = {}
+    for nodeid, entry in history.get("tests", {}).items():
+        runs = entry.get("runs", [])
+        if runs:
+            expected[nodeid] = (max(int(r["growth"]) for r in runs),
+                                sum(float(r["duration"]) for r in runs) / len(runs))
+    return MemoryModel(budget or 4 * 2**30, margin, current_rss(), expected, conservative_default(expected))
+
+
+def uses_memory_dist(config: pytest.Config) -> bool:
+    return bool(config.getoption("dist", None) == "memory")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    if not uses_memory_dist(config):
+        return None
+    model = build_model(config)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    typical = sorted(growth for growth, _ in model.expected.values())
+    per_worker = model.controller_rss + (typical[len(typical) // 2] if typical else model.default_growth)
+    return max(1, min(cpus, model.usable // max(per_worker, 1)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if not uses_memory_dist(config):
+        return None
+    model = build_model(config)
+    config.stash[MODEL_KEY] = model
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(describe(model))
+    return MemoryScheduling(config, log, model)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+    if not isinstance(sched, MemoryScheduling):
+        return
+    budget = budgets.format_size(sched.model.budget)
+    notes = sched.config.stash.setdefault(CRASHES_KEY, [])
+    if sched.requeue_alone(crashitem):
+        report.outcome = "rerun"  # type: ignore[assignment]
+        report.longrepr = (f"{report.longrepr}; testdock re-runs it alone, with the whole budget, "
+                           "after the other tests")
+        notes.append(f"{crashitem}: its worker died; re-run alone after the others")
+    else:
+        report.longrepr = (f"{report.longrepr} again, alone with the whole budget ({budget}): it needs "
+                           f"more than {budget} (an OOM kill, most likely)")
+        notes.append(f"{crashitem}: its worker died again, running alone: it needs more than {budget}")
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    notes = config.stash.get(CRASHES_KEY, [])
+    if notes:
+        terminalreporter.section("testdock recovery")
+        for note in notes:
+            terminalreporter.line(note)
+
+
+Status = tuple[str, str, tuple[str, dict[str, bool]]]
+
+
+def pytest_report_teststatus(report: pytest.TestReport) -> Status | None:
+    if report.outcome == "rerun":  # type: ignore[comparison-overlap]
+        return "rerun", "R", ("RERUN", {"yellow": True})
+    return None
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """On the controller: each finished test tells the model its worker's RSS and its growth."""
+    node = getattr(report, "node", None)
+    rss = getattr(report, "testdock_rss", None)
+    if node is None or rss is None or report.when != "teardown":
+        return
+    config = node.config if hasattr(node, "config") else None
+    model = config.stash.get(MODEL_KEY, None) if config is not None else None
+    if model is not None:
+        model.observe(node, report.nodeid, int(getattr(report, "testdock_growth", 0)), int(rss))

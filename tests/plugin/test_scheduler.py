@@ -1,0 +1,208 @@
+"""--dist memory: the scheduler's decisions with fake workers, then real xdist runs (pytester)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from testdock_pytest.scheduler import MemoryModel, MemoryScheduling
+
+MiB = 2**20
+
+
+class FakeNode:
+    """Stands in for xdist's WorkerController: records what it was sent."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.sent: list[int] = []
+        self.shutting_down = False
+        self.gateway = type("Gateway", (), {"id": name})()
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        self.sent.extend(indices)
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _scheduler(expected: dict[str, tuple[int, float]], budget: int, nodes: int,
+               collection: list[str], pytestconfig: pytest.Config) -> tuple[MemoryScheduling, list[FakeNode]]:
+    model = MemoryModel(budget, 0.0, 0, expected, 10 * MiB)
+    config: Any = type("Config", (), {"getoption": lambda self, name: None})()
+    config.option = pytestconfig.option
+    sched = MemoryScheduling.__new__(MemoryScheduling)
+    sched.numnodes = nodes
+    sched.node2collection = {}
+    sched.node2pending = {}
+    sched.pending = []
+    sched.collection = None
+    sched.log = lambda *args: None
+    sched.config = config
+    sched.maxschedchunk = None
+    sched.model = model
+    sched.shutdown_sent = set()
+    sched.solo = []
+    from collections import Counter
+
+    sched.crashes = Counter()
+    fakes = [FakeNode(f"gw{i}") for i in range(nodes)]
+    for node in fakes:
+        sched.add_node(node)
+        sched.add_node_collection(node, collection)
+    sched.schedule()
+    return sched, fakes
+
+
+def _running(sched: MemoryScheduling) -> list[str]:
+    assert sched.collection is not None
+    return [sched.collection[i] for node in sched.node2pending
+            if (i := sched._running(node)) is not None]
+
+
+def _drive(sched: MemoryScheduling, budget: int) -> list[list[str]]:
+    """Complete running tests one at a time until all are done; return what ran together."""
+    together: list[list[str]] = []
+    for _ in range(1000):
+        running = _running(sched)
+        if not running and sched.tests_finished:
+            break
+        together.append(running)
+        usage = sum(sched._growth(i) for node in sched.node2pending
+                    if (i := sched._running(node)) is not None)
+        assert usage <= budget or len(running) == 1, (running, usage)
+        # finish the running test of the first busy node
+        node = next(n for n in sched.node2pending if sched._running(n) is not None)
+        index = sched.node2pending[node][0]
+        sched.mark_test_complete(node, index)
+    else:
+        pytest.fail("the scheduler never finished")
+    return together
+
+
+def test_heavy_tests_never_run_side_by_side(pytestconfig: pytest.Config) -> None:
+    collection = [f"t::heavy{i}" for i in range(3)] + [f"t::light{i}" for i in range(6)]
+    expected = {f"t::heavy{i}": (400 * MiB, 1.0) for i in range(3)}
+    expected.update({f"t::light{i}": (10 * MiB, 0.5) for i in range(6)})
+    sched, _ = _scheduler(expected, 600 * MiB, 3, collection, pytestconfig)
+    together = _drive(sched, 600 * MiB)
+    for running in together:
+        assert sum(1 for name in running if "heavy" in name) <= 1, running
+    assert any(len(running) > 1 for running in together)  # light tests do run in parallel
+    ran = {name for running in together for name in running}
+    assert ran == set(collection)
+
+
+def test_a_test_larger_than_the_budget_runs_alone(pytestconfig: pytest.Config) -> None:
+    collection = ["t::huge", "t::a", "t::b"]
+    expected = {"t::huge": (900 * MiB, 1.0), "t::a": (10 * MiB, 0.1), "t::b": (10 * MiB, 0.1)}
+    sched, _ = _scheduler(expected, 500 * MiB, 2, collection, pytestconfig)
+    for running in _drive(sched, 500 * MiB):
+        assert "t::huge" not in running or running == ["t::huge"]
+
+
+def test_a_crashed_test_is_rerun_alone_once(pytestconfig: pytest.Config) -> None:
+    collection = ["t::a", "t::b", "t::c", "t::d"]
+    sched, nodes = _scheduler({}, 1000 * MiB, 2, collection, pytestconfig)
+    victim = next(node for node in nodes if sched._running(node) is not None)
+    crashed = sched.remove_node(victim)
+    assert crashed is not None and sched.requeue_alone(crashed)
+    together = _drive(sched, 1000 * MiB)
+    assert [crashed] in together and together[-1] == [crashed]
+    assert not sched.requeue_alone(crashed)  # the second death is final
+
+
+HEAVY_SUITE = """
+import os, time, pytest
+
+@pytest.mark.parametrize("i", range(6))
+def test_light(i):
+    time.sleep(0.1)
+
+@pytest.mark.parametrize("mib", [250, 300, 350])
+def test_heavy(mib):
+    data = b"x" * (mib * 2**20)
+    time.sleep(0.4)
+"""
+
+
+def _intervals(results: Path) -> dict[str, tuple[float, float]]:
+    events = [json.loads(line) for line in (results / "testdock-progress.jsonl").read_text().splitlines()]
+    starts = {e["nodeid"]: e["ts"] for e in events if e["event"] == "start"}
+    return {e["nodeid"]: (starts[e["nodeid"]], e["ts"]) for e in events if e["event"] == "finish"}
+
+
+def test_with_history_heavy_tests_do_not_overlap(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    monkeypatch.setenv("TESTDOCK_RESULTS_DIR", str(tmp_path))
+    monkeypatch.delenv("TESTDOCK_MEMORY_DIR", raising=False)
+    pytester.makepyfile(test_suite=HEAVY_SUITE)
+    args = ["-n", "2", "--dist", "memory", "--memory-budget", "600m", "-p", "no:randomly"]
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=9)  # learns the history
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=9)
+    assert "testdock --dist memory: budget 600.0 MiB" in result.stdout.str()
+    assert "9 tests with history" in result.stdout.str()
+    heavy = sorted(v for k, v in _intervals(tmp_path).items() if "heavy" in k)
+    for (_, end), (start, _) in itertools.pairwise(heavy):
+        assert start >= end - 0.05, heavy  # one finishes before the next starts
+
+
+def test_a_worker_death_is_recovered_by_rerunning_alone(pytester: pytest.Pytester,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TESTDOCK_MEMORY_DIR", raising=False)
+    marker = pytester.path / "died-once"
+    pytester.makepyfile(test_crash=f"""
+        import os, signal
+        from pathlib import Path
+
+        def test_before():
+            pass
+
+        def test_dies_once():
+            marker = Path({str(marker)!r})
+            if not marker.exists():
+                marker.write_text("x")
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        def test_after():
+            pass
+    """)
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "memory", "-p", "no:randomly")
+    assert result.parseoutcomes() == {"passed": 3, "rerun": 1}
+    assert "test_dies_once: its worker died; re-run alone after the others" in result.stdout.str()
+
+
+def test_a_test_that_always_kills_its_worker_fails_with_the_reason(pytester: pytest.Pytester,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TESTDOCK_MEMORY_DIR", raising=False)
+    pytester.makepyfile(test_crash="""
+        import os, signal
+
+        def test_ok():
+            pass
+
+        def test_always_dies():
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "memory", "--memory-budget", "1g")
+    assert result.parseoutcomes() == {"passed": 1, "failed": 1, "rerun": 1}
+    assert "it needs more than 1.0 GiB" in result.stdout.str()
+
+
+def test_auto_workers_follow_the_budget_and_never_exceed_the_cpus(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_one="def test_one():\n    pass\n")
+    small = pytester.runpytest_subprocess("-n", "auto", "--dist", "memory", "--memory-budget", "120m")
+    small.assert_outcomes(passed=1)
+    assert "created: 1/1 worker" in small.stdout.str()
+    large = pytester.runpytest_subprocess("-n", "auto", "--dist", "memory", "--memory-budget", "64g")
+    cpus = len(os.sched_getaffinity(0))
+    assert f"created: {cpus}/{cpus} worker" in large.stdout.str()
