@@ -91,7 +91,9 @@ def default_command(phase: str, project: Project, settings: Settings) -> list[st
         coverage = [f"--cov={package}" for package in project.packages]
         if coverage:
             coverage.append("--cov-report=xml:test-results/coverage.xml")
-        return [*pytest, "--junitxml=test-results/junit.xml", "--timeout=600", *coverage]
+        # workers from the memory budget, tests handed out so that they stay inside it
+        return [*pytest, "-n", "auto", "--dist", "memory", "--junitxml=test-results/junit.xml",
+                "--timeout=600", *coverage]
     if phase == "stress":
         return [*pytest, "--junitxml=test-results/stress-junit.xml",
                 "--html=test-results/stress-report.html", "--self-contained-html"]

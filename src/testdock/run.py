@@ -250,8 +250,11 @@ def summary_lines(result: RunResult) -> list[str]:
             lines.append(f"testdock: timeline in {MONITORING_DIR}/memory.csv, plot in {result.plot.name}")
     if result.oom_killed:
         running = result.killed_tests or (stats.peak_tests if stats else [])
+        what = (f"the {result.phase} container was killed at its memory limit" if result.exit_code == 137
+                else f"the kernel killed a process in the {result.phase} container at its memory "
+                     "limit; the run went on")
         lines += [
-            f"testdock: OOM: the {result.phase} container was killed at its memory limit",
+            f"testdock: OOM: {what}",
             f"  limit    {format_size(result.memory_limit)}",
             f"  peak     {format_size(stats.peak) if stats and stats.samples else 'not measured'}",
             f"  running  {', '.join(running) if running else 'unknown (no progress events)'}",

@@ -57,8 +57,10 @@ def test_oom_names_the_test_and_keeps_the_finished_ones(built: Path,
         "def test_allocates_past_the_limit():\n"
         "    data = bytearray(600 * 2**20)\n"
         "    data[::4096] = b'x' * len(range(0, len(data), 4096))\n")
+    # Without xdist the kernel kills pytest itself: the container exits 137, and testdock writes
+    # the JUnit file of the tests that finished from the plugin's progress events.
     result = run_cli("run", "execution", str(built), "--mount-source", "--memory", "300m", "--",
-                     "-q", "-p", "no:randomly", "tests/unit", "tests/test_zz_oom.py")
+                     "-q", "-p", "no:randomly", "-n", "0", "tests/unit", "tests/test_zz_oom.py")
     assert result.returncode == 137, result.stdout[-2000:] + result.stderr[-2000:]
     assert "testdock: OOM: the execution container was killed at its memory limit" in result.stderr
     assert "running  tests/test_zz_oom.py::test_allocates_past_the_limit" in result.stderr
@@ -67,6 +69,26 @@ def test_oom_names_the_test_and_keeps_the_finished_ones(built: Path,
     names = [case.get("name") for case in suite]
     assert "test_allocates_past_the_limit" in names and len(names) >= 12
     assert suite.get("errors") == "1"
+    assert not _our_containers(docker_client)
+
+
+def test_oom_under_dist_memory_loses_no_other_test(built: Path,
+                                                    docker_client: docker.DockerClient) -> None:
+    # The default command runs `-n auto --dist memory`: the kernel kills the worker, testdock's
+    # plugin re-runs its test alone, and every other test keeps its result.
+    (built / "tests" / "test_zz_oom.py").write_text(
+        "def test_allocates_past_the_limit():\n"
+        "    data = bytearray(600 * 2**20)\n"
+        "    data[::4096] = b'x' * len(range(0, len(data), 4096))\n")
+    result = run_cli("run", "execution", str(built), "--mount-source", "--memory", "300m", "--",
+                     "-p", "no:randomly", "tests/unit", "tests/test_zz_oom.py")
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "1 failed, 11 passed, 1 rerun" in result.stdout
+    assert "it needs more than 300.0 MiB" in result.stdout
+    assert "testdock: OOM: the kernel killed a process in the execution container" in result.stderr
+    suite = ElementTree.parse(built / "test-results" / "junit.xml").getroot()[0]
+    assert suite.get("tests") == "12"
+    assert int(suite.get("failures", "0")) + int(suite.get("errors", "0")) == 1
     assert not _our_containers(docker_client)
 
 
