@@ -39,6 +39,7 @@ class RunOptions:
     metrics_port: int | None = None
     sample_interval: float = 0.05
     build_missing: bool = True
+    command: Sequence[str] | None = None  # replaces the image's command (pytest_args still follow)
 
 
 @dataclass
@@ -55,6 +56,7 @@ class RunResult:
     tests_failed: int = 0
     plot: Path | None = None
     synthesized_junit: bool = False
+    oom_kills: int | None = None  # the kernel's count for the container's cgroup, where readable
 
 
 def _writable_folder(path: Path) -> Path:
@@ -141,8 +143,8 @@ def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
         raise BadInput(f"--memory {limit_text}: Docker needs at least 6 MiB")
     client = engine.client()
     image = _ensure_image(root, phase, options.tag, client, echo, options.build_missing, image_name)
-    default_command = image.attrs["Config"].get("Cmd") or []
-    command = [*default_command, *options.pytest_args] if options.pytest_args else None
+    default_command = list(options.command or image.attrs["Config"].get("Cmd") or [])
+    command = [*default_command, *options.pytest_args] if options.pytest_args or options.command else None
     progress_path = root / RESULTS_DIR / PROGRESS_FILE
     progress_path.unlink(missing_ok=True)
     (root / RESULTS_DIR / JUNIT_FILE).unlink(missing_ok=True)
@@ -151,6 +153,7 @@ def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
                        _environment(project, options.mount_source))
     result = RunResult(phase, image_name, -1, False, limit)
     sampler: MemorySampler | None = None
+    source: MemorySource | None = None
     renderer = None
     metrics = None
     follower = ProgressFollower(progress_path)
@@ -186,6 +189,8 @@ def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
         container.remove(force=True)
         if sampler is not None:
             result.stats = sampler.stop()
+        if isinstance(source, CgroupSource):
+            result.oom_kills = source.last_oom_kills
         follower.poll()
         result.tests_done, result.tests_failed = follower.done, follower.failed
         result.killed_tests = follower.current()
@@ -199,6 +204,8 @@ def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
                                               root / MONITORING_DIR / "memory-profile.png",
                                               f"{image_name}: memory over time")
             renderer.close()
+    if result.oom_killed and result.oom_kills is not None:
+        result.oom_kills = max(result.oom_kills, 1)  # the last kill can come after the last sample
     near_limit = result.stats is not None and result.stats.peak >= 0.95 * limit
     if result.exit_code == 137 and near_limit:
         result.oom_killed = True

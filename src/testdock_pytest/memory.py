@@ -47,7 +47,13 @@ def register(config: pytest.Config) -> None:
                                        "exceeds size, e.g. memory_limit('300 MiB').")
     if config.getoption("no_testdock_memory") or not config.getini("testdock_memory"):
         return
-    config.pluginmanager.register(MemoryPlugin(config), "testdock-memory")
+    try:
+        plugin = MemoryPlugin(config)
+    except OSError as error:  # a plugin never stops the tests: it says why and steps aside
+        config.issue_config_time_warning(
+            pytest.PytestWarning(f"testdock: no per-test memory ({error})"), stacklevel=2)
+        return
+    config.pluginmanager.register(plugin, "testdock-memory")
 
 
 def _worker(config: pytest.Config) -> str:

@@ -52,4 +52,10 @@ def register(config: pytest.Config) -> None:
     folder = os.environ.get(RESULTS_ENV)
     if not folder or hasattr(config, "workerinput"):
         return
-    config.pluginmanager.register(ProgressWriter(Path(folder) / PROGRESS_FILE), "testdock-progress")
+    try:
+        writer = ProgressWriter(Path(folder) / PROGRESS_FILE)
+    except OSError as error:  # a plugin never stops the tests: it says why and steps aside
+        config.issue_config_time_warning(
+            pytest.PytestWarning(f"testdock: no progress events ({error})"), stacklevel=2)
+        return
+    config.pluginmanager.register(writer, "testdock-progress")

@@ -53,3 +53,14 @@ def test_nothing_written_without_the_env_variable(pytester: pytest.Pytester,
     pytester.makepyfile(SUITE)
     pytester.runpytest_subprocess().assert_outcomes(passed=3, failed=1)
     assert not list(pytester.path.rglob("testdock-progress.jsonl"))
+
+
+def test_an_unwritable_results_folder_warns_and_never_stops_the_tests(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("x")
+    monkeypatch.setenv("TESTDOCK_RESULTS_DIR", str(blocked / "results"))
+    pytester.makepyfile(SUITE)
+    result = pytester.runpytest_subprocess("-W", "default")
+    result.assert_outcomes(passed=3, failed=1)
+    assert "testdock: no progress events" in result.stdout.str()

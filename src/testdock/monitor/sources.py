@@ -81,11 +81,13 @@ class CgroupSource:
     def __init__(self, files: CgroupFiles) -> None:
         self.files = files
         self.name = f"cgroup v{files.version}"
+        self.last_oom_kills = 0  # kept from the last reading: the cgroup vanishes with the container
 
     def read(self) -> Reading | None:
         usage = _read_int(self.files.usage)
         if usage is None:
             return None
+        self.last_oom_kills = max(self.last_oom_kills, self.oom_kills())
         limit = _read_int(self.files.limit)
         usage = max(0, usage - _stat_value(self.files.stat, self.files.inactive_key))
         return Reading(usage, None if limit is None or limit >= NO_LIMIT else limit)
