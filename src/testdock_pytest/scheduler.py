@@ -190,9 +190,24 @@ class MemoryScheduling(LoadScheduling):
     def has_pending(self) -> bool:
         return bool(self.pending or self.solo or any(self.node2pending.values()))
 
-    def _next(self) -> int | None:
+    def _pick(self, node: WorkerController) -> int | None:
+        """The next pending test for `node`: the first in order (longest, heaviest) that fits
+        beside what the other workers run now, else the first; it starts after `node`'s current
+        test, so that one is not counted."""
+        if not self.pending:
+            return None
+        others, _ = self._in_use(exclude=node)
+        # a test waiting in another worker's queue is about to run: count it too
+        others += sum(self._growth(queue[0]) for other, queue in self.node2pending.items()
+                      if other is not node and len(queue) == 1 and other not in self.shutdown_sent)
+        for position, index in enumerate(self.pending):
+            if others + self._growth(index) <= self.model.usable:
+                return int(self.pending.pop(position))
+        return int(self.pending.pop(0))
+
+    def _next(self, node: WorkerController) -> int | None:
         if self.pending:
-            return int(self.pending.pop(0))
+            return self._pick(node)
         _, running = self._in_use()
         queued = self._all_queued()
         if self.solo and running == 0 and not queued:
@@ -214,7 +229,7 @@ class MemoryScheduling(LoadScheduling):
         if len(queue) >= 2:
             return False
         if not queue:
-            index = self._next()
+            index = self._next(node)
             if index is None:
                 if not self.pending and not self.solo:
                     node.shutdown()
@@ -226,7 +241,7 @@ class MemoryScheduling(LoadScheduling):
             return False
         # The successor only waits in the queue; a solo test queued this way still starts only
         # when nothing else runs (see _may_start).
-        successor = self.pending.pop(0) if self.pending else (self.solo.pop(0) if self.solo else None)
+        successor = self._pick(node) if self.pending else (self.solo.pop(0) if self.solo else None)
         if successor is not None:
             self._send(node, [successor])
         else:
