@@ -146,3 +146,59 @@ def test_metrics_endpoint_answers_during_the_run_only(built: Path) -> None:
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
     assert "testdock_tests_done" in (built / "monitoring" / "metrics.prom").read_text()
+
+
+PAIR_SUITE = """
+import time
+
+HEAVY = 480 * 2**20
+
+
+def hold():
+    data = bytearray(HEAVY)
+    data[::4096] = b"x" * len(range(0, HEAVY, 4096))
+    time.sleep(0.5)
+
+
+def test_heavy_a():
+    hold()
+
+def test_light_1():
+    time.sleep(0.1)
+
+def test_light_2():
+    time.sleep(0.1)
+
+def test_light_3():
+    time.sleep(0.1)
+
+def test_light_4():
+    time.sleep(0.1)
+
+def test_heavy_b():
+    hold()
+"""
+
+
+def test_naive_xdist_loses_tests_where_dist_memory_loses_none(built: Path) -> None:
+    """Two tests that each hold 480 MiB, in a 1 GiB container: xdist's load scheduling starts them
+    side by side and the kernel kills a worker; --dist memory, with the history of one run, never
+    lets them meet."""
+    from testdock.run import RunOptions, run_phase
+
+    (built / "tests" / "test_zz_pair.py").write_text(PAIR_SUITE)
+    base = ["python", "-m", "pytest", "-p", "no:cacheprovider", "-q", "-p", "no:randomly",
+            "--junitxml=test-results/junit.xml", "tests/test_zz_pair.py", "-n", "2"]
+
+    def run(*extra: str) -> tuple[int, int, int]:
+        result = run_phase(built, "execution", RunOptions(memory="1g", mount_source=True,
+                                                          command=[*base, *extra]), echo=lambda _: None)
+        suite = ElementTree.parse(built / "test-results" / "junit.xml").getroot()[0]
+        bad = int(suite.get("failures", "0")) + int(suite.get("errors", "0"))
+        return int(suite.get("tests", "0")) - bad, bad, result.oom_kills or 0
+
+    naive_passed, naive_lost, naive_kills = run("--dist", "load")
+    assert naive_lost >= 1 and naive_kills >= 1, (naive_passed, naive_lost, naive_kills)
+    run("--dist", "memory")  # learns the history (and recovers what it did not know)
+    passed, lost, kills = run("--dist", "memory")
+    assert (passed, lost, kills) == (6, 0, 0)
