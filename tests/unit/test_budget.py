@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from testdock_pytest import budget
+import testdock_pytest.budget as budget
 
 
 def test_cgroup_v1_limit_inside_a_container(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
