@@ -16,6 +16,7 @@ import pluggy
 import pytest
 
 from testdock_pytest import budget as budgets
+from testdock_pytest import leaks
 from testdock_pytest.measure import PeakMeter, current_rss
 from testdock_pytest.records import RecordWriter, TestMemory, read_records, update_history, write_report
 
@@ -37,6 +38,11 @@ def add_options(parser: pytest.Parser) -> None:
                          "memory.json).")
     group.addoption("--testdock-history", metavar="PATH",
                     help="Memory history kept between runs (default: .testdock/memory-history.json).")
+    group.addoption("--testdock-leaks", action="store_true", default=False,
+                    help="Confirm leak suspects (tests that kept memory) by running each a few "
+                         "more times in a fresh process, and list what each run keeps.")
+    group.addoption("--testdock-leak-runs", type=int, default=3, metavar="N",
+                    help="Runs per suspect for --testdock-leaks (default 3).")
     parser.addini("testdock_memory", "Measure per-test memory (default true).", type="bool", default=True)
     parser.addini("memory_budget", "Like --memory-budget.", default="")
     parser.addini("testdock_history_runs", "Runs kept per test in the history.", default="10")
@@ -83,6 +89,7 @@ class MemoryPlugin:
         budget_option = config.getoption("memory_budget") or config.getini("memory_budget") or None
         self.budget, self.budget_source = budgets.find_budget(budget_option)
         self.records: list[TestMemory] = []
+        self.leak_checks: dict[str, list[int]] = {}
 
     # -- measuring, in every process ----------------------------------------------------------
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
@@ -142,9 +149,15 @@ class MemoryPlugin:
         self.records = read_records(self.folder)
         if not self.records:
             return
+        if self.config.getoption("testdock_leaks") and not os.environ.get(leaks.NESTED_ENV):
+            suspects = sorted({r.nodeid for r in self.records if r.retained > GC_THRESHOLD})
+            if suspects:
+                self.leak_checks = leaks.check(suspects, self.config.getoption("testdock_leak_runs"),
+                                               self.config.rootpath)
         report_path, history_path = self._paths()
         try:
-            write_report(report_path, self.records, self.budget, self.budget_source, self.meter.method)
+            write_report(report_path, self.records, self.budget, self.budget_source, self.meter.method,
+                         self.leak_checks)
             keep = int(self.config.getini("testdock_history_runs") or 10)
             update_history(history_path, self.records, keep)
         except OSError as error:
@@ -166,8 +179,15 @@ class MemoryPlugin:
             writer.line("top tests by peak growth:")
         for record in sorted(grown, key=lambda r: r.growth, reverse=True)[:10]:
             writer.line(f"  {size(record.growth):>11}  {record.duration:6.2f}s  {record.nodeid}")
+        if self.leak_checks:
+            writer.line(f"leak check ({self.config.getoption('testdock_leak_runs')} more runs each, "
+                        "in a fresh process; memory kept by each run):")
+            for nodeid, kept_runs in sorted(self.leak_checks.items()):
+                verdict = "LEAKS" if leaks.confirmed(kept_runs) else "no leak confirmed"
+                runs = ", ".join(size(value) for value in kept_runs) or "did not run"
+                writer.line(f"  {verdict:<18} {runs:<40} {nodeid}")
         kept = [r for r in self.records if r.retained > GC_THRESHOLD]
-        if kept:
+        if kept and not self.leak_checks:
             writer.line("top tests by memory kept after them (leak suspects):")
             for record in sorted(kept, key=lambda r: r.retained, reverse=True)[:10]:
                 writer.line(f"  {size(record.retained):>11}  {record.nodeid}")

@@ -58,11 +58,12 @@ def read_records(folder: Path) -> list[TestMemory]:
 
 
 def write_report(path: Path, records: list[TestMemory], budget: int | None, budget_source: str,
-                 method: str) -> None:
+                 method: str, leak_checks: dict[str, list[int]] | None = None) -> None:
     report = {
         "budget": budget, "budget_source": budget_source, "method": method,
         "peak": max((r.peak for r in records), default=0),
         "tests": [{**asdict(r), "growth": r.growth} for r in records],
+        "leak_checks": leak_checks or {},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")

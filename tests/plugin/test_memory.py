@@ -120,3 +120,25 @@ def test_measuring_can_be_turned_off(isolated: pytest.Pytester) -> None:
     isolated.makepyfile(test_one="def test_one():\n    pass\n")
     isolated.runpytest_subprocess("--no-testdock-memory").assert_outcomes(passed=1)
     assert not (isolated.path / "test-results" / "memory.json").exists()
+
+
+def test_leak_check_tells_a_leak_from_a_cache(isolated: pytest.Pytester) -> None:
+    isolated.makepyfile(test_leaky="""
+        KEPT = []
+        CACHE = {}
+
+        def test_leaks():
+            KEPT.append(b"k" * (6 * 2**20))
+
+        def test_caches_once():
+            CACHE.setdefault("big", b"c" * (8 * 2**20))
+    """)
+    result = isolated.runpytest_subprocess("--testdock-leaks", "--testdock-leak-runs", "3")
+    result.assert_outcomes(passed=2)
+    section = result.stdout.str().split("leak check (3 more runs each", 1)[1].splitlines()
+    leak_line = next(line for line in section if line.endswith("test_leaky.py::test_leaks"))
+    cache_line = next(line for line in section if line.endswith("::test_caches_once"))
+    assert "LEAKS" in leak_line and leak_line.count("6.0 MiB") == 3
+    assert "no leak confirmed" in cache_line
+    report = json.loads((isolated.path / "test-results" / "memory.json").read_text())
+    assert len(report["leak_checks"]["test_leaky.py::test_leaks"]) == 3
