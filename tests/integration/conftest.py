@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tarfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -111,3 +113,21 @@ def free_port() -> int:
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return _run_cli(*args, cwd=cwd)
+
+
+def interrupt_when(args: list[str], ready: Callable[[], bool], what: str) -> tuple[int, str]:
+    """Start `testdock ARGS`, send it SIGINT once `ready()` holds; (exit code, stderr)."""
+    process = subprocess.Popen([sys.executable, "-m", "testdock", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not ready():
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"{what} never happened")
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    return process.returncode, stderr

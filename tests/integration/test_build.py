@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ import docker.errors
 import pytest
 
 from tests.conftest import EXAMPLE
-from tests.integration.conftest import free_port, run_cli
+from tests.integration.conftest import free_port, interrupt_when, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -83,23 +81,10 @@ def test_stress_is_skipped_when_execution_fails(project: Path) -> None:
 def test_ctrl_c_stops_builds_and_leaves_no_half_tagged_image(
         project: Path, docker_client: docker.DockerClient) -> None:
     log = project / "logs" / "build_test_images.log"
-    process = subprocess.Popen([sys.executable, "-m", "testdock", "build", str(project), "--tag",
-                                "interrupted", "--no-cache"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if log.is_file() and "RUN " in log.read_text():
-            break
-        time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("the builds never started")
-    process.send_signal(signal.SIGINT)
-    try:
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        process.kill()
-    assert process.returncode == 130, stderr[-2000:]
+    returncode, stderr = interrupt_when(
+        ["build", str(project), "--tag", "interrupted", "--no-cache"],
+        lambda: log.is_file() and "RUN " in log.read_text(), "the builds' start")
+    assert returncode == 130, stderr[-2000:]
     assert "interrupted" in stderr
     tags = _tags(docker_client, _prefix(project))
     assert not any(tag.endswith(":interrupted") or "testdock-building" in tag for tag in tags), tags

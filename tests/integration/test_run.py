@@ -3,9 +3,6 @@ test, Ctrl-C leaving nothing behind, and Prometheus metrics only while the run l
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -15,10 +12,16 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.integration.conftest import free_port, run_cli
+from tests.integration.conftest import free_port, interrupt_when, run_cli
 from tests.integration.test_build import project  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.integration
+
+OOM_TEST = """
+def test_allocates_past_the_limit():
+    data = bytearray(600 * 2**20)
+    data[::4096] = b"x" * len(range(0, len(data), 4096))
+"""
 
 
 @pytest.fixture
@@ -53,10 +56,7 @@ def test_a_passing_run_leaves_results_and_monitoring_on_the_host(built: Path) ->
 
 def test_oom_names_the_test_and_keeps_the_finished_ones(built: Path,
                                                         docker_client: docker.DockerClient) -> None:
-    (built / "tests" / "test_zz_oom.py").write_text(
-        "def test_allocates_past_the_limit():\n"
-        "    data = bytearray(600 * 2**20)\n"
-        "    data[::4096] = b'x' * len(range(0, len(data), 4096))\n")
+    (built / "tests" / "test_zz_oom.py").write_text(OOM_TEST)
     # Without xdist the kernel kills pytest itself: the container exits 137, and testdock writes
     # the JUnit file of the tests that finished from the plugin's progress events.
     result = run_cli("run", "execution", str(built), "--mount-source", "--memory", "300m", "--",
@@ -76,10 +76,7 @@ def test_oom_under_dist_memory_loses_no_other_test(built: Path,
                                                     docker_client: docker.DockerClient) -> None:
     # The default command runs `-n auto --dist memory`: the kernel kills the worker, testdock's
     # plugin re-runs its test alone, and every other test keeps its result.
-    (built / "tests" / "test_zz_oom.py").write_text(
-        "def test_allocates_past_the_limit():\n"
-        "    data = bytearray(600 * 2**20)\n"
-        "    data[::4096] = b'x' * len(range(0, len(data), 4096))\n")
+    (built / "tests" / "test_zz_oom.py").write_text(OOM_TEST)
     result = run_cli("run", "execution", str(built), "--mount-source", "--memory", "300m", "--",
                      "-p", "no:randomly", "tests/unit", "tests/test_zz_oom.py")
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
@@ -96,24 +93,11 @@ def test_ctrl_c_removes_the_container_and_keeps_results(built: Path,
                                                         docker_client: docker.DockerClient) -> None:
     (built / "tests" / "test_zz_slow.py").write_text(
         "import time\n\ndef test_fast():\n    pass\n\ndef test_slow():\n    time.sleep(120)\n")
-    process = subprocess.Popen([sys.executable, "-m", "testdock", "run", "execution", str(built),
-                                "--mount-source", "--", "-q", "tests/test_zz_slow.py"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     progress = built / "test-results" / "testdock-progress.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if progress.is_file() and "test_slow" in progress.read_text():
-            break
-        time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("the slow test never started")
-    process.send_signal(signal.SIGINT)
-    try:
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        process.kill()
-    assert process.returncode == 130, stderr[-2000:]
+    returncode, stderr = interrupt_when(
+        ["run", "execution", str(built), "--mount-source", "--", "-q", "-n", "0", "tests/test_zz_slow.py"],
+        lambda: progress.is_file() and "test_slow" in progress.read_text(), "the slow test's start")
+    assert returncode == 130, stderr[-2000:]
     assert not _our_containers(docker_client)
     assert "test_fast" in progress.read_text()  # what was written stays
     assert (built / "monitoring" / "memory.csv").stat().st_size > 0

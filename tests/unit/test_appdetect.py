@@ -8,16 +8,12 @@ from pathlib import Path
 import pytest
 
 from testdock.appdetect import AppRef, detect_app
+from tests.conftest import write_tree
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "projects"
 
 
-def write(root: Path, files: dict[str, str]) -> Path:
-    for relative, text in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return root
+write = write_tree
 
 
 def copy_fixture(name: str, tmp_path: Path) -> Path:

@@ -13,6 +13,7 @@ from packaging.utils import canonicalize_name
 from testdock.appdetect import AppRef
 from testdock.errors import BadInput
 from testdock.project import Project, image_safe_name, inspect_project, parse_app_reference
+from tests.conftest import write_tree
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "projects"
 
@@ -28,12 +29,7 @@ def copy_fixture(name: str, tmp_path: Path) -> Path:
     return Path(shutil.copytree(fixture(name), tmp_path / name))
 
 
-def write(root: Path, files: dict[str, str]) -> Path:
-    for relative, text in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return root
+write = write_tree
 
 
 def reqs(items: Iterable[str]) -> list[Requirement]:
