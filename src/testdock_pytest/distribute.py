@@ -40,12 +40,17 @@ def build_model(config: pytest.Config) -> MemoryModel:
     margin = float(margin_text.rstrip("%")) / 100
     history = load_history(_history_path(config))
     expected: dict[str, tuple[int, float]] = {}
+    retained: dict[str, int] = {}
     for nodeid, entry in history.get("tests", {}).items():
         runs = entry.get("runs", [])
         if runs:
             expected[nodeid] = (max(int(r["growth"]) for r in runs),
                                 sum(float(r["duration"]) for r in runs) / len(runs))
-    return MemoryModel(budget or 4 * 2**30, margin, current_rss(), expected, conservative_default(expected))
+            retained[nodeid] = max(int(r.get("retained", 0)) for r in runs)
+    max_rss_text = config.getoption("max_worker_rss") or config.getini("max_worker_rss") or None
+    max_rss = budgets.parse_size(max_rss_text) if max_rss_text else None
+    return MemoryModel(budget or 4 * 2**30, margin, current_rss(), expected,
+                       conservative_default(expected), retained=retained, max_worker_rss=max_rss)
 
 
 def uses_memory_dist(config: pytest.Config) -> bool:
@@ -96,7 +101,11 @@ def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: Any
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    notes = config.stash.get(CRASHES_KEY, [])
+    notes = [*config.stash.get(CRASHES_KEY, [])] if CRASHES_KEY in config.stash else []
+    session = config.pluginmanager.get_plugin("dsession")
+    sched = getattr(session, "sched", None)
+    if isinstance(sched, MemoryScheduling):
+        notes += [f"worker {line}" for line in sched.replaced]
     if notes:
         terminalreporter.section("testdock recovery")
         for note in notes:

@@ -33,6 +33,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--testdock-margin", metavar="PERCENT",
                     help="Headroom --dist memory keeps under the budget (default 10%%).")
     parser.addini("testdock_margin", "Like --testdock-margin.", default="10%")
+    group.addoption("--max-worker-rss", metavar="SIZE",
+                    help="--dist memory replaces a worker whose memory between tests exceeds SIZE "
+                         "(default: when what it keeps leaves no room for the next test).")
+    parser.addini("max_worker_rss", "Like --max-worker-rss.", default="")
     _parser.append(parser)
 
 

@@ -34,6 +34,13 @@ class MemoryModel:
     expected: dict[str, tuple[int, float]] = field(default_factory=dict)  # nodeid -> growth, seconds
     default_growth: int = DEFAULT_GROWTH
     baselines: dict[Any, int] = field(default_factory=dict)
+    retained: dict[str, int] = field(default_factory=dict)  # nodeid -> memory it leaves behind
+    max_worker_rss: int | None = None  # replace a worker above this; None: when it leaves no room
+
+    @property
+    def fresh_baseline(self) -> int:
+        """What a worker holds before it has kept anything: the lowest baseline seen."""
+        return min([self.controller_rss, *self.baselines.values()])
 
     @property
     def usable(self) -> int:
@@ -52,8 +59,10 @@ class MemoryModel:
 
     def observe(self, node: Any, nodeid: str, growth: int, rss: int) -> None:
         """What a finished test showed: the worker's new baseline, and the test's growth."""
+        before = self.baselines.get(node, self.controller_rss)
         self.baselines[node] = rss
         self.expected[nodeid] = (growth, self.expected.get(nodeid, (0, 0.0))[1])
+        self.retained[nodeid] = max(0, rss - before)
 
 
 def conservative_default(expected: dict[str, tuple[int, float]]) -> int:
@@ -73,6 +82,8 @@ class MemoryScheduling(LoadScheduling):
         super().__init__(config, log)
         self.model = model
         self.shutdown_sent: set[WorkerController] = set()
+        self.retiring: set[WorkerController] = set()  # to be replaced by a fresh worker
+        self.replaced: list[str] = []
         self.solo: list[int] = []  # tests a worker died running: re-run alone at the end
         self.crashes: Counter[str] = Counter()
 
@@ -131,6 +142,42 @@ class MemoryScheduling(LoadScheduling):
             return False
         return total + self._growth(index) + self._blocked_growth(node) <= self.model.usable
 
+    # -- replacing workers that keep memory ------------------------------------------------------
+    def _too_full(self, node: WorkerController, baseline: int) -> bool:
+        """Whether a worker holding `baseline` should be replaced: above --max-worker-rss, or
+        when what it keeps leaves no room for the heaviest test left, where a fresh one would."""
+        model = self.model
+        if model.max_worker_rss is not None:
+            return baseline > model.max_worker_rss
+        kept = baseline - model.fresh_baseline
+        if kept < 32 * MiB or not self.pending:
+            return False
+        heaviest = max(self._growth(index) for index in self.pending)
+        others = sum(model.baseline(n) for n in self.node2pending if n is not node)
+        return (others + baseline + heaviest > model.usable
+                and others + model.fresh_baseline + heaviest <= model.usable)
+
+    def _retire_after(self, node: WorkerController, index: int) -> bool:
+        """True when the test about to start is to be the worker's last (its history says it
+        leaves the worker too full), or the worker is too full already."""
+        if node in self.retiring:
+            return True
+        predicted = self.model.baseline(node) + self.model.retained.get(self._nodeid(index), 0)
+        if self._too_full(node, predicted):
+            self.retiring.add(node)
+            return True
+        return False
+
+    def _replace(self, node: WorkerController) -> None:
+        """Ask xdist for a fresh worker in place of a retired one (xdist replaces only crashed
+        workers on its own)."""
+        session = self.config.pluginmanager.get_plugin("dsession")
+        clone = getattr(session, "_clone_node", None)
+        if callable(clone):
+            clone(node)
+            self.replaced.append(f"{node.gateway.id}: {format_size(self.model.baseline(node))} "
+                                 "kept; replaced by a fresh worker")
+
     # -- xdist's scheduling interface --------------------------------------------------------
     def schedule(self) -> None:
         assert self.collection_is_completed
@@ -152,6 +199,8 @@ class MemoryScheduling(LoadScheduling):
 
     def mark_test_complete(self, node: WorkerController, item_index: int, duration: float = 0) -> None:
         self.node2pending[node].remove(item_index)
+        if node not in self.retiring and self._too_full(node, self.model.baseline(node)):
+            self.retiring.add(node)
         self._fill_all()
 
     def mark_test_pending(self, item: str) -> None:
@@ -162,6 +211,10 @@ class MemoryScheduling(LoadScheduling):
     def remove_node(self, node: WorkerController) -> str | None:
         self.shutdown_sent.discard(node)
         pending = self.node2pending.pop(node)
+        if node in self.retiring:
+            self.retiring.discard(node)
+            if not pending and (self.pending or self.solo):
+                self._replace(node)
         self.model.baselines.pop(node, None)
         if not pending:
             self._fill_all()
@@ -229,6 +282,10 @@ class MemoryScheduling(LoadScheduling):
         if len(queue) >= 2:
             return False
         if not queue:
+            if node in self.retiring:
+                node.shutdown()
+                self.shutdown_sent.add(node)
+                return False
             index = self._next(node)
             if index is None:
                 if not self.pending and not self.solo:
@@ -239,6 +296,10 @@ class MemoryScheduling(LoadScheduling):
             return True
         if not self._may_start(node, queue[0]):
             return False
+        if self._retire_after(node, queue[0]):
+            node.shutdown()  # the queued test runs as this worker's last
+            self.shutdown_sent.add(node)
+            return True
         # The successor only waits in the queue; a solo test queued this way still starts only
         # when nothing else runs (see _may_start).
         successor = self._pick(node) if self.pending else (self.solo.pop(0) if self.solo else None)

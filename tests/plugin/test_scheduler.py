@@ -6,7 +6,6 @@ import itertools
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -34,26 +33,25 @@ class FakeNode:
         return self.name
 
 
+class FakeConfig:
+    """What the scheduler reads of pytest's config: the worker count, the chunk option, and a
+    plugin manager without xdist's session (so no worker can be cloned)."""
+
+    def __init__(self, nodes: int) -> None:
+        self.nodes = nodes
+        self.pluginmanager = type("Manager", (), {"get_plugin": lambda self, name: None})()
+
+    def getvalue(self, name: str) -> object:
+        return self.getoption(name)
+
+    def getoption(self, name: str) -> object:
+        return {"tx": [f"{self.nodes}*popen"], "maxschedchunk": None}.get(name)
+
+
 def _scheduler(expected: dict[str, tuple[int, float]], budget: int, nodes: int,
                collection: list[str], pytestconfig: pytest.Config) -> tuple[MemoryScheduling, list[FakeNode]]:
     model = MemoryModel(budget, 0.0, 0, expected, 10 * MiB)
-    config: Any = type("Config", (), {"getoption": lambda self, name: None})()
-    config.option = pytestconfig.option
-    sched = MemoryScheduling.__new__(MemoryScheduling)
-    sched.numnodes = nodes
-    sched.node2collection = {}
-    sched.node2pending = {}
-    sched.pending = []
-    sched.collection = None
-    sched.log = lambda *args: None
-    sched.config = config
-    sched.maxschedchunk = None
-    sched.model = model
-    sched.shutdown_sent = set()
-    sched.solo = []
-    from collections import Counter
-
-    sched.crashes = Counter()
+    sched = MemoryScheduling(FakeConfig(nodes), None, model)
     fakes = [FakeNode(f"gw{i}") for i in range(nodes)]
     for node in fakes:
         sched.add_node(node)
@@ -206,3 +204,51 @@ def test_auto_workers_follow_the_budget_and_never_exceed_the_cpus(pytester: pyte
     large = pytester.runpytest_subprocess("-n", "auto", "--dist", "memory", "--memory-budget", "64g")
     cpus = len(os.sched_getaffinity(0))
     assert f"created: {cpus}/{cpus} worker" in large.stdout.str()
+
+
+def test_a_worker_that_keeps_memory_is_replaced_before_the_next_heavy_test(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TESTDOCK_MEMORY_DIR", raising=False)
+    monkeypatch.delenv("TESTDOCK_RESULTS_DIR", raising=False)
+    pytester.makepyfile(test_keep="""
+        import time
+
+        KEPT = []
+
+        def test_keeps_300_mib():
+            KEPT.append(b"k" * (300 * 2**20))
+            time.sleep(0.5)  # the longest: scheduled first
+
+        def test_needs_350_mib():
+            data = b"x" * (350 * 2**20)
+    """)
+    args = ["-n", "1", "--dist", "memory", "--memory-budget", "700m", "-p", "no:randomly"]
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=2)  # learns what each keeps
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=2)
+    assert "replaced by a fresh worker" in result.stdout.str()
+    workers = {test["nodeid"].split("::")[1]: test["worker"] for test in
+               json.loads((pytester.path / "test-results" / "memory.json").read_text())["tests"]}
+    assert workers["test_keeps_300_mib"] != workers["test_needs_350_mib"]
+
+
+def test_max_worker_rss_replaces_workers_above_it(pytester: pytest.Pytester,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TESTDOCK_MEMORY_DIR", raising=False)
+    monkeypatch.delenv("TESTDOCK_RESULTS_DIR", raising=False)
+    pytester.makepyfile(test_keep="""
+        KEPT = []
+
+        def test_a():
+            KEPT.append(b"k" * (100 * 2**20))
+
+        def test_b():
+            pass
+
+        def test_c():
+            pass
+    """)
+    result = pytester.runpytest_subprocess("-n", "1", "--dist", "memory", "--max-worker-rss", "80m",
+                                           "-p", "no:randomly")
+    result.assert_outcomes(passed=3)
+    assert "replaced by a fresh worker" in result.stdout.str()
