@@ -218,6 +218,47 @@ def _cleanup(path: Path, keep: int | None) -> Any:
                    settings.build.keep if keep is None else keep)
 
 
+@main.command()
+@PATH_ARGUMENT
+@click.option("--compare", is_flag=True,
+              help="Collect in the execution image too and list the node ids that differ.")
+@click.option("--tag", default="latest", show_default=True, help="Image tag to use.")
+def collect(path: Path, compare: bool, tag: str) -> None:
+    """Collect the tests of PATH in the collection image, whose imports are stubbed.
+
+    \b
+    Prints how many tests were collected, which missing modules were stubbed, the collection
+    errors, and the time and peak memory it took. With --compare, the execution image (the
+    project's real dependencies) collects too, and the node ids only one of them found are
+    listed: what the stubs cannot reproduce, such as parametrize lists computed from a stubbed
+    library. Exits 1 when they differ or either collection fails.
+    """
+    from testdock.collect import collect as run_collect
+    from testdock.collect import differences
+    from testdock.units import format_size
+
+    results = run_collect(path, tag, compare)
+    for result in results:
+        click.echo(f"{result.phase:<11} {len(result.nodeids):>6} tests  {result.seconds:6.2f}s  "
+                   f"peak {format_size(result.peak_rss):>10}  exit {result.exit_code}  {result.image}")
+        if result.stubbed:
+            click.echo(f"            stubbed: {', '.join(result.stubbed)}")
+        for error in result.errors:
+            click.echo(f"            collection error: {error}")
+    ok = all(result.exit_code == 0 for result in results)
+    if compare:
+        only_collection, only_execution = differences(results[0], results[1])
+        for nodeid in only_collection:
+            click.echo(f"  only in the collection image: {nodeid}")
+        for nodeid in only_execution:
+            click.echo(f"  only in the execution image:  {nodeid}")
+        same = not only_collection and not only_execution
+        click.echo("identical node ids" if same else
+                   f"{len(only_collection) + len(only_execution)} node id(s) differ")
+        ok = ok and same
+    sys.exit(0 if ok else 1)
+
+
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("phase", type=click.Choice(PHASES))
 @click.argument("path", type=click.Path(path_type=Path), default=Path(), required=False)

@@ -52,6 +52,7 @@ def _context(phase: str, project: Project, settings: Settings) -> dict[str, Any]
         "installable": project.installable,
         "pythonpath": pythonpath.replace("/app/.", "/app"),
         "compile_paths": _compile_paths(project),
+        "stub_modules": ",".join(settings.collection.stub),
         "command": json.dumps(default_command(phase, project, settings)),
         "user_id": USER_ID,
         "user_name": USER_NAME,

@@ -100,7 +100,7 @@ def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: Any
         notes.append(f"{crashitem}: its worker died again, running alone: it needs more than {budget}")
 
 
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+def recovery_summary(terminalreporter: Any, config: pytest.Config) -> None:
     notes = [*config.stash.get(CRASHES_KEY, [])] if CRASHES_KEY in config.stash else []
     session = config.pluginmanager.get_plugin("dsession")
     sched = getattr(session, "sched", None)

@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import pytest
 
-from testdock_pytest import memory, progress
+from testdock_pytest import memory, progress, stubs
 
-try:
-    import xdist  # noqa: F401
-except ImportError:  # the xdist parts stay out
-    HAS_XDIST = False
-else:
-    HAS_XDIST = True
+HAS_XDIST = importlib.util.find_spec("xdist") is not None  # asked before any stub is in place
+if HAS_XDIST:
     from testdock_pytest.distribute import (  # noqa: F401  (hooks, found by name)
         add_dist_choice,
         pytest_handlecrashitem,
         pytest_report_teststatus,
         pytest_runtest_logreport,
-        pytest_terminal_summary,
         pytest_xdist_auto_num_workers,
         pytest_xdist_make_scheduler,
+        recovery_summary,
     )
+
+# in the collection image the stubs must be in place before any conftest imports a dependency
+stubs.install_from_environment()
 
 _parser: list[pytest.Parser] = []
 
@@ -37,7 +37,41 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="--dist memory replaces a worker whose memory between tests exceeds SIZE "
                          "(default: when what it keeps leaves no room for the next test).")
     parser.addini("max_worker_rss", "Like --max-worker-rss.", default="")
+    group.addoption("--testdock-stubs", action="store_true", default=False,
+                    help="Let imports of modules that are not installed succeed with permissive "
+                         "stand-ins, to collect tests without the project's dependencies.")
+    group.addoption("--testdock-stub", action="append", default=[], metavar="MODULE",
+                    help="Stub this module even when it is installed (repeatable).")
     _parser.append(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
+                                  args: list[str]) -> None:
+    namespace = early_config.known_args_namespace
+    if getattr(namespace, "testdock_stubs", False) or getattr(namespace, "testdock_stub", []):
+        stubs.install(getattr(namespace, "testdock_stub", []) or [])
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if stubs.installed() is None:
+        return None
+    return "testdock: imports of modules that are not installed are stubbed"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if HAS_XDIST:
+        recovery_summary(terminalreporter, config)
+    finder = stubs.installed()
+    if finder is None:
+        return
+    terminalreporter.section("testdock stubs")
+    if finder.stubbed:
+        terminalreporter.line(f"stubbed {len(finder.stubbed)} module(s) that are not installed: "
+                              + ", ".join(sorted(finder.stubbed)))
+    else:
+        terminalreporter.line("no module needed a stub")
 
 
 def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -> None:

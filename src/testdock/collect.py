@@ -1,0 +1,98 @@
+"""`testdock collect`: collect the tests in the collection image (imports stubbed) and, with
+--compare, in the execution image too, and list the node ids that differ."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from testdock import engine
+from testdock.config import load_settings
+from testdock.errors import BadInput
+from testdock.phases import memory_limit
+from testdock.project import inspect_project
+from testdock.render import image_prefix
+from testdock.units import parse_size
+
+# Runs pytest --collect-only in a child and reports its wall time and peak RSS as a last line.
+_MEASURED = (
+    "import json, resource, subprocess, sys, time\n"
+    "started = time.monotonic()\n"
+    "code = subprocess.call([sys.executable, '-m', 'pytest', '-p', 'no:cacheprovider', '-p', 'no:xdist',"
+    " '--collect-only', '-q'])\n"
+    "print('TESTDOCK-COLLECT ' + json.dumps({'code': code, 'seconds': time.monotonic() - started,"
+    " 'rss': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}))\n"
+    "sys.exit(code)\n")
+_STUBBED = re.compile(r"stubbed \d+ module\(s\) that are not installed: (.*)$")
+
+
+@dataclass
+class Collection:
+    phase: str
+    image: str
+    exit_code: int
+    nodeids: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    stubbed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    peak_rss: int = 0
+    output: str = ""
+
+
+def parse_output(phase: str, image: str, output: str) -> Collection:
+    result = Collection(phase, image, -1, output=output)
+    for line in output.splitlines():
+        stripped = line.strip()
+        if line.startswith("TESTDOCK-COLLECT "):
+            figures: dict[str, Any] = json.loads(line.removeprefix("TESTDOCK-COLLECT "))
+            result.exit_code = int(figures["code"])
+            result.seconds = float(figures["seconds"])
+            result.peak_rss = int(figures["rss"])
+        elif "::" in stripped and not line.startswith((" ", "ERROR", "FAILED", "E ")) and " " not in stripped:
+            result.nodeids.append(stripped)
+        elif line.startswith("ERROR "):
+            result.errors.append(stripped.removeprefix("ERROR ").split(" - ")[0])
+        elif match := _STUBBED.search(stripped):
+            result.stubbed = [name.strip() for name in match.group(1).split(",")]
+    return result
+
+
+def collect_in(client: Any, phase: str, image: str, memory: int) -> Collection:
+    container = client.containers.run(
+        image, ["python", "-c", _MEASURED], detach=True, network_mode="host", mem_limit=memory,
+        memswap_limit=memory, environment={"TESTDOCK_RESULTS_DIR": "/tmp/testdock-results"},
+        labels={"io.testdock.run": phase, "io.testdock.managed": "true"})
+    try:
+        container.wait(timeout=1800)
+        output = container.logs().decode(errors="replace")
+    finally:
+        container.remove(force=True)
+    return parse_output(phase, image, output)
+
+
+def collect(root: Path, tag: str = "latest", compare: bool = False) -> list[Collection]:
+    """The collection image's collection, and the execution image's when comparing."""
+    root = root.resolve()
+    settings = load_settings(root)
+    project = inspect_project(root, app_override=settings.backend.app)
+    client = engine.client()
+    import docker.errors
+
+    results: list[Collection] = []
+    for phase in ("collection", "execution") if compare else ("collection",):
+        image = f"{image_prefix(project, settings)}-{phase}:{tag}"
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            raise BadInput(f"image {image} not found; run `testdock build --phase {phase}`") from None
+        results.append(collect_in(client, phase, image, parse_size(memory_limit(phase, settings))))
+    return results
+
+
+def differences(collection: Collection, execution: Collection) -> tuple[list[str], list[str]]:
+    """(only in the collection image, only in the execution image)."""
+    stubbed, real = set(collection.nodeids), set(execution.nodeids)
+    return sorted(stubbed - real), sorted(real - stubbed)

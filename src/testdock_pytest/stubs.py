@@ -1,0 +1,259 @@
+"""Import stubs for the collection image: modules that are not installed import anyway, as
+permissive stand-ins (in the manner of Sphinx's autodoc_mock_imports), so that pytest can collect
+a project's tests without its dependencies. Only modules whose top-level package cannot be found
+at all are stubbed (plus any named explicitly); the project's own code is imported for real.
+
+Turned on by TESTDOCK_STUB_IMPORTS=1 (the collection image sets it) or --testdock-stubs;
+TESTDOCK_STUB_MODULES (comma-separated) names modules to stub even when installed."""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import os
+import sys
+import types
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar, Literal
+
+ENABLE_ENV = "TESTDOCK_STUB_IMPORTS"
+MODULES_ENV = "TESTDOCK_STUB_MODULES"
+STUB_VERSION = "99.0.0"  # code that compares versions takes its newest branch
+
+
+class _StubMeta(type):
+    """Metaclass of classes made from stubs: class-level attribute chains work too."""
+
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return Stub(f"{cls.__module__}.{cls.__qualname__}.{name}")
+
+    def __iter__(cls) -> Iterator[Any]:
+        return iter(())
+
+
+class StubBase(metaclass=_StubMeta):
+    """What a subclass of a stub derives from: it accepts any arguments, and any attribute an
+    instance lacks is a stub."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:  # class keywords of stubbed frameworks
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return Stub(f"{type(self).__qualname__}.{name}")
+
+
+def _metaclass_for(bases: Sequence[Any]) -> type:
+    """A metaclass deriving from _StubMeta and every other base's metaclass, so that mixing a
+    stub with real classes (ABC, Enum...) never raises a metaclass conflict."""
+    others = [type(base) for base in bases if isinstance(base, type) and type(base) is not type
+              and not issubclass(_StubMeta, type(base))]
+    if not others:
+        return _StubMeta
+    unique = list(dict.fromkeys(others))
+    return type("StubMeta", (_StubMeta, *unique), {})
+
+
+class Stub:
+    """A stand-in for anything a missing module holds: attributes, calls, decorators, bases,
+    context managers, iteration, arithmetic and comparisons all work."""
+
+    def __init__(self, name: str) -> None:
+        object.__setattr__(self, "_stub_name", name)
+
+    # attribute chains and calls
+    def __getattr__(self, name: str) -> Any:
+        if name == "__version__":
+            return STUB_VERSION
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return Stub(f"{self._stub_name}.{name}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        pass
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # @decorator / @decorator(...): hand back what is decorated, unchanged
+        if len(args) == 1 and not kwargs and (callable(args[0]) or isinstance(args[0], type)) \
+                and not isinstance(args[0], Stub):
+            return args[0]
+        return Stub(f"{self._stub_name}()")
+
+    # subclassing: `class Model(Base)` where Base is a stub
+    def __mro_entries__(self, bases: tuple[Any, ...]) -> tuple[type, ...]:
+        module, _, name = self._stub_name.rpartition(".")
+        metaclass = _metaclass_for([b for b in bases if b is not self])
+        return (metaclass(name or "Stub", (StubBase,), {"__module__": module or "stub"}),)
+
+    # containers, iteration, context managers
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __contains__(self, item: Any) -> bool:
+        return False
+
+    def __getitem__(self, key: Any) -> Any:
+        return Stub(f"{self._stub_name}[]")
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: Any) -> Literal[False]:
+        return False
+
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> Literal[False]:
+        return False
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+    # comparisons (version checks included) and arithmetic: permissive, never raising
+    def __lt__(self, other: Any) -> bool:
+        return False
+
+    __le__ = __gt__ = __ge__ = __lt__
+
+    def _arithmetic(self, *other: Any) -> Any:
+        return self
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _arithmetic
+    __truediv__ = __rtruediv__ = __floordiv__ = __mod__ = __pow__ = __matmul__ = _arithmetic
+    __or__ = __ror__ = __and__ = __rand__ = __xor__ = __neg__ = __pos__ = __invert__ = _arithmetic
+
+    def __int__(self) -> int:
+        return 0
+
+    __index__ = __int__
+
+    def __float__(self) -> float:
+        return 0.0
+
+    def __repr__(self) -> str:
+        return f"<stub {self._stub_name}>"
+
+    __str__ = __repr__
+
+    def __fspath__(self) -> str:
+        return os.devnull
+
+
+class StubModule(types.ModuleType):
+    """A missing module: any attribute is a stub, submodules import, `import *` brings nothing."""
+
+    __all__: ClassVar[tuple[str, ...]] = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "__version__":
+            return STUB_VERSION
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return Stub(f"{self.__name__}.{name}")
+
+
+class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Last on sys.meta_path: reached only by imports no real finder could satisfy."""
+
+    def __init__(self, always: Sequence[str] = ()) -> None:
+        self.always = {name.strip() for name in always if name.strip()}
+        self.stubbed: list[str] = []
+
+    def _wanted(self, fullname: str) -> bool:
+        top = fullname.partition(".")[0]
+        if any(fullname == name or fullname.startswith(name + ".") for name in self.always):
+            return True
+        if top in sys.builtin_module_names or top in sys.stdlib_module_names:
+            return False
+        if not _imported_by_the_project():
+            return False  # installed code probing for an optional module must see it missing
+        if fullname != top:
+            # a submodule: stub it only inside a stubbed package, never inside real code
+            parent = sys.modules.get(top)
+            return isinstance(parent, StubModule)
+        return True
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if not self._wanted(fullname):
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        module = StubModule(spec.name)
+        module.__path__ = []
+        module.__file__ = None
+        return module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        top = module.__name__.partition(".")[0]
+        if top not in self.stubbed:
+            self.stubbed.append(top)
+
+
+_INSTALLED_CODE = tuple({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
+_THIS_FILE = os.path.realpath(__file__)
+
+
+def _imported_by_the_project() -> bool:
+    """Whether the import statement being run is in the project's code (tests, conftest, source)
+    rather than in an installed package or the standard library."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith("<") and os.path.realpath(filename) != _THIS_FILE:
+            return not os.path.realpath(filename).startswith(_INSTALLED_CODE)
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+class _AlwaysFirst(importlib.abc.MetaPathFinder):
+    """Stubs named explicitly win even over installed modules: consulted first."""
+
+    def __init__(self, finder: StubFinder) -> None:
+        self.finder = finder
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if any(fullname == n or fullname.startswith(n + ".") for n in self.finder.always):
+            return self.finder.find_spec(fullname, path, target)
+        return None
+
+
+_installed: StubFinder | None = None
+
+
+def install(always: Sequence[str] = ()) -> StubFinder:
+    """Put the stub finder in place (once); returns it."""
+    global _installed
+    if _installed is None:
+        _installed = StubFinder(always)
+        sys.meta_path.insert(0, _AlwaysFirst(_installed))
+        sys.meta_path.append(_installed)
+    else:
+        _installed.always.update(a for a in always if a)
+    return _installed
+
+
+def installed() -> StubFinder | None:
+    return _installed
+
+
+def install_from_environment() -> StubFinder | None:
+    if os.environ.get(ENABLE_ENV, "") not in ("1", "true", "yes"):
+        return None
+    return install(os.environ.get(MODULES_ENV, "").split(","))

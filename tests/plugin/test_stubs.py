@@ -1,0 +1,152 @@
+"""Import stubs: every behaviour the collection image relies on, in pytester subprocesses (the
+stubs change sys.meta_path, which this test process must keep clean)."""
+
+from __future__ import annotations
+
+import pytest
+
+BEHAVIOURS = """
+import abc
+import pytest
+
+import nosuch_a
+import nosuch_a.sub.deeper as deeper
+from nosuch_b.x.y import z
+from nosuch_c import *
+from packaging.version import Version
+
+
+def test_attribute_chains_and_calls():
+    value = nosuch_a.b.c(1, key=2).d["e"]
+    assert value is not None
+    assert deeper.thing is not None and z is not None
+
+
+class Model(nosuch_a.orm.Base):
+    id = nosuch_a.orm.Column(nosuch_a.orm.Integer)
+
+    def method(self):
+        return self.session.query(1)
+
+
+class Mixed(nosuch_a.Base, abc.ABC):
+    pass
+
+
+class Meta(type):
+    pass
+
+
+class Real(metaclass=Meta):
+    pass
+
+
+class MixedMeta(nosuch_a.Base, Real):
+    pass
+
+
+def test_subclassing_and_inherited_attributes():
+    model = Model(1, name="x")
+    assert model.method() is not None
+    assert Model.objects.filter(id=1) is not None
+    assert isinstance(Mixed(), abc.ABC) and isinstance(MixedMeta(), Real)
+
+
+@nosuch_a.decorators.plain
+def plain():
+    return 1
+
+
+@nosuch_a.decorators.with_arguments(retries=3)
+def with_arguments():
+    return 2
+
+
+@nosuch_a.dataclass_like
+class Decorated:
+    value = 3
+
+
+def test_decorators_return_what_they_decorate():
+    assert plain() == 1 and with_arguments() == 2 and Decorated.value == 3
+
+
+def test_context_managers_iteration_and_versions():
+    with nosuch_a.session() as session:
+        assert session is not None
+    assert list(nosuch_a.rows()) == [] and len(nosuch_a.rows()) == 0
+    assert nosuch_a.__version__ >= "1.0"
+    assert Version(nosuch_a.__version__) > Version("2.0")
+    assert nosuch_a.thing + 1 is not None
+
+
+@pytest.mark.skipif(nosuch_a.platform.is_windows(), reason="on windows")
+def test_markers_with_stubbed_arguments():
+    pass
+"""
+
+
+def test_stub_behaviours(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_behaviours=BEHAVIOURS)
+    result = pytester.runpytest_subprocess("--testdock-stubs", "-p", "no:randomly")
+    result.assert_outcomes(passed=4, skipped=1)
+    output = result.stdout.str()
+    assert "stubbed 3 module(s) that are not installed: nosuch_a, nosuch_b, nosuch_c" in output
+
+
+def test_without_stubs_the_imports_fail(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_behaviours=BEHAVIOURS)
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert "ModuleNotFoundError: No module named 'nosuch_a'" in result.stdout.str()
+
+
+def test_the_projects_own_code_is_imported_for_real(pytester: pytest.Pytester) -> None:
+    pytester.mkpydir("mypkg")
+    (pytester.path / "mypkg" / "core.py").write_text("import nosuch_dep\nVALUE = 42\n")
+    pytester.makepyfile(test_own="""
+        import mypkg.core
+
+        def test_real():
+            assert mypkg.core.VALUE == 42
+    """, test_missing="""
+        import mypkg.missing_module
+
+        def test_never():
+            pass
+    """)
+    result = pytester.runpytest_subprocess("--testdock-stubs", "-p", "no:randomly",
+                                           "--continue-on-collection-errors")
+    result.assert_outcomes(passed=1, errors=1)
+    assert "No module named 'mypkg.missing_module'" in result.stdout.str()
+
+
+def test_named_modules_are_stubbed_even_when_installed(pytester: pytest.Pytester,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TESTDOCK_STUB_IMPORTS", "1")
+    monkeypatch.setenv("TESTDOCK_STUB_MODULES", "tomlkit")  # installed, and not imported by pytest
+    pytester.makepyfile(test_named="""
+        import tomlkit
+
+        def test_tomlkit_is_a_stub():
+            assert "stub" in repr(tomlkit.parse)
+    """)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
+
+
+def test_collection_through_a_stubbed_conftest(pytester: pytest.Pytester,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TESTDOCK_STUB_IMPORTS", "1")
+    pytester.makeconftest("import nosuch_framework\nfrom nosuch_framework.testing import client\n")
+    pytester.makepyfile(test_one="""
+        import pytest
+        import nosuch_numeric as np
+
+        @pytest.mark.parametrize("n", [1, 2, 3])
+        def test_param(n):
+            assert np.array([n]) is not None
+    """)
+    result = pytester.runpytest_subprocess("--collect-only", "-q")
+    assert result.ret == 0
+    assert "3 tests collected" in result.stdout.str()
