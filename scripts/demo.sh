@@ -14,19 +14,19 @@ echo; echo "== testdock init $work"
 testdock init "$work" --base-image "$TESTDOCK_BASE_IMAGE"
 echo; echo "== testdock build $work"
 testdock build "$work" --tag demo
-echo; echo "== testdock run collection (pytest --collect-only in the tiny image)"
+echo; echo "== testdock collect --compare (the tiny image, imports stubbed, against the real one)"
 set +e
-testdock run collection "$work" --tag demo | tail -8
-collection=${PIPESTATUS[0]}
-echo; echo "== testdock run execution (the suite under a 1 GiB limit)"
-testdock run execution "$work" --tag demo | tail -8
+testdock collect "$work" --compare --tag demo
+collection=$?
+echo; echo "== testdock run execution (the suite under a 1 GiB limit, --dist memory)"
+testdock run execution "$work" --tag demo 2>&1 | tail -22
 execution=${PIPESTATUS[0]}
 set -e
 echo; echo "== summary"
 docker images --filter label=io.testdock.project=shop --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' | grep ':demo'
 echo "base image $TESTDOCK_BASE_IMAGE: $(docker images --format '{{.Size}}' "$TESTDOCK_BASE_IMAGE")"
-echo "collection exit code: $collection (2 means some modules failed to import: the collection"
-echo "  image has none of the project's dependencies; import stubs are on the roadmap)"
-echo "execution exit code:  $execution; results in $work/test-results/"
-ls "$work/test-results"
-exit "$execution"
+echo "collection vs execution: exit $collection (0: the same node ids)"
+echo "execution exit code:    $execution; results in $work/test-results/, plot in $work/monitoring/"
+ls "$work/test-results" "$work/monitoring"
+[ "$collection" -eq 0 ] && exit "$execution"
+exit "$collection"

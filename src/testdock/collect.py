@@ -44,15 +44,18 @@ class Collection:
 
 def parse_output(phase: str, image: str, output: str) -> Collection:
     result = Collection(phase, image, -1, output=output)
+    listing = True  # `--collect-only -q` lists node ids first, up to a blank line or a section
     for line in output.splitlines():
         stripped = line.strip()
+        if listing and result.nodeids and (not stripped or line.startswith("=")):
+            listing = False
         if line.startswith("TESTDOCK-COLLECT "):
             figures: dict[str, Any] = json.loads(line.removeprefix("TESTDOCK-COLLECT "))
             result.exit_code = int(figures["code"])
             result.seconds = float(figures["seconds"])
             result.peak_rss = int(figures["rss"])
-        elif "::" in stripped and not line.startswith((" ", "ERROR", "FAILED", "E ")) and " " not in stripped:
-            result.nodeids.append(stripped)
+        elif listing and "::" in line and not line.startswith((" ", "ERROR", "FAILED", "E ")):
+            result.nodeids.append(line.rstrip())
         elif line.startswith("ERROR "):
             result.errors.append(stripped.removeprefix("ERROR ").split(" - ")[0])
         elif match := _STUBBED.search(stripped):

@@ -174,3 +174,23 @@ def test_junit_from_progress_keeps_finished_tests_and_the_killed_one(tmp_path: P
     names = [case.get("name") for case in suite]
     assert names == ["test_ok", "test_bad", "test_huge"]
     assert suite[2][0].tag == "error" and suite[2][0].get("message") == "OOM"
+
+
+def test_collect_output_is_parsed() -> None:
+    from testdock.collect import differences, parse_output
+
+    output = "\n".join([
+        "tests/test_a.py::test_one", "tests/test_a.py::test_two[1-x]", "",
+        "ERROR tests/test_b.py - ModuleNotFoundError: No module named 'x'",
+        "========== testdock stubs ==========",
+        "stubbed 2 module(s) that are not installed: numpy, pandas",
+        "2 tests collected, 1 error in 0.10s",
+        'TESTDOCK-COLLECT {"code": 2, "seconds": 0.25, "rss": 35000000}'])
+    collection = parse_output("collection", "img:tag", output)
+    assert collection.nodeids == ["tests/test_a.py::test_one", "tests/test_a.py::test_two[1-x]"]
+    assert collection.errors == ["tests/test_b.py"]
+    assert collection.stubbed == ["numpy", "pandas"]
+    assert (collection.exit_code, collection.seconds, collection.peak_rss) == (2, 0.25, 35000000)
+    execution = parse_output("execution", "img:tag", "tests/test_a.py::test_one\ntests/test_c.py::test_x\n")
+    assert differences(collection, execution) == (["tests/test_a.py::test_two[1-x]"],
+                                                  ["tests/test_c.py::test_x"])

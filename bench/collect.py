@@ -1,0 +1,119 @@
+"""Collection benchmark (issue 6): the collection image (imports stubbed) against the execution
+image (real dependencies), on the example project and three real projects with heavy
+dependencies, from their sdists on PyPI: node ids compared, wall time and peak RSS of
+`pytest --collect-only`, image sizes.
+
+    python bench/collect.py      # needs DOCKER_HOST and TESTDOCK_BASE_IMAGE (scripts/engine.sh)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+
+from testdock.build import BuildOptions, build_images
+from testdock.collect import Collection, collect, differences
+from testdock.initialize import InitOptions, apply, plan
+from testdock.units import format_size
+
+REPO = Path(__file__).resolve().parent.parent
+REAL = [("seaborn", "0.13.2"), ("xarray", "2025.1.2"), ("sqlalchemy-utils", "0.41.2")]
+CACHE = Path.home() / ".cache" / "testdock-tests"
+
+
+class Quiet:
+    def state(self, phase: str, state: str, detail: str = "") -> None:
+        print(f"    [{phase}] {state}", file=sys.stderr)
+
+    def line(self, phase: str, text: str) -> None:
+        pass
+
+
+def sdist(name: str, version: str, folder: Path) -> Path:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    archives = [p for p in CACHE.glob("*.tar.gz") if p.name.lower().replace("_", "-").startswith(
+        f"{name}-{version}".lower())]
+    if not archives:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary",
+                        ":all:", f"{name}=={version}", "-d", str(CACHE)], check=True)
+        return sdist(name, version, folder)
+    with tarfile.open(archives[0]) as tar:
+        tar.extractall(folder, filter="data")
+    return next(p for p in folder.iterdir() if p.is_dir())
+
+
+@dataclass
+class Row:
+    collection: Collection | None = None
+    execution: Collection | None = None
+    sizes: dict[str, int] = field(default_factory=dict)
+    differ: int = 0
+    examples: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def measure(root: Path, base_image: str, client: docker.DockerClient) -> Row:
+    _, planned, _ = plan(root, InitOptions(base_image=base_image))
+    apply(root, planned)
+    results = build_images(root, BuildOptions(phases=("collection", "execution"), tag="latest"), Quiet())
+    failed = [r for r in results if not r.ok]
+    if failed:
+        return Row(error=f"{failed[0].image} failed to build: {failed[0].error_tail[-1:]}")
+    sizes = {r.phase: r.size or 0 for r in results}
+    collection, execution = collect(root, "latest", compare=True)
+    only_stubbed, only_real = differences(collection, execution)
+    return Row(collection, execution, sizes, len(only_stubbed) + len(only_real),
+               (only_stubbed + only_real)[:3])
+
+
+def main() -> None:
+    base_image = os.environ.get("TESTDOCK_BASE_IMAGE")
+    if not base_image:
+        raise SystemExit("set TESTDOCK_BASE_IMAGE (eval \"$(scripts/engine.sh)\")")
+    client = docker.from_env(timeout=600)
+    rows: list[tuple[str, Row]] = []
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        example = folder / "example" / "shop"
+        shutil.copytree(REPO / "examples" / "shop", example)
+        projects = [("example (shop)", example)]
+        for name, version in REAL:
+            projects.append((f"{name} {version}", sdist(name, version, folder / name)))
+        for label, root in projects:
+            print(f"== {label}", file=sys.stderr)
+            rows.append((label, measure(root, base_image, client)))
+    print(f"{'project':<24}{'tests (coll/exec)':>19}{'same ids':>10}{'time coll/exec':>18}"
+          f"{'ratio':>7}{'peak RSS coll/exec':>24}{'ratio':>7}{'image coll/exec':>24}  stubbed")
+    for label, row in rows:
+        coll, exe, sizes = row.collection, row.execution, row.sizes
+        if row.error or coll is None or exe is None:
+            print(f"{label:<24} {row.error}")
+            continue
+        same = "yes" if row.differ == 0 and coll.exit_code == 0 and exe.exit_code == 0 else (
+            f"{row.differ} differ" if row.differ else f"exit {coll.exit_code}/{exe.exit_code}")
+        print(f"{label:<24}{len(coll.nodeids):>9} / {len(exe.nodeids):<7}{same:>10}"
+              f"{coll.seconds:>8.2f}s / {exe.seconds:<6.2f}s{coll.seconds / max(exe.seconds, 1e-9):>6.2f}"
+              f"{format_size(coll.peak_rss):>12} / {format_size(exe.peak_rss):<9}"
+              f"{coll.peak_rss / max(exe.peak_rss, 1):>6.2f}"
+              f"{format_size(sizes['collection']):>12} / {format_size(sizes['execution']):<10}"
+              f"  {', '.join(coll.stubbed)[:60]}")
+        for nodeid in row.examples:
+            print(f"{'':<24}  differs: {nodeid}")
+        for error in coll.errors[:3]:
+            print(f"{'':<24}  collection error (stubbed): {error}")
+        for error in exe.errors[:3]:
+            print(f"{'':<24}  collection error (real): {error}")
+    print("targets: identical node ids; on the heavy projects, collection time and peak RSS <= 0.25 x the "
+          "execution image's")
+
+
+if __name__ == "__main__":
+    main()
