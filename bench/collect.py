@@ -25,7 +25,7 @@ from testdock.initialize import InitOptions, apply, plan
 from testdock.units import format_size
 
 REPO = Path(__file__).resolve().parent.parent
-REAL = [("seaborn", "0.13.2"), ("xarray", "2025.1.2"), ("sqlalchemy-utils", "0.41.2")]
+REAL = [("seaborn", "0.13.2"), ("xarray", "2026.9.0"), ("sqlalchemy-utils", "0.43.0")]
 CACHE = Path.home() / ".cache" / "testdock-tests"
 
 

@@ -48,6 +48,26 @@ class StubBase(metaclass=_StubMeta):
             raise AttributeError(name)
         return Stub(f"{type(self).__qualname__}.{name}")
 
+    # `super().update(...)` in a subclass never reaches __getattr__: the methods subclasses of
+    # stubbed containers and resources call most are defined, doing nothing
+    def _does_nothing(self, *args: Any, **kwargs: Any) -> Any:
+        return Stub(f"{type(self).__qualname__}()")
+
+    update = get = setdefault = pop = copy = clear = items = keys = values = _does_nothing
+    append = extend = insert = remove = add = discard = close = setup = teardown = _does_nothing
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+    def __getitem__(self, key: Any) -> Any:
+        return Stub(f"{type(self).__qualname__}[]")
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
 
 def _metaclass_for(bases: Sequence[Any]) -> type:
     """A metaclass deriving from _StubMeta and every other base's metaclass, so that mixing a
@@ -103,6 +123,12 @@ class Stub:
 
     def __getitem__(self, key: Any) -> Any:
         return Stub(f"{self._stub_name}[]")
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+    def __delitem__(self, key: Any) -> None:
+        pass
 
     def __enter__(self) -> Any:
         return self

@@ -33,6 +33,18 @@ class Mixed(nosuch_a.Base, abc.ABC):
     pass
 
 
+class Config(nosuch_a.RcParams):
+    def __init__(self, theme):
+        super().__init__()
+        super().update(theme)
+        self["key"] = 1
+
+
+CONFIG = Config({"a": 1})
+nosuch_a.settings["key"] = "value"
+del nosuch_a.settings["key"]
+
+
 class Meta(type):
     pass
 
