@@ -245,6 +245,8 @@ def collect(path: Path, compare: bool, tag: str) -> None:
             click.echo(f"            stubbed: {', '.join(result.stubbed)}")
         for error in result.errors:
             click.echo(f"            collection error: {error}")
+        for prediction in result.predicted:
+            click.echo(f"            predicted difference: {prediction}")
     ok = all(result.exit_code == 0 for result in results)
     if compare:
         only_collection, only_execution = differences(results[0], results[1])

@@ -26,6 +26,7 @@ _MEASURED = (
     "print('TESTDOCK-COLLECT ' + json.dumps({'code': code, 'seconds': time.monotonic() - started,"
     " 'rss': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}))\n"
     "sys.exit(code)\n")
+_PREDICTED = "node ids will differ from the real collection: "
 _STUBBED = re.compile(r"stubbed \d+ module\(s\) that are not installed: (.*)$")
 
 
@@ -37,6 +38,7 @@ class Collection:
     nodeids: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     stubbed: list[str] = field(default_factory=list)
+    predicted: list[str] = field(default_factory=list)  # differences the stubs announce
     seconds: float = 0.0
     peak_rss: int = 0
     output: str = ""
@@ -58,6 +60,8 @@ def parse_output(phase: str, image: str, output: str) -> Collection:
             result.nodeids.append(line.rstrip())
         elif line.startswith("ERROR "):
             result.errors.append(stripped.removeprefix("ERROR ").split(" - ")[0])
+        elif stripped.startswith(_PREDICTED):
+            result.predicted.append(stripped.removeprefix(_PREDICTED))
         elif match := _STUBBED.search(stripped):
             result.stubbed = [name.strip() for name in match.group(1).split(",")]
     return result

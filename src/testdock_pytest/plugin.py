@@ -53,6 +53,18 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         stubs.install(getattr(namespace, "testdock_stub", []) or [])
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    finder = stubs.installed()
+    if finder is None:
+        return
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        values = marker.args[1] if len(marker.args) > 1 else marker.kwargs.get("argvalues")
+        source = stubs.stubbed_parameters(values)
+        if source is not None:
+            finder.predicted.append(f"{metafunc.definition.nodeid}: parametrized from {source}")
+
+
 def pytest_report_header(config: pytest.Config) -> str | None:
     if stubs.installed() is None:
         return None
@@ -72,6 +84,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                               + ", ".join(sorted(finder.stubbed)))
     else:
         terminalreporter.line("no module needed a stub")
+    for prediction in finder.predicted:
+        terminalreporter.line(f"node ids will differ from the real collection: {prediction}")
 
 
 def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -> None:

@@ -200,6 +200,7 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def __init__(self, always: Sequence[str] = ()) -> None:
         self.always = {name.strip() for name in always if name.strip()}
         self.stubbed: list[str] = []
+        self.predicted: list[str] = []  # tests whose node ids the stubs cannot reproduce
 
     def _wanted(self, fullname: str) -> bool:
         top = fullname.partition(".")[0]
@@ -258,6 +259,17 @@ class _AlwaysFirst(importlib.abc.MetaPathFinder):
         if any(fullname == n or fullname.startswith(n + ".") for n in self.finder.always):
             return self.finder.find_spec(fullname, path, target)
         return None
+
+
+def stubbed_parameters(argvalues: Any) -> str | None:
+    """The stub a parametrize argument list comes from, if it does: its node ids cannot match."""
+    if isinstance(argvalues, Stub):
+        return str(object.__getattribute__(argvalues, "_stub_name"))
+    if isinstance(argvalues, list | tuple):
+        for value in argvalues:
+            if isinstance(value, Stub):
+                return str(object.__getattribute__(value, "_stub_name"))
+    return None
 
 
 _installed: StubFinder | None = None

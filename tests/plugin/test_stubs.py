@@ -162,3 +162,23 @@ def test_collection_through_a_stubbed_conftest(pytester: pytest.Pytester,
     result = pytester.runpytest_subprocess("--collect-only", "-q")
     assert result.ret == 0
     assert "3 tests collected" in result.stdout.str()
+
+
+def test_parametrize_from_a_stub_is_predicted_to_differ(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_param="""
+        import pytest
+        import nosuch_numeric as np
+
+        @pytest.mark.parametrize("n", np.arange(3))
+        def test_from_stub(n):
+            pass
+
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_plain(n):
+            pass
+    """)
+    result = pytester.runpytest_subprocess("--testdock-stubs", "--collect-only", "-q")
+    output = result.stdout.str()
+    assert "node ids will differ from the real collection: test_param.py::test_from_stub: " \
+           "parametrized from nosuch_numeric.arange()" in output
+    assert "test_plain: parametrized" not in output
