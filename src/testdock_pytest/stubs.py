@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
+import importlib.metadata
 import os
 import sys
 import types
@@ -221,6 +222,16 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return None
         return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
 
+    def find_distributions(self, context: Any = None) -> Iterator[importlib.metadata.Distribution]:
+        """Metadata for the distribution of a module that is stubbed, when asked by name."""
+        name = getattr(context, "name", None)
+        if not name:
+            return iter(())  # listing every distribution (plugins, entry points): none of ours
+        candidates = _distribution_names(str(name))
+        if candidates & (set(self.stubbed) | self.always):
+            return iter((StubDistribution(str(name)),))
+        return iter(())
+
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         module = StubModule(spec.name)
         module.__path__ = []
@@ -247,6 +258,26 @@ def _imported_by_the_project() -> bool:
             return not os.path.realpath(filename).startswith(_INSTALLED_CODE)
         frame = frame.f_back  # type: ignore[assignment]
     return False
+
+
+class StubDistribution(importlib.metadata.Distribution):
+    """Installed-package metadata for a stubbed module, for code that asks for its version."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def read_text(self, filename: str) -> str | None:
+        if filename == "METADATA":
+            return f"Metadata-Version: 2.1\nName: {self._name}\nVersion: {STUB_VERSION}\n"
+        return None
+
+    def locate_file(self, path: Any) -> Any:
+        return None
+
+
+def _distribution_names(name: str) -> set[str]:
+    """The import names a distribution name may stand for: scikit-learn -> scikit_learn."""
+    return {name, name.replace("-", "_"), name.replace("-", "_").lower(), name.lower()}
 
 
 class _AlwaysFirst(importlib.abc.MetaPathFinder):

@@ -83,6 +83,18 @@ def test_decorators_return_what_they_decorate():
     assert plain() == 1 and with_arguments() == 2 and Decorated.value == 3
 
 
+def test_installed_version_of_a_stubbed_module():
+    import importlib.metadata
+
+    assert importlib.metadata.version("nosuch_a") == "99.0.0"
+    try:
+        importlib.metadata.version("never_imported_pkg")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    else:
+        raise AssertionError("metadata is only claimed for stubbed modules")
+
+
 def test_context_managers_iteration_and_versions():
     with nosuch_a.session() as session:
         assert session is not None
@@ -101,7 +113,7 @@ def test_markers_with_stubbed_arguments():
 def test_stub_behaviours(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_behaviours=BEHAVIOURS)
     result = pytester.runpytest_subprocess("--testdock-stubs", "-p", "no:randomly")
-    result.assert_outcomes(passed=4, skipped=1)
+    result.assert_outcomes(passed=5, skipped=1)
     output = result.stdout.str()
     assert "stubbed 3 module(s) that are not installed: nosuch_a, nosuch_b, nosuch_c" in output
 
