@@ -92,6 +92,12 @@ class Stub:
     def __getattr__(self, name: str) -> Any:
         if name == "__version__":
             return STUB_VERSION
+        if name in ("__name__", "__qualname__"):
+            return self._stub_name.rpartition(".")[2]
+        if name == "__module__":
+            return self._stub_name.rpartition(".")[0] or self._stub_name
+        if name == "__doc__":
+            return ""
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
         return Stub(f"{self._stub_name}.{name}")
@@ -120,7 +126,7 @@ class Stub:
         return 0
 
     def __contains__(self, item: Any) -> bool:
-        return False
+        return True  # `assert key in stubbed_config` holds; a lookup then gives a stub
 
     def __getitem__(self, key: Any) -> Any:
         return Stub(f"{self._stub_name}[]")

@@ -99,6 +99,8 @@ def test_context_managers_iteration_and_versions():
     with nosuch_a.session() as session:
         assert session is not None
     assert list(nosuch_a.rows()) == [] and len(nosuch_a.rows()) == 0
+    assert "any.key" in nosuch_a.rcParams
+    assert nosuch_a.linalg.norm.__name__ == "norm" and nosuch_a.linalg.norm.__doc__ == ""
     assert nosuch_a.__version__ >= "1.0"
     assert Version(nosuch_a.__version__) > Version("2.0")
     assert nosuch_a.thing + 1 is not None
