@@ -82,8 +82,10 @@ def _metaclass_for(bases: Sequence[Any]) -> type:
 
 
 class Stub:
-    """A stand-in for anything a missing module holds: attributes, calls, decorators, bases,
-    context managers, iteration, arithmetic and comparisons all work."""
+    # A stand-in for anything a missing module holds: attributes, calls, decorators, bases,
+    # context managers, iteration, arithmetic and comparisons all work. (No docstring: code that
+    # reads a stubbed function's __doc__ must get an empty one.)
+    __doc__ = ""
 
     def __init__(self, name: str) -> None:
         object.__setattr__(self, "_stub_name", name)
