@@ -120,6 +120,13 @@ class Stub:
         metaclass = _metaclass_for([b for b in bases if b is not self])
         return (metaclass(name or "Stub", (StubBase,), {"__module__": module or "stub"}),)
 
+    # `isinstance(x, np.ndarray)` with a stubbed class: nothing is an instance of a stub
+    def __instancecheck__(self, instance: Any) -> bool:
+        return False
+
+    def __subclasscheck__(self, subclass: Any) -> bool:
+        return False
+
     # containers, iteration, context managers
     def __iter__(self) -> Iterator[Any]:
         return iter(())

@@ -100,6 +100,8 @@ def test_context_managers_iteration_and_versions():
         assert session is not None
     assert list(nosuch_a.rows()) == [] and len(nosuch_a.rows()) == 0
     assert "any.key" in nosuch_a.rcParams
+    assert not isinstance(3, nosuch_a.ndarray) and not isinstance(3, (nosuch_a.Series, str))
+    assert not issubclass(int, nosuch_a.ndarray)
     assert nosuch_a.linalg.norm.__name__ == "norm" and nosuch_a.linalg.norm.__doc__ == ""
     assert nosuch_a.__version__ >= "1.0"
     assert Version(nosuch_a.__version__) > Version("2.0")
