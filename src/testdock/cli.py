@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -17,6 +18,10 @@ from testdock.project import inspect_project
 
 PATH_ARGUMENT = click.argument(
     "path", type=click.Path(path_type=Path), default=Path(), required=False)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 class _Group(click.Group):
@@ -58,6 +63,8 @@ def main(ctx: click.Context, debug: bool) -> None:
     Start with `testdock init` in your project's folder.
     """
     ctx.obj = {"debug": debug}
+    # a CI cancelling a job sends SIGTERM: clean up (builds, containers) as for Ctrl-C
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 @main.command()

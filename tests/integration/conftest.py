@@ -115,8 +115,9 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
     return _run_cli(*args, cwd=cwd)
 
 
-def interrupt_when(args: list[str], ready: Callable[[], bool], what: str) -> tuple[int, str]:
-    """Start `testdock ARGS`, send it SIGINT once `ready()` holds; (exit code, stderr)."""
+def interrupt_when(args: list[str], ready: Callable[[], bool], what: str,
+                   stop: signal.Signals = signal.SIGINT) -> tuple[int, str]:
+    """Start `testdock ARGS`, send it `stop` once `ready()` holds; (exit code, stderr)."""
     process = subprocess.Popen([sys.executable, "-m", "testdock", *args], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -125,7 +126,7 @@ def interrupt_when(args: list[str], ready: Callable[[], bool], what: str) -> tup
             process.kill()
             pytest.fail(f"{what} never happened")
         time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     try:
         _, stderr = process.communicate(timeout=60)
     finally:

@@ -152,7 +152,7 @@ def test_cleanup_keeps_the_newest_and_never_touches_foreign_images(
         f"FROM {base_image}\nLABEL io.testdock.project=\"{prefix}\" io.testdock.phase=\"collection\"\n"
         "RUN echo foreign > /foreign\n")
     foreign, _ = docker_client.images.build(path=str(foreign_dir), tag=f"{prefix}-foreign:1",
-                                            network_mode="host")
+                                            network_mode="host", rm=True, forcerm=True)
     ids: list[str] = []
     for number in range(3):
         (project / "src" / "shop" / "version_marker.py").write_text(f"MARK = {number}\n")

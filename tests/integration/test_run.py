@@ -3,6 +3,7 @@ test, Ctrl-C leaving nothing behind, and Prometheus metrics only while the run l
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 import urllib.request
@@ -13,7 +14,7 @@ import docker
 import pytest
 
 from tests.integration.conftest import free_port, interrupt_when, run_cli
-from tests.integration.test_build import project  # noqa: F401  (the fixture)
+from tests.integration.test_build import _prefix, project  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +32,10 @@ def built(project: Path) -> Path:  # noqa: F811
     return project
 
 
-def _our_containers(client: docker.DockerClient) -> list[object]:
-    return list(client.containers.list(all=True, filters={"label": "io.testdock.run"}))
+def _our_containers(client: docker.DockerClient, root: Path) -> list[object]:
+    """Run containers of this test's project (they carry its image's labels)."""
+    return list(client.containers.list(all=True, filters={"label": [
+        "io.testdock.run", f"io.testdock.project={_prefix(root)}"]}))
 
 
 def test_a_passing_run_leaves_results_and_monitoring_on_the_host(built: Path) -> None:
@@ -69,7 +72,7 @@ def test_oom_names_the_test_and_keeps_the_finished_ones(built: Path,
     names = [case.get("name") for case in suite]
     assert "test_allocates_past_the_limit" in names and len(names) >= 12
     assert suite.get("errors") == "1"
-    assert not _our_containers(docker_client)
+    assert not _our_containers(docker_client, built)
 
 
 def test_oom_under_dist_memory_loses_no_other_test(built: Path,
@@ -86,19 +89,21 @@ def test_oom_under_dist_memory_loses_no_other_test(built: Path,
     suite = ElementTree.parse(built / "test-results" / "junit.xml").getroot()[0]
     assert suite.get("tests") == "12"
     assert int(suite.get("failures", "0")) + int(suite.get("errors", "0")) == 1
-    assert not _our_containers(docker_client)
+    assert not _our_containers(docker_client, built)
 
 
-def test_ctrl_c_removes_the_container_and_keeps_results(built: Path,
-                                                        docker_client: docker.DockerClient) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_removes_the_container_and_keeps_results(built: Path, docker_client: docker.DockerClient,
+                                                        stop: signal.Signals) -> None:
     (built / "tests" / "test_zz_slow.py").write_text(
         "import time\n\ndef test_fast():\n    pass\n\ndef test_slow():\n    time.sleep(120)\n")
     progress = built / "test-results" / "testdock-progress.jsonl"
     returncode, stderr = interrupt_when(
         ["run", "execution", str(built), "--mount-source", "--", "-q", "-n", "0", "tests/test_zz_slow.py"],
-        lambda: progress.is_file() and "test_slow" in progress.read_text(), "the slow test's start")
+        lambda: progress.is_file() and "test_slow" in progress.read_text(), "the slow test's start",
+        stop)
     assert returncode == 130, stderr[-2000:]
-    assert not _our_containers(docker_client)
+    assert not _our_containers(docker_client, built)
     assert "test_fast" in progress.read_text()  # what was written stays
     assert (built / "monitoring" / "memory.csv").stat().st_size > 0
 
