@@ -146,14 +146,19 @@ HEAVY = 480 * 2**20
 def hold():
     data = bytearray(HEAVY)
     data[::4096] = b"x" * len(range(0, HEAVY, 4096))
-    time.sleep(0.5)
+    time.sleep(1.0)
 
 
+# xdist's load scheduling sends the first chunk of two to each worker: indices 0-1 and 2-3,
+# so both heavy tests start at once
 def test_heavy_a():
     hold()
 
 def test_light_1():
     time.sleep(0.1)
+
+def test_heavy_b():
+    hold()
 
 def test_light_2():
     time.sleep(0.1)
@@ -163,9 +168,6 @@ def test_light_3():
 
 def test_light_4():
     time.sleep(0.1)
-
-def test_heavy_b():
-    hold()
 """
 
 
