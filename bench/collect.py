@@ -26,6 +26,9 @@ from testdock.units import format_size
 
 REPO = Path(__file__).resolve().parent.parent
 REAL = [("seaborn", "0.13.2"), ("xarray", "2026.9.0"), ("sqlalchemy-utils", "0.43.0")]
+# What a project's dependencies need from the system to build (here, on the Debian base image)
+SETTINGS = {"sqlalchemy-utils": '[tool.testdock]\nsystem_packages = ["libpq5", "libodbc2"]\n'
+                                'build_packages = ["gcc", "libpq-dev", "unixodbc-dev", "python3-dev"]\n'}
 CACHE = Path.home() / ".cache" / "testdock-tests"
 
 
@@ -86,7 +89,11 @@ def main() -> None:
         shutil.copytree(REPO / "examples" / "shop", example)
         projects = [("example (shop)", example)]
         for name, version in REAL:
-            projects.append((f"{name} {version}", sdist(name, version, folder / name)))
+            root = sdist(name, version, folder / name)
+            if name in SETTINGS:
+                pyproject = root / "pyproject.toml"
+                pyproject.write_text(pyproject.read_text() + "\n" + SETTINGS[name])
+            projects.append((f"{name} {version}", root))
         for label, root in projects:
             print(f"== {label}", file=sys.stderr)
             rows.append((label, measure(root, base_image, client)))

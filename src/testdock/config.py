@@ -53,6 +53,13 @@ def _requirements(values: list[str]) -> list[str]:
         raise ValueError(str(error).removeprefix("requirement: ")) from None
 
 
+def _debian_packages(values: list[str]) -> list[str]:
+    for value in values:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9+.-]+(?:=[A-Za-z0-9.+:~-]+)?", value):
+            raise ValueError(f"{value!r} is not a Debian package name (like 'libpq-dev' or 'gcc=4:12.2.0-3')")
+    return values
+
+
 def _module_names(values: list[str]) -> list[str]:
     for value in values:
         if not re.fullmatch(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*", value):
@@ -110,6 +117,10 @@ class Settings(_Strict):
 
     base_image: ImageRef | None = None
     project: Annotated[str, AfterValidator(_project_name)] | None = None
+    # Debian packages (apt): in every image (runtime libraries), and only where dependencies
+    # are built (compilers, headers), which keeps them out of the final images
+    system_packages: Annotated[list[str], AfterValidator(_debian_packages)] = []
+    build_packages: Annotated[list[str], AfterValidator(_debian_packages)] = []
     build: BuildSettings = BuildSettings()
     phases: PhasesSettings = PhasesSettings()
     memory: MemorySettings = MemorySettings()

@@ -53,6 +53,8 @@ def _context(phase: str, project: Project, settings: Settings) -> dict[str, Any]
         "pythonpath": pythonpath.replace("/app/.", "/app"),
         "compile_paths": _compile_paths(project),
         "stub_modules": ",".join(settings.collection.stub),
+        "system_packages": " ".join(settings.system_packages),
+        "build_packages": " ".join(settings.build_packages),
         "command": json.dumps(default_command(phase, project, settings)),
         "user_id": USER_ID,
         "user_name": USER_NAME,

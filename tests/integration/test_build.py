@@ -217,3 +217,17 @@ def test_a_flat_setuptools_project_builds_and_runs(tmp_path: Path, base_image: s
         assert "1 passed" in container.logs().decode()
     finally:
         container.remove(force=True)
+
+
+def test_system_packages_in_the_image_and_build_packages_only_where_built(
+        project: Path, docker_client: docker.DockerClient, base_image: str) -> None:
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        "[tool.testdock]\n", '[tool.testdock]\nsystem_packages = ["jq"]\nbuild_packages = ["gcc"]\n', 1))
+    assert run_cli("init", str(project), "--base-image", base_image).returncode == 0
+    result = run_cli("build", str(project), "--phase", "execution", "--tag", "pkgs")
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = docker_client.containers.run(
+        f"{_prefix(project)}-execution:pkgs", ["sh", "-c", "jq --version; command -v gcc || echo no-gcc"],
+        remove=True, network_mode="host").decode()
+    assert output.startswith("jq-") and "no-gcc" in output

@@ -43,6 +43,8 @@ def test_full_table_is_read(tmp_path: Path) -> None:
     ({"build": {"parallel": 0}}, "[tool.testdock.build] parallel:"),
     ({"phases": {"execution": {"extra_requirements": ["a$(id)"]}}}, "unsafe character"),
     ({"collection": {"stub": ["numpy; rm"]}}, "is not a module name"),
+    ({"system_packages": ["libpq-dev && curl evil"]}, "is not a Debian package name"),
+    ({"build_packages": ["gcc\nRUN x"]}, "is not a Debian package name"),
     ({"memory": {"margin": "150%"}}, "must be a percentage"),
     ({"backend": {"health_path": "health"}}, "health_path"),
 ])

@@ -125,12 +125,23 @@ def _projects() -> list[Project]:
     return projects
 
 
+def test_system_and_build_packages() -> None:
+    settings = settings_from_table({"system_packages": ["libpq5"], "build_packages": ["gcc", "libpq-dev"]})
+    text = render_files(_project(), settings)["docker/pytest.execution.Dockerfile"]
+    _, base, deps, app = text.split("\nFROM ")[0:4]
+    assert "install -y --no-install-recommends libpq5" in base
+    assert "install -y --no-install-recommends gcc libpq-dev" in deps
+    assert "gcc" not in app  # compilers stay out of the final image
+
+
 def test_hadolint_finds_nothing(tmp_path: Path) -> None:
     """Every Dockerfile of every shape of project is clean (the config lists deliberate ignores)."""
     hadolint = _hadolint()
     checked = 0
-    for index, project in enumerate(_projects()):
-        for relative, text in render_files(project, Settings()).items():
+    with_packages = settings_from_table({"system_packages": ["libpq5"], "build_packages": ["gcc"]})
+    variants = [(p, s) for p in _projects() for s in (Settings(), with_packages)]
+    for index, (project, settings) in enumerate(variants):
+        for relative, text in render_files(project, settings).items():
             if not relative.endswith("Dockerfile"):
                 continue
             path = tmp_path / f"{index}-{Path(relative).name}"
