@@ -34,6 +34,14 @@ class _StubMeta(type):
         return iter(())
 
 
+def _bound_by_caller(value: Any) -> bool:
+    name = getattr(value, "__name__", None)
+    if not isinstance(name, str):
+        return False
+    frame = sys._getframe(2)
+    return frame.f_locals.get(name) is value or frame.f_globals.get(name) is value
+
+
 class StubBase(metaclass=_StubMeta):
     """What a subclass of a stub derives from: it accepts any arguments, and any attribute an
     instance lacks is a stub."""
@@ -108,9 +116,11 @@ class Stub:
         pass
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        # @decorator / @decorator(...): hand back what is decorated, unchanged
+        # @decorator / @decorator(...): hand back what is decorated, unchanged. A decorator runs
+        # before the name is bound, so a function or class already bound under its own name is
+        # an argument (`@compiles(SomeClass)`), not what is being decorated.
         if len(args) == 1 and not kwargs and (callable(args[0]) or isinstance(args[0], type)) \
-                and not isinstance(args[0], Stub):
+                and not isinstance(args[0], Stub) and not _bound_by_caller(args[0]):
             return args[0]
         return Stub(f"{self._stub_name}()")
 

@@ -79,8 +79,19 @@ class Decorated:
     value = 3
 
 
+class Expression:
+    def __init__(self, a, b):
+        pass
+
+
+@nosuch_a.ext.compiles(Expression)
+def compile_expression(element, compiler):
+    return "sql"
+
+
 def test_decorators_return_what_they_decorate():
     assert plain() == 1 and with_arguments() == 2 and Decorated.value == 3
+    assert compile_expression(1, 2) == "sql"  # a factory called with an existing class
 
 
 def test_installed_version_of_a_stubbed_module():
