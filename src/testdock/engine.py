@@ -65,15 +65,21 @@ def _has_buildx(binary: str) -> bool:
     return result.returncode == 0
 
 
+def _docker_clients() -> list[str]:
+    """Docker clients worth trying: TESTDOCK_DOCKER, the one on PATH, Debian's."""
+    candidates = [c for c in (os.environ.get("TESTDOCK_DOCKER"), shutil.which("docker"),
+                              "/usr/bin/docker") if c and Path(c).is_file()]
+    return list(dict.fromkeys(candidates))
+
+
 def find_builder() -> Builder:
     """A Docker client that builds with BuildKit: one with buildx, else a classic client
     (before 23.0) whose built-in BuildKit DOCKER_BUILDKIT=1 turns on."""
-    candidates = [c for c in (os.environ.get("TESTDOCK_DOCKER"), shutil.which("docker"),
-                              "/usr/bin/docker") if c and Path(c).is_file()]
-    for binary in dict.fromkeys(candidates):
+    candidates = _docker_clients()
+    for binary in candidates:
         if _has_buildx(binary):
             return Builder((binary, "buildx", "build", "--load"), {}, f"{binary} buildx")
-    for binary in dict.fromkeys(candidates):
+    for binary in candidates:
         version = _client_version(binary)
         if version is not None and version < (23,):
             return Builder((binary, "build"), {"DOCKER_BUILDKIT": "1"},
@@ -86,9 +92,8 @@ def find_builder() -> Builder:
 
 def find_bake() -> Builder:
     """A Docker client with buildx, for `docker buildx bake`."""
-    candidates = [c for c in (os.environ.get("TESTDOCK_DOCKER"), shutil.which("docker"),
-                              "/usr/bin/docker") if c and Path(c).is_file()]
-    for binary in dict.fromkeys(candidates):
+    candidates = _docker_clients()
+    for binary in candidates:
         if _has_buildx(binary):
             return Builder((binary, "buildx", "bake"), {}, f"{binary} buildx bake")
     raise EngineUnavailable(
@@ -224,11 +229,6 @@ def image_info(docker_client: docker.DockerClient, reference: str) -> ImageInfo 
         return _info(docker_client.images.get(reference))
     except docker.errors.ImageNotFound:
         return None
-
-
-def image_size(docker_client: docker.DockerClient, image: str) -> int:
-    size: Any = docker_client.images.get(image).attrs["Size"]
-    return int(size)
 
 
 def tag(docker_client: docker.DockerClient, source: str, targets: Sequence[str]) -> None:

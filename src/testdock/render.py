@@ -27,6 +27,16 @@ _environment = jinja2.Environment(
 )
 
 
+def app_path(relative: str) -> str:
+    """Where a project-relative path lives in the images: "src" -> "/app/src", "." -> "/app"."""
+    return f"/app/{relative.strip('/')}".rstrip("/.") or "/app"
+
+
+def app_pythonpath(project: Project) -> str:
+    """The project's source roots inside the images, as PYTHONPATH."""
+    return ":".join(app_path(root) for root in project.source_roots)
+
+
 def base_image(project: Project, settings: Settings) -> str:
     return settings.base_image or f"python:{project.python_version}-slim"
 
@@ -38,7 +48,6 @@ def image_prefix(project: Project, settings: Settings) -> str:
 def _context(phase: str, project: Project, settings: Settings) -> dict[str, Any]:
     spec = SPECS[phase]
     prefix = image_prefix(project, settings)
-    pythonpath = ":".join(f"/app/{root}".rstrip("/.") or "/app" for root in project.source_roots)
     return {
         "version": __version__,
         "phase": phase,
@@ -50,7 +59,7 @@ def _context(phase: str, project: Project, settings: Settings) -> dict[str, Any]
         "execution_requirements_path": SPECS["execution"].requirements_path,
         "pip_flags": "--no-compile " if phase == "collection" else "",
         "installable": project.installable,
-        "pythonpath": pythonpath.replace("/app/.", "/app"),
+        "pythonpath": app_pythonpath(project),
         "compile_paths": _compile_paths(project),
         "stub_modules": ",".join(settings.collection.stub),
         "system_packages": " ".join(settings.system_packages),
@@ -70,7 +79,7 @@ def _compile_paths(project: Project) -> str:
     pip), and the source too when the project runs from /app."""
     paths = [*project.test_paths, *([] if project.installable else project.source_roots)]
     existing = [path for path in paths if (project.root / path).exists()]
-    folders = sorted({f"/app/{path.strip('/')}".rstrip("/.") or "/app" for path in existing})
+    folders = sorted({app_path(path) for path in existing})
     if not folders or "/app" in folders:
         return "/app"
     return " ".join(folders)

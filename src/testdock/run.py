@@ -19,7 +19,7 @@ from testdock.monitor.sources import CgroupSource, MemorySource, StatsSource, cg
 from testdock.monitor.tests_running import ProgressFollower
 from testdock.phases import USER_ID, memory_limit
 from testdock.project import Project, inspect_project
-from testdock.render import image_prefix
+from testdock.render import app_pythonpath, image_prefix
 from testdock.units import format_size, parse_size
 
 RESULTS_DIR = "test-results"
@@ -78,23 +78,14 @@ def _ensure_image(root: Path, phase: str, tag: str, client: Any, echo: Callable[
     from testdock.build import BuildOptions, PlainListener, build_images
 
     echo(f"testdock: {image_name} is missing; building it first")
-    phases = ("execution", "stress") if phase == "stress" and not _exists(client, image_name.replace(
-        f"-{phase}:", "-execution:")) else (phase,)
+    execution_image = image_name.replace(f"-{phase}:", "-execution:")
+    missing_execution = phase == "stress" and engine.image_info(client, execution_image) is None
+    phases = ("execution", "stress") if missing_execution else (phase,)
     results = build_images(root, BuildOptions(phases=phases, tag=tag), PlainListener(echo))
     failed = [result for result in results if not result.ok]
     if failed:
         raise BadInput(f"building {failed[0].image} failed; see logs/build_test_images.log")
     return client.images.get(image_name)
-
-
-def _exists(client: Any, reference: str) -> bool:
-    import docker.errors
-
-    try:
-        client.images.get(reference)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
 
 
 def _volumes(root: Path, project: Project, mount_source: bool) -> dict[str, dict[str, str]]:
@@ -112,8 +103,7 @@ def _environment(project: Project, mount_source: bool) -> dict[str, str]:
     environment = {"TESTDOCK_RESULTS_DIR": f"/app/{RESULTS_DIR}"}
     if mount_source:
         # the mounted tree must win over the copy installed in the image
-        roots = ":".join(f"/app/{r}".rstrip("/.") or "/app" for r in project.source_roots)
-        environment["PYTHONPATH"] = f"/opt/testdock:{roots.replace('/app/.', '/app')}"
+        environment["PYTHONPATH"] = f"/opt/testdock:{app_pythonpath(project)}"
     return environment
 
 

@@ -4,14 +4,14 @@ whose worker died. Loaded only where xdist is installed."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from testdock_pytest import budget as budgets
 from testdock_pytest.measure import current_rss
-from testdock_pytest.records import load_history
+from testdock_pytest.memory import history_path
+from testdock_pytest.records import expectations, load_history
 from testdock_pytest.scheduler import MemoryModel, MemoryScheduling, conservative_default, describe
 
 MODEL_KEY = pytest.StashKey[MemoryModel]()
@@ -28,25 +28,12 @@ def add_dist_choice(parser: Any) -> None:
                     choices.append("memory")
 
 
-def _history_path(config: pytest.Config) -> Path:
-    return Path(config.getoption("testdock_history") or os.environ.get("TESTDOCK_HISTORY")
-                or config.rootpath / ".testdock" / "memory-history.json")
-
-
 def build_model(config: pytest.Config) -> MemoryModel:
     option = config.getoption("memory_budget") or config.getini("memory_budget") or None
     budget, _ = budgets.find_budget(option)
     margin_text = str(config.getoption("testdock_margin") or config.getini("testdock_margin") or "10%")
     margin = float(margin_text.rstrip("%")) / 100
-    history = load_history(_history_path(config))
-    expected: dict[str, tuple[int, float]] = {}
-    retained: dict[str, int] = {}
-    for nodeid, entry in history.get("tests", {}).items():
-        runs = entry.get("runs", [])
-        if runs:
-            expected[nodeid] = (max(int(r["growth"]) for r in runs),
-                                sum(float(r["duration"]) for r in runs) / len(runs))
-            retained[nodeid] = max(int(r.get("retained", 0)) for r in runs)
+    expected, retained = expectations(load_history(history_path(config)))
     max_rss_text = config.getoption("max_worker_rss") or config.getini("max_worker_rss") or None
     max_rss = budgets.parse_size(max_rss_text) if max_rss_text else None
     return MemoryModel(budget or 4 * 2**30, margin, current_rss(), expected,

@@ -62,6 +62,12 @@ def register(config: pytest.Config) -> None:
     config.pluginmanager.register(plugin, "testdock-memory")
 
 
+def history_path(config: pytest.Config) -> Path:
+    """The memory history: --testdock-history, else $TESTDOCK_HISTORY, else .testdock/."""
+    return Path(config.getoption("testdock_history") or os.environ.get(HISTORY_ENV)
+                or config.rootpath / ".testdock" / "memory-history.json")
+
+
 def _worker(config: pytest.Config) -> str:
     workerinput = getattr(config, "workerinput", None)
     return str(workerinput["workerid"]) if workerinput else "main"
@@ -138,9 +144,7 @@ class MemoryPlugin:
     def _paths(self) -> tuple[Path, Path]:
         results = os.environ.get(RESULTS_ENV) or str(self.config.rootpath / "test-results")
         report = self.config.getoption("testdock_report") or str(Path(results) / "memory.json")
-        history = (self.config.getoption("testdock_history") or os.environ.get(HISTORY_ENV)
-                   or str(self.config.rootpath / ".testdock" / "memory-history.json"))
-        return Path(report), Path(history)
+        return Path(report), history_path(self.config)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.writer.close()

@@ -103,10 +103,14 @@ def update_history(path: Path, records: list[TestMemory], keep: int) -> dict[str
     return history
 
 
-def expected(history: dict[str, Any], nodeid: str) -> tuple[int, float] | None:
-    """(growth, duration) expected for a test from its history: the highest recent growth, the
-    mean duration; None when the test was never measured."""
-    runs = history.get("tests", {}).get(nodeid, {}).get("runs", [])
-    if not runs:
-        return None
-    return max(int(r["growth"]) for r in runs), sum(float(r["duration"]) for r in runs) / len(runs)
+def expectations(history: dict[str, Any]) -> tuple[dict[str, tuple[int, float]], dict[str, int]]:
+    """From the history, per test: (highest recent growth, mean duration), and the most it kept."""
+    expected: dict[str, tuple[int, float]] = {}
+    retained: dict[str, int] = {}
+    for nodeid, entry in history.get("tests", {}).items():
+        runs = entry.get("runs", [])
+        if runs:
+            expected[nodeid] = (max(int(r["growth"]) for r in runs),
+                                sum(float(r["duration"]) for r in runs) / len(runs))
+            retained[nodeid] = max(int(r.get("retained", 0)) for r in runs)
+    return expected, retained
