@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from testdock_pytest import memory, progress, stubs
+from testdock_pytest import memory, progress, shards, stubs
 
 HAS_XDIST = importlib.util.find_spec("xdist") is not None  # asked before any stub is in place
 if HAS_XDIST:
@@ -29,6 +29,7 @@ _parser: list[pytest.Parser] = []
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     memory.add_options(parser)
+    shards.add_options(parser)
     group = parser.getgroup("testdock")
     group.addoption("--testdock-margin", metavar="PERCENT",
                     help="Headroom --dist memory keeps under the budget (default 10%%).")
@@ -96,3 +97,4 @@ def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -
 def pytest_configure(config: pytest.Config) -> None:
     progress.register(config)
     memory.register(config)
+    shards.register(config)

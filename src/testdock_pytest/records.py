@@ -114,3 +114,19 @@ def expectations(history: dict[str, Any]) -> tuple[dict[str, tuple[int, float]],
                                 sum(float(r["duration"]) for r in runs) / len(runs))
             retained[nodeid] = max(int(r.get("retained", 0)) for r in runs)
     return expected, retained
+
+
+def merge_histories(histories: list[dict[str, Any]]) -> dict[str, Any]:
+    """One history from those of shards that started from the same one: each test keeps the entry
+    of the shard that ran it last (the highest run number, then the most recent measurement)."""
+    def recency(entry: dict[str, Any]) -> tuple[int, int]:
+        runs = entry.get("runs", [])
+        return int(entry.get("last_run", 0)), int(runs[-1].get("ts", 0)) if runs else 0
+
+    tests: dict[str, Any] = {}
+    for history in histories:
+        for nodeid, entry in history.get("tests", {}).items():
+            if nodeid not in tests or recency(entry) > recency(tests[nodeid]):
+                tests[nodeid] = entry
+    run = max((int(history.get("run", 0)) for history in histories), default=0)
+    return {"version": HISTORY_VERSION, "run": run, "tests": tests}
