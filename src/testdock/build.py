@@ -73,6 +73,7 @@ class BuildOptions:
     push: bool = False
     log_path: Path | None = None
     bake: bool = False
+    cache_from: str | None = None  # a tag in the registry whose images seed the cache
 
 
 def default_tag(root: Path) -> str:
@@ -179,8 +180,14 @@ class _Run:
             built = self.results.get(dependency)
             args["EXECUTION_IMAGE"] = built.image if built else image_tags(
                 self.prefix, dependency, self.tag, self.registry)[0]
+        cache_from: tuple[str, ...] = ()
+        if self.options.cache_from:
+            cache_from = (f"{repository(self.prefix, phase, self.registry)}:{self.options.cache_from}",)
+        if self.options.push or cache_from:
+            args["BUILDKIT_INLINE_CACHE"] = "1"  # pushed images carry their cache for the next build
         request = engine.BuildRequest(self.root, self.root / SPECS[phase].dockerfile_path, (private,),
-                                      args, self.options.no_cache, self.options.pull)
+                                      args, self.options.no_cache, self.options.pull,
+                                      cache_from=cache_from)
         counter = _StepCounter()
 
         def on_line(text: str) -> None:
@@ -289,6 +296,9 @@ def build_images(root: Path, options: BuildOptions, listener: BuildListener) -> 
     missing = [SPECS[p].dockerfile_path for p in chosen if not (root / SPECS[p].dockerfile_path).is_file()]
     if missing:
         raise BadInput(f"{root}: {missing[0]} is missing; run `testdock init` first")
+    if options.cache_from and not (options.registry or settings.build.registry):
+        raise BadInput("--cache-from needs a registry: pass --registry HOST[:PORT][/PREFIX] or set "
+                       "[tool.testdock.build] registry")
     if options.push and not (options.registry or settings.build.registry):
         raise BadInput("--push needs a registry: pass --registry HOST[:PORT][/PREFIX] or set "
                        "[tool.testdock.build] registry")

@@ -149,11 +149,15 @@ def inspect(path: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("--bake", is_flag=True,
               help="Build through `docker buildx bake` and docker/docker-bake.hcl (needs buildx).")
+@click.option("--cache-from", metavar="TAG",
+              help="Seed BuildKit's cache from the registry's images with this tag (pushed by an "
+                   "earlier build, e.g. 'latest'); needs --registry.")
 @click.option("--log", "log_path", type=click.Path(path_type=Path),
               help="Build log, relative to PATH. Default: logs/build_test_images.log.")
 def build(path: Path, phases: tuple[str, ...], parallel: int | None, tag: str | None,
           registry: str | None, push: bool, no_cache: bool, pull: bool, cleanup: bool,
-          keep: int | None, health: bool, as_json: bool, bake: bool, log_path: Path | None) -> None:
+          keep: int | None, health: bool, as_json: bool, bake: bool, cache_from: str | None,
+          log_path: Path | None) -> None:
     """Build the test images of the project in PATH with BuildKit, in dependency order.
 
     The stress image is built FROM the execution image, so it waits for it; the others start at
@@ -165,7 +169,8 @@ def build(path: Path, phases: tuple[str, ...], parallel: int | None, tag: str | 
     from testdock import buildreport
     from testdock.build import BuildOptions, PlainListener, build_images
 
-    options = BuildOptions(phases or PHASES, tag, parallel, no_cache, pull, registry, push, log_path, bake)
+    options = BuildOptions(phases or PHASES, tag, parallel, no_cache, pull, registry, push, log_path, bake,
+                           cache_from)
     console = Console(stderr=as_json)
     if not console.is_terminal:
         console = Console(stderr=as_json, width=140)
@@ -268,6 +273,17 @@ def collect(path: Path, compare: bool, tag: str) -> None:
     sys.exit(0 if ok else 1)
 
 
+def _shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    index, _, count = value.partition("/")
+    if not (index.strip().isdigit() and count.strip().isdigit()) or int(count) < 1:
+        raise click.BadParameter(f"{value!r} is not I/N, like 0/4 (shard 0 of 4)")
+    if int(index) >= int(count):
+        raise click.BadParameter(f"{value!r}: with {count} shards the index is 0 to {int(count) - 1}")
+    return int(index), int(count)
+
+
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("phase", type=click.Choice(PHASES))
 @click.argument("path", type=click.Path(path_type=Path), default=Path(), required=False)
@@ -283,8 +299,14 @@ def collect(path: Path, compare: bool, tag: str) -> None:
 @click.option("--local", is_flag=True,
               help="No Docker: run in a virtual environment made from the phase's requirement set "
                    "(.testdock/venvs/), monitored through the process tree.")
+@click.option("--shard", metavar="I/N", callback=lambda ctx, param, value: _shard(value),
+              help="Run shard I of N (I counted from 0), split on the memory history.")
+@click.option("--registry", metavar="HOST[:PORT][/PREFIX]",
+              help="Pull a missing image from this registry before building it "
+                   "(default: [tool.testdock.build] registry).")
 def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None, tag: str,
-        mount_source: bool, metrics_port: int | None, no_monitor: bool, local: bool) -> None:
+        mount_source: bool, metrics_port: int | None, no_monitor: bool, local: bool,
+        shard: tuple[int, int] | None, registry: str | None) -> None:
     """Run PHASE's image for the project in PATH; arguments after `--` go to pytest.
 
     \b
@@ -297,7 +319,11 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
     """
     from testdock.run import RunOptions, run_phase, summary_lines
 
-    options = RunOptions(pytest_args, tag, memory, mount_source, not no_monitor, metrics_port)
+    if shard is not None:
+        pytest_args = ("--testdock-shards", str(shard[1]), "--testdock-shard-index", str(shard[0]),
+                       *pytest_args)
+    options = RunOptions(pytest_args, tag, memory, mount_source, not no_monitor, metrics_port,
+                         registry=registry)
     try:
         if local:
             from testdock.localrun import run_local
@@ -311,3 +337,130 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
     for line in summary_lines(result):
         click.echo(line, err=True)
     sys.exit(result.exit_code)
+
+
+@main.command()
+@PATH_ARGUMENT
+@click.option("--shards", type=click.IntRange(1, 10_000), required=True, help="Number of shards.")
+@click.option("--index", type=click.IntRange(0), help="Print the node ids of shard INDEX (from 0).")
+@click.option("--tag", default="latest", show_default=True, help="Execution image tag to collect in.")
+def shard(path: Path, shards: int, index: int | None, tag: str) -> None:
+    """Split the suite of PATH into shards and print the plan: tests, expected time and peak
+    memory per shard.
+
+    \b
+    The tests are collected in the execution image and split as `testdock run execution
+    --shard I/N` will split them: on the durations and memory growths of .testdock's history,
+    with tests that share a module- or class-scoped fixture of the project, or an xdist_group,
+    kept together; tests never measured are spread by a stable hash. With --index, the node ids
+    of that shard go to stdout (the plan to stderr).
+    """
+    from testdock.shard import plan_in_image
+
+    listing = plan_in_image(path, shards, index, tag)
+    for line in listing.plan:
+        click.echo(line, err=index is not None)
+    if index is not None:
+        for nodeid in listing.nodeids:
+            click.echo(nodeid)
+
+
+@main.group()
+def history() -> None:
+    """The memory history (.testdock/memory-history.json) the scheduler and the shards use."""
+
+
+@history.command("merge")
+@click.argument("output", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--ignore-missing", is_flag=True,
+              help="Skip INPUTS that do not exist (a shard that failed early); fail only if all are missing.")
+def history_merge(output: Path, inputs: tuple[Path, ...], ignore_missing: bool) -> None:
+    """Merge the histories of shards that ran the same suite into OUTPUT (each test keeps its
+    latest measurements). OUTPUT may be one of the INPUTS."""
+    from testdock.shard import merge_history_files
+
+    count = merge_history_files(output, list(inputs), ignore_missing)
+    click.echo(f"testdock: {output}: {count} tests from {len(inputs)} histories", err=True)
+
+
+@main.command()
+@click.argument("platform", type=click.Choice(["github", "gitlab"]))
+@PATH_ARGUMENT
+@click.option("--shards", type=click.IntRange(1, 256), default=4, show_default=True,
+              help="Execution jobs running in parallel, one shard each.")
+@click.option("--python", "python_version", default="3.12", show_default=True,
+              help="Python the CI jobs install testdock with (the images have their own).")
+@click.option("--install", default="pip install testdock", show_default=True,
+              help="The shell command that installs testdock in a job.")
+@click.option("--schedule", default="17 3 * * 1", show_default=True,
+              help="Cron schedule of the stress stage (GitHub; on GitLab, a pipeline schedule).")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Where to write (default: .github/workflows/testdock.yml or .gitlab-ci.yml at the "
+                   "repository's root); '-' prints it.")
+@click.option("--force", is_flag=True, help="Overwrite a file that was edited or not written by testdock.")
+def ci(platform: str, path: Path, shards: int, python_version: str, install: str, schedule: str,
+       output: Path | None, force: bool) -> None:
+    """Write a CI pipeline for PLATFORM (github or gitlab) with the seed's four stages.
+
+    \b
+    build       the images, once, pushed to the platform's registry; the last pushed images
+                seed BuildKit's cache
+    collection  the tiny image collects the suite: import errors fail the pipeline in seconds
+    execution   a matrix of --shards jobs, balanced on the memory history, which is merged
+                after the shards and carried to the next pipeline in the CI cache
+    backend     the app under uvicorn and its integration tests
+    stress      on a schedule or on demand
+    Test results and memory reports are uploaded as artifacts.
+    """
+    from testdock import ci as pipelines
+    from testdock.project import inspect_project as inspect
+
+    inspect(path)  # a project must be there: one clear error rather than a pipeline for nothing
+    root = pipelines.repository_root(path.resolve())
+    relative = path.resolve().relative_to(root).as_posix() if path.resolve().is_relative_to(root) else "."
+    options = pipelines.CiOptions(shards, python_version, install, schedule, relative or ".")
+    text = pipelines.render(platform, options)
+    if output is not None and str(output) == "-":
+        click.echo(text, nl=False)
+        return
+    target = output or root / pipelines.DEFAULT_OUTPUT[platform]
+    pipelines.write(target, text, force)
+    click.echo(f"testdock: wrote {target}", err=True)
+
+
+@main.group()
+def k8s() -> None:
+    """Kubernetes manifests for suites that outgrow one machine."""
+
+
+@k8s.command("job")
+@PATH_ARGUMENT
+@click.option("--shards", type=click.IntRange(1, 10_000), default=4, show_default=True,
+              help="Shards, one pod each (the Job's completions).")
+@click.option("--tag", default="latest", show_default=True, help="Execution image tag.")
+@click.option("--registry", metavar="HOST[:PORT][/PREFIX]",
+              help="Where the cluster pulls the image from (default: [tool.testdock.build] registry).")
+@click.option("--parallelism", type=click.IntRange(1), help="Pods at once (default: every shard).")
+@click.option("--results-claim", metavar="PVC",
+              help="PersistentVolumeClaim the shards write their results to (default: an emptyDir).")
+@click.option("--namespace", help="The Job's namespace.")
+@click.option("--name", help="The Job's name (default: PROJECT-tests).")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write here, not to stdout.")
+def k8s_job(path: Path, shards: int, tag: str, registry: str | None, parallelism: int | None,
+            results_claim: str | None, namespace: str | None, name: str | None, output: Path | None) -> None:
+    """Print a Kubernetes Indexed Job running the execution phase's shards of PATH.
+
+    Each pod runs one shard with a memory request equal to its limit (the execution phase's
+    memory); its results and updated memory history land in test-results/shard-<index>/ on the
+    results volume. The manifest's header says how to run it and collect the results.
+    """
+    from testdock.k8s import JobOptions, job_manifest
+
+    text = job_manifest(path, JobOptions(shards, tag, registry or "", parallelism, results_claim,
+                                         namespace, name))
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"testdock: wrote {output}", err=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,12 +68,14 @@ def parse_output(phase: str, image: str, output: str) -> Collection:
     return result
 
 
-def collect_in(client: Any, phase: str, image: str, memory: int) -> Collection:
+def collect_in(client: Any, phase: str, image: str, memory: int, arguments: Sequence[str] = (),
+               volumes: dict[str, dict[str, str]] | None = None) -> Collection:
     # each image collects as it does by default: the collection image without assertion rewriting
     extra = ["--assert=plain"] if phase == "collection" else []
     container = client.containers.run(
-        image, ["python", "-c", _MEASURED, *extra], detach=True, network_mode="host", mem_limit=memory,
-        memswap_limit=memory, environment={"TESTDOCK_RESULTS_DIR": "/tmp/testdock-results"},
+        image, ["python", "-c", _MEASURED, *extra, *arguments], detach=True, network_mode="host",
+        mem_limit=memory, memswap_limit=memory, volumes=volumes or {},
+        environment={"TESTDOCK_RESULTS_DIR": "/tmp/testdock-results"},
         labels={"io.testdock.run": phase, "io.testdock.managed": "true"})
     try:
         container.wait(timeout=1800)

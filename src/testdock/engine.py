@@ -110,6 +110,7 @@ class BuildRequest:
     no_cache: bool = False
     pull: bool = False
     target: str | None = None
+    cache_from: tuple[str, ...] = ()  # images whose inline cache BuildKit may reuse
 
 
 def build_argv(builder: Builder, request: BuildRequest) -> list[str]:
@@ -124,6 +125,8 @@ def build_argv(builder: Builder, request: BuildRequest) -> list[str]:
         argv.append("--pull")
     if request.target:
         argv += ["--target", request.target]
+    for image in request.cache_from:
+        argv += ["--cache-from", image]
     argv.append(str(request.context))
     return argv
 
@@ -277,3 +280,15 @@ def push(docker_client: docker.DockerClient, reference: str) -> None:
     for event in docker_client.images.push(repository, tag=name, stream=True, decode=True):
         if isinstance(event, dict) and event.get("error"):
             raise PushFailed(f"pushing {reference} failed: {event['error']}")
+
+
+def pull(docker_client: docker.DockerClient, reference: str) -> bool:
+    """Pull one repository:tag; False when the registry does not have it or cannot be reached."""
+    import docker.errors
+
+    repository, _, name = reference.rpartition(":")
+    try:
+        docker_client.images.pull(repository, tag=name)
+    except docker.errors.APIError:
+        return False
+    return True

@@ -40,6 +40,7 @@ class RunOptions:
     sample_interval: float = 0.05
     build_missing: bool = True
     command: Sequence[str] | None = None  # replaces the image's command (pytest_args still follow)
+    registry: str | None = None  # where a missing image is pulled from before building it
 
 
 @dataclass
@@ -67,12 +68,19 @@ def _writable_folder(path: Path) -> Path:
 
 
 def _ensure_image(root: Path, phase: str, tag: str, client: Any, echo: Callable[[str], None],
-                  build_missing: bool, image_name: str) -> Any:
+                  build_missing: bool, image_name: str, registry: str = "") -> Any:
     import docker.errors
 
     try:
         return client.images.get(image_name)
     except docker.errors.ImageNotFound:
+        if registry:
+            remote = f"{registry.rstrip('/')}/{image_name}"
+            echo(f"testdock: {image_name} is missing; pulling {remote}")
+            if engine.pull(client, remote):
+                engine.tag(client, remote, [image_name])
+                return client.images.get(image_name)
+            echo(f"testdock: {remote} could not be pulled")
         if not build_missing:
             raise BadInput(f"image {image_name} not found; run `testdock build --phase {phase}`") from None
     from testdock.build import BuildOptions, PlainListener, build_images
@@ -132,7 +140,9 @@ def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
     if limit < 6 * 2**20:
         raise BadInput(f"--memory {limit_text}: Docker needs at least 6 MiB")
     client = engine.client()
-    image = _ensure_image(root, phase, options.tag, client, echo, options.build_missing, image_name)
+    registry = options.registry if options.registry is not None else settings.build.registry
+    image = _ensure_image(root, phase, options.tag, client, echo, options.build_missing, image_name,
+                          registry or "")
     default_command = list(options.command or image.attrs["Config"].get("Cmd") or [])
     command = [*default_command, *options.pytest_args] if options.pytest_args or options.command else None
     progress_path = root / RESULTS_DIR / PROGRESS_FILE
