@@ -329,10 +329,17 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
             from testdock.localrun import run_local
 
             result = run_local(path, phase, options, click.echo)
+        elif phase == "backend":
+            from testdock import backend
+
+            served = backend.run_backend(path, options, click.echo)
+            for line in [*summary_lines(served.tests), *backend.summary_lines(served)]:
+                click.echo(line, err=True)
+            sys.exit(served.tests.exit_code or (1 if served.app_unhealthy else 0))
         else:
             result = run_phase(path, phase, options, click.echo)
     except KeyboardInterrupt:
-        click.echo("testdock: interrupted; container removed, results so far kept", err=True)
+        click.echo("testdock: interrupted; containers removed, results so far kept", err=True)
         sys.exit(130)
     for line in summary_lines(result):
         click.echo(line, err=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
@@ -97,12 +97,48 @@ class CollectionSettings(_Strict):
     stub: Annotated[list[str], AfterValidator(_module_names)] = []
 
 
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _environment(values: dict[str, str]) -> dict[str, str]:
+    for name in values:
+        if not _ENV_NAME.match(name):
+            raise ValueError(f"{name!r} is not an environment variable name")
+    return values
+
+
+Environment = Annotated[dict[str, str], AfterValidator(_environment)]
+
+
+class ServiceSettings(_Strict):
+    """A service the backend needs (a database, a cache), run as a container on the host network.
+    `{port}` in command, env, ready and exports is the service's port (a free one when unset)."""
+
+    image: ImageRef
+    port: int | None = Field(default=None, ge=1, le=65535)
+    command: list[str] | None = None
+    env: Environment = {}
+    ready: list[str] | None = None  # run inside the container until it exits 0; else the port opens
+    ready_timeout: float = Field(default=60.0, gt=0)
+    exports: Environment = {}  # given to the app and its tests
+    memory: Size = "256m"
+
+
 class BackendSettings(_Strict):
     app: str | None = None
     health_path: str = Field(default="/health", pattern=r"^/[\w./?=&-]*$")
     port: int = Field(default=8000, ge=1, le=65535)
     host: str = Field(default="127.0.0.1", pattern=r"^[0-9a-fA-F.:]+$|^localhost$")
-    services: dict[str, dict[str, Any]] = {}
+    # uvicorn in a memory-limited container: one worker, bounded concurrency and keep-alive
+    workers: int = Field(default=1, ge=1, le=64)
+    limit_concurrency: int = Field(default=64, ge=1)
+    keep_alive: int = Field(default=5, ge=1)
+    access_log: bool = False
+    health_max_memory: float = Field(default=0.9, gt=0, le=1)  # unhealthy above this share of the limit
+    health_timeout: float = Field(default=60.0, gt=0)
+    tests: list[str] = []  # pytest arguments selecting the integration tests (default: detected)
+    environment: Environment = {}  # for the app and its tests; `{app_url}` is the app's URL
+    services: dict[str, ServiceSettings] = {}
 
 
 class PhasesSettings(_Strict):
@@ -129,14 +165,18 @@ class Settings(_Strict):
 
 
 def _known_keys(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
-    current: type[BaseModel] = model
+    current: Any = model
     for part in path:
-        field = current.model_fields.get(str(part))
-        annotation = field.annotation if field else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        if get_origin(current) is dict:  # a table of named entries: the name is any key
+            current = get_args(current)[1]
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return []
-        current = annotation
-    return list(current.model_fields)
+        field = current.model_fields.get(str(part))
+        current = field.annotation if field else None
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
 
 
 def _describe(error: ValidationError) -> str:

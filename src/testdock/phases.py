@@ -100,8 +100,18 @@ def default_command(phase: str, project: Project, settings: Settings) -> list[st
                 "--html=test-results/stress-report.html", "--self-contained-html"]
     if project.app is None:
         return [*pytest, "--junitxml=test-results/backend-junit.xml"]
-    command = ["python", "-m", "uvicorn", project.app.target, "--workers", "1",
-               "--limit-concurrency", "64", "--timeout-keep-alive", "5", "--no-access-log"]
-    if project.app.interface == "wsgi":
+    return uvicorn_command(project.app.target, project.app.interface, settings)
+
+
+def uvicorn_command(target: str, interface: str, settings: Settings) -> list[str]:
+    """uvicorn for a memory-limited container: few workers, bounded concurrency and keep-alive,
+    no access log; uvloop and httptools are used when installed (uvicorn's "auto")."""
+    backend = settings.backend
+    command = ["python", "-m", "uvicorn", target, "--workers", str(backend.workers),
+               "--limit-concurrency", str(backend.limit_concurrency),
+               "--timeout-keep-alive", str(backend.keep_alive)]
+    if not backend.access_log:
+        command.append("--no-access-log")
+    if interface == "wsgi":
         command += ["--interface", "wsgi"]
     return command

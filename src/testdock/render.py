@@ -71,6 +71,7 @@ def _context(phase: str, project: Project, settings: Settings) -> dict[str, Any]
         "port": settings.backend.port,
         "host": settings.backend.host,
         "health_path": settings.backend.health_path,
+        "health_max_memory": settings.backend.health_max_memory,
     }
 
 

@@ -5,7 +5,7 @@ kill explained, and no container left behind whatever happens."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ class RunOptions:
     build_missing: bool = True
     command: Sequence[str] | None = None  # replaces the image's command (pytest_args still follow)
     registry: str | None = None  # where a missing image is pulled from before building it
+    environment: Mapping[str, str] = field(default_factory=dict)  # added to the container's
 
 
 @dataclass
@@ -60,14 +61,14 @@ class RunResult:
     oom_kills: int | None = None  # the kernel's count for the container's cgroup, where readable
 
 
-def _writable_folder(path: Path) -> Path:
+def writable_folder(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     if os.getuid() == 0:  # the image's unprivileged user must be able to write here
         os.chown(path, USER_ID, USER_ID)
     return path
 
 
-def _ensure_image(root: Path, phase: str, tag: str, client: Any, echo: Callable[[str], None],
+def ensure_image(root: Path, phase: str, tag: str, client: Any, echo: Callable[[str], None],
                   build_missing: bool, image_name: str, registry: str = "") -> Any:
     import docker.errors
 
@@ -100,10 +101,10 @@ def _volumes(root: Path, project: Project, mount_source: bool) -> dict[str, dict
     volumes: dict[str, dict[str, str]] = {}
     if mount_source:
         volumes[str(root)] = {"bind": "/app", "mode": "ro"}
-    volumes[str(_writable_folder(root / RESULTS_DIR))] = {"bind": f"/app/{RESULTS_DIR}", "mode": "rw"}
-    volumes[str(_writable_folder(root / MONITORING_DIR))] = {"bind": f"/app/{MONITORING_DIR}", "mode": "rw"}
+    volumes[str(writable_folder(root / RESULTS_DIR))] = {"bind": f"/app/{RESULTS_DIR}", "mode": "rw"}
+    volumes[str(writable_folder(root / MONITORING_DIR))] = {"bind": f"/app/{MONITORING_DIR}", "mode": "rw"}
     # the plugin's memory history lives on the host, so the next run can schedule with it
-    volumes[str(_writable_folder(root / HISTORY_DIR))] = {"bind": f"/app/{HISTORY_DIR}", "mode": "rw"}
+    volumes[str(writable_folder(root / HISTORY_DIR))] = {"bind": f"/app/{HISTORY_DIR}", "mode": "rw"}
     return volumes
 
 
@@ -115,7 +116,7 @@ def _environment(project: Project, mount_source: bool) -> dict[str, str]:
     return environment
 
 
-def _memory_source(container: Any) -> MemorySource:
+def memory_source(container: Any) -> MemorySource:
     files = cgroup_files(str(container.id))
     if files is not None:
         return CgroupSource(files)
@@ -141,7 +142,7 @@ def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
         raise BadInput(f"--memory {limit_text}: Docker needs at least 6 MiB")
     client = engine.client()
     registry = options.registry if options.registry is not None else settings.build.registry
-    image = _ensure_image(root, phase, options.tag, client, echo, options.build_missing, image_name,
+    image = ensure_image(root, phase, options.tag, client, echo, options.build_missing, image_name,
                           registry or "")
     default_command = list(options.command or image.attrs["Config"].get("Cmd") or [])
     command = [*default_command, *options.pytest_args] if options.pytest_args or options.command else None
@@ -150,7 +151,7 @@ def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
     (root / RESULTS_DIR / JUNIT_FILE).unlink(missing_ok=True)
     volumes = _volumes(root, project, options.mount_source)
     container = _start(client, image_name, command, limit, phase, settings, volumes,
-                       _environment(project, options.mount_source))
+                       {**_environment(project, options.mount_source), **options.environment})
     result = RunResult(phase, image_name, -1, False, limit)
     sampler: MemorySampler | None = None
     source: MemorySource | None = None
@@ -162,7 +163,7 @@ def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
             from testdock.monitor.plot import PlotRenderer
 
             renderer = PlotRenderer()
-            source = _memory_source(container)
+            source = memory_source(container)
             result.source = source.name
             if options.metrics_port:
                 from testdock.monitor.metrics import RunMetrics

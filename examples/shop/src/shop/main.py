@@ -5,7 +5,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shop.db import get_session, init_db
+from shop.db import engine, get_session, init_db
 from shop.models import Item
 
 
@@ -33,6 +33,11 @@ SessionDep = Annotated[Session, Depends(get_session)]
 @app.get("/health")
 def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@app.get("/info")
+def info() -> dict[str, str]:
+    return {"database": engine.dialect.name}
 
 
 @app.get("/items", response_model=list[ItemOut])

@@ -1,4 +1,5 @@
 """End-to-end tests of the HTTP API. Each test creates the items it needs."""
+import os
 import uuid
 
 import pytest
@@ -14,6 +15,13 @@ def test_health(client):
     r = client.get("/health")
     assert r.status_code == 200
     assert r.json() == {"status": "ok"}
+
+
+def test_database_is_the_configured_one(client):
+    r = client.get("/info")
+    assert r.status_code == 200
+    # testdock's backend run serves the app on PostgreSQL and says so through this variable
+    assert r.json()["database"] == os.environ.get("SHOP_EXPECT_DATABASE", "sqlite")
 
 
 def test_create_and_get_item(client, make_item):

@@ -1,0 +1,293 @@
+"""`testdock run backend`: the services the app needs, then the app under uvicorn in the backend
+image (memory-limited, on 127.0.0.1 and a free port), healthy before anything else happens; then
+the integration tests against its URL, the app's memory sampled beside them; everything stopped
+and removed afterwards, whatever happens."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from testdock import engine
+from testdock.config import ServiceSettings, Settings, load_settings
+from testdock.errors import BadInput, TestdockError
+from testdock.monitor.sampler import MemorySampler, MemoryStats
+from testdock.monitor.tests_running import ProgressFollower
+from testdock.phases import memory_limit, uvicorn_command
+from testdock.project import Project, inspect_project
+from testdock.render import image_prefix
+from testdock.run import (
+    MONITORING_DIR,
+    PROGRESS_FILE,
+    RESULTS_DIR,
+    RunOptions,
+    RunResult,
+    ensure_image,
+    memory_source,
+    run_phase,
+    writable_folder,
+)
+from testdock.units import format_size, parse_size
+
+APP_URL_ENV = "TESTDOCK_APP_URL"
+HEALTH_SCRIPT = "/opt/testdock/healthcheck.py"
+APP_CSV = "backend-app-memory.csv"
+APP_PLOT = "backend-app-memory.png"
+
+
+class BackendFailed(TestdockError):
+    """The app or a service did not come up; the message carries its logs' tail."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _tail(container: Any, lines: int = 25) -> str:
+    try:
+        text: str = container.logs(tail=lines).decode(errors="replace")
+    except Exception:  # the container may be gone; its logs are a courtesy
+        return "(no logs)"
+    return text.rstrip() or "(no output)"
+
+
+def _expand(text: str, values: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda match: values.get(match.group(1), match.group(0)), text)
+
+
+@dataclass
+class RunningService:
+    name: str
+    container: Any
+    port: int
+    exports: dict[str, str]
+
+
+def _labels(project_prefix: str, role: str) -> dict[str, str]:
+    return {"io.testdock.run": role, "io.testdock.managed": "true", "io.testdock.project": project_prefix}
+
+
+def start_service(client: Any, name: str, service: ServiceSettings, prefix: str,
+                  echo: Callable[[str], None]) -> RunningService:
+    if engine.image_info(client, service.image) is None and not engine.pull(client, service.image):
+        raise BadInput(f"[tool.testdock.backend.services.{name}] image {service.image} is not on this "
+                       "engine and cannot be pulled; build or load it first")
+    port = service.port or free_port()
+    values = {"port": str(port)}
+    memory = parse_size(service.memory)
+    echo(f"testdock: starting service {name} ({service.image}) on 127.0.0.1:{port}")
+    container = client.containers.run(
+        service.image, [_expand(part, values) for part in service.command] if service.command else None,
+        detach=True, network_mode="host", mem_limit=memory, memswap_limit=memory,
+        environment={key: _expand(value, values) for key, value in service.env.items()},
+        labels=_labels(prefix, f"service-{name}"))
+    running = RunningService(name, container, port,
+                             {key: _expand(value, values) for key, value in service.exports.items()})
+    deadline = time.monotonic() + service.ready_timeout
+    while True:
+        container.reload()
+        if container.status in ("exited", "dead"):
+            raise BackendFailed(f"service {name} exited before it was ready:\n{_tail(container)}")
+        if service.ready:
+            code, _ = container.exec_run([_expand(part, values) for part in service.ready])
+            if code == 0:
+                return running
+        elif _port_open(port):
+            return running
+        if time.monotonic() > deadline:
+            raise BackendFailed(f"service {name} was not ready after {service.ready_timeout:.0f}s:\n"
+                                f"{_tail(container)}")
+        time.sleep(0.3)
+
+
+def _remove(container: Any) -> None:
+    with contextlib.suppress(Exception):
+        container.stop(timeout=5)
+    with contextlib.suppress(Exception):
+        container.remove(force=True)
+
+
+@contextlib.contextmanager
+def services(client: Any, settings: Settings, prefix: str, echo: Callable[[str], None]
+             ) -> Iterator[list[RunningService]]:
+    """The configured services, started in order and removed in reverse, whatever happens."""
+    started: list[RunningService] = []
+    try:
+        for name, service in settings.backend.services.items():
+            started.append(start_service(client, name, service, prefix, echo))
+        yield started
+    finally:
+        for running in reversed(started):
+            _remove(running.container)
+
+
+@dataclass
+class App:
+    container: Any
+    url: str
+    environment: dict[str, str]
+    idle_memory: int = 0
+    health_output: str = ""
+
+
+def app_target(project: Project, settings: Settings) -> tuple[str, str]:
+    if settings.backend.app:
+        return settings.backend.app, "asgi"
+    if project.app is None:
+        raise BadInput("no app to serve: set [tool.testdock.backend] app = \"module:attribute\" "
+                       "(an ASGI or WSGI application)")
+    return project.app.target, project.app.interface
+
+
+@contextlib.contextmanager
+def app(client: Any, root: Path, tag: str, exports: dict[str, str], echo: Callable[[str], None]
+        ) -> Iterator[App]:
+    """The backend image serving the app, healthy (or BackendFailed with its logs); removed after."""
+    settings = load_settings(root)
+    project = inspect_project(root, app_override=settings.backend.app)
+    target, interface = app_target(project, settings)
+    image = f"{image_prefix(project, settings)}-backend:{tag}"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    environment = {**exports, **{key: _expand(value, {"app_url": url, "port": str(port)})
+                                 for key, value in settings.backend.environment.items()}}
+    environment[APP_URL_ENV] = url
+    limit = parse_size(memory_limit("backend", settings))
+    cpus = settings.phases.backend.cpus
+    command = list(settings.phases.backend.command or uvicorn_command(target, interface, settings))
+    echo(f"testdock: starting {image} ({' '.join(command[2:4])}) on {url}, memory limit {format_size(limit)}")
+    container = client.containers.run(
+        image, command, detach=True, network_mode="host", mem_limit=limit, memswap_limit=limit,
+        nano_cpus=int(cpus * 1e9) if cpus else None, pids_limit=1024, cap_drop=["ALL"],
+        security_opt=["no-new-privileges"], read_only=True, tmpfs={"/tmp": "rw,size=256m"},
+        environment={**environment, "UVICORN_HOST": "127.0.0.1", "UVICORN_PORT": str(port),
+                     "TESTDOCK_HEALTH_PATH": settings.backend.health_path,
+                     "TESTDOCK_HEALTH_MAX_MEMORY": str(settings.backend.health_max_memory)},
+        healthcheck={"test": ["CMD", "python", HEALTH_SCRIPT], "interval": 2_000_000_000,
+                     "timeout": 5_000_000_000, "retries": 2, "start_period": 0},
+        labels=_labels(image_prefix(project, settings), "backend-app"))
+    running = App(container, url, environment)
+    try:
+        deadline = time.monotonic() + settings.backend.health_timeout
+        while True:
+            container.reload()
+            if container.status in ("exited", "dead"):
+                code = container.attrs["State"].get("ExitCode")
+                raise BackendFailed(f"the app exited before it was healthy (exit {code}); its logs:\n"
+                                    f"{_tail(container)}")
+            code, output = container.exec_run(["python", HEALTH_SCRIPT])
+            running.health_output = output.decode(errors="replace").strip()
+            if code == 0:
+                break
+            if time.monotonic() > deadline:
+                raise BackendFailed(
+                    f"the app was not healthy after {settings.backend.health_timeout:.0f}s "
+                    f"({running.health_output or 'no answer'}); its logs:\n{_tail(container)}")
+            time.sleep(0.5)
+        echo(f"testdock: app healthy at {url} ({running.health_output})")
+        yield running
+    finally:
+        _remove(container)
+
+
+def integration_selection(root: Path, project: Project, settings: Settings) -> list[str]:
+    """What the backend phase runs: the configured arguments, else an `integration` folder of the
+    test paths, else the tests marked `integration` when the marker is declared, else all."""
+    if settings.backend.tests:
+        return list(settings.backend.tests)
+    for test_path in project.test_paths:
+        folder = root / test_path / "integration"
+        if folder.is_dir():
+            return [f"{test_path}/integration"]
+    for config in ("pyproject.toml", "pytest.ini", "setup.cfg", "tox.ini"):
+        path = root / config
+        if path.is_file() and re.search(r"^\s*[\"']?integration\s*:", path.read_text(errors="replace"), re.M):
+            return ["-m", "integration"]
+    return []
+
+
+@dataclass
+class BackendResult:
+    tests: RunResult
+    url: str
+    app_stats: MemoryStats | None = None
+    app_idle: int = 0
+    app_plot: Path | None = None
+    app_unhealthy: str = ""
+    services: list[str] = field(default_factory=list)
+
+
+def run_backend(root: Path, options: RunOptions | None = None,
+                echo: Callable[[str], None] = print) -> BackendResult:
+    options = options or RunOptions()
+    root = root.resolve()
+    settings = load_settings(root)
+    project = inspect_project(root, app_override=settings.backend.app)
+    client = engine.client()
+    prefix = image_prefix(project, settings)
+    registry = options.registry if options.registry is not None else settings.build.registry
+    ensure_image(root, "backend", options.tag, client, echo, options.build_missing,
+                 f"{prefix}-backend:{options.tag}", registry or "")
+    selection = integration_selection(root, project, settings)
+    with services(client, settings, prefix, echo) as running_services:
+        exports = {key: value for service in running_services for key, value in service.exports.items()}
+        with app(client, root, options.tag, exports, echo) as served:
+            writable_folder(root / MONITORING_DIR)
+            follower = ProgressFollower(root / RESULTS_DIR / PROGRESS_FILE)
+            sampler = MemorySampler(memory_source(served.container), root / MONITORING_DIR / APP_CSV,
+                                    follower, options.sample_interval).start()
+            reading = sampler.source.read()
+            served.idle_memory = reading.usage if reading is not None else 0
+            command = ["python", "-m", "pytest", "-p", "no:cacheprovider",
+                       "--junitxml=test-results/backend-junit.xml", *selection]
+            try:
+                tests = run_phase(root, "backend", RunOptions(
+                    options.pytest_args, options.tag, options.memory, options.mount_source, options.monitor,
+                    options.metrics_port, options.sample_interval, build_missing=False, command=command,
+                    environment={**served.environment, **options.environment}), echo)
+            finally:
+                stats = sampler.stop()
+            served.container.reload()
+            health = (served.container.attrs["State"].get("Health") or {}).get("Status", "")
+            result = BackendResult(tests, served.url, stats, served.idle_memory,
+                                   services=[service.name for service in running_services])
+            if served.container.status != "running":
+                result.app_unhealthy = f"the app stopped during the tests:\n{_tail(served.container)}"
+            elif health == "unhealthy":
+                log = (served.container.attrs["State"].get("Health") or {}).get("Log") or [{}]
+                result.app_unhealthy = f"the app turned unhealthy: {str(log[-1].get('Output', '')).strip()}"
+    if stats.samples:
+        from testdock.monitor.plot import plot_memory
+
+        result.app_plot = plot_memory(stats, root / MONITORING_DIR / APP_PLOT,
+                                      f"{prefix} backend app: memory during the integration tests")
+    return result
+
+
+def summary_lines(result: BackendResult) -> list[str]:
+    lines = []
+    stats = result.app_stats
+    if stats is not None and stats.samples:
+        lines.append(f"testdock: app memory idle {format_size(result.app_idle)}, "
+                     f"peak {format_size(stats.peak)} of {format_size(stats.limit or 0)} during the tests; "
+                     f"timeline in {MONITORING_DIR}/{APP_CSV}, plot in {APP_PLOT}")
+    if result.services:
+        lines.append(f"testdock: services used: {', '.join(result.services)}")
+    if result.app_unhealthy:
+        lines.append(f"testdock: {result.app_unhealthy}")
+    return lines

@@ -1,0 +1,70 @@
+"""The backend phase's settings and choices that need no Docker: services, uvicorn's command,
+which tests are the integration tests."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from testdock.backend import _expand, integration_selection
+from testdock.config import load_settings, settings_from_table
+from testdock.errors import BadInput
+from testdock.phases import uvicorn_command
+from testdock.project import inspect_project
+from tests.conftest import EXAMPLE
+
+
+def test_the_examples_postgres_service_is_read() -> None:
+    settings = load_settings(EXAMPLE)
+    service = settings.backend.services["postgres"]
+    assert service.image == "testdock-local/postgres:15"
+    assert service.port is None  # a free port, chosen at run time
+    assert service.ready == ["pg_isready", "-h", "127.0.0.1", "-p", "{port}"]
+    assert "{port}" in service.exports["SHOP_DATABASE_URL"]
+    assert service.memory == "256m"
+    assert settings.backend.environment["SHOP_BASE_URL"] == "{app_url}"
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({"backend": {"services": {"db": {"port": 5432}}}}, "image"),
+    ({"backend": {"services": {"db": {"image": "Not An Image"}}}}, "not a Docker image reference"),
+    ({"backend": {"services": {"db": {"image": "pg:15", "exports": {"1BAD": "x"}}}}}, "environment variable"),
+    ({"backend": {"services": {"db": {"image": "pg:15", "memory": "lots"}}}}, "not a size"),
+    ({"backend": {"services": {"db": {"image": "pg:15", "exprots": {}}}}}, "did you mean 'exports'"),
+    ({"backend": {"workers": 0}}, "workers"),
+    ({"backend": {"health_max_memory": 1.5}}, "health_max_memory"),
+])
+def test_bad_backend_settings_are_refused(table: dict[str, Any], message: str) -> None:
+    with pytest.raises(BadInput, match=message):
+        settings_from_table(table)
+
+
+def test_uvicorn_is_configured_for_a_memory_limited_container() -> None:
+    default = uvicorn_command("shop.main:app", "asgi", settings_from_table({}))
+    assert default == ["python", "-m", "uvicorn", "shop.main:app", "--workers", "1", "--limit-concurrency",
+                       "64", "--timeout-keep-alive", "5", "--no-access-log"]
+    tuned = uvicorn_command("app:wsgi", "wsgi", settings_from_table({"backend": {
+        "workers": 2, "limit_concurrency": 16, "keep_alive": 2, "access_log": True}}))
+    assert tuned[4:] == ["--workers", "2", "--limit-concurrency", "16", "--timeout-keep-alive", "2",
+                         "--interface", "wsgi"]
+
+
+def test_placeholders_are_expanded_and_unknown_ones_kept() -> None:
+    assert _expand("postgresql://h:{port}/db?x={other}", {"port": "5433"}) == "postgresql://h:5433/db?x={other}"
+
+
+def test_integration_tests_are_found_by_folder_then_marker_then_all(tmp_path: Path) -> None:
+    project = tmp_path / "shop"
+    shutil.copytree(EXAMPLE, project)
+    settings = load_settings(project)
+    assert integration_selection(project, inspect_project(project), settings) == ["tests/integration"]
+    shutil.rmtree(project / "tests" / "integration")
+    assert integration_selection(project, inspect_project(project), settings) == ["-m", "integration"]
+    text = (project / "pyproject.toml").read_text().replace('"integration: talks to the app over HTTP",', "")
+    (project / "pyproject.toml").write_text(text)
+    assert integration_selection(project, inspect_project(project), load_settings(project)) == []
+    configured = settings_from_table({"backend": {"tests": ["-m", "api"]}})
+    assert integration_selection(project, inspect_project(project), configured) == ["-m", "api"]
