@@ -62,6 +62,16 @@ def base_image(docker_client: docker.DockerClient) -> str:
     return image
 
 
+@pytest.fixture(scope="session")
+def postgres_image(base_image: str) -> str:
+    """The example's PostgreSQL service image, built here from the base image (no registry)."""
+    result = subprocess.run(["bash", str(REPO / "scripts" / "service-images.sh")], capture_output=True,
+                            text=True, check=False, timeout=900)
+    if result.returncode != 0:
+        pytest.fail(f"scripts/service-images.sh failed:\n{result.stderr[-3000:]}")
+    return result.stdout.strip().splitlines()[-1]
+
+
 def _run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "testdock", *args], capture_output=True,
                           text=True, cwd=cwd, check=False, timeout=1800)
