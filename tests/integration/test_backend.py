@@ -44,9 +44,9 @@ def test_a_broken_health_endpoint_fails_the_run_with_the_apps_logs(
         project: Path, postgres_image: str, docker_client: docker.DockerClient) -> None:  # noqa: F811
     pyproject = project / "pyproject.toml"
     document = tomlkit.parse(pyproject.read_text())
-    backend = document["tool"]["testdock"]["backend"]  # type: ignore[index]
-    backend["health_path"] = "/no-such-endpoint"  # type: ignore[index]
-    backend["health_timeout"] = 6.0  # type: ignore[index]
+    backend = document["tool"]["testdock"]["backend"]
+    backend["health_path"] = "/no-such-endpoint"
+    backend["health_timeout"] = 6.0
     pyproject.write_text(tomlkit.dumps(document))
     result = run_cli("run", "backend", str(project))
     assert result.returncode == 1
