@@ -329,6 +329,13 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
             from testdock.localrun import run_local
 
             result = run_local(path, phase, options, click.echo)
+        elif phase == "stress":
+            from testdock import stress, stressreport
+
+            summary = stress.run_stress(path, options, click.echo)
+            for line in stressreport.summary_lines(summary):
+                click.echo(line, err=True)
+            sys.exit(summary.exit_code)
         elif phase == "backend":
             from testdock import backend
 
@@ -471,3 +478,19 @@ def k8s_job(path: Path, shards: int, tag: str, registry: str | None, parallelism
     else:
         output.write_text(text, encoding="utf-8")
         click.echo(f"testdock: wrote {output}", err=True)
+
+
+@main.command()
+@PATH_ARGUMENT
+def report(path: Path) -> None:
+    """Print the latest stress run's summary and where its HTML report is."""
+    from testdock import stress, stressreport
+    from testdock.errors import BadInput
+
+    summary = stress.latest(path.resolve())
+    if summary is None:
+        raise BadInput(f"no stress run found in {path.resolve() / 'monitoring'}; "
+                       "run `testdock run stress` first")
+    for line in stressreport.summary_lines(summary):
+        click.echo(line)
+    click.echo(f"report: {path.resolve() / 'monitoring' / 'report.html'}")

@@ -148,6 +148,24 @@ class PhasesSettings(_Strict):
     backend: PhaseSettings = PhaseSettings()
 
 
+class LoadSettings(_Strict):
+    """The stress phase's load test: bounded users, rate and duration; it stops by itself."""
+
+    enabled: bool = True
+    users: int = Field(default=10, ge=1, le=1000)
+    spawn_rate: float = Field(default=5.0, gt=0, le=1000)  # users started per second
+    rate_per_user: float = Field(default=5.0, gt=0, le=1000)  # requests per second, at most
+    duration: float = Field(default=20.0, gt=0, le=3600)  # seconds
+    locustfile: str | None = None  # default: locustfile.py at the project's root, else GET health_path
+
+
+class StressSettings(_Strict):
+    regression: Annotated[str, AfterValidator(_percent)] = "10%"  # slower than this: a regression
+    profile_top: int = Field(default=3, ge=0, le=20)  # memray profiles of the heaviest tests
+    leak_runs: int = Field(default=3, ge=1, le=20)
+    load: LoadSettings = LoadSettings()
+
+
 class Settings(_Strict):
     """The merged `[tool.testdock]` table."""
 
@@ -162,6 +180,7 @@ class Settings(_Strict):
     memory: MemorySettings = MemorySettings()
     collection: CollectionSettings = CollectionSettings()
     backend: BackendSettings = BackendSettings()
+    stress: StressSettings = StressSettings()
 
 
 def _known_keys(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:

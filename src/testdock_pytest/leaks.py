@@ -42,6 +42,14 @@ def confirmed(kept: list[int]) -> bool:
     return bool(kept) and all(value >= CONFIRM_FLOOR for value in kept)
 
 
+def _quiet_plugins() -> list[str]:
+    """Options that stop plugins from keeping data of their own run after run: pytest-benchmark's
+    timings would look like a leak in every benchmark."""
+    import importlib.util
+
+    return ["--benchmark-disable"] if importlib.util.find_spec("pytest_benchmark") else []
+
+
 def _main(argv: list[str]) -> int:
     runs, nodeids = int(argv[0]), argv[1:]
     kept: dict[str, list[int]] = {nodeid: [] for nodeid in nodeids}
@@ -51,7 +59,7 @@ def _main(argv: list[str]) -> int:
             arguments = ["-q", "-p", "no:xdist", "-p", "no:randomly", "-p", "no:cacheprovider",
                          "--no-header", "--no-summary", "-o", "addopts=",
                          f"--testdock-report={report}",
-                         f"--testdock-history={Path(folder) / 'history.json'}", *nodeids]
+                         f"--testdock-history={Path(folder) / 'history.json'}", *_quiet_plugins(), *nodeids]
             with Path(os.devnull).open("w") as quiet:
                 stdout, sys.stdout = sys.stdout, quiet
                 try:

@@ -1,0 +1,211 @@
+"""`testdock run stress`: in the stress image, the whole suite with its benchmarks (compared with
+the previous run) and the leak hunt; memray profiles of the heaviest tests; when the project has
+an app, a bounded locust load test against it with the app's memory under load; then one
+self-contained HTML report, monitoring/report.html."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from testdock import backend, engine
+from testdock.config import Settings, load_settings
+from testdock.monitor.sampler import MemorySampler
+from testdock.phases import default_command
+from testdock.project import Project, inspect_project
+from testdock.render import image_prefix
+from testdock.run import (
+    HISTORY_DIR,
+    MONITORING_DIR,
+    RESULTS_DIR,
+    RunOptions,
+    ensure_image,
+    memory_source,
+    run_phase,
+    writable_folder,
+)
+from testdock.stressreport import (
+    StressSummary,
+    compare,
+    read_benchmarks,
+    read_junit,
+    read_locust,
+    read_memory,
+    write_report,
+)
+from testdock.units import format_size
+
+BENCHMARKS_FILE = "benchmarks.json"
+BASELINE_FILE = "benchmarks-baseline.json"  # in .testdock/: the previous run's, for comparison
+PROFILES_DIR = "profiles"
+LOAD_CSV = "load-app-memory.csv"
+
+# Runs in the stress image: each test under memray, then its flame graph (the raw capture is
+# dropped: the HTML holds what a reader needs, at a fraction of the size).
+_PROFILE_DRIVER = """
+import pathlib, re, subprocess, sys
+out = pathlib.Path(sys.argv[1])
+out.mkdir(parents=True, exist_ok=True)
+for index, nodeid in enumerate(sys.argv[2:], 1):
+    name = f"{index}-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)[-80:]
+    capture = out / (name + ".bin")
+    subprocess.call([sys.executable, "-m", "memray", "run", "--quiet", "--force", "-o", str(capture),
+                     "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", nodeid])
+    if capture.exists():
+        subprocess.call([sys.executable, "-m", "memray", "flamegraph", "--force", "-o",
+                         str(out / (name + ".html")), str(capture)])
+        capture.unlink()
+"""
+
+_DEFAULT_LOCUSTFILE = '''"""testdock's default load: GET the health endpoint, RATE times a second per user."""
+import os
+
+from locust import HttpUser, constant_throughput, task
+
+
+class HealthUser(HttpUser):
+    wait_time = constant_throughput(float(os.environ.get("TESTDOCK_LOAD_RATE_PER_USER", "5")))
+
+    @task
+    def health(self):
+        self.client.get(os.environ.get("TESTDOCK_HEALTH_PATH", "/health"))
+'''
+
+
+def _suite_command(project: Project, settings: Settings) -> list[str]:
+    command = default_command("stress", project, settings)
+    extra = [f"--benchmark-json={RESULTS_DIR}/{BENCHMARKS_FILE}", "--testdock-leaks",
+             f"--testdock-leak-runs={settings.stress.leak_runs}"]
+    return [*command, *(argument for argument in extra if argument not in command)]
+
+
+def _locustfile(root: Path, settings: Settings) -> str:
+    """The locustfile's path inside the container (/app is the project)."""
+    configured = settings.stress.load.locustfile
+    if configured:
+        return configured
+    if (root / "locustfile.py").is_file():
+        return "locustfile.py"
+    generated = root / HISTORY_DIR / "locustfile.py"
+    generated.parent.mkdir(parents=True, exist_ok=True)
+    generated.write_text(_DEFAULT_LOCUSTFILE, encoding="utf-8")
+    return f"{HISTORY_DIR}/locustfile.py"
+
+
+def _profiles(root: Path, options: RunOptions, nodeids: list[str], echo: Callable[[str], None]) -> list[str]:
+    folder = root / MONITORING_DIR / PROFILES_DIR
+    shutil.rmtree(folder, ignore_errors=True)
+    writable_folder(folder)
+    echo(f"testdock: memory profiles (memray) of the {len(nodeids)} heaviest test(s)")
+    run_phase(root, "stress", RunOptions(
+        (), options.tag, options.memory, options.mount_source, monitor=False, build_missing=False,
+        command=["python", "-c", _PROFILE_DRIVER, f"{MONITORING_DIR}/{PROFILES_DIR}", *nodeids],
+        environment={**options.environment, "TESTDOCK_RESULTS_DIR": "/tmp/testdock-profiles",
+                     "TESTDOCK_HISTORY": "/tmp/testdock-profiles/history.json"}), echo)
+    return sorted(f"{PROFILES_DIR}/{path.name}" for path in folder.glob("*.html"))
+
+
+def _load_test(root: Path, project: Project, settings: Settings, options: RunOptions,
+               echo: Callable[[str], None], summary: StressSummary) -> None:
+    load = settings.stress.load
+    try:
+        backend.app_target(project, settings)
+    except Exception:  # no app: nothing to load
+        summary.load_skipped = "the project has no app (set [tool.testdock.backend] app)"
+        return
+    if not load.enabled:
+        summary.load_skipped = "disabled by [tool.testdock.stress.load] enabled = false"
+        return
+    client = engine.client()
+    prefix = image_prefix(project, settings)
+    registry = options.registry if options.registry is not None else settings.build.registry
+    ensure_image(root, "backend", options.tag, client, echo, options.build_missing,
+                 f"{prefix}-backend:{options.tag}", registry or "")
+    locustfile = _locustfile(root, settings)
+    monitoring = root / MONITORING_DIR
+    for stale in monitoring.glob("locust_*.csv"):
+        stale.unlink()
+    with backend.services(client, settings, prefix, echo) as running:
+        exports = {key: value for service in running for key, value in service.exports.items()}
+        with backend.app(client, root, options.tag, exports, echo) as served:
+            source = memory_source(served.container)
+            idle = source.read()
+            sampler = MemorySampler(source, monitoring / LOAD_CSV, None, 0.1).start()
+            echo(f"testdock: load test: {load.users} users (at most {load.rate_per_user:g} requests/s each) "
+                 f"for {load.duration:g}s against {served.url}")
+            try:
+                run_phase(root, "stress", RunOptions(
+                    (), options.tag, options.memory, options.mount_source, monitor=False, build_missing=False,
+                    command=["locust", "-f", locustfile, "--headless", "--users", str(load.users),
+                             "--spawn-rate", f"{load.spawn_rate:g}", "--run-time", f"{round(load.duration)}s",
+                             "--host", served.url, "--csv", f"{MONITORING_DIR}/locust", "--only-summary",
+                             "--stop-timeout", "5", "--loglevel", "WARNING"],
+                    environment={"HOME": "/tmp", "TESTDOCK_LOAD_RATE_PER_USER": f"{load.rate_per_user:g}",
+                                 "TESTDOCK_HEALTH_PATH": settings.backend.health_path,
+                                 **served.environment}), echo)
+            finally:
+                stats = sampler.stop()
+            after = source.read()
+    result = read_locust(monitoring / "locust_stats.csv", load.users, load.duration)
+    if result is None:
+        summary.load_skipped = "locust wrote no statistics (see its output above)"
+        return
+    result.app_idle = idle.usage if idle is not None else 0
+    result.app_peak = stats.peak
+    result.app_limit = stats.limit or 0
+    result.app_after = after.usage if after is not None else 0
+    summary.load = result
+    if stats.samples:
+        from testdock.monitor.plot import plot_memory
+
+        plot_memory(stats, monitoring / "load-app-memory.png", f"{prefix} app: memory under load")
+
+
+def run_stress(root: Path, options: RunOptions | None = None,
+               echo: Callable[[str], None] = print) -> StressSummary:
+    options = options or RunOptions()
+    started = time.monotonic()
+    root = root.resolve()
+    settings = load_settings(root)
+    project = inspect_project(root, app_override=settings.backend.app)
+    results = root / RESULTS_DIR
+    for stale in (BENCHMARKS_FILE, "memory.json", "stress-junit.xml"):
+        (results / stale).unlink(missing_ok=True)
+    suite = run_phase(root, "stress", RunOptions(
+        options.pytest_args, options.tag, options.memory, options.mount_source, options.monitor,
+        options.metrics_port, options.sample_interval, options.build_missing,
+        command=_suite_command(project, settings), registry=options.registry,
+        environment=options.environment), echo)
+    threshold = float(settings.stress.regression.rstrip("%")) / 100
+    summary = StressSummary(project.name, suite.image, suite.exit_code, 0.0,
+                            read_junit(results / "stress-junit.xml"), regression_threshold=threshold)
+    if suite.stats is not None:
+        summary.memory_peak, summary.memory_limit = suite.stats.peak, suite.memory_limit
+    if suite.oom_killed:
+        summary.notes.append(f"the suite's container was OOM-killed at {format_size(suite.memory_limit)}")
+    summary.benchmarks = read_benchmarks(results / BENCHMARKS_FILE)
+    baseline = root / HISTORY_DIR / BASELINE_FILE
+    summary.regressions = compare(summary.benchmarks, read_benchmarks(baseline), threshold)
+    if summary.benchmarks:
+        baseline.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(results / BENCHMARKS_FILE, baseline)
+    summary.top_memory, summary.leaks = read_memory(results / "memory.json")
+    if settings.stress.profile_top and summary.top_memory:
+        heaviest = [test.nodeid for test in summary.top_memory[:settings.stress.profile_top]]
+        summary.profiles = _profiles(root, options, heaviest, echo)
+    _load_test(root, project, settings, options, echo, summary)
+    summary.seconds = time.monotonic() - started
+    report = write_report(summary, root / MONITORING_DIR)
+    echo(f"testdock: report in {report}")
+    return summary
+
+
+def latest(root: Path) -> StressSummary | None:
+    path = root / MONITORING_DIR / "stress-summary.json"
+    try:
+        return StressSummary.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
