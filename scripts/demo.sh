@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # testdock end to end on the bundled example project (examples/shop): install, engine, init,
-# build the four images, run the collection and execution images, print a summary.
+# build the four images, run the collection, execution, backend (on PostgreSQL) and stress
+# phases, print the stress report and a shard plan, then a summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-venv.sh
@@ -21,12 +22,24 @@ collection=$?
 echo; echo "== testdock run execution (the suite under a 1 GiB limit, --dist memory)"
 testdock run execution "$work" --tag demo 2>&1 | tail -22
 execution=${PIPESTATUS[0]}
+echo; echo "== testdock run backend (the app under uvicorn on PostgreSQL, its integration tests over HTTP)"
+scripts/service-images.sh >/dev/null
+testdock run backend "$work" --tag demo 2>&1 | tail -8
+backend=${PIPESTATUS[0]}
+echo; echo "== testdock run stress (benchmarks, leak hunt, memray profiles, load test, HTML report)"
+testdock run stress "$work" --tag demo >/dev/null 2>&1
+stress=$?
+testdock report "$work"
+echo; echo "== testdock shard --shards 2 (the suite split on the memory history just recorded)"
+testdock shard "$work" --shards 2 --tag demo
 set -e
 echo; echo "== summary"
 docker images --filter label=io.testdock.project=shop --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' | grep ':demo'
 echo "base image $TESTDOCK_BASE_IMAGE: $(docker images --format '{{.Size}}' "$TESTDOCK_BASE_IMAGE")"
 echo "collection vs execution: exit $collection (0: the same node ids)"
 echo "execution exit code:    $execution; results in $work/test-results/, plot in $work/monitoring/"
+echo "backend exit code:      $backend; stress exit code: $stress; report: $work/monitoring/report.html"
 ls "$work/test-results" "$work/monitoring"
-[ "$collection" -eq 0 ] && exit "$execution"
-exit "$collection"
+for code in "$collection" "$execution" "$backend" "$stress"; do
+    [ "$code" -eq 0 ] || exit "$code"
+done
