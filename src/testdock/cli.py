@@ -357,8 +357,10 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
 @PATH_ARGUMENT
 @click.option("--shards", type=click.IntRange(1, 10_000), required=True, help="Number of shards.")
 @click.option("--index", type=click.IntRange(0), help="Print the node ids of shard INDEX (from 0).")
+@click.option("--plan", "plan_only", is_flag=True,
+              help="Print only the plan (the default without --index).")
 @click.option("--tag", default="latest", show_default=True, help="Execution image tag to collect in.")
-def shard(path: Path, shards: int, index: int | None, tag: str) -> None:
+def shard(path: Path, shards: int, index: int | None, plan_only: bool, tag: str) -> None:
     """Split the suite of PATH into shards and print the plan: tests, expected time and peak
     memory per shard.
 
@@ -372,9 +374,10 @@ def shard(path: Path, shards: int, index: int | None, tag: str) -> None:
     from testdock.shard import plan_in_image
 
     listing = plan_in_image(path, shards, index, tag)
+    listing_ids = index is not None and not plan_only
     for line in listing.plan:
-        click.echo(line, err=index is not None)
-    if index is not None:
+        click.echo(line, err=listing_ids)
+    if listing_ids:
         for nodeid in listing.nodeids:
             click.echo(nodeid)
 

@@ -3,12 +3,14 @@ runs exactly the tests the plan gives shard I, and a CI job pulls the pushed ima
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.request
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import docker
+import docker.errors
 import pytest
 
 from tests.integration.conftest import run_cli
@@ -47,6 +49,9 @@ def test_shard_plans_in_the_image_and_run_runs_exactly_that_shard(built: Path) -
 def test_a_ci_job_pulls_the_image_the_build_job_pushed(project: Path, registry: str,  # noqa: F811
                                                        docker_client: docker.DockerClient) -> None:
     target = f"{registry}/ci"
+    for stale in (f"{_prefix(project)}-collection:ci1", f"{_prefix(project)}-collection:ci2"):
+        with contextlib.suppress(docker.errors.ImageNotFound):  # left by an earlier run on this engine
+            docker_client.images.remove(stale, force=True)
     result = run_cli("build", str(project), "--phase", "collection", "--tag", "ci1", "--registry", target,
                      "--push")
     assert result.returncode == 0, result.stderr[-3000:]

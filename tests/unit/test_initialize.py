@@ -25,9 +25,22 @@ GENERATED = [
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
+    """The example without its [tool.testdock] tables: a project init has never seen."""
     copy = tmp_path / "shop"
     shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    pyproject = copy / "pyproject.toml"
+    text = pyproject.read_text()
+    pyproject.write_text(text[:text.index("# `testdock run backend`")].rstrip("\n") + "\n")
     return copy
+
+
+def test_init_keeps_existing_testdock_tables(tmp_path: Path) -> None:
+    copy = tmp_path / "shop"
+    shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    before = (copy / "pyproject.toml").read_text()
+    written = _init(copy)
+    assert "docker/backend.test.Dockerfile" in written
+    assert (copy / "pyproject.toml").read_text() == before
 
 
 def _init(root: Path, force: bool = False, **options: str) -> list[str]:
