@@ -10,6 +10,7 @@ import jinja2
 
 from testdock import __version__
 from testdock.config import PHASES, Settings
+from testdock.importnames import import_names
 from testdock.phases import SPECS, USER_ID, USER_NAME, default_command, requirement_set
 from testdock.project import Project
 
@@ -62,6 +63,8 @@ def _context(phase: str, project: Project, settings: Settings) -> dict[str, Any]
         "pythonpath": app_pythonpath(project),
         "compile_paths": _compile_paths(project),
         "stub_modules": ",".join(settings.collection.stub),
+        # the real run has these; others, imported under try/except ImportError, stay missing
+        "stub_dependencies": ",".join(import_names([*project.dependencies, *project.test_dependencies])),
         "system_packages": " ".join(settings.system_packages),
         "build_packages": " ".join(settings.build_packages),
         "command": json.dumps(default_command(phase, project, settings)),

@@ -8,10 +8,12 @@ TESTDOCK_STUB_MODULES (comma-separated) names modules to stub even when installe
 
 from __future__ import annotations
 
+import ast
 import importlib.abc
 import importlib.machinery
 import importlib.metadata
 import os
+import pathlib
 import sys
 import types
 from collections.abc import Iterator, Sequence
@@ -19,6 +21,9 @@ from typing import Any, ClassVar, Literal
 
 ENABLE_ENV = "TESTDOCK_STUB_IMPORTS"
 MODULES_ENV = "TESTDOCK_STUB_MODULES"
+# The import names of the project's declared dependencies: a module outside them, imported where
+# the code is ready for its absence (try/except ImportError), is absent in the real environment too
+DEPENDENCIES_ENV = "TESTDOCK_STUB_DEPENDENCIES"
 STUB_VERSION = "99.0.0"  # code that compares versions takes its newest branch
 
 
@@ -103,6 +108,8 @@ class Stub:
         if name == "__version__":
             return STUB_VERSION
         if name in ("__name__", "__qualname__"):
+            if _stands_for_an_instance(self._stub_name):
+                raise AttributeError(name)  # pytest then names a parameter as it would the real one
             return self._stub_name.rpartition(".")[2]
         if name == "__module__":
             return self._stub_name.rpartition(".")[0] or self._stub_name
@@ -207,6 +214,14 @@ class Stub:
         return os.devnull
 
 
+def _stands_for_an_instance(name: str) -> bool:
+    """Whether the stub stands for an object without a __name__: the result of a call or a
+    subscript (`pd.DataFrame()`, `colormaps["viridis"]`), or a constant (`pd.NA`). Classes and
+    functions (`np.mean`, `pd.Index`) have one, and pytest uses it in parameter ids."""
+    last = name.rpartition(".")[2]
+    return last.endswith(("()", "[]")) or (last.isupper() and len(last) > 1)
+
+
 class StubModule(types.ModuleType):
     """A missing module: any attribute is a stub, submodules import, `import *` brings nothing."""
 
@@ -223,10 +238,12 @@ class StubModule(types.ModuleType):
 class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Last on sys.meta_path: reached only by imports no real finder could satisfy."""
 
-    def __init__(self, always: Sequence[str] = ()) -> None:
+    def __init__(self, always: Sequence[str] = (), dependencies: Sequence[str] | None = None) -> None:
         self.always = {name.strip() for name in always if name.strip()}
+        self.dependencies = None if dependencies is None else {d.strip() for d in dependencies if d.strip()}
         self.stubbed: list[str] = []
         self.predicted: list[str] = []  # tests whose node ids the stubs cannot reproduce
+        self.left_missing: list[str] = []  # optional modules left missing, as in the real run
 
     def _wanted(self, fullname: str) -> bool:
         top = fullname.partition(".")[0]
@@ -234,12 +251,18 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return True
         if top in sys.builtin_module_names or top in sys.stdlib_module_names:
             return False
-        if not _imported_by_the_project():
+        importer = _project_importer()
+        if importer is None:
             return False  # installed code probing for an optional module must see it missing
         if fullname != top:
             # a submodule: stub it only inside a stubbed package, never inside real code
             parent = sys.modules.get(top)
             return isinstance(parent, StubModule)
+        if self.dependencies is not None and top not in self.dependencies \
+                and _guarded_against_absence(*importer):
+            if top not in self.left_missing:
+                self.left_missing.append(top)
+            return False
         return True
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
@@ -273,16 +296,48 @@ _INSTALLED_CODE = tuple({os.path.realpath(p) for p in (sys.prefix, sys.base_pref
 _THIS_FILE = os.path.realpath(__file__)
 
 
-def _imported_by_the_project() -> bool:
-    """Whether the import statement being run is in the project's code (tests, conftest, source)
-    rather than in an installed package or the standard library."""
+def _project_importer() -> tuple[str, int] | None:
+    """(file, line) of the import statement being run when it is in the project's code (tests,
+    conftest, source), None when it is in an installed package or the standard library."""
     frame = sys._getframe(2)
     while frame is not None:
         filename = frame.f_code.co_filename
         if not filename.startswith("<") and os.path.realpath(filename) != _THIS_FILE:
-            return not os.path.realpath(filename).startswith(_INSTALLED_CODE)
+            if os.path.realpath(filename).startswith(_INSTALLED_CODE):
+                return None
+            return filename, frame.f_lineno
         frame = frame.f_back  # type: ignore[assignment]
-    return False
+    return None
+
+
+_ABSENCE_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+_guarded_lines: dict[str, set[int]] = {}
+
+
+def _catches_absence(handler: ast.ExceptHandler) -> bool:
+    if handler.type is None:
+        return True
+    types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    names = {t.id if isinstance(t, ast.Name) else getattr(t, "attr", "") for t in types}
+    return bool(names & _ABSENCE_ERRORS)
+
+
+def _guarded_against_absence(filename: str, line: int) -> bool:
+    """Whether the import on `line` of `filename` sits in a try block that handles ImportError."""
+    if filename not in _guarded_lines:
+        guarded: set[int] = set()
+        try:
+            tree = ast.parse(pathlib.Path(filename).read_bytes(), filename)
+        except (OSError, SyntaxError, ValueError):
+            tree = ast.Module(body=[], type_ignores=[])
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Try) and any(_catches_absence(h) for h in node.handlers):
+                for statement in node.body:
+                    for inner in ast.walk(statement):
+                        if isinstance(inner, ast.Import | ast.ImportFrom):
+                            guarded.update(range(inner.lineno, (inner.end_lineno or inner.lineno) + 1))
+        _guarded_lines[filename] = guarded
+    return line in _guarded_lines[filename]
 
 
 class StubDistribution(importlib.metadata.Distribution):
@@ -318,24 +373,22 @@ class _AlwaysFirst(importlib.abc.MetaPathFinder):
 
 
 def stubbed_parameters(argvalues: Any) -> str | None:
-    """The stub a parametrize argument list comes from, if it does: its node ids cannot match."""
+    """The stub a parametrize argument list is, if it is one: a stub holds no values, so the real
+    list's node ids cannot be reproduced. (Stubs among real values are named as pytest names
+    the real objects: classes and functions by their names, instances by position.)"""
     if isinstance(argvalues, Stub):
         return str(object.__getattribute__(argvalues, "_stub_name"))
-    if isinstance(argvalues, list | tuple):
-        for value in argvalues:
-            if isinstance(value, Stub):
-                return str(object.__getattribute__(value, "_stub_name"))
     return None
 
 
 _installed: StubFinder | None = None
 
 
-def install(always: Sequence[str] = ()) -> StubFinder:
+def install(always: Sequence[str] = (), dependencies: Sequence[str] | None = None) -> StubFinder:
     """Put the stub finder in place (once); returns it."""
     global _installed
     if _installed is None:
-        _installed = StubFinder(always)
+        _installed = StubFinder(always, dependencies)
         sys.meta_path.insert(0, _AlwaysFirst(_installed))
         sys.meta_path.append(_installed)
     else:
@@ -350,4 +403,6 @@ def installed() -> StubFinder | None:
 def install_from_environment() -> StubFinder | None:
     if os.environ.get(ENABLE_ENV, "") not in ("1", "true", "yes"):
         return None
-    return install(os.environ.get(MODULES_ENV, "").split(","))
+    declared = os.environ.get(DEPENDENCIES_ENV)
+    return install(os.environ.get(MODULES_ENV, "").split(","),
+                   None if declared is None else declared.split(","))

@@ -209,3 +209,60 @@ def test_parametrize_from_a_stub_is_predicted_to_differ(pytester: pytest.Pyteste
     assert "node ids will differ from the real collection: test_param.py::test_from_stub: " \
            "parametrized from nosuch_numeric.arange()" in output
     assert "test_plain: parametrized" not in output
+
+
+def test_stubs_among_parameters_get_the_real_ids(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_ids="""
+        import pytest
+        import nosuch_frames as pd
+        import nosuch_numeric as np
+
+        @pytest.mark.parametrize("func", [np.mean, pd.Index])  # named: mean, Index
+        def test_named(func):
+            pass
+
+        @pytest.mark.parametrize("data", [pd.DataFrame(), np.array([1])[0], pd.NA, None])
+        def test_positional(data):  # instances and constants: by position, as pytest names them
+            pass
+    """)
+    result = pytester.runpytest_subprocess("--testdock-stubs", "--collect-only", "-q")
+    ids = [line for line in result.outlines if "::" in line]
+    assert ids == ["test_ids.py::test_named[mean]", "test_ids.py::test_named[Index]",
+                   "test_ids.py::test_positional[data0]", "test_ids.py::test_positional[data1]",
+                   "test_ids.py::test_positional[data2]", "test_ids.py::test_positional[None]"]
+    assert "will differ" not in result.stdout.str()
+
+
+def test_optional_modules_outside_the_dependencies_stay_missing(pytester: pytest.Pytester,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_optional="""
+        import nosuch_required
+        try:
+            import nosuch_optional
+            HAS_OPTIONAL = True
+        except ImportError:
+            HAS_OPTIONAL = False
+        try:
+            import nosuch_declared
+            HAS_DECLARED = True
+        except ImportError:
+            HAS_DECLARED = False
+
+        if not HAS_OPTIONAL:
+            def test_only_without_optional():
+                pass
+
+        if HAS_DECLARED:
+            def test_only_with_declared():
+                pass
+    """)
+    monkeypatch.setenv("TESTDOCK_STUB_IMPORTS", "1")
+    monkeypatch.setenv("TESTDOCK_STUB_DEPENDENCIES", "nosuch_declared")
+    result = pytester.runpytest_subprocess("--collect-only", "-q")
+    assert result.ret == 0, result.stdout.str()
+    ids = [line for line in result.outlines if "::" in line]
+    assert ids == ["test_optional.py::test_only_without_optional",
+                   "test_optional.py::test_only_with_declared"]
+    output = result.stdout.str()
+    assert "left missing, as optional" in output and "nosuch_optional" in output
+    assert "stubbed 2 module(s)" in output  # the required one, imported unguarded, and the declared one
