@@ -95,6 +95,9 @@ class MemorySettings(_Strict):
 
 class CollectionSettings(_Strict):
     stub: Annotated[list[str], AfterValidator(_module_names)] = []
+    # dependencies made only of pure-Python wheels are installed for real, up to this many bytes
+    # of wheels ("0": none; everything is stubbed)
+    light_budget: Size = "4m"
 
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

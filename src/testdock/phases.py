@@ -75,6 +75,18 @@ def requirement_set(phase: str, project: Project, settings: Settings) -> tuple[s
     return merge(project.dependencies, project.test_dependencies, BACKEND_TOOLS, extra)
 
 
+LIGHT_CANDIDATES_PATH = "docker/collection_light_requirements.txt"
+
+
+def light_candidates(project: Project, settings: Settings) -> tuple[str, ...]:
+    """The dependencies the collection image may install for real when they prove light (pure
+    Python, small): all but what it installs anyway and what the user wants stubbed."""
+    installed = names(requirement_set("collection", project, settings))
+    stubbed = {name.partition(".")[0].lower().replace("_", "-") for name in settings.collection.stub}
+    return tuple(requirement for requirement in merge(project.dependencies, project.test_dependencies)
+                 if not names([requirement]) & (installed | stubbed))
+
+
 def memory_limit(phase: str, settings: Settings) -> str:
     return getattr(settings.phases, phase).memory or DEFAULT_MEMORY[phase]
 

@@ -11,8 +11,17 @@ import jinja2
 from testdock import __version__
 from testdock.config import PHASES, Settings
 from testdock.importnames import import_names
-from testdock.phases import SPECS, USER_ID, USER_NAME, default_command, requirement_set
+from testdock.phases import (
+    LIGHT_CANDIDATES_PATH,
+    SPECS,
+    USER_ID,
+    USER_NAME,
+    default_command,
+    light_candidates,
+    requirement_set,
+)
 from testdock.project import Project
+from testdock.units import parse_size
 
 HEALTHCHECK_PATH = "docker/healthcheck.py"
 BAKE_PATH = "docker/docker-bake.hcl"
@@ -63,6 +72,8 @@ def _context(phase: str, project: Project, settings: Settings) -> dict[str, Any]
         "pythonpath": app_pythonpath(project),
         "compile_paths": _compile_paths(project),
         "stub_modules": ",".join(settings.collection.stub),
+        "light_candidates_path": LIGHT_CANDIDATES_PATH,
+        "light_budget": parse_size(settings.collection.light_budget),
         # the real run has these; others, imported under try/except ImportError, stay missing
         "stub_dependencies": ",".join(import_names([*project.dependencies, *project.test_dependencies])),
         "system_packages": " ".join(settings.system_packages),
@@ -107,6 +118,10 @@ def render_files(project: Project, settings: Settings) -> dict[str, str]:
         template = _environment.get_template(f"{spec.dockerfile}.j2")
         files[spec.dockerfile_path] = _tidy(template.render(_context(phase, project, settings)))
         files[spec.requirements_path] = _requirements_text(phase, project, settings)
+    files[LIGHT_CANDIDATES_PATH] = "\n".join([
+        "# Dependencies the collection image installs for real when they and everything they need",
+        "# are pure-Python wheels within [tool.testdock.collection] light_budget; the rest is stubbed.",
+        *light_candidates(project, settings)]) + "\n"
     files[HEALTHCHECK_PATH] = _environment.get_template("healthcheck.py.j2").render()
     files.update(plugin_files())
     files[BAKE_PATH] = _environment.get_template("docker-bake.hcl.j2").render(

@@ -1,0 +1,89 @@
+"""Install a project's light dependencies into the collection image, at build time.
+
+A dependency is light when it and everything it depends on come as pure-Python wheels
+(`*-none-any.whl`) small enough to fit the budget: installing it costs little, and its real data
+(time zones, locales, enumerations) then feeds parametrize lists exactly as in the real run.
+Everything else (compiled packages such as numpy, packages only published as sources, whatever
+would exceed the budget) is left to the import stubs.
+
+    python light.py CANDIDATES --budget BYTES --pip PIP --python VENV_PYTHON
+
+Standard library only: it runs in the image's build, before anything else is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+
+def requirements(path: Path) -> list[str]:
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if line and not line.startswith(("#", "-")):
+            lines.append(line)
+    return lines
+
+
+def _project(wheel: Path) -> str:
+    return wheel.name.split("-", 1)[0].lower().replace("_", "-").replace(".", "-")
+
+
+def choose(pip: list[str], candidates: list[str], budget: int, folder: Path
+           ) -> tuple[dict[str, Path], list[str]]:
+    """The wheels to install (by project) and a line of explanation per candidate."""
+    chosen: dict[str, Path] = {}
+    used = 0
+    notes = []
+    for index, requirement in enumerate(candidates):
+        target = folder / str(index)
+        result = subprocess.run([*pip, "download", "--quiet", "--only-binary=:all:", "--dest", str(target),
+                                 requirement], capture_output=True, text=True, check=False)
+        wheels = sorted(target.glob("*.whl")) if target.is_dir() else []
+        if result.returncode != 0:
+            notes.append(f"stubbed {requirement}: not every part of it is published as a wheel")
+            continue
+        native = [wheel.name for wheel in wheels if not wheel.name.endswith("-none-any.whl")]
+        if native:
+            notes.append(f"stubbed {requirement}: compiled ({native[0]})")
+            continue
+        new = [wheel for wheel in wheels if _project(wheel) not in chosen]
+        size = sum(wheel.stat().st_size for wheel in new)
+        if used + size > budget:
+            notes.append(f"stubbed {requirement}: {size // 1024} KiB of wheels would exceed the budget")
+            continue
+        used += size
+        for wheel in new:
+            chosen[_project(wheel)] = wheel
+        notes.append(f"installed {requirement}: {len(new)} wheel(s), {size // 1024} KiB")
+    return chosen, notes
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("candidates", type=Path)
+    parser.add_argument("--budget", type=int, default=4 << 20, help="bytes of wheels, at most")
+    parser.add_argument("--pip", default=f"{sys.executable} -m pip", help="the pip command")
+    parser.add_argument("--python", required=True, help="the interpreter of the venv to install into")
+    options = parser.parse_args(argv)
+    candidates = requirements(options.candidates) if options.candidates.is_file() else []
+    if not candidates or options.budget <= 0:
+        print("testdock light dependencies: none to consider")
+        return 0
+    pip = options.pip.split()
+    with tempfile.TemporaryDirectory(prefix="testdock-light-") as temporary:
+        chosen, notes = choose(pip, candidates, options.budget, Path(temporary))
+        for note in notes:
+            print(f"testdock light dependencies: {note}")
+        if chosen:
+            subprocess.run([*pip, "--python", options.python, "install", "--quiet", "--no-index", "--no-deps",
+                            *(str(wheel) for wheel in chosen.values())], check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,69 @@
+"""The collection image's light dependencies: pure-Python wheels within the budget are installed,
+compiled ones, sdist-only ones and those over the budget are left to the stubs. Offline: pip reads
+a local folder of wheels made here."""
+
+from __future__ import annotations
+
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from testdock_pytest.light import choose, main, requirements
+
+
+def wheel(folder: Path, name: str, tag: str = "py3-none-any", requires: tuple[str, ...] = (),
+          padding: int = 0) -> Path:
+    path = folder / f"{name}-1.0-{tag}.whl"
+    info = f"{name}-1.0.dist-info"
+    metadata = "\n".join(["Metadata-Version: 2.1", f"Name: {name}", "Version: 1.0",
+                          *(f"Requires-Dist: {r}" for r in requires)]) + "\n"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"{name}/__init__.py", "DATA = ['a', 'b']\n" + "#" * padding)
+        archive.writestr(f"{info}/METADATA", metadata)
+        archive.writestr(f"{info}/WHEEL", f"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: {tag}\n")
+        archive.writestr(f"{info}/RECORD", "")
+    return path
+
+
+@pytest.fixture
+def index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "wheels"
+    folder.mkdir()
+    wheel(folder, "zones", requires=("zonedata",))
+    wheel(folder, "zonedata")
+    native = "cp{0}{1}-cp{0}{1}-linux_x86_64".format(*sys.version_info[:2])
+    wheel(folder, "fastmath", tag=native)
+    wheel(folder, "pureapp", requires=("fastmath",))
+    wheel(folder, "huge")
+    (folder / "onlysource-1.0.tar.gz").write_bytes(b"not a wheel")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(folder))
+    return folder
+
+
+def test_light_dependencies_are_chosen_and_the_rest_explained(index: Path, tmp_path: Path) -> None:
+    (index / "huge-1.0-py3-none-any.whl").unlink()
+    wheel(index, "huge", padding=300_000)
+    pip = [sys.executable, "-m", "pip"]
+    chosen, notes = choose(pip, ["zones", "pureapp", "onlysource", "huge"], 100_000, tmp_path / "work")
+    assert sorted(chosen) == ["zonedata", "zones"]
+    assert notes[0].startswith("installed zones: 2 wheel(s)")
+    assert notes[1].startswith("stubbed pureapp: compiled (fastmath-1.0-cp")
+    assert notes[2] == "stubbed onlysource: not every part of it is published as a wheel"
+    assert notes[3].startswith("stubbed huge:") and "exceed the budget" in notes[3]
+
+
+def test_main_installs_into_the_target_environment(index: Path, tmp_path: Path) -> None:
+    target = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(target)
+    candidates = tmp_path / "candidates.txt"
+    candidates.write_text("# a comment\nzones  # inline\n-r other.txt\nfastmath\n")
+    assert requirements(candidates) == ["zones", "fastmath"]
+    python = str(target / "bin" / "python")
+    assert main([str(candidates), "--pip", f"{sys.executable} -m pip", "--python", python]) == 0
+    site = next((target / "lib").glob("python*/site-packages"))
+    assert (site / "zones" / "__init__.py").is_file() and (site / "zonedata").is_dir()
+    assert not (site / "fastmath").exists()
