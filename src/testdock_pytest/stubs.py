@@ -12,6 +12,7 @@ import ast
 import importlib.abc
 import importlib.machinery
 import importlib.metadata
+import math
 import os
 import pathlib
 import sys
@@ -117,7 +118,7 @@ class Stub:
             return ""
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
-        return Stub(f"{self._stub_name}.{name}")
+        return _attribute(f"{self._stub_name}.{name}")
 
     def __setattr__(self, name: str, value: Any) -> None:
         pass
@@ -214,12 +215,28 @@ class Stub:
         return os.devnull
 
 
+# Constants of widely used libraries, as the real ones are: numbers where they are numbers (a
+# parameter id shows their value), and objects without a __name__ where they are singletons.
+_INSTANCE = object()
+KNOWN_CONSTANTS: dict[str, Any] = {
+    "numpy.nan": float("nan"), "numpy.NaN": float("nan"), "numpy.inf": float("inf"),
+    "numpy.Inf": float("inf"), "numpy.pi": math.pi, "numpy.e": math.e, "numpy.newaxis": None,
+    "numpy.euler_gamma": 0.5772156649015329, "math.nan": float("nan"),
+    "pandas.NA": _INSTANCE, "pandas.NaT": _INSTANCE, "numpy.ma.masked": _INSTANCE,
+}
+
+
 def _stands_for_an_instance(name: str) -> bool:
     """Whether the stub stands for an object without a __name__: the result of a call or a
-    subscript (`pd.DataFrame()`, `colormaps["viridis"]`), or a constant (`pd.NA`). Classes and
-    functions (`np.mean`, `pd.Index`) have one, and pytest uses it in parameter ids."""
-    last = name.rpartition(".")[2]
-    return last.endswith(("()", "[]")) or (last.isupper() and len(last) > 1)
+    subscript (`pd.DataFrame()`, `colormaps["viridis"]`), or a known singleton (`pd.NA`).
+    Classes and functions (`np.mean`, `sa.BLOB`) have one, and pytest uses it in parameter ids."""
+    return name.endswith(("()", "[]")) or KNOWN_CONSTANTS.get(name) is _INSTANCE
+
+
+def _attribute(name: str) -> Any:
+    """What `module.name` of a stubbed module is: a known constant's value, else a stub."""
+    value = KNOWN_CONSTANTS.get(name, _INSTANCE)
+    return Stub(name) if value is _INSTANCE else value
 
 
 class StubModule(types.ModuleType):
@@ -232,7 +249,7 @@ class StubModule(types.ModuleType):
             return STUB_VERSION
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
-        return Stub(f"{self.__name__}.{name}")
+        return _attribute(f"{self.__name__}.{name}")
 
 
 class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):

@@ -214,20 +214,21 @@ def test_parametrize_from_a_stub_is_predicted_to_differ(pytester: pytest.Pyteste
 def test_stubs_among_parameters_get_the_real_ids(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_ids="""
         import pytest
-        import nosuch_frames as pd
+        import pandas as pd  # stubbed by name below: pd.NA is a known singleton
         import nosuch_numeric as np
 
-        @pytest.mark.parametrize("func", [np.mean, pd.Index])  # named: mean, Index
+        @pytest.mark.parametrize("func", [np.mean, pd.Index, pd.BLOB])  # by name
         def test_named(func):
             pass
 
         @pytest.mark.parametrize("data", [pd.DataFrame(), np.array([1])[0], pd.NA, None])
-        def test_positional(data):  # instances and constants: by position, as pytest names them
+        def test_positional(data):  # instances and singletons: by position, as pytest names them
             pass
     """)
-    result = pytester.runpytest_subprocess("--testdock-stubs", "--collect-only", "-q")
+    result = pytester.runpytest_subprocess("--testdock-stub", "pandas", "--collect-only", "-q")
     ids = [line for line in result.outlines if "::" in line]
     assert ids == ["test_ids.py::test_named[mean]", "test_ids.py::test_named[Index]",
+                   "test_ids.py::test_named[BLOB]",
                    "test_ids.py::test_positional[data0]", "test_ids.py::test_positional[data1]",
                    "test_ids.py::test_positional[data2]", "test_ids.py::test_positional[None]"]
     assert "will differ" not in result.stdout.str()
