@@ -98,6 +98,9 @@ class CollectionSettings(_Strict):
     # dependencies made only of pure-Python wheels are installed for real, up to this many bytes
     # of wheels ("0": none; everything is stubbed)
     light_budget: Size = "4m"
+    # dependencies installed for real whatever their weight: for test modules that compute with
+    # them at import time (arrays built in a class body), which no stand-in can do
+    install: Annotated[list[str], AfterValidator(_requirements)] = []
 
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -62,11 +62,18 @@ def _pytest_plugins(requirements: tuple[str, ...]) -> list[str]:
     return [r for r in requirements if any(n.startswith("pytest-") for n in names([r]))]
 
 
+def _chosen(wanted: list[str], project: Project) -> list[str]:
+    """The project's own requirement for each wanted name (its version range), else the name."""
+    declared = {next(iter(names([r]))): r for r in (*project.dependencies, *project.test_dependencies)}
+    return [declared.get(next(iter(names([w]))), w) for w in wanted]
+
+
 def requirement_set(phase: str, project: Project, settings: Settings) -> tuple[str, ...]:
     """What the phase's image installs (the project itself is installed separately)."""
     extra = tuple(getattr(settings.phases, phase).extra_requirements)
     if phase == "collection":
-        return merge(COLLECTION_TOOLS, _pytest_plugins(project.test_dependencies), extra)
+        return merge(COLLECTION_TOOLS, _pytest_plugins(project.test_dependencies),
+                     _chosen(settings.collection.install, project), extra)
     if phase == "execution":
         return merge(project.dependencies, project.test_dependencies, EXECUTION_TOOLS, extra)
     if phase == "stress":

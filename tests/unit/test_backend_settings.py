@@ -68,3 +68,4 @@ def test_integration_tests_are_found_by_folder_then_marker_then_all(tmp_path: Pa
     assert integration_selection(project, inspect_project(project), load_settings(project)) == []
     configured = settings_from_table({"backend": {"tests": ["-m", "api"]}})
     assert integration_selection(project, inspect_project(project), configured) == ["-m", "api"]
+
