@@ -28,7 +28,10 @@ REPO = Path(__file__).resolve().parent.parent
 REAL = [("seaborn", "0.13.2"), ("xarray", "2026.9.0"), ("sqlalchemy-utils", "0.43.0")]
 # What a project's dependencies need from the system to build (here, on the Debian base image)
 SETTINGS = {"sqlalchemy-utils": '[tool.testdock]\nsystem_packages = ["libpq5", "libodbc2"]\n'
-                                'build_packages = ["gcc", "libpq-dev", "unixodbc-dev", "python3-dev"]\n'}
+                                'build_packages = ["gcc", "libpq-dev", "unixodbc-dev", "python3-dev"]\n',
+            # its test modules compute with arrays, date ranges, dask arrays and hypothesis strategies at
+    # import time (in class bodies, decorators): no stand-in can
+            "xarray": '[tool.testdock.collection]\ninstall = ["numpy", "pandas", "dask", "hypothesis"]\n'}
 CACHE = Path.home() / ".cache" / "testdock-tests"
 
 

@@ -33,24 +33,68 @@ def _project(wheel: Path) -> str:
     return wheel.name.split("-", 1)[0].lower().replace("_", "-").replace(".", "-")
 
 
-def choose(pip: list[str], candidates: list[str], budget: int, folder: Path
-           ) -> tuple[dict[str, Path], list[str]]:
-    """The wheels to install (by project) and a line of explanation per candidate."""
+def _download(pip: list[str], requirement: str, target: Path, pure_only: bool = False) -> list[Path] | None:
+    """The wheels of `requirement` and everything it needs (of exactly `requirement` alone when
+    `pure_only`, which asks for its pure-Python wheel); None when there is none."""
+    command = [*pip, "download", "--quiet", "--only-binary=:all:", "--dest", str(target)]
+    if pure_only:
+        command += ["--no-deps", "--platform", "any", "--implementation", "py", "--abi", "none",
+                    "--python-version", f"{sys.version_info.major}.{sys.version_info.minor}"]
+    result = subprocess.run([*command, requirement], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        return None
+    return sorted(target.glob("*.whl")) if target.is_dir() else []
+
+
+def _version(wheel: Path) -> str:
+    return wheel.name.split("-")[1]
+
+
+def _pure_versions(pip: list[str], wheels: list[Path], target: Path) -> list[Path] | None:
+    """The same projects at the same versions, each compiled one replaced by its pure-Python wheel
+    (some projects publish one beside their compiled ones); None when one has none."""
+    result = []
+    for wheel in wheels:
+        if wheel.name.endswith("-none-any.whl"):
+            result.append(wheel)
+            continue
+        pure = _download(pip, f"{_project(wheel)}=={_version(wheel)}", target, pure_only=True)
+        if not pure:
+            return None
+        result.append(pure[0])
+    return result
+
+
+def installed_projects(python: str) -> set[str]:
+    """The projects already installed in the environment of `python`."""
+    result = subprocess.run([python, "-c", "import importlib.metadata as m; "
+                             "print('\\n'.join(d.metadata['Name'] or '' for d in m.distributions()))"],
+                            capture_output=True, text=True, check=False)
+    return {line.strip().lower().replace("_", "-").replace(".", "-") for line in result.stdout.splitlines()
+            if line.strip()}
+
+
+def choose(pip: list[str], candidates: list[str], budget: int, folder: Path,
+           installed: set[str] | None = None) -> tuple[dict[str, Path], list[str]]:
+    """The wheels to install (by project) and a line of explanation per candidate. Projects in
+    `installed` are there already (installed for real on purpose): they count as satisfied."""
+    present = installed or set()
     chosen: dict[str, Path] = {}
     used = 0
     notes = []
     for index, requirement in enumerate(candidates):
-        target = folder / str(index)
-        result = subprocess.run([*pip, "download", "--quiet", "--only-binary=:all:", "--dest", str(target),
-                                 requirement], capture_output=True, text=True, check=False)
-        wheels = sorted(target.glob("*.whl")) if target.is_dir() else []
-        if result.returncode != 0:
+        wheels = _download(pip, requirement, folder / str(index))
+        if wheels is None:
             notes.append(f"stubbed {requirement}: not every part of it is published as a wheel")
             continue
+        wheels = [wheel for wheel in wheels if _project(wheel) not in present]
         native = [wheel.name for wheel in wheels if not wheel.name.endswith("-none-any.whl")]
         if native:
-            notes.append(f"stubbed {requirement}: compiled ({native[0]})")
-            continue
+            pure = _pure_versions(pip, wheels, folder / f"{index}-pure")
+            if pure is None:
+                notes.append(f"stubbed {requirement}: compiled ({native[0]})")
+                continue
+            wheels = pure
         new = [wheel for wheel in wheels if _project(wheel) not in chosen]
         size = sum(wheel.stat().st_size for wheel in new)
         if used + size > budget:
@@ -76,7 +120,8 @@ def main(argv: list[str]) -> int:
         return 0
     pip = options.pip.split()
     with tempfile.TemporaryDirectory(prefix="testdock-light-") as temporary:
-        chosen, notes = choose(pip, candidates, options.budget, Path(temporary))
+        chosen, notes = choose(pip, candidates, options.budget, Path(temporary),
+                               installed_projects(options.python))
         for note in notes:
             print(f"testdock light dependencies: {note}")
         if chosen:
