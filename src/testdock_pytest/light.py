@@ -33,36 +33,13 @@ def _project(wheel: Path) -> str:
     return wheel.name.split("-", 1)[0].lower().replace("_", "-").replace(".", "-")
 
 
-def _download(pip: list[str], requirement: str, target: Path, pure_only: bool = False) -> list[Path] | None:
-    """The wheels of `requirement` and everything it needs (of exactly `requirement` alone when
-    `pure_only`, which asks for its pure-Python wheel); None when there is none."""
+def _download(pip: list[str], requirement: str, target: Path) -> list[Path] | None:
+    """The wheels of `requirement` and everything it needs; None when some part has none."""
     command = [*pip, "download", "--quiet", "--only-binary=:all:", "--dest", str(target)]
-    if pure_only:
-        command += ["--no-deps", "--platform", "any", "--implementation", "py", "--abi", "none",
-                    "--python-version", f"{sys.version_info.major}.{sys.version_info.minor}"]
     result = subprocess.run([*command, requirement], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         return None
     return sorted(target.glob("*.whl")) if target.is_dir() else []
-
-
-def _version(wheel: Path) -> str:
-    return wheel.name.split("-")[1]
-
-
-def _pure_versions(pip: list[str], wheels: list[Path], target: Path) -> list[Path] | None:
-    """The same projects at the same versions, each compiled one replaced by its pure-Python wheel
-    (some projects publish one beside their compiled ones); None when one has none."""
-    result = []
-    for wheel in wheels:
-        if wheel.name.endswith("-none-any.whl"):
-            result.append(wheel)
-            continue
-        pure = _download(pip, f"{_project(wheel)}=={_version(wheel)}", target, pure_only=True)
-        if not pure:
-            return None
-        result.append(pure[0])
-    return result
 
 
 def installed_projects(python: str) -> set[str]:
@@ -90,11 +67,8 @@ def choose(pip: list[str], candidates: list[str], budget: int, folder: Path,
         wheels = [wheel for wheel in wheels if _project(wheel) not in present]
         native = [wheel.name for wheel in wheels if not wheel.name.endswith("-none-any.whl")]
         if native:
-            pure = _pure_versions(pip, wheels, folder / f"{index}-pure")
-            if pure is None:
-                notes.append(f"stubbed {requirement}: compiled ({native[0]})")
-                continue
-            wheels = pure
+            notes.append(f"stubbed {requirement}: compiled ({native[0]})")
+            continue
         new = [wheel for wheel in wheels if _project(wheel) not in chosen]
         size = sum(wheel.stat().st_size for wheel in new)
         if used + size > budget:

@@ -38,8 +38,6 @@ def index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     wheel(folder, "fastmath", tag=native)
     wheel(folder, "pureapp", requires=("fastmath",))
     wheel(folder, "huge")
-    wheel(folder, "speedy", tag=native)  # compiled, with a pure-Python fallback of the same version
-    wheel(folder, "speedy")
     (folder / "onlysource-1.0.tar.gz").write_bytes(b"not a wheel")
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(folder))
@@ -58,12 +56,11 @@ def test_light_dependencies_are_chosen_and_the_rest_explained(index: Path, tmp_p
     assert notes[3].startswith("stubbed huge:") and "exceed the budget" in notes[3]
 
 
-def test_a_pure_fallback_is_taken_and_installed_projects_count_as_there(index: Path, tmp_path: Path) -> None:
+def test_projects_installed_on_purpose_count_as_there(index: Path, tmp_path: Path) -> None:
     pip = [sys.executable, "-m", "pip"]
-    chosen, notes = choose(pip, ["speedy", "pureapp"], 100_000, tmp_path / "work", installed={"fastmath"})
-    assert sorted(chosen) == ["pureapp", "speedy"]
-    assert chosen["speedy"].name == "speedy-1.0-py3-none-any.whl"
-    assert notes[1].startswith("installed pureapp: 1 wheel(s)")  # fastmath is installed already
+    chosen, notes = choose(pip, ["pureapp"], 100_000, tmp_path / "work", installed={"fastmath"})
+    assert sorted(chosen) == ["pureapp"]
+    assert notes[0].startswith("installed pureapp: 1 wheel(s)")  # fastmath is installed already
 
 
 def test_main_installs_into_the_target_environment(index: Path, tmp_path: Path) -> None:
