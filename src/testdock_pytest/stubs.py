@@ -12,6 +12,7 @@ import ast
 import importlib.abc
 import importlib.machinery
 import importlib.metadata
+import importlib.util
 import math
 import os
 import pathlib
@@ -271,12 +272,14 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         importer = _project_importer()
         if importer is None:
             return False  # installed code probing for an optional module must see it missing
+        filename, line, probing = importer
         if fullname != top:
             # a submodule: stub it only inside a stubbed package, never inside real code
             parent = sys.modules.get(top)
             return isinstance(parent, StubModule)
-        if self.dependencies is not None and top not in self.dependencies \
-                and _guarded_against_absence(*importer):
+        if self.dependencies is None:
+            return not probing  # without the dependency list, a probe sees the module missing
+        if top not in self.dependencies and (probing or _guarded_against_absence(filename, line)):
             if top not in self.left_missing:
                 self.left_missing.append(top)
             return False
@@ -313,16 +316,34 @@ _INSTALLED_CODE = tuple({os.path.realpath(p) for p in (sys.prefix, sys.base_pref
 _THIS_FILE = os.path.realpath(__file__)
 
 
-def _project_importer() -> tuple[str, int] | None:
-    """(file, line) of the import statement being run when it is in the project's code (tests,
-    conftest, source), None when it is in an installed package or the standard library."""
+_IMPORTLIB = str(pathlib.Path(os.path.realpath(str(importlib.util.__file__))).parent) + os.sep
+_PYTEST_INTERNALS = f"{os.sep}_pytest{os.sep}"
+
+
+def _probe_helper(path: str) -> bool:
+    """importlib's and pytest's functions the project probes for a module with
+    (`importlib.util.find_spec`, `importlib.import_module`, `pytest.importorskip`)."""
+    return path.startswith(_IMPORTLIB) or _PYTEST_INTERNALS in path
+
+
+def _project_importer() -> tuple[str, int, bool] | None:
+    """(file, line, through a probe helper) of the import being run when the project's code
+    (tests, conftest, source) runs it, directly or through a probe helper; None when it is an
+    installed package's or the standard library's own import."""
     frame = sys._getframe(2)
+    probing = False
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not filename.startswith("<") and os.path.realpath(filename) != _THIS_FILE:
-            if os.path.realpath(filename).startswith(_INSTALLED_CODE):
+        if filename == "<frozen importlib.util>":  # find_spec (frozen since Python 3.11)
+            probing = True
+        elif not filename.startswith("<") and os.path.realpath(filename) != _THIS_FILE:
+            real = os.path.realpath(filename)
+            if _probe_helper(real):
+                probing = True
+            elif real.startswith(_INSTALLED_CODE):
                 return None
-            return filename, frame.f_lineno
+            else:
+                return filename, frame.f_lineno, probing
         frame = frame.f_back  # type: ignore[assignment]
     return None
 

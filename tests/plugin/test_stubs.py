@@ -267,3 +267,25 @@ def test_optional_modules_outside_the_dependencies_stay_missing(pytester: pytest
     output = result.stdout.str()
     assert "left missing, as optional" in output and "nosuch_optional" in output
     assert "stubbed 2 module(s)" in output  # the required one, imported unguarded, and the declared one
+
+
+def test_probes_find_declared_dependencies_and_miss_the_rest(pytester: pytest.Pytester,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_probe="""
+        import importlib.util
+        import pytest
+
+        HAS_DECLARED = importlib.util.find_spec("nosuch_declared") is not None
+        HAS_OTHER = importlib.util.find_spec("nosuch_other") is not None
+        zarr = pytest.importorskip("nosuch_declared")
+
+        @pytest.mark.parametrize("declared", [HAS_DECLARED])
+        @pytest.mark.parametrize("other", [HAS_OTHER])
+        def test_probed(declared, other):
+            pass
+    """)
+    monkeypatch.setenv("TESTDOCK_STUB_IMPORTS", "1")
+    monkeypatch.setenv("TESTDOCK_STUB_DEPENDENCIES", "nosuch_declared")
+    result = pytester.runpytest_subprocess("--collect-only", "-q")
+    assert result.ret == 0, result.stdout.str()
+    assert [line for line in result.outlines if "::" in line] == ["test_probe.py::test_probed[False-True]"]
