@@ -29,9 +29,10 @@ REAL = [("seaborn", "0.13.2"), ("xarray", "2026.9.0"), ("sqlalchemy-utils", "0.4
 # What a project's dependencies need from the system to build (here, on the Debian base image)
 SETTINGS = {"sqlalchemy-utils": '[tool.testdock]\nsystem_packages = ["libpq5", "libodbc2"]\n'
                                 'build_packages = ["gcc", "libpq-dev", "unixodbc-dev", "python3-dev"]\n',
-            # its test modules compute with arrays, date ranges, dask arrays and hypothesis strategies at
-    # import time (in class bodies, decorators): no stand-in can
-            "xarray": '[tool.testdock.collection]\ninstall = ["numpy", "pandas", "dask", "hypothesis"]\n'}
+            # its test modules compute at import time (class bodies, decorators) with numpy arrays,
+            # pandas date ranges, dask and sparse arrays and hypothesis strategies: no stand-in can
+            "xarray": '[tool.testdock.collection]\n'
+                      'install = ["numpy", "pandas", "dask", "hypothesis", "sparse"]\n'}
 CACHE = Path.home() / ".cache" / "testdock-tests"
 
 

@@ -29,6 +29,7 @@ _MEASURED = (
     "sys.exit(code)\n")
 _PREDICTED = "node ids will differ from the real collection: "
 _STUBBED = re.compile(r"stubbed \d+ module\(s\) that are not installed: (.*)$")
+_LEFT_MISSING = re.compile(r"^left missing, as optional .*: (.*)$")
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Collection:
     nodeids: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     stubbed: list[str] = field(default_factory=list)
+    left_missing: list[str] = field(default_factory=list)  # optional modules missing here as there
     predicted: list[str] = field(default_factory=list)  # differences the stubs announce
     seconds: float = 0.0
     peak_rss: int = 0
@@ -65,6 +67,8 @@ def parse_output(phase: str, image: str, output: str) -> Collection:
             result.predicted.append(stripped.removeprefix(_PREDICTED))
         elif match := _STUBBED.search(stripped):
             result.stubbed = [name.strip() for name in match.group(1).split(",")]
+        elif match := _LEFT_MISSING.match(stripped):
+            result.left_missing = [name.strip() for name in match.group(1).split(",")]
     return result
 
 

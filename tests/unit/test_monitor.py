@@ -184,6 +184,8 @@ def test_collect_output_is_parsed() -> None:
         "ERROR tests/test_b.py - ModuleNotFoundError: No module named 'x'",
         "========== testdock stubs ==========",
         "stubbed 2 module(s) that are not installed: numpy, pandas",
+        "left missing, as optional (imported under try/except ImportError) and not a declared "
+        "dependency: scipy, statsmodels",
         "node ids will differ from the real collection: t.py::test_p: parametrized from np.arange()",
         "2 tests collected, 1 error in 0.10s",
         'TESTDOCK-COLLECT {"code": 2, "seconds": 0.25, "rss": 35000000}'])
@@ -191,6 +193,7 @@ def test_collect_output_is_parsed() -> None:
     assert collection.nodeids == ["tests/test_a.py::test_one", "tests/test_a.py::test_two[1-x]"]
     assert collection.errors == ["tests/test_b.py"]
     assert collection.stubbed == ["numpy", "pandas"]
+    assert collection.left_missing == ["scipy", "statsmodels"]
     assert collection.predicted == ["t.py::test_p: parametrized from np.arange()"]
     assert (collection.exit_code, collection.seconds, collection.peak_rss) == (2, 0.25, 35000000)
     execution = parse_output("execution", "img:tag", "tests/test_a.py::test_one\ntests/test_c.py::test_x\n")
