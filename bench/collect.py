@@ -108,8 +108,9 @@ def main() -> None:
         if row.error or coll is None or exe is None:
             print(f"{label:<24} {row.error}")
             continue
-        same = "yes" if row.differ == 0 and coll.exit_code == 0 and exe.exit_code == 0 else (
-            f"{row.differ} differ" if row.differ else f"exit {coll.exit_code}/{exe.exit_code}")
+        same_errors = sorted(coll.errors) == sorted(exe.errors)
+        same = ("yes" if coll.exit_code == exe.exit_code == 0 else "yes*" if same_errors else
+                f"exit {coll.exit_code}/{exe.exit_code}") if row.differ == 0 else f"{row.differ} differ"
         print(f"{label:<24}{len(coll.nodeids):>9} / {len(exe.nodeids):<7}{same:>10}"
               f"{coll.seconds:>8.2f}s / {exe.seconds:<6.2f}s{coll.seconds / max(exe.seconds, 1e-9):>6.2f}"
               f"{format_size(coll.peak_rss):>12} / {format_size(exe.peak_rss):<9}"
@@ -122,6 +123,7 @@ def main() -> None:
             print(f"{'':<24}  collection error (stubbed): {error}")
         for error in exe.errors[:3]:
             print(f"{'':<24}  collection error (real): {error}")
+    print("yes*: the same node ids, and the same collection errors in both images (the project's own)")
     print("targets: identical node ids; on the heavy projects, collection time and peak RSS <= 0.25 x the "
           "execution image's")
 
