@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from testdock.errors import BadInput, TestdockError
 from testdock.monitor.sampler import MemorySampler, MemoryStats
 from testdock.monitor.tests_running import ProgressFollower
 from testdock.phases import memory_limit, uvicorn_command
+from testdock.ports import free_port, port_open
 from testdock.project import Project, inspect_project
 from testdock.render import image_prefix
 from testdock.run import (
@@ -43,19 +43,6 @@ APP_PLOT = "backend-app-memory.png"
 
 class BackendFailed(TestdockError):
     """The app or a service did not come up; the message carries its logs' tail."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _tail(container: Any, lines: int = 25) -> str:
@@ -107,7 +94,7 @@ def start_service(client: Any, name: str, service: ServiceSettings, prefix: str,
             code, _ = container.exec_run([_expand(part, values) for part in service.ready])
             if code == 0:
                 return running
-        elif _port_open(port):
+        elif port_open(port):
             return running
         if time.monotonic() > deadline:
             raise BackendFailed(f"service {name} was not ready after {service.ready_timeout:.0f}s:\n"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ import docker.errors
 
 from testdock.config import Settings
 from testdock.phases import memory_limit
+from testdock.ports import free_port
 from testdock.project import Project
 from testdock.units import parse_size
 
@@ -26,13 +26,6 @@ class HealthResult:
     ok: bool
     detail: str
     seconds: float
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _last_line(text: str) -> str:
@@ -54,7 +47,7 @@ def _run_to_end(client: docker.DockerClient, image: str, command: list[str] | No
 def _backend_app(client: docker.DockerClient, image: str, memory: int, timeout: float) -> tuple[bool, str]:
     config: dict[str, Any] = client.images.get(image).attrs["Config"]
     test = (config.get("Healthcheck") or {}).get("Test") or []
-    port = _free_port()
+    port = free_port()
     container = client.containers.run(
         image, detach=True, network_mode="host", mem_limit=memory, memswap_limit=memory,
         labels=TEST_LABELS, environment={"UVICORN_PORT": str(port)},

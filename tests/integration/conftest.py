@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -18,6 +17,7 @@ import docker
 import docker.errors
 import pytest
 
+from testdock.ports import free_port as free_port  # re-exported for the integration tests
 from tests.conftest import EXAMPLE, REPO
 
 # A real third-party project from PyPI: its sdist carries its tests; no runtime dependencies,
@@ -112,13 +112,6 @@ def real_project(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> P
         tar.extractall(folder, filter="data")
     (root,) = folder.iterdir()
     return _initialised(root, base_image)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -4,7 +4,6 @@ and the JUnit file written for killed runs."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.request
 import xml.etree.ElementTree as ElementTree
@@ -18,6 +17,7 @@ from testdock.monitor.plot import plot_memory
 from testdock.monitor.sampler import MemorySampler
 from testdock.monitor.sources import CgroupSource, Reading, cgroup_files
 from testdock.monitor.tests_running import ProgressFollower
+from testdock.ports import free_port
 
 MiB = 2**20
 
@@ -137,16 +137,9 @@ def test_plot_is_a_png(tmp_path: Path) -> None:
     assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def test_metrics_are_served_while_the_run_lasts_and_written_after(tmp_path: Path) -> None:
     metrics = RunMetrics("execution")
-    port = _free_port()
+    port = free_port()
     metrics.serve(port)
     metrics.update(300 * MiB, 1024 * MiB, 400 * MiB, done=5, failed=1, running=2)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
