@@ -82,6 +82,8 @@ class BuildSettings(_Strict):
 
 
 class PhaseSettings(_Strict):
+    # the container's root filesystem (with /app) is read-only; false lets tests write into /app
+    read_only: bool = True
     memory: Size | None = None
     cpus: float | None = Field(default=None, gt=0)
     command: list[str] | None = None

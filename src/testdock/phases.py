@@ -57,9 +57,16 @@ SPECS: dict[str, PhaseSpec] = {
 assert tuple(SPECS) == PHASES
 
 
+# Test tools that register a pytest plugin (a `pytest11` entry point) without a pytest- name, or
+# build what tests are made of at import time (hypothesis strategies): collection needs them real.
+COLLECTION_SHAPERS = frozenset({"hypothesis", "syrupy", "faker", "time-machine", "inline-snapshot",
+                                "pytest", "anyio"})
+
+
 def _pytest_plugins(requirements: tuple[str, ...]) -> list[str]:
     """Test requirements that are pytest plugins: they can change what collection finds."""
-    return [r for r in requirements if any(n.startswith("pytest-") for n in names([r]))]
+    return [r for r in requirements
+            if any(n.startswith("pytest-") or n in COLLECTION_SHAPERS for n in names([r]))]
 
 
 def _chosen(wanted: list[str], project: Project) -> list[str]:
@@ -72,8 +79,9 @@ def requirement_set(phase: str, project: Project, settings: Settings) -> tuple[s
     """What the phase's image installs (the project itself is installed separately)."""
     extra = tuple(getattr(settings.phases, phase).extra_requirements)
     if phase == "collection":
-        return merge(COLLECTION_TOOLS, _pytest_plugins(project.test_dependencies),
-                     _chosen(settings.collection.install, project), extra)
+        # the project's own pins first: another pytest may name parametrized tests differently
+        installed = _chosen(settings.collection.install, project)
+        return merge(_pytest_plugins(project.test_dependencies), installed, COLLECTION_TOOLS, extra)
     if phase == "execution":
         return merge(project.dependencies, project.test_dependencies, EXECUTION_TOOLS, extra)
     if phase == "stress":

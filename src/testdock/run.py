@@ -59,6 +59,7 @@ class RunResult:
     plot: Path | None = None
     synthesized_junit: bool = False
     oom_kills: int | None = None  # the kernel's count for the container's cgroup, where readable
+    read_only_failures: int = 0  # tests that failed writing into the read-only filesystem
 
 
 def writable_folder(path: Path) -> Path:
@@ -210,6 +211,8 @@ def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
     near_limit = result.stats is not None and result.stats.peak >= 0.95 * limit
     if result.exit_code == 137 and near_limit:
         result.oom_killed = True
+    if getattr(settings.phases, phase).read_only and result.exit_code == 1:
+        result.read_only_failures = read_only_failures(root / RESULTS_DIR / JUNIT_FILE)
     if (result.oom_killed or result.exit_code == 137) and not (root / RESULTS_DIR / JUNIT_FILE).exists():
         junit_from_progress(progress_path, root / RESULTS_DIR / JUNIT_FILE, result.killed_tests,
                             f"killed at the container's memory limit of {format_size(limit)}")
@@ -227,7 +230,7 @@ def _start(client: Any, image_name: str, command: list[str] | None, limit: int, 
         image_name, command, detach=True, network_mode="host", mem_limit=limit, memswap_limit=limit,
         nano_cpus=int(cpus * 1e9) if cpus else None, pids_limit=4096, volumes=volumes,
         environment=environment, cap_drop=["ALL"], security_opt=["no-new-privileges"],
-        tmpfs={"/tmp": "rw,size=512m"}, read_only=True, user=user,
+        tmpfs={"/tmp": "rw,size=512m"}, read_only=getattr(settings.phases, phase).read_only, user=user,
         labels={"io.testdock.run": phase, "io.testdock.managed": "true"})
 
 
@@ -242,9 +245,25 @@ def _write_metrics_file(root: Path, phase: str, result: RunResult, follower: Pro
     metrics.close(root / MONITORING_DIR / "metrics.prom")
 
 
+READ_ONLY_ERROR = "[Errno 30] Read-only file system"
+
+
+def read_only_failures(junit: Path) -> int:
+    """How many tests failed writing into the read-only image (counted in the JUnit report)."""
+    try:
+        text = junit.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return 0
+    return sum(READ_ONLY_ERROR in case for case in text.split("<testcase")[1:])
+
+
 def summary_lines(result: RunResult) -> list[str]:
     """The end-of-run memory summary, and the OOM block when the container was killed."""
     lines: list[str] = []
+    if result.read_only_failures:
+        lines.append(f"testdock: {result.read_only_failures} test(s) failed writing into the image's "
+                     "read-only filesystem; to let them write into their tree, set "
+                     f"[tool.testdock.phases.{result.phase}] read_only = false, or use tmp_path")
     stats = result.stats
     if stats is not None and stats.samples:
         rate = stats.samples / stats.duration if stats.duration else 0.0

@@ -193,3 +193,28 @@ def test_naive_xdist_loses_tests_where_dist_memory_loses_none(built: Path) -> No
     run("--dist", "memory")  # learns the history (and recovers what it did not know)
     passed, lost, kills = run("--dist", "memory")
     assert (passed, lost, kills) == (6, 0, 0)
+
+
+WRITES_ITS_TREE = """
+from pathlib import Path
+
+def test_writes_next_to_itself():
+    output = Path(__file__).with_name("written.txt")
+    output.write_text("x")
+    assert output.read_text() == "x"
+"""
+
+
+def test_a_test_writing_into_its_tree_gets_a_hint_then_passes_with_read_only_off(project: Path) -> None:  # noqa: F811
+    (project / "tests" / "unit" / "test_writes.py").write_text(WRITES_ITS_TREE)
+    built = run_cli("build", str(project), "--phase", "execution", "--tag", "latest")
+    assert built.returncode == 0, built.stderr[-3000:]
+    refused = run_cli("run", "execution", str(project), "--no-monitor", "--", "tests/unit/test_writes.py")
+    assert refused.returncode == 1
+    assert "1 test(s) failed writing into the image's read-only filesystem" in refused.stderr
+    assert "[tool.testdock.phases.execution] read_only = false" in refused.stderr
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "\n[tool.testdock.phases.execution]\nread_only = false\n")
+    allowed = run_cli("run", "execution", str(project), "--no-monitor", "--", "tests/unit/test_writes.py")
+    assert allowed.returncode == 0, allowed.stdout[-2000:] + allowed.stderr[-2000:]
+    assert not (project / "tests" / "unit" / "written.txt").exists()  # it was written in the container

@@ -192,3 +192,14 @@ def test_collect_output_is_parsed() -> None:
     execution = parse_output("execution", "img:tag", "tests/test_a.py::test_one\ntests/test_c.py::test_x\n")
     assert differences(collection, execution) == (["tests/test_a.py::test_two[1-x]"],
                                                   ["tests/test_c.py::test_x"])
+
+
+def test_read_only_failures_are_counted_from_junit(tmp_path: Path) -> None:
+    from testdock.run import read_only_failures
+
+    junit = tmp_path / "junit.xml"
+    junit.write_text('<testsuite><testcase name="a"><failure message="OSError: [Errno 30] Read-only file '
+                     'system: \'/app/x\'"/></testcase><testcase name="b"><failure message="boom"/></testcase>'
+                     '<testcase name="c"/></testsuite>')
+    assert read_only_failures(junit) == 1
+    assert read_only_failures(tmp_path / "missing.xml") == 0

@@ -48,7 +48,7 @@ def test_every_image_is_multistage_labelled_and_non_root() -> None:
         assert "MALLOC_ARENA_MAX=2" in text and "MALLOC_TOP_PAD_=131072" in text
         assert "--mount=type=cache,target=/root/.cache/pip" in text
         # requirements are copied (and installed) before the code
-        assert text.index(f"COPY {SPECS[phase].requirements_path}") < text.index("COPY . /app")
+        assert text.index(f"COPY {SPECS[phase].requirements_path}") < text.index(" . /app\n")
 
 
 def test_base_image_defaults_to_the_projects_python_and_follows_settings() -> None:
