@@ -124,10 +124,13 @@ def _pyproject_text(root: Path, project: Project, settings: Settings, options: I
     return tomlkit.dumps(document)
 
 
-def _dockerignore(old: str | None) -> str:
+def _dockerignore(old: str | None, test_paths: tuple[str, ...] = ()) -> str:
     """testdock's exclusions first, so the user's own lines (re-includes too) win; an allow-list
-    file also gets the re-includes the images need, last."""
-    text = merge_block(old, DOCKERIGNORE_LINES, at_top=True)
+    file also gets the re-includes the images need, last. Keys and certificates stay out of the
+    images, except under the test paths, where they are the tests' fixtures (TLS tests)."""
+    fixtures = [f"!{path.strip('/')}/**/*.{kind}" for path in test_paths if path not in (".", "")
+                for kind in ("pem", "key")]
+    text = merge_block(old, [*DOCKERIGNORE_LINES, *fixtures], at_top=True)
     user_lines = {line.strip() for line in (old or "").splitlines()}
     if user_lines & {"*", "**", "/*"}:
         text = merge_block(text, DOCKERIGNORE_REINCLUDES, name="re-includes")
@@ -181,7 +184,8 @@ def plan(root: Path, options: InitOptions) -> tuple[Project, list[PlannedFile], 
         files.append(_plan_one(relative, old, stamp(body, __version__), owned))
     _check_writable(root, ".dockerignore")
     old_ignore = _read(root / ".dockerignore")
-    files.append(_plan_one(".dockerignore", old_ignore, _dockerignore(old_ignore), owned=True))
+    files.append(_plan_one(".dockerignore", old_ignore, _dockerignore(old_ignore, project.test_paths),
+                           owned=True))
     old_pyproject = _read(root / "pyproject.toml")
     new_pyproject = _pyproject_text(root, project, settings, options)
     files.append(_plan_one("pyproject.toml", old_pyproject, new_pyproject, owned=True))

@@ -18,7 +18,7 @@ from testdock import poetry
 from testdock.appdetect import AppRef, detect_app
 from testdock.errors import BadInput
 from testdock.pyproject_io import ini_lines, ini_list, read_ini, read_toml, table
-from testdock.requirements import merge, parse_requirement, read_requirements_file
+from testdock.requirements import SELF_REFERENCE, merge, parse_requirement, read_requirements_file
 
 TEST_GROUPS = ("test", "tests", "testing")
 DEV_GROUPS = ("dev", "develop", "development")
@@ -75,6 +75,7 @@ class _Collected:
     dependencies: list[list[str]] = field(default_factory=list)
     test_dependencies: list[list[str]] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    extras: dict[str, list[str]] = field(default_factory=dict)  # every extra the project declares
 
     def add(self, source: str, runtime: Iterable[str], test: Iterable[str]) -> None:
         runtime, test = list(runtime), list(test)
@@ -145,6 +146,7 @@ def _pep621(data: dict[str, Any], collected: _Collected) -> None:
     test: list[str] = []
     for extra in _pick_groups(optional):
         test += _expand_self(optional[extra], name, optional)
+    collected.extras.update(optional)
     collected.add("pyproject.toml [project]", runtime, _test_set(test, optional))
 
 
@@ -227,6 +229,8 @@ def _setup_cfg(root: Path, collected: _Collected) -> None:
     test: list[str] = []
     if parser.has_section("options.extras_require"):
         extras = {key: ini_lines(value) for key, value in parser.items("options.extras_require")}
+        collected.extras.update({key: [str(parse_requirement(line, f"setup.cfg extras_require {key}"))
+                                       for line in lines] for key, lines in extras.items()})
         for extra in _pick_groups(extras):
             test += [str(parse_requirement(line, f"setup.cfg extras_require {extra}"))
                      for line in extras[extra]]
@@ -252,6 +256,12 @@ def _setup_py_keywords(root: Path) -> dict[str, Any]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (SyntaxError, UnicodeDecodeError, ValueError):
         return {}
+    # module-level names bound once to a literal (`requires = [...]`, then install_requires=requires)
+    assigned: dict[str, list[ast.expr]] = {}
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
+                and isinstance(statement.targets[0], ast.Name):
+            assigned.setdefault(statement.targets[0].id, []).append(statement.value)
     keywords: dict[str, Any] = {}
     for node in ast.walk(tree):
         function = getattr(node, "func", None)
@@ -259,8 +269,11 @@ def _setup_py_keywords(root: Path) -> dict[str, Any]:
                 == "setup"):
             continue
         for keyword in node.keywords:
+            value = keyword.value
+            if isinstance(value, ast.Name) and len(assigned.get(value.id, [])) == 1:
+                value = assigned[value.id][0]
             try:
-                keywords[str(keyword.arg)] = ast.literal_eval(keyword.value)
+                keywords[str(keyword.arg)] = ast.literal_eval(value)
             except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                 continue
     return keywords
@@ -275,6 +288,9 @@ def _setup_py(root: Path, collected: _Collected) -> None:
     test: list[str] = []
     extras = keywords.get("extras_require")
     if isinstance(extras, dict):
+        collected.extras.update({str(key): [str(parse_requirement(v, f"setup.py extras_require {key}"))
+                                            for v in _requirement_list(value)]
+                                 for key, value in extras.items()})
         for extra in _pick_groups(extras):
             test += [str(parse_requirement(v, f"setup.py extras_require {extra}"))
                      for v in _requirement_list(extras[extra])]
@@ -424,7 +440,8 @@ def _project_name(root: Path, data: dict[str, Any]) -> str:
     setup_name = _setup_py_keywords(root).get("name")
     if isinstance(setup_name, str) and setup_name.strip():
         return setup_name.strip()
-    return root.resolve().name
+    # an unpacked sdist's folder carries the version: requests-2.32.3 is requests
+    return re.sub(r"-v?\d+(\.\d+)+([._-]?[a-z]+\d*)*$", "", root.resolve().name) or root.resolve().name
 
 
 def _is_project(root: Path) -> bool:
@@ -453,10 +470,11 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
     _requirements_txt(root, collected)
     name = _project_name(root, data)
     own = canonicalize_name(name)
-    dependencies = tuple(r for r in merge(*collected.dependencies)
-                         if canonicalize_name(Requirement(r).name) != own)
-    test_dependencies = tuple(r for r in merge(*collected.test_dependencies)
-                              if canonicalize_name(Requirement(r).name) != own)
+    # `-e .[socks]` in a requirements file: the extra's own requirements
+    runtime = [_expand_self(group, SELF_REFERENCE, collected.extras) for group in collected.dependencies]
+    test = [_expand_self(group, SELF_REFERENCE, collected.extras) for group in collected.test_dependencies]
+    dependencies = tuple(r for r in merge(*runtime) if canonicalize_name(Requirement(r).name) != own)
+    test_dependencies = tuple(r for r in merge(*test) if canonicalize_name(Requirement(r).name) != own)
     python_version, requires_python = _python_version(root, data)
     test_paths = _test_paths(root, data)
     source_roots = _source_roots(root)

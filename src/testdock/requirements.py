@@ -14,7 +14,8 @@ from testdock.errors import BadInput
 # Characters that have no business in a requirement and could escape into a shell or Dockerfile.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f$`\\|&{}]")
 # Lines that name the project itself ("-e .", ".", "-e .[test]"): the images install it separately.
-_SELF = re.compile(r"^(?:-e\s+|--editable\s+)?\.(?:\[[^\]]*\])?$")
+_SELF = re.compile(r"^(?:-e\s+|--editable\s+)?\.(\[[^\]]*\])?$")
+SELF_REFERENCE = "testdock-this-project"  # stands for the project in `-e .[extra]`
 _EDITABLE_URL = re.compile(r"^(?:-e|--editable)\s+((?:git\+)?https?://[^\s#]+)#egg=([\w.-]+)")
 _OPTION_WITH_FILE = re.compile(r"^(-r|--requirement|-c|--constraint)\s*=?\s*(\S+)$")
 
@@ -77,7 +78,10 @@ def read_requirements_file(path: Path, root: Path, _seen: frozenset[Path] = froz
                 target = path.parent / include.group(2)
                 requirements += read_requirements_file(target, root, _seen | {resolved})
             continue
-        if _SELF.match(line):
+        self_line = _SELF.match(line)
+        if self_line:
+            if self_line.group(1):  # its extras' requirements are wanted: the project expands them
+                requirements.append(f"{SELF_REFERENCE}{self_line.group(1)}")
             continue
         editable_url = _EDITABLE_URL.match(line)
         if editable_url:  # "-e git+https://...#egg=name": the same package, installed normally

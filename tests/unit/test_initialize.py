@@ -184,3 +184,10 @@ def test_bad_input_writes_nothing(project: Path, setup: object, message: str) ->
 def test_plan_reports_actions(project: Path) -> None:
     _, planned, _ = plan(project, InitOptions())
     assert {item.action for item in planned} == {Action.CREATE, Action.UPDATE}
+
+
+def test_certificates_under_the_test_paths_reach_the_images(project: Path) -> None:
+    _init(project)
+    lines = (project / ".dockerignore").read_text().splitlines()
+    assert "**/*.pem" in lines and "!tests/**/*.pem" in lines and "!tests/**/*.key" in lines
+    assert lines.index("**/*.pem") < lines.index("!tests/**/*.pem")  # the re-include comes after

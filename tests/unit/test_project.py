@@ -722,3 +722,31 @@ def test_setup_py_name_is_read(tmp_path: Path) -> None:
     (tmp_path / "setup.py").write_text("from setuptools import setup\nsetup(name='Widget-Lib')\n")
     assert inspect_project(tmp_path).name == "Widget-Lib"
     assert inspect_project(tmp_path).image_name == "widget-lib"
+
+
+def test_setup_py_names_bound_to_literals_and_an_sdist_folder(tmp_path: Path) -> None:
+    root = tmp_path / "requests-2.32.3"
+    root.mkdir()
+    (root / "setup.py").write_text(
+        "from setuptools import setup\n"
+        "requires = ['idna>=2.5,<4', 'urllib3>=1.21.1,<3']\n"
+        "about = {}\n"
+        "setup(name=about['__title__'], install_requires=requires)\n")
+    project = inspect_project(root)
+    assert project.name == "requests"
+    assert [str(r) for r in project.dependencies] == ["idna<4,>=2.5", "urllib3<3,>=1.21.1"]
+    other = tmp_path / "tool-v2"
+    other.mkdir()
+    (other / "setup.py").write_text("from setuptools import setup\nsetup()\n")
+    assert inspect_project(other).name == "tool-v2"
+
+
+def test_requirements_naming_the_project_with_extras_bring_the_extras(tmp_path: Path) -> None:
+    (tmp_path / "setup.py").write_text(
+        "from setuptools import setup\n"
+        "setup(name='netlib', install_requires=['idna'],\n"
+        "      extras_require={'socks': ['PySocks>=1.5.6'], 'other': ['never']})\n")
+    (tmp_path / "requirements-dev.txt").write_text("-e .[socks]\npytest\n")
+    project = inspect_project(tmp_path)
+    assert "PySocks>=1.5.6" in project.test_dependencies and "pytest" in project.test_dependencies
+    assert not any("testdock-this-project" in r or r == "never" for r in project.test_dependencies)
