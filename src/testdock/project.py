@@ -298,7 +298,7 @@ def _setup_py(root: Path, collected: _Collected) -> None:
     collected.add("setup.py", runtime, test)
 
 
-def _requirement_files(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
+def requirement_files(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
     """(runtime, test, dev) requirements files by their conventional names."""
     files = sorted(root.glob("requirements*.txt")) + sorted(root.glob("*requirements.txt"))
     folder = root / "requirements"
@@ -322,7 +322,7 @@ def _requirement_files(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
 
 
 def _requirements_txt(root: Path, collected: _Collected) -> None:
-    runtime_files, test_files, dev_files = _requirement_files(root)
+    runtime_files, test_files, dev_files = requirement_files(root)
     for path in runtime_files:
         collected.add(str(path.relative_to(root)), read_requirements_file(path, root), [])
     for path in test_files:

@@ -12,8 +12,12 @@ from testdock import __version__
 from testdock.config import PHASES, Settings
 from testdock.importnames import import_names
 from testdock.phases import (
+    BACKEND_TOOLS,
+    COLLECTION_TOOLS,
+    EXECUTION_TOOLS,
     LIGHT_CANDIDATES_PATH,
     SPECS,
+    STRESS_TOOLS,
     USER_ID,
     USER_NAME,
     default_command,
@@ -21,6 +25,7 @@ from testdock.phases import (
     requirement_set,
 )
 from testdock.project import Project
+from testdock.requirements import names
 from testdock.units import parse_size
 
 HEALTHCHECK_PATH = "docker/healthcheck.py"
@@ -110,6 +115,22 @@ def _requirements_text(phase: str, project: Project, settings: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
+CONSTRAINTS_PATH = "docker/constraints.txt"
+
+
+def _constraints_text(project: Project) -> str:
+    from testdock.constraints import project_constraints
+    from testdock.project import requirement_files
+
+    runtime, test, dev = requirement_files(project.root)
+    pins, source = project_constraints(project.root, project.name, [*runtime, *test, *dev])
+    tools = names([*COLLECTION_TOOLS, *EXECUTION_TOOLS, *BACKEND_TOOLS, *STRESS_TOOLS])
+    kept = [pin for pin in pins if not names([pin]) & tools]  # the images' own tools stay free
+    header = (f"# Versions the images install within, from {source} (testdock init rewrites this file)."
+              if source else "# The project pins no versions (no lock file, no -c constraints file).")
+    return "\n".join([header, *kept]) + "\n"
+
+
 def render_files(project: Project, settings: Settings) -> dict[str, str]:
     """Every generated file, by its path relative to the project root (not yet stamped)."""
     files: dict[str, str] = {}
@@ -118,6 +139,7 @@ def render_files(project: Project, settings: Settings) -> dict[str, str]:
         template = _environment.get_template(f"{spec.dockerfile}.j2")
         files[spec.dockerfile_path] = _tidy(template.render(_context(phase, project, settings)))
         files[spec.requirements_path] = _requirements_text(phase, project, settings)
+    files[CONSTRAINTS_PATH] = _constraints_text(project)
     files[LIGHT_CANDIDATES_PATH] = "\n".join([
         "# Dependencies the collection image installs for real when they and everything they need",
         "# are pure-Python wheels within [tool.testdock.collection] light_budget; the rest is stubbed.",

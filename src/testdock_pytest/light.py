@@ -33,9 +33,12 @@ def _project(wheel: Path) -> str:
     return wheel.name.split("-", 1)[0].lower().replace("_", "-").replace(".", "-")
 
 
-def _download(pip: list[str], requirement: str, target: Path) -> list[Path] | None:
+def _download(pip: list[str], requirement: str, target: Path, constraint: str | None = None
+              ) -> list[Path] | None:
     """The wheels of `requirement` and everything it needs; None when some part has none."""
     command = [*pip, "download", "--quiet", "--only-binary=:all:", "--dest", str(target)]
+    if constraint:
+        command += ["--constraint", constraint]
     result = subprocess.run([*command, requirement], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         return None
@@ -52,7 +55,8 @@ def installed_projects(python: str) -> set[str]:
 
 
 def choose(pip: list[str], candidates: list[str], budget: int, folder: Path,
-           installed: set[str] | None = None) -> tuple[dict[str, Path], list[str]]:
+           installed: set[str] | None = None, constraint: str | None = None
+           ) -> tuple[dict[str, Path], list[str]]:
     """The wheels to install (by project) and a line of explanation per candidate. Projects in
     `installed` are there already (installed for real on purpose): they count as satisfied."""
     present = installed or set()
@@ -60,7 +64,7 @@ def choose(pip: list[str], candidates: list[str], budget: int, folder: Path,
     used = 0
     notes = []
     for index, requirement in enumerate(candidates):
-        wheels = _download(pip, requirement, folder / str(index))
+        wheels = _download(pip, requirement, folder / str(index), constraint)
         if wheels is None:
             notes.append(f"stubbed {requirement}: not every part of it is published as a wheel")
             continue
@@ -87,6 +91,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--budget", type=int, default=4 << 20, help="bytes of wheels, at most")
     parser.add_argument("--pip", default=f"{sys.executable} -m pip", help="the pip command")
     parser.add_argument("--python", required=True, help="the interpreter of the venv to install into")
+    parser.add_argument("--constraint", help="a constraints file the downloads stay within")
     options = parser.parse_args(argv)
     candidates = requirements(options.candidates) if options.candidates.is_file() else []
     if not candidates or options.budget <= 0:
@@ -95,7 +100,7 @@ def main(argv: list[str]) -> int:
     pip = options.pip.split()
     with tempfile.TemporaryDirectory(prefix="testdock-light-") as temporary:
         chosen, notes = choose(pip, candidates, options.budget, Path(temporary),
-                               installed_projects(options.python))
+                               installed_projects(options.python), options.constraint)
         for note in notes:
             print(f"testdock light dependencies: {note}")
         if chosen:

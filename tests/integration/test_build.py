@@ -231,3 +231,18 @@ def test_system_packages_in_the_image_and_build_packages_only_where_built(
         f"{_prefix(project)}-execution:pkgs", ["sh", "-c", "jq --version; command -v gcc || echo no-gcc"],
         remove=True, network_mode="host").decode()
     assert output.startswith("jq-") and "no-gcc" in output
+
+
+def test_the_images_install_the_versions_of_the_lock_file(project: Path,
+                                                           docker_client: docker.DockerClient) -> None:
+    (project / "uv.lock").write_text(
+        'version = 1\n\n[[package]]\nname = "anyio"\nversion = "4.4.0"\n'
+        'source = { registry = "https://pypi.org/simple" }\n')
+    assert run_cli("init", str(project)).returncode == 0
+    assert "anyio==4.4.0" in (project / "docker" / "constraints.txt").read_text()
+    result = run_cli("build", str(project), "--phase", "execution", "--tag", "locked")
+    assert result.returncode == 0, result.stderr[-3000:]
+    script = "import importlib.metadata as m; print(m.version('anyio'))"
+    output = docker_client.containers.run(f"{_prefix(project)}-execution:locked", ["python", "-c", script],
+                                          remove=True, network_mode="host")
+    assert output.decode().strip() == "4.4.0"

@@ -19,7 +19,7 @@ GENERATED = [
     "docker/pytest.stress.Dockerfile", "docker/backend.test.Dockerfile",
     "docker/collection_requirements.txt", "docker/execution_requirements.txt",
     "docker/stress_requirements.txt", "docker/test_requirements.txt", "docker/healthcheck.py",
-    "docker/collection_light_requirements.txt",
+    "docker/collection_light_requirements.txt", "docker/constraints.txt",
     "docker/docker-bake.hcl", *plugin_files(),
 ]
 

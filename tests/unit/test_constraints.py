@@ -1,0 +1,106 @@
+"""The versions a project pins, from its lock file or its `-c` constraints files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from testdock.config import Settings
+from testdock.constraints import constraint_files, lock_pins, project_constraints
+from testdock.errors import BadInput
+from testdock.project import inspect_project
+from testdock.render import render_files
+
+UV_LOCK = """
+version = 1
+requires-python = ">=3.11"
+
+[[package]]
+name = "shop"
+version = "0.1.0"
+source = { editable = "." }
+
+[[package]]
+name = "anyio"
+version = "4.4.0"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "Pytest"
+version = "7.4.4"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "numpy"
+version = "1.26.4"
+source = { registry = "https://pypi.org/simple" }
+resolution-markers = ["python_full_version < '3.12'"]
+
+[[package]]
+name = "numpy"
+version = "2.1.0"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "mylib"
+version = "0.3.0"
+source = { git = "https://example.com/mylib.git?rev=abc#abc" }
+"""
+
+POETRY_LOCK = """
+[[package]]
+name = "idna"
+version = "3.7"
+description = ""
+optional = false
+python-versions = ">=3.5"
+files = []
+
+[[package]]
+name = "private"
+version = "1.0"
+description = ""
+optional = false
+python-versions = "*"
+files = []
+
+[package.source]
+type = "directory"
+url = "../private"
+"""
+
+
+def test_uv_lock_pins_registry_packages_locked_at_one_version(tmp_path: Path) -> None:
+    (tmp_path / "uv.lock").write_text(UV_LOCK)
+    # the project itself, a package forked per Python version and a git package stay free
+    assert lock_pins(tmp_path / "uv.lock", "shop") == ["anyio==4.4.0", "pytest==7.4.4"]
+
+
+def test_poetry_lock_pins_and_skips_path_sources(tmp_path: Path) -> None:
+    (tmp_path / "poetry.lock").write_text(POETRY_LOCK)
+    assert lock_pins(tmp_path / "poetry.lock", "shop") == ["idna==3.7"]
+
+
+def test_constraints_files_of_requirements_files(tmp_path: Path) -> None:
+    (tmp_path / "constraints.txt").write_text("urllib3==2.2.1\n# a comment\nidna<4\n")
+    (tmp_path / "requirements.txt").write_text("-c constraints.txt\nrequests\n")
+    files = constraint_files(tmp_path, [tmp_path / "requirements.txt"])
+    assert files == [(tmp_path / "constraints.txt").resolve()]
+    pins, source = project_constraints(tmp_path, "app", [tmp_path / "requirements.txt"])
+    assert pins == ["urllib3==2.2.1", "idna<4"] and source == "constraints.txt"
+    (tmp_path / "requirements.txt").write_text("-c missing.txt\n")
+    with pytest.raises(BadInput, match=r"missing\.txt not found"):
+        constraint_files(tmp_path, [tmp_path / "requirements.txt"])
+
+
+def test_the_images_install_within_the_lock_but_their_tools_stay_free(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "shop"\nversion = "0.1"\n'
+                                             'dependencies = ["anyio"]\n')
+    (tmp_path / "uv.lock").write_text(UV_LOCK)
+    files = render_files(inspect_project(tmp_path), Settings())
+    lines = files["docker/constraints.txt"].splitlines()
+    assert lines[0].startswith("# Versions the images install within, from uv.lock")
+    assert lines[1:] == ["anyio==4.4.0"]  # pytest is one of the images' own tools
+    assert "--constraint /tmp/constraints.txt" in files["docker/pytest.execution.Dockerfile"]
+    assert "--constraint /tmp/constraints.txt" in files["docker/pytest.collection.Dockerfile"]
