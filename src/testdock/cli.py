@@ -322,8 +322,10 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
     from testdock.run import RunOptions, run_phase, summary_lines
 
     if shard is not None:
+        from testdock.shard import shard_workers
+
         pytest_args = ("--testdock-shards", str(shard[1]), "--testdock-shard-index", str(shard[0]),
-                       *pytest_args)
+                       "--testdock-shard-workers", str(shard_workers(path.resolve())), *pytest_args)
     options = RunOptions(pytest_args, tag, memory, mount_source, not no_monitor, metrics_port,
                          registry=registry)
     try:
@@ -352,6 +354,9 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
         sys.exit(130)
     for line in summary_lines(result):
         click.echo(line, err=True)
+    if shard is not None and result.exit_code == 5:  # pytest's "no tests": the split left it empty
+        click.echo(f"testdock: shard {shard[0]} of {shard[1]} has no tests; nothing to run", err=True)
+        sys.exit(0)
     sys.exit(result.exit_code)
 
 

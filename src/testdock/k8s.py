@@ -67,6 +67,7 @@ def job_manifest(root: Path, options: JobOptions) -> str:
         {"name": "TESTDOCK_SHARD_INDEX", "valueFrom": {"fieldRef": {
             "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}},
         {"name": "TESTDOCK_SHARDS", "value": str(options.shards)},
+        {"name": "TESTDOCK_SHARD_WORKERS", "value": str(max(1, math.floor(cpus)))},
         {"name": "TESTDOCK_RESULTS_DIR", "value": "/app/test-results"},
         {"name": "TESTDOCK_HISTORY", "value": "/app/test-results/memory-history.json"},
     ]

@@ -267,7 +267,7 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         top = fullname.partition(".")[0]
         if any(fullname == name or fullname.startswith(name + ".") for name in self.always):
             return True
-        if top in sys.builtin_module_names or top in sys.stdlib_module_names:
+        if top in sys.builtin_module_names or top in _STDLIB:
             return False
         importer = _project_importer()
         if importer is None:
@@ -312,6 +312,17 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             self.stubbed.append(top)
 
 
+def _stdlib_from_disk() -> frozenset[str]:
+    """The standard library's top-level modules, for Pythons before 3.10 (no sys.stdlib_module_names)."""
+    import sysconfig
+
+    folder = pathlib.Path(sysconfig.get_paths()["stdlib"])
+    entries = [*folder.iterdir(), *(folder / "lib-dynload").glob("*")]
+    names = {path.name.split(".")[0] for path in entries if path.name != "site-packages"}
+    return frozenset(names | {"__future__", "_thread", "_io", "builtins"})
+
+
+_STDLIB: frozenset[str] = frozenset(getattr(sys, "stdlib_module_names", ())) or _stdlib_from_disk()
 _INSTALLED_CODE = tuple({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
 _THIS_FILE = os.path.realpath(__file__)
 
@@ -372,7 +383,7 @@ def _guarded_against_absence(filename: str, line: int) -> bool:
             if isinstance(node, ast.Try) and any(_catches_absence(h) for h in node.handlers):
                 for statement in node.body:
                     for inner in ast.walk(statement):
-                        if isinstance(inner, ast.Import | ast.ImportFrom):
+                        if isinstance(inner, (ast.Import, ast.ImportFrom)):  # a tuple: Python 3.9 images
                             guarded.update(range(inner.lineno, (inner.end_lineno or inner.lineno) + 1))
         _guarded_lines[filename] = guarded
     return line in _guarded_lines[filename]

@@ -25,7 +25,7 @@ SUITE = {
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    for variable in ("TESTDOCK_RESULTS_DIR", "TESTDOCK_HISTORY", "TESTDOCK_SHARDS",
+    for variable in ("TESTDOCK_RESULTS_DIR", "TESTDOCK_HISTORY", "TESTDOCK_SHARDS", "TESTDOCK_SHARD_WORKERS",
                      "TESTDOCK_SHARD_INDEX", "JOB_COMPLETION_INDEX"):
         monkeypatch.delenv(variable, raising=False)
     pytester.makepyfile(**SUITE)
@@ -98,3 +98,14 @@ def test_bad_shard_options_are_refused(suite: pytest.Pytester, args: list[str], 
     result = suite.runpytest_subprocess(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr.str()
+
+
+def test_an_empty_shard_passes(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in ("TESTDOCK_SHARDS", "TESTDOCK_SHARD_INDEX", "JOB_COMPLETION_INDEX",
+                     "TESTDOCK_SHARD_WORKERS"):
+        monkeypatch.delenv(variable, raising=False)
+    pytester.makepyfile(test_one="def test_only():\n    pass\n")
+    codes = [pytester.runpytest_subprocess("-p", "no:xdist", "--testdock-shards", "3",
+                                           "--testdock-shard-index", str(i)).ret for i in range(3)]
+    assert codes == [0, 0, 0]
+
