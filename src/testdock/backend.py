@@ -85,6 +85,16 @@ def start_service(client: Any, name: str, service: ServiceSettings, prefix: str,
         labels=_labels(prefix, f"service-{name}"))
     running = RunningService(name, container, port,
                              {key: _expand(value, values) for key, value in service.exports.items()})
+    try:
+        _wait_ready(running, service, values)
+    except BaseException:  # not ready, or interrupted: the caller never gets it to remove
+        _remove(container)
+        raise
+    return running
+
+
+def _wait_ready(running: RunningService, service: ServiceSettings, values: dict[str, str]) -> None:
+    name, container, port = running.name, running.container, running.port
     deadline = time.monotonic() + service.ready_timeout
     while True:
         container.reload()
@@ -93,9 +103,9 @@ def start_service(client: Any, name: str, service: ServiceSettings, prefix: str,
         if service.ready:
             code, _ = container.exec_run([_expand(part, values) for part in service.ready])
             if code == 0:
-                return running
+                return
         elif port_open(port):
-            return running
+            return
         if time.monotonic() > deadline:
             raise BackendFailed(f"service {name} was not ready after {service.ready_timeout:.0f}s:\n"
                                 f"{_tail(container)}")
@@ -134,7 +144,7 @@ class App:
 
 def app_target(project: Project, settings: Settings) -> tuple[str, str]:
     if settings.backend.app:
-        return settings.backend.app, "asgi"
+        return settings.backend.app, settings.backend.interface
     if project.app is None:
         raise BadInput("no app to serve: set [tool.testdock.backend] app = \"module:attribute\" "
                        "(an ASGI or WSGI application)")

@@ -18,6 +18,7 @@ from testdock.errors import BadInput
 from testdock.managed import Ownership, ownership, stamp
 
 HISTORY = ".testdock/memory-history.json"
+BENCHMARK_BASELINE = ".testdock/benchmarks-baseline.json"
 _LOWER_CASE_REGISTRY = 'echo "REGISTRY=ghcr.io/${GITHUB_REPOSITORY_OWNER,,}" >> "$GITHUB_ENV"'
 _GITLAB_LOGIN = ('echo "$CI_REGISTRY_PASSWORD" | '
                  'docker login -u "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY"')
@@ -111,6 +112,15 @@ def github(options: CiOptions) -> str:
         ]}
     stress_when = ("github.event_name == 'schedule' || "
                    "(github.event_name == 'workflow_dispatch' && inputs.stress)")
+    stress_job = job("stress", ["execution"], f"testdock run stress {flags}", "stress", **{"if": stress_when})
+    # the previous run's benchmark results, for the comparison; saved again after the run
+    benchmarks = {"path": _within(options.project, BENCHMARK_BASELINE)[0],
+                  "key": "testdock-benchmarks-${{ github.run_id }}"}
+    stress_job["steps"][-2:-2] = [{"name": "Benchmarks of the previous run",
+                                   "uses": "actions/cache/restore@v4",
+                                   "with": {**benchmarks, "restore-keys": "testdock-benchmarks-"}}]
+    stress_job["steps"].append({"name": "Keep the benchmarks for the next run", "if": "always()",
+                                "uses": "actions/cache/save@v4", "with": benchmarks})
     document: dict[str, Any] = {
         "name": "testdock",
         "on": {
@@ -120,7 +130,10 @@ def github(options: CiOptions) -> str:
                 "description": "Run the stress stage too", "type": "boolean", "default": False}}},
         },
         "permissions": {"contents": "read", "packages": "write"},
-        "concurrency": {"group": "testdock-${{ github.ref }}", "cancel-in-progress": True},
+        # a newer push supersedes a pull request's run; the default branch's runs (their memory
+        # history, a scheduled stress run) always finish
+        "concurrency": {"group": "testdock-${{ github.ref }}-${{ github.event_name }}",
+                        "cancel-in-progress": "${{ github.event_name == 'pull_request' }}"},
         "defaults": {"run": {"working-directory": options.project}},
         "jobs": {
             "build": {
@@ -136,8 +149,7 @@ def github(options: CiOptions) -> str:
             "history": history,
             "backend": job("backend integration", ["execution"], f"testdock run backend {flags}",
                            "backend"),
-            "stress": job("stress", ["execution"], f"testdock run stress {flags}", "stress",
-                          **{"if": stress_when}),
+            "stress": stress_job,
         },
     }
     return _dump(document).replace("push: null", "push:").replace("pull_request: null", "pull_request:")
@@ -154,9 +166,9 @@ def gitlab(options: CiOptions) -> str:
     def job(stage: str, script: list[str], **extra: Any) -> dict[str, Any]:
         return {"extends": ".testdock", "stage": stage, "script": script, **extra}
 
-    def artifacts(*extra: str) -> dict[str, Any]:
+    def artifacts(*extra: str, junit: str = "junit.xml") -> dict[str, Any]:
         return {"when": "always", "expire_in": "2 weeks", "paths": paths(*extra),
-                "reports": {"junit": _within(project, "test-results/junit.xml")[0]}}
+                "reports": {"junit": _within(project, f"test-results/{junit}")[0]}}
 
     cd = [f"cd {project}"] if project != "." else []
     document: dict[str, Any] = {
@@ -187,8 +199,12 @@ def gitlab(options: CiOptions) -> str:
             f"testdock history merge --ignore-missing {HISTORY} shard-histories/*.json"],
             needs=[{"job": "execution", "artifacts": True}], when="always",
             cache={"key": "testdock-history", "paths": _within(project, ".testdock/"), "policy": "push"}),
-        "backend": job("backend", [f"testdock run backend {flags}"], artifacts=artifacts()),
-        "stress": job("stress", [f"testdock run stress {flags}"], artifacts=artifacts(), rules=[
+        "backend": job("backend", [f"testdock run backend {flags}"],
+                       artifacts=artifacts(junit="backend-junit.xml")),
+        "stress": job("stress", [f"testdock run stress {flags}"],
+                      artifacts=artifacts(junit="stress-junit.xml"),
+                      cache={"key": "testdock-benchmarks", "paths": _within(project, BENCHMARK_BASELINE)},
+                      rules=[
             {"if": '$CI_PIPELINE_SOURCE == "schedule"'},
             {"when": "manual", "allow_failure": True}]),
     }

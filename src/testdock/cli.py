@@ -411,8 +411,8 @@ def history_merge(output: Path, inputs: tuple[Path, ...], ignore_missing: bool) 
 @main.command()
 @click.argument("platform", type=click.Choice(["github", "gitlab"]))
 @PATH_ARGUMENT
-@click.option("--shards", type=click.IntRange(1, 256), default=4, show_default=True,
-              help="Execution jobs running in parallel, one shard each.")
+@click.option("--shards", type=click.IntRange(1, 200), default=4, show_default=True,
+              help="Execution jobs running in parallel, one shard each (GitLab allows 200).")
 @click.option("--python", "python_version", default="3.12", show_default=True,
               help="Python the CI jobs install testdock with (the images have their own).")
 @click.option("--install", default="pip install testdock", show_default=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
@@ -134,6 +134,7 @@ class ServiceSettings(_Strict):
 
 class BackendSettings(_Strict):
     app: str | None = None
+    interface: Literal["asgi", "wsgi"] = "asgi"  # of a configured app (a detected one is known)
     health_path: str = Field(default="/health", pattern=r"^/[\w./?=&-]*$")
     port: int = Field(default=8000, ge=1, le=65535)
     host: str = Field(default="127.0.0.1", pattern=r"^[0-9a-fA-F.:]+$|^localhost$")

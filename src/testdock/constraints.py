@@ -54,8 +54,23 @@ def lock_pins(path: Path, project_name: str) -> list[str]:
             if len(found) == 1 and "?" not in found]
 
 
+def constraint_urls(requirement_files: Iterable[Path]) -> list[str]:
+    """`-c https://...` lines (a project's published constraints): pip reads them in the build."""
+    urls: list[str] = []
+    for path in requirement_files:
+        try:
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            match = _CONSTRAINT_LINE.match(line.strip())
+            if match and re.match(r"^https?://", match.group(1)):
+                urls.append(match.group(1))
+    return list(dict.fromkeys(urls))
+
+
 def constraint_files(root: Path, requirement_files: Iterable[Path]) -> list[Path]:
-    """The files named by `-c` lines of the project's requirements files."""
+    """The local files named by `-c` lines of the project's requirements files."""
     found: list[Path] = []
     for path in requirement_files:
         try:
@@ -64,7 +79,7 @@ def constraint_files(root: Path, requirement_files: Iterable[Path]) -> list[Path
             continue
         for line in lines:
             match = _CONSTRAINT_LINE.match(line.strip())
-            if match:
+            if match and not re.match(r"^https?://", match.group(1)):
                 target = (path.parent / match.group(1)).resolve()
                 if not target.is_file():
                     raise BadInput(f"{path}: constraints file {match.group(1)} not found")
@@ -81,8 +96,10 @@ def project_constraints(root: Path, project_name: str,
         path = root / name
         if path.is_file():
             return lock_pins(path, project_name), name
-    pins: list[str] = []
+    requirement_files = list(requirement_files)
+    urls = constraint_urls(requirement_files)
+    pins: list[str] = [f"-c {url}" for url in urls]
     files = constraint_files(root, requirement_files)
     for path in files:
         pins += [str(parse_requirement(text, str(path.name))) for text in read_requirements_file(path, root)]
-    return pins, ", ".join(path.name for path in files)
+    return pins, ", ".join([*(path.name for path in files), *urls])

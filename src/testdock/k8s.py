@@ -90,7 +90,10 @@ def job_manifest(root: Path, options: JobOptions) -> str:
             "completionMode": "Indexed",
             "completions": options.shards,
             "parallelism": options.parallelism or options.shards,
-            "backoffLimitPerIndex": 1,  # a shard that fails twice fails; the others go on
+            "backoffLimitPerIndex": 1,  # a shard whose pod dies (OOM, eviction) gets one more try
+            # failed tests (pytest's exit codes 1 to 5) are a result, not a reason to run again
+            "podFailurePolicy": {"rules": [{"action": "FailIndex", "onExitCodes": {
+                "containerName": "tests", "operator": "In", "values": [1, 2, 3, 4, 5]}}]},
             "ttlSecondsAfterFinished": 86400,
             "template": {
                 "metadata": {"labels": labels},
@@ -127,7 +130,8 @@ def job_manifest(root: Path, options: JobOptions) -> str:
         f"  kubectl create configmap {config_map} "
         f"--from-file={HISTORY_CONFIGMAP_KEY}=.testdock/{HISTORY_CONFIGMAP_KEY}",
         "Run and wait:",
-        f"  kubectl apply -f job.yaml && kubectl wait --for=condition=complete --timeout=1h job/{name}",
+        f"  kubectl apply -f job.yaml && kubectl get job {name} --watch",
+        "(a shard whose tests fail marks its index failed at once; the Job then ends Failed)",
         "Results: each shard writes junit.xml, memory.json and its updated history to",
         "test-results/shard-<index>/ on the 'results' volume"
         + (f" (the claim {options.results_claim});" if options.results_claim else

@@ -127,7 +127,8 @@ def default_command(phase: str, project: Project, settings: Settings) -> list[st
                 "--html=test-results/stress-report.html", "--self-contained-html"]
     if project.app is None:
         return [*pytest, "--junitxml=test-results/backend-junit.xml"]
-    return uvicorn_command(project.app.target, project.app.interface, settings)
+    interface = settings.backend.interface if settings.backend.app else project.app.interface
+    return uvicorn_command(project.app.target, interface, settings)
 
 
 def uvicorn_command(target: str, interface: str, settings: Settings) -> list[str]:

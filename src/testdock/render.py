@@ -80,7 +80,8 @@ def _context(phase: str, project: Project, settings: Settings) -> dict[str, Any]
         "light_candidates_path": LIGHT_CANDIDATES_PATH,
         "light_budget": parse_size(settings.collection.light_budget),
         # the real run has these; others, imported under try/except ImportError, stay missing
-        "stub_dependencies": ",".join(import_names([*project.dependencies, *project.test_dependencies])),
+        "stub_dependencies": ",".join(import_names([*project.dependencies, *project.test_dependencies,
+                                                    *_locked(project)])),
         "system_packages": " ".join(settings.system_packages),
         "build_packages": " ".join(settings.build_packages),
         "command": json.dumps(default_command(phase, project, settings)),
@@ -118,6 +119,16 @@ def _requirements_text(phase: str, project: Project, settings: Settings) -> str:
 CONSTRAINTS_PATH = "docker/constraints.txt"
 
 
+def _locked(project: Project) -> list[str]:
+    """Every package the project's lock file or constraints pin (the real run has them too)."""
+    from testdock.constraints import project_constraints
+    from testdock.project import requirement_files
+
+    runtime, test, dev = requirement_files(project.root)
+    pins, _ = project_constraints(project.root, project.name, [*runtime, *test, *dev])
+    return [pin for pin in pins if not pin.startswith("-c ")]
+
+
 def _constraints_text(project: Project) -> str:
     from testdock.constraints import project_constraints
     from testdock.project import requirement_files
@@ -125,7 +136,8 @@ def _constraints_text(project: Project) -> str:
     runtime, test, dev = requirement_files(project.root)
     pins, source = project_constraints(project.root, project.name, [*runtime, *test, *dev])
     tools = names([*COLLECTION_TOOLS, *EXECUTION_TOOLS, *BACKEND_TOOLS, *STRESS_TOOLS])
-    kept = [pin for pin in pins if not names([pin]) & tools]  # the images' own tools stay free
+    # the images' own tools stay free; `-c URL` lines are passed on for pip to read
+    kept = [pin for pin in pins if pin.startswith("-c ") or not names([pin]) & tools]
     header = (f"# Versions the images install within, from {source} (testdock init rewrites this file)."
               if source else "# The project pins no versions (no lock file, no -c constraints file).")
     return "\n".join([header, *kept]) + "\n"

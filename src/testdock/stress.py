@@ -13,6 +13,7 @@ from pathlib import Path
 
 from testdock import backend, engine
 from testdock.config import Settings, load_settings
+from testdock.errors import TestdockError
 from testdock.monitor.sampler import MemorySampler
 from testdock.phases import default_command
 from testdock.project import Project, inspect_project
@@ -196,7 +197,13 @@ def run_stress(root: Path, options: RunOptions | None = None,
     if settings.stress.profile_top and summary.top_memory:
         heaviest = [test.nodeid for test in summary.top_memory[:settings.stress.profile_top]]
         summary.profiles = _profiles(root, options, heaviest, echo)
-    _load_test(root, project, settings, options, echo, summary)
+    try:
+        _load_test(root, project, settings, options, echo, summary)
+    except TestdockError as error:  # the suite's findings are still worth their report
+        summary.load_skipped = f"failed: {str(error).splitlines()[0]}"
+        summary.notes.append(f"the load test failed: {error}")
+        if summary.exit_code == 0:
+            summary.exit_code = 1
     summary.seconds = time.monotonic() - started
     report = write_report(summary, root / MONITORING_DIR)
     echo(f"testdock: report in {report}")

@@ -69,3 +69,19 @@ def test_integration_tests_are_found_by_folder_then_marker_then_all(tmp_path: Pa
     configured = settings_from_table({"backend": {"tests": ["-m", "api"]}})
     assert integration_selection(project, inspect_project(project), configured) == ["-m", "api"]
 
+
+
+
+def test_a_configured_wsgi_app_is_served_as_wsgi(tmp_path: Path) -> None:
+    from testdock.phases import default_command
+
+    project = tmp_path / "shop"
+    shutil.copytree(EXAMPLE, project)
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        "[tool.testdock.backend]\n",
+        '[tool.testdock.backend]\napp = "shop.wsgi:application"\ninterface = "wsgi"\n', 1))
+    settings = load_settings(project)
+    inspected = inspect_project(project, app_override=settings.backend.app)
+    command = default_command("backend", inspected, settings)
+    assert command[3] == "shop.wsgi:application" and command[-2:] == ["--interface", "wsgi"]

@@ -104,3 +104,13 @@ def test_the_images_install_within_the_lock_but_their_tools_stay_free(tmp_path: 
     assert lines[1:] == ["anyio==4.4.0"]  # pytest is one of the images' own tools
     assert "--constraint /tmp/constraints.txt" in files["docker/pytest.execution.Dockerfile"]
     assert "--constraint /tmp/constraints.txt" in files["docker/pytest.collection.Dockerfile"]
+    # a locked package is in the real run even when no dependency names it: probes must find it
+    assert "TESTDOCK_STUB_DEPENDENCIES=\"anyio,pytest\"" in files["docker/pytest.collection.Dockerfile"]
+
+
+def test_a_constraints_url_is_passed_on(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text(
+        "-c https://example.org/constraints-3.11.txt\napache-airflow\n")
+    pins, source = project_constraints(tmp_path, "app", [tmp_path / "requirements.txt"])
+    assert pins == ["-c https://example.org/constraints-3.11.txt"]
+    assert source == "https://example.org/constraints-3.11.txt"

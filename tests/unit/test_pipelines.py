@@ -57,6 +57,9 @@ def test_github_workflow_passes_the_schema_and_has_the_four_stages(tmp_path: Pat
     assert steps["Memory history of earlier runs"]["uses"].startswith("actions/cache/restore@")
     assert ".testdock/memory-history.json" in steps["Upload results"]["with"]["path"]
     assert "schedule" in jobs["stress"]["if"] and "workflow_dispatch" in jobs["stress"]["if"]
+    stress_steps = [step.get("uses", "") for step in jobs["stress"]["steps"]]
+    assert stress_steps.index("actions/cache/restore@v4") < stress_steps.index("actions/cache/save@v4")
+    assert workflow["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
     assert "--push --cache-from latest" in jobs["build"]["steps"][-2]["run"]
     assert workflow["defaults"]["run"]["working-directory"] == "services/shop"
     merge = next(s for s in jobs["history"]["steps"] if s.get("name") == "Merge the shards' histories")
@@ -76,6 +79,8 @@ def test_gitlab_pipeline_passes_the_schema_and_shards_with_parallel(tmp_path: Pa
     assert pipeline["memory history"]["cache"]["policy"] == "push"
     assert pipeline["stress"]["rules"][0]["if"] == '$CI_PIPELINE_SOURCE == "schedule"'
     assert pipeline["collection"]["artifacts"]["reports"]["junit"] == "test-results/junit.xml"
+    assert pipeline["backend"]["artifacts"]["reports"]["junit"] == "test-results/backend-junit.xml"
+    assert pipeline["stress"]["cache"]["paths"] == [".testdock/benchmarks-baseline.json"]
 
 
 def test_ci_writes_at_the_repository_root_and_keeps_an_edited_file(repository: Path) -> None:
@@ -117,6 +122,8 @@ def test_k8s_job_passes_kubernetes_validate_strict(tmp_path: Path) -> None:
     job: dict[str, Any] = yaml.safe_load(manifest.read_text())
     spec = job["spec"]
     assert spec["completionMode"] == "Indexed" and spec["completions"] == 5 and spec["parallelism"] == 5
+    rule = spec["podFailurePolicy"]["rules"][0]
+    assert rule["action"] == "FailIndex" and rule["onExitCodes"]["values"] == [1, 2, 3, 4, 5]
     container = spec["template"]["spec"]["containers"][0]
     assert container["image"] == "ghcr.io/acme/shop-execution:abc123"
     assert container["resources"]["requests"]["memory"] == container["resources"]["limits"]["memory"]
