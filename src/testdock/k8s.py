@@ -60,9 +60,12 @@ def job_manifest(root: Path, options: JobOptions) -> str:
         if options.results_claim else {"name": "results", "emptyDir": {}})
     labels = {"app.kubernetes.io/name": "testdock", "app.kubernetes.io/instance": name,
               "app.kubernetes.io/component": "execution"}
-    # the init container copies the history (a ConfigMap, optional) where the shard may update it
+    # the init container copies the history (a ConfigMap, optional) where the shard may update it;
+    # without one, a stale copy from an earlier run is removed: every shard must split alike
     copy_history = ("import os, shutil; source = '/history/" + HISTORY_CONFIGMAP_KEY + "'; "
-                    "os.path.exists(source) and shutil.copy(source, os.environ['TESTDOCK_HISTORY'])")
+                    "target = os.environ['TESTDOCK_HISTORY']; "
+                    "shutil.copy(source, target) if os.path.exists(source) else "
+                    "os.path.exists(target) and os.remove(target)")
     environment = [
         {"name": "TESTDOCK_SHARD_INDEX", "valueFrom": {"fieldRef": {
             "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}},
