@@ -78,6 +78,7 @@ def _context(phase: str, project: Project, settings: Settings) -> dict[str, Any]
         "compile_paths": _compile_paths(project),
         "stub_modules": ",".join(settings.collection.stub),
         "light_candidates_path": LIGHT_CANDIDATES_PATH,
+        "collection_compile_paths": _compile_paths(project, source=True),
         "light_budget": parse_size(settings.collection.light_budget),
         # the real run has these; others, imported under try/except ImportError, stay missing
         "stub_dependencies": ",".join(import_names([*project.dependencies, *project.test_dependencies,
@@ -95,10 +96,10 @@ def _context(phase: str, project: Project, settings: Settings) -> dict[str, Any]
     }
 
 
-def _compile_paths(project: Project) -> str:
-    """What the execution image precompiles: the tests (the installed project was compiled by
-    pip), and the source too when the project runs from /app."""
-    paths = [*project.test_paths, *([] if project.installable else project.source_roots)]
+def _compile_paths(project: Project, source: bool = False) -> str:
+    """What an image precompiles: the tests (the installed project was compiled by pip), and the
+    source too when the project runs from /app (or `source`: the collection image's editable one)."""
+    paths = [*project.test_paths, *(project.source_roots if source or not project.installable else [])]
     existing = [path for path in paths if (project.root / path).exists()]
     folders = sorted({app_path(path) for path in existing})
     if not folders or "/app" in folders:
