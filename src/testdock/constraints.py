@@ -5,7 +5,7 @@ in an image uses the versions the project tests with, not the newest ones."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from testdock.requirements import parse_requirement, read_requirements_file
 LOCK_FILES = ("uv.lock", "poetry.lock", "pdm.lock")
 _CONSTRAINT_LINE = re.compile(r"^(?:-c|--constraint)(?:\s+|=)(\S+)")
 _VERSION = re.compile(r"^[0-9][0-9A-Za-z.+!_-]*$")
+_URL = re.compile(r"^https?://")
 
 
 def _from_registry(package: dict[str, Any]) -> bool:
@@ -54,9 +55,8 @@ def lock_pins(path: Path, project_name: str) -> list[str]:
             if len(found) == 1 and "?" not in found]
 
 
-def constraint_urls(requirement_files: Iterable[Path]) -> list[str]:
-    """`-c https://...` lines (a project's published constraints): pip reads them in the build."""
-    urls: list[str] = []
+def _constraint_lines(requirement_files: Iterable[Path]) -> Iterator[tuple[Path, str]]:
+    """(requirements file, target) for every `-c TARGET` line of the project's requirements files."""
     for path in requirement_files:
         try:
             lines = path.read_text(encoding="utf-8-sig").splitlines()
@@ -64,28 +64,28 @@ def constraint_urls(requirement_files: Iterable[Path]) -> list[str]:
             continue
         for line in lines:
             match = _CONSTRAINT_LINE.match(line.strip())
-            if match and re.match(r"^https?://", match.group(1)):
-                urls.append(match.group(1))
-    return list(dict.fromkeys(urls))
+            if match:
+                yield path, match.group(1)
+
+
+def constraint_urls(requirement_files: Iterable[Path]) -> list[str]:
+    """`-c https://...` lines (a project's published constraints): pip reads them in the build."""
+    return list(dict.fromkeys(target for _, target in _constraint_lines(requirement_files)
+                              if _URL.match(target)))
 
 
 def constraint_files(root: Path, requirement_files: Iterable[Path]) -> list[Path]:
     """The local files named by `-c` lines of the project's requirements files."""
     found: list[Path] = []
-    for path in requirement_files:
-        try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-        except OSError:
+    for path, name in _constraint_lines(requirement_files):
+        if _URL.match(name):
             continue
-        for line in lines:
-            match = _CONSTRAINT_LINE.match(line.strip())
-            if match and not re.match(r"^https?://", match.group(1)):
-                target = (path.parent / match.group(1)).resolve()
-                if not target.is_file():
-                    raise BadInput(f"{path}: constraints file {match.group(1)} not found")
-                if not target.is_relative_to(root.resolve()):
-                    raise BadInput(f"{path}: constraints file {match.group(1)} is outside the project")
-                found.append(target)
+        target = (path.parent / name).resolve()
+        if not target.is_file():
+            raise BadInput(f"{path}: constraints file {name} not found")
+        if not target.is_relative_to(root.resolve()):
+            raise BadInput(f"{path}: constraints file {name} is outside the project")
+        found.append(target)
     return list(dict.fromkeys(found))
 
 
