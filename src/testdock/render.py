@@ -60,7 +60,7 @@ def image_prefix(project: Project, settings: Settings) -> str:
     return settings.project or project.image_name
 
 
-def _context(phase: str, project: Project, settings: Settings) -> dict[str, Any]:
+def _context(phase: str, project: Project, settings: Settings, locked: list[str]) -> dict[str, Any]:
     spec = SPECS[phase]
     prefix = image_prefix(project, settings)
     return {
@@ -82,7 +82,7 @@ def _context(phase: str, project: Project, settings: Settings) -> dict[str, Any]
         "light_budget": parse_size(settings.collection.light_budget),
         # the real run has these; others, imported under try/except ImportError, stay missing
         "stub_dependencies": ",".join(import_names([*project.dependencies, *project.test_dependencies,
-                                                    *_locked(project)])),
+                                                    *locked])),
         "system_packages": " ".join(settings.system_packages),
         "build_packages": " ".join(settings.build_packages),
         "command": json.dumps(default_command(phase, project, settings)),
@@ -120,22 +120,16 @@ def _requirements_text(phase: str, project: Project, settings: Settings) -> str:
 CONSTRAINTS_PATH = "docker/constraints.txt"
 
 
-def _locked(project: Project) -> list[str]:
-    """Every package the project's lock file or constraints pin (the real run has them too)."""
+def _pins(project: Project) -> tuple[list[str], str]:
+    """The versions the project pins (lock file or `-c` files) and where they come from."""
     from testdock.constraints import project_constraints
     from testdock.project import requirement_files
 
     runtime, test, dev = requirement_files(project.root)
-    pins, _ = project_constraints(project.root, project.name, [*runtime, *test, *dev])
-    return [pin for pin in pins if not pin.startswith("-c ")]
+    return project_constraints(project.root, project.name, [*runtime, *test, *dev])
 
 
-def _constraints_text(project: Project) -> str:
-    from testdock.constraints import project_constraints
-    from testdock.project import requirement_files
-
-    runtime, test, dev = requirement_files(project.root)
-    pins, source = project_constraints(project.root, project.name, [*runtime, *test, *dev])
+def _constraints_text(pins: list[str], source: str) -> str:
     tools = names([*COLLECTION_TOOLS, *EXECUTION_TOOLS, *BACKEND_TOOLS, *STRESS_TOOLS])
     # the images' own tools stay free; `-c URL` lines are passed on for pip to read
     kept = [pin for pin in pins if pin.startswith("-c ") or not names([pin]) & tools]
@@ -147,12 +141,15 @@ def _constraints_text(project: Project) -> str:
 def render_files(project: Project, settings: Settings) -> dict[str, str]:
     """Every generated file, by its path relative to the project root (not yet stamped)."""
     files: dict[str, str] = {}
+    pins, source = _pins(project)
+    # a locked package is in the real run even when no dependency names it
+    locked = [pin for pin in pins if not pin.startswith("-c ")]
     for phase in PHASES:
         spec = SPECS[phase]
         template = _environment.get_template(f"{spec.dockerfile}.j2")
-        files[spec.dockerfile_path] = _tidy(template.render(_context(phase, project, settings)))
+        files[spec.dockerfile_path] = _tidy(template.render(_context(phase, project, settings, locked)))
         files[spec.requirements_path] = _requirements_text(phase, project, settings)
-    files[CONSTRAINTS_PATH] = _constraints_text(project)
+    files[CONSTRAINTS_PATH] = _constraints_text(pins, source)
     files[LIGHT_CANDIDATES_PATH] = "\n".join([
         "# Dependencies the collection image installs for real when they and everything they need",
         "# are pure-Python wheels within [tool.testdock.collection] light_budget; the rest is stubbed.",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 NO_LIMIT = 1 << 60
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
@@ -84,3 +85,11 @@ def find_budget(option: str | None) -> tuple[int | None, str]:
         return parse_size(option), "--memory-budget"
     physical = physical_memory()
     return physical, "physical memory" if physical else "unknown"
+
+
+def configured_budget(config: Any) -> tuple[int | None, float]:
+    """(the budget, the margin as a fraction) from pytest's options and ini."""
+    option = config.getoption("memory_budget") or config.getini("memory_budget") or None
+    budget, _ = find_budget(option)
+    margin_text = str(config.getoption("testdock_margin") or config.getini("testdock_margin") or "10%")
+    return budget, float(margin_text.rstrip("%")) / 100

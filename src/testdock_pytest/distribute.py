@@ -29,10 +29,7 @@ def add_dist_choice(parser: Any) -> None:
 
 
 def build_model(config: pytest.Config) -> MemoryModel:
-    option = config.getoption("memory_budget") or config.getini("memory_budget") or None
-    budget, _ = budgets.find_budget(option)
-    margin_text = str(config.getoption("testdock_margin") or config.getini("testdock_margin") or "10%")
-    margin = float(margin_text.rstrip("%")) / 100
+    budget, margin = budgets.configured_budget(config)
     expected, retained = expectations(load_history(history_path(config)))
     max_rss_text = config.getoption("max_worker_rss") or config.getini("max_worker_rss") or None
     max_rss = budgets.parse_size(max_rss_text) if max_rss_text else None

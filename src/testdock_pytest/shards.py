@@ -85,10 +85,7 @@ def _workers(config: pytest.Config) -> int:
 
 
 def capacity(config: pytest.Config, history: dict[str, Any]) -> Capacity:
-    option = config.getoption("memory_budget") or config.getini("memory_budget") or None
-    budget, _ = budgets.find_budget(option)
-    margin_text = str(config.getoption("testdock_margin") or config.getini("testdock_margin") or "10%")
-    margin = float(margin_text.rstrip("%")) / 100
+    budget, margin = budgets.configured_budget(config)
     # a worker's RSS when its test started: the lowest seen is what a fresh worker holds
     starts = [int(run["peak"]) - int(run["growth"]) for entry in history.get("tests", {}).values()
               for run in entry.get("runs", []) if "peak" in run and "growth" in run]
