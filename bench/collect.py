@@ -1,7 +1,9 @@
 """Collection benchmark (issue 6): the collection image (imports stubbed) against the execution
-image (real dependencies), on the example project and three real projects with heavy
+image (real dependencies), on the example project and four real projects with heavy
 dependencies, from their sdists on PyPI: node ids compared, wall time and peak RSS of
-`pytest --collect-only`, image sizes.
+`pytest --collect-only` (the median of three runs after a warm-up, so that neither image pays for
+a cold page cache), image sizes, and the floor: pytest with its plugins collecting an empty folder
+in the collection image, which no stubbing can go below.
 
     python bench/collect.py      # needs DOCKER_HOST and TESTDOCK_BASE_IMAGE (scripts/engine.sh)
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -20,12 +23,12 @@ from pathlib import Path
 import docker
 
 from testdock.build import BuildOptions, build_images
-from testdock.collect import Collection, collect, differences
+from testdock.collect import Collection, collect, collect_in, differences
 from testdock.initialize import InitOptions, apply, plan
 from testdock.units import format_size
 
 REPO = Path(__file__).resolve().parent.parent
-REAL = [("seaborn", "0.13.2"), ("xarray", "2026.9.0"), ("sqlalchemy-utils", "0.43.0")]
+REAL = [("seaborn", "0.13.2"), ("xarray", "2026.9.0"), ("sqlalchemy-utils", "0.43.0"), ("pingouin", "0.7.0")]
 # What a project's dependencies need from the system to build (here, on the Debian base image)
 SETTINGS = {"sqlalchemy-utils": '[tool.testdock]\nsystem_packages = ["libpq5", "libodbc2"]\n'
                                 'build_packages = ["gcc", "libpq-dev", "unixodbc-dev", "python3-dev"]\n',
@@ -34,6 +37,7 @@ SETTINGS = {"sqlalchemy-utils": '[tool.testdock]\nsystem_packages = ["libpq5", "
             "xarray": '[tool.testdock.collection]\n'
                       'install = ["numpy", "pandas", "dask", "hypothesis", "sparse"]\n'}
 CACHE = Path.home() / ".cache" / "testdock-tests"
+RUNS = 3
 
 
 class Quiet:
@@ -62,6 +66,7 @@ class Row:
     collection: Collection | None = None
     execution: Collection | None = None
     sizes: dict[str, int] = field(default_factory=dict)
+    floor: Collection | None = None
     differ: int = 0
     examples: list[str] = field(default_factory=list)
     error: str = ""
@@ -75,10 +80,22 @@ def measure(root: Path, base_image: str, client: docker.DockerClient) -> Row:
     if failed:
         return Row(error=f"{failed[0].image} failed to build: {failed[0].error_tail[-1:]}")
     sizes = {r.phase: r.size or 0 for r in results}
-    collection, execution = collect(root, "latest", compare=True)
+    collect(root, "latest", compare=True)  # warm-up: both images' files in the page cache
+    runs = [collect(root, "latest", compare=True) for _ in range(RUNS)]
+    collection, execution = (_median([run[index] for run in runs]) for index in (0, 1))
     only_stubbed, only_real = differences(collection, execution)
-    return Row(collection, execution, sizes, len(only_stubbed) + len(only_real),
+    image = next(r.image for r in results if r.phase == "collection")
+    # an empty folder: the interpreter, pytest and its plugins, none of the project
+    floor = _median([collect_in(client, "collection", image, 2 << 30, ["/tmp"]) for _ in range(RUNS)])
+    return Row(collection, execution, sizes, floor, len(only_stubbed) + len(only_real),
                (only_stubbed + only_real)[:3])
+
+
+def _median(runs: list[Collection]) -> Collection:
+    """The run of median time, carrying the median peak RSS (they vary apart)."""
+    chosen = sorted(runs, key=lambda run: run.seconds)[len(runs) // 2]
+    chosen.peak_rss = int(statistics.median(run.peak_rss for run in runs))
+    return chosen
 
 
 def main() -> None:
@@ -115,6 +132,7 @@ def main() -> None:
               f"{coll.seconds:>8.2f}s / {exe.seconds:<6.2f}s{coll.seconds / max(exe.seconds, 1e-9):>6.2f}"
               f"{format_size(coll.peak_rss):>12} / {format_size(exe.peak_rss):<9}"
               f"{coll.peak_rss / max(exe.peak_rss, 1):>6.2f}"
+              f"{_floor(row.floor, exe):>16}"
               f"{format_size(sizes['collection']):>12} / {format_size(sizes['execution']):<10}"
               f"  {', '.join(coll.stubbed)[:60]}")
         for nodeid in row.examples:
@@ -123,9 +141,18 @@ def main() -> None:
             print(f"{'':<24}  collection error (stubbed): {error}")
         for error in exe.errors[:3]:
             print(f"{'':<24}  collection error (real): {error}")
+    print("floor: pytest and its plugins alone in the collection image (an empty folder), as ratios of "
+          "the execution image's time and RSS: the least any collection image can reach")
     print("yes*: the same node ids, and the same collection errors in both images (the project's own)")
     print("targets: identical node ids; on the heavy projects, collection time and peak RSS <= 0.25 x the "
           "execution image's")
+
+
+def _floor(floor: Collection | None, execution: Collection) -> str:
+    if floor is None:
+        return "-"
+    return (f"{floor.seconds / max(execution.seconds, 1e-9):.2f} / "
+            f"{floor.peak_rss / max(execution.peak_rss, 1):.2f}")
 
 
 if __name__ == "__main__":

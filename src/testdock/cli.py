@@ -73,7 +73,7 @@ def main(ctx: click.Context, debug: bool) -> None:
               help="Overwrite files that testdock did not write or that were edited since.")
 @click.option("--diff", "show_diff", is_flag=True,
               help="Print what would change as a unified diff; write nothing.")
-@click.option("--base-image", metavar="IMAGE",
+@click.option("--base-image", metavar="IMAGE", envvar="TESTDOCK_BASE_IMAGE", show_envvar=True,
               help="Image the test images build FROM (any image with python3); "
                    "default: python:<project's version>-slim. Saved in [tool.testdock].")
 @click.option("--app", metavar="MODULE:ATTR",

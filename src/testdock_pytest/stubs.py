@@ -9,6 +9,7 @@ TESTDOCK_STUB_MODULES (comma-separated) names modules to stub even when installe
 from __future__ import annotations
 
 import ast
+import dis
 import importlib.abc
 import importlib.machinery
 import importlib.metadata
@@ -128,8 +129,10 @@ class Stub:
         # @decorator / @decorator(...): hand back what is decorated, unchanged. A decorator runs
         # before the name is bound, so a function or class already bound under its own name is
         # an argument (`@compiles(SomeClass)`), not what is being decorated.
+        # Builtins (`array.astype(float)`, `np.vectorize(len)`) are arguments, never decorated.
         if len(args) == 1 and not kwargs and (callable(args[0]) or isinstance(args[0], type)) \
-                and not isinstance(args[0], Stub) and not _bound_by_caller(args[0]):
+                and not isinstance(args[0], Stub) and getattr(args[0], "__module__", "") != "builtins" \
+                and not _bound_by_caller(args[0]):
             return args[0]
         return Stub(f"{self._stub_name}()")
 
@@ -148,7 +151,9 @@ class Stub:
 
     # containers, iteration, context managers
     def __iter__(self) -> Iterator[Any]:
-        return iter(())
+        # `fig, ax = plt.subplots()`: as many items as the unpacking asks for; a loop gets none
+        count = _unpacked_count(sys._getframe(1))
+        return iter([Stub(f"{self._stub_name}[]") for _ in range(count)])
 
     def __len__(self) -> int:
         return 0
@@ -183,11 +188,22 @@ class Stub:
     def __hash__(self) -> int:
         return id(self)
 
-    def __eq__(self, other: object) -> bool:
+    # Comparisons never raise. A stand-in for a value (an array, a frame) compares element-wise
+    # as those do, into another stand-in (`(data["sex"] == "male").astype(int)`); classes and
+    # functions compare by identity, and order below everything.
+    def __eq__(self, other: object) -> Any:
+        if _stands_for_an_instance(self._stub_name) and other is not self:
+            return Stub(f"{self._stub_name}.__eq__()")
         return other is self
 
-    # comparisons (version checks included) and arithmetic: permissive, never raising
-    def __lt__(self, other: Any) -> bool:
+    def __ne__(self, other: object) -> Any:
+        if _stands_for_an_instance(self._stub_name) and other is not self:
+            return Stub(f"{self._stub_name}.__ne__()")
+        return other is not self
+
+    def __lt__(self, other: Any) -> Any:
+        if _stands_for_an_instance(self._stub_name):
+            return Stub(f"{self._stub_name}.__lt__()")
         return False
 
     __le__ = __gt__ = __ge__ = __lt__
@@ -225,6 +241,24 @@ KNOWN_CONSTANTS: dict[str, Any] = {
     "numpy.euler_gamma": 0.5772156649015329, "math.nan": float("nan"),
     "pandas.NA": _INSTANCE, "pandas.NaT": _INSTANCE, "numpy.ma.masked": _INSTANCE,
 }
+
+
+_UNPACKING = {dis.opmap["UNPACK_SEQUENCE"]: False, dis.opmap["UNPACK_EX"]: True}
+
+
+def _unpacked_count(frame: types.FrameType) -> int:
+    """How many items the instruction running in `frame` unpacks (`a, b = x`: 2; `a, *b, c = x`:
+    2), or 0 when it does something else with the iterator (a loop, a call to list())."""
+    try:
+        code, offset = frame.f_code.co_code, frame.f_lasti
+        operation, argument = code[offset], code[offset + 1]
+        if offset >= 2 and code[offset - 2] == dis.EXTENDED_ARG:
+            argument |= code[offset - 1] << 8
+    except (IndexError, AttributeError):
+        return 0
+    if operation not in _UNPACKING:
+        return 0
+    return (argument & 0xFF) + (argument >> 8) if _UNPACKING[operation] else argument
 
 
 def _stands_for_an_instance(name: str) -> bool:
@@ -371,20 +405,35 @@ def _catches_absence(handler: ast.ExceptHandler) -> bool:
     return bool(names & _ABSENCE_ERRORS)
 
 
+_TRY_NODES = tuple(getattr(ast, name) for name in ("Try", "TryStar") if hasattr(ast, name))
+_STATEMENT_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _statements(body: list[Any]) -> Iterator[Any]:
+    """Every statement in `body`, nested ones included; expressions are not visited, which makes
+    this many times faster than ast.walk (imports and try blocks are statements)."""
+    for statement in body:
+        yield statement
+        for block in _STATEMENT_BLOCKS:
+            inner = getattr(statement, block, None)
+            if inner:
+                yield from _statements(inner)
+
+
 def _guarded_against_absence(filename: str, line: int) -> bool:
     """Whether the import on `line` of `filename` sits in a try block that handles ImportError."""
     if filename not in _guarded_lines:
         guarded: set[int] = set()
         try:
-            tree = ast.parse(pathlib.Path(filename).read_bytes(), filename)
+            source = pathlib.Path(filename).read_bytes()
+            tree = ast.parse(source, filename) if b"try" in source else ast.Module(body=[], type_ignores=[])
         except (OSError, SyntaxError, ValueError):
             tree = ast.Module(body=[], type_ignores=[])
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Try) and any(_catches_absence(h) for h in node.handlers):
-                for statement in node.body:
-                    for inner in ast.walk(statement):
-                        if isinstance(inner, (ast.Import, ast.ImportFrom)):  # a tuple: Python 3.9 images
-                            guarded.update(range(inner.lineno, (inner.end_lineno or inner.lineno) + 1))
+        for node in _statements(tree.body):
+            if isinstance(node, _TRY_NODES) and any(_catches_absence(h) for h in node.handlers):
+                for inner in _statements(node.body):
+                    if isinstance(inner, (ast.Import, ast.ImportFrom)):  # a tuple: Python 3.9 images
+                        guarded.update(range(inner.lineno, (inner.end_lineno or inner.lineno) + 1))
         _guarded_lines[filename] = guarded
     return line in _guarded_lines[filename]
 

@@ -119,6 +119,24 @@ def test_context_managers_iteration_and_versions():
     assert nosuch_a.thing + 1 is not None
 
 
+fig, ax = nosuch_a.pyplot.subplots()
+first, *middle, last = nosuch_a.load()
+X_train, X_test, y_train, y_test = nosuch_a.split(nosuch_a.data(), test_size=0.2)
+FRAME = nosuch_a.read_csv("data.csv")
+FRAME["male"] = (FRAME["sex"] == "male").astype(int)
+AS_FLOAT = nosuch_a.random.randint(0, 10, (2, 4)).astype(float)
+AS_FLOAT[1, 2] = nosuch_a.nan
+
+
+def test_unpacking_comparisons_and_builtin_arguments():
+    assert fig is not ax and first is not last and middle == []
+    assert all(part is not None for part in (X_train, X_test, y_train, y_test))
+    assert [row for row in nosuch_a.rows()] == []  # a loop over a stand-in runs no times
+    assert not isinstance(AS_FLOAT, type)  # float is astype's argument, not a decorated class
+    assert (FRAME["age"] > 30).sum() is not None and (FRAME != 1).any() is not None
+    assert nosuch_a.ndarray != 1 and not nosuch_a.ndarray == 1  # classes compare by identity
+
+
 @pytest.mark.skipif(nosuch_a.platform.is_windows(), reason="on windows")
 def test_markers_with_stubbed_arguments():
     pass
@@ -128,7 +146,7 @@ def test_markers_with_stubbed_arguments():
 def test_stub_behaviours(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_behaviours=BEHAVIOURS)
     result = pytester.runpytest_subprocess("--testdock-stubs", "-p", "no:randomly")
-    result.assert_outcomes(passed=5, skipped=1)
+    result.assert_outcomes(passed=6, skipped=1)
     output = result.stdout.str()
     assert "stubbed 3 module(s) that are not installed: nosuch_a, nosuch_b, nosuch_c" in output
 
@@ -249,7 +267,15 @@ def test_optional_modules_outside_the_dependencies_stay_missing(pytester: pytest
         except ImportError:
             HAS_DECLARED = False
 
-        if not HAS_OPTIONAL:
+        def _has_nested():
+            if True:  # nested in a function and a block, as guarded imports often are
+                try:
+                    from nosuch_nested.sub import thing
+                except (ValueError, ModuleNotFoundError):
+                    return False
+            return True
+
+        if not HAS_OPTIONAL and not _has_nested():
             def test_only_without_optional():
                 pass
 
@@ -266,6 +292,7 @@ def test_optional_modules_outside_the_dependencies_stay_missing(pytester: pytest
                    "test_optional.py::test_only_with_declared"]
     output = result.stdout.str()
     assert "left missing, as optional" in output and "nosuch_optional" in output
+    assert "nosuch_nested" in output
     assert "stubbed 2 module(s)" in output  # the required one, imported unguarded, and the declared one
 
 
