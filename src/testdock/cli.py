@@ -246,7 +246,7 @@ def collect(path: Path, compare: bool, tag: str) -> None:
     library. Exits 1 when they differ or either collection fails.
     """
     from testdock.collect import collect as run_collect
-    from testdock.collect import differences
+    from testdock.collect import differences, install_hint
     from testdock.units import format_size
 
     results = run_collect(path, tag, compare)
@@ -271,6 +271,8 @@ def collect(path: Path, compare: bool, tag: str) -> None:
         same = not only_collection and not only_execution
         click.echo("identical node ids" if same else
                    f"{len(only_collection) + len(only_execution)} node id(s) differ")
+        for line in install_hint(path, results[0], results[1]):
+            click.echo(f"hint: {line}")
         ok = ok and same
     sys.exit(0 if ok else 1)
 

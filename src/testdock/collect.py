@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,9 +15,11 @@ from typing import Any
 from testdock import engine
 from testdock.config import load_settings
 from testdock.errors import BadInput
+from testdock.importnames import import_names
 from testdock.phases import memory_limit
 from testdock.project import inspect_project
 from testdock.render import image_prefix
+from testdock.requirements import names
 from testdock.units import parse_size
 
 # Runs pytest --collect-only in a child and reports its wall time and peak RSS as a last line.
@@ -112,3 +116,78 @@ def differences(collection: Collection, execution: Collection) -> tuple[list[str
     """(only in the collection image, only in the execution image)."""
     stubbed, real = set(collection.nodeids), set(execution.nodeids)
     return sorted(stubbed - real), sorted(real - stubbed)
+
+
+def _collection_time_imports(tree: ast.Module) -> Iterator[str]:
+    """Top-level names of the modules a file imports when it is collected: at module level and
+    in class bodies, within blocks (if, try, with), not inside functions, which run later."""
+    pending: list[ast.stmt] = list(tree.body)
+    while pending:
+        statement = pending.pop()
+        if isinstance(statement, ast.Import):
+            yield from (alias.name.partition(".")[0] for alias in statement.names)
+        elif isinstance(statement, ast.ImportFrom) and statement.module and not statement.level:
+            yield statement.module.partition(".")[0]
+        elif not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for block in ("body", "orelse", "finalbody", "handlers"):
+                pending.extend(getattr(statement, block, None) or [])
+
+
+def _files_with_conftests(root: Path, files: Iterable[str]) -> dict[str, set[Path]]:
+    """Each test file with the conftest.py files between it and the root (they are imported to
+    collect it)."""
+    result: dict[str, set[Path]] = {}
+    for name in files:
+        path = root / name
+        paths = {path}
+        for folder in path.parents:
+            if folder != root and root not in folder.parents:
+                break
+            if (folder / "conftest.py").is_file():
+                paths.add(folder / "conftest.py")
+        result[name] = paths
+    return result
+
+
+def suggested_installs(root: Path, collection: Collection, execution: Collection,
+                       dependencies: Sequence[str]) -> list[tuple[str, int]]:
+    """The stubbed dependencies the files whose node ids differ (or that fail to collect only
+    with stubs) import at collection time, as (distribution to install, how many such files),
+    most files first: what `[tool.testdock.collection] install` would need to list for those
+    files to collect as in the real run."""
+    only_stubbed, only_real = differences(collection, execution)
+    files = {nodeid.split("::")[0] for nodeid in (*only_stubbed, *only_real)}
+    files |= set(collection.errors) - set(execution.errors)
+    stubbed = set(collection.stubbed)
+    distribution_of: dict[str, str] = {}
+    for requirement in dependencies:
+        for module in import_names([requirement]):
+            distribution_of.setdefault(module, next(iter(names([requirement]))))
+    counts: Counter[str] = Counter()
+    for paths in _files_with_conftests(root, sorted(files)).values():
+        imported: set[str] = set()
+        for path in paths:
+            try:
+                imported.update(_collection_time_imports(ast.parse(path.read_bytes(), str(path))))
+            except (OSError, SyntaxError, ValueError):
+                continue
+        counts.update({distribution_of.get(module, module) for module in imported & stubbed})
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def install_hint(root: Path, collection: Collection, execution: Collection) -> list[str]:
+    """What to tell the user when the stubs could not reproduce the real collection: the stubbed
+    dependencies the differing files import, and the setting that installs them for real."""
+    root = root.resolve()
+    settings = load_settings(root)
+    project = inspect_project(root, app_override=settings.backend.app)
+    suggestions = [(name, count) for name, count in suggested_installs(
+        root, collection, execution, [*project.dependencies, *project.test_dependencies])
+        if name not in names(settings.collection.install)]
+    if not suggestions:
+        return []
+    listed = ", ".join(f"{name} ({count} file{'s' if count > 1 else ''})" for name, count in suggestions)
+    install = json.dumps([*settings.collection.install, *(name for name, _ in suggestions)])
+    return [f"the files that differ import these stubbed dependencies when collected: {listed}",
+            "if they compute with them at import time (parametrize lists, class bodies), install them "
+            f"for real in the collection image: [tool.testdock.collection] install = {install}"]

@@ -1,17 +1,24 @@
-"""The collection image against the execution image on a real project with heavy dependencies
-(SQLAlchemy-Utils 0.43.0 from PyPI: SQLAlchemy, psycopg2 built from source, time-zone data in
-parametrize lists): the same node ids, without the project's compiled dependencies."""
+"""The collection image against the execution image on real projects with heavy dependencies,
+from PyPI: the same node ids, without the projects' compiled dependencies.
+- SQLAlchemy-Utils 0.43.0: SQLAlchemy, psycopg2 built from source, time-zone data in parametrize
+  lists;
+- pingouin 0.7.0: numpy, pandas, scipy, scikit-learn, statsmodels, matplotlib and seaborn, with
+  test modules that compute with them at import time (`x, y = np.random.multivariate_normal(...).T`,
+  `(data["sex"] == "male").astype(int)`, `a.astype(float)[1, 2] = np.nan`).
+And what `collect --compare` says when the stubs cannot reproduce a parametrize list."""
 
 from __future__ import annotations
 
 import shutil
 import tarfile
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
 
+from tests.conftest import EXAMPLE
 from tests.integration.conftest import _download_sdist, _initialised, run_cli
 
 pytestmark = pytest.mark.integration
@@ -54,3 +61,70 @@ def test_collection_image_finds_the_same_node_ids(sqlalchemy_utils: Path,
     probe = docker_client.containers.run("fidelity-sqlalchemy-utils-collection:fidelity",
                                          ["python", "-c", script], remove=True, network_mode="host")
     assert probe.decode().split() == ["True", "False"]
+
+
+def _counts(output: str) -> list[int]:
+    lines = output.splitlines()
+    return [int(line.split()[1]) for line in lines if line.startswith(("collection", "execution"))]
+
+
+@pytest.fixture(scope="module")
+def pingouin(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[Path]:
+    folder = tmp_path_factory.mktemp("pingouin")
+    with tarfile.open(_download_sdist("pingouin", "0.7.0")) as archive:
+        archive.extractall(folder, filter="data")
+    root = next(path for path in folder.iterdir() if path.is_dir())
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + '\n[tool.testdock]\nproject = "fidelity-pingouin"\n')
+    _initialised(root, base_image)
+    result = run_cli("build", str(root), "--phase", "collection", "--phase", "execution", "--tag", "fidelity")
+    assert result.returncode == 0, result.stderr[-4000:]
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_scientific_test_modules_collect_as_in_the_real_run(pingouin: Path) -> None:
+    result = run_cli("collect", str(pingouin), "--compare", "--tag", "fidelity")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "identical node ids" in result.stdout
+    counts = _counts(result.stdout)
+    assert counts[0] == counts[1] > 100
+    stubbed = next(line for line in result.stdout.splitlines() if "stubbed:" in line)
+    names = set(stubbed.split(":")[1].replace(",", " ").split())
+    assert {"numpy", "pandas", "scipy", "sklearn", "statsmodels"} <= names
+    assert "collection error" not in result.stdout
+
+
+@pytest.fixture(scope="module")
+def parametrized_from_a_dependency(tmp_path_factory: pytest.TempPathFactory,
+                                   base_image: str) -> Iterator[Path]:
+    copy = tmp_path_factory.mktemp("hint") / "shop"
+    shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache",
+                                                                 ".benchmarks"))
+    (copy / "tests" / "test_sql_types.py").write_text(textwrap.dedent("""
+        import pytest
+        import sqlalchemy
+
+        # computed from the library when the module is imported: a stand-in has no such names
+        KINDS = sorted(name for name in dir(sqlalchemy.types) if name.isupper())[:3]
+
+
+        @pytest.mark.parametrize("kind", KINDS)
+        def test_kind(kind):
+            assert kind
+    """))
+    _initialised(copy, base_image)
+    result = run_cli("build", str(copy), "--phase", "collection", "--phase", "execution", "--tag", "hint")
+    assert result.returncode == 0, result.stderr[-4000:]
+    yield copy
+    shutil.rmtree(copy, ignore_errors=True)
+
+
+def test_differences_come_with_what_to_install(parametrized_from_a_dependency: Path) -> None:
+    result = run_cli("collect", str(parametrized_from_a_dependency), "--compare", "--tag", "hint")
+    assert result.returncode == 1, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "only in the execution image:  tests/test_sql_types.py::test_kind[" in result.stdout
+    hints = [line for line in result.stdout.splitlines() if line.startswith("hint: ")]
+    assert len(hints) == 2, result.stdout[-3000:]
+    assert "sqlalchemy (1 file)" in hints[0] and "fastapi" not in hints[0]
+    assert hints[1].endswith('[tool.testdock.collection] install = ["sqlalchemy"]')

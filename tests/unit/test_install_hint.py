@@ -1,0 +1,65 @@
+"""Which stubbed dependencies `testdock collect --compare` suggests installing for real, from the
+files whose node ids differ: imports run at collection time only, mapped to distributions."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from testdock.collect import Collection, suggested_installs
+
+DEPENDENCIES = ["numpy>=1.24", "pandas", "scikit-learn", "scipy", "PyYAML"]
+
+
+def _write(root: Path, name: str, text: str) -> None:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+
+
+def _collections(only_stubbed: list[str], only_real: list[str], stub_errors: tuple[str, ...] = (),
+                 stubbed: tuple[str, ...] = ("numpy", "pandas", "scipy", "sklearn", "yaml")
+                 ) -> tuple[Collection, Collection]:
+    common = ["tests/test_same.py::test_same"]
+    collection = Collection("collection", "c", 0, nodeids=[*common, *only_stubbed], errors=list(stub_errors),
+                            stubbed=list(stubbed))
+    execution = Collection("execution", "e", 0, nodeids=[*common, *only_real])
+    return collection, execution
+
+
+def test_imports_at_collection_time_of_the_differing_files_and_their_conftests(tmp_path: Path) -> None:
+    _write(tmp_path, "tests/conftest.py", "import yaml\n")
+    _write(tmp_path, "tests/unit/test_frames.py", """
+        import os
+        import pandas as pd
+        from numpy.testing import assert_equal
+
+        def test_later():
+            import scipy  # runs with the test, not at collection
+    """)
+    _write(tmp_path, "tests/unit/test_models.py", """
+        class TestModels:
+            from sklearn import linear_model
+            if True:
+                import numpy
+    """)
+    _write(tmp_path, "tests/test_same.py", "import scipy\n")
+    collection, execution = _collections(["tests/unit/test_frames.py::test_a[stub]"],
+                                         ["tests/unit/test_frames.py::test_a[1]"],
+                                         stub_errors=("tests/unit/test_models.py",))
+    suggestions = suggested_installs(tmp_path, collection, execution, DEPENDENCIES)
+    # most files first; scipy is imported only inside a test function, and test_same.py does not differ
+    assert suggestions == [("numpy", 2), ("pyyaml", 2), ("pandas", 1), ("scikit-learn", 1)]
+
+
+def test_nothing_to_suggest_when_the_ids_are_the_same(tmp_path: Path) -> None:
+    _write(tmp_path, "tests/test_same.py", "import numpy\n")
+    collection, execution = _collections([], [])
+    assert suggested_installs(tmp_path, collection, execution, DEPENDENCIES) == []
+
+
+def test_errors_in_both_images_are_the_projects_own(tmp_path: Path) -> None:
+    _write(tmp_path, "tests/test_broken.py", "import numpy\n")
+    collection, execution = _collections([], [], stub_errors=("tests/test_broken.py",))
+    execution.errors = ["tests/test_broken.py"]
+    assert suggested_installs(tmp_path, collection, execution, DEPENDENCIES) == []
