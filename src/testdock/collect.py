@@ -118,19 +118,34 @@ def differences(collection: Collection, execution: Collection) -> tuple[list[str
     return sorted(stubbed - real), sorted(real - stubbed)
 
 
-def _collection_time_imports(tree: ast.Module) -> Iterator[str]:
-    """Top-level names of the modules a file imports when it is collected: at module level and
-    in class bodies, within blocks (if, try, with), not inside functions, which run later."""
+def _collection_time_imports(tree: ast.Module) -> Iterator[ast.Import | ast.ImportFrom]:
+    """The import statements a file runs when it is collected: at module level and in class
+    bodies, within blocks (if, try, with), not inside functions, which run later."""
     pending: list[ast.stmt] = list(tree.body)
     while pending:
         statement = pending.pop()
-        if isinstance(statement, ast.Import):
-            yield from (alias.name.partition(".")[0] for alias in statement.names)
-        elif isinstance(statement, ast.ImportFrom) and statement.module and not statement.level:
-            yield statement.module.partition(".")[0]
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            yield statement
         elif not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
             for block in ("body", "orelse", "finalbody", "handlers"):
                 pending.extend(getattr(statement, block, None) or [])
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Top-level names of the modules `path` imports at collection time. (Not followed into the
+    modules it imports: a test helper module pulls in everything any test needs, and the hint
+    would name it all.)"""
+    try:
+        tree = ast.parse(path.read_bytes(), str(path))
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    imported: set[str] = set()
+    for statement in _collection_time_imports(tree):
+        if isinstance(statement, ast.Import):
+            imported.update(alias.name.partition(".")[0] for alias in statement.names)
+        elif statement.module and not statement.level:
+            imported.add(statement.module.partition(".")[0])
+    return imported
 
 
 def _files_with_conftests(root: Path, files: Iterable[str]) -> dict[str, set[Path]]:
@@ -151,26 +166,22 @@ def _files_with_conftests(root: Path, files: Iterable[str]) -> dict[str, set[Pat
 
 def suggested_installs(root: Path, collection: Collection, execution: Collection,
                        dependencies: Sequence[str]) -> list[tuple[str, int]]:
-    """The stubbed dependencies the files whose node ids differ (or that fail to collect only
-    with stubs) import at collection time, as (distribution to install, how many such files),
+    """The dependencies, stubbed or left missing, that the files whose node ids differ (or that
+    fail to collect only with stubs) import at collection time, as (distribution to install, how
+    many such files),
     most files first: what `[tool.testdock.collection] install` would need to list for those
     files to collect as in the real run."""
     only_stubbed, only_real = differences(collection, execution)
     files = {nodeid.split("::")[0] for nodeid in (*only_stubbed, *only_real)}
     files |= set(collection.errors) - set(execution.errors)
-    stubbed = set(collection.stubbed)
+    stubbed = set(collection.stubbed) | set(collection.left_missing)
     distribution_of: dict[str, str] = {}
     for requirement in dependencies:
         for module in import_names([requirement]):
             distribution_of.setdefault(module, next(iter(names([requirement]))))
     counts: Counter[str] = Counter()
     for paths in _files_with_conftests(root, sorted(files)).values():
-        imported: set[str] = set()
-        for path in paths:
-            try:
-                imported.update(_collection_time_imports(ast.parse(path.read_bytes(), str(path))))
-            except (OSError, SyntaxError, ValueError):
-                continue
+        imported = set().union(*(_imported_modules(path) for path in paths))
         counts.update({distribution_of.get(module, module) for module in imported & stubbed})
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
@@ -188,6 +199,6 @@ def install_hint(root: Path, collection: Collection, execution: Collection) -> l
         return []
     listed = ", ".join(f"{name} ({count} file{'s' if count > 1 else ''})" for name, count in suggestions)
     install = json.dumps([*settings.collection.install, *(name for name, _ in suggestions)])
-    return [f"the files that differ import these stubbed dependencies when collected: {listed}",
+    return [f"the files that differ import these stubbed or missing modules when collected: {listed}",
             "if they compute with them at import time (parametrize lists, class bodies), install them "
             f"for real in the collection image: [tool.testdock.collection] install = {install}"]

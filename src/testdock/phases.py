@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 from testdock.config import PHASES, Settings
 from testdock.project import Project
 from testdock.requirements import merge, names
@@ -70,9 +73,21 @@ def _pytest_plugins(requirements: tuple[str, ...]) -> list[str]:
 
 
 def _chosen(wanted: list[str], project: Project) -> list[str]:
-    """The project's own requirement for each wanted name (its version range), else the name."""
-    declared = {next(iter(names([r]))): r for r in (*project.dependencies, *project.test_dependencies)}
-    return [declared.get(next(iter(names([w]))), w) for w in wanted]
+    """The project's own requirement for each wanted name (its version range and markers), else
+    the name. Extras are the user's, not the project's: `dask` is dask, even where the project
+    asks for `dask[complete]` (a web server, Arrow and a cluster scheduler besides)."""
+    declared = {canonicalize_name(Requirement(r).name): Requirement(r)
+                for r in (*project.dependencies, *project.test_dependencies)}
+    chosen: list[str] = []
+    for text in wanted:
+        requirement = Requirement(text)
+        own = declared.get(canonicalize_name(requirement.name))
+        if own is None or requirement.specifier or requirement.url:
+            chosen.append(text)
+            continue
+        own.extras = requirement.extras
+        chosen.append(str(own))
+    return chosen
 
 
 def requirement_set(phase: str, project: Project, settings: Settings) -> tuple[str, ...]:

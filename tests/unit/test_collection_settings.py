@@ -21,3 +21,15 @@ def test_collection_install_takes_the_projects_own_version_range(tmp_path: Path)
     collection = requirement_set("collection", inspected, settings)
     assert "sqlalchemy>=2.0" in [r.lower() for r in collection] and "numpy<3" in collection
     assert not any(r.lower().startswith("sqlalchemy") for r in light_candidates(inspected, settings))
+
+
+def test_collection_install_takes_extras_from_the_user_only(tmp_path: Path) -> None:
+    project = tmp_path / "shop"
+    shutil.copytree(EXAMPLE, project)  # it depends on psycopg[binary]>=3.1
+    pyproject = project / "pyproject.toml"
+    original = pyproject.read_text()
+    for wanted, expected in (('"psycopg"', "psycopg>=3.1"), ('"psycopg[binary]"', "psycopg[binary]>=3.1"),
+                             ('"psycopg[c]"', "psycopg[c]>=3.1"), ('"psycopg==3.2.1"', "psycopg==3.2.1")):
+        pyproject.write_text(original + f"\n[tool.testdock.collection]\ninstall = [{wanted}]\n")
+        collection = requirement_set("collection", inspect_project(project), load_settings(project))
+        assert [r for r in collection if r.startswith("psycopg")] == [expected]
