@@ -33,9 +33,12 @@ REAL = [("seaborn", "0.13.2"), ("xarray", "2026.9.0"), ("sqlalchemy-utils", "0.4
 SETTINGS = {"sqlalchemy-utils": '[tool.testdock]\nsystem_packages = ["libpq5", "libodbc2"]\n'
                                 'build_packages = ["gcc", "libpq-dev", "unixodbc-dev", "python3-dev"]\n',
             # its test modules compute at import time (class bodies, decorators) with numpy arrays,
-            # pandas date ranges, dask and sparse arrays and hypothesis strategies: no stand-in can
+            # pandas date ranges, dask and sparse arrays and hypothesis strategies: no stand-in can.
+            # test_dask.py skips itself without dask.dataframe (and so pyarrow); test_distributed.py
+            # without distributed: the real run has both through the project's dask[complete].
             "xarray": '[tool.testdock.collection]\n'
-                      'install = ["numpy", "pandas", "dask", "hypothesis", "sparse"]\n'}
+                      'install = ["numpy", "pandas", "dask[dataframe]", "distributed", "hypothesis", '
+                      '"sparse"]\n'}
 CACHE = Path.home() / ".cache" / "testdock-tests"
 RUNS = 3
 
