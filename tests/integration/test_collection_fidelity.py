@@ -31,18 +31,32 @@ build_packages = ["gcc", "libpq-dev", "unixodbc-dev", "python3-dev"]
 """
 
 
+def _counts(output: str) -> list[int]:
+    lines = output.splitlines()
+    return [int(line.split()[1]) for line in lines if line.startswith(("collection", "execution"))]
+
+
+def _built(root: Path, settings: str, base_image: str, tag: str) -> Path:
+    """`root` with `settings` appended to its pyproject.toml, initialised, and its collection and
+    execution images built under `tag`."""
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text((pyproject.read_text() if pyproject.is_file() else "") + settings)
+    _initialised(root, base_image)
+    result = run_cli("build", str(root), "--phase", "collection", "--phase", "execution", "--tag", tag)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return root
+
+
+def _from_pypi(name: str, version: str, folder: Path) -> Path:
+    with tarfile.open(_download_sdist(name, version)) as archive:
+        archive.extractall(folder, filter="data")
+    return next(path for path in folder.iterdir() if path.is_dir())
+
+
 @pytest.fixture(scope="module")
 def sqlalchemy_utils(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[Path]:
-    folder = tmp_path_factory.mktemp("sqlalchemy-utils")
-    with tarfile.open(_download_sdist("sqlalchemy-utils", "0.43.0")) as archive:
-        archive.extractall(folder, filter="data")
-    root = next(path for path in folder.iterdir() if path.is_dir())
-    pyproject = root / "pyproject.toml"
-    pyproject.write_text((pyproject.read_text() if pyproject.is_file() else "") + SETTINGS)
-    _initialised(root, base_image)
-    result = run_cli("build", str(root), "--phase", "collection", "--phase", "execution", "--tag", "fidelity")
-    assert result.returncode == 0, result.stderr[-4000:]
-    yield root
+    root = _from_pypi("sqlalchemy-utils", "0.43.0", tmp_path_factory.mktemp("sqlalchemy-utils"))
+    yield _built(root, SETTINGS, base_image, "fidelity")
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -51,8 +65,7 @@ def test_collection_image_finds_the_same_node_ids(sqlalchemy_utils: Path,
     result = run_cli("collect", str(sqlalchemy_utils), "--compare", "--tag", "fidelity")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "identical node ids" in result.stdout
-    counts = [int(line.split()[1]) for line in result.stdout.splitlines()
-              if line.startswith(("collection", "execution"))]
+    counts = _counts(result.stdout)
     assert counts[0] == counts[1] > 2500  # 1,200 of them parametrized from time-zone data
     assert "stubbed: psycopg2, sqlalchemy" in result.stdout  # compiled: not installed
     assert "predicted difference" not in result.stdout
@@ -63,23 +76,10 @@ def test_collection_image_finds_the_same_node_ids(sqlalchemy_utils: Path,
     assert probe.decode().split() == ["True", "False"]
 
 
-def _counts(output: str) -> list[int]:
-    lines = output.splitlines()
-    return [int(line.split()[1]) for line in lines if line.startswith(("collection", "execution"))]
-
-
 @pytest.fixture(scope="module")
 def pingouin(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[Path]:
-    folder = tmp_path_factory.mktemp("pingouin")
-    with tarfile.open(_download_sdist("pingouin", "0.7.0")) as archive:
-        archive.extractall(folder, filter="data")
-    root = next(path for path in folder.iterdir() if path.is_dir())
-    pyproject = root / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text() + '\n[tool.testdock]\nproject = "fidelity-pingouin"\n')
-    _initialised(root, base_image)
-    result = run_cli("build", str(root), "--phase", "collection", "--phase", "execution", "--tag", "fidelity")
-    assert result.returncode == 0, result.stderr[-4000:]
-    yield root
+    root = _from_pypi("pingouin", "0.7.0", tmp_path_factory.mktemp("pingouin"))
+    yield _built(root, '\n[tool.testdock]\nproject = "fidelity-pingouin"\n', base_image, "fidelity")
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -113,10 +113,7 @@ def parametrized_from_a_dependency(tmp_path_factory: pytest.TempPathFactory,
         def test_kind(kind):
             assert kind
     """))
-    _initialised(copy, base_image)
-    result = run_cli("build", str(copy), "--phase", "collection", "--phase", "execution", "--tag", "hint")
-    assert result.returncode == 0, result.stderr[-4000:]
-    yield copy
+    yield _built(copy, "", base_image, "hint")
     shutil.rmtree(copy, ignore_errors=True)
 
 
