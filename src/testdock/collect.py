@@ -31,6 +31,7 @@ _MEASURED = (
     "print('TESTDOCK-COLLECT ' + json.dumps({'code': code, 'seconds': time.monotonic() - started,"
     " 'rss': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}))\n"
     "sys.exit(code)\n")
+_COLLECTION_FLAGS = ("--assert=plain", "--no-cov")
 _PREDICTED = "node ids will differ from the real collection: "
 _STUBBED = re.compile(r"stubbed \d+ module\(s\) that are not installed: (.*)$")
 _LEFT_MISSING = re.compile(r"^left missing, as optional .*: (.*)$")
@@ -79,7 +80,9 @@ def parse_output(phase: str, image: str, output: str) -> Collection:
 def collect_in(client: Any, phase: str, image: str, memory: int, arguments: Sequence[str] = (),
                volumes: dict[str, dict[str, str]] | None = None) -> Collection:
     # each image collects as it does by default: the collection image without assertion rewriting
-    extra = ["--assert=plain"] if phase == "collection" else []
+    # or coverage
+    command = client.images.get(image).attrs["Config"].get("Cmd") or []
+    extra = [flag for flag in command if flag in _COLLECTION_FLAGS] if phase == "collection" else []
     container = client.containers.run(
         image, ["python", "-c", _MEASURED, *extra, *arguments], detach=True, network_mode="host",
         mem_limit=memory, memswap_limit=memory, volumes=volumes or {},

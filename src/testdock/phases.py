@@ -128,8 +128,10 @@ def default_command(phase: str, project: Project, settings: Settings) -> list[st
         return list(configured)
     pytest = ["python", "-m", "pytest", "-p", "no:cacheprovider"]
     if phase == "collection":
-        # collecting only: no assertion rewriting, which costs more than the imports on big suites
-        return [*pytest, "--collect-only", "-q", "--assert=plain"]
+        # collecting only: no assertion rewriting, which costs more than the imports on big suites,
+        # and no coverage (an `addopts = --cov` would measure the imports, then fail to write)
+        no_coverage = ["--no-cov"] if "pytest-cov" in names(requirement_set(phase, project, settings)) else []
+        return [*pytest, "--collect-only", "-q", "--assert=plain", *no_coverage]
     if phase == "execution":
         coverage = [f"--cov={package}" for package in project.packages]
         if coverage:

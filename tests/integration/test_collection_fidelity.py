@@ -113,6 +113,11 @@ def parametrized_from_a_dependency(tmp_path_factory: pytest.TempPathFactory,
         def test_kind(kind):
             assert kind
     """))
+    # coverage on by default, as many projects have it: the collection image must turn it off
+    pyproject = copy / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text()
+                         .replace('"pytest-benchmark"]', '"pytest-benchmark", "pytest-cov"]')
+                         .replace('addopts = "--strict-markers"', 'addopts = "--strict-markers --cov=shop"'))
     yield _built(copy, "", base_image, "hint")
     shutil.rmtree(copy, ignore_errors=True)
 
@@ -121,6 +126,8 @@ def test_differences_come_with_what_to_install(parametrized_from_a_dependency: P
     result = run_cli("collect", str(parametrized_from_a_dependency), "--compare", "--tag", "hint")
     assert result.returncode == 1, result.stdout[-4000:] + result.stderr[-2000:]
     assert "only in the execution image:  tests/test_sql_types.py::test_kind[" in result.stdout
+    assert [line.split("exit ")[1].split()[0] for line in result.stdout.splitlines()
+            if line.startswith(("collection ", "execution "))] == ["0", "0"]
     hints = [line for line in result.stdout.splitlines() if line.startswith("hint: ")]
     assert len(hints) == 2, result.stdout[-3000:]
     assert "sqlalchemy (1 file)" in hints[0] and "fastapi" not in hints[0]

@@ -33,3 +33,17 @@ def test_collection_install_takes_extras_from_the_user_only(tmp_path: Path) -> N
         pyproject.write_text(original + f"\n[tool.testdock.collection]\ninstall = [{wanted}]\n")
         collection = requirement_set("collection", inspect_project(project), load_settings(project))
         assert [r for r in collection if r.startswith("psycopg")] == [expected]
+
+
+def test_collection_command_turns_coverage_off_where_pytest_cov_is_installed(tmp_path: Path) -> None:
+    from testdock.phases import default_command
+
+    project = tmp_path / "shop"
+    shutil.copytree(EXAMPLE, project)  # no pytest-cov among its test dependencies
+    command = default_command("collection", inspect_project(project), load_settings(project))
+    assert command[-3:] == ["--collect-only", "-q", "--assert=plain"]
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text().replace('"pytest-benchmark"]', '"pytest-benchmark", "pytest-cov"]')
+    pyproject.write_text(text)
+    command = default_command("collection", inspect_project(project), load_settings(project))
+    assert command[-2:] == ["--assert=plain", "--no-cov"]  # an `addopts = --cov` cannot write in /app
