@@ -212,8 +212,11 @@ class Stub:
         return self
 
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _arithmetic
-    __truediv__ = __rtruediv__ = __floordiv__ = __mod__ = __pow__ = __matmul__ = _arithmetic
-    __or__ = __ror__ = __and__ = __rand__ = __xor__ = __neg__ = __pos__ = __invert__ = _arithmetic
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _arithmetic
+    __pow__ = __rpow__ = __matmul__ = __rmatmul__ = __divmod__ = __rdivmod__ = _arithmetic
+    __lshift__ = __rlshift__ = __rshift__ = __rrshift__ = _arithmetic
+    __or__ = __ror__ = __and__ = __rand__ = __xor__ = __rxor__ = _arithmetic
+    __neg__ = __pos__ = __invert__ = __abs__ = __round__ = __trunc__ = __floor__ = __ceil__ = _arithmetic
 
     def __int__(self) -> int:
         return 0

@@ -126,6 +126,8 @@ FRAME = nosuch_a.read_csv("data.csv")
 FRAME["male"] = (FRAME["sex"] == "male").astype(int)
 AS_FLOAT = nosuch_a.random.randint(0, 10, (2, 4)).astype(float)
 AS_FLOAT[1, 2] = nosuch_a.nan
+POWERS = 10 ** nosuch_a.arange(4), 2 % nosuch_a.array(), 1 << nosuch_a.array(), abs(nosuch_a.array())
+QUOTIENT, REMAINDER = divmod(nosuch_a.array(), 3)
 
 
 def test_unpacking_comparisons_and_builtin_arguments():
@@ -135,6 +137,7 @@ def test_unpacking_comparisons_and_builtin_arguments():
     assert not isinstance(AS_FLOAT, type)  # float is astype's argument, not a decorated class
     assert (FRAME["age"] > 30).sum() is not None and (FRAME != 1).any() is not None
     assert nosuch_a.ndarray != 1 and not nosuch_a.ndarray == 1  # classes compare by identity
+    assert len(POWERS) == 4 and QUOTIENT is not None and round(nosuch_a.array(), 2) is not None
 
 
 @pytest.mark.skipif(nosuch_a.platform.is_windows(), reason="on windows")
