@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -238,8 +238,11 @@ def _setup_cfg(root: Path, collected: _Collected) -> None:
     collected.add("setup.cfg", runtime, test)
 
 
-def _requirement_list(value: object) -> list[str]:
-    """setuptools takes a list of requirements or one string of them, a line each."""
+def _requirement_list(value: object, root: Path | None = None) -> list[str]:
+    """setuptools takes a list of requirements or one string of them, a line each; setup.py may
+    also read them from files."""
+    if isinstance(value, RequirementFiles) and root is not None:
+        return [line for path in value for line in read_requirements_file(path, root)]
     if isinstance(value, str):
         return ini_lines(value)
     if isinstance(value, list | tuple):
@@ -247,8 +250,32 @@ def _requirement_list(value: object) -> list[str]:
     return []
 
 
+def _module_assignments(body: list[ast.stmt], opened: tuple[str, ...] = ()
+                        ) -> Iterator[tuple[str, ast.expr, tuple[str, ...]]]:
+    """(name, value, files opened around it) of each `name = value` at module level, within
+    `with open(...)` and if/try blocks too (`with open("reqs/base.txt") as f: REQUIRES = ...`)."""
+    for statement in body:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
+                and isinstance(statement.targets[0], ast.Name):
+            yield statement.targets[0].id, statement.value, opened
+        elif isinstance(statement, ast.With):
+            files = tuple(text for item in statement.items for text in _strings_in(item.context_expr))
+            yield from _module_assignments(statement.body, opened + files)
+        elif isinstance(statement, (ast.If, ast.Try)):
+            for block in (statement.body, statement.orelse, getattr(statement, "finalbody", [])):
+                yield from _module_assignments(block, opened)
+
+
+def _strings_in(node: ast.AST) -> list[str]:
+    return [child.value for child in ast.walk(node)
+            if isinstance(child, ast.Constant) and isinstance(child.value, str)]
+
+
 def _setup_py_keywords(root: Path) -> dict[str, Any]:
-    """The literal keyword arguments of setup() in setup.py (which is parsed, never executed)."""
+    """The keyword arguments of setup() in setup.py (which is parsed, never executed): literals,
+    names bound once to a literal, and requirement lists read from files: a keyword computed from
+    the contents of a .txt file of the project (`open("requirements.txt").read().splitlines()`,
+    directly or through a name) stands for that file, as a `RequirementFiles`."""
     path = root / "setup.py"
     if not path.is_file():
         return {}
@@ -256,12 +283,9 @@ def _setup_py_keywords(root: Path) -> dict[str, Any]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (SyntaxError, UnicodeDecodeError, ValueError):
         return {}
-    # module-level names bound once to a literal (`requires = [...]`, then install_requires=requires)
-    assigned: dict[str, list[ast.expr]] = {}
-    for statement in tree.body:
-        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
-                and isinstance(statement.targets[0], ast.Name):
-            assigned.setdefault(statement.targets[0].id, []).append(statement.value)
+    assigned: dict[str, list[tuple[ast.expr, tuple[str, ...]]]] = {}
+    for name, bound, around in _module_assignments(tree.body):
+        assigned.setdefault(name, []).append((bound, around))
     keywords: dict[str, Any] = {}
     for node in ast.walk(tree):
         function = getattr(node, "func", None)
@@ -269,14 +293,22 @@ def _setup_py_keywords(root: Path) -> dict[str, Any]:
                 == "setup"):
             continue
         for keyword in node.keywords:
-            value = keyword.value
+            value: ast.expr = keyword.value
+            opened: tuple[str, ...] = ()
             if isinstance(value, ast.Name) and len(assigned.get(value.id, [])) == 1:
-                value = assigned[value.id][0]
+                value, opened = assigned[value.id][0]
             try:
                 keywords[str(keyword.arg)] = ast.literal_eval(value)
             except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                continue
+                files = [root / text for text in (*_strings_in(value), *opened)
+                         if text.endswith(".txt") and (root / text).is_file()]
+                if files:
+                    keywords[str(keyword.arg)] = RequirementFiles(files)
     return keywords
+
+
+class RequirementFiles(list[Path]):
+    """A setup() keyword read from requirements files at build time."""
 
 
 def _setup_py(root: Path, collected: _Collected) -> None:
@@ -284,7 +316,7 @@ def _setup_py(root: Path, collected: _Collected) -> None:
     if not keywords:
         return
     runtime = [str(parse_requirement(v, "setup.py install_requires"))
-               for v in _requirement_list(keywords.get("install_requires"))]
+               for v in _requirement_list(keywords.get("install_requires"), root)]
     test: list[str] = []
     extras = keywords.get("extras_require")
     if isinstance(extras, dict):
@@ -301,14 +333,15 @@ def _setup_py(root: Path, collected: _Collected) -> None:
 def requirement_files(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
     """(runtime, test, dev) requirements files by their conventional names."""
     files = sorted(root.glob("requirements*.txt")) + sorted(root.glob("*requirements.txt"))
-    folder = root / "requirements"
-    if folder.is_dir():
-        files += sorted(folder.glob("*.txt"))
+    for folder in (root / "requirements", root / "reqs", root / "requirements.d"):
+        if folder.is_dir():
+            files += sorted(folder.glob("*.txt"))
     runtime: list[Path] = []
     test: list[Path] = []
     dev: list[Path] = []
     for path in dict.fromkeys(files):
-        stem = path.stem.lower()
+        # reqs/base-requirements.txt is the base set, as requirements/base.txt is
+        stem = re.sub(r"[-_.]?(requirements|reqs)$", "", path.stem.lower()) or "requirements"
         if "test" in stem:
             test.append(path)
         elif "dev" in stem:
@@ -339,6 +372,9 @@ def _python_version(root: Path, data: dict[str, Any]) -> tuple[str, str | None]:
         poetry_python = table(data, "tool", "poetry", "dependencies").get("python")
         if isinstance(poetry_python, str):
             requires = poetry.constraint_to_specifier(poetry_python, "[tool.poetry] python")
+    if requires is None and isinstance(_setup_py_keywords(root).get("python_requires"), str):
+        requires = _setup_py_keywords(root)["python_requires"]
+        origin = root / "setup.py"
     if requires is None and (root / "setup.cfg").is_file():
         parser = read_ini(root / "setup.cfg")
         if parser.has_option("options", "python_requires"):

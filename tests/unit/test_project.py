@@ -428,6 +428,36 @@ def test_setup_py_non_literal_arguments_are_ignored(tmp_path: Path) -> None:
     assert reqs(project.test_dependencies) == reqs(["pytest"])
 
 
+def test_setup_py_requirements_read_from_the_projects_files(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "setup.py": (
+            "from setuptools import setup\n"
+            "PYTHON_REQ = '>=3.11'\n"
+            "with open('reqs/base-requirements.txt') as f:\n"
+            "    REQUIREMENTS = f.read().splitlines()\n"
+            "setup(name='x', install_requires=REQUIREMENTS, python_requires=PYTHON_REQ)\n"),
+        "reqs/base-requirements.txt": "numpy>=1.14\n# a comment\npandas<3,>=2.1\n",
+        "reqs/dev-requirements.txt": "-r base-requirements.txt\npytest>=8\nflaky\nblack\n",
+        "reqs/docs-requirements.txt": "sphinx\n",
+    })
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.dependencies) == reqs(["numpy>=1.14", "pandas<3,>=2.1"])
+    assert {"pytest", "flaky"} <= names_of(project) and not {"black", "sphinx"} & names_of(project)
+    assert project.requires_python == ">=3.11"
+
+
+def test_setup_py_requirements_read_inline_or_through_a_helper(tmp_path: Path) -> None:
+    # a file no convention names: only setup.py says it holds the requirements
+    for call in ("open('deps/install.txt').read().splitlines()", "read_requirements('deps/install.txt')"):
+        write(tmp_path, {
+            "setup.py": f"from setuptools import setup\nsetup(name='x', install_requires={call})\n",
+            "deps/install.txt": "attrs>=23\n",
+        })
+        assert reqs(inspect_project(tmp_path).dependencies) == reqs(["attrs>=23"])
+
+
 def test_setup_py_with_syntax_error_is_skipped(tmp_path: Path) -> None:
     write(tmp_path, {"setup.py": "setup(install_requires=['attrs'\n", "requirements.txt": "six\n"})
 
