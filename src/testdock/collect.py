@@ -153,11 +153,11 @@ def _imported_modules(path: Path) -> set[str]:
 
 def _files_with_conftests(root: Path, files: Iterable[str]) -> dict[str, set[Path]]:
     """Each test file with the conftest.py files between it and the root (they are imported to
-    collect it)."""
+    collect it). A folder (a collection error in its conftest.py) stands for its conftest.py."""
     result: dict[str, set[Path]] = {}
     for name in files:
         path = root / name
-        paths = {path}
+        paths = {path / "conftest.py" if path.is_dir() else path}
         for folder in path.parents:
             if folder != root and root not in folder.parents:
                 break

@@ -60,6 +60,14 @@ def test_imports_at_collection_time_of_the_differing_files_and_their_conftests(t
                            ("scikit-learn", 1)]
 
 
+def test_a_folder_that_fails_to_collect_stands_for_its_conftest(tmp_path: Path) -> None:
+    _write(tmp_path, "pkg/tests/conftest.py", "import yaml\n")
+    _write(tmp_path, "pkg/tests/test_a.py", "import numpy\n")
+    collection, execution = _collections([], ["pkg/tests/test_a.py::test_a"], stub_errors=("pkg/tests",))
+    # the conftest counts for both: the folder that failed and the file that differs
+    assert suggested_installs(tmp_path, collection, execution, DEPENDENCIES) == [("pyyaml", 2), ("numpy", 1)]
+
+
 def test_nothing_to_suggest_when_the_ids_are_the_same(tmp_path: Path) -> None:
     _write(tmp_path, "tests/test_same.py", "import numpy\n")
     collection, execution = _collections([], [])
