@@ -1,5 +1,5 @@
 """Collection benchmark (issue 6): the collection image (imports stubbed) against the execution
-image (real dependencies), on the example project and four real projects with heavy
+image (real dependencies), on the example project and five real projects with heavy
 dependencies, from their sdists on PyPI: node ids compared, wall time and peak RSS of
 `pytest --collect-only` (the median of three runs after a warm-up, so that neither image pays for
 a cold page cache), image sizes, and the floor: pytest with its plugins collecting an empty folder
@@ -28,7 +28,8 @@ from testdock.initialize import InitOptions, apply, plan
 from testdock.units import format_size
 
 REPO = Path(__file__).resolve().parent.parent
-REAL = [("seaborn", "0.13.2"), ("xarray", "2026.9.0"), ("sqlalchemy-utils", "0.43.0"), ("pingouin", "0.7.0")]
+REAL = [("seaborn", "0.13.2"), ("xarray", "2026.9.0"), ("sqlalchemy-utils", "0.43.0"), ("pingouin", "0.7.0"),
+        ("lifelines", "0.30.3")]
 # What a project's dependencies need from the system to build (here, on the Debian base image)
 SETTINGS = {"sqlalchemy-utils": '[tool.testdock]\nsystem_packages = ["libpq5", "libodbc2"]\n'
                                 'build_packages = ["gcc", "libpq-dev", "unixodbc-dev", "python3-dev"]\n',

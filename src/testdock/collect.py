@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from testdock import engine
 from testdock.config import load_settings
 from testdock.errors import BadInput
-from testdock.importnames import import_names
 from testdock.phases import memory_limit
 from testdock.project import inspect_project
 from testdock.render import image_prefix
@@ -167,41 +168,54 @@ def _files_with_conftests(root: Path, files: Iterable[str]) -> dict[str, set[Pat
     return result
 
 
-def suggested_installs(root: Path, collection: Collection, execution: Collection,
-                       dependencies: Sequence[str]) -> list[tuple[str, int]]:
-    """The dependencies, stubbed or left missing, that the files whose node ids differ (or that
-    fail to collect only with stubs) import at collection time, as (distribution to install, how
-    many such files),
-    most files first: what `[tool.testdock.collection] install` would need to list for those
-    files to collect as in the real run."""
+def suggested_modules(root: Path, collection: Collection, execution: Collection) -> dict[str, int]:
+    """The modules, stubbed or left missing, that the files whose node ids differ (or that fail
+    to collect only with stubs) import at collection time, with how many such files import each."""
     only_stubbed, only_real = differences(collection, execution)
     files = {nodeid.split("::")[0] for nodeid in (*only_stubbed, *only_real)}
     files |= set(collection.errors) - set(execution.errors)
-    stubbed = set(collection.stubbed) | set(collection.left_missing)
-    distribution_of: dict[str, str] = {}
-    for requirement in dependencies:
-        for module in import_names([requirement]):
-            distribution_of.setdefault(module, next(iter(names([requirement]))))
+    absent = set(collection.stubbed) | set(collection.left_missing)
     counts: Counter[str] = Counter()
     for paths in _files_with_conftests(root, sorted(files)).values():
-        imported = set().union(*(_imported_modules(path) for path in paths))
-        counts.update({distribution_of.get(module, module) for module in imported & stubbed})
-    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        counts.update(set().union(*(_imported_modules(path) for path in paths)) & absent)
+    return dict(counts)
+
+
+# Run in the execution image: which of the modules it has, and the distribution each comes from.
+_DISTRIBUTIONS = (
+    "import importlib.metadata as m, importlib.util as u, json, sys\n"
+    "owners = getattr(m, 'packages_distributions', dict)()\n"
+    "print(json.dumps({n: (owners.get(n) or [n])[0] for n in sys.argv[1:] if u.find_spec(n)}))\n")
+
+
+def real_distributions(client: Any, image: str, modules: Iterable[str]) -> dict[str, str]:
+    """module -> the distribution providing it in `image`, for the modules `image` has."""
+    output = client.containers.run(image, ["python", "-c", _DISTRIBUTIONS, *sorted(modules)], remove=True,
+                                   network_mode="none", labels={"io.testdock.managed": "true"})
+    found: dict[str, str] = json.loads(output.decode().strip().splitlines()[-1])
+    return found
 
 
 def install_hint(root: Path, collection: Collection, execution: Collection) -> list[str]:
-    """What to tell the user when the stubs could not reproduce the real collection: the stubbed
-    dependencies the differing files import, and the setting that installs them for real."""
+    """What to tell the user when the stubs could not reproduce the real collection: the modules
+    the differing files import that the real run has (a module it lacks too is no cause), and the
+    setting that installs their distributions for real."""
     root = root.resolve()
-    settings = load_settings(root)
-    project = inspect_project(root, app_override=settings.backend.app)
-    suggestions = [(name, count) for name, count in suggested_installs(
-        root, collection, execution, [*project.dependencies, *project.test_dependencies])
-        if name not in names(settings.collection.install)]
-    if not suggestions:
+    modules = suggested_modules(root, collection, execution)
+    if not modules:
         return []
-    listed = ", ".join(f"{name} ({count} file{'s' if count > 1 else ''})" for name, count in suggestions)
-    install = json.dumps([*settings.collection.install, *(name for name, _ in suggestions)])
-    return [f"the files that differ import these stubbed or missing modules when collected: {listed}",
+    settings = load_settings(root)
+    owners = real_distributions(engine.client(), execution.image, modules)
+    counts: Counter[str] = Counter()
+    for module, files in modules.items():
+        if module in owners and canonicalize_name(owners[module]) not in names(settings.collection.install):
+            counts[owners[module]] = max(counts[owners[module]], files)
+    if not counts:
+        return []
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0].lower()))
+    listed = ", ".join(f"{name} ({count} file{'s' if count > 1 else ''})" for name, count in ranked)
+    install = json.dumps([*settings.collection.install, *(name for name, _ in ranked)])
+    return [f"the files that differ import, when collected, these dependencies of the real run, stubbed or "
+            f"missing here: {listed}",
             "if they compute with them at import time (parametrize lists, class bodies), install them "
             f"for real in the collection image: [tool.testdock.collection] install = {install}"]

@@ -1,14 +1,12 @@
-"""Which stubbed dependencies `testdock collect --compare` suggests installing for real, from the
-files whose node ids differ: imports run at collection time only, mapped to distributions."""
+"""Which modules `testdock collect --compare` looks up in the execution image to suggest installing
+for real: those the files whose node ids differ import at collection time, stubbed or missing."""
 
 from __future__ import annotations
 
 import textwrap
 from pathlib import Path
 
-from testdock.collect import Collection, suggested_installs
-
-DEPENDENCIES = ["numpy>=1.24", "pandas", "scikit-learn", "scipy", "PyYAML"]
+from testdock.collect import Collection, suggested_modules
 
 
 def _write(root: Path, name: str, text: str) -> None:
@@ -53,11 +51,10 @@ def test_imports_at_collection_time_of_the_differing_files_and_their_conftests(t
     collection, execution = _collections(["tests/unit/test_frames.py::test_a[stub]"],
                                          ["tests/unit/test_frames.py::test_a[1]"],
                                          stub_errors=("tests/unit/test_models.py",))
-    suggestions = suggested_installs(tmp_path, collection, execution, DEPENDENCIES)
+    suggestions = suggested_modules(tmp_path, collection, execution)
     # most files first; scipy is imported only inside a test function, and test_same.py does not differ
     # (distributed is missing here, as an optional module the real run has through an extra)
-    assert suggestions == [("distributed", 2), ("numpy", 2), ("pyyaml", 2), ("pandas", 1),
-                           ("scikit-learn", 1)]
+    assert suggestions == {"distributed": 2, "numpy": 2, "yaml": 2, "pandas": 1, "sklearn": 1}
 
 
 def test_a_folder_that_fails_to_collect_stands_for_its_conftest(tmp_path: Path) -> None:
@@ -65,17 +62,17 @@ def test_a_folder_that_fails_to_collect_stands_for_its_conftest(tmp_path: Path) 
     _write(tmp_path, "pkg/tests/test_a.py", "import numpy\n")
     collection, execution = _collections([], ["pkg/tests/test_a.py::test_a"], stub_errors=("pkg/tests",))
     # the conftest counts for both: the folder that failed and the file that differs
-    assert suggested_installs(tmp_path, collection, execution, DEPENDENCIES) == [("pyyaml", 2), ("numpy", 1)]
+    assert suggested_modules(tmp_path, collection, execution) == {"yaml": 2, "numpy": 1}
 
 
 def test_nothing_to_suggest_when_the_ids_are_the_same(tmp_path: Path) -> None:
     _write(tmp_path, "tests/test_same.py", "import numpy\n")
     collection, execution = _collections([], [])
-    assert suggested_installs(tmp_path, collection, execution, DEPENDENCIES) == []
+    assert suggested_modules(tmp_path, collection, execution) == {}
 
 
 def test_errors_in_both_images_are_the_projects_own(tmp_path: Path) -> None:
     _write(tmp_path, "tests/test_broken.py", "import numpy\n")
     collection, execution = _collections([], [], stub_errors=("tests/test_broken.py",))
     execution.errors = ["tests/test_broken.py"]
-    assert suggested_installs(tmp_path, collection, execution, DEPENDENCIES) == []
+    assert suggested_modules(tmp_path, collection, execution) == {}
