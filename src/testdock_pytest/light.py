@@ -6,7 +6,13 @@ A dependency is light when it and everything it depends on come as pure-Python w
 Everything else (compiled packages such as numpy, packages only published as sources, whatever
 would exceed the budget) is left to the import stubs.
 
-    python light.py CANDIDATES --budget BYTES --pip PIP --python VENV_PYTHON
+With --closure-of, it also writes the names of every distribution the real run installs (the
+execution image's requirements, resolved by pip without installing anything): the stubs then
+know a module the project gets through a dependency, such as dateutil through pandas, is there
+in the real run, even where the project never names it.
+
+    python light.py CANDIDATES --budget BYTES --pip PIP --python VENV_PYTHON \
+        [--closure-of REQUIREMENTS --closure-out FILE]
 
 Standard library only: it runs in the image's build, before anything else is installed.
 """
@@ -14,6 +20,7 @@ Standard library only: it runs in the image's build, before anything else is ins
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -85,6 +92,24 @@ def choose(pip: list[str], candidates: list[str], budget: int, folder: Path,
     return chosen, notes
 
 
+def closure(pip: list[str], requirements_file: Path, constraint: str | None = None) -> list[str]:
+    """The names of every distribution installing `requirements_file` would install, resolved by
+    pip without installing (metadata only); [] when pip cannot resolve them here."""
+    with tempfile.TemporaryDirectory(prefix="testdock-closure-") as temporary:
+        report = Path(temporary) / "report.json"
+        command = [*pip, "install", "--dry-run", "--quiet", "--ignore-installed", "--report", str(report),
+                   "--requirement", str(requirements_file)]
+        if constraint:
+            command += ["--constraint", constraint]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0 or not report.is_file():
+            tail = (result.stderr.strip().splitlines() or ["no report"])[-1]
+            print(f"testdock closure: not resolved ({tail}); optional modules are judged without it")
+            return []
+        installs = json.loads(report.read_text(encoding="utf-8")).get("install", [])
+        return sorted({str(item["metadata"]["name"]) for item in installs})
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("candidates", type=Path)
@@ -92,12 +117,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--pip", default=f"{sys.executable} -m pip", help="the pip command")
     parser.add_argument("--python", required=True, help="the interpreter of the venv to install into")
     parser.add_argument("--constraint", help="a constraints file the downloads stay within")
+    parser.add_argument("--closure-of", type=Path, help="the real run's requirements file")
+    parser.add_argument("--closure-out", type=Path, help="where to write the distributions it installs")
     options = parser.parse_args(argv)
+    pip = options.pip.split()
+    if options.closure_of and options.closure_out:
+        names = closure(pip, options.closure_of, options.constraint)
+        options.closure_out.write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
+        print(f"testdock closure: the real run installs {len(names)} distributions")
     candidates = requirements(options.candidates) if options.candidates.is_file() else []
     if not candidates or options.budget <= 0:
         print("testdock light dependencies: none to consider")
         return 0
-    pip = options.pip.split()
     with tempfile.TemporaryDirectory(prefix="testdock-light-") as temporary:
         chosen, notes = choose(pip, candidates, options.budget, Path(temporary),
                                installed_projects(options.python), options.constraint)

@@ -269,6 +269,10 @@ def test_optional_modules_outside_the_dependencies_stay_missing(pytester: pytest
             HAS_DECLARED = True
         except ImportError:
             HAS_DECLARED = False
+        try:
+            import nosuch_transitive  # not declared, but a dependency's dependency in the real run
+        except ImportError:
+            raise RuntimeError("the real run has it")
 
         def _has_nested():
             if True:  # nested in a function and a block, as guarded imports often are
@@ -288,6 +292,9 @@ def test_optional_modules_outside_the_dependencies_stay_missing(pytester: pytest
     """)
     monkeypatch.setenv("TESTDOCK_STUB_IMPORTS", "1")
     monkeypatch.setenv("TESTDOCK_STUB_DEPENDENCIES", "nosuch_declared")
+    closure = pytester.path / "closure.txt"
+    closure.write_text("nosuch-declared\nNosuch-Transitive\n")
+    monkeypatch.setenv("TESTDOCK_STUB_CLOSURE", str(closure))
     result = pytester.runpytest_subprocess("--collect-only", "-q")
     assert result.ret == 0, result.stdout.str()
     ids = [line for line in result.outlines if "::" in line]
@@ -296,7 +303,8 @@ def test_optional_modules_outside_the_dependencies_stay_missing(pytester: pytest
     output = result.stdout.str()
     assert "left missing, as optional" in output and "nosuch_optional" in output
     assert "nosuch_nested" in output
-    assert "stubbed 2 module(s)" in output  # the required one, imported unguarded, and the declared one
+    # the required one, imported unguarded, the declared one and the one the real run has
+    assert "stubbed 3 module(s)" in output and "nosuch_transitive" in output.split("left missing")[0]
 
 
 def test_probes_find_declared_dependencies_and_miss_the_rest(pytester: pytest.Pytester,
@@ -316,6 +324,9 @@ def test_probes_find_declared_dependencies_and_miss_the_rest(pytester: pytest.Py
     """)
     monkeypatch.setenv("TESTDOCK_STUB_IMPORTS", "1")
     monkeypatch.setenv("TESTDOCK_STUB_DEPENDENCIES", "nosuch_declared")
+    closure = pytester.path / "closure.txt"
+    closure.write_text("nosuch-declared\nNosuch-Transitive\n")
+    monkeypatch.setenv("TESTDOCK_STUB_CLOSURE", str(closure))
     result = pytester.runpytest_subprocess("--collect-only", "-q")
     assert result.ret == 0, result.stdout.str()
     assert [line for line in result.outlines if "::" in line] == ["test_probe.py::test_probed[False-True]"]
