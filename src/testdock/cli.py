@@ -246,7 +246,8 @@ def collect(path: Path, compare: bool, tag: str) -> None:
     library. Exits 1 when they differ or either collection fails.
     """
     from testdock.collect import collect as run_collect
-    from testdock.collect import differences, install_hint
+    from testdock.collect import differences
+    from testdock.installhint import install_hint
     from testdock.units import format_size
 
     results = run_collect(path, tag, compare)

@@ -3,16 +3,12 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import re
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from packaging.utils import canonicalize_name
 
 from testdock import engine
 from testdock.config import load_settings
@@ -20,7 +16,6 @@ from testdock.errors import BadInput
 from testdock.phases import memory_limit
 from testdock.project import inspect_project
 from testdock.render import image_prefix
-from testdock.requirements import names
 from testdock.units import parse_size
 
 # Runs pytest --collect-only in a child and reports its wall time and peak RSS as a last line.
@@ -120,102 +115,3 @@ def differences(collection: Collection, execution: Collection) -> tuple[list[str
     """(only in the collection image, only in the execution image)."""
     stubbed, real = set(collection.nodeids), set(execution.nodeids)
     return sorted(stubbed - real), sorted(real - stubbed)
-
-
-def _collection_time_imports(tree: ast.Module) -> Iterator[ast.Import | ast.ImportFrom]:
-    """The import statements a file runs when it is collected: at module level and in class
-    bodies, within blocks (if, try, with), not inside functions, which run later."""
-    pending: list[ast.stmt] = list(tree.body)
-    while pending:
-        statement = pending.pop()
-        if isinstance(statement, (ast.Import, ast.ImportFrom)):
-            yield statement
-        elif not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            for block in ("body", "orelse", "finalbody", "handlers"):
-                pending.extend(getattr(statement, block, None) or [])
-
-
-def _imported_modules(path: Path) -> set[str]:
-    """Top-level names of the modules `path` imports at collection time. (Not followed into the
-    modules it imports: a test helper module pulls in everything any test needs, and the hint
-    would name it all.)"""
-    try:
-        tree = ast.parse(path.read_bytes(), str(path))
-    except (OSError, SyntaxError, ValueError):
-        return set()
-    imported: set[str] = set()
-    for statement in _collection_time_imports(tree):
-        if isinstance(statement, ast.Import):
-            imported.update(alias.name.partition(".")[0] for alias in statement.names)
-        elif statement.module and not statement.level:
-            imported.add(statement.module.partition(".")[0])
-    return imported
-
-
-def _files_with_conftests(root: Path, files: Iterable[str]) -> dict[str, set[Path]]:
-    """Each test file with the conftest.py files between it and the root (they are imported to
-    collect it). A folder (a collection error in its conftest.py) stands for its conftest.py."""
-    result: dict[str, set[Path]] = {}
-    for name in files:
-        path = root / name
-        paths = {path / "conftest.py" if path.is_dir() else path}
-        for folder in path.parents:
-            if folder != root and root not in folder.parents:
-                break
-            if (folder / "conftest.py").is_file():
-                paths.add(folder / "conftest.py")
-        result[name] = paths
-    return result
-
-
-def suggested_modules(root: Path, collection: Collection, execution: Collection) -> dict[str, int]:
-    """The modules, stubbed or left missing, that the files whose node ids differ (or that fail
-    to collect only with stubs) import at collection time, with how many such files import each."""
-    only_stubbed, only_real = differences(collection, execution)
-    files = {nodeid.split("::")[0] for nodeid in (*only_stubbed, *only_real)}
-    files |= set(collection.errors) - set(execution.errors)
-    absent = set(collection.stubbed) | set(collection.left_missing)
-    counts: Counter[str] = Counter()
-    for paths in _files_with_conftests(root, sorted(files)).values():
-        counts.update(set().union(*(_imported_modules(path) for path in paths)) & absent)
-    return dict(counts)
-
-
-# Run in the execution image: which of the modules it has, and the distribution each comes from.
-_DISTRIBUTIONS = (
-    "import importlib.metadata as m, importlib.util as u, json, sys\n"
-    "owners = getattr(m, 'packages_distributions', dict)()\n"
-    "print(json.dumps({n: (owners.get(n) or [n])[0] for n in sys.argv[1:] if u.find_spec(n)}))\n")
-
-
-def real_distributions(client: Any, image: str, modules: Iterable[str]) -> dict[str, str]:
-    """module -> the distribution providing it in `image`, for the modules `image` has."""
-    output = client.containers.run(image, ["python", "-c", _DISTRIBUTIONS, *sorted(modules)], remove=True,
-                                   network_mode="none", labels={"io.testdock.managed": "true"})
-    found: dict[str, str] = json.loads(output.decode().strip().splitlines()[-1])
-    return found
-
-
-def install_hint(root: Path, collection: Collection, execution: Collection) -> list[str]:
-    """What to tell the user when the stubs could not reproduce the real collection: the modules
-    the differing files import that the real run has (a module it lacks too is no cause), and the
-    setting that installs their distributions for real."""
-    root = root.resolve()
-    modules = suggested_modules(root, collection, execution)
-    if not modules:
-        return []
-    settings = load_settings(root)
-    owners = real_distributions(engine.client(), execution.image, modules)
-    counts: Counter[str] = Counter()
-    for module, files in modules.items():
-        if module in owners and canonicalize_name(owners[module]) not in names(settings.collection.install):
-            counts[owners[module]] = max(counts[owners[module]], files)
-    if not counts:
-        return []
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0].lower()))
-    listed = ", ".join(f"{name} ({count} file{'s' if count > 1 else ''})" for name, count in ranked)
-    install = json.dumps([*settings.collection.install, *(name for name, _ in ranked)])
-    return [f"the files that differ import, when collected, these dependencies of the real run, stubbed or "
-            f"missing here: {listed}",
-            "if they compute with them at import time (parametrize lists, class bodies), install them "
-            f"for real in the collection image: [tool.testdock.collection] install = {install}"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -59,6 +60,20 @@ def installed_projects(python: str) -> set[str]:
                             capture_output=True, text=True, check=False)
     return {line.strip().lower().replace("_", "-").replace(".", "-") for line in result.stdout.splitlines()
             if line.strip()}
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def used_by_installed(python: str) -> set[str]:
+    """The projects that the distributions installed in the environment of `python` may use,
+    optional ones (extras) included: pandas may use pyarrow, dask distributed."""
+    result = subprocess.run([python, "-c", "import importlib.metadata as m\n"
+                             "for d in m.distributions():\n    print('\\n'.join(d.requires or []))"],
+                            capture_output=True, text=True, check=False)
+    names = (re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line) for line in result.stdout.splitlines())
+    return {_canonical(match.group(1)) for match in names if match}
 
 
 def choose(pip: list[str], candidates: list[str], budget: int, folder: Path,
@@ -121,13 +136,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--closure-out", type=Path, help="where to write the distributions it installs")
     options = parser.parse_args(argv)
     pip = options.pip.split()
-    if options.closure_of and options.closure_out:
-        names = closure(pip, options.closure_of, options.constraint)
-        options.closure_out.write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
-        print(f"testdock closure: the real run installs {len(names)} distributions")
     candidates = requirements(options.candidates) if options.candidates.is_file() else []
     if not candidates or options.budget <= 0:
         print("testdock light dependencies: none to consider")
+        write_closure(options, pip)
         return 0
     with tempfile.TemporaryDirectory(prefix="testdock-light-") as temporary:
         chosen, notes = choose(pip, candidates, options.budget, Path(temporary),
@@ -137,7 +149,23 @@ def main(argv: list[str]) -> int:
         if chosen:
             subprocess.run([*pip, "--python", options.python, "install", "--quiet", "--no-index", "--no-deps",
                             *(str(wheel) for wheel in chosen.values())], check=True)
+    write_closure(options, pip)
     return 0
+
+
+def write_closure(options: argparse.Namespace, pip: list[str]) -> None:
+    """The real run's distributions, for the stubs to stand in for. Those that a library
+    installed here for real may use are left out: stubbed, they would make the project's code
+    and that library disagree (the project sees pyarrow, stubbed; pandas, real, does not), and
+    missing, they are missing for both."""
+    if not (options.closure_of and options.closure_out):
+        return
+    resolved = closure(pip, options.closure_of, options.constraint)
+    used = used_by_installed(options.python)
+    names = [name for name in resolved if _canonical(name) not in used]
+    options.closure_out.write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
+    print(f"testdock closure: the real run installs {len(resolved)} distributions; "
+          f"{len(resolved) - len(names)} of them are left missing, as libraries installed here may use them")
 
 
 if __name__ == "__main__":

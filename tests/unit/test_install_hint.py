@@ -6,7 +6,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from testdock.collect import Collection, suggested_modules
+from testdock.collect import Collection
+from testdock.installhint import suggested_modules
 
 
 def _write(root: Path, name: str, text: str) -> None:
@@ -28,6 +29,7 @@ def _collections(only_stubbed: list[str], only_real: list[str], stub_errors: tup
 def test_imports_at_collection_time_of_the_differing_files_and_their_conftests(tmp_path: Path) -> None:
     _write(tmp_path, "tests/conftest.py", """
         import yaml
+        CONFIG = yaml.safe_load("a: 1")
         try:
             import distributed
         except ImportError:
@@ -36,30 +38,39 @@ def test_imports_at_collection_time_of_the_differing_files_and_their_conftests(t
     _write(tmp_path, "tests/unit/test_frames.py", """
         import os
         import pandas as pd
-        from numpy.testing import assert_equal
+        from numpy.testing import assert_equal  # imported, never used at collection time
 
-        def test_later():
+        @pytest.mark.parametrize("frame", [pd.DataFrame()])
+        def test_later(frame):
             import scipy  # runs with the test, not at collection
+            assert_equal(frame, frame)
     """)
     _write(tmp_path, "tests/unit/test_models.py", """
         class TestModels:
             from sklearn import linear_model
+            MODELS = [linear_model.Ridge()]
             if True:
                 import numpy
+                ARRAY = numpy.zeros(3)
     """)
     _write(tmp_path, "tests/test_same.py", "import scipy\n")
     collection, execution = _collections(["tests/unit/test_frames.py::test_a[stub]"],
                                          ["tests/unit/test_frames.py::test_a[1]"],
                                          stub_errors=("tests/unit/test_models.py",))
     suggestions = suggested_modules(tmp_path, collection, execution)
-    # most files first; scipy is imported only inside a test function, and test_same.py does not differ
-    # (distributed is missing here, as an optional module the real run has through an extra)
-    assert suggestions == {"distributed": 2, "numpy": 2, "yaml": 2, "pandas": 1, "sklearn": 1}
+    # scipy is imported only inside a test function, numpy by test_frames.py only imported, and
+    # test_same.py does not differ; distributed is missing here (its absence alone counts)
+    assert suggestions == {"distributed": 2, "yaml": 2, "numpy": 1, "pandas": 1, "sklearn": 1}
 
 
 def test_a_folder_that_fails_to_collect_stands_for_its_conftest(tmp_path: Path) -> None:
-    _write(tmp_path, "pkg/tests/conftest.py", "import yaml\n")
-    _write(tmp_path, "pkg/tests/test_a.py", "import numpy\n")
+    _write(tmp_path, "pkg/tests/conftest.py", """
+        import yaml
+
+        def pytest_generate_tests(metafunc):  # a hook: it runs during collection
+            metafunc.parametrize("x", yaml.safe_load("[1, 2]"))
+    """)
+    _write(tmp_path, "pkg/tests/test_a.py", "import numpy\nVALUES = numpy.arange(3)\n")
     collection, execution = _collections([], ["pkg/tests/test_a.py::test_a"], stub_errors=("pkg/tests",))
     # the conftest counts for both: the folder that failed and the file that differs
     assert suggested_modules(tmp_path, collection, execution) == {"yaml": 2, "numpy": 1}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from testdock_pytest.light import choose, closure, main, requirements
+from testdock_pytest.light import choose, closure, main, requirements, used_by_installed
 
 
 def wheel(folder: Path, name: str, tag: str = "py3-none-any", requires: tuple[str, ...] = (),
@@ -75,6 +75,14 @@ def test_main_installs_into_the_target_environment(index: Path, tmp_path: Path) 
     site = next((target / "lib").glob("python*/site-packages"))
     assert (site / "zones" / "__init__.py").is_file() and (site / "zonedata").is_dir()
     assert not (site / "fastmath").exists()
+    assert used_by_installed(python) == {"zonedata"}  # what installed distributions may use
+    # the real run's closure leaves out what a library installed here for real may use
+    execution = tmp_path / "execution_requirements.txt"
+    execution.write_text("zones\npureapp\n")
+    out = tmp_path / "closure.txt"
+    assert main([str(tmp_path / "none.txt"), "--python", python, "--closure-of", str(execution),
+                 "--closure-out", str(out)]) == 0
+    assert out.read_text().split() == ["fastmath", "pureapp", "zones"]
 
 
 def test_the_real_runs_closure_is_resolved_without_installing(index: Path, tmp_path: Path) -> None:
@@ -93,10 +101,3 @@ def test_an_unresolvable_closure_is_empty_and_said(index: Path, tmp_path: Path,
     assert "testdock closure: not resolved" in capsys.readouterr().out
 
 
-def test_main_writes_the_closure_even_without_light_candidates(index: Path, tmp_path: Path) -> None:
-    execution = tmp_path / "execution_requirements.txt"
-    execution.write_text("zones\n")
-    out = tmp_path / "closure.txt"
-    assert main([str(tmp_path / "none.txt"), "--python", sys.executable, "--closure-of", str(execution),
-                 "--closure-out", str(out)]) == 0
-    assert out.read_text().split() == ["zonedata", "zones"]
