@@ -192,20 +192,24 @@ class Stub:
         return id(self)
 
     # Comparisons never raise. A stand-in for a value (an array, a frame) compares element-wise
-    # as those do, into another stand-in (`(data["sex"] == "male").astype(int)`); classes and
-    # functions compare by identity, and order below everything.
+    # as those do, into another stand-in (`(data["sex"] == "male").astype(int)`), where the
+    # project's own code compares it; anywhere else (`x in list`, list.index, Enum's checks for
+    # duplicates) and for classes and functions, it compares by identity and orders below all.
+    def _elementwise(self) -> bool:
+        return _stands_for_an_instance(self._stub_name) and _project_comparison(sys._getframe(2))
+
     def __eq__(self, other: object) -> Any:
-        if _stands_for_an_instance(self._stub_name) and other is not self:
+        if other is not self and self._elementwise():
             return Stub(f"{self._stub_name}.__eq__()")
         return other is self
 
     def __ne__(self, other: object) -> Any:
-        if _stands_for_an_instance(self._stub_name) and other is not self:
+        if other is not self and self._elementwise():
             return Stub(f"{self._stub_name}.__ne__()")
         return other is not self
 
     def __lt__(self, other: Any) -> Any:
-        if _stands_for_an_instance(self._stub_name):
+        if self._elementwise():
             return Stub(f"{self._stub_name}.__lt__()")
         return False
 
@@ -252,19 +256,45 @@ KNOWN_CONSTANTS: dict[str, Any] = {
 _UNPACKING = {dis.opmap["UNPACK_SEQUENCE"]: False, dis.opmap["UNPACK_EX"]: True}
 
 
+def _instruction(frame: types.FrameType) -> tuple[int, int]:
+    """(operation, argument) of the instruction `frame` is running, EXTENDED_ARG prefixes folded
+    in: before Python 3.11 the frame points at the first prefix, since then at the instruction."""
+    code, offset = frame.f_code.co_code, frame.f_lasti
+    argument = 0
+    if code[offset] == dis.EXTENDED_ARG:
+        while code[offset] == dis.EXTENDED_ARG:
+            argument = (argument | code[offset + 1]) << 8
+            offset += 2
+    else:
+        shift, before = 8, offset - 2
+        while before >= 0 and code[before] == dis.EXTENDED_ARG:
+            argument |= code[before + 1] << shift
+            shift, before = shift + 8, before - 2
+    return code[offset], argument | code[offset + 1]
+
+
 def _unpacked_count(frame: types.FrameType) -> int:
     """How many items the instruction running in `frame` unpacks (`a, b = x`: 2; `a, *b, c = x`:
     2), or 0 when it does something else with the iterator (a loop, a call to list())."""
     try:
-        code, offset = frame.f_code.co_code, frame.f_lasti
-        operation, argument = code[offset], code[offset + 1]
-        if offset >= 2 and code[offset - 2] == dis.EXTENDED_ARG:
-            argument |= code[offset - 1] << 8
+        operation, argument = _instruction(frame)
     except (IndexError, AttributeError):
         return 0
     if operation not in _UNPACKING:
         return 0
     return (argument & 0xFF) + (argument >> 8) if _UNPACKING[operation] else argument
+
+
+def _project_comparison(frame: types.FrameType) -> bool:
+    """Whether `frame` is the project's own code running a comparison operator (not `in`, not a
+    call such as list.index, not the standard library's or an installed package's code)."""
+    filename = frame.f_code.co_filename
+    if filename.startswith("<") or os.path.realpath(filename).startswith(_INSTALLED_CODE):
+        return False
+    try:
+        return _instruction(frame)[0] == dis.opmap["COMPARE_OP"]
+    except (IndexError, AttributeError):
+        return False
 
 
 def _stands_for_an_instance(name: str) -> bool:
