@@ -257,7 +257,7 @@ def collect(path: Path, compare: bool, tag: str) -> None:
         if result.stubbed:
             click.echo(f"            stubbed: {', '.join(result.stubbed)}")
         if result.left_missing:
-            click.echo(f"            left missing (optional, not declared): {', '.join(result.left_missing)}")
+            click.echo(f"            left missing (optional): {', '.join(result.left_missing)}")
         for error in result.errors:
             click.echo(f"            collection error: {error}")
         for prediction in result.predicted:

@@ -66,14 +66,38 @@ def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def used_by_installed(python: str) -> set[str]:
-    """The projects that the distributions installed in the environment of `python` may use,
-    optional ones (extras) included: pandas may use pyarrow, dask distributed."""
-    result = subprocess.run([python, "-c", "import importlib.metadata as m\n"
-                             "for d in m.distributions():\n    print('\\n'.join(d.requires or []))"],
-                            capture_output=True, text=True, check=False)
-    names = (re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line) for line in result.stdout.splitlines())
-    return {_canonical(match.group(1)) for match in names if match}
+# Run in the venv: what the named distributions and those installed for them may use, their
+# optional dependencies (extras) included. (Markers other than extras are not evaluated.)
+_USED = r"""
+import importlib.metadata as m, json, re, sys
+def canonical(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+installed = {canonical(d.metadata["Name"] or ""): d for d in m.distributions()}
+pending, seen, used = [canonical(n) for n in sys.argv[1:]], set(), set()
+while pending:
+    name = pending.pop()
+    if name in seen or name not in installed:
+        continue
+    seen.add(name)
+    for line in installed[name].requires or []:
+        found = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line)
+        if found:
+            used.add(canonical(found.group(1)))
+            if "extra ==" not in line:
+                pending.append(canonical(found.group(1)))
+print(json.dumps(sorted(used)))
+"""
+
+
+def used_by_installed(python: str, roots: list[str]) -> set[str]:
+    """The projects that `roots` (distributions installed for real on purpose) and what they
+    brought in may use, in the environment of `python`: pandas may use pyarrow, dask
+    distributed. pytest and its plugins are not roots: their extras are of no concern."""
+    if not roots:
+        return set()
+    result = subprocess.run([python, "-c", _USED, *roots], capture_output=True, text=True, check=False)
+    lines = result.stdout.strip().splitlines()
+    return set(json.loads(lines[-1])) if result.returncode == 0 and lines else set()
 
 
 def choose(pip: list[str], candidates: list[str], budget: int, folder: Path,
@@ -134,12 +158,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--constraint", help="a constraints file the downloads stay within")
     parser.add_argument("--closure-of", type=Path, help="the real run's requirements file")
     parser.add_argument("--closure-out", type=Path, help="where to write the distributions it installs")
+    parser.add_argument("--real", default="", help="what is installed for real on purpose, comma-separated")
     options = parser.parse_args(argv)
     pip = options.pip.split()
     candidates = requirements(options.candidates) if options.candidates.is_file() else []
     if not candidates or options.budget <= 0:
         print("testdock light dependencies: none to consider")
-        write_closure(options, pip)
+        write_closure(options, pip, [])
         return 0
     with tempfile.TemporaryDirectory(prefix="testdock-light-") as temporary:
         chosen, notes = choose(pip, candidates, options.budget, Path(temporary),
@@ -149,11 +174,11 @@ def main(argv: list[str]) -> int:
         if chosen:
             subprocess.run([*pip, "--python", options.python, "install", "--quiet", "--no-index", "--no-deps",
                             *(str(wheel) for wheel in chosen.values())], check=True)
-    write_closure(options, pip)
+    write_closure(options, pip, list(chosen))
     return 0
 
 
-def write_closure(options: argparse.Namespace, pip: list[str]) -> None:
+def write_closure(options: argparse.Namespace, pip: list[str], light: list[str]) -> None:
     """The real run's distributions, for the stubs to stand in for. Those that a library
     installed here for real may use are left out: stubbed, they would make the project's code
     and that library disagree (the project sees pyarrow, stubbed; pandas, real, does not), and
@@ -161,7 +186,7 @@ def write_closure(options: argparse.Namespace, pip: list[str]) -> None:
     if not (options.closure_of and options.closure_out):
         return
     resolved = closure(pip, options.closure_of, options.constraint)
-    used = used_by_installed(options.python)
+    used = used_by_installed(options.python, [*filter(None, options.real.split(",")), *light])
     names = [name for name in resolved if _canonical(name) not in used]
     options.closure_out.write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
     print(f"testdock closure: the real run installs {len(resolved)} distributions; "

@@ -75,13 +75,14 @@ def test_main_installs_into_the_target_environment(index: Path, tmp_path: Path) 
     site = next((target / "lib").glob("python*/site-packages"))
     assert (site / "zones" / "__init__.py").is_file() and (site / "zonedata").is_dir()
     assert not (site / "fastmath").exists()
-    assert used_by_installed(python) == {"zonedata"}  # what installed distributions may use
+    assert used_by_installed(python, ["zones"]) == {"zonedata"}  # what zones, installed on purpose, uses
+    assert used_by_installed(python, []) == set()
     # the real run's closure leaves out what a library installed here for real may use
     execution = tmp_path / "execution_requirements.txt"
     execution.write_text("zones\npureapp\n")
     out = tmp_path / "closure.txt"
     assert main([str(tmp_path / "none.txt"), "--python", python, "--closure-of", str(execution),
-                 "--closure-out", str(out)]) == 0
+                 "--closure-out", str(out), "--real", "Zones"]) == 0
     assert out.read_text().split() == ["fastmath", "pureapp", "zones"]
 
 
