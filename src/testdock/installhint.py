@@ -17,6 +17,7 @@ from testdock import engine
 from testdock.collect import Collection, differences
 from testdock.config import load_settings
 from testdock.requirements import names
+from testdock_pytest.importnames import KNOWN
 
 
 class _CollectionTimeCode(ast.NodeVisitor):
@@ -103,18 +104,30 @@ def suggested_modules(root: Path, collection: Collection, execution: Collection)
 
 
 # Run in the execution image: which of the modules it has, and the distribution each comes from.
+# (packages_distributions is Python 3.10's: before, the owner is guessed from the name tables)
 _DISTRIBUTIONS = (
     "import importlib.metadata as m, importlib.util as u, json, sys\n"
     "owners = getattr(m, 'packages_distributions', dict)()\n"
-    "print(json.dumps({n: (owners.get(n) or [n])[0] for n in sys.argv[1:] if u.find_spec(n)}))\n")
+    "print(json.dumps({n: (owners.get(n) or [None])[0] for n in sys.argv[1:] if u.find_spec(n)}))\n")
 
 
 def real_distributions(client: Any, image: str, modules: Iterable[str]) -> dict[str, str]:
-    """module -> the distribution providing it in `image`, for the modules `image` has."""
-    output = client.containers.run(image, ["python", "-c", _DISTRIBUTIONS, *sorted(modules)], remove=True,
-                                   network_mode="none", labels={"io.testdock.managed": "true"})
-    found: dict[str, str] = json.loads(output.decode().strip().splitlines()[-1])
-    return found
+    """module -> the distribution providing it in `image`, for the modules `image` has; {} when
+    the image cannot tell (the hint is then left out, never the comparison)."""
+    import docker.errors
+
+    try:
+        output = client.containers.run(image, ["python", "-c", _DISTRIBUTIONS, *sorted(modules)], remove=True,
+                                       network_mode="none", labels={"io.testdock.managed": "true"})
+        found: dict[str, str | None] = json.loads(output.decode().strip().splitlines()[-1])
+    except (docker.errors.DockerException, ValueError, IndexError):
+        return {}
+    return {module: owner or owner_by_name(module) for module, owner in found.items()}
+
+
+def owner_by_name(module: str) -> str:
+    """The distribution a module is known to come from (sklearn: scikit-learn), else its name."""
+    return next((name for name, modules in KNOWN.items() if module in modules), module)
 
 
 def install_hint(root: Path, collection: Collection, execution: Collection) -> list[str]:

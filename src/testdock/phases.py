@@ -82,7 +82,7 @@ def _chosen(wanted: list[str], project: Project) -> list[str]:
     for text in wanted:
         requirement = Requirement(text)
         own = declared.get(canonicalize_name(requirement.name))
-        if own is None or requirement.specifier or requirement.url:
+        if own is None or requirement.specifier or requirement.url or requirement.marker:
             chosen.append(text)
             continue
         own.extras = requirement.extras

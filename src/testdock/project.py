@@ -250,20 +250,21 @@ def _requirement_list(value: object, root: Path | None = None) -> list[str]:
     return []
 
 
-def _module_assignments(body: list[ast.stmt], opened: tuple[str, ...] = ()
-                        ) -> Iterator[tuple[str, ast.expr, tuple[str, ...]]]:
-    """(name, value, files opened around it) of each `name = value` at module level, within
-    `with open(...)` and if/try blocks too (`with open("reqs/base.txt") as f: REQUIRES = ...`)."""
+def _module_assignments(body: list[ast.stmt], opened: tuple[str, ...] = (), nested: bool = False
+                        ) -> Iterator[tuple[str, ast.expr, tuple[str, ...], bool]]:
+    """(name, value, files opened around it, within a block) of each `name = value` at module
+    level, within `with open(...)` and if/try blocks too (`with open("reqs/base.txt") as f:
+    REQUIRES = ...`)."""
     for statement in body:
         if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
                 and isinstance(statement.targets[0], ast.Name):
-            yield statement.targets[0].id, statement.value, opened
+            yield statement.targets[0].id, statement.value, opened, nested
         elif isinstance(statement, ast.With):
             files = tuple(text for item in statement.items for text in _strings_in(item.context_expr))
-            yield from _module_assignments(statement.body, opened + files)
+            yield from _module_assignments(statement.body, opened + files, True)
         elif isinstance(statement, (ast.If, ast.Try)):
             for block in (statement.body, statement.orelse, getattr(statement, "finalbody", [])):
-                yield from _module_assignments(block, opened)
+                yield from _module_assignments(block, opened, True)
 
 
 def _strings_in(node: ast.AST) -> list[str]:
@@ -283,9 +284,14 @@ def _setup_py_keywords(root: Path) -> dict[str, Any]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (SyntaxError, UnicodeDecodeError, ValueError):
         return {}
-    assigned: dict[str, list[tuple[ast.expr, tuple[str, ...]]]] = {}
-    for name, bound, around in _module_assignments(tree.body):
-        assigned.setdefault(name, []).append((bound, around))
+    # a name bound once at the top level (later additions in blocks aside), else once in a block
+    top: dict[str, list[tuple[ast.expr, tuple[str, ...]]]] = {}
+    anywhere: dict[str, list[tuple[ast.expr, tuple[str, ...]]]] = {}
+    for name, bound, around, nested in _module_assignments(tree.body):
+        anywhere.setdefault(name, []).append((bound, around))
+        if not nested:
+            top.setdefault(name, []).append((bound, around))
+    assigned = {name: top.get(name) or bindings for name, bindings in anywhere.items()}
     keywords: dict[str, Any] = {}
     for node in ast.walk(tree):
         function = getattr(node, "func", None)
@@ -483,7 +489,8 @@ def _project_name(root: Path, data: dict[str, Any]) -> str:
 def _is_project(root: Path) -> bool:
     if any((root / marker).is_file() for marker in _PROJECT_MARKERS):
         return True
-    return bool(list(root.glob("requirements*.txt"))) or (root / "requirements").is_dir()
+    return bool(list(root.glob("requirements*.txt"))) or any(
+        (root / folder).is_dir() for folder in ("requirements", "reqs", "requirements.d"))
 
 
 def inspect_project(root: Path, app_override: str | None = None) -> Project:

@@ -29,7 +29,8 @@ def test_collection_install_takes_extras_from_the_user_only(tmp_path: Path) -> N
     pyproject = project / "pyproject.toml"
     original = pyproject.read_text()
     for wanted, expected in (('"psycopg"', "psycopg>=3.1"), ('"psycopg[binary]"', "psycopg[binary]>=3.1"),
-                             ('"psycopg[c]"', "psycopg[c]>=3.1"), ('"psycopg==3.2.1"', "psycopg==3.2.1")):
+                             ('"psycopg[c]"', "psycopg[c]>=3.1"), ('"psycopg==3.2.1"', "psycopg==3.2.1"),
+                             ("\"psycopg; python_version >= '3.9'\"", 'psycopg; python_version >= "3.9"')):
         pyproject.write_text(original + f"\n[tool.testdock.collection]\ninstall = [{wanted}]\n")
         collection = requirement_set("collection", inspect_project(project), load_settings(project))
         assert [r for r in collection if r.startswith("psycopg")] == [expected]

@@ -7,7 +7,7 @@ import textwrap
 from pathlib import Path
 
 from testdock.collect import Collection
-from testdock.installhint import suggested_modules
+from testdock.installhint import owner_by_name, suggested_modules
 
 
 def _write(root: Path, name: str, text: str) -> None:
@@ -87,3 +87,8 @@ def test_errors_in_both_images_are_the_projects_own(tmp_path: Path) -> None:
     collection, execution = _collections([], [], stub_errors=("tests/test_broken.py",))
     execution.errors = ["tests/test_broken.py"]
     assert suggested_modules(tmp_path, collection, execution) == {}
+
+
+def test_owners_guessed_by_name_where_the_image_cannot_tell() -> None:
+    assert owner_by_name("sklearn") == "scikit-learn" and owner_by_name("yaml") == "pyyaml"
+    assert owner_by_name("numpy") == "numpy"

@@ -458,6 +458,23 @@ def test_setup_py_requirements_read_inline_or_through_a_helper(tmp_path: Path) -
         assert reqs(inspect_project(tmp_path).dependencies) == reqs(["attrs>=23"])
 
 
+def test_setup_py_top_level_binding_wins_over_later_additions(tmp_path: Path) -> None:
+    write(tmp_path, {"setup.py": (
+        "import sys\nfrom setuptools import setup\n"
+        "install_requires = ['numpy>=1.20', 'scipy']\n"
+        "if sys.platform == 'win32':\n"
+        "    install_requires = install_requires + ['pywin32']\n"
+        "setup(name='demo', install_requires=install_requires)\n")})
+
+    assert reqs(inspect_project(tmp_path).dependencies) == reqs(["numpy>=1.20", "scipy"])
+
+
+def test_a_project_of_requirement_files_in_a_reqs_folder(tmp_path: Path) -> None:
+    write(tmp_path, {"reqs/base-requirements.txt": "attrs\n", "tests/test_a.py": "def test_a():\n    pass\n"})
+
+    assert reqs(inspect_project(tmp_path).dependencies) == reqs(["attrs"])
+
+
 def test_setup_py_with_syntax_error_is_skipped(tmp_path: Path) -> None:
     write(tmp_path, {"setup.py": "setup(install_requires=['attrs'\n", "requirements.txt": "six\n"})
 
