@@ -261,6 +261,16 @@ def test_stubs_among_parameters_get_the_real_ids(pytester: pytest.Pytester) -> N
     assert "will differ" not in result.stdout.str()
 
 
+def _collection_image_environment(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the collection image sets it: stubs on, one declared dependency, and the real run's
+    distributions (one of them reached only through a dependency)."""
+    monkeypatch.setenv("TESTDOCK_STUB_IMPORTS", "1")
+    monkeypatch.setenv("TESTDOCK_STUB_DEPENDENCIES", "nosuch_declared")
+    closure = pytester.path / "closure.txt"
+    closure.write_text("nosuch-declared\nNosuch-Transitive\n")
+    monkeypatch.setenv("TESTDOCK_STUB_CLOSURE", str(closure))
+
+
 def test_optional_modules_outside_the_dependencies_stay_missing(pytester: pytest.Pytester,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makepyfile(test_optional="""
@@ -296,11 +306,7 @@ def test_optional_modules_outside_the_dependencies_stay_missing(pytester: pytest
             def test_only_with_declared():
                 pass
     """)
-    monkeypatch.setenv("TESTDOCK_STUB_IMPORTS", "1")
-    monkeypatch.setenv("TESTDOCK_STUB_DEPENDENCIES", "nosuch_declared")
-    closure = pytester.path / "closure.txt"
-    closure.write_text("nosuch-declared\nNosuch-Transitive\n")
-    monkeypatch.setenv("TESTDOCK_STUB_CLOSURE", str(closure))
+    _collection_image_environment(pytester, monkeypatch)
     result = pytester.runpytest_subprocess("--collect-only", "-q")
     assert result.ret == 0, result.stdout.str()
     ids = [line for line in result.outlines if "::" in line]
@@ -328,11 +334,7 @@ def test_probes_find_declared_dependencies_and_miss_the_rest(pytester: pytest.Py
         def test_probed(declared, other):
             pass
     """)
-    monkeypatch.setenv("TESTDOCK_STUB_IMPORTS", "1")
-    monkeypatch.setenv("TESTDOCK_STUB_DEPENDENCIES", "nosuch_declared")
-    closure = pytester.path / "closure.txt"
-    closure.write_text("nosuch-declared\nNosuch-Transitive\n")
-    monkeypatch.setenv("TESTDOCK_STUB_CLOSURE", str(closure))
+    _collection_image_environment(pytester, monkeypatch)
     result = pytester.runpytest_subprocess("--collect-only", "-q")
     assert result.ret == 0, result.stdout.str()
     assert [line for line in result.outlines if "::" in line] == ["test_probe.py::test_probed[False-True]"]
