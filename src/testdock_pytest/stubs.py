@@ -45,6 +45,9 @@ class _StubMeta(type):
         return iter(())
 
 
+_METACLASS_NAMES = ("Meta", "Metaclass", "MetaClass")  # how libraries name their metaclasses
+
+
 def _bound_by_caller(value: Any) -> bool:
     name = getattr(value, "__name__", None)
     if not isinstance(name, str):
@@ -57,11 +60,19 @@ class StubBase(metaclass=_StubMeta):
     """What a subclass of a stub derives from: it accepts any arguments, and any attribute an
     instance lacks is a stub."""
 
+    # no __weakref__ slot: a subclass may declare `__slots__ = ("__weakref__",)`, as subclasses of
+    # libraries' slotted bases (pydantic's BaseModel) do; classes without __slots__ still get one
+    __slots__ = ("__dict__",)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
 
     def __init_subclass__(cls, **kwargs: Any) -> None:  # class keywords of stubbed frameworks
         pass
+
+    # generic, as the stood-in classes often are: `class Select(SelectBase[T])`
+    def __class_getitem__(cls, item: Any) -> Any:
+        return cls
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):
@@ -106,8 +117,11 @@ class Stub:
     # reads a stubbed function's __doc__ must get an empty one.)
     __doc__ = ""
 
-    def __init__(self, name: str) -> None:
-        object.__setattr__(self, "_stub_name", name)
+    def __init__(self, name: str, *args: Any, **kwargs: Any) -> None:
+        # called once more, with anything, where code calls the stood-in class's __init__
+        # explicitly (`ModelMetaclass.__init__(cls, name, bases, namespace, **keywords)`)
+        if "_stub_name" not in self.__dict__:
+            object.__setattr__(self, "_stub_name", name)
 
     # attribute chains and calls
     def __getattr__(self, name: str) -> Any:
@@ -142,8 +156,12 @@ class Stub:
     # subclassing: `class Model(Base)` where Base is a stub
     def __mro_entries__(self, bases: tuple[Any, ...]) -> tuple[type, ...]:
         module, _, name = self._stub_name.rpartition(".")
+        if name.endswith(_METACLASS_NAMES):
+            # `class Meta(ModelMetaclass, DeclarativeMeta)`, then `class Model(Base, metaclass=Meta)`:
+            # a metaclass, and one that stub-made bases' metaclass yields to
+            return (type(name, (_StubMeta,), {"__module__": module or "stub"}),)
         metaclass = _metaclass_for([b for b in bases if b is not self])
-        return (metaclass(name or "Stub", (StubBase,), {"__module__": module or "stub"}),)
+        return (metaclass(name or "Stub", (StubBase,), {"__module__": module or "stub", "__slots__": ()}),)
 
     # `isinstance(x, np.ndarray)` with a stubbed class: nothing is an instance of a stub
     def __instancecheck__(self, instance: Any) -> bool:

@@ -57,11 +57,36 @@ class MixedMeta(nosuch_a.Base, Real):
     pass
 
 
+class CombinedMeta(nosuch_a.ModelMetaclass, nosuch_a.orm.DeclarativeMeta):  # stubbed metaclasses
+    def __new__(mcs, name, bases, namespace, **keywords):
+        return super().__new__(mcs, name, bases, namespace, **keywords)
+
+    def __init__(cls, name, bases, namespace, **keywords):
+        nosuch_a.ModelMetaclass.__init__(cls, name, bases, namespace, **keywords)
+
+
+class Generic(nosuch_a.orm.Select[int]):
+    pass
+
+
+class Specific(Generic[str]):  # a class made from a stub is generic too
+    pass
+
+
+class Table(nosuch_a.BaseModel, metaclass=CombinedMeta, registry=nosuch_a.registry()):
+    __slots__ = ("__weakref__",)  # as over a slotted base
+    id = 1
+
+
 def test_subclassing_and_inherited_attributes():
     model = Model(1, name="x")
     assert model.method() is not None
     assert Model.objects.filter(id=1) is not None
     assert isinstance(Mixed(), abc.ABC) and isinstance(MixedMeta(), Real)
+    assert type(Table) is CombinedMeta and Table(id=2).id == 1 and Table.columns is not None
+    import weakref
+
+    assert weakref.ref(Model(1)) is not None and weakref.ref(Table()) is not None
 
 
 @nosuch_a.decorators.plain
