@@ -133,9 +133,10 @@ def default_command(phase: str, project: Project, settings: Settings) -> list[st
         no_coverage = ["--no-cov"] if "pytest-cov" in names(requirement_set(phase, project, settings)) else []
         return [*pytest, "--collect-only", "-q", "--assert=plain", *no_coverage]
     if phase == "execution":
-        coverage = [f"--cov={package}" for package in project.packages]
-        if coverage:
-            coverage.append("--cov-report=xml:test-results/coverage.xml")
+        # the XML report goes to the results whoever turns coverage on (an `addopts = --cov
+        # --cov-report=xml` would write it into the read-only /app); inert when coverage is off
+        coverage = [*(f"--cov={package}" for package in project.packages),
+                    "--cov-report=xml:test-results/coverage.xml"]
         # workers from the memory budget, tests handed out so that they stay inside it
         return [*pytest, "-n", "auto", "--dist", "memory", "--junitxml=test-results/junit.xml",
                 "--timeout=600", *coverage]

@@ -128,11 +128,13 @@ def parametrized_from_a_dependency(tmp_path_factory: pytest.TempPathFactory,
             def test_with_pydantic_core():
                 pass
     """))
-    # coverage on by default, as many projects have it: the collection image must turn it off
+    # coverage on by default, with an XML report into the working directory, as many projects have
+    # it: the images' /app is read-only, so collection turns it off and the real run redirects it
     pyproject = copy / "pyproject.toml"
     pyproject.write_text(pyproject.read_text()
                          .replace('"pytest-benchmark"]', '"pytest-benchmark", "pytest-cov"]')
-                         .replace('addopts = "--strict-markers"', 'addopts = "--strict-markers --cov=shop"'))
+                         .replace('addopts = "--strict-markers"',
+                                  'addopts = "--strict-markers --cov=shop --cov-report=xml"'))
     yield _built(copy, "", base_image, "hint")
     shutil.rmtree(copy, ignore_errors=True)
 
@@ -149,3 +151,10 @@ def test_differences_come_with_what_to_install(parametrized_from_a_dependency: P
     # the distribution's name as the execution image has it installed
     assert "SQLAlchemy (1 file)" in hints[0] and "fastapi" not in hints[0] and "geopandas" not in hints[0]
     assert hints[1].endswith('[tool.testdock.collection] install = ["SQLAlchemy"]')
+
+
+def test_the_projects_coverage_report_goes_to_the_results(parametrized_from_a_dependency: Path) -> None:
+    project = parametrized_from_a_dependency
+    result = run_cli("run", "execution", str(project), "--tag", "hint")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (project / "test-results" / "coverage.xml").is_file()  # not /app/coverage.xml, read-only
