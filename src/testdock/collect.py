@@ -17,13 +17,17 @@ from testdock.phases import memory_limit
 from testdock.project import inspect_project
 from testdock.render import image_prefix
 from testdock.units import parse_size
+from testdock_pytest.listing import ERROR_PREFIX, NODEID_PREFIX
 
-# Runs pytest --collect-only in a child and reports its wall time and peak RSS as a last line.
+# Runs pytest --collect-only in a child and reports its wall time and peak RSS as a last line. The
+# plugin lists what was collected in its own lines (TESTDOCK_LIST_COLLECTED), and --color=no comes
+# after the project's addopts: `-v` or `--color=yes` there reshape pytest's own listing.
 _MEASURED = (
-    "import json, resource, subprocess, sys, time\n"
+    "import json, os, resource, subprocess, sys, time\n"
     "started = time.monotonic()\n"
     "code = subprocess.call([sys.executable, '-m', 'pytest', '-p', 'no:cacheprovider', '-p', 'no:xdist',"
-    " '--collect-only', '-q', *sys.argv[1:]])\n"
+    " '--collect-only', '-q', '--color=no', *sys.argv[1:]],"
+    " env={**os.environ, 'TESTDOCK_LIST_COLLECTED': '1'})\n"
     "print('TESTDOCK-COLLECT ' + json.dumps({'code': code, 'seconds': time.monotonic() - started,"
     " 'rss': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}))\n"
     "sys.exit(code)\n")
@@ -50,7 +54,8 @@ class Collection:
 
 def parse_output(phase: str, image: str, output: str) -> Collection:
     result = Collection(phase, image, -1, output=output)
-    listing = True  # `--collect-only -q` lists node ids first, up to a blank line or a section
+    listed = NODEID_PREFIX in output  # the plugin's own lines, else pytest's `-q` listing
+    listing = not listed  # `--collect-only -q` lists node ids first, up to a blank line or a section
     for line in output.splitlines():
         stripped = line.strip()
         if listing and result.nodeids and (not stripped or line.startswith("=")):
@@ -60,9 +65,13 @@ def parse_output(phase: str, image: str, output: str) -> Collection:
             result.exit_code = int(figures["code"])
             result.seconds = float(figures["seconds"])
             result.peak_rss = int(figures["rss"])
+        elif line.startswith(NODEID_PREFIX):
+            result.nodeids.append(line.removeprefix(NODEID_PREFIX).rstrip("\n"))
+        elif line.startswith(ERROR_PREFIX):
+            result.errors.append(line.removeprefix(ERROR_PREFIX).strip())
         elif listing and "::" in line and not line.startswith((" ", "ERROR", "FAILED", "E ")):
             result.nodeids.append(line.rstrip())
-        elif line.startswith("ERROR "):
+        elif line.startswith("ERROR ") and not listed:
             result.errors.append(stripped.removeprefix("ERROR ").split(" - ")[0])
         elif stripped.startswith(_PREDICTED):
             result.predicted.append(stripped.removeprefix(_PREDICTED))

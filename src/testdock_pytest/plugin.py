@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from testdock_pytest import memory, progress, shards, stubs
+from testdock_pytest import listing, memory, progress, shards, stubs
 
 HAS_XDIST = importlib.util.find_spec("xdist") is not None  # asked before any stub is in place
 if HAS_XDIST:
@@ -101,3 +101,4 @@ def pytest_configure(config: pytest.Config) -> None:
     progress.register(config)
     memory.register(config)
     shards.register(config)
+    listing.register(config)

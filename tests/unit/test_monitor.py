@@ -203,3 +203,17 @@ def test_read_only_failures_are_counted_from_junit(tmp_path: Path) -> None:
                      '<testcase name="c"/></testsuite>')
     assert read_only_failures(junit) == 1
     assert read_only_failures(tmp_path / "missing.xml") == 0
+
+
+def test_collect_output_prefers_the_plugins_own_lines() -> None:
+    from testdock.collect import parse_output
+
+    output = "\n".join([  # a project's `addopts = -v` turns pytest's listing into a tree
+        "<Dir app>", "  <Module tests/test_a.py>", "    <Function test_one>",
+        "TESTDOCK-NODEID tests/test_a.py::test_one", "TESTDOCK-NODEID tests/test_a.py::test_two[1-x]",
+        "TESTDOCK-ERROR tests/test_b.py",
+        "ERROR tests/test_b.py - ModuleNotFoundError: No module named 'x'",
+        'TESTDOCK-COLLECT {"code": 2, "seconds": 0.25, "rss": 35000000}'])
+    collection = parse_output("collection", "img:tag", output)
+    assert collection.nodeids == ["tests/test_a.py::test_one", "tests/test_a.py::test_two[1-x]"]
+    assert collection.errors == ["tests/test_b.py"]
