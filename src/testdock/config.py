@@ -97,8 +97,8 @@ class MemorySettings(_Strict):
 
 class CollectionSettings(_Strict):
     stub: Annotated[list[str], AfterValidator(_module_names)] = []
-    # dependencies made only of pure-Python wheels are installed for real, up to this many bytes
-    # of wheels ("0": none; everything is stubbed)
+    # dependencies made only of small wheels (pure Python, or compiled up to 1 MiB each) are
+    # installed for real, up to this many bytes of wheels ("0": none; everything is stubbed)
     light_budget: Size = "4m"
     # dependencies installed for real whatever their weight: for test modules that compute with
     # them at import time (arrays built in a class body), which no stand-in can do

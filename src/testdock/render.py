@@ -153,7 +153,7 @@ def render_files(project: Project, settings: Settings) -> dict[str, str]:
     files[CONSTRAINTS_PATH] = _constraints_text(pins, source)
     files[LIGHT_CANDIDATES_PATH] = "\n".join([
         "# Dependencies the collection image installs for real when they and everything they need",
-        "# are pure-Python wheels within [tool.testdock.collection] light_budget; the rest is stubbed.",
+        "# are small wheels within [tool.testdock.collection] light_budget; the rest is stubbed.",
         *light_candidates(project, settings)]) + "\n"
     files[HEALTHCHECK_PATH] = _environment.get_template("healthcheck.py.j2").render()
     files.update(plugin_files())

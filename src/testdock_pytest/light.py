@@ -1,10 +1,11 @@
 """Install a project's light dependencies into the collection image, at build time.
 
-A dependency is light when it and everything it depends on come as pure-Python wheels
-(`*-none-any.whl`) small enough to fit the budget: installing it costs little, and its real data
-(time zones, locales, enumerations) then feeds parametrize lists exactly as in the real run.
-Everything else (compiled packages such as numpy, packages only published as sources, whatever
-would exceed the budget) is left to the import stubs.
+A dependency is light when it and everything it depends on come as wheels, pure Python or
+compiled but small (at most 1 MiB each), that fit the budget together: installing it costs
+little, and its real data (time zones, locales, enumerations, configuration read from YAML) then
+feeds collection exactly as in the real run. Everything else (big compiled packages such as
+numpy, packages only published as sources, whatever would exceed the budget) is left to the
+import stubs.
 
 With --closure-of, it also writes the names of every distribution the real run installs (the
 execution image's requirements, resolved by pip without installing anything): the stubs then
@@ -100,6 +101,12 @@ def used_by_installed(python: str, roots: list[str]) -> set[str]:
     return set(json.loads(lines[-1])) if result.returncode == 0 and lines else set()
 
 
+# A compiled wheel this small is a parser or a helper (PyYAML, MarkupSafe, msgpack, psutil), often
+# used at import time (configuration read from YAML); the big ones (numpy, pydantic-core,
+# SQLAlchemy) are what the stubs are for.
+SMALL_NATIVE = 1 << 20
+
+
 def choose(pip: list[str], candidates: list[str], budget: int, folder: Path,
            installed: set[str] | None = None, constraint: str | None = None
            ) -> tuple[dict[str, Path], list[str]]:
@@ -115,9 +122,11 @@ def choose(pip: list[str], candidates: list[str], budget: int, folder: Path,
             notes.append(f"stubbed {requirement}: not every part of it is published as a wheel")
             continue
         wheels = [wheel for wheel in wheels if _project(wheel) not in present]
-        native = [wheel.name for wheel in wheels if not wheel.name.endswith("-none-any.whl")]
+        native = [wheel for wheel in wheels if not wheel.name.endswith("-none-any.whl")
+                  and wheel.stat().st_size > SMALL_NATIVE]
         if native:
-            notes.append(f"stubbed {requirement}: compiled ({native[0]})")
+            size = native[0].stat().st_size // 1024
+            notes.append(f"stubbed {requirement}: compiled ({native[0].name}, {size} KiB)")
             continue
         new = [wheel for wheel in wheels if _project(wheel) not in chosen]
         size = sum(wheel.stat().st_size for wheel in new)

@@ -36,7 +36,8 @@ def index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     wheel(folder, "zones", requires=("zonedata",))
     wheel(folder, "zonedata")
     native = "cp{0}{1}-cp{0}{1}-linux_x86_64".format(*sys.version_info[:2])
-    wheel(folder, "fastmath", tag=native)
+    wheel(folder, "fastmath", tag=native, padding=1_200_000)  # compiled and big: numpy's kind
+    wheel(folder, "tinyparser", tag=native)  # compiled and small: PyYAML's kind
     wheel(folder, "pureapp", requires=("fastmath",))
     wheel(folder, "huge")
     (folder / "onlysource-1.0.tar.gz").write_bytes(b"not a wheel")
@@ -49,12 +50,14 @@ def test_light_dependencies_are_chosen_and_the_rest_explained(index: Path, tmp_p
     (index / "huge-1.0-py3-none-any.whl").unlink()
     wheel(index, "huge", padding=300_000)
     pip = [sys.executable, "-m", "pip"]
-    chosen, notes = choose(pip, ["zones", "pureapp", "onlysource", "huge"], 100_000, tmp_path / "work")
-    assert sorted(chosen) == ["zonedata", "zones"]
+    chosen, notes = choose(pip, ["zones", "pureapp", "onlysource", "huge", "tinyparser"], 100_000,
+                           tmp_path / "work")
+    assert sorted(chosen) == ["tinyparser", "zonedata", "zones"]
     assert notes[0].startswith("installed zones: 2 wheel(s)")
     assert notes[1].startswith("stubbed pureapp: compiled (fastmath-1.0-cp")
     assert notes[2] == "stubbed onlysource: not every part of it is published as a wheel"
     assert notes[3].startswith("stubbed huge:") and "exceed the budget" in notes[3]
+    assert notes[4].startswith("installed tinyparser: 1 wheel(s)")
 
 
 def test_projects_installed_on_purpose_count_as_there(index: Path, tmp_path: Path) -> None:
