@@ -173,7 +173,7 @@ def main(argv: list[str]) -> int:
     candidates = requirements(options.candidates) if options.candidates.is_file() else []
     if not candidates or options.budget <= 0:
         print("testdock light dependencies: none to consider")
-        write_closure(options, pip, [])
+        write_closure(options, pip)
         return 0
     with tempfile.TemporaryDirectory(prefix="testdock-light-") as temporary:
         chosen, notes = choose(pip, candidates, options.budget, Path(temporary),
@@ -183,19 +183,21 @@ def main(argv: list[str]) -> int:
         if chosen:
             subprocess.run([*pip, "--python", options.python, "install", "--quiet", "--no-index", "--no-deps",
                             *(str(wheel) for wheel in chosen.values())], check=True)
-    write_closure(options, pip, list(chosen))
+    write_closure(options, pip)
     return 0
 
 
-def write_closure(options: argparse.Namespace, pip: list[str], light: list[str]) -> None:
-    """The real run's distributions, for the stubs to stand in for. Those that a library
-    installed here for real may use are left out: stubbed, they would make the project's code
+def write_closure(options: argparse.Namespace, pip: list[str]) -> None:
+    """The real run's distributions, for the stubs to stand in for. Those that a library the
+    image installs for real on purpose (`--real`: [tool.testdock.collection] install) may use
+    are left out: stubbed, they would make the project's code
     and that library disagree (the project sees pyarrow, stubbed; pandas, real, does not), and
     missing, they are missing for both."""
     if not (options.closure_of and options.closure_out):
         return
     resolved = closure(pip, options.closure_of, options.constraint)
-    used = used_by_installed(options.python, [*filter(None, options.real.split(",")), *light])
+    # (not the light packages: small helpers whose extras, partd's numpy, are of no concern)
+    used = used_by_installed(options.python, [name for name in options.real.split(",") if name])
     names = [name for name in resolved if _canonical(name) not in used]
     options.closure_out.write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
     print(f"testdock closure: the real run installs {len(resolved)} distributions; "
