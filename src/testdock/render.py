@@ -80,7 +80,6 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
         # with testdock's plugin: bytecode loads several times faster than source compiles
         "collection_compile_paths": f"/opt/testdock {_compile_paths(project, source=True)}",
         "light_budget": parse_size(settings.collection.light_budget),
-        "collection_install": ",".join(sorted(names(settings.collection.install))),
         # the real run has these; others, imported under try/except ImportError, stay missing
         "stub_dependencies": ",".join(import_names([*project.dependencies, *project.test_dependencies,
                                                     *locked])),

@@ -87,7 +87,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.line("no module needed a stub")
     if finder.left_missing:
         terminalreporter.line("left missing, as optional (imported under try/except ImportError, or probed) "
-                              "and not stood in for: " + ", ".join(sorted(finder.left_missing)))
+                              "and not a declared dependency: " + ", ".join(sorted(finder.left_missing)))
     for prediction in finder.predicted:
         terminalreporter.line(f"node ids will differ from the real collection: {prediction}")
 

@@ -22,14 +22,11 @@ import types
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Literal
 
-from testdock_pytest.importnames import module_names
-
 ENABLE_ENV = "TESTDOCK_STUB_IMPORTS"
 MODULES_ENV = "TESTDOCK_STUB_MODULES"
 # The import names of the project's declared dependencies: a module outside them, imported where
 # the code is ready for its absence (try/except ImportError), is absent in the real environment too
 DEPENDENCIES_ENV = "TESTDOCK_STUB_DEPENDENCIES"
-CLOSURE_ENV = "TESTDOCK_STUB_CLOSURE"  # a file: the distributions the real run installs, one a line
 STUB_VERSION = "99.0.0"  # code that compares versions takes its newest branch
 
 
@@ -557,15 +554,5 @@ def install_from_environment() -> StubFinder | None:
         return None
     declared = os.environ.get(DEPENDENCIES_ENV)
     return install(os.environ.get(MODULES_ENV, "").split(","),
-                   None if declared is None else [*declared.split(","), *_closure_modules()])
+                   None if declared is None else declared.split(","))
 
-
-def _closure_modules() -> list[str]:
-    """The modules of every distribution the real run installs, its dependencies' dependencies
-    included, when the image recorded them."""
-    path = pathlib.Path(os.environ.get(CLOSURE_ENV, "") or os.devnull)
-    try:
-        lines = path.read_text(encoding="utf-8").split()
-    except OSError:
-        return []
-    return sorted({module for line in lines for module in module_names(line)})

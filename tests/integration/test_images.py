@@ -119,11 +119,6 @@ def test_collection_image_collects(built: tuple[Path, str], docker_client: docke
     assert "tests collected" in logs
     if prefix == "shop":  # its dependencies are missing in this image, and stubbed
         assert "stubbed 3 module(s) that are not installed: fastapi, pydantic, sqlalchemy" in logs
-        # what the real run installs, fastapi's own dependencies included (resolved, not installed)
-        code, closure = _run(docker_client, f"{prefix}-collection:it",
-                             command=["cat", "/opt/venv/testdock-closure.txt"])
-        assert code == 0 and {"fastapi", "starlette", "pydantic_core"} <= {
-            name.lower().replace("-", "_") for name in closure.split()}, closure
 
 
 def test_collection_matches_the_execution_image(built: tuple[Path, str]) -> None:

@@ -4,7 +4,6 @@ a local folder of wheels made here."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import venv
 import zipfile
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from testdock_pytest.light import choose, closure, main, requirements, used_by_installed
+from testdock_pytest.light import choose, main, requirements
 
 
 def wheel(folder: Path, name: str, tag: str = "py3-none-any", requires: tuple[str, ...] = (),
@@ -78,30 +77,4 @@ def test_main_installs_into_the_target_environment(index: Path, tmp_path: Path) 
     site = next((target / "lib").glob("python*/site-packages"))
     assert (site / "zones" / "__init__.py").is_file() and (site / "zonedata").is_dir()
     assert not (site / "fastmath").exists()
-    assert used_by_installed(python, ["zones"]) == {"zonedata"}  # what zones, installed on purpose, uses
-    assert used_by_installed(python, []) == set()
-    # the real run's closure leaves out what a library installed here for real may use
-    execution = tmp_path / "execution_requirements.txt"
-    execution.write_text("zones\npureapp\n")
-    out = tmp_path / "closure.txt"
-    assert main([str(tmp_path / "none.txt"), "--python", python, "--closure-of", str(execution),
-                 "--closure-out", str(out), "--real", "Zones"]) == 0
-    assert out.read_text().split() == ["fastmath", "pureapp", "zones"]
-
-
-def test_the_real_runs_closure_is_resolved_without_installing(index: Path, tmp_path: Path) -> None:
-    execution = tmp_path / "execution_requirements.txt"
-    execution.write_text("pureapp\nzones\n")
-    pip = [sys.executable, "-m", "pip"]
-    assert closure(pip, execution) == ["fastmath", "pureapp", "zonedata", "zones"]  # dependencies too
-    assert importlib.util.find_spec("zones") is None  # resolved, not installed
-
-
-def test_an_unresolvable_closure_is_empty_and_said(index: Path, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    execution = tmp_path / "execution_requirements.txt"
-    execution.write_text("nosuchproject\n")
-    assert closure([sys.executable, "-m", "pip"], execution) == []
-    assert "testdock closure: not resolved" in capsys.readouterr().out
-
 
