@@ -32,6 +32,8 @@ _MEASURED = (
     " 'rss': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}))\n"
     "sys.exit(code)\n")
 _COLLECTION_FLAGS = ("--assert=plain", "--no-cov")
+_ERROR_HEADING = re.compile(r"^_+ ERROR collecting (\S+) _+$")
+_PROJECT_FRAME = re.compile(r"^([^/<\s][^:\s]*\.py):\d+: in ")  # relative: the project's, not /opt/venv's
 _PREDICTED = "node ids will differ from the real collection: "
 _STUBBED = re.compile(r"stubbed \d+ module\(s\) that are not installed: (.*)$")
 _LEFT_MISSING = re.compile(r"^left missing, as optional .*: (.*)$")
@@ -47,6 +49,8 @@ class Collection:
     stubbed: list[str] = field(default_factory=list)
     left_missing: list[str] = field(default_factory=list)  # optional modules missing here as there
     predicted: list[str] = field(default_factory=list)  # differences the stubs announce
+    # the project's files in each collection error's traceback (relative paths), by error
+    error_frames: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
     peak_rss: int = 0
     output: str = ""
@@ -56,8 +60,17 @@ def parse_output(phase: str, image: str, output: str) -> Collection:
     result = Collection(phase, image, -1, output=output)
     listed = NODEID_PREFIX in output  # the plugin's own lines, else pytest's `-q` listing
     listing = not listed  # `--collect-only -q` lists node ids first, up to a blank line or a section
+    failing: str | None = None  # the error whose traceback is being read
     for line in output.splitlines():
         stripped = line.strip()
+        if heading := _ERROR_HEADING.match(line):
+            failing = heading.group(1)
+        elif line.startswith("="):
+            failing = None
+        elif failing is not None and (frame := _PROJECT_FRAME.match(line)):
+            frames = result.error_frames.setdefault(failing, [])
+            if frame.group(1) not in frames:
+                frames.append(frame.group(1))
         if listing and result.nodeids and (not stripped or line.startswith("=")):
             listing = False
         if line.startswith("TESTDOCK-COLLECT "):

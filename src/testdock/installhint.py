@@ -98,9 +98,28 @@ def suggested_modules(root: Path, collection: Collection, execution: Collection)
     files |= set(collection.errors) - set(execution.errors)
     stubbed, missing = set(collection.stubbed), set(collection.left_missing)
     counts: Counter[str] = Counter()
-    for paths in _files_with_conftests(root, sorted(files)).values():
-        counts.update(set().union(*(_modules_in_use(path, missing) for path in paths)) & (stubbed | missing))
+    for name, paths in _files_with_conftests(root, sorted(files)).items():
+        used = set().union(*(_modules_in_use(path, missing) for path in paths))
+        # the project's own modules the error went through: what they import, wherever they use it
+        for frame in collection.error_frames.get(name, []):
+            used |= _imported_anywhere(root / frame)
+        counts.update(used & (stubbed | missing))
     return dict(counts)
+
+
+def _imported_anywhere(path: Path) -> set[str]:
+    """Top-level names of every module `path` imports, in functions too."""
+    try:
+        tree = ast.parse(path.read_bytes(), str(path))
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            imported.add(node.module.partition(".")[0])
+    return imported
 
 
 # Run in the execution image: which of the modules it has, and the distribution each comes from.
@@ -149,7 +168,7 @@ def install_hint(root: Path, collection: Collection, execution: Collection) -> l
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0].lower()))
     listed = ", ".join(f"{name} ({count} file{'s' if count > 1 else ''})" for name, count in ranked)
     install = json.dumps([*settings.collection.install, *(name for name, _ in ranked)])
-    return [f"the files that differ import, when collected, these dependencies of the real run, stubbed or "
-            f"missing here: {listed}",
+    return [f"the files that differ, or fail only here, use these dependencies of the real run when "
+            f"collected (stubbed or missing here): {listed}",
             "if they compute with them at import time (parametrize lists, class bodies), install them "
             f"for real in the collection image: [tool.testdock.collection] install = {install}"]

@@ -76,6 +76,20 @@ def test_a_folder_that_fails_to_collect_stands_for_its_conftest(tmp_path: Path) 
     assert suggested_modules(tmp_path, collection, execution) == {"yaml": 2, "numpy": 1}
 
 
+def test_an_error_raised_in_the_projects_own_code_points_at_what_that_code_imports(tmp_path: Path) -> None:
+    _write(tmp_path, "pkg/maps.py", "from pkg._interpolated import Interpolated\nSEISMIC = Interpolated()\n")
+    _write(tmp_path, "pkg/_interpolated.py", """
+        class Interpolated:
+            def __post_init__(self):
+                import numpy as np  # used when called, at the import of maps.py
+                return np.linspace(0, 1)
+    """)
+    collection, execution = _collections([], [], stub_errors=("pkg/maps.py",), stubbed=("numpy", "yaml"))
+    assert suggested_modules(tmp_path, collection, execution) == {}  # maps.py itself imports none
+    collection.error_frames = {"pkg/maps.py": ["pkg/maps.py", "pkg/_interpolated.py"]}
+    assert suggested_modules(tmp_path, collection, execution) == {"numpy": 1}
+
+
 def test_nothing_to_suggest_when_the_ids_are_the_same(tmp_path: Path) -> None:
     _write(tmp_path, "tests/test_same.py", "import numpy\n")
     collection, execution = _collections([], [])

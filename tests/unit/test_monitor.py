@@ -217,3 +217,20 @@ def test_collect_output_prefers_the_plugins_own_lines() -> None:
     collection = parse_output("collection", "img:tag", output)
     assert collection.nodeids == ["tests/test_a.py::test_one", "tests/test_a.py::test_two[1-x]"]
     assert collection.errors == ["tests/test_b.py"]
+
+
+def test_collect_output_keeps_the_projects_frames_of_each_error() -> None:
+    from testdock.collect import parse_output
+
+    output = "\n".join([
+        "TESTDOCK-ERROR pkg/maps.py",
+        "==================================== ERRORS ====================================",
+        "_________________________ ERROR collecting pkg/maps.py _________________________",
+        "pkg/maps.py:14: in <module>", "    seismic = Interpolated(", "<string>:6: in __init__",
+        "pkg/_interpolated.py:74: in __post_init__",
+        "/opt/venv/lib/python3.11/site-packages/numpy/core.py:3: in f",
+        "E   ValueError: lengths differ",
+        "=========================== short test summary info ============================",
+        "pkg/other.py:1: in <module>"])
+    collection = parse_output("collection", "img:tag", output)
+    assert collection.error_frames == {"pkg/maps.py": ["pkg/maps.py", "pkg/_interpolated.py"]}
