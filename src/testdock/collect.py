@@ -100,8 +100,11 @@ def collect_in(client: Any, phase: str, image: str, memory: int, arguments: Sequ
     # each image collects as it does by default: the collection image without assertion rewriting
     # or coverage. The execution image (pytest-cov always installed) collects without coverage too:
     # an `addopts = --cov-report=xml` would write into the read-only /app once collection is over.
-    command = client.images.get(image).attrs["Config"].get("Cmd") or []
-    extra = [flag for flag in command if flag in _COLLECTION_FLAGS] if phase == "collection" else ["--no-cov"]
+    if phase == "collection":
+        command = client.images.get(image).attrs["Config"].get("Cmd") or []
+        extra = [flag for flag in command if flag in _COLLECTION_FLAGS]
+    else:
+        extra = ["--no-cov"]
     container = client.containers.run(
         image, ["python", "-c", _MEASURED, *extra, *arguments], detach=True, network_mode="host",
         mem_limit=memory, memswap_limit=memory, volumes=volumes or {},

@@ -5,6 +5,7 @@ image."""
 from __future__ import annotations
 
 import ast
+import functools
 import json
 from collections import Counter
 from collections.abc import Iterable
@@ -18,6 +19,16 @@ from testdock.collect import Collection, differences
 from testdock.config import load_settings
 from testdock.requirements import names
 from testdock_pytest.importnames import KNOWN
+
+
+@functools.cache
+def _parsed(path: Path) -> ast.Module:
+    """A file's syntax tree, read once however many differing files share it (their conftests);
+    an empty module when it cannot be read or parsed."""
+    try:
+        return ast.parse(path.read_bytes(), str(path))
+    except (OSError, SyntaxError, ValueError):
+        return ast.Module(body=[], type_ignores=[])
 
 
 class _CollectionTimeCode(ast.NodeVisitor):
@@ -65,12 +76,8 @@ def _modules_in_use(path: Path, missing: set[str]) -> set[str]:
     where they are missing (a try/except flag: their absence alone changes what is collected).
     A module only imported, its stand-in never used, cannot make the ids differ. (Not followed
     into the modules it imports: a test helper module pulls in everything any test needs.)"""
-    try:
-        tree = ast.parse(path.read_bytes(), str(path))
-    except (OSError, SyntaxError, ValueError):
-        return set()
     code = _CollectionTimeCode()
-    code.visit(tree)
+    code.visit(_parsed(path))
     return {module for module, bound in code.imports.items() if module in missing or bound & code.used}
 
 
@@ -109,12 +116,8 @@ def suggested_modules(root: Path, collection: Collection, execution: Collection)
 
 def _imported_anywhere(path: Path) -> set[str]:
     """Top-level names of every module `path` imports, in functions too."""
-    try:
-        tree = ast.parse(path.read_bytes(), str(path))
-    except (OSError, SyntaxError, ValueError):
-        return set()
     imported: set[str] = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(_parsed(path)):
         if isinstance(node, ast.Import):
             imported.update(alias.name.partition(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:

@@ -378,8 +378,9 @@ def _python_version(root: Path, data: dict[str, Any]) -> tuple[str, str | None]:
         poetry_python = table(data, "tool", "poetry", "dependencies").get("python")
         if isinstance(poetry_python, str):
             requires = poetry.constraint_to_specifier(poetry_python, "[tool.poetry] python")
-    if requires is None and isinstance(_setup_py_keywords(root).get("python_requires"), str):
-        requires = _setup_py_keywords(root)["python_requires"]
+    setup_requires_python = _setup_py_keywords(root).get("python_requires") if requires is None else None
+    if isinstance(setup_requires_python, str):
+        requires = setup_requires_python
         origin = root / "setup.py"
     if requires is None and (root / "setup.cfg").is_file():
         parser = read_ini(root / "setup.cfg")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import dis
+import functools
 import importlib.abc
 import importlib.machinery
 import importlib.metadata
@@ -300,11 +301,17 @@ def _unpacked_count(frame: types.FrameType) -> int:
     return (argument & 0xFF) + (argument >> 8) if _UNPACKING[operation] else argument
 
 
+@functools.cache  # (Python 3.9 has it)
+def _real_path(filename: str) -> str:
+    """os.path.realpath, once per file: it runs for every import and element-wise comparison."""
+    return os.path.realpath(filename)
+
+
 def _project_comparison(frame: types.FrameType) -> bool:
     """Whether `frame` is the project's own code running a comparison operator (not `in`, not a
     call such as list.index, not the standard library's or an installed package's code)."""
     filename = frame.f_code.co_filename
-    if filename.startswith("<") or os.path.realpath(filename).startswith(_INSTALLED_CODE):
+    if filename.startswith("<") or _real_path(filename).startswith(_INSTALLED_CODE):
         return False
     try:
         return _instruction(frame)[0] == dis.opmap["COMPARE_OP"]
@@ -432,8 +439,8 @@ def _project_importer() -> tuple[str, int, bool] | None:
         filename = frame.f_code.co_filename
         if filename == "<frozen importlib.util>":  # find_spec (frozen since Python 3.11)
             probing = True
-        elif not filename.startswith("<") and os.path.realpath(filename) != _THIS_FILE:
-            real = os.path.realpath(filename)
+        elif not filename.startswith("<") and _real_path(filename) != _THIS_FILE:
+            real = _real_path(filename)
             if _probe_helper(real):
                 probing = True
             elif real.startswith(_INSTALLED_CODE):

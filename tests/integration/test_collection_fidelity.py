@@ -36,6 +36,15 @@ def _counts(output: str) -> list[int]:
     return [int(line.split()[1]) for line in lines if line.startswith(("collection", "execution"))]
 
 
+def _identical(root: Path) -> tuple[str, list[int]]:
+    """`collect --compare` on a project built under the tag "fidelity", which must find identical
+    node ids: (its output, the two images' counts)."""
+    result = run_cli("collect", str(root), "--compare", "--tag", "fidelity")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "identical node ids" in result.stdout
+    return result.stdout, _counts(result.stdout)
+
+
 def _built(root: Path, settings: str, base_image: str, tag: str) -> Path:
     """`root` with `settings` appended to its pyproject.toml, initialised, and its collection and
     execution images built under `tag`."""
@@ -62,13 +71,10 @@ def sqlalchemy_utils(tmp_path_factory: pytest.TempPathFactory, base_image: str) 
 
 def test_collection_image_finds_the_same_node_ids(sqlalchemy_utils: Path,
                                                   docker_client: docker.DockerClient) -> None:
-    result = run_cli("collect", str(sqlalchemy_utils), "--compare", "--tag", "fidelity")
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "identical node ids" in result.stdout
-    counts = _counts(result.stdout)
+    output, counts = _identical(sqlalchemy_utils)
     assert counts[0] == counts[1] > 2500  # 1,200 of them parametrized from time-zone data
-    assert "stubbed: psycopg2, sqlalchemy" in result.stdout  # compiled: not installed
-    assert "predicted difference" not in result.stdout
+    assert "stubbed: psycopg2, sqlalchemy" in output  # compiled: not installed
+    assert "predicted difference" not in output
     # the time-zone data came from real, light packages; SQLAlchemy (compiled) did not
     script = "import importlib.util as u; print(bool(u.find_spec('pytz')), bool(u.find_spec('sqlalchemy')))"
     probe = docker_client.containers.run("fidelity-sqlalchemy-utils-collection:fidelity",
@@ -84,15 +90,12 @@ def pingouin(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Itera
 
 
 def test_scientific_test_modules_collect_as_in_the_real_run(pingouin: Path) -> None:
-    result = run_cli("collect", str(pingouin), "--compare", "--tag", "fidelity")
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "identical node ids" in result.stdout
-    counts = _counts(result.stdout)
+    output, counts = _identical(pingouin)
     assert counts[0] == counts[1] > 100
-    stubbed = next(line for line in result.stdout.splitlines() if "stubbed:" in line)
+    stubbed = next(line for line in output.splitlines() if "stubbed:" in line)
     names = set(stubbed.split(":")[1].replace(",", " ").split())
     assert {"numpy", "pandas", "scipy", "sklearn", "statsmodels"} <= names
-    assert "collection error" not in result.stdout
+    assert "collection error" not in output
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +119,8 @@ def parametrized_from_a_dependency(tmp_path_factory: pytest.TempPathFactory,
 
         @pytest.mark.parametrize("kind", KINDS)
         def test_kind(kind):
-            assert kind    """))
+            assert kind
+    """))
     # coverage on by default, with an XML report into the working directory, as many projects have
     # it: the images' /app is read-only, so collection turns it off and the real run redirects it
     pyproject = copy / "pyproject.toml"
