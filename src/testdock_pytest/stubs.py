@@ -133,8 +133,8 @@ class Stub:
             return self._stub_name.rpartition(".")[0] or self._stub_name
         if name == "__doc__":
             return ""
-        if name.startswith("__") and name.endswith("__"):
-            raise AttributeError(name)
+        if name.startswith("__") and name.endswith("__") and not _project_reads(sys._getframe(1), name):
+            raise AttributeError(name)  # probes (getattr, hasattr, the interpreter's) find no protocol
         return _attribute(f"{self._stub_name}.{name}")
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -307,14 +307,38 @@ def _real_path(filename: str) -> str:
     return os.path.realpath(filename)
 
 
+def _in_project(frame: types.FrameType) -> bool:
+    """Whether `frame` runs the project's own code, not the standard library's or a package's."""
+    filename = frame.f_code.co_filename
+    return not filename.startswith("<") and not _real_path(filename).startswith(_INSTALLED_CODE)
+
+
 def _project_comparison(frame: types.FrameType) -> bool:
     """Whether `frame` is the project's own code running a comparison operator (not `in`, not a
     call such as list.index, not the standard library's or an installed package's code)."""
-    filename = frame.f_code.co_filename
-    if filename.startswith("<") or _real_path(filename).startswith(_INSTALLED_CODE):
+    if not _in_project(frame):
         return False
     try:
         return _instruction(frame)[0] == dis.opmap["COMPARE_OP"]
+    except (IndexError, AttributeError):
+        return False
+
+
+_ATTRIBUTE_LOADS = {dis.opmap[name] for name in ("LOAD_ATTR", "LOAD_METHOD") if name in dis.opmap}
+_FLAGGED_LOAD_ATTR = sys.version_info >= (3, 12)  # its argument is the name's index << 1 | is-method
+
+
+def _project_reads(frame: types.FrameType, name: str) -> bool:
+    """Whether `frame` is the project's own code reading the attribute `name` as written in its
+    source (`np.array([1]).__array__(copy=None)`), rather than a probe by getattr or hasattr."""
+    if not _in_project(frame):
+        return False
+    try:
+        operation, argument = _instruction(frame)
+        if operation not in _ATTRIBUTE_LOADS:
+            return False
+        index = argument >> 1 if _FLAGGED_LOAD_ATTR and operation == dis.opmap["LOAD_ATTR"] else argument
+        return frame.f_code.co_names[index] == name
     except (IndexError, AttributeError):
         return False
 

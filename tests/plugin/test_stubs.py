@@ -159,6 +159,12 @@ for name in "abc":  # de-duplication: `in` compares by identity, never element-w
     if loaded not in SEEN:
         SEEN.append(loaded)
 
+try:  # patsy: which `copy` keyword the installed numpy takes, asked explicitly of a dunder
+    nosuch_a.array([1]).__array__(copy=None)
+    COPY_IF_NEEDED = None
+except (TypeError, AttributeError):
+    COPY_IF_NEEDED = False
+
 
 def test_unpacking_comparisons_and_builtin_arguments():
     assert fig is not ax and first is not last and middle == []
@@ -171,6 +177,13 @@ def test_unpacking_comparisons_and_builtin_arguments():
     assert len(SEEN) == 3 and [1, FRAME].index(FRAME) == 1
 
 
+def test_dunders_written_in_the_code_are_stand_ins_where_probes_find_nothing():
+    assert COPY_IF_NEEDED is None
+    assert not hasattr(nosuch_a.array(), "__array__")
+    assert getattr(nosuch_a.decorated, "__wrapped__", None) is None
+    assert nosuch_a.thing.__custom_protocol__() is not None
+
+
 @pytest.mark.skipif(nosuch_a.platform.is_windows(), reason="on windows")
 def test_markers_with_stubbed_arguments():
     pass
@@ -180,7 +193,7 @@ def test_markers_with_stubbed_arguments():
 def test_stub_behaviours(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_behaviours=BEHAVIOURS)
     result = pytester.runpytest_subprocess("--testdock-stubs", "-p", "no:randomly")
-    result.assert_outcomes(passed=6, skipped=1)
+    result.assert_outcomes(passed=7, skipped=1)
     output = result.stdout.str()
     assert "stubbed 3 module(s) that are not installed: nosuch_a, nosuch_b, nosuch_c" in output
 
