@@ -172,7 +172,7 @@ def app(client: Any, root: Path, tag: str, exports: dict[str, str], echo: Callab
         image, command, detach=True, network_mode="host", mem_limit=limit, memswap_limit=limit,
         nano_cpus=int(cpus * 1e9) if cpus else None, pids_limit=1024, cap_drop=["ALL"],
         security_opt=["no-new-privileges"], read_only=True, tmpfs={"/tmp": "rw,size=256m"},
-        environment={**environment, "UVICORN_HOST": "127.0.0.1", "UVICORN_PORT": str(port),
+        environment={"HOME": "/tmp", **environment, "UVICORN_HOST": "127.0.0.1", "UVICORN_PORT": str(port),
                      "TESTDOCK_HEALTH_PATH": settings.backend.health_path,
                      "TESTDOCK_HEALTH_MAX_MEMORY": str(settings.backend.health_max_memory)},
         healthcheck={"test": ["CMD", "python", HEALTH_SCRIPT], "interval": 2_000_000_000,

@@ -226,11 +226,16 @@ def _start(client: Any, image_name: str, command: list[str] | None, limit: int, 
     # As root, the image's own unprivileged user writes into folders chowned to it; otherwise
     # the container runs as the caller, so that results on the host belong to them.
     user = None if os.getuid() == 0 else f"{os.getuid()}:{os.getgid()}"
+    read_only = getattr(settings.phases, phase).read_only
+    if read_only:
+        # tools write their caches and settings under ~ (matplotlib, numba, huggingface): the home
+        # folder is in the read-only root, or is / for a caller's uid the image does not know
+        environment = {"HOME": "/tmp", **environment}
     return client.containers.run(
         image_name, command, detach=True, network_mode="host", mem_limit=limit, memswap_limit=limit,
         nano_cpus=int(cpus * 1e9) if cpus else None, pids_limit=4096, volumes=volumes,
         environment=environment, cap_drop=["ALL"], security_opt=["no-new-privileges"],
-        tmpfs={"/tmp": "rw,size=512m"}, read_only=getattr(settings.phases, phase).read_only, user=user,
+        tmpfs={"/tmp": "rw,size=512m"}, read_only=read_only, user=user,
         labels={"io.testdock.run": phase, "io.testdock.managed": "true"})
 
 

@@ -202,6 +202,11 @@ def test_writes_next_to_itself():
     output = Path(__file__).with_name("written.txt")
     output.write_text("x")
     assert output.read_text() == "x"
+
+def test_writes_its_cache_under_home():
+    cache = Path.home() / ".cache" / "some-tool"
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "index").write_text("x")
 """
 
 
@@ -211,6 +216,8 @@ def test_a_test_writing_into_its_tree_gets_a_hint_then_passes_with_read_only_off
     assert built.returncode == 0, built.stderr[-3000:]
     refused = run_cli("run", "execution", str(project), "--no-monitor", "--", "tests/unit/test_writes.py")
     assert refused.returncode == 1
+    # the home folder is writable (HOME=/tmp): caches under ~ do not fail
+    assert "1 failed, 1 passed" in refused.stdout, refused.stdout[-2000:]
     assert "1 test(s) failed writing into the image's read-only filesystem" in refused.stderr
     assert "[tool.testdock.phases.execution] read_only = false" in refused.stderr
     pyproject = project / "pyproject.toml"
