@@ -20,6 +20,7 @@ from testdock.managed import Ownership, merge_block, ownership, stamp
 from testdock.project import Project, inspect_project
 from testdock.pyproject_io import read_toml
 from testdock.render import base_image, image_prefix, render_files
+from testdock.testimports import files_of_tests
 
 DOCKERIGNORE_LINES = [
     ".git", ".hg", ".svn", "**/.env", "**/.env.*", "**/*.pem", "**/*.key", "**/id_rsa*",
@@ -196,6 +197,10 @@ def plan(root: Path, options: InitOptions) -> tuple[Project, list[PlannedFile], 
     flat = _flat_setuptools_warning(root, project, data)
     if flat:
         warnings.append(flat)
+    if next(files_of_tests(root, project.test_paths), None) is None:
+        warnings.append(f"no test files in {', '.join(project.test_paths)}: the images will collect no "
+                        "tests; set [tool.pytest.ini_options] testpaths if they live elsewhere (an "
+                        "sdist often ships without its tests)")
     return project, files, warnings
 
 

@@ -19,6 +19,8 @@ from testdock.appdetect import AppRef, detect_app
 from testdock.errors import BadInput
 from testdock.pyproject_io import ini_lines, ini_list, read_ini, read_toml, table
 from testdock.requirements import SELF_REFERENCE, merge, parse_requirement, read_requirements_file
+from testdock.testimports import imported_by_tests
+from testdock_pytest.importnames import module_names
 
 TEST_GROUPS = ("test", "tests", "testing")
 DEV_GROUPS = ("dev", "develop", "development")
@@ -76,6 +78,8 @@ class _Collected:
     test_dependencies: list[list[str]] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     extras: dict[str, list[str]] = field(default_factory=dict)  # every extra the project declares
+    # every requirement declared in a group or extra, chosen or not: what tests may turn out to need
+    declared: list[tuple[str, str]] = field(default_factory=list)  # (requirement, where)
 
     def add(self, source: str, runtime: Iterable[str], test: Iterable[str]) -> None:
         runtime, test = list(runtime), list(test)
@@ -177,6 +181,8 @@ def _dependency_groups(data: dict[str, Any], collected: _Collected) -> None:
     test: list[str] = []
     for group in _pick_groups(groups):
         test += resolve(group, frozenset())
+    for group in groups:
+        collected.declared += [(r, f"dependency group {group!r}") for r in resolve(group, frozenset())]
     name = str(table(data, "project").get("name", ""))
     extras = {
         key: [str(v) for v in value]
@@ -187,12 +193,13 @@ def _dependency_groups(data: dict[str, Any], collected: _Collected) -> None:
                   _test_set(_expand_self(test, name, extras), groups))
 
 
-def _poetry_table(entries: dict[str, Any], where: str) -> list[str]:
+def _poetry_table(entries: dict[str, Any], where: str, optional: bool = False) -> list[str]:
+    """The table's requirements: its required ones, or with `optional` its optional ones."""
     result: list[str] = []
     for name, spec in entries.items():
         if canonicalize_name(name) == "python":
             continue
-        if isinstance(spec, dict) and spec.get("optional"):
+        if bool(isinstance(spec, dict) and spec.get("optional")) != optional:
             continue
         requirement = poetry.dependency_to_requirement(name, spec, where)
         if requirement is not None:
@@ -214,6 +221,11 @@ def _poetry(data: dict[str, Any], collected: _Collected) -> None:
     test: list[str] = []
     for group in _pick_groups(groups):
         test += _poetry_table(groups[group], where[group])
+    for group in groups:
+        collected.declared += [(r, f"Poetry group {group!r}")
+                               for r in _poetry_table(groups[group], where[group])]
+    collected.declared += [(r, "Poetry's optional dependencies") for r in _poetry_table(
+        table(tool_poetry, "dependencies"), "pyproject.toml [tool.poetry.dependencies]", optional=True)]
     collected.add("pyproject.toml [tool.poetry]", runtime, _test_set(test, groups))
 
 
@@ -342,13 +354,16 @@ def requirement_files(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
     for folder in (root / "requirements", root / "reqs", root / "requirements.d"):
         if folder.is_dir():
             files += sorted(folder.glob("*.txt"))
+    tests_folders = (root / "tests", root / "test")  # tests/requirements.txt: what the tests need
+    for folder in tests_folders:
+        files += sorted(folder.glob("requirements*.txt")) + sorted(folder.glob("*requirements.txt"))
     runtime: list[Path] = []
     test: list[Path] = []
     dev: list[Path] = []
     for path in dict.fromkeys(files):
         # reqs/base-requirements.txt is the base set, as requirements/base.txt is
         stem = re.sub(r"[-_.]?(requirements|reqs)$", "", path.stem.lower()) or "requirements"
-        if "test" in stem:
+        if "test" in stem or path.parent in tests_folders:
             test.append(path)
         elif "dev" in stem:
             dev.append(path)
@@ -487,6 +502,27 @@ def _project_name(root: Path, data: dict[str, Any]) -> str:
     return re.sub(r"-v?\d+(\.\d+)+([._-]?[a-z]+\d*)*$", "", root.resolve().name) or root.resolve().name
 
 
+def _needed_by_tests(root: Path, test_paths: tuple[str, ...], collected: _Collected,
+                     chosen: Iterable[str], own: str) -> list[tuple[str, str]]:
+    """Requirements of extras and groups not chosen for the tests (`optional`, `plot`) whose
+    modules test files import unconditionally: the tests cannot be collected without them.
+    Returns (requirement, where it was declared), in declaration order, extras first."""
+    have = {canonicalize_name(Requirement(r).name) for r in chosen} | {own}
+    pool = [(r, f"extra {key!r}") for key, requirements in collected.extras.items() for r in requirements]
+    pool += collected.declared
+    pool.sort(key=lambda entry: "doc" in entry[1])  # a docs extra's pins are the docs build's
+    offered: dict[str, tuple[str, str]] = {}  # canonical name -> its first declaration
+    for text, where in pool:
+        for requirement in _expand_self(_expand_self([text], SELF_REFERENCE, collected.extras), own,
+                                        collected.extras):
+            name = canonicalize_name(Requirement(requirement).name)
+            if name not in have:
+                offered.setdefault(name, (requirement, where))
+    modules = {name: module_names(name) for name in offered}
+    imported = imported_by_tests(root, test_paths, set().union(*modules.values()))
+    return [offered[name] for name in offered if modules[name] & imported.keys()]
+
+
 def _is_project(root: Path) -> bool:
     if any((root / marker).is_file() for marker in _PROJECT_MARKERS):
         return True
@@ -521,6 +557,11 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
     test_dependencies = tuple(r for r in merge(*test) if canonicalize_name(Requirement(r).name) != own)
     python_version, requires_python = _python_version(root, data)
     test_paths = _test_paths(root, data)
+    needed = _needed_by_tests(root, test_paths, collected, (*dependencies, *test_dependencies), own)
+    if needed:
+        test_dependencies = tuple(merge(test_dependencies, [requirement for requirement, _ in needed]))
+        collected.sources.append("tests' imports (" + ", ".join(
+            f"{Requirement(requirement).name} from {where}" for requirement, where in needed) + ")")
     source_roots = _source_roots(root)
     installable = bool(table(data, "build-system")) or bool(table(data, "project")) or bool(
         table(data, "tool", "poetry")) or (root / "setup.py").is_file() or (root / "setup.cfg").is_file()

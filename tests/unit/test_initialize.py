@@ -155,6 +155,7 @@ def test_an_allow_list_dockerignore_gets_what_the_images_need(project: Path) -> 
 def test_flat_setuptools_layout_is_warned_about(tmp_path: Path) -> None:
     (tmp_path / "mypkg").mkdir()
     (tmp_path / "mypkg" / "__init__.py").write_text("")
+    (tmp_path / "mypkg" / "test_core.py").write_text("")
     (tmp_path / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
         '[project]\nname = "mypkg"\nversion = "1"\n')
@@ -164,6 +165,18 @@ def test_flat_setuptools_layout_is_warned_about(tmp_path: Path) -> None:
         (tmp_path / "pyproject.toml").read_text() + '[tool.setuptools]\npackages = ["mypkg"]\n')
     _, _, warnings = plan(tmp_path, InitOptions())
     assert warnings == []
+
+
+def test_a_project_without_test_files_is_warned_about(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "sdist"\nversion = "1"\n')
+    (tmp_path / "sdist").mkdir()
+    (tmp_path / "sdist" / "latest.py").write_text("")  # a module, not a test
+
+    _, _, warnings = plan(tmp_path, InitOptions())
+
+    assert warnings[-1:] == ["no test files in .: the images will collect no tests; set "
+                             "[tool.pytest.ini_options] testpaths if they live elsewhere (an "
+                             "sdist often ships without its tests)"]
 
 
 @pytest.mark.parametrize(("setup", "message"), [

@@ -344,14 +344,16 @@ def test_requirements_folder_conventions(tmp_path: Path) -> None:
         "requirements/local.txt": "ipdb\n",
         "requirements/tests.txt": "-r base.txt\npytest\n",
         "test-requirements.txt": "hypothesis\n",
+        "tests/requirements.txt": "pytest-flakes\n",
+        "tests/test_a.py": "",
     })
 
     project = inspect_project(tmp_path)
 
     assert reqs(project.dependencies) == reqs(["attrs"])
-    assert reqs(project.test_dependencies) == reqs(["hypothesis", "attrs", "pytest"])
+    assert reqs(project.test_dependencies) == reqs(["hypothesis", "attrs", "pytest", "pytest-flakes"])
     assert project.sources == ("requirements/base.txt", "test-requirements.txt",
-                               "requirements/tests.txt")
+                               "requirements/tests.txt", "tests/requirements.txt")
 
 
 # --- 5. setup.cfg -------------------------------------------------------------------------
@@ -797,3 +799,63 @@ def test_requirements_naming_the_project_with_extras_bring_the_extras(tmp_path: 
     project = inspect_project(tmp_path)
     assert "PySocks>=1.5.6" in project.test_dependencies and "pytest" in project.test_dependencies
     assert not any("testdock-this-project" in r or r == "never" for r in project.test_dependencies)
+
+
+# --- tests that import optional dependencies ------------------------------------------------
+
+
+def test_optional_dependencies_the_tests_import_join_the_test_set(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "pyproject.toml": (
+            '[project]\nname = "demo"\ndependencies = ["numpy"]\n'
+            "[project.optional-dependencies]\n"
+            'docs = ["sphinx", "pandas==2.0"]\n'
+            'optional = ["pandas>=2", "scikit-learn>=1.3", "redis", "PyYAML"]\n'
+            'all = ["demo[optional]", "torch"]\n'
+            "[dependency-groups]\n"
+            'test = ["pytest"]\n'
+            'bench = ["asv"]\n'
+        ),
+        "tests/test_frames.py": "import pandas as pd\nfrom sklearn.linear_model import Ridge\nimport numpy\n",
+        "tests/test_cache.py": "try:\n    import redis\nexcept ImportError:\n    redis = None\n",
+        "tests/conftest.py": "import yaml\nimport asv\n",
+        "tests/test_gpu.py": "def test_gpu():\n    import torch\n",
+    })
+
+    project = inspect_project(tmp_path)
+
+    # pandas as the non-docs extra declares it; redis (guarded) and torch (in a test) stay out
+    assert reqs(project.test_dependencies) == reqs(
+        ["pytest", "pandas>=2", "scikit-learn>=1.3", "PyYAML", "asv"])
+    assert project.sources[-1] == ("tests' imports (pandas from extra 'optional', scikit-learn from "
+                                   "extra 'optional', PyYAML from extra 'optional', asv from "
+                                   "dependency group 'bench')")
+
+
+def test_tests_importing_only_chosen_dependencies_add_nothing(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "setup.py": ("from setuptools import setup\nsetup(name='demo', install_requires=['numpy'],\n"
+                     "      extras_require={'test': ['pytest'], 'plot': ['matplotlib']})\n"),
+        "tests/test_a.py": "import numpy\nimport pytest\nimport demo\n",
+    })
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.test_dependencies) == reqs(["pytest"])
+    assert not any("tests' imports" in source for source in project.sources)
+
+
+def test_poetry_optional_dependency_imported_by_tests_is_added(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "pyproject.toml": (
+            '[tool.poetry]\nname = "demo"\n'
+            '[tool.poetry.dependencies]\npython = "^3.10"\nhttpx = "^0.27"\n'
+            'psycopg2-binary = {version = "^2.9", optional = true}\n'
+            '[tool.poetry.group.test.dependencies]\npytest = "^8"\n'
+        ),
+        "tests/test_db.py": "import psycopg2\n",
+    })
+
+    project = inspect_project(tmp_path)
+
+    assert names_of(project) == {"httpx", "pytest", "psycopg2-binary"}
