@@ -60,6 +60,8 @@ class RunResult:
     synthesized_junit: bool = False
     oom_kills: int | None = None  # the kernel's count for the container's cgroup, where readable
     read_only_failures: int = 0  # tests that failed writing into the read-only filesystem
+    refused_writes: bool = False  # the output shows a write refused (a session fixture's database)
+    read_only: bool = False  # the container's root filesystem was read-only
 
 
 def writable_folder(path: Path) -> Path:
@@ -153,7 +155,8 @@ def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
     volumes = _volumes(root, project, options.mount_source)
     container = _start(client, image_name, command, limit, phase, settings, volumes,
                        {**_environment(project, options.mount_source), **options.environment})
-    result = RunResult(phase, image_name, -1, False, limit)
+    result = RunResult(phase, image_name, -1, False, limit,
+                       read_only=getattr(settings.phases, phase).read_only)
     sampler: MemorySampler | None = None
     source: MemorySource | None = None
     renderer = None
@@ -181,8 +184,13 @@ def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
 
             sampler = MemorySampler(source, root / MONITORING_DIR / "memory.csv", follower,
                                     options.sample_interval, update).start()
+        carried = ""
         for chunk in container.logs(stream=True, follow=True):
-            echo(chunk.decode(errors="replace").rstrip("\n"))
+            text = chunk.decode(errors="replace")
+            echo(text.rstrip("\n"))
+            result.refused_writes = result.refused_writes or any(
+                marker in carried + text for marker in REFUSED_WRITE_MARKERS)
+            carried = text[-100:]
         status = container.wait()
         container.reload()
         result.exit_code = int(status["StatusCode"])
@@ -251,6 +259,9 @@ def _write_metrics_file(root: Path, phase: str, result: RunResult, follower: Pro
 
 
 READ_ONLY_ERROR = "[Errno 30] Read-only file system"
+# how a refused write shows in the output: Python's error, and SQLite's for a database file
+REFUSED_WRITE_MARKERS = ("Read-only file system", "unable to open database file",
+                         "unable to open database:", "attempt to write a readonly database")
 
 
 def read_only_failures(junit: Path) -> int:
@@ -269,6 +280,11 @@ def summary_lines(result: RunResult) -> list[str]:
         lines.append(f"testdock: {result.read_only_failures} test(s) failed writing into the image's "
                      "read-only filesystem; to let them write into their tree, set "
                      f"[tool.testdock.phases.{result.phase}] read_only = false, or use tmp_path")
+    elif result.refused_writes and result.read_only and result.exit_code not in (0, 137):
+        lines.append("testdock: the run failed writing into the image's read-only filesystem (see the "
+                     "output: a database or file created in the working directory?); to let the "
+                     f"suite write into its tree, set [tool.testdock.phases.{result.phase}] "
+                     "read_only = false")
     stats = result.stats
     if stats is not None and stats.samples:
         rate = stats.samples / stats.duration if stats.duration else 0.0

@@ -209,6 +209,13 @@ def test_writes_its_cache_under_home():
     (cache / "index").write_text("x")
 """
 
+SESSION_DATABASE = """
+import sqlite3
+
+def pytest_sessionstart(session):
+    sqlite3.connect("session.db").execute("create table runs (id integer)")
+"""
+
 
 def test_a_test_writing_into_its_tree_gets_a_hint_then_passes_with_read_only_off(project: Path) -> None:  # noqa: F811
     (project / "tests" / "unit" / "test_writes.py").write_text(WRITES_ITS_TREE)
@@ -220,6 +227,14 @@ def test_a_test_writing_into_its_tree_gets_a_hint_then_passes_with_read_only_off
     assert "1 failed, 1 passed" in refused.stdout, refused.stdout[-2000:]
     assert "1 test(s) failed writing into the image's read-only filesystem" in refused.stderr
     assert "[tool.testdock.phases.execution] read_only = false" in refused.stderr
+    # a session hook creating its database in the working directory: pytest's INTERNALERROR, exit 3
+    conftest = project / "tests" / "unit" / "conftest.py"
+    conftest.write_text(SESSION_DATABASE)
+    internal = run_cli("run", "execution", str(project), "--no-monitor", "--mount-source", "--",
+                       "tests/unit/test_writes.py")
+    assert internal.returncode == 3, internal.stdout[-2000:]
+    assert "the run failed writing into the image's read-only filesystem" in internal.stderr
+    conftest.unlink()
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + "\n[tool.testdock.phases.execution]\nread_only = false\n")
     allowed = run_cli("run", "execution", str(project), "--no-monitor", "--", "tests/unit/test_writes.py")
