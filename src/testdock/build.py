@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from testdock import engine
+from testdock import __version__, engine
 from testdock.config import PHASES, Settings, load_settings
 from testdock.errors import BadInput
+from testdock.managed import Ownership, ownership, stamp
 from testdock.phases import SPECS
 from testdock.project import Project, inspect_project
-from testdock.render import base_image, image_prefix
+from testdock.render import PLUGIN_DIR, base_image, image_prefix, plugin_files
 
 DEFAULT_LOG = Path("logs/build_test_images.log")
 STEP_LINE = re.compile(r"^#(\d+) \[([^\]]+)\] (.*)$")
@@ -302,6 +303,10 @@ def build_images(root: Path, options: BuildOptions, listener: BuildListener) -> 
     if options.push and not (options.registry or settings.build.registry):
         raise BadInput("--push needs a registry: pass --registry HOST[:PORT][/PREFIX] or set "
                        "[tool.testdock.build] registry")
+    refreshed = refresh_plugin(root)
+    if refreshed:
+        listener.state(chosen[0], "plugin updated", f"{len(refreshed)} file(s) of {PLUGIN_DIR} were "
+                       "another testdock's; the images get this one's")
     if options.bake:
         return _bake(root, project, settings, options, chosen, listener)
     run = _Run(root, project, settings, options, listener)
@@ -314,6 +319,31 @@ def build_images(root: Path, options: BuildOptions, listener: BuildListener) -> 
     if options.push:
         results = [_push(run, result) for result in results]
     return results
+
+
+def refresh_plugin(root: Path) -> list[str]:
+    """Bring docker/testdock_pytest up to this testdock's plugin (the images install it, and
+    testdock reads what it prints) after an upgrade, without `testdock init`; files the user
+    edited are left alone. Returns what changed."""
+    changed: list[str] = []
+    for relative, body in plugin_files().items():
+        path = root / relative
+        try:
+            old: str | None = path.read_text(encoding="utf-8")
+        except OSError:
+            old = None
+        text = stamp(body, __version__)
+        if old == text or ownership(old) not in (Ownership.OURS, Ownership.MISSING):
+            continue  # up to date, or edited by the user: init's rule, such a file is theirs
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.tmp")
+            temporary.write_text(text, encoding="utf-8")
+            temporary.replace(path)
+        except OSError as error:
+            raise BadInput(f"{path}: cannot write: {error.strerror}") from None
+        changed.append(relative)
+    return changed
 
 
 def _push(run: _Run, result: ImageResult) -> ImageResult:

@@ -202,6 +202,7 @@ def test_writes_next_to_itself():
     output = Path(__file__).with_name("written.txt")
     output.write_text("x")
     assert output.read_text() == "x"
+    Path("written-in-the-working-directory.txt").write_text("x")  # /app itself
 
 def test_writes_its_cache_under_home():
     cache = Path.home() / ".cache" / "some-tool"

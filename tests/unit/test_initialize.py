@@ -204,3 +204,23 @@ def test_certificates_under_the_test_paths_reach_the_images(project: Path) -> No
     lines = (project / ".dockerignore").read_text().splitlines()
     assert "**/*.pem" in lines and "!tests/**/*.pem" in lines and "!tests/**/*.key" in lines
     assert lines.index("**/*.pem") < lines.index("!tests/**/*.pem")  # the re-include comes after
+
+
+def test_build_refreshes_the_plugin_copy_an_older_testdock_wrote_but_not_an_edited_one(
+        tmp_path: Path) -> None:
+    from testdock import __version__
+    from testdock.build import refresh_plugin
+    from testdock.managed import stamp
+
+    files = plugin_files()
+    stale, edited, missing, current = sorted(files)[:4]
+    (tmp_path / stale).parent.mkdir(parents=True)
+    (tmp_path / stale).write_text(stamp("# the plugin of an older testdock\n", "0.0.1"))
+    (tmp_path / edited).write_text(stamp("# older\n", "0.0.1") + "# the user's own line\n")
+    (tmp_path / current).write_text(stamp(files[current], __version__))
+
+    assert refresh_plugin(tmp_path) == [f for f in sorted(files) if f not in (edited, current)]
+    assert (tmp_path / stale).read_text() == stamp(files[stale], __version__)
+    assert (tmp_path / missing).read_text() == stamp(files[missing], __version__)
+    assert (tmp_path / edited).read_text().endswith("# the user's own line\n")
+    assert refresh_plugin(tmp_path) == []
