@@ -21,6 +21,7 @@ from testdock.config import PHASES, Settings, load_settings
 from testdock.errors import BadInput
 from testdock.managed import Ownership, ownership, stamp
 from testdock.phases import SPECS
+from testdock.pipfailure import PipWatch
 from testdock.project import Project, inspect_project
 from testdock.render import PLUGIN_DIR, base_image, image_prefix, plugin_files
 
@@ -190,9 +191,11 @@ class _Run:
                                       args, self.options.no_cache, self.options.pull,
                                       cache_from=cache_from)
         counter = _StepCounter()
+        pip = PipWatch()
 
         def on_line(text: str) -> None:
             counter.feed(text)
+            pip.feed(text)
             self.output(phase, text)
 
         self.listener.state(phase, "building")
@@ -205,6 +208,9 @@ class _Run:
             self.output(phase, f"{state.upper()} after {seconds:.1f}s")
             self.listener.state(phase, state, counter.current)
             tail = tuple(line for line in failure.tail if line.strip())[-15:]
+            explanation = pip.explanation()
+            if explanation and not self.processes.stopping:
+                tail = (explanation, *tail)
             return ImageResult(phase, tags[0], tags, seconds, state, cache_hits=len(counter.cached),
                                steps=len(counter.steps), error_tail=tail)
         engine.tag(self.client, private, tags)

@@ -1,0 +1,54 @@
+"""Naming the requirement a failed pip install in a build was on."""
+
+from __future__ import annotations
+
+from testdock.pipfailure import PipWatch
+
+# what BuildKit shows of a pip install failing on an old pandas, which has no wheel for this Python
+SDIST_FAILURE = """\
+#10 0.783 Collecting matplotlib!=3.0.0,>=2.0.2
+#10 0.813   Downloading matplotlib-3.11.2-cp311-cp311-manylinux2014_x86_64.whl (9.9 MB)
+#10 3.547 Collecting coverage==5.5
+#10 3.630   Downloading coverage-5.5.tar.gz (691 kB)
+#10 6.075   Preparing metadata (pyproject.toml): finished with status 'done'
+#10 6.580 Collecting pandas==1.3.0
+#10 6.698   Downloading pandas-1.3.0.tar.gz (4.7 MB)
+#10 7.304   Installing build dependencies: started
+#10 29.23       Collecting numpy==1.19.3
+#10 29.23         Downloading numpy-1.19.3.zip (7.3 MB)
+#10 29.23         error: subprocess-exited-with-error
+#10 29.16   Installing build dependencies: finished with status 'error'
+#10 29.23 error: subprocess-exited-with-error
+#10 29.23 × pip subprocess to install build dependencies did not run successfully.
+"""
+
+
+def feed(text: str) -> PipWatch:
+    watch = PipWatch()
+    for line in text.splitlines():
+        watch.feed(line)
+    return watch
+
+
+def test_the_top_level_requirement_built_from_source_is_named() -> None:
+    watch = feed(SDIST_FAILURE)
+
+    assert watch.failed == ("pandas==1.3.0", True)
+    assert watch.explanation() == (
+        "pip failed on pandas==1.3.0, built from source (no wheel of it for this Python): allow a "
+        "version that has one, or name what it needs to compile in [tool.testdock] build_packages")
+
+
+def test_a_wheel_that_fails_is_named_without_the_source_advice() -> None:
+    watch = feed("#7 1.0 Collecting broken==1\n#7 1.1   Using cached broken-1-py3-none-any.whl\n"
+                 "#7 2.0 error: metadata-generation-failed\n")
+
+    assert watch.explanation() == "pip failed on broken==1"
+
+
+def test_failures_pip_names_itself_or_unrelated_output_explain_nothing() -> None:
+    named = feed("#7 1.0 Collecting ok==1\n#7 2.0 ERROR: Could not find a version that satisfies "
+                 "the requirement nosuch==9\n")
+    unrelated = feed("#5 0.1 error: subprocess-exited-with-error\n")  # before any Collecting
+
+    assert named.explanation() is None and unrelated.explanation() is None
