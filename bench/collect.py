@@ -74,6 +74,7 @@ class Row:
     differ: int = 0
     examples: list[str] = field(default_factory=list)
     error: str = ""
+    items_floor: Collection | None = None
 
 
 def measure(root: Path, base_image: str, client: docker.DockerClient) -> Row:
@@ -91,8 +92,25 @@ def measure(root: Path, base_image: str, client: docker.DockerClient) -> Row:
     image = next(r.image for r in results if r.phase == "collection")
     # an empty folder: the interpreter, pytest and its plugins, none of the project
     floor = _median([collect_in(client, "collection", image, 2 << 30, ["/tmp"]) for _ in range(RUNS)])
+    items = _items_floor(client, image, len(execution.nodeids))
     return Row(collection, execution, sizes, floor, len(only_stubbed) + len(only_real),
-               (only_stubbed + only_real)[:3])
+               (only_stubbed + only_real)[:3], items_floor=items)
+
+
+def _items_floor(client: docker.DockerClient, image: str, count: int) -> Collection:
+    """pytest and its plugins collecting as many items as the project has, in their cheapest
+    form (one empty function parametrized `count` times): what pytest's own items cost, which no
+    stubbing removes. Real tests (classes, fixtures, marks) cost more per item."""
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        folder.chmod(0o755)
+        module = folder / "test_items.py"
+        module.write_text(f"import pytest\n\n\n@pytest.mark.parametrize('n', range({count}))\n"
+                          "def test_item(n):\n    pass\n")
+        module.chmod(0o644)
+        volumes = {str(folder): {"bind": "/items", "mode": "ro"}}
+        return _median([collect_in(client, "collection", image, 2 << 30, ["/items/test_items.py"], volumes)
+                        for _ in range(RUNS)])
 
 
 def _median(runs: list[Collection]) -> Collection:
@@ -123,7 +141,8 @@ def main() -> None:
             print(f"== {label}", file=sys.stderr)
             rows.append((label, measure(root, base_image, client)))
     print(f"{'project':<24}{'tests (coll/exec)':>19}{'same ids':>10}{'time coll/exec':>18}"
-          f"{'ratio':>7}{'peak RSS coll/exec':>24}{'ratio':>7}{'image coll/exec':>24}  stubbed")
+          f"{'ratio':>7}{'peak RSS coll/exec':>24}{'ratio':>7}{'floor':>16}{'items floor':>14}"
+          f"{'image coll/exec':>24}  stubbed")
     for label, row in rows:
         coll, exe, sizes = row.collection, row.execution, row.sizes
         if row.error or coll is None or exe is None:
@@ -136,7 +155,7 @@ def main() -> None:
               f"{coll.seconds:>8.2f}s / {exe.seconds:<6.2f}s{coll.seconds / max(exe.seconds, 1e-9):>6.2f}"
               f"{format_size(coll.peak_rss):>12} / {format_size(exe.peak_rss):<9}"
               f"{coll.peak_rss / max(exe.peak_rss, 1):>6.2f}"
-              f"{_floor(row.floor, exe):>16}"
+              f"{_floor(row.floor, exe):>16}{_floor(row.items_floor, exe):>14}"
               f"{format_size(sizes['collection']):>12} / {format_size(sizes['execution']):<10}"
               f"  {', '.join(coll.stubbed)[:60]}")
         for nodeid in row.examples:
@@ -147,6 +166,8 @@ def main() -> None:
             print(f"{'':<24}  collection error (real): {error}")
     print("floor: pytest and its plugins alone in the collection image (an empty folder), as ratios of "
           "the execution image's time and RSS: the least any collection image can reach")
+    print("items floor: the same, collecting as many items as the project has (one empty function "
+          "parametrized that many times): pytest's own cost for the items, which no stubbing removes")
     print("yes*: the same node ids, and the same collection errors in both images (the project's own)")
     print("targets: identical node ids; on the heavy projects, collection time and peak RSS <= 0.25 x the "
           "execution image's")
