@@ -309,10 +309,13 @@ def build_images(root: Path, options: BuildOptions, listener: BuildListener) -> 
     if options.push and not (options.registry or settings.build.registry):
         raise BadInput("--push needs a registry: pass --registry HOST[:PORT][/PREFIX] or set "
                        "[tool.testdock.build] registry")
-    refreshed = refresh_plugin(root)
+    refreshed, edited = refresh_plugin(root)
     if refreshed:
         listener.state(chosen[0], "plugin updated", f"{len(refreshed)} file(s) of {PLUGIN_DIR} were "
                        "another testdock's; the images get this one's")
+    elif edited:
+        listener.state(chosen[0], "plugin kept", f"{edited[0]} is edited, so {PLUGIN_DIR} stays as it "
+                       "is, older than this testdock; `testdock init --force` replaces it")
     if options.bake:
         return _bake(root, project, settings, options, chosen, listener)
     run = _Run(root, project, settings, options, listener)
@@ -327,11 +330,13 @@ def build_images(root: Path, options: BuildOptions, listener: BuildListener) -> 
     return results
 
 
-def refresh_plugin(root: Path) -> list[str]:
+def refresh_plugin(root: Path) -> tuple[list[str], list[str]]:
     """Bring docker/testdock_pytest up to this testdock's plugin (the images install it, and
-    testdock reads what it prints) after an upgrade, without `testdock init`; files the user
-    edited are left alone. Returns what changed."""
-    changed: list[str] = []
+    testdock reads what it prints) after an upgrade, without `testdock init`. All or nothing: its
+    modules import one another, so when the user edited one (init's rule: it is theirs), none is
+    touched. Returns (the files rewritten, the edited files that stopped it)."""
+    stale: dict[Path, str] = {}
+    edited: list[str] = []
     for relative, body in plugin_files().items():
         path = root / relative
         try:
@@ -339,8 +344,15 @@ def refresh_plugin(root: Path) -> list[str]:
         except OSError:
             old = None
         text = stamp(body, __version__)
-        if old == text or ownership(old) not in (Ownership.OURS, Ownership.MISSING):
-            continue  # up to date, or edited by the user: init's rule, such a file is theirs
+        if old == text:
+            continue
+        if ownership(old) in (Ownership.OURS, Ownership.MISSING):
+            stale[path] = text
+        else:
+            edited.append(relative)
+    if edited or not stale:
+        return [], edited if stale else []
+    for path, text in stale.items():
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             temporary = path.with_name(f".{path.name}.tmp")
@@ -348,8 +360,7 @@ def refresh_plugin(root: Path) -> list[str]:
             temporary.replace(path)
         except OSError as error:
             raise BadInput(f"{path}: cannot write: {error.strerror}") from None
-        changed.append(relative)
-    return changed
+    return [path.relative_to(root).as_posix() for path in stale], []
 
 
 def _push(run: _Run, result: ImageResult) -> ImageResult:

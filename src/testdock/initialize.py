@@ -197,11 +197,23 @@ def plan(root: Path, options: InitOptions) -> tuple[Project, list[PlannedFile], 
     flat = _flat_setuptools_warning(root, project, data)
     if flat:
         warnings.append(flat)
-    if next(files_of_tests(root, project.test_paths), None) is None:
+    if not _has_test_files(root, project.test_paths):
         warnings.append(f"no test files in {', '.join(project.test_paths)}: the images will collect no "
                         "tests; set [tool.pytest.ini_options] testpaths if they live elsewhere (an "
                         "sdist often ships without its tests)")
     return project, files, warnings
+
+
+def _has_test_files(root: Path, test_paths: tuple[str, ...]) -> bool:
+    """Whether pytest would find test files under the test paths (globs expanded); true when the
+    project names its own test files (`python_files`), which testdock does not second-guess."""
+    for name in ("pyproject.toml", "pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg"):
+        if "python_files" in (_read(root / name) or ""):
+            return True
+    paths = [str(match.relative_to(root)) for pattern in test_paths if any(c in pattern for c in "*?[")
+             for match in root.glob(pattern)]
+    paths += [path for path in test_paths if not any(c in path for c in "*?[")]
+    return next(files_of_tests(root, paths, modules_only=True), None) is not None
 
 
 def diff(planned: list[PlannedFile]) -> str:

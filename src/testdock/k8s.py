@@ -73,6 +73,7 @@ def job_manifest(root: Path, options: JobOptions) -> str:
         {"name": "TESTDOCK_SHARD_WORKERS", "value": str(max(1, math.floor(cpus)))},
         {"name": "TESTDOCK_RESULTS_DIR", "value": "/app/test-results"},
         {"name": "TESTDOCK_HISTORY", "value": "/app/test-results/memory-history.json"},
+        {"name": "HOME", "value": "/tmp"},  # the root filesystem is read-only: caches under ~ go here
     ]
     mounts = [{"name": "results", "mountPath": "/app/test-results",
                "subPathExpr": "shard-$(TESTDOCK_SHARD_INDEX)"},

@@ -10,14 +10,9 @@ from packaging.utils import canonicalize_name
 from testdock.config import PHASES, Settings
 from testdock.project import Project
 from testdock.requirements import merge, names
+from testdock.tools import BACKEND_TOOLS, COLLECTION_TOOLS, EXECUTION_TOOLS, STRESS_TOOLS
 
 # Tools every execution image carries; versions float within their major line.
-EXECUTION_TOOLS = ("pytest>=8", "pytest-xdist>=3.5", "pytest-cov>=5", "pytest-timeout>=2.3",
-                   "psutil>=5.9")
-STRESS_TOOLS = ("memray>=1.11", "py-spy>=0.3.14", "pympler>=1.0", "memory-profiler>=0.61",
-                "pytest-benchmark>=4", "pytest-html>=4", "locust>=2.20")
-BACKEND_TOOLS = ("uvicorn>=0.29", "pytest>=8", "psutil>=5.9")
-COLLECTION_TOOLS = ("pytest>=8",)
 DEFAULT_MEMORY = {"collection": "512m", "execution": "1g", "stress": "2g", "backend": "1g"}
 USER_ID = 10001
 USER_NAME = "testdock"

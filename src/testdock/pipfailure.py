@@ -7,28 +7,33 @@ from __future__ import annotations
 
 import re
 
-_BUILD_OUTPUT = re.compile(r"^#\d+ \d+(?:\.\d+)? (.*)$")  # BuildKit's "#10 29.23 " prefix
+_BUILD_OUTPUT = re.compile(r"^#(\d+) \d+(?:\.\d+)? (.*)$")  # BuildKit's "#10 29.23 " prefix
 _SOURCE_ARCHIVE = re.compile(r"\.(?:tar\.gz|tar\.bz2|tgz|zip)\b")
 _UNNAMED_FAILURES = ("error: subprocess-exited-with-error", "error: metadata-generation-failed")
+# pip has moved past what it was collecting: the project itself, or the install
+_PAST_COLLECTING = ("Processing ", "Obtaining ", "Successfully installed", "Installing collected packages",
+                    "Building wheels for", "Requirement already satisfied")
 
 
 class PipWatch:
-    """Fed a build's output line by line; remembers what pip was collecting when it failed."""
+    """Fed a build's output line by line; remembers what pip was collecting, in each build step,
+    when it failed."""
 
     def __init__(self) -> None:
-        self._collecting = ""
-        self._from_source = False
+        self._collecting: dict[str, tuple[str, bool]] = {}  # step -> (requirement, from source)
         self.failed: tuple[str, bool] | None = None  # (requirement, built from source)
 
     def feed(self, text: str) -> None:
         match = _BUILD_OUTPUT.match(text)
-        body = match.group(1) if match else text
+        step, body = (match.group(1), match.group(2)) if match else ("", text)
         if body.startswith("Collecting "):
-            self._collecting, self._from_source = body.split()[1], False
-        elif body.startswith(("  Downloading ", "  Using cached ")) and self._collecting:
-            self._from_source = bool(_SOURCE_ARCHIVE.search(body))
-        elif body.startswith(_UNNAMED_FAILURES) and self._collecting and self.failed is None:
-            self.failed = (self._collecting, self._from_source)
+            self._collecting[step] = (body.split()[1], False)
+        elif body.startswith(_PAST_COLLECTING):
+            self._collecting.pop(step, None)
+        elif body.startswith(("  Downloading ", "  Using cached ")) and step in self._collecting:
+            self._collecting[step] = (self._collecting[step][0], bool(_SOURCE_ARCHIVE.search(body)))
+        elif body.startswith(_UNNAMED_FAILURES) and step in self._collecting and self.failed is None:
+            self.failed = self._collecting[step]
 
     def explanation(self) -> str | None:
         """One line naming the requirement pip failed on, and what to do; None if not known."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from testdock.errors import BadInput
 from testdock.pyproject_io import ini_lines, ini_list, read_ini, read_toml, table
 from testdock.requirements import SELF_REFERENCE, merge, parse_requirement, read_requirements_file
 from testdock.testimports import imported_by_tests
+from testdock.tools import TOOL_NAMES
 from testdock_pytest.importnames import module_names
 
 TEST_GROUPS = ("test", "tests", "testing")
@@ -182,7 +184,10 @@ def _dependency_groups(data: dict[str, Any], collected: _Collected) -> None:
     for group in _pick_groups(groups):
         test += resolve(group, frozenset())
     for group in groups:
-        collected.declared += [(r, f"dependency group {group!r}") for r in resolve(group, frozenset())]
+        try:
+            collected.declared += [(r, f"dependency group {group!r}") for r in resolve(group, frozenset())]
+        except BadInput:
+            continue  # a group the tests do not use is no reason to stop
     name = str(table(data, "project").get("name", ""))
     extras = {
         key: [str(v) for v in value]
@@ -221,11 +226,15 @@ def _poetry(data: dict[str, Any], collected: _Collected) -> None:
     test: list[str] = []
     for group in _pick_groups(groups):
         test += _poetry_table(groups[group], where[group])
-    for group in groups:
-        collected.declared += [(r, f"Poetry group {group!r}")
-                               for r in _poetry_table(groups[group], where[group])]
-    collected.declared += [(r, "Poetry's optional dependencies") for r in _poetry_table(
-        table(tool_poetry, "dependencies"), "pyproject.toml [tool.poetry.dependencies]", optional=True)]
+    pools = {f"Poetry group {group!r}": (groups[group], where[group]) for group in groups}
+    pools["Poetry's optional dependencies"] = (table(tool_poetry, "dependencies"),
+                                               "pyproject.toml [tool.poetry.dependencies]")
+    for label, (entries, place) in pools.items():
+        try:
+            collected.declared += [(r, label) for r in _poetry_table(
+                entries, place, optional=label.endswith("optional dependencies"))]
+        except BadInput:
+            continue  # a group the tests do not use is no reason to stop
     collected.add("pyproject.toml [tool.poetry]", runtime, _test_set(test, groups))
 
 
@@ -372,7 +381,9 @@ def requirement_files(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
         elif path.parent == root or stem in ("base", "main", "prod", "production", "common",
                                              "runtime", "requirements"):
             runtime.append(path)
-    return runtime, test, (dev if not test else [])
+    # a tests folder's file adds to the dev set rather than replacing it (it may be a tool's own)
+    replaces_dev = [path for path in test if path.parent not in tests_folders]
+    return runtime, test, (dev if not replaces_dev else [])
 
 
 def _requirements_txt(root: Path, collected: _Collected) -> None:
@@ -380,7 +391,13 @@ def _requirements_txt(root: Path, collected: _Collected) -> None:
     for path in runtime_files:
         collected.add(str(path.relative_to(root)), read_requirements_file(path, root), [])
     for path in test_files:
-        collected.add(str(path.relative_to(root)), [], read_requirements_file(path, root))
+        try:
+            requirements = read_requirements_file(path, root)
+        except BadInput:
+            if path.parent.name in ("tests", "test"):
+                continue  # not necessarily the suite's: a requirements tool's test data
+            raise
+        collected.add(str(path.relative_to(root)), [], requirements)
     for path in dev_files:
         collected.add(str(path.relative_to(root)), [],
                       _without_dev_tools(read_requirements_file(path, root)))
@@ -506,9 +523,14 @@ def _needed_by_tests(root: Path, test_paths: tuple[str, ...], collected: _Collec
                      chosen: Iterable[str], own: str) -> list[tuple[str, str]]:
     """Requirements of extras and groups not chosen for the tests (`optional`, `plot`) whose
     modules test files import unconditionally: the tests cannot be collected without them.
-    Returns (requirement, where it was declared), in declaration order, extras first."""
-    have = {canonicalize_name(Requirement(r).name) for r in chosen} | {own}
-    pool = [(r, f"extra {key!r}") for key, requirements in collected.extras.items() for r in requirements]
+    Returns (requirement, where it was declared), in declaration order, extras first. Modules
+    that what is chosen already provides, or the standard library, or testdock's own tools
+    (pytest: a `pytest<7` pin in an unused group) never count."""
+    chosen_names = [Requirement(r).name for r in chosen]
+    have = {canonicalize_name(name) for name in chosen_names} | {own} | TOOL_NAMES
+    # setup.py's ":python_version<'3'" keys are conditional install_requires, not extras
+    pool = [(r, f"extra {key!r}") for key, requirements in collected.extras.items() if ":" not in key
+            for r in requirements]
     pool += collected.declared
     pool.sort(key=lambda entry: "doc" in entry[1])  # a docs extra's pins are the docs build's
     offered: dict[str, tuple[str, str]] = {}  # canonical name -> its first declaration
@@ -518,7 +540,10 @@ def _needed_by_tests(root: Path, test_paths: tuple[str, ...], collected: _Collec
             name = canonicalize_name(Requirement(requirement).name)
             if name not in have:
                 offered.setdefault(name, (requirement, where))
-    modules = {name: module_names(name) for name in offered}
+    provided = set(sys.stdlib_module_names).union(
+        *(module_names(name) for name in (*chosen_names, *TOOL_NAMES)))
+    modules = {name: module_names(Requirement(requirement).name) - provided
+               for name, (requirement, _) in offered.items()}
     imported = imported_by_tests(root, test_paths, set().union(*modules.values()))
     return [offered[name] for name in offered if modules[name] & imported.keys()]
 

@@ -12,12 +12,8 @@ from testdock import __version__
 from testdock.config import PHASES, Settings
 from testdock.importnames import import_names
 from testdock.phases import (
-    BACKEND_TOOLS,
-    COLLECTION_TOOLS,
-    EXECUTION_TOOLS,
     LIGHT_CANDIDATES_PATH,
     SPECS,
-    STRESS_TOOLS,
     USER_ID,
     USER_NAME,
     default_command,
@@ -26,6 +22,7 @@ from testdock.phases import (
 )
 from testdock.project import Project
 from testdock.requirements import names
+from testdock.tools import BACKEND_TOOLS, COLLECTION_TOOLS, EXECUTION_TOOLS, STRESS_TOOLS
 from testdock.units import parse_size
 
 HEALTHCHECK_PATH = "docker/healthcheck.py"

@@ -235,7 +235,7 @@ def _start(client: Any, image_name: str, command: list[str] | None, limit: int, 
     # the container runs as the caller, so that results on the host belong to them.
     user = None if os.getuid() == 0 else f"{os.getuid()}:{os.getgid()}"
     read_only = getattr(settings.phases, phase).read_only
-    if read_only:
+    if read_only or user is not None:
         # tools write their caches and settings under ~ (matplotlib, numba, huggingface): the home
         # folder is in the read-only root, or is / for a caller's uid the image does not know
         environment = {"HOME": "/tmp", **environment}
@@ -285,6 +285,9 @@ def summary_lines(result: RunResult) -> list[str]:
                      "output: a database or file created in the working directory?); to let the "
                      f"suite write into its tree, set [tool.testdock.phases.{result.phase}] "
                      "read_only = false")
+    if lines and os.getuid() != 0:
+        lines.append("testdock: (the image's /app belongs to its own user, and testdock runs the "
+                     "container as yours: tests write into /app only when testdock runs as root)")
     stats = result.stats
     if stats is not None and stats.samples:
         rate = stats.samples / stats.duration if stats.duration else 0.0

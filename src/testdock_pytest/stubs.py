@@ -133,8 +133,11 @@ class Stub:
             return self._stub_name.rpartition(".")[0] or self._stub_name
         if name == "__doc__":
             return ""
-        if name.startswith("__") and name.endswith("__") and not _project_reads(sys._getframe(1), name):
-            raise AttributeError(name)  # probes (getattr, hasattr, the interpreter's) find no protocol
+        if name.startswith("__") and name.endswith("__") and (
+                self._stub_name.endswith(f".{name}") or not _project_reads(sys._getframe(1), name)):
+            # probes (getattr, hasattr, the interpreter's) find no protocol; nor does a loop
+            # following one (`while True: f = f.__wrapped__`)
+            raise AttributeError(name)
         return _attribute(f"{self._stub_name}.{name}")
 
     def __setattr__(self, name: str, value: Any) -> None:

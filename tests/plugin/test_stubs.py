@@ -182,6 +182,13 @@ def test_dunders_written_in_the_code_are_stand_ins_where_probes_find_nothing():
     assert not hasattr(nosuch_a.array(), "__array__")
     assert getattr(nosuch_a.decorated, "__wrapped__", None) is None
     assert nosuch_a.thing.__custom_protocol__() is not None
+    unwrapped, steps = nosuch_a.decorated, 0
+    while True:  # an unwrap loop of the project's own ends
+        try:
+            unwrapped, steps = unwrapped.__wrapped__, steps + 1
+        except AttributeError:
+            break
+    assert steps == 1
 
 
 @pytest.mark.skipif(nosuch_a.platform.is_windows(), reason="on windows")

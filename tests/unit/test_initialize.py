@@ -174,6 +174,17 @@ def test_a_project_without_test_files_is_warned_about(tmp_path: Path) -> None:
 
     _, _, warnings = plan(tmp_path, InitOptions())
 
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "sdist"\nversion = "1"\n'
+                                             '[tool.pytest.ini_options]\ntestpaths = ["src/*/tests"]\n')
+    tests = tmp_path / "src" / "pkg" / "tests"
+    tests.mkdir(parents=True)
+    (tests / "test_a.py").write_text("")
+    assert not any("no test files" in w for w in plan(tmp_path, InitOptions())[2])  # a glob, expanded
+    (tests / "test_a.py").rename(tests / "check_a.py")
+    assert any("no test files" in w for w in plan(tmp_path, InitOptions())[2])
+    (tmp_path / "pytest.ini").write_text("[pytest]\npython_files = check_*.py\n")
+    assert not any("no test files" in w for w in plan(tmp_path, InitOptions())[2])  # its own names
+
     assert warnings[-1:] == ["no test files in .: the images will collect no tests; set "
                              "[tool.pytest.ini_options] testpaths if they live elsewhere (an "
                              "sdist often ships without its tests)"]
@@ -206,21 +217,24 @@ def test_certificates_under_the_test_paths_reach_the_images(project: Path) -> No
     assert lines.index("**/*.pem") < lines.index("!tests/**/*.pem")  # the re-include comes after
 
 
-def test_build_refreshes_the_plugin_copy_an_older_testdock_wrote_but_not_an_edited_one(
-        tmp_path: Path) -> None:
+def test_build_refreshes_the_plugin_copy_an_older_testdock_wrote_all_or_nothing(tmp_path: Path) -> None:
     from testdock import __version__
     from testdock.build import refresh_plugin
     from testdock.managed import stamp
 
     files = plugin_files()
-    stale, edited, missing, current = sorted(files)[:4]
+    stale, missing, current = sorted(files)[:3]
     (tmp_path / stale).parent.mkdir(parents=True)
     (tmp_path / stale).write_text(stamp("# the plugin of an older testdock\n", "0.0.1"))
-    (tmp_path / edited).write_text(stamp("# older\n", "0.0.1") + "# the user's own line\n")
     (tmp_path / current).write_text(stamp(files[current], __version__))
 
-    assert refresh_plugin(tmp_path) == [f for f in sorted(files) if f not in (edited, current)]
+    assert refresh_plugin(tmp_path) == ([f for f in sorted(files) if f != current], [])
     assert (tmp_path / stale).read_text() == stamp(files[stale], __version__)
     assert (tmp_path / missing).read_text() == stamp(files[missing], __version__)
-    assert (tmp_path / edited).read_text().endswith("# the user's own line\n")
-    assert refresh_plugin(tmp_path) == []
+    assert refresh_plugin(tmp_path) == ([], [])
+
+    # one edited module: its siblings import it, so none is replaced
+    (tmp_path / stale).write_text(stamp("# older\n", "0.0.1") + "# the user's own line\n")
+    (tmp_path / missing).write_text(stamp("# older\n", "0.0.1"))
+    assert refresh_plugin(tmp_path) == ([], [stale])
+    assert (tmp_path / missing).read_text() == stamp("# older\n", "0.0.1")

@@ -234,3 +234,17 @@ def test_collect_output_keeps_the_projects_frames_of_each_error() -> None:
         "pkg/other.py:1: in <module>"])
     collection = parse_output("collection", "img:tag", output)
     assert collection.error_frames == {"pkg/maps.py": ["pkg/maps.py", "pkg/_interpolated.py"]}
+
+
+def test_a_refused_write_in_the_output_of_a_failed_read_only_run_gets_the_hint() -> None:
+    from testdock.run import RunResult, summary_lines
+
+    def hint(**fields: object) -> bool:
+        result = RunResult("execution", "img", 3, False, 2**30, **fields)  # type: ignore[arg-type]
+        return any("read_only = false" in line for line in summary_lines(result))
+
+    assert hint(refused_writes=True, read_only=True)
+    assert not hint(refused_writes=True, read_only=False)  # already writable: something else
+    assert not hint(refused_writes=False, read_only=True)
+    passed = RunResult("execution", "img", 0, False, 2**30, refused_writes=True, read_only=True)
+    assert not any("read_only" in line for line in summary_lines(passed))

@@ -19,7 +19,7 @@ SDIST_FAILURE = """\
 #10 29.23         error: subprocess-exited-with-error
 #10 29.16   Installing build dependencies: finished with status 'error'
 #10 29.23 error: subprocess-exited-with-error
-#10 29.23 × pip subprocess to install build dependencies did not run successfully.
+#10 29.23 \u00d7 pip subprocess to install build dependencies did not run successfully.
 """
 
 
@@ -52,3 +52,12 @@ def test_failures_pip_names_itself_or_unrelated_output_explain_nothing() -> None
     unrelated = feed("#5 0.1 error: subprocess-exited-with-error\n")  # before any Collecting
 
     assert named.explanation() is None and unrelated.explanation() is None
+
+
+def test_the_projects_own_install_or_another_step_is_not_blamed_on_an_earlier_requirement() -> None:
+    own_project = feed("#9 1.0 Collecting zipp>=3.1\n#9 1.1   Downloading zipp-3.2.tar.gz\n"
+                       "#9 5.0 Successfully installed zipp-3.2\n#12 0.5 Processing /tmp/project\n"
+                       "#12 0.9 error: metadata-generation-failed\n")
+    other_step = feed("#9 1.0 Collecting zipp>=3.1\n#12 0.9 error: subprocess-exited-with-error\n")
+
+    assert own_project.explanation() is None and other_step.explanation() is None

@@ -859,3 +859,68 @@ def test_poetry_optional_dependency_imported_by_tests_is_added(tmp_path: Path) -
     project = inspect_project(tmp_path)
 
     assert names_of(project) == {"httpx", "pytest", "psycopg2-binary"}
+
+
+def test_what_the_chosen_set_or_testdock_provides_is_never_added_from_an_extra(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "pyproject.toml": (
+            '[project]\nname = "demo"\ndependencies = ["protobuf", "opencv-python-headless", "netCDF4"]\n'
+            "[project.optional-dependencies]\n"
+            'gcs = ["google-cloud-storage"]\n'
+            'gui = ["opencv-python"]\n'
+            'legacy = ["pytest<7", "typing"]\n'
+            'test = ["coverage"]\n'
+        ),
+        "tests/test_a.py": ("from google.protobuf import message\nimport cv2\nimport pytest\n"
+                            "import typing\nimport netCDF4\n"),
+    })
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.test_dependencies) == reqs(["coverage"])
+
+
+def test_conditional_setup_py_keys_are_not_extras_and_declared_case_is_kept(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "setup.py": ("from setuptools import setup\nsetup(name='demo', install_requires=['six'],\n"
+                     "      extras_require={':python_version<\"3\"': ['futures'],\n"
+                     "                      'io': ['netCDF4>=1.6', 'ruamel.yaml']})\n"),
+        "tests/test_io.py": "import netCDF4\nfrom ruamel.yaml import YAML\nimport concurrent.futures\n",
+        "tests/test_futures.py": "import futures\n",
+    })
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.test_dependencies) == reqs(["netCDF4>=1.6", "ruamel.yaml"])
+
+
+def test_groups_the_tests_do_not_use_may_hold_what_testdock_refuses(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "pyproject.toml": (
+            '[project]\nname = "demo"\n'
+            "[dependency-groups]\n"
+            'test = ["pytest"]\n'
+            'local = ["mylib @ file:///home/me/mylib"]\n'
+            'all = [{include-group = "nosuch"}]\n'
+        ),
+        "tests/test_a.py": "import mylib\n",
+    })
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.test_dependencies) == reqs(["pytest"])
+
+
+def test_a_tests_folder_requirements_file_adds_to_the_dev_set_and_may_be_test_data(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "requirements.txt": "attrs\n",
+        "requirements-dev.txt": "pytest\npytest-mock\nresponses\n",
+        "tests/requirements.txt": "pytest-timeout\n",
+        "tests/test_a.py": "",
+    })
+    broken = tmp_path / "broken"
+    write(broken, {"requirements.txt": "attrs\n", "tests/requirements.txt": "this is not ==\n"})
+
+    assert names_of(inspect_project(tmp_path)) == {
+        "attrs", "pytest", "pytest-mock", "responses", "pytest-timeout"}
+    assert names_of(inspect_project(broken)) == {"attrs"}
