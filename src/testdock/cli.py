@@ -246,7 +246,7 @@ def collect(path: Path, compare: bool, tag: str) -> None:
     library. Exits 1 when they differ or either collection fails.
     """
     from testdock.collect import collect as run_collect
-    from testdock.collect import differences
+    from testdock.collect import differences, unstable_tests
     from testdock.installhint import install_hint
     from testdock.units import format_size
 
@@ -264,6 +264,12 @@ def collect(path: Path, compare: bool, tag: str) -> None:
             click.echo(f"            predicted difference: {prediction}")
     ok = all(result.exit_code == 0 for result in results)
     if compare:
+        unstable = unstable_tests(results[0])
+        if unstable:
+            click.echo(f"{len(unstable)} test(s) take ids that change from one collection to the next "
+                       "(parametrized with the time or random values), left out of the comparison; "
+                       "pytest-xdist stops on them, as its workers must collect alike: "
+                       + ", ".join(unstable[:3]) + (", ..." if len(unstable) > 3 else ""))
         only_collection, only_execution = differences(results[0], results[1])
         for nodeid in only_collection:
             click.echo(f"  only in the collection image: {nodeid}")

@@ -49,6 +49,7 @@ class Collection:
     stubbed: list[str] = field(default_factory=list)
     left_missing: list[str] = field(default_factory=list)  # optional modules missing here as there
     predicted: list[str] = field(default_factory=list)  # differences the stubs announce
+    unstable: list[str] = field(default_factory=list)  # ids another collection here did not repeat
     # the project's files in each collection error's traceback (relative paths), by error
     error_frames: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
@@ -134,10 +135,28 @@ def collect(root: Path, tag: str = "latest", compare: bool = False) -> list[Coll
         except docker.errors.ImageNotFound:
             raise BadInput(f"image {image} not found; run `testdock build --phase {phase}`") from None
         results.append(collect_in(client, phase, image, parse_size(memory_limit(phase, settings))))
+    if compare and set(results[0].nodeids) != set(results[1].nodeids):
+        # once more, seconds later: ids made of the time or of random values change on their own
+        again = collect_in(client, "collection", results[0].image,
+                           parse_size(memory_limit("collection", settings)))
+        results[0].unstable = sorted(set(results[0].nodeids) ^ set(again.nodeids))
     return results
 
 
+def _test_of(nodeid: str) -> str:
+    """The node id without its parameters: tests/test_a.py::test_b[1-x] -> tests/test_a.py::test_b"""
+    return nodeid.partition("[")[0]
+
+
+def unstable_tests(collection: Collection) -> list[str]:
+    """The tests whose parametrized ids changed between two collections in the same image."""
+    return sorted({_test_of(nodeid) for nodeid in collection.unstable})
+
+
 def differences(collection: Collection, execution: Collection) -> tuple[list[str], list[str]]:
-    """(only in the collection image, only in the execution image)."""
-    stubbed, real = set(collection.nodeids), set(execution.nodeids)
+    """(only in the collection image, only in the execution image), the tests whose ids change
+    from one collection to the next left out."""
+    unstable = set(unstable_tests(collection))
+    stubbed = {n for n in collection.nodeids if _test_of(n) not in unstable}
+    real = {n for n in execution.nodeids if _test_of(n) not in unstable}
     return sorted(stubbed - real), sorted(real - stubbed)

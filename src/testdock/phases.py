@@ -12,7 +12,6 @@ from testdock.project import Project
 from testdock.requirements import merge, names
 from testdock.tools import BACKEND_TOOLS, COLLECTION_TOOLS, EXECUTION_TOOLS, STRESS_TOOLS
 
-# Tools every execution image carries; versions float within their major line.
 DEFAULT_MEMORY = {"collection": "512m", "execution": "1g", "stress": "2g", "backend": "1g"}
 USER_ID = 10001
 USER_NAME = "testdock"
@@ -61,6 +60,15 @@ COLLECTION_SHAPERS = frozenset({"hypothesis", "syrupy", "faker", "time-machine",
                                 "pytest", "anyio"})
 
 
+# Plugins that drive a framework they do not depend on: pytest-django sets Django up (settings,
+# apps, the test database) when pytest configures, which a stand-in for Django cannot survive.
+PLUGIN_FRAMEWORKS = {"pytest-django": "django"}
+
+
+def _plugin_frameworks(plugins: list[str]) -> list[str]:
+    return [PLUGIN_FRAMEWORKS[name] for name in sorted(names(plugins)) if name in PLUGIN_FRAMEWORKS]
+
+
 def _pytest_plugins(requirements: tuple[str, ...]) -> list[str]:
     """Test requirements that are pytest plugins: they can change what collection finds."""
     return [r for r in requirements
@@ -90,8 +98,9 @@ def requirement_set(phase: str, project: Project, settings: Settings) -> tuple[s
     extra = tuple(getattr(settings.phases, phase).extra_requirements)
     if phase == "collection":
         # the project's own pins first: another pytest may name parametrized tests differently
-        installed = _chosen(settings.collection.install, project)
-        return merge(_pytest_plugins(project.test_dependencies), installed, COLLECTION_TOOLS, extra)
+        plugins = _pytest_plugins(project.test_dependencies)
+        installed = _chosen([*settings.collection.install, *_plugin_frameworks(plugins)], project)
+        return merge(plugins, installed, COLLECTION_TOOLS, extra)
     if phase == "execution":
         return merge(project.dependencies, project.test_dependencies, EXECUTION_TOOLS, extra)
     if phase == "stress":

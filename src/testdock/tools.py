@@ -3,6 +3,7 @@ unused extra, must not replace them)."""
 
 from __future__ import annotations
 
+# versions float within their major line
 EXECUTION_TOOLS = ("pytest>=8", "pytest-xdist>=3.5", "pytest-cov>=5", "pytest-timeout>=2.3",
                    "psutil>=5.9")
 STRESS_TOOLS = ("memray>=1.11", "py-spy>=0.3.14", "pympler>=1.0", "memory-profiler>=0.61",

@@ -8,6 +8,7 @@ from pathlib import Path
 from testdock.config import load_settings
 from testdock.phases import light_candidates, requirement_set
 from testdock.project import inspect_project
+from testdock.requirements import names
 from tests.conftest import EXAMPLE
 
 
@@ -48,3 +49,22 @@ def test_collection_command_turns_coverage_off_where_pytest_cov_is_installed(tmp
     pyproject.write_text(text)
     command = default_command("collection", inspect_project(project), load_settings(project))
     assert command[-2:] == ["--assert=plain", "--no-cov"]  # an `addopts = --cov` cannot write in /app
+
+
+def test_pytest_django_brings_the_projects_django_into_the_collection_image(tmp_path: Path) -> None:
+    from tests.conftest import write_tree
+
+    write_tree(tmp_path, {"pyproject.toml": (
+        '[project]\nname = "site"\ndependencies = ["Django>=4.2,<6", "requests"]\n'
+        '[project.optional-dependencies]\ntest = ["pytest-django>=4.5"]\n')})
+    without = tmp_path / "plain"
+    write_tree(without, {"pyproject.toml": (
+        '[project]\nname = "site"\ndependencies = ["Django>=4.2,<6"]\n'
+        '[project.optional-dependencies]\ntest = ["pytest"]\n')})
+
+    collection = requirement_set("collection", inspect_project(tmp_path), load_settings(tmp_path))
+    plain = requirement_set("collection", inspect_project(without), load_settings(without))
+
+    assert "django<6,>=4.2" in [r.lower() for r in collection]  # the project's own range
+    assert names(collection) == {"pytest-django", "django", "pytest"}  # not requests: stubbed
+    assert "django" not in names(plain)

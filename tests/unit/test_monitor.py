@@ -248,3 +248,16 @@ def test_a_refused_write_in_the_output_of_a_failed_read_only_run_gets_the_hint()
     assert not hint(refused_writes=False, read_only=True)
     passed = RunResult("execution", "img", 0, False, 2**30, refused_writes=True, read_only=True)
     assert not any("read_only" in line for line in summary_lines(passed))
+
+
+def test_tests_whose_ids_change_between_collections_are_left_out_of_the_comparison() -> None:
+    from testdock.collect import Collection, differences, unstable_tests
+
+    stamp = "tests/test_dates.py::TestParse::test_invalid[{}]"
+    collection = Collection("collection", "img", 0, nodeids=[stamp.format("00:58:01"), "t.py::test_a",
+                                                             "t.py::test_b[1]"])
+    collection.unstable = [stamp.format("00:58:01"), stamp.format("00:58:03")]
+    execution = Collection("execution", "img", 0, nodeids=[stamp.format("00:58:02"), "t.py::test_a"])
+
+    assert unstable_tests(collection) == ["tests/test_dates.py::TestParse::test_invalid"]
+    assert differences(collection, execution) == (["t.py::test_b[1]"], [])
