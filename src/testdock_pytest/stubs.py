@@ -20,7 +20,7 @@ import os
 import pathlib
 import sys
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar, Literal
 
 ENABLE_ENV = "TESTDOCK_STUB_IMPORTS"
@@ -152,6 +152,12 @@ class Stub:
                 and not isinstance(args[0], Stub) and getattr(args[0], "__module__", "") != "builtins" \
                 and not _bound_by_caller(args[0]):
             return args[0]
+        if args and not kwargs:  # `np.sqrt(2) / 2` in a parametrize list
+            numbers = all(type(a) in (int, float) for a in args)
+            if numbers and self._stub_name in KNOWN_FUNCTIONS:
+                return KNOWN_FUNCTIONS[self._stub_name](*args)
+            if numbers and self._stub_name in _OF_FLOATS_ONLY and all(type(a) is float for a in args):
+                return _OF_FLOATS_ONLY[self._stub_name](*args)
         return Stub(f"{self._stub_name}()")
 
     # subclassing: `class Model(Base)` where Base is a stub
@@ -271,6 +277,20 @@ KNOWN_CONSTANTS: dict[str, Any] = {
     "pandas.NA": _INSTANCE, "pandas.NaT": _INSTANCE, "numpy.ma.masked": _INSTANCE,
 }
 
+
+# numpy's functions of plain numbers whose results Python computes bit for bit alike (correctly
+# rounded, or one multiplication): a parametrize list built with them gets the real run's ids.
+# (sin, exp, log... may differ in the last bit where numpy has its own SIMD versions.)
+# Only float results: numpy's integers are no `int`, and pytest names them by position.
+KNOWN_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "numpy.sqrt": math.sqrt, "numpy.fabs": math.fabs, "numpy.floor": lambda x: float(math.floor(x)),
+    "numpy.ceil": lambda x: float(math.ceil(x)), "numpy.deg2rad": math.radians,
+    "numpy.radians": math.radians, "numpy.rad2deg": math.degrees, "numpy.degrees": math.degrees,
+    "numpy.float64": float, "numpy.double": float,
+}
+_OF_FLOATS_ONLY: dict[str, Callable[..., Any]] = {  # of an int, these give numpy's int
+    "numpy.abs": abs, "numpy.absolute": abs, "numpy.square": lambda x: x * x,
+}
 
 _UNPACKING = {dis.opmap["UNPACK_SEQUENCE"]: False, dis.opmap["UNPACK_EX"]: True}
 

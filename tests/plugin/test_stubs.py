@@ -374,3 +374,23 @@ def test_probes_find_declared_dependencies_and_miss_the_rest(pytester: pytest.Py
     result = pytester.runpytest_subprocess("--collect-only", "-q")
     assert result.ret == 0, result.stdout.str()
     assert [line for line in result.outlines if "::" in line] == ["test_probe.py::test_probed[False-True]"]
+
+
+def test_numpy_arithmetic_on_plain_numbers_gives_the_real_ids(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_math="""
+        import pytest
+        import numpy as np
+
+        @pytest.mark.parametrize("gcr,tilt", [(np.sqrt(2) / 2, 45), (np.sqrt(3), np.deg2rad(30)),
+                                              (np.floor(2.5), np.abs(-3)), (np.float64(0.1), np.int64(7)),
+                                              (np.square(1.1), np.rad2deg(np.pi / 3)),
+                                              (np.abs(-1.5), np.square(3))])
+        def test_angles(gcr, tilt):
+            pass
+    """)
+    real = pytester.runpytest_subprocess("--collect-only", "-q")
+    stubbed = pytester.runpytest_subprocess("--testdock-stub", "numpy", "--collect-only", "-q")
+    ids = [line for line in stubbed.outlines if "::" in line]
+    assert ids == [line for line in real.outlines if "::" in line]
+    assert ids[0] == "test_math.py::test_angles[0.7071067811865476-45]" and len(ids) == 6
+    assert "stubbed 1 module(s) that are not installed: numpy" in stubbed.stdout.str()
