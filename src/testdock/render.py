@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+import re
+from pathlib import PurePosixPath
 from typing import Any
 
 import jinja2
@@ -72,6 +74,7 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
         "installable": project.installable,
         "pythonpath": app_pythonpath(project),
         "compile_paths": _compile_paths(project),
+        "package_dirs": _package_dirs(project),
         "stub_modules": ",".join(settings.collection.stub),
         "light_candidates_path": LIGHT_CANDIDATES_PATH,
         # with testdock's plugin: bytecode loads several times faster than source compiles
@@ -91,6 +94,14 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
         "health_path": settings.backend.health_path,
         "health_max_memory": settings.backend.health_max_memory,
     }
+
+
+def _package_dirs(project: Project) -> list[tuple[str, str]]:
+    """(folder relative to the root, package) of the project's packages (src/metpy, metpy): the
+    images fill the installed copies in with the files a build left out."""
+    found = [(str(PurePosixPath(root) / package), package) for root in project.source_roots
+             for package in project.packages if (project.root / root / package).is_dir()]
+    return [(folder, package) for folder, package in found if re.fullmatch(r"[\w./-]+", folder)]
 
 
 def _compile_paths(project: Project, source: bool = False) -> str:

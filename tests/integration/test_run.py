@@ -241,3 +241,25 @@ def test_a_test_writing_into_its_tree_gets_a_hint_then_passes_with_read_only_off
     allowed = run_cli("run", "execution", str(project), "--no-monitor", "--", "tests/unit/test_writes.py")
     assert allowed.returncode == 0, allowed.stdout[-2000:] + allowed.stderr[-2000:]
     assert not (project / "tests" / "unit" / "written.txt").exists()  # it was written in the container
+
+
+PACKAGE_DATA = """
+from importlib.resources import files
+
+def test_reads_a_file_of_its_package():
+    assert (files("shop") / "templates" / "receipt.txt").read_text() == "thank you"
+"""
+
+
+def test_files_of_the_package_a_build_leaves_out_are_installed_all_the_same(project: Path) -> None:  # noqa: F811
+    # setuptools installs such a file only when git (setuptools-scm) or a MANIFEST.in names it;
+    # the build context has no .git, and a developer's run reads the source folder
+    (project / "src" / "shop" / "templates").mkdir()
+    (project / "src" / "shop" / "templates" / "receipt.txt").write_text("thank you")
+    (project / "tests" / "unit" / "test_package_data.py").write_text(PACKAGE_DATA)
+    built = run_cli("build", str(project), "--phase", "execution", "--tag", "latest")
+    assert built.returncode == 0, built.stderr[-3000:]
+    result = run_cli("run", "execution", str(project), "--no-monitor", "--",
+                     "tests/unit/test_package_data.py")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "1 passed" in result.stdout
