@@ -81,8 +81,9 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
         "collection_compile_paths": f"/opt/testdock {_compile_paths(project, source=True)}",
         "light_budget": parse_size(settings.collection.light_budget),
         # the real run has these; others, imported under try/except ImportError, stay missing
+        # (the execution image's own tools too: pytest-cov's coverage, psutil)
         "stub_dependencies": ",".join(import_names([*project.dependencies, *project.test_dependencies,
-                                                    *locked])),
+                                                    *locked, *EXECUTION_TOOLS, "coverage"])),
         "system_packages": " ".join(settings.system_packages),
         "build_packages": " ".join(settings.build_packages),
         "command": json.dumps(default_command(phase, project, settings)),

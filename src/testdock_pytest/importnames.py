@@ -22,6 +22,7 @@ KNOWN: dict[str, tuple[str, ...]] = {
     "pillow": ("PIL",),
     "protobuf": ("google",),
     "psycopg2-binary": ("psycopg2",),
+    "pytest-xdist": ("xdist",),
     "pycryptodome": ("Crypto",),
     "pycryptodomex": ("Cryptodome",),
     "pyjwt": ("jwt",),

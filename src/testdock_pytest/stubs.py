@@ -373,8 +373,18 @@ def _stands_for_an_instance(name: str) -> bool:
     return name.endswith(("()", "[]")) or KNOWN_CONSTANTS.get(name) is _INSTANCE
 
 
+_WARNINGS: dict[str, type] = {}
+
+
 def _attribute(name: str) -> Any:
-    """What `module.name` of a stubbed module is: a known constant's value, else a stub."""
+    """What `module.name` of a stubbed module is: a known constant's value, a warning class for
+    a name that says it is one (pytest's `filterwarnings = ignore::lib.LibWarning` must resolve to
+    a Warning subclass), else a stub."""
+    if name.endswith("Warning"):
+        if name not in _WARNINGS:
+            module, _, short = name.rpartition(".")
+            _WARNINGS[name] = type(short, (Warning,), {"__module__": module})
+        return _WARNINGS[name]
     value = KNOWN_CONSTANTS.get(name, _INSTANCE)
     return Stub(name) if value is _INSTANCE else value
 
@@ -410,7 +420,9 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return False
         importer = _project_importer()
         if importer is None:
-            return False  # installed code probing for an optional module must see it missing
+            # installed code probing for an optional module must see it missing; but pytest
+            # resolving a warning category its configuration names finds it where the real run has it
+            return _resolving_a_warning_filter() and (self.dependencies is None or top in self.dependencies)
         filename, line, probing = importer
         if fullname != top:
             # a submodule: stub it only inside a stubbed package, never inside real code
@@ -474,6 +486,15 @@ def _probe_helper(path: str) -> bool:
     """importlib's and pytest's functions the project probes for a module with
     (`importlib.util.find_spec`, `importlib.import_module`, `pytest.importorskip`)."""
     return path.startswith(_IMPORTLIB) or _PYTEST_INTERNALS in path
+
+
+def _resolving_a_warning_filter() -> bool:
+    frame: types.FrameType | None = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "_resolve_warning_category" and "_pytest" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _project_importer() -> tuple[str, int, bool] | None:

@@ -135,10 +135,16 @@ def parametrized_from_a_dependency(tmp_path_factory: pytest.TempPathFactory,
     # coverage on by default, with an XML report into the working directory, as many projects have
     # it: the images' /app is read-only, so collection turns it off and the real run redirects it
     pyproject = copy / "pyproject.toml"
+    # and warning filters naming a stubbed dependency's category and coverage's, which pytest
+    # resolves before any plugin is loaded: a failure to import one is an error here
     pyproject.write_text(pyproject.read_text()
                          .replace('"pytest-benchmark"]', '"pytest-benchmark", "pytest-cov"]')
                          .replace('addopts = "--strict-markers"',
-                                  'addopts = "--strict-markers --cov=shop --cov-report=xml"'))
+                                  'addopts = "--strict-markers --cov=shop --cov-report=xml"')
+                         .replace('filterwarnings = [', 'filterwarnings = ['
+                                  '\n    "error::pytest.PytestConfigWarning",'
+                                  '\n    "ignore::sqlalchemy.exc.SAWarning",'
+                                  '\n    "ignore::coverage.exceptions.CoverageWarning",'))
     yield _built(copy, "", base_image, "hint")
     shutil.rmtree(copy, ignore_errors=True)
 

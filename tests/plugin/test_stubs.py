@@ -3,10 +3,14 @@ stubs change sys.meta_path, which this test process must keep clean)."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 BEHAVIOURS = """
 import abc
+import sys
+
 import pytest
 
 import nosuch_a
@@ -394,3 +398,28 @@ def test_numpy_arithmetic_on_plain_numbers_gives_the_real_ids(pytester: pytest.P
     assert ids == [line for line in real.outlines if "::" in line]
     assert ids[0] == "test_math.py::test_angles[0.7071067811865476-45]" and len(ids) == 6
     assert "stubbed 1 module(s) that are not installed: numpy" in stubbed.stdout.str()
+
+
+def test_warning_filters_naming_a_stubbed_dependency_resolve(pytester: pytest.Pytester,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # as in the collection image, where a .pth file installs the stubs when Python starts: pytest
+    # resolves its configuration's warning categories before it loads any plugin
+    _collection_image_environment(pytester, monkeypatch)
+    pytester.makeini("[pytest]\nfilterwarnings =\n    error\n"
+                     "    ignore::nosuch_declared.exceptions.DeclaredWarning\n")
+    pytester.makepyfile(test_warned="""
+        import warnings
+        import nosuch_declared.exceptions
+
+        def test_ignored():
+            assert issubclass(nosuch_declared.exceptions.DeclaredWarning, Warning)
+            warnings.warn("filtered", nosuch_declared.exceptions.DeclaredWarning)
+    """)
+    early = "import testdock_pytest.stubs as s; s.install_from_environment(); import pytest; "
+    # (--assert=plain, as the image: no rewriting of the plugin the early import brought in)
+    result = pytester.run(sys.executable, "-c", early + "raise SystemExit(pytest.main(['-q', "
+                          "'--assert=plain', '-p', 'no:cacheprovider']))")
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    late = pytester.run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider")
+    assert late.ret != 0 and "Failed to import filter module 'nosuch_declared" in late.stdout.str() + \
+        late.stderr.str()  # without the early stubs, as the real run would if it lacked the module
