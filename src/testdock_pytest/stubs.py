@@ -511,8 +511,8 @@ def _project_importer() -> tuple[str, int, bool] | None:
             real = _real_path(filename)
             if _probe_helper(real):
                 probing = True
-            elif real.startswith(_INSTALLED_CODE):
-                return None
+            elif real.startswith(_INSTALLED_CODE) or filename.startswith(_INSTALLED_CODE):
+                return None  # (Debian's sitecustomize.py is a link into /etc)
             else:
                 return filename, frame.f_lineno, probing
         frame = frame.f_back  # type: ignore[assignment]
