@@ -421,8 +421,12 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         importer = _project_importer()
         if importer is None:
             # installed code probing for an optional module must see it missing; but pytest
-            # resolving a warning category its configuration names finds it where the real run has it
-            return _resolving_a_warning_filter() and (self.dependencies is None or top in self.dependencies)
+            # resolving a warning category its configuration names finds it where the real run
+            # has it, and so does a package importing a submodule of a dependency it found
+            # stubbed (`find_spec("matplotlib")`, then `from matplotlib.colors import ...`)
+            declared = self.dependencies is None or top in self.dependencies
+            return declared and (_resolving_a_warning_filter() or (
+                fullname != top and isinstance(sys.modules.get(top), StubModule)))
         filename, line, probing = importer
         if fullname != top:
             # a submodule: stub it only inside a stubbed package, never inside real code

@@ -423,3 +423,31 @@ def test_warning_filters_naming_a_stubbed_dependency_resolve(pytester: pytest.Py
     late = pytester.run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider")
     assert late.ret != 0 and "Failed to import filter module 'nosuch_declared" in late.stdout.str() + \
         late.stderr.str()  # without the early stubs, as the real run would if it lacked the module
+
+
+def test_a_package_importing_a_submodule_of_a_stubbed_dependency_gets_it(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    _collection_image_environment(pytester, monkeypatch)
+    site = pytester.mkdir("site")
+    (site / "fakelib").mkdir()
+    # colorcet: `if find_spec("matplotlib"): from matplotlib.colors import ListedColormap`
+    (site / "fakelib" / "__init__.py").write_text(
+        "from importlib.util import find_spec\n"
+        "if find_spec('nosuch_declared'):\n    from nosuch_declared.colors import ListedColormap\n"
+        "else:\n    ListedColormap = None\n"
+        "try:\n    import nosuch_other.extra\nexcept ImportError:\n    OTHER = None\n")
+    pytester.makeconftest(f"""
+        import sys
+        from testdock_pytest import stubs
+        stubs._INSTALLED_CODE = ({str(site)!r},)  # fakelib stands for an installed package
+        sys.path.insert(0, {str(site)!r})
+    """)
+    pytester.makepyfile(test_lib="""
+        import nosuch_declared
+        import fakelib
+
+        def test_the_package_took_the_present_path():
+            assert fakelib.ListedColormap is not None and fakelib.OTHER is None
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
