@@ -422,11 +422,11 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if importer is None:
             # installed code probing for an optional module must see it missing; but pytest
             # resolving a warning category its configuration names finds it where the real run
-            # has it, and so does a package importing a submodule of a dependency it found
-            # stubbed (`find_spec("matplotlib")`, then `from matplotlib.colors import ...`)
-            declared = self.dependencies is None or top in self.dependencies
-            return declared and (_resolving_a_warning_filter() or (
-                fullname != top and isinstance(sys.modules.get(top), StubModule)))
+            # has it, and a package importing a submodule of a module it found stubbed gets it
+            # (`find_spec("matplotlib")` answers from sys.modules, then `from matplotlib.colors`)
+            if fullname != top and isinstance(sys.modules.get(top), StubModule):
+                return True
+            return _resolving_a_warning_filter() and (self.dependencies is None or top in self.dependencies)
         filename, line, probing = importer
         if fullname != top:
             # a submodule: stub it only inside a stubbed package, never inside real code

@@ -435,7 +435,8 @@ def test_a_package_importing_a_submodule_of_a_stubbed_dependency_gets_it(
         "from importlib.util import find_spec\n"
         "if find_spec('nosuch_declared'):\n    from nosuch_declared.colors import ListedColormap\n"
         "else:\n    ListedColormap = None\n"
-        "try:\n    import nosuch_other.extra\nexcept ImportError:\n    OTHER = None\n")
+        "try:\n    import nosuch_other.extra\nexcept ImportError:\n    OTHER = None\n"
+        "from nosuch_undeclared.sub import thing\n")  # stubbed by the project's own import below
     pytester.makeconftest(f"""
         import sys
         from testdock_pytest import stubs
@@ -444,6 +445,7 @@ def test_a_package_importing_a_submodule_of_a_stubbed_dependency_gets_it(
     """)
     pytester.makepyfile(test_lib="""
         import nosuch_declared
+        import nosuch_undeclared  # not declared, yet stubbed: the project's import is unguarded
         import fakelib
 
         def test_the_package_took_the_present_path():
