@@ -480,6 +480,7 @@ def _stdlib_from_disk() -> frozenset[str]:
 _STDLIB: frozenset[str] = frozenset(getattr(sys, "stdlib_module_names", ())) or _stdlib_from_disk()
 _INSTALLED_CODE = tuple({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
 _THIS_FILE = os.path.realpath(__file__)
+_OWN_PACKAGE = str(pathlib.Path(_THIS_FILE).parent) + os.sep
 
 
 _IMPORTLIB = str(pathlib.Path(os.path.realpath(str(importlib.util.__file__))).parent) + os.sep
@@ -515,8 +516,9 @@ def _project_importer() -> tuple[str, int, bool] | None:
             real = _real_path(filename)
             if _probe_helper(real):
                 probing = True
-            elif real.startswith(_INSTALLED_CODE) or filename.startswith(_INSTALLED_CODE):
-                return None  # (Debian's sitecustomize.py is a link into /etc)
+            elif real.startswith((*_INSTALLED_CODE, _OWN_PACKAGE)) or filename.startswith(_INSTALLED_CODE):
+                return None  # (testdock's own plugin is not the project; Debian's sitecustomize.py
+                # is a link into /etc)
             else:
                 return filename, frame.f_lineno, probing
         frame = frame.f_back  # type: ignore[assignment]
