@@ -424,8 +424,10 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             # resolving a warning category its configuration names finds it where the real run
             # has it, and a package importing a submodule of a module it found stubbed gets it
             # (`find_spec("matplotlib")` answers from sys.modules, then `from matplotlib.colors`)
+            # (unless that import is guarded: numba's `try: import scipy.linalg.cython_blas`)
             if fullname != top and isinstance(sys.modules.get(top), StubModule):
-                return True
+                where = _importing_line()
+                return where is None or not _guarded_against_absence(*where)
             return _resolving_a_warning_filter() and (self.dependencies is None or top in self.dependencies)
         filename, line, probing = importer
         if fullname != top:
@@ -491,6 +493,18 @@ def _probe_helper(path: str) -> bool:
     """importlib's and pytest's functions the project probes for a module with
     (`importlib.util.find_spec`, `importlib.import_module`, `pytest.importorskip`)."""
     return path.startswith(_IMPORTLIB) or _PYTEST_INTERNALS in path
+
+
+def _importing_line() -> tuple[str, int] | None:
+    """(file, line) of the import statement being run, whoever's code it is."""
+    frame: types.FrameType | None = sys._getframe(2)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith("<") and _real_path(filename) != _THIS_FILE \
+                and "importlib" not in filename:
+            return filename, frame.f_lineno
+        frame = frame.f_back
+    return None
 
 
 def _resolving_a_warning_filter() -> bool:

@@ -436,7 +436,10 @@ def test_a_package_importing_a_submodule_of_a_stubbed_dependency_gets_it(
         "if find_spec('nosuch_declared'):\n    from nosuch_declared.colors import ListedColormap\n"
         "else:\n    ListedColormap = None\n"
         "try:\n    import nosuch_other.extra\nexcept ImportError:\n    OTHER = None\n"
-        "from nosuch_undeclared.sub import thing\n")  # stubbed by the project's own import below
+        "from nosuch_undeclared.sub import thing\n"  # stubbed by the project's own import below
+        # numba: `try: import scipy.linalg.cython_blas except ImportError` means no BLAS
+        "try:\n    import nosuch_declared.linalg.cython_blas\n    BLAS = True\n"
+        "except ImportError:\n    BLAS = False\n")
     pytester.makeconftest(f"""
         import sys
         from testdock_pytest import stubs
@@ -450,6 +453,7 @@ def test_a_package_importing_a_submodule_of_a_stubbed_dependency_gets_it(
 
         def test_the_package_took_the_present_path():
             assert fakelib.ListedColormap is not None and fakelib.OTHER is None
+            assert fakelib.BLAS is False  # a guarded probe of a submodule still finds it missing
     """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
