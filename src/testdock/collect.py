@@ -33,6 +33,7 @@ _MEASURED = (
     "sys.exit(code)\n")
 _COLLECTION_FLAGS = ("--assert=plain", "--no-cov")
 _ERROR_HEADING = re.compile(r"^_+ ERROR collecting (\S+) _+$")
+_CONFTEST_FAILURE = re.compile(r"^\w+Error while loading conftest '([^']+)'")
 _PROJECT_FRAME = re.compile(r"^([^/<\s][^:\s]*\.py):\d+: in ")  # relative: the project's, not /opt/venv's
 _PREDICTED = "node ids will differ from the real collection: "
 _STUBBED = re.compile(r"stubbed \d+ module\(s\) that are not installed: (.*)$")
@@ -66,6 +67,11 @@ def parse_output(phase: str, image: str, output: str) -> Collection:
         stripped = line.strip()
         if heading := _ERROR_HEADING.match(line):
             failing = heading.group(1)
+        elif conftest := _CONFTEST_FAILURE.match(stripped):
+            # pytest stops before collecting anything (exit 4): the conftest is the error
+            failing = conftest.group(1).removeprefix("/app/")
+            if failing not in result.errors:
+                result.errors.append(failing)
         elif line.startswith("="):
             failing = None
         elif failing is not None and (frame := _PROJECT_FRAME.match(line)):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import functools
 import json
+import sys
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -104,14 +105,24 @@ def suggested_modules(root: Path, collection: Collection, execution: Collection)
     files = {nodeid.split("::")[0] for nodeid in (*only_stubbed, *only_real)}
     files |= set(collection.errors) - set(execution.errors)
     stubbed, missing = set(collection.stubbed), set(collection.left_missing)
+    # a collection that stopped early (a conftest failing: exit 4) never printed what it stubbed;
+    # every module then counts, and install_hint asks the collection image which it has for real
+    candidates = (stubbed | missing) if _stubs_reported(collection) else None
     counts: Counter[str] = Counter()
     for name, paths in _files_with_conftests(root, sorted(files)).items():
         used = set().union(*(_modules_in_use(path, missing) for path in paths))
         # the project's own modules the error went through: what they import, wherever they use it
         for frame in collection.error_frames.get(name, []):
             used |= _imported_anywhere(root / frame)
-        counts.update(used & (stubbed | missing))
+        counts.update(used & candidates if candidates is not None else used - _STDLIB)
     return dict(counts)
+
+
+_STDLIB = frozenset(sys.stdlib_module_names)
+
+
+def _stubs_reported(collection: Collection) -> bool:
+    return bool(collection.stubbed or collection.left_missing) or "testdock stubs" in collection.output
 
 
 def _imported_anywhere(path: Path) -> set[str]:
@@ -161,7 +172,11 @@ def install_hint(root: Path, collection: Collection, execution: Collection) -> l
     if not modules:
         return []
     settings = load_settings(root)
-    owners = real_distributions(engine.client(), execution.image, modules)
+    client = engine.client()
+    if not _stubs_reported(collection):
+        here = real_distributions(client, collection.image, modules)
+        modules = {module: files for module, files in modules.items() if module not in here}
+    owners = real_distributions(client, execution.image, modules)
     counts: Counter[str] = Counter()
     for module, files in modules.items():
         if module in owners and canonicalize_name(owners[module]) not in names(settings.collection.install):

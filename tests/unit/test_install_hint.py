@@ -106,3 +106,30 @@ def test_errors_in_both_images_are_the_projects_own(tmp_path: Path) -> None:
 def test_owners_guessed_by_name_where_the_image_cannot_tell() -> None:
     assert owner_by_name("sklearn") == "scikit-learn" and owner_by_name("yaml") == "pyyaml"
     assert owner_by_name("numpy") == "numpy"
+
+
+def test_a_conftest_that_stops_collection_counts_every_module_it_imports(tmp_path: Path) -> None:
+    from testdock.collect import parse_output
+
+    _write(tmp_path, "tests/conftest.py", """
+        import os
+        import pytest
+
+        with open(os.devnull):
+            from sqlalchemy.testing.plugin.pytestplugin import *  # noqa
+            wrap = pytest_sessionstart  # noqa
+    """)
+    # pytest stops before collecting (exit 4), so the stubs never said what they stubbed
+    output = "\n".join([
+        "ImportError while loading conftest '/app/tests/conftest.py'.",
+        "tests/conftest.py:6: in <module>",
+        "    wrap = pytest_sessionstart  # noqa",
+        "E   NameError: name 'pytest_sessionstart' is not defined",
+        'TESTDOCK-COLLECT {"code": 4, "seconds": 0.2, "rss": 30000000}'])
+    collection = parse_output("collection", "img", output)
+    execution = Collection("execution", "img", 0, nodeids=["tests/test_a.py::test_a"])
+
+    assert collection.errors == ["tests/conftest.py"]
+    assert collection.error_frames == {"tests/conftest.py": ["tests/conftest.py"]}
+    # the standard library never; which of the rest the collection image has is asked of it
+    assert suggested_modules(tmp_path, collection, execution) == {"pytest": 1, "sqlalchemy": 1}
