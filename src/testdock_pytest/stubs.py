@@ -123,6 +123,8 @@ class Stub:
 
     # attribute chains and calls
     def __getattr__(self, name: str) -> Any:
+        if name == "_stub_name":  # an instance made without __init__ (copy's reconstruction)
+            raise AttributeError(name)
         if name == "__version__":
             return STUB_VERSION
         if name in ("__name__", "__qualname__"):
@@ -142,6 +144,13 @@ class Stub:
 
     def __setattr__(self, name: str, value: Any) -> None:
         pass
+
+    # a stand-in holds nothing to copy: `deepcopy(theme)` of an object holding one keeps it
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # @decorator / @decorator(...): hand back what is decorated, unchanged. A decorator runs

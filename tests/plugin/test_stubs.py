@@ -181,6 +181,19 @@ def test_unpacking_comparisons_and_builtin_arguments():
     assert len(SEEN) == 3 and [1, FRAME].index(FRAME) == 1
 
 
+def test_objects_holding_stand_ins_copy():
+    import copy
+
+    class Theme:
+        def __init__(self):
+            self.figure = nosuch_a.pyplot.figure()
+            self.rc = {"font": nosuch_a.font_manager.FontProperties()}
+
+    theme = Theme()
+    copied = copy.deepcopy(theme)
+    assert copied.figure is theme.figure and copy.copy(theme.rc)["font"] is theme.rc["font"]
+
+
 def test_dunders_written_in_the_code_are_stand_ins_where_probes_find_nothing():
     assert COPY_IF_NEEDED is None
     assert not hasattr(nosuch_a.array(), "__array__")
@@ -204,7 +217,7 @@ def test_markers_with_stubbed_arguments():
 def test_stub_behaviours(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_behaviours=BEHAVIOURS)
     result = pytester.runpytest_subprocess("--testdock-stubs", "-p", "no:randomly")
-    result.assert_outcomes(passed=7, skipped=1)
+    result.assert_outcomes(passed=8, skipped=1)
     output = result.stdout.str()
     assert "stubbed 3 module(s) that are not installed: nosuch_a, nosuch_b, nosuch_c" in output
 
