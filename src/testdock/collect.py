@@ -145,8 +145,19 @@ def collect(root: Path, tag: str = "latest", compare: bool = False) -> list[Coll
         # once more, seconds later: ids made of the time or of random values change on their own
         again = collect_in(client, "collection", results[0].image,
                            parse_size(memory_limit("collection", settings)))
-        results[0].unstable = sorted(set(results[0].nodeids) ^ set(again.nodeids))
+        if again.exit_code == results[0].exit_code:  # a run that failed otherwise tells nothing
+            results[0].unstable = changed_ids(results[0].nodeids, again.nodeids)
     return results
+
+
+def changed_ids(first: list[str], second: list[str]) -> list[str]:
+    """The ids of the tests both collections found, but under other parameter ids."""
+    by_test: dict[str, tuple[set[str], set[str]]] = {}
+    for index, nodeids in enumerate((first, second)):
+        for nodeid in nodeids:
+            by_test.setdefault(_test_of(nodeid), (set(), set()))[index].add(nodeid)
+    return sorted(nodeid for ids in by_test.values() if all(ids) and ids[0] != ids[1]
+                  for nodeid in ids[0] ^ ids[1])
 
 
 def _test_of(nodeid: str) -> str:

@@ -102,12 +102,14 @@ def suggested_modules(root: Path, collection: Collection, execution: Collection)
     """The modules, stubbed or left missing, that the files whose node ids differ (or that fail
     to collect only with stubs) use at collection time, with how many such files use each."""
     only_stubbed, only_real = differences(collection, execution)
-    files = {nodeid.split("::")[0] for nodeid in (*only_stubbed, *only_real)}
-    files |= set(collection.errors) - set(execution.errors)
     stubbed, missing = set(collection.stubbed), set(collection.left_missing)
     # a collection that stopped early (a conftest failing: exit 4) never printed what it stubbed;
-    # every module then counts, and install_hint asks the collection image which it has for real
+    # its failing files alone count (every test differs then), with every module they import,
+    # and install_hint asks the collection image which it has for real
     candidates = (stubbed | missing) if _stubs_reported(collection) else None
+    files = {nodeid.split("::")[0] for nodeid in (*only_stubbed, *only_real)} if candidates is not None \
+        else set()
+    files |= set(collection.errors) - set(execution.errors)
     counts: Counter[str] = Counter()
     for name, paths in _files_with_conftests(root, sorted(files)).items():
         used = set().union(*(_modules_in_use(path, missing) for path in paths))

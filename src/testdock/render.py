@@ -74,7 +74,8 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
         "installable": project.installable,
         "pythonpath": app_pythonpath(project),
         "compile_paths": _compile_paths(project),
-        "package_dirs": _package_dirs(project),
+        "package_dirs": _package_dirs(project) if re.fullmatch(r"[\w.-]+", project.name) else [],
+        "distribution": project.name,
         "stub_modules": ",".join(settings.collection.stub),
         "light_candidates_path": LIGHT_CANDIDATES_PATH,
         # with testdock's plugin: bytecode loads several times faster than source compiles
@@ -97,12 +98,12 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
     }
 
 
-def _package_dirs(project: Project) -> list[tuple[str, str]]:
-    """(folder relative to the root, package) of the project's packages (src/metpy, metpy): the
-    images fill the installed copies in with the files a build left out."""
-    found = [(str(PurePosixPath(root) / package), package) for root in project.source_roots
+def _package_dirs(project: Project) -> list[str]:
+    """The project's package folders relative to its root (src/metpy): the images fill the
+    installed copies in with the data files a build left out."""
+    found = [str(PurePosixPath(root) / package) for root in project.source_roots
              for package in project.packages if (project.root / root / package).is_dir()]
-    return [(folder, package) for folder, package in found if re.fullmatch(r"[\w./-]+", folder)]
+    return [folder for folder in found if re.fullmatch(r"[\w./-]+", folder)]
 
 
 def _compile_paths(project: Project, source: bool = False) -> str:

@@ -163,10 +163,15 @@ class Stub:
             return args[0]
         if args and not kwargs:  # `np.sqrt(2) / 2` in a parametrize list
             numbers = all(type(a) in (int, float) for a in args)
-            if numbers and self._stub_name in KNOWN_FUNCTIONS:
-                return KNOWN_FUNCTIONS[self._stub_name](*args)
-            if numbers and self._stub_name in _OF_FLOATS_ONLY and all(type(a) is float for a in args):
-                return _OF_FLOATS_ONLY[self._stub_name](*args)
+            exact = KNOWN_FUNCTIONS.get(self._stub_name) if numbers else None
+            if numbers and exact is None and all(type(a) is float for a in args):
+                exact = _OF_FLOATS_ONLY.get(self._stub_name)
+            if exact is not None:
+                try:
+                    return exact(*args)
+                except (ValueError, OverflowError):  # numpy's answer: nan, or the infinity itself
+                    invalid = self._stub_name == "numpy.sqrt" or any(a != a for a in args)
+                    return float("nan") if invalid else args[0]
         return Stub(f"{self._stub_name}()")
 
     # subclassing: `class Model(Base)` where Base is a stub
@@ -292,13 +297,14 @@ KNOWN_CONSTANTS: dict[str, Any] = {
 # (sin, exp, log... may differ in the last bit where numpy has its own SIMD versions.)
 # Only float results: numpy's integers are no `int`, and pytest names them by position.
 KNOWN_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "numpy.sqrt": math.sqrt, "numpy.fabs": math.fabs, "numpy.floor": lambda x: float(math.floor(x)),
-    "numpy.ceil": lambda x: float(math.ceil(x)), "numpy.deg2rad": math.radians,
+    "numpy.sqrt": math.sqrt, "numpy.fabs": math.fabs, "numpy.deg2rad": math.radians,
     "numpy.radians": math.radians, "numpy.rad2deg": math.degrees, "numpy.degrees": math.degrees,
     "numpy.float64": float, "numpy.double": float,
 }
 _OF_FLOATS_ONLY: dict[str, Callable[..., Any]] = {  # of an int, these give numpy's int
     "numpy.abs": abs, "numpy.absolute": abs, "numpy.square": lambda x: x * x,
+    "numpy.floor": lambda x: math.copysign(float(math.floor(x)), x),  # -0.0 stays -0.0
+    "numpy.ceil": lambda x: math.copysign(float(math.ceil(x)), x),
 }
 
 _UNPACKING = {dis.opmap["UNPACK_SEQUENCE"]: False, dis.opmap["UNPACK_EX"]: True}
@@ -385,15 +391,16 @@ def _stands_for_an_instance(name: str) -> bool:
 _WARNINGS: dict[str, type] = {}
 
 
+def _warning_class(name: str) -> type:
+    """A Warning subclass standing for `name` (one per name), whose attributes are stubs."""
+    if name not in _WARNINGS:
+        module, _, short = name.rpartition(".")
+        _WARNINGS[name] = _StubMeta(short, (Warning,), {"__module__": module})
+    return _WARNINGS[name]
+
+
 def _attribute(name: str) -> Any:
-    """What `module.name` of a stubbed module is: a known constant's value, a warning class for
-    a name that says it is one (pytest's `filterwarnings = ignore::lib.LibWarning` must resolve to
-    a Warning subclass), else a stub."""
-    if name.endswith("Warning"):
-        if name not in _WARNINGS:
-            module, _, short = name.rpartition(".")
-            _WARNINGS[name] = type(short, (Warning,), {"__module__": module})
-        return _WARNINGS[name]
+    """What `module.name` of a stubbed module is: a known constant's value, else a stub."""
     value = KNOWN_CONSTANTS.get(name, _INSTANCE)
     return Stub(name) if value is _INSTANCE else value
 
@@ -408,6 +415,11 @@ class StubModule(types.ModuleType):
             return STUB_VERSION
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
+        # a module's warning class (`sqlalchemy.exc.SAWarning`), or whatever category pytest
+        # resolves for `filterwarnings = ignore::pydantic.warnings.PydanticDeprecatedSince20`
+        if (name.endswith("Warning") and name != "Warning") or \
+                sys._getframe(1).f_code.co_name == "_resolve_warning_category":
+            return _warning_class(f"{self.__name__}.{name}")
         return _attribute(f"{self.__name__}.{name}")
 
 
@@ -437,7 +449,9 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             if fullname != top and isinstance(sys.modules.get(top), StubModule):
                 where = _importing_line()
                 return where is None or not _guarded_against_absence(*where)
-            return _resolving_a_warning_filter() and (self.dependencies is None or top in self.dependencies)
+            # (any module: pytest 8 stops on a category it cannot import, where the real run has
+            # it, perhaps through another dependency: numpy through pandas)
+            return _resolving_a_warning_filter()
         filename, line, probing = importer
         if fullname != top:
             # a submodule: stub it only inside a stubbed package, never inside real code

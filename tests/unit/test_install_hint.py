@@ -127,6 +127,8 @@ def test_a_conftest_that_stops_collection_counts_every_module_it_imports(tmp_pat
         "E   NameError: name 'pytest_sessionstart' is not defined",
         'TESTDOCK-COLLECT {"code": 4, "seconds": 0.2, "rss": 30000000}'])
     collection = parse_output("collection", "img", output)
+    # every test differs, and the test modules use numpy: only the conftest is the cause
+    _write(tmp_path, "tests/test_a.py", "import numpy as np\nVALUES = np.arange(3)\n")
     execution = Collection("execution", "img", 0, nodeids=["tests/test_a.py::test_a"])
 
     assert collection.errors == ["tests/conftest.py"]

@@ -261,3 +261,14 @@ def test_tests_whose_ids_change_between_collections_are_left_out_of_the_comparis
 
     assert unstable_tests(collection) == ["tests/test_dates.py::TestParse::test_invalid"]
     assert differences(collection, execution) == (["t.py::test_b[1]"], [])
+
+
+def test_only_tests_found_both_times_under_other_ids_are_unstable() -> None:
+    from testdock.collect import changed_ids
+
+    first = ["t.py::test_time[00:01]", "t.py::test_a", "u.py::test_flaky_file", "t.py::test_p[1]"]
+    second = ["t.py::test_time[00:02]", "t.py::test_a", "t.py::test_p[1]", "t.py::test_new"]
+
+    # u.py missing from one run (a file that failed once) and test_new are no instability
+    assert changed_ids(first, second) == ["t.py::test_time[00:01]", "t.py::test_time[00:02]"]
+    assert changed_ids(first, []) == []
