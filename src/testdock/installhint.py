@@ -152,8 +152,11 @@ def real_distributions(client: Any, image: str, modules: Iterable[str]) -> dict[
     import docker.errors
 
     try:
-        output = client.containers.run(image, ["python", "-c", _DISTRIBUTIONS, *sorted(modules)], remove=True,
-                                       network_mode="none", labels={"io.testdock.managed": "true"})
+        # isolated (-I): neither /app (the working directory: its docker/ folder is no `docker`
+        # package) nor the collection image's stubs answer for a module
+        output = client.containers.run(image, ["python", "-I", "-c", _DISTRIBUTIONS, *sorted(modules)],
+                                       remove=True, network_mode="none",
+                                       labels={"io.testdock.managed": "true"})
         found: dict[str, str | None] = json.loads(output.decode().strip().splitlines()[-1])
     except (docker.errors.DockerException, ValueError, IndexError):
         return {}
