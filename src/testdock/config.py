@@ -81,6 +81,19 @@ class BuildSettings(_Strict):
     keep: int = Field(default=3, ge=0)
 
 
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _environment(values: dict[str, str]) -> dict[str, str]:
+    for name in values:
+        if not _ENV_NAME.match(name):
+            raise ValueError(f"{name!r} is not an environment variable name")
+    return values
+
+
+Environment = Annotated[dict[str, str], AfterValidator(_environment)]
+
+
 class PhaseSettings(_Strict):
     # the container's root filesystem (with /app) is read-only; false lets tests write into /app
     read_only: bool = True
@@ -88,6 +101,7 @@ class PhaseSettings(_Strict):
     cpus: float | None = Field(default=None, gt=0)
     command: list[str] | None = None
     extra_requirements: Annotated[list[str], AfterValidator(_requirements)] = []
+    environment: Environment = {}  # for the tests (`TERMINAL_WIDTH = "3000"`, as the project's CI sets)
 
 
 class MemorySettings(_Strict):
@@ -105,17 +119,6 @@ class CollectionSettings(_Strict):
     install: Annotated[list[str], AfterValidator(_requirements)] = []
 
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _environment(values: dict[str, str]) -> dict[str, str]:
-    for name in values:
-        if not _ENV_NAME.match(name):
-            raise ValueError(f"{name!r} is not an environment variable name")
-    return values
-
-
-Environment = Annotated[dict[str, str], AfterValidator(_environment)]
 
 
 class ServiceSettings(_Strict):

@@ -70,7 +70,8 @@ def run_local(root: Path, phase: str, options: RunOptions, echo: Callable[[str],
     progress_path.unlink(missing_ok=True)
     (results / JUNIT_FILE).unlink(missing_ok=True)
     source_roots = [str(root / r) for r in project.source_roots]
-    environment = {**os.environ, "TESTDOCK_RESULTS_DIR": str(results),
+    environment = {**os.environ, **getattr(settings.phases, phase).environment,
+                   "TESTDOCK_RESULTS_DIR": str(results),
                    "PYTEST_PLUGINS": "testdock_pytest.plugin",
                    "COVERAGE_FILE": str(results / ".coverage"),
                    "PYTHONPATH": os.pathsep.join([str(root / Path(PLUGIN_DIR).parent), *source_roots])}

@@ -154,7 +154,8 @@ def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
     (root / RESULTS_DIR / JUNIT_FILE).unlink(missing_ok=True)
     volumes = _volumes(root, project, options.mount_source)
     container = _start(client, image_name, command, limit, phase, settings, volumes,
-                       {**_environment(project, options.mount_source), **options.environment})
+                       {**_environment(project, options.mount_source),
+                        **getattr(settings.phases, phase).environment, **options.environment})
     result = RunResult(phase, image_name, -1, False, limit,
                        read_only=getattr(settings.phases, phase).read_only)
     sampler: MemorySampler | None = None

@@ -263,3 +263,16 @@ def test_files_of_the_package_a_build_leaves_out_are_installed_all_the_same(proj
                      "tests/unit/test_package_data.py")
     assert result.returncode == 0, result.stdout[-3000:]
     assert "1 passed" in result.stdout
+
+
+def test_the_phases_environment_reaches_the_tests(built: Path) -> None:
+    # as a project's CI sets it: typer's help tests want wide terminals
+    (built / "tests" / "unit" / "test_environment.py").write_text(
+        "import os\n\ndef test_wide_terminal():\n    assert os.environ['TERMINAL_WIDTH'] == '3000'\n")
+    pyproject = built / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "\n[tool.testdock.phases.execution]\n"
+                         "environment = { TERMINAL_WIDTH = \"3000\" }\n")
+    result = run_cli("run", "execution", str(built), "--no-monitor", "--mount-source", "--",
+                     "tests/unit/test_environment.py")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "1 passed" in result.stdout

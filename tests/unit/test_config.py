@@ -21,13 +21,14 @@ def test_full_table_is_read(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
         "[tool.testdock]\nproject = 'shop'\nbase_image = 'registry.local:5000/py/python:3.12-slim'\n"
         "[tool.testdock.phases.execution]\nmemory = '1g'\ncpus = 1.5\n"
-        "extra_requirements = ['pytest-randomly>=3']\n"
+        "extra_requirements = ['pytest-randomly>=3']\nenvironment = { TERMINAL_WIDTH = '3000' }\n"
         "[tool.testdock.collection]\nstub = ['numpy', 'torch.nn']\n")
     settings = load_settings(tmp_path)
     assert settings.project == "shop"
     assert settings.phases.execution.memory == "1g"
     assert settings.phases.execution.cpus == 1.5
     assert settings.phases.execution.extra_requirements == ["pytest-randomly>=3"]
+    assert settings.phases.execution.environment == {"TERMINAL_WIDTH": "3000"}
     assert settings.collection.stub == ["numpy", "torch.nn"]
 
 
@@ -47,6 +48,7 @@ def test_full_table_is_read(tmp_path: Path) -> None:
     ({"build_packages": ["gcc\nRUN x"]}, "is not a Debian package name"),
     ({"memory": {"margin": "150%"}}, "must be a percentage"),
     ({"backend": {"health_path": "health"}}, "health_path"),
+    ({"phases": {"execution": {"environment": {"BAD NAME": "1"}}}}, "is not an environment variable name"),
 ])
 def test_bad_settings_name_key_and_problem(table: dict[str, Any], message: str) -> None:
     with pytest.raises(BadInput) as caught:
