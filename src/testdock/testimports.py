@@ -10,11 +10,12 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from testdock_pytest.guards import ABSENCE_ERRORS, catches_absence
+
 _SKIPPED_DIRS = {"node_modules", "build", "dist", "docker", "site-packages", "__pycache__"}
 _MAX_FILES = 5000
 _TEST_DIRS = {"test", "tests", "testing"}
 _TEST_FILE = re.compile(r"^(?:test_.*|.*_test|tests)\.py$")  # pytest's defaults, Django's tests.py
-_ABSENCE_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
 _BLOCKS = ("body", "orelse", "finalbody")
 
 
@@ -44,19 +45,11 @@ def files_of_tests(root: Path, test_paths: Iterable[str], modules_only: bool = F
                     yield here / name
 
 
-def _handles_absence(handler: ast.ExceptHandler) -> bool:
-    if handler.type is None:
-        return True
-    types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
-    return any((t.id if isinstance(t, ast.Name) else getattr(t, "attr", "")) in _ABSENCE_ERRORS
-               for t in types)
-
-
 def _guards_absence(statement: ast.With | ast.AsyncWith) -> bool:
     """`with suppress(ImportError):`, `with pytest.raises(ModuleNotFoundError):`: an import in the
     block may fail."""
     return any(isinstance(node, (ast.Name, ast.Attribute)) and
-               (node.id if isinstance(node, ast.Name) else node.attr) in _ABSENCE_ERRORS | {"raises"}
+               (node.id if isinstance(node, ast.Name) else node.attr) in ABSENCE_ERRORS | {"raises"}
                for item in statement.items for node in ast.walk(item.context_expr))
 
 
@@ -72,7 +65,7 @@ def _unconditional(body: list[ast.stmt]) -> Iterator[str]:
                 yield statement.module.partition(".")[0]
         elif isinstance(statement, ast.Try) or type(statement).__name__ == "TryStar":
             handlers: list[ast.ExceptHandler] = getattr(statement, "handlers", [])
-            if not any(_handles_absence(h) for h in handlers):
+            if not any(catches_absence(h) for h in handlers):
                 yield from _unconditional(getattr(statement, "body", []))
             for block in _BLOCKS[1:]:
                 yield from _unconditional(getattr(statement, block, []))

@@ -3,6 +3,8 @@ unused extra, must not replace them)."""
 
 from __future__ import annotations
 
+from testdock.requirements import names
+
 # versions float within their major line
 EXECUTION_TOOLS = ("pytest>=8", "pytest-xdist>=3.5", "pytest-cov>=5", "pytest-timeout>=2.3",
                    "psutil>=5.9")
@@ -12,6 +14,5 @@ BACKEND_TOOLS = ("uvicorn>=0.29", "pytest>=8", "psutil>=5.9")
 COLLECTION_TOOLS = ("pytest>=8",)
 
 # every name above, canonical: pytest, pytest-xdist, coverage (through pytest-cov)...
-TOOL_NAMES = frozenset(
-    r.split(">")[0].split("=")[0].lower()
-    for r in (*EXECUTION_TOOLS, *STRESS_TOOLS, *BACKEND_TOOLS, *COLLECTION_TOOLS)) | {"coverage"}
+TOOL_NAMES = frozenset(names([*EXECUTION_TOOLS, *STRESS_TOOLS, *BACKEND_TOOLS, *COLLECTION_TOOLS,
+                              "coverage"]))

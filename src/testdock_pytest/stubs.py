@@ -23,6 +23,8 @@ import types
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar, Literal
 
+from testdock_pytest.guards import catches_absence
+
 ENABLE_ENV = "TESTDOCK_STUB_IMPORTS"
 MODULES_ENV = "TESTDOCK_STUB_MODULES"
 # The import names of the project's declared dependencies: a module outside them, imported where
@@ -562,16 +564,7 @@ def _project_importer() -> tuple[str, int, bool] | None:
     return None
 
 
-_ABSENCE_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
 _guarded_lines: dict[str, set[int]] = {}
-
-
-def _catches_absence(handler: ast.ExceptHandler) -> bool:
-    if handler.type is None:
-        return True
-    types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
-    names = {t.id if isinstance(t, ast.Name) else getattr(t, "attr", "") for t in types}
-    return bool(names & _ABSENCE_ERRORS)
 
 
 _TRY_NODES = tuple(getattr(ast, name) for name in ("Try", "TryStar") if hasattr(ast, name))
@@ -599,7 +592,7 @@ def _guarded_against_absence(filename: str, line: int) -> bool:
         except (OSError, SyntaxError, ValueError):
             tree = ast.Module(body=[], type_ignores=[])
         for node in _statements(tree.body):
-            if isinstance(node, _TRY_NODES) and any(_catches_absence(h) for h in node.handlers):
+            if isinstance(node, _TRY_NODES) and any(catches_absence(h) for h in node.handlers):
                 for inner in _statements(node.body):
                     if isinstance(inner, (ast.Import, ast.ImportFrom)):  # a tuple: Python 3.9 images
                         guarded.update(range(inner.lineno, (inner.end_lineno or inner.lineno) + 1))
