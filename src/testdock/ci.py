@@ -16,6 +16,7 @@ import yaml
 from testdock import __version__
 from testdock.errors import BadInput
 from testdock.managed import Ownership, ownership, stamp
+from testdock.safepaths import write_atomically
 
 HISTORY = ".testdock/memory-history.json"
 BENCHMARK_BASELINE = ".testdock/benchmarks-baseline.json"
@@ -30,7 +31,7 @@ DEFAULT_OUTPUT = {"github": ".github/workflows/testdock.yml", "gitlab": ".gitlab
 class CiOptions:
     shards: int = 4
     python: str = "3.12"
-    install: str = "pip install testdock"
+    install: str = f"pip install testdock=={__version__}"  # the version that wrote the file
     schedule: str = "17 3 * * 1"  # stress: weekly, at a quiet hour
     project: str = "."  # the project's folder, relative to the repository's root
 
@@ -233,6 +234,4 @@ def write(path: Path, text: str, force: bool) -> None:
                 else "was not written by testdock")
         raise BadInput(f"{path} {what}; pass --force to overwrite it, or --output elsewhere")
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
+    write_atomically(path, text)

@@ -17,17 +17,18 @@ from testdock.phases import memory_limit
 from testdock.project import inspect_project
 from testdock.render import image_prefix
 from testdock.units import parse_size
-from testdock_pytest.listing import ERROR_PREFIX, NODEID_PREFIX
+from testdock.validation import check_tag
+from testdock_pytest.contract import ERROR_PREFIX, LIST_ENV, NODEID_PREFIX
 
 # Runs pytest --collect-only in a child and reports its wall time and peak RSS as a last line. The
-# plugin lists what was collected in its own lines (TESTDOCK_LIST_COLLECTED), and --color=no comes
+# plugin lists what was collected in its own lines (LIST_ENV), and --color=no comes
 # after the project's addopts: `-v` or `--color=yes` there reshape pytest's own listing.
 _MEASURED = (
     "import json, os, resource, subprocess, sys, time\n"
     "started = time.monotonic()\n"
     "code = subprocess.call([sys.executable, '-m', 'pytest', '-p', 'no:cacheprovider', '-p', 'no:xdist',"
     " '--collect-only', '-q', '--color=no', *sys.argv[1:]],"
-    " env={**os.environ, 'TESTDOCK_LIST_COLLECTED': '1'})\n"
+    f" env={{**os.environ, {LIST_ENV!r}: '1'}})\n"
     "print('TESTDOCK-COLLECT ' + json.dumps({'code': code, 'seconds': time.monotonic() - started,"
     " 'rss': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}))\n"
     "sys.exit(code)\n")
@@ -127,6 +128,7 @@ def collect_in(client: Any, phase: str, image: str, memory: int, arguments: Sequ
 
 def collect(root: Path, tag: str = "latest", compare: bool = False) -> list[Collection]:
     """The collection image's collection, and the execution image's when comparing."""
+    check_tag(tag)
     root = root.resolve()
     settings = load_settings(root)
     project = inspect_project(root, app_override=settings.backend.app)

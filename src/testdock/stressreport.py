@@ -13,8 +13,9 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from testdock.safepaths import write_atomically
 from testdock.units import format_size
-from testdock_pytest.leaks import confirmed
+from testdock_pytest.contract import leak_confirmed
 
 
 @dataclass
@@ -161,7 +162,7 @@ def read_memory(path: Path, top: int = 10) -> tuple[list[MemoryTest], list[LeakS
     tests = [MemoryTest(t["nodeid"], int(t["peak"]), int(t.get("growth", 0)), int(t.get("retained", 0)),
                         float(t.get("duration", 0.0))) for t in data.get("tests", [])]
     heaviest = sorted(tests, key=lambda t: (-t.peak, t.nodeid))[:top]
-    suspects = [LeakSuspect(nodeid, [int(v) for v in kept], confirmed([int(v) for v in kept]))
+    suspects = [LeakSuspect(nodeid, [int(v) for v in kept], leak_confirmed([int(v) for v in kept]))
                 for nodeid, kept in sorted(data.get("leak_checks", {}).items())]
     suspects.sort(key=lambda s: (not s.leaks, -sum(s.kept)))
     return heaviest, suspects
@@ -207,10 +208,8 @@ def render_html(summary: StressSummary, monitoring: Path) -> str:
 def write_report(summary: StressSummary, monitoring: Path) -> Path:
     monitoring.mkdir(parents=True, exist_ok=True)
     report = monitoring / "report.html"
-    temporary = report.with_suffix(".tmp")
-    temporary.write_text(render_html(summary, monitoring), encoding="utf-8")
-    temporary.replace(report)
-    (monitoring / "stress-summary.json").write_text(json.dumps(summary.as_json(), indent=1), encoding="utf-8")
+    write_atomically(report, render_html(summary, monitoring))
+    write_atomically(monitoring / "stress-summary.json", json.dumps(summary.as_json(), indent=1))
     return report
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 NESTED_ENV = "TESTDOCK_LEAK_CHECK"
-CONFIRM_FLOOR = 512 * 1024  # every counted run keeps at least this much: a leak, not noise
 
 
 def check(nodeids: list[str], runs: int, rootdir: Path, timeout: float = 600) -> dict[str, list[int]]:
@@ -36,10 +35,6 @@ def check(nodeids: list[str], runs: int, rootdir: Path, timeout: float = 600) ->
     except (ValueError, IndexError):
         return {}
     return {str(k): [int(v) for v in values] for k, values in data.items()}
-
-
-def confirmed(kept: list[int]) -> bool:
-    return bool(kept) and all(value >= CONFIRM_FLOOR for value in kept)
 
 
 def _quiet_plugins() -> list[str]:

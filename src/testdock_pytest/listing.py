@@ -10,9 +10,7 @@ import sys
 
 import pytest
 
-ENABLE_ENV = "TESTDOCK_LIST_COLLECTED"
-NODEID_PREFIX = "TESTDOCK-NODEID "
-ERROR_PREFIX = "TESTDOCK-ERROR "
+from testdock_pytest.contract import ERROR_PREFIX, LIST_ENV, NODEID_PREFIX
 
 
 class CollectedListing:
@@ -32,5 +30,5 @@ class CollectedListing:
 
 
 def register(config: pytest.Config) -> None:
-    if os.environ.get(ENABLE_ENV) == "1":
+    if os.environ.get(LIST_ENV) == "1":
         config.pluginmanager.register(CollectedListing(), "testdock-listing")

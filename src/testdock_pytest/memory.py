@@ -17,6 +17,7 @@ import pytest
 
 from testdock_pytest import budget as budgets
 from testdock_pytest import leaks
+from testdock_pytest.contract import leak_confirmed
 from testdock_pytest.measure import PeakMeter, current_rss
 from testdock_pytest.records import RecordWriter, TestMemory, read_records, update_history, write_report
 
@@ -187,7 +188,7 @@ class MemoryPlugin:
             writer.line(f"leak check ({self.config.getoption('testdock_leak_runs')} more runs each, "
                         "in a fresh process; memory kept by each run):")
             for nodeid, kept_runs in sorted(self.leak_checks.items()):
-                verdict = "LEAKS" if leaks.confirmed(kept_runs) else "no leak confirmed"
+                verdict = "LEAKS" if leak_confirmed(kept_runs) else "no leak confirmed"
                 runs = ", ".join(size(value) for value in kept_runs) or "did not run"
                 writer.line(f"  {verdict:<18} {runs:<40} {nodeid}")
         kept = [r for r in self.records if r.retained > GC_THRESHOLD]
