@@ -16,5 +16,28 @@ echo "test: ruff" >&2
 .venv/bin/ruff check src tests bench
 echo "test: mypy --strict" >&2
 .venv/bin/mypy
+# The tests leave the engine as they found it: what exists now is all that may exist afterwards
+# (the images scripts/ make, testdock-local/*, are the machine's set-up, not the tests').
+engine_state() {
+    {
+        /usr/bin/docker images -aq --no-trunc | sort -u | comm -23 - \
+            <(/usr/bin/docker images -aq --no-trunc --filter 'reference=testdock-local/*' | sort -u) \
+            | sed 's/^/image /'
+        /usr/bin/docker ps -aq --no-trunc | sed 's/^/container /'
+        /usr/bin/docker volume ls -q | sed 's/^/volume /'
+    } | sort
+}
+scripts/service-images.sh >/dev/null  # set-up, before the snapshot: the backend tests need it
+before="$(engine_state)"
 echo "test: pytest" >&2
-exec .venv/bin/python -m pytest "$@"
+status=0
+.venv/bin/python -m pytest "$@" || status=$?
+left="$(comm -13 <(echo "$before") <(engine_state))"
+if [ -n "$left" ]; then
+    echo "test: the tests left $(echo "$left" | wc -l) thing(s) on the engine:" >&2
+    echo "$left" | head -20 >&2
+    [ "$status" -ne 0 ] || status=1
+else
+    echo "test: the engine is as the tests found it (no image, container or volume left)" >&2
+fi
+exit "$status"

@@ -28,12 +28,14 @@ from testdock.run import (
     RESULTS_DIR,
     RunOptions,
     RunResult,
+    check_phase_cpus,
     ensure_image,
     memory_source,
     run_phase,
     writable_folder,
 )
 from testdock.units import format_size, parse_size
+from testdock.validation import check_tag
 
 APP_URL_ENV = "TESTDOCK_APP_URL"
 HEALTH_SCRIPT = "/opt/testdock/healthcheck.py"
@@ -235,7 +237,9 @@ def run_backend(root: Path, options: RunOptions | None = None,
     root = root.resolve()
     settings = load_settings(root)
     project = inspect_project(root, app_override=settings.backend.app)
+    check_tag(options.tag)
     client = engine.client()
+    check_phase_cpus(client, "backend", settings)
     prefix = image_prefix(project, settings)
     registry = options.registry if options.registry is not None else settings.build.registry
     ensure_image(root, "backend", options.tag, client, echo, options.build_missing,
@@ -244,7 +248,7 @@ def run_backend(root: Path, options: RunOptions | None = None,
     with services(client, settings, prefix, echo) as running_services:
         exports = {key: value for service in running_services for key, value in service.exports.items()}
         with app(client, root, options.tag, exports, echo) as served:
-            writable_folder(root / MONITORING_DIR)
+            writable_folder(root, MONITORING_DIR)
             follower = ProgressFollower(root / RESULTS_DIR / PROGRESS_FILE)
             sampler = MemorySampler(memory_source(served.container), root / MONITORING_DIR / APP_CSV,
                                     follower, options.sample_interval).start()

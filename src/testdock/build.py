@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -16,19 +17,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from testdock import __version__, engine
+from testdock import __version__, builtimages, engine
 from testdock.config import PHASES, Settings, load_settings
+from testdock.credentials import check_context, fixture_patterns
 from testdock.errors import BadInput
 from testdock.managed import Ownership, ownership, stamp
 from testdock.phases import SPECS
 from testdock.pipfailure import PipWatch
 from testdock.project import Project, inspect_project
 from testdock.render import PLUGIN_DIR, base_image, image_prefix, plugin_files
+from testdock.safepaths import check_inside, write_atomically
+from testdock.validation import check_registry, check_tag
 
 DEFAULT_LOG = Path("logs/build_test_images.log")
 STEP_LINE = re.compile(r"^#(\d+) \[([^\]]+)\] (.*)$")
 _CACHED = re.compile(r"^#(\d+) CACHED$")
-_REGISTRY = re.compile(r"^[a-zA-Z0-9.-]+(?::\d{1,5})?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
 
 
 @dataclass(frozen=True)
@@ -105,10 +108,13 @@ def ordered_phases(phases: Sequence[str]) -> list[str]:
     return [p for p in PHASES if p in phases]
 
 
-def check_registry(registry: str) -> str:
-    if registry and not _REGISTRY.match(registry):
-        raise BadInput(f"--registry {registry!r} is not HOST[:PORT][/PREFIX] (like 127.0.0.1:5000/team)")
-    return registry
+def build_log(root: Path, chosen: Path | None) -> Path:
+    """The build log: the one the user chose, else logs/build_test_images.log inside the project
+    (never through a link)."""
+    if chosen is not None:
+        return root / chosen
+    check_inside(root, DEFAULT_LOG, folder=False)
+    return root / DEFAULT_LOG
 
 
 class _Log:
@@ -161,9 +167,10 @@ class _Run:
         self.builder = engine.find_builder()
         self.client = engine.client()
         self.processes = engine.Processes()
-        self.log = _Log(root / (options.log_path or DEFAULT_LOG))
+        self.log = _Log(build_log(root, options.log_path))
         self.results: dict[str, ImageResult] = {}
         self.private_tags: set[str] = set()
+        self.scratch = tempfile.TemporaryDirectory(prefix="testdock-build-")
         self._lock = threading.Lock()
 
     def output(self, phase: str, text: str) -> None:
@@ -189,7 +196,7 @@ class _Run:
             args["BUILDKIT_INLINE_CACHE"] = "1"  # pushed images carry their cache for the next build
         request = engine.BuildRequest(self.root, self.root / SPECS[phase].dockerfile_path, (private,),
                                       args, self.options.no_cache, self.options.pull,
-                                      cache_from=cache_from)
+                                      cache_from=cache_from, iidfile=self.iidfile(phase))
         counter = _StepCounter()
         pip = PipWatch()
 
@@ -213,6 +220,7 @@ class _Run:
                 tail = (explanation, *tail)
             return ImageResult(phase, tags[0], tags, seconds, state, cache_hits=len(counter.cached),
                                steps=len(counter.steps), error_tail=tail)
+        self.record(request, phase)
         engine.tag(self.client, private, tags)
         engine.untag(self.client, private)
         with self._lock:
@@ -231,11 +239,16 @@ class _Run:
         if stage is None:
             return
         args = {"BASE_IMAGE": base_image(self.project, self.settings)}
+        # BuildKit leaves the stage as an untagged image: labelled and recorded, cleanup finds it
+        labels = {"io.testdock.managed": "true", "io.testdock.project": self.prefix,
+                  "io.testdock.phase": phase, "io.testdock.stage": stage}
         request = engine.BuildRequest(self.root, self.root / SPECS[phase].dockerfile_path, (), args,
-                                      self.options.no_cache, self.options.pull, target=stage)
+                                      self.options.no_cache, self.options.pull, target=stage,
+                                      labels=labels, iidfile=self.iidfile(f"{phase}-{stage}"))
         self.listener.state(phase, "building", f"{stage} while {SPECS[phase].depends_on} builds")
         try:
             engine.build(self.builder, request, lambda text: self.output(phase, text), self.processes)
+            self.record(request, phase)
         except engine.BuildFailed:
             self.output(phase, f"early stage {stage} failed; the full build will show why")
         if not self.processes.stopping:
@@ -245,6 +258,18 @@ class _Run:
         tags = image_tags(self.prefix, phase, self.tag, self.registry)
         self.listener.state(phase, state, reason)
         return ImageResult(phase, tags[0], tags, 0.0, state, error_tail=(reason,))
+
+    def iidfile(self, name: str) -> Path:
+        return Path(self.scratch.name) / f"{name}.iid"
+
+    def record(self, request: engine.BuildRequest, phase: str) -> None:
+        """Note the image a build produced in the record cleanup reads."""
+        try:
+            image_id = request.iidfile.read_text().strip() if request.iidfile else ""
+        except OSError:
+            return
+        if image_id:
+            builtimages.BuiltImages().add(self.client, image_id, self.prefix, phase)
 
     def forget_private_tags(self) -> None:
         for reference in list(self.private_tags):
@@ -300,6 +325,14 @@ def build_images(root: Path, options: BuildOptions, listener: BuildListener) -> 
     settings = load_settings(root)
     project = inspect_project(root, app_override=settings.backend.app)
     chosen = ordered_phases(options.phases)
+    # every value that reaches a tag or the engine is checked before anything is built or written
+    if options.registry is not None:
+        check_registry(options.registry)
+    if options.tag is not None:
+        check_tag(options.tag)
+    if options.cache_from is not None:
+        check_tag(options.cache_from, "--cache-from")
+    check_context(root, [*settings.build.allow_credentials, *fixture_patterns(project.test_paths)])
     missing = [SPECS[p].dockerfile_path for p in chosen if not (root / SPECS[p].dockerfile_path).is_file()]
     if missing:
         raise BadInput(f"{root}: {missing[0]} is missing; run `testdock init` first")
@@ -324,6 +357,7 @@ def build_images(root: Path, options: BuildOptions, listener: BuildListener) -> 
     finally:
         run.forget_private_tags()
         run.log.close()
+        run.scratch.cleanup()
     results = [run.results[p] for p in chosen]
     if options.push:
         results = [_push(run, result) for result in results]
@@ -354,10 +388,7 @@ def refresh_plugin(root: Path) -> tuple[list[str], list[str]]:
         return [], edited if stale else []
     for path, text in stale.items():
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(f".{path.name}.tmp")
-            temporary.write_text(text, encoding="utf-8")
-            temporary.replace(path)
+            write_atomically(path, text)
         except OSError as error:
             raise BadInput(f"{path}: cannot write: {error.strerror}") from None
     return [path.relative_to(root).as_posix() for path in stale], []
@@ -413,7 +444,7 @@ def _bake(root: Path, project: Project, settings: Settings, options: BuildOption
             *(["--no-cache"] if options.no_cache else []), *(["--pull"] if options.pull else []), *chosen]
     environment = {**os.environ, "TAG": tag, "REGISTRY": registry,
                    "BASE_IMAGE": base_image(project, settings)}
-    log = _Log(root / (options.log_path or DEFAULT_LOG))
+    log = _Log(build_log(root, options.log_path))
     counter = _StepCounter()
     for phase in chosen:
         listener.state(phase, "building")

@@ -20,8 +20,20 @@ PATH_ARGUMENT = click.argument(
     "path", type=click.Path(path_type=Path), default=Path(), required=False)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+class _Interrupts:
+    """Ctrl-C (or a CI's SIGTERM) stops the command once: the first raises KeyboardInterrupt, and
+    the clean-up it starts (containers, builds, partial results) is not itself interrupted by a
+    second one, which only says that clean-up is under way."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.stopping:
+            sys.stderr.write("testdock: stopping; removing what this run started, keeping its results\n")
+            return
+        self.stopping = True
+        raise KeyboardInterrupt
 
 
 class _Group(click.Group):
@@ -35,8 +47,10 @@ class _Group(click.Group):
                 raise
             click.echo(f"testdock: error: {error}", err=True)
             sys.exit(error.exit_code)
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort,
-                KeyboardInterrupt, SystemExit):
+        except KeyboardInterrupt:
+            click.echo("testdock: interrupted", err=True)
+            sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
         except Exception as error:
             if ctx.obj and ctx.obj.get("debug"):
@@ -64,7 +78,9 @@ def main(ctx: click.Context, debug: bool) -> None:
     """
     ctx.obj = {"debug": debug}
     # a CI cancelling a job sends SIGTERM: clean up (builds, containers) as for Ctrl-C
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupts = _Interrupts()
+    signal.signal(signal.SIGINT, interrupts)
+    signal.signal(signal.SIGTERM, interrupts)
 
 
 @main.command()
@@ -186,7 +202,7 @@ def build(path: Path, phases: tuple[str, ...], parallel: int | None, tag: str | 
         click.echo("testdock: interrupted; builds stopped, no image half-tagged", err=True)
         sys.exit(130)
     checks = _health_checks(path, results) if health else {}
-    cleaned = _cleanup(path, keep) if cleanup else None
+    cleaned = _cleanup(path, keep, [tag for result in results for tag in result.tags]) if cleanup else None
     if as_json:
         click.echo(json.dumps(buildreport.as_json(results, checks, cleaned), indent=2))
     else:
@@ -218,7 +234,7 @@ def _health_checks(path: Path, results: list[Any]) -> dict[str, Any]:
     return checks
 
 
-def _cleanup(path: Path, keep: int | None) -> Any:
+def _cleanup(path: Path, keep: int | None, protected: list[str]) -> Any:
     from testdock import engine
     from testdock.cleanup import cleanup
     from testdock.config import load_settings
@@ -227,7 +243,7 @@ def _cleanup(path: Path, keep: int | None) -> Any:
     settings = load_settings(path)
     project = inspect_project(path, app_override=settings.backend.app)
     return cleanup(engine.client(), image_prefix(project, settings), PHASES,
-                   settings.build.keep if keep is None else keep)
+                   settings.build.keep if keep is None else keep, protected)
 
 
 @main.command()
@@ -328,7 +344,7 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
     explained with the test that was running. Exits with pytest's exit code; the image is built
     first when missing.
     """
-    from testdock.run import RunOptions, run_phase, summary_lines
+    from testdock.run import RunOptions, summary_lines
 
     if shard is not None:
         from testdock.shard import shard_workers
@@ -337,27 +353,11 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
                        "--testdock-shard-workers", str(shard_workers(path.resolve())), *pytest_args)
     options = RunOptions(pytest_args, tag, memory, mount_source, not no_monitor, metrics_port,
                          registry=registry)
+    from testdock.runlock import one_run_at_a_time
+
     try:
-        if local:
-            from testdock.localrun import run_local
-
-            result = run_local(path, phase, options, click.echo)
-        elif phase == "stress":
-            from testdock import stress, stressreport
-
-            summary = stress.run_stress(path, options, click.echo)
-            for line in stressreport.summary_lines(summary):
-                click.echo(line, err=True)
-            sys.exit(summary.exit_code)
-        elif phase == "backend":
-            from testdock import backend
-
-            served = backend.run_backend(path, options, click.echo)
-            for line in [*summary_lines(served.tests), *backend.summary_lines(served)]:
-                click.echo(line, err=True)
-            sys.exit(served.tests.exit_code or (1 if served.app_unhealthy else 0))
-        else:
-            result = run_phase(path, phase, options, click.echo)
+        with one_run_at_a_time(path, f"run {phase}", lambda text: click.echo(text, err=True)):
+            result = _run_phase(phase, path, options, local)
     except KeyboardInterrupt:
         click.echo("testdock: interrupted; containers removed, results so far kept", err=True)
         sys.exit(130)
@@ -367,6 +367,31 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
         click.echo(f"testdock: shard {shard[0]} of {shard[1]} has no tests; nothing to run", err=True)
         sys.exit(0)
     sys.exit(result.exit_code)
+
+
+def _run_phase(phase: str, path: Path, options: Any, local: bool) -> Any:
+    """One phase's run; stress and backend print their own summaries and exit."""
+    from testdock.run import run_phase, summary_lines
+
+    if local:
+        from testdock.localrun import run_local
+
+        return run_local(path, phase, options, click.echo)
+    if phase == "stress":
+        from testdock import stress, stressreport
+
+        summary = stress.run_stress(path, options, click.echo)
+        for line in stressreport.summary_lines(summary):
+            click.echo(line, err=True)
+        sys.exit(summary.exit_code)
+    if phase == "backend":
+        from testdock import backend
+
+        served = backend.run_backend(path, options, click.echo)
+        for line in [*summary_lines(served.tests), *backend.summary_lines(served)]:
+            click.echo(line, err=True)
+        sys.exit(served.tests.exit_code or (1 if served.app_unhealthy else 0))
+    return run_phase(path, phase, options, click.echo)
 
 
 @main.command()
@@ -424,8 +449,11 @@ def history_merge(output: Path, inputs: tuple[Path, ...], ignore_missing: bool) 
               help="Execution jobs running in parallel, one shard each (GitLab allows 200).")
 @click.option("--python", "python_version", default="3.12", show_default=True,
               help="Python the CI jobs install testdock with (the images have their own).")
-@click.option("--install", default="pip install testdock", show_default=True,
-              help="The shell command that installs testdock in a job.")
+@click.option("--install", default=f"pip install testdock=={__version__}", show_default=True,
+              help="The shell command that installs testdock in a job: by default this very "
+                   "version, from PyPI. E.g. 'pip install ./tools/testdock' (a path in the "
+                   "repository), 'pip install --index-url https://pypi.example/simple "
+                   "testdock==1.2' (your index), or a wheel's URL.")
 @click.option("--schedule", default="17 3 * * 1", show_default=True,
               help="Cron schedule of the stress stage (GitHub; on GitLab, a pipeline schedule).")
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False),

@@ -13,25 +13,27 @@ from testdock.errors import BadInput
 from testdock.pyproject_io import read_toml
 from testdock.requirements import parse_requirement
 from testdock.units import parse_size
+from testdock.validation import REGISTRY, is_environment_name, is_image_reference, is_project_name
 
 PHASES = ("collection", "execution", "stress", "backend")
-# A Docker image reference: [registry[:port]/]name[:tag][@digest], lower-case path components.
-_IMAGE_REF = re.compile(
-    r"^(?:[a-zA-Z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
-    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
-)
-_PROJECT_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+MINIMUM_CONTAINER_MEMORY = 6 * 2**20  # Docker refuses a smaller memory limit
 
 
 def _image_reference(value: str) -> str:
-    if not _IMAGE_REF.match(value):
+    if not is_image_reference(value):
         raise ValueError(f"{value!r} is not a Docker image reference (like 'python:3.12-slim')")
     return value
 
 
 def _project_name(value: str) -> str:
-    if not _PROJECT_NAME.match(value):
+    if not is_project_name(value):
         raise ValueError(f"{value!r} must be lower-case letters, digits and . _ - (an image name)")
+    return value
+
+
+def _registry(value: str) -> str:
+    if value and REGISTRY.fullmatch(value) is None:
+        raise ValueError(f"{value!r} is not HOST[:PORT][/PREFIX] (like 127.0.0.1:5000/team)")
     return value
 
 
@@ -67,8 +69,15 @@ def _module_names(values: list[str]) -> list[str]:
     return values
 
 
+def _container_memory(value: str) -> str:
+    if parse_size(value) < MINIMUM_CONTAINER_MEMORY:
+        raise ValueError(f"{value!r} is below the 6 MiB Docker gives a container at least (like '1g')")
+    return value
+
+
 ImageRef = Annotated[str, AfterValidator(_image_reference)]
 Size = Annotated[str, AfterValidator(_size)]
+ContainerMemory = Annotated[str, AfterValidator(_size), AfterValidator(_container_memory)]
 
 
 class _Strict(BaseModel):
@@ -77,16 +86,16 @@ class _Strict(BaseModel):
 
 class BuildSettings(_Strict):
     parallel: int = Field(default=3, ge=1, le=32)
-    registry: str = ""
+    registry: Annotated[str, AfterValidator(_registry)] = ""
     keep: int = Field(default=3, ge=0)
-
-
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+    # files of the build context that look like credentials but go into the images on purpose
+    # (.dockerignore globs, like "tests/fixtures/fake_aws_credentials")
+    allow_credentials: list[str] = []
 
 
 def _environment(values: dict[str, str]) -> dict[str, str]:
     for name in values:
-        if not _ENV_NAME.match(name):
+        if not is_environment_name(name):
             raise ValueError(f"{name!r} is not an environment variable name")
     return values
 
@@ -97,7 +106,7 @@ Environment = Annotated[dict[str, str], AfterValidator(_environment)]
 class PhaseSettings(_Strict):
     # the container's root filesystem (with /app) is read-only; false lets tests write into /app
     read_only: bool = True
-    memory: Size | None = None
+    memory: ContainerMemory | None = None
     cpus: float | None = Field(default=None, gt=0)
     command: list[str] | None = None
     extra_requirements: Annotated[list[str], AfterValidator(_requirements)] = []
@@ -132,7 +141,7 @@ class ServiceSettings(_Strict):
     ready: list[str] | None = None  # run inside the container until it exits 0; else the port opens
     ready_timeout: float = Field(default=60.0, gt=0)
     exports: Environment = {}  # given to the app and its tests
-    memory: Size = "256m"
+    memory: ContainerMemory = "256m"
 
 
 class BackendSettings(_Strict):

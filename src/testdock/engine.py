@@ -111,6 +111,8 @@ class BuildRequest:
     pull: bool = False
     target: str | None = None
     cache_from: tuple[str, ...] = ()  # images whose inline cache BuildKit may reuse
+    labels: Mapping[str, str] = field(default_factory=dict)  # on the image built
+    iidfile: Path | None = None  # where the client writes the built image's id
 
 
 def build_argv(builder: Builder, request: BuildRequest) -> list[str]:
@@ -127,6 +129,10 @@ def build_argv(builder: Builder, request: BuildRequest) -> list[str]:
         argv += ["--target", request.target]
     for image in request.cache_from:
         argv += ["--cache-from", image]
+    for key, value in sorted(request.labels.items()):
+        argv += ["--label", f"{key}={value}"]
+    if request.iidfile is not None:
+        argv += ["--iidfile", str(request.iidfile)]
     argv.append(str(request.context))
     return argv
 
@@ -207,6 +213,11 @@ def client() -> docker.DockerClient:
     return docker_client
 
 
+def cpu_count(docker_client: docker.DockerClient) -> int:
+    """How many CPUs the engine's machine has."""
+    return int(docker_client.info().get("NCPU") or os.cpu_count() or 1)
+
+
 class PushFailed(TestdockError):
     pass
 
@@ -261,17 +272,27 @@ def dangling_with_labels(docker_client: docker.DockerClient, labels: Mapping[str
     return [_info(image) for image in docker_client.images.list(filters=filters)]
 
 
-def remove_image(docker_client: docker.DockerClient, image_id: str) -> str | None:
-    """Remove an image by id (all its tags); returns why not, when the engine refuses."""
+def _remove(docker_client: docker.DockerClient, reference: str) -> str | None:
     import docker.errors
 
     try:
-        docker_client.images.remove(image_id, force=True)
+        docker_client.images.remove(reference, noprune=False)  # never forced
     except docker.errors.ImageNotFound:
         return None
     except docker.errors.APIError as error:
         return str(error.explanation or error)
     return None
+
+
+def remove_tag(docker_client: docker.DockerClient, reference: str) -> str | None:
+    """Take one tag off its image; the engine removes the image once no tag and no child image
+    holds it. Returns why not, when the engine refuses."""
+    return _remove(docker_client, reference)
+
+
+def remove_untagged(docker_client: docker.DockerClient, image_id: str) -> str | None:
+    """Remove an untagged image by id, unless a child image needs it; returns why not."""
+    return _remove(docker_client, image_id)
 
 
 def push(docker_client: docker.DockerClient, reference: str) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import difflib
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -15,16 +13,17 @@ from tomlkit.exceptions import TOMLKitError
 
 from testdock import __version__
 from testdock.config import Settings, load_settings, settings_from_table
+from testdock.credentials import IGNORE_LINES, fixture_patterns
 from testdock.errors import BadInput
 from testdock.managed import Ownership, merge_block, ownership, stamp
 from testdock.project import Project, inspect_project
 from testdock.pyproject_io import read_toml
 from testdock.render import base_image, image_prefix, render_files
+from testdock.safepaths import check_inside, write_atomically
 from testdock.testimports import files_of_tests
 
 DOCKERIGNORE_LINES = [
-    ".git", ".hg", ".svn", "**/.env", "**/.env.*", "**/*.pem", "**/*.key", "**/id_rsa*",
-    "**/.netrc", "**/.pypirc", ".venv", "venv", ".tox", ".nox", "**/__pycache__",
+    ".git", *IGNORE_LINES, ".venv", "venv", ".tox", ".nox", "**/__pycache__",
     "**/*.py[cod]", "**/.pytest_cache", "**/.mypy_cache", "**/.ruff_cache", ".coverage",
     ".coverage.*", "htmlcov", "dist", "**/*.egg-info", "node_modules", ".idea", ".vscode",
     "test-results", "monitoring/*.csv", "monitoring/*.png", "monitoring/*.prom", "logs/*.log",
@@ -75,7 +74,8 @@ def _plan_one(path: str, old: str | None, new: str, owned: bool) -> PlannedFile:
 
 
 def _check_writable(root: Path, relative: str) -> None:
-    """Every folder on the way to the file is a folder (or can be made one)."""
+    """Every folder on the way to the file is a real folder inside the project (or can be made one)."""
+    check_inside(root, Path(relative).parent)
     current = root
     for part in Path(relative).parts[:-1]:
         current = current / part
@@ -129,8 +129,7 @@ def _dockerignore(old: str | None, test_paths: tuple[str, ...] = ()) -> str:
     """testdock's exclusions first, so the user's own lines (re-includes too) win; an allow-list
     file also gets the re-includes the images need, last. Keys and certificates stay out of the
     images, except under the test paths, where they are the tests' fixtures (TLS tests)."""
-    fixtures = [f"!{path.strip('/')}/**/*.{kind}" for path in test_paths if path not in (".", "")
-                for kind in ("pem", "key")]
+    fixtures = [f"!{pattern}" for pattern in fixture_patterns(test_paths)]
     text = merge_block(old, [*DOCKERIGNORE_LINES, *fixtures], at_top=True)
     user_lines = {line.strip() for line in (old or "").splitlines()}
     if user_lines & {"*", "**", "/*"}:
@@ -229,25 +228,12 @@ def diff(planned: list[PlannedFile]) -> str:
     return "".join(chunks)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(temporary).chmod(path.stat().st_mode & 0o7777 if path.exists() else 0o644)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def apply(root: Path, planned: list[PlannedFile]) -> list[PlannedFile]:
     """Write what the plan creates or updates; files it keeps are left as they are."""
     written = [item for item in planned if item.action in (Action.CREATE, Action.UPDATE)]
     for item in written:
         try:
-            _write_atomically(root / item.path, item.new)
+            write_atomically(root / item.path, item.new)
         except OSError as error:
             raise BadInput(f"{root / item.path}: cannot write: {error.strerror}") from None
     return written

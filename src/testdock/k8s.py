@@ -18,6 +18,7 @@ from testdock.phases import USER_ID, memory_limit
 from testdock.project import inspect_project
 from testdock.render import image_prefix
 from testdock.units import parse_size
+from testdock.validation import check_registry, check_tag
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 HISTORY_CONFIGMAP_KEY = "memory-history.json"
@@ -42,6 +43,9 @@ def _quantity(size: int) -> str:
 def job_manifest(root: Path, options: JobOptions) -> str:
     if options.shards < 1:
         raise BadInput(f"--shards {options.shards}: at least 1")
+    check_tag(options.tag)
+    if options.registry:
+        check_registry(options.registry)
     root = root.resolve()
     settings = load_settings(root)
     project = inspect_project(root, app_override=settings.backend.app)
@@ -49,7 +53,7 @@ def job_manifest(root: Path, options: JobOptions) -> str:
     registry = options.registry or settings.build.registry
     image = f"{registry.rstrip('/') + '/' if registry else ''}{prefix}-execution:{options.tag}"
     name = options.name or f"{prefix.rpartition('/')[2]}-tests"
-    if not _NAME.match(name) or len(name) > 52:
+    if not _NAME.fullmatch(name) or len(name) > 52:
         raise BadInput(f"job name {name!r} is not a Kubernetes name (lower-case letters, digits and '-', "
                        "at most 52 characters); pass --name")
     memory = _quantity(parse_size(memory_limit("execution", settings)))

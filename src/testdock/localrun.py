@@ -20,6 +20,7 @@ from testdock.phases import SPECS, default_command, memory_limit
 from testdock.project import inspect_project
 from testdock.render import PLUGIN_DIR
 from testdock.run import JUNIT_FILE, MONITORING_DIR, PROGRESS_FILE, RESULTS_DIR, RunOptions, RunResult
+from testdock.safepaths import output_folder
 from testdock.units import format_size, parse_size
 
 LOCAL_PHASES = ("collection", "execution", "stress")
@@ -64,8 +65,8 @@ def run_local(root: Path, phase: str, options: RunOptions, echo: Callable[[str],
     except subprocess.CalledProcessError as error:
         raise BadInput(f"installing the {phase} requirement set failed (exit {error.returncode})") from None
     command = [str(python), *default_command(phase, project, settings)[1:], *options.pytest_args]
-    results = root / RESULTS_DIR
-    results.mkdir(exist_ok=True)
+    results = output_folder(root, RESULTS_DIR)
+    output_folder(root, MONITORING_DIR)
     progress_path = results / PROGRESS_FILE
     progress_path.unlink(missing_ok=True)
     (results / JUNIT_FILE).unlink(missing_ok=True)

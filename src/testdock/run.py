@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from testdock import engine
-from testdock.config import PHASES, Settings, load_settings
+from testdock.config import MINIMUM_CONTAINER_MEMORY, PHASES, Settings, load_settings
 from testdock.errors import BadInput
 from testdock.monitor.junit import junit_from_progress
 from testdock.monitor.sampler import MemorySampler, MemoryStats
@@ -20,7 +20,9 @@ from testdock.monitor.tests_running import ProgressFollower
 from testdock.phases import USER_ID, memory_limit
 from testdock.project import Project, inspect_project
 from testdock.render import app_pythonpath, image_prefix
+from testdock.safepaths import check_inside, drop_links, output_folder
 from testdock.units import format_size, parse_size
+from testdock.validation import check_cpus, check_tag
 
 RESULTS_DIR = "test-results"
 MONITORING_DIR = "monitoring"
@@ -64,11 +66,24 @@ class RunResult:
     read_only: bool = False  # the container's root filesystem was read-only
 
 
-def writable_folder(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
+OUTPUT_FOLDERS = (RESULTS_DIR, MONITORING_DIR, HISTORY_DIR)  # mounted read-write into containers
+
+
+def writable_folder(root: Path, relative: str) -> Path:
+    """A folder of the project that a container writes into: inside the project (a symbolic link
+    is refused), with no link left in it, owned by the image's user when testdock runs as root."""
+    path = output_folder(root, relative)
+    drop_links(path)
     if os.getuid() == 0:  # the image's unprivileged user must be able to write here
-        os.chown(path, USER_ID, USER_ID)
+        os.chown(path, USER_ID, USER_ID, follow_symlinks=False)
     return path
+
+
+def untrusted_links_dropped(root: Path) -> None:
+    """After a container ran: the links it may have left in the mounted folders are removed, so
+    that what the host writes there next stays in the project."""
+    for relative in OUTPUT_FOLDERS:
+        drop_links(root / relative)
 
 
 def ensure_image(root: Path, phase: str, tag: str, client: Any, echo: Callable[[str], None],
@@ -104,10 +119,10 @@ def _volumes(root: Path, project: Project, mount_source: bool) -> dict[str, dict
     volumes: dict[str, dict[str, str]] = {}
     if mount_source:
         volumes[str(root)] = {"bind": "/app", "mode": "ro"}
-    volumes[str(writable_folder(root / RESULTS_DIR))] = {"bind": f"/app/{RESULTS_DIR}", "mode": "rw"}
-    volumes[str(writable_folder(root / MONITORING_DIR))] = {"bind": f"/app/{MONITORING_DIR}", "mode": "rw"}
+    volumes[str(writable_folder(root, RESULTS_DIR))] = {"bind": f"/app/{RESULTS_DIR}", "mode": "rw"}
+    volumes[str(writable_folder(root, MONITORING_DIR))] = {"bind": f"/app/{MONITORING_DIR}", "mode": "rw"}
     # the plugin's memory history lives on the host, so the next run can schedule with it
-    volumes[str(writable_folder(root / HISTORY_DIR))] = {"bind": f"/app/{HISTORY_DIR}", "mode": "rw"}
+    volumes[str(writable_folder(root, HISTORY_DIR))] = {"bind": f"/app/{HISTORY_DIR}", "mode": "rw"}
     return volumes
 
 
@@ -117,6 +132,13 @@ def _environment(project: Project, mount_source: bool) -> dict[str, str]:
         # the mounted tree must win over the copy installed in the image
         environment["PYTHONPATH"] = f"/opt/testdock:{app_pythonpath(project)}"
     return environment
+
+
+def check_phase_cpus(client: Any, phase: str, settings: Settings) -> None:
+    """The phase's CPU limit fits the engine (Docker refuses more CPUs than it has)."""
+    cpus = getattr(settings.phases, phase).cpus
+    if cpus:
+        check_cpus(cpus, engine.cpu_count(client), f"[tool.testdock.phases.{phase}] cpus")
 
 
 def memory_source(container: Any) -> MemorySource:
@@ -136,23 +158,28 @@ def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
     settings = load_settings(root)
     project = inspect_project(root, app_override=settings.backend.app)
     image_name = f"{image_prefix(project, settings)}-{phase}:{options.tag}"
+    check_tag(options.tag)
+    for relative in OUTPUT_FOLDERS:
+        check_inside(root, relative)
     limit_text = options.memory or memory_limit(phase, settings)
+    what = "--memory" if options.memory else f"[tool.testdock.phases.{phase}] memory"
     try:
         limit = parse_size(limit_text)
     except ValueError as error:
-        raise BadInput(f"--memory: {error}") from None
-    if limit < 6 * 2**20:
-        raise BadInput(f"--memory {limit_text}: Docker needs at least 6 MiB")
+        raise BadInput(f"{what}: {error}") from None
+    if limit < MINIMUM_CONTAINER_MEMORY:
+        raise BadInput(f"{what} {limit_text}: Docker needs at least 6 MiB")
     client = engine.client()
+    check_phase_cpus(client, phase, settings)
     registry = options.registry if options.registry is not None else settings.build.registry
     image = ensure_image(root, phase, options.tag, client, echo, options.build_missing, image_name,
                           registry or "")
     default_command = list(options.command or image.attrs["Config"].get("Cmd") or [])
     command = [*default_command, *options.pytest_args] if options.pytest_args or options.command else None
+    volumes = _volumes(root, project, options.mount_source)  # checked before anything is touched
     progress_path = root / RESULTS_DIR / PROGRESS_FILE
     progress_path.unlink(missing_ok=True)
     (root / RESULTS_DIR / JUNIT_FILE).unlink(missing_ok=True)
-    volumes = _volumes(root, project, options.mount_source)
     container = _start(client, image_name, command, limit, phase, settings, volumes,
                        {**_environment(project, options.mount_source),
                         **getattr(settings.phases, phase).environment, **options.environment})
@@ -163,6 +190,7 @@ def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
     renderer = None
     metrics = None
     follower = ProgressFollower(progress_path)
+    interrupted = False
     try:
         if options.monitor:
             from testdock.monitor.plot import PlotRenderer
@@ -196,8 +224,12 @@ def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
         container.reload()
         result.exit_code = int(status["StatusCode"])
         result.oom_killed = bool(container.attrs["State"].get("OOMKilled"))
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
         container.remove(force=True)
+        untrusted_links_dropped(root)
         if sampler is not None:
             result.stats = sampler.stop()
         if isinstance(source, CgroupSource):
@@ -215,6 +247,10 @@ def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
                                               root / MONITORING_DIR / "memory-profile.png",
                                               f"{image_name}: memory over time")
             renderer.close()
+        if interrupted and not (root / RESULTS_DIR / JUNIT_FILE).exists():
+            # the tests that finished are kept, as after an OOM kill; the running ones were stopped
+            junit_from_progress(progress_path, root / RESULTS_DIR / JUNIT_FILE, result.killed_tests,
+                                "interrupted (Ctrl-C) before it finished")
     if result.oom_killed and result.oom_kills is not None:
         result.oom_kills = max(result.oom_kills, 1)  # the last kill can come after the last sample
     near_limit = result.stats is not None and result.stats.peak >= 0.95 * limit

@@ -18,7 +18,9 @@ from testdock.phases import memory_limit
 from testdock.project import inspect_project
 from testdock.render import image_prefix
 from testdock.run import HISTORY_DIR
+from testdock.safepaths import write_atomically
 from testdock.units import parse_size
+from testdock.validation import check_tag
 from testdock_pytest.records import merge_histories
 
 PLAN_SECTION = "testdock shard plan"
@@ -43,6 +45,7 @@ def plan_in_image(root: Path, shards: int, index: int | None = None, tag: str = 
         raise BadInput(f"--shards {shards}: the number of shards must be at least 1")
     if index is not None and not 0 <= index < shards:
         raise BadInput(f"--index {index} is out of range: with {shards} shards it is 0 to {shards - 1}")
+    check_tag(tag)
     root = root.resolve()
     settings = load_settings(root)
     project = inspect_project(root, app_override=settings.backend.app)
@@ -97,7 +100,5 @@ def merge_history_files(output: Path, inputs: list[Path], ignore_missing: bool =
         raise BadInput("none of the histories exists; nothing to merge")
     merged = merge_histories(histories)
     output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_suffix(".tmp")
-    temporary.write_text(json.dumps(merged, indent=1, sort_keys=True), encoding="utf-8")
-    temporary.replace(output)
+    write_atomically(output, json.dumps(merged, indent=1, sort_keys=True))
     return len(merged["tests"])

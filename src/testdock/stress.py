@@ -28,6 +28,7 @@ from testdock.run import (
     run_phase,
     writable_folder,
 )
+from testdock.safepaths import write_atomically
 from testdock.stressreport import (
     StressSummary,
     compare,
@@ -92,14 +93,14 @@ def _locustfile(root: Path, settings: Settings) -> str:
         return "locustfile.py"
     generated = root / HISTORY_DIR / "locustfile.py"
     generated.parent.mkdir(parents=True, exist_ok=True)
-    generated.write_text(_DEFAULT_LOCUSTFILE, encoding="utf-8")
+    write_atomically(generated, _DEFAULT_LOCUSTFILE)
     return f"{HISTORY_DIR}/locustfile.py"
 
 
 def _profiles(root: Path, options: RunOptions, nodeids: list[str], echo: Callable[[str], None]) -> list[str]:
     folder = root / MONITORING_DIR / PROFILES_DIR
     shutil.rmtree(folder, ignore_errors=True)
-    writable_folder(folder)
+    writable_folder(root, f"{MONITORING_DIR}/{PROFILES_DIR}")
     echo(f"testdock: memory profiles (memray) of the {len(nodeids)} heaviest test(s)")
     run_phase(root, "stress", RunOptions(
         (), options.tag, options.memory, options.mount_source, monitor=False, build_missing=False,

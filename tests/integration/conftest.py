@@ -3,6 +3,7 @@ starts. No engine is a failure here, never a skip."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -39,6 +40,30 @@ def _engine_environment() -> dict[str, str]:
     return exports
 
 
+# the machine's set-up, made by scripts (engine.sh, service-images.sh), not by a test: kept
+INFRASTRUCTURE = "testdock-local/"
+
+
+def _remove_what_the_session_made(client: docker.DockerClient, images: set[str], containers: set[str],
+                                  volumes: set[str]) -> None:
+    """Every container, image and volume that appeared during the session goes, so that the tests
+    leave the engine as they found it (scripts/test.sh checks)."""
+    for container in client.containers.list(all=True):
+        if container.id not in containers:
+            container.remove(force=True, v=True)
+    for volume in client.volumes.list():
+        if volume.id not in volumes:
+            volume.remove(force=True)
+    for _ in range(5):  # children before parents: an image with a child cannot go first
+        new = [image for image in client.images.list(all=True) if image.id not in images
+               and not any(tag.startswith(INFRASTRUCTURE) for tag in image.tags)]
+        if not new:
+            return
+        for image in sorted(new, key=lambda image: str(image.attrs["Created"]), reverse=True):
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(str(image.id), force=True)
+
+
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[docker.DockerClient]:
     os.environ.update(_engine_environment())
@@ -47,9 +72,11 @@ def docker_client() -> Iterator[docker.DockerClient]:
         client.ping()
     except docker.errors.DockerException as error:
         pytest.fail(f"no Docker engine answers at {os.environ.get('DOCKER_HOST')}: {error}")
+    images = {str(image.id) for image in client.images.list(all=True)}
+    containers = {str(container.id) for container in client.containers.list(all=True)}
+    volumes = {str(volume.id) for volume in client.volumes.list()}
     yield client
-    for container in client.containers.list(all=True, filters={"label": "io.testdock.test=1"}):
-        container.remove(force=True)
+    _remove_what_the_session_made(client, images, containers, volumes)
     client.close()
 
 

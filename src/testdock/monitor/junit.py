@@ -6,6 +6,8 @@ import json
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+from testdock.safepaths import write_atomically
+
 
 def junit_from_progress(progress_file: Path, target: Path, killed_tests: list[str], reason: str) -> int:
     """Write `target` with every finished test and the killed ones as errors; returns the count."""
@@ -36,10 +38,9 @@ def junit_from_progress(progress_file: Path, target: Path, killed_tests: list[st
     for nodeid in killed_tests:
         case = _case(suite, nodeid, 0.0)
         ElementTree.SubElement(case, "error", message=reason)
-    target.parent.mkdir(parents=True, exist_ok=True)
     root = ElementTree.Element("testsuites")
     root.append(suite)
-    ElementTree.ElementTree(root).write(target, encoding="utf-8", xml_declaration=True)
+    write_atomically(target, ElementTree.tostring(root, encoding="unicode", xml_declaration=True))
     return len(finished) + len(killed_tests)
 
 

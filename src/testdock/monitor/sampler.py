@@ -4,6 +4,7 @@ goes (a killed run keeps them), and keep the figures the summary needs."""
 from __future__ import annotations
 
 import csv
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from testdock.monitor.sources import MemorySource
 from testdock.monitor.tests_running import ProgressFollower
+from testdock.safepaths import open_for_writing
 
 CSV_COLUMNS = ("time", "elapsed_s", "usage_bytes", "limit_bytes", "running_tests")
 HIGH_WATER = 0.9
@@ -44,7 +46,8 @@ class MemorySampler:
         self.interval = interval
         self.stats = MemoryStats()
         csv_path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = csv_path.open("w", newline="", encoding="utf-8")
+        # never through a link: the folder is mounted into the container being sampled
+        self._handle = os.fdopen(open_for_writing(csv_path), "w", newline="", encoding="utf-8")
         self._writer = csv.writer(self._handle)
         self._writer.writerow(CSV_COLUMNS)
         self._stop = threading.Event()

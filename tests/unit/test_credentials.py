@@ -1,0 +1,100 @@
+"""The credential check and the .dockerignore matcher it walks the context with."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+from docker.utils.build import PatternMatcher, exclude_paths
+
+from testdock.credentials import check_context, fixture_patterns, suspects
+from testdock.dockerignore import Matcher
+from testdock.errors import BadInput
+from testdock.initialize import DOCKERIGNORE_LINES, _dockerignore
+from tests.conftest import write_tree
+
+PRIVATE_KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
+               "-----END OPENSSH PRIVATE KEY-----\n")
+CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n"
+# what the issue found readable in /app, and more
+CREDENTIALS = {
+    ".git-credentials": "https://user:token@example.invalid\n",
+    ".aws/credentials": "[default]\naws_access_key_id = x\n",
+    ".ssh/id_ecdsa": PRIVATE_KEY,
+    "id_ed25519": PRIVATE_KEY,
+    ".npmrc": "//registry/:_authToken=x\n",
+    ".envrc": "export TOKEN=x\n",
+    "secrets.json": "{}\n",
+    "client.p12": "binary",
+    "sub/.git/config": "[remote]\n",
+    "deploy/ops.txt": PRIVATE_KEY,
+    "conf/settings.ini": "key = AKIAABCDEFGHIJKLMNOP\n",
+}
+
+
+@pytest.mark.parametrize("lines", [
+    DOCKERIGNORE_LINES,
+    ["*", "!src", "!tests/**/*.key", "src/secret*", "**/.git"],
+    ["data/", "!data/keep.txt", "**/*.log", "build/**", "../up", "./dot", "[ab]*.py", "?x"],
+])
+def test_the_fast_matcher_agrees_with_the_docker_sdk(lines: list[str]) -> None:
+    paths = ["/".join(parts) for depth in (1, 2, 3) for parts in itertools.product(
+        ["src", "tests", ".git", "data", "build", "a.py", ".env", "x.key", "keep.txt", "ax", "id_rsa.pub",
+         "__pycache__", "node_modules", "monitoring", "m.csv"], repeat=depth)]
+    reference = PatternMatcher(list(lines))
+    fast = Matcher(lines)
+    # the SDK's stubs say PathLike; its matcher takes (and needs) the str it is given here
+    differ = [path for path in paths if fast.matches(path) != reference.matches(path)]  # type: ignore[arg-type]
+    assert differ == []
+
+
+def test_the_fast_walk_finds_what_the_docker_sdk_sends(tmp_path: Path) -> None:
+    write_tree(tmp_path, {path: "x" for path in [
+        "src/pkg/a.py", "src/pkg/__pycache__/a.pyc", ".git/HEAD", "tests/certs/server.key",
+        "tests/test_a.py", "data/keep.txt", "data/drop.txt", ".venv/bin/python", "docs/index.md"]})
+    lines = [*DOCKERIGNORE_LINES, "data", "!data/keep.txt", *(f"!{p}" for p in fixture_patterns(["tests"]))]
+    (tmp_path / ".dockerignore").write_text("\n".join(lines) + "\n")
+    assert set(Matcher(lines).walk(tmp_path)) == exclude_paths(str(tmp_path), list(lines))
+
+
+def test_inits_dockerignore_keeps_every_credential_out_at_any_depth(tmp_path: Path) -> None:
+    nested = {f"nested/deep/{path}": text for path, text in CREDENTIALS.items()}
+    write_tree(tmp_path, {**CREDENTIALS, **nested, "src/app.py": "print('hi')\n"})
+    (tmp_path / ".dockerignore").write_text(_dockerignore(None, ("tests",)))
+    received = set(Matcher(_dockerignore(None, ("tests",)).splitlines()).walk(tmp_path))
+    leaked = [path for path in CREDENTIALS if path in received or f"nested/deep/{path}" in received]
+    # a private key or access key in an innocently named text file is left to the content check
+    assert leaked == ["deploy/ops.txt", "conf/settings.ini"]
+    assert [item.path for item in suspects(tmp_path)] == ["conf/settings.ini", "deploy/ops.txt",
+                                                         "nested/deep/conf/settings.ini",
+                                                         "nested/deep/deploy/ops.txt"]
+
+
+def test_without_a_dockerignore_every_credential_is_named(tmp_path: Path) -> None:
+    write_tree(tmp_path, {**CREDENTIALS, "src/app.py": "KEY = 'not scanned: code'\n",
+                          "certs/ca.pem": CERTIFICATE, "notes.txt": "nothing here\n"})
+    found = {item.path: item.why for item in suspects(tmp_path)}
+    assert set(found) == set(CREDENTIALS)
+    assert found["deploy/ops.txt"] == "holds a private key"
+    assert found["conf/settings.ini"] == "holds an AWS access key id"
+    assert found["sub/.git/config"] == "inside a .git folder"
+    assert found["secrets.json"].startswith("named like a credential")
+
+
+def test_the_check_stops_the_build_naming_the_files_and_the_ways_out(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"secrets.json": "{}\n", "src/app.py": ""})
+    with pytest.raises(BadInput) as stopped:
+        check_context(tmp_path)
+    message = str(stopped.value)
+    assert "secrets.json (named like a credential" in message
+    assert ".dockerignore" in message and "allow_credentials" in message and "\n" not in message
+    check_context(tmp_path, ["secrets.json"])  # let through on purpose
+
+
+def test_test_fixture_keys_that_init_lets_in_pass(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"tests/certs/server.key": PRIVATE_KEY, "tests/certs/ca.pem": CERTIFICATE,
+                          "src/app.py": ""})
+    (tmp_path / ".dockerignore").write_text(_dockerignore(None, ("tests",)))
+    assert suspects(tmp_path, fixture_patterns(["tests"])) == []
+    assert [item.path for item in suspects(tmp_path)] == ["tests/certs/server.key"]
