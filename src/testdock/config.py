@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from testdock.errors import BadInput
 from testdock.pyproject_io import read_toml
-from testdock.requirements import parse_requirement
+from testdock.requirements import requirement_text
 from testdock.units import parse_size
 from testdock.validation import REGISTRY, is_environment_name, is_image_reference, is_project_name
 
@@ -50,7 +50,7 @@ def _percent(value: str) -> str:
 
 def _requirements(values: list[str]) -> list[str]:
     try:
-        return [str(parse_requirement(v, "requirement")) for v in values]
+        return [requirement_text(v, "requirement") for v in values]
     except BadInput as error:
         raise ValueError(str(error).removeprefix("requirement: ")) from None
 

@@ -13,7 +13,7 @@ from packaging.utils import canonicalize_name
 
 from testdock.errors import BadInput
 from testdock.pyproject_io import read_toml
-from testdock.requirements import parse_requirement, read_requirements_file
+from testdock.requirements import read_requirements_file, requirement_text
 
 LOCK_FILES = ("uv.lock", "poetry.lock", "pdm.lock")
 _CONSTRAINT_LINE = re.compile(r"^(?:-c|--constraint)(?:\s+|=)(\S+)")
@@ -101,5 +101,5 @@ def project_constraints(root: Path, project_name: str,
     pins: list[str] = [f"-c {url}" for url in urls]
     files = constraint_files(root, requirement_files)
     for path in files:
-        pins += [str(parse_requirement(text, str(path.name))) for text in read_requirements_file(path, root)]
+        pins += [requirement_text(text, str(path.name)) for text in read_requirements_file(path, root)]
     return pins, ", ".join([*(path.name for path in files), *urls])

@@ -19,7 +19,12 @@ from testdock import poetry
 from testdock.appdetect import AppRef, detect_app
 from testdock.errors import BadInput
 from testdock.pyproject_io import ini_lines, ini_list, read_ini, read_toml, table
-from testdock.requirements import SELF_REFERENCE, merge, parse_requirement, read_requirements_file
+from testdock.requirements import (
+    SELF_REFERENCE,
+    merge,
+    read_requirements_file,
+    requirement_text,
+)
 from testdock.testimports import imported_by_tests
 from testdock.tools import TOOL_NAMES
 from testdock_pytest.importnames import module_names
@@ -116,7 +121,7 @@ def _test_set(requirements: list[str], available: Iterable[str]) -> list[str]:
 def _strings(value: Any, where: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise BadInput(f"{where}: expected a list of requirement strings")
-    return [str(parse_requirement(item, where)) for item in value]
+    return [requirement_text(item, where) for item in value]
 
 
 def _expand_self(requirements: list[str], name: str, extras: dict[str, list[str]],
@@ -175,7 +180,7 @@ def _dependency_groups(data: dict[str, Any], collected: _Collected) -> None:
             if isinstance(entry, dict) and "include-group" in entry:
                 result += resolve(str(entry["include-group"]), seen | {group})
             elif isinstance(entry, str):
-                result.append(str(parse_requirement(entry, f"pyproject.toml [dependency-groups] {group}")))
+                result.append(requirement_text(entry, f"pyproject.toml [dependency-groups] {group}"))
             else:
                 raise BadInput(f"pyproject.toml [dependency-groups] {group}: bad entry {entry!r}")
         return result
@@ -208,7 +213,7 @@ def _poetry_table(entries: dict[str, Any], where: str, optional: bool = False) -
             continue
         requirement = poetry.dependency_to_requirement(name, spec, where)
         if requirement is not None:
-            result.append(str(parse_requirement(requirement, where)))
+            result.append(requirement_text(requirement, where))
     return result
 
 
@@ -245,15 +250,15 @@ def _setup_cfg(root: Path, collected: _Collected) -> None:
     parser = read_ini(path)
     runtime: list[str] = []
     if parser.has_option("options", "install_requires"):
-        runtime = [str(parse_requirement(line, "setup.cfg install_requires"))
+        runtime = [requirement_text(line, "setup.cfg install_requires")
                    for line in ini_lines(parser.get("options", "install_requires"))]
     test: list[str] = []
     if parser.has_section("options.extras_require"):
         extras = {key: ini_lines(value) for key, value in parser.items("options.extras_require")}
-        collected.extras.update({key: [str(parse_requirement(line, f"setup.cfg extras_require {key}"))
+        collected.extras.update({key: [requirement_text(line, f"setup.cfg extras_require {key}")
                                        for line in lines] for key, lines in extras.items()})
         for extra in _pick_groups(extras):
-            test += [str(parse_requirement(line, f"setup.cfg extras_require {extra}"))
+            test += [requirement_text(line, f"setup.cfg extras_require {extra}")
                      for line in extras[extra]]
         test = _test_set(test, extras)
     collected.add("setup.cfg", runtime, test)
@@ -342,16 +347,16 @@ def _setup_py(root: Path, collected: _Collected) -> None:
     keywords = _setup_py_keywords(root)
     if not keywords:
         return
-    runtime = [str(parse_requirement(v, "setup.py install_requires"))
+    runtime = [requirement_text(v, "setup.py install_requires")
                for v in _requirement_list(keywords.get("install_requires"), root)]
     test: list[str] = []
     extras = keywords.get("extras_require")
     if isinstance(extras, dict):
-        collected.extras.update({str(key): [str(parse_requirement(v, f"setup.py extras_require {key}"))
+        collected.extras.update({str(key): [requirement_text(v, f"setup.py extras_require {key}")
                                             for v in _requirement_list(value)]
                                  for key, value in extras.items()})
         for extra in _pick_groups(extras):
-            test += [str(parse_requirement(v, f"setup.py extras_require {extra}"))
+            test += [requirement_text(v, f"setup.py extras_require {extra}")
                      for v in _requirement_list(extras[extra])]
         test = _test_set(test, extras)
     collected.add("setup.py", runtime, test)

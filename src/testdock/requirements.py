@@ -35,6 +35,22 @@ def parse_requirement(text: str, where: str) -> Requirement:
     return requirement
 
 
+def requirement_text(text: str, where: str) -> str:
+    """A requirement string, checked (as parse_requirement) and written in one canonical form,
+    whatever the version of packaging: `name[extras]specifier`, ` @ url`, `; marker`."""
+    requirement = parse_requirement(text, where)
+    parts = [requirement.name]
+    if requirement.extras:
+        parts.append(f"[{','.join(sorted(requirement.extras))}]")
+    if requirement.specifier:
+        parts.append(str(requirement.specifier))
+    if requirement.url:
+        parts.append(f" @ {requirement.url}" + (" " if requirement.marker else ""))
+    if requirement.marker:
+        parts.append(f"; {requirement.marker}")
+    return "".join(parts)
+
+
 def _logical_lines(path: Path) -> Iterable[tuple[int, str]]:
     """Lines of a requirements file with continuations joined and comments removed."""
     pending = ""
@@ -86,12 +102,12 @@ def read_requirements_file(path: Path, root: Path, _seen: frozenset[Path] = froz
         editable_url = _EDITABLE_URL.match(line)
         if editable_url:  # "-e git+https://...#egg=name": the same package, installed normally
             url, name = editable_url.groups()
-            requirements.append(str(parse_requirement(f"{name} @ {url}", where)))
+            requirements.append(requirement_text(f"{name} @ {url}", where))
             continue
         if line.startswith("-"):
             continue
-        requirement_text = re.split(r"\s+--", line, maxsplit=1)[0].strip()
-        requirements.append(str(parse_requirement(requirement_text, where)))
+        text = re.split(r"\s+--", line, maxsplit=1)[0].strip()
+        requirements.append(requirement_text(text, where))
     return requirements
 
 

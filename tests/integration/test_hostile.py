@@ -244,7 +244,7 @@ def test_two_runs_at_once_wait_for_each_other_and_lose_nothing(hostile: Path) ->
     assert "another testdock run of" in second_err and "waits for it to end" in second_err
     suite = ElementTree.parse(hostile / "test-results" / "junit.xml").getroot()
     assert len(list(suite.iter("testcase"))) == 3
-    times = [float(line.split(",")[0]) for line in
+    times = [float(line.split(",")[1]) for line in
              (hostile / "monitoring" / "memory.csv").read_text().splitlines()[1:]]
     assert times == sorted(times) and len(times) > 10  # one run's timeline, not two interleaved
     assert (hostile / "monitoring" / "memory-profile.png").is_file()

@@ -110,6 +110,7 @@ def test_every_command_works_from_a_bare_install(bare_venv: Path, example_copy: 
         result = _run([testdock, *command], cwd=example_copy)
         name = " ".join(command[:2])
         outputs[name] = result.stdout
+        print(f"exit {result.returncode:>3}  testdock {' '.join(command)}")  # the record, with -s
         if result.returncode != 0:
             failures.append(f"testdock {' '.join(command)} exited {result.returncode}:\n"
                             f"{(result.stdout + result.stderr)[-1500:]}")
