@@ -24,7 +24,6 @@ from testdock.project import Project, inspect_project
 from testdock.render import image_prefix
 from testdock.run import (
     MONITORING_DIR,
-    PROGRESS_FILE,
     RESULTS_DIR,
     RunOptions,
     RunResult,
@@ -36,6 +35,7 @@ from testdock.run import (
 )
 from testdock.units import format_size, parse_size
 from testdock.validation import check_tag
+from testdock_pytest.contract import LABEL_MANAGED, LABEL_PROJECT, LABEL_RUN, PROGRESS_FILE
 
 APP_URL_ENV = "TESTDOCK_APP_URL"
 HEALTH_SCRIPT = "/opt/testdock/healthcheck.py"
@@ -68,7 +68,7 @@ class RunningService:
 
 
 def _labels(project_prefix: str, role: str) -> dict[str, str]:
-    return {"io.testdock.run": role, "io.testdock.managed": "true", "io.testdock.project": project_prefix}
+    return {LABEL_RUN: role, LABEL_MANAGED: "true", LABEL_PROJECT: project_prefix}
 
 
 def start_service(client: Any, name: str, service: ServiceSettings, prefix: str,

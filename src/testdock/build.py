@@ -28,6 +28,7 @@ from testdock.project import Project, inspect_project
 from testdock.render import PLUGIN_DIR, base_image, image_prefix, plugin_files
 from testdock.safepaths import check_inside, write_atomically
 from testdock.validation import check_registry, check_tag
+from testdock_pytest.contract import LABEL_MANAGED, LABEL_PHASE, LABEL_PROJECT
 
 DEFAULT_LOG = Path("logs/build_test_images.log")
 STEP_LINE = re.compile(r"^#(\d+) \[([^\]]+)\] (.*)$")
@@ -240,8 +241,8 @@ class _Run:
             return
         args = {"BASE_IMAGE": base_image(self.project, self.settings)}
         # BuildKit leaves the stage as an untagged image: labelled and recorded, cleanup finds it
-        labels = {"io.testdock.managed": "true", "io.testdock.project": self.prefix,
-                  "io.testdock.phase": phase, "io.testdock.stage": stage}
+        labels = {LABEL_MANAGED: "true", LABEL_PROJECT: self.prefix, LABEL_PHASE: phase,
+                  "io.testdock.stage": stage}
         request = engine.BuildRequest(self.root, self.root / SPECS[phase].dockerfile_path, (), args,
                                       self.options.no_cache, self.options.pull, target=stage,
                                       labels=labels, iidfile=self.iidfile(f"{phase}-{stage}"))

@@ -17,8 +17,9 @@ from testdock import __version__
 from testdock.errors import BadInput
 from testdock.managed import Ownership, ownership, stamp
 from testdock.safepaths import write_atomically
+from testdock_pytest.contract import HISTORY_FILE
 
-HISTORY = ".testdock/memory-history.json"
+HISTORY = f".testdock/{HISTORY_FILE}"
 BENCHMARK_BASELINE = ".testdock/benchmarks-baseline.json"
 _LOWER_CASE_REGISTRY = 'echo "REGISTRY=ghcr.io/${GITHUB_REPOSITORY_OWNER,,}" >> "$GITHUB_ENV"'
 _GITLAB_LOGIN = ('echo "$CI_REGISTRY_PASSWORD" | '

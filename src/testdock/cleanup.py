@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import docker
 
 from testdock import builtimages, engine
+from testdock_pytest.contract import LABEL_MANAGED, LABEL_PHASE, LABEL_PROJECT
 
 
 @dataclass
@@ -46,9 +47,8 @@ def cleanup(client: docker.DockerClient, project: str, phases: Sequence[str], ke
     uses, and the tags in `protected` (this build's), are kept."""
     report = CleanupReport()
     for phase in phases:
-        labelled = engine.images_with_labels(client, {"io.testdock.managed": "true",
-                                                      "io.testdock.project": project,
-                                                      "io.testdock.phase": phase})
+        labelled = engine.images_with_labels(client, {LABEL_MANAGED: "true", LABEL_PROJECT: project,
+                                                      LABEL_PHASE: phase})
         ours = [(image, tags) for image in labelled if (tags := testdock_tags(image, project, phase))]
         ours.sort(key=lambda pair: pair[0].created, reverse=True)
         report.kept += len(ours[:keep])
@@ -65,8 +65,7 @@ def cleanup(client: docker.DockerClient, project: str, phases: Sequence[str], ke
             else:
                 report.removed.append(_describe(image.id, removable))
     built = builtimages.BuiltImages()
-    for image in engine.dangling_with_labels(client, {"io.testdock.managed": "true",
-                                                      "io.testdock.project": project}):
+    for image in engine.dangling_with_labels(client, {LABEL_MANAGED: "true", LABEL_PROJECT: project}):
         if not built.contains(client, image.id):
             continue  # untagged, and not from a testdock build: someone's derived image
         if _in_use(client, image.id):

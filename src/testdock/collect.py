@@ -18,7 +18,15 @@ from testdock.project import inspect_project
 from testdock.render import image_prefix
 from testdock.units import parse_size
 from testdock.validation import check_tag
-from testdock_pytest.contract import ERROR_PREFIX, LIST_ENV, NODEID_PREFIX
+from testdock_pytest.contract import (
+    COLLECTION_PREFIX,
+    LABEL_MANAGED,
+    LABEL_RUN,
+    LIST_ENV,
+    RESULTS_DIR_ENV,
+    CollectionRecord,
+    NewerContract,
+)
 
 # Runs pytest --collect-only in a child and reports its wall time and peak RSS as a last line. The
 # plugin lists what was collected in its own lines (LIST_ENV), and --color=no comes
@@ -36,9 +44,6 @@ _COLLECTION_FLAGS = ("--assert=plain", "--no-cov")
 _ERROR_HEADING = re.compile(r"^_+ ERROR collecting (\S+) _+$")
 _CONFTEST_FAILURE = re.compile(r"^\w+Error while loading conftest '([^']+)'")
 _PROJECT_FRAME = re.compile(r"^([^/<\s][^:\s]*\.py):\d+: in ")  # relative: the project's, not /opt/venv's
-_PREDICTED = "node ids will differ from the real collection: "
-_STUBBED = re.compile(r"stubbed \d+ module\(s\) that are not installed: (.*)$")
-_LEFT_MISSING = re.compile(r"^left missing, as optional .*: (.*)$")
 
 
 @dataclass
@@ -60,16 +65,42 @@ class Collection:
 
 
 def parse_output(phase: str, image: str, output: str) -> Collection:
+    """A collection's result: the plugin's versioned record where the image's plugin printed one;
+    else (pytest stopped before collecting, at a broken conftest) what pytest itself printed."""
     result = Collection(phase, image, -1, output=output)
-    listed = NODEID_PREFIX in output  # the plugin's own lines, else pytest's `-q` listing
-    listing = not listed  # `--collect-only -q` lists node ids first, up to a blank line or a section
+    record: CollectionRecord | None = None
+    for line in output.splitlines():
+        if line.startswith("TESTDOCK-COLLECT "):
+            figures: dict[str, Any] = json.loads(line.removeprefix("TESTDOCK-COLLECT "))
+            result.exit_code = int(figures["code"])
+            result.seconds = float(figures["seconds"])
+            result.peak_rss = int(figures["rss"])
+        elif line.startswith(COLLECTION_PREFIX):
+            try:
+                record = CollectionRecord.from_line(line)
+            except NewerContract as error:
+                raise BadInput(f"{image}: {error}; upgrade testdock, or rebuild the image with this "
+                               "one (`testdock build`)") from None
+    if record is not None:
+        result.nodeids, result.errors = record.nodeids, record.errors
+        result.error_frames = record.error_frames
+        result.stubbed, result.left_missing = record.stubbed, record.left_missing
+        result.predicted = record.predicted
+        return result
+    _read_pytest_output(result, output)
+    return result
+
+
+def _read_pytest_output(result: Collection, output: str) -> None:
+    """Node ids and errors from pytest's own `--collect-only -q` output: for an image without
+    testdock's plugin, and for a conftest that stops pytest before it collects (exit 4)."""
+    listing = True  # `--collect-only -q` lists node ids first, up to a blank line or a section
     failing: str | None = None  # the error whose traceback is being read
     for line in output.splitlines():
         stripped = line.strip()
         if heading := _ERROR_HEADING.match(line):
             failing = heading.group(1)
         elif conftest := _CONFTEST_FAILURE.match(stripped):
-            # pytest stops before collecting anything (exit 4): the conftest is the error
             failing = conftest.group(1).removeprefix("/app/")
             if failing not in result.errors:
                 result.errors.append(failing)
@@ -81,26 +112,10 @@ def parse_output(phase: str, image: str, output: str) -> Collection:
                 frames.append(frame.group(1))
         if listing and result.nodeids and (not stripped or line.startswith("=")):
             listing = False
-        if line.startswith("TESTDOCK-COLLECT "):
-            figures: dict[str, Any] = json.loads(line.removeprefix("TESTDOCK-COLLECT "))
-            result.exit_code = int(figures["code"])
-            result.seconds = float(figures["seconds"])
-            result.peak_rss = int(figures["rss"])
-        elif line.startswith(NODEID_PREFIX):
-            result.nodeids.append(line.removeprefix(NODEID_PREFIX).rstrip("\n"))
-        elif line.startswith(ERROR_PREFIX):
-            result.errors.append(line.removeprefix(ERROR_PREFIX).strip())
-        elif listing and "::" in line and not line.startswith((" ", "ERROR", "FAILED", "E ")):
+        if listing and "::" in line and not line.startswith((" ", "ERROR", "FAILED", "E ", "TESTDOCK-")):
             result.nodeids.append(line.rstrip())
-        elif line.startswith("ERROR ") and not listed:
+        elif line.startswith("ERROR "):
             result.errors.append(stripped.removeprefix("ERROR ").split(" - ")[0])
-        elif stripped.startswith(_PREDICTED):
-            result.predicted.append(stripped.removeprefix(_PREDICTED))
-        elif match := _STUBBED.search(stripped):
-            result.stubbed = [name.strip() for name in match.group(1).split(",")]
-        elif match := _LEFT_MISSING.match(stripped):
-            result.left_missing = [name.strip() for name in match.group(1).split(",")]
-    return result
 
 
 def collect_in(client: Any, phase: str, image: str, memory: int, arguments: Sequence[str] = (),
@@ -116,8 +131,8 @@ def collect_in(client: Any, phase: str, image: str, memory: int, arguments: Sequ
     container = client.containers.run(
         image, ["python", "-c", _MEASURED, *extra, *arguments], detach=True, network_mode="host",
         mem_limit=memory, memswap_limit=memory, volumes=volumes or {},
-        environment={"TESTDOCK_RESULTS_DIR": "/tmp/testdock-results"},
-        labels={"io.testdock.run": phase, "io.testdock.managed": "true"})
+        environment={RESULTS_DIR_ENV: "/tmp/testdock-results"},
+        labels={LABEL_RUN: phase, LABEL_MANAGED: "true"})
     try:
         container.wait(timeout=1800)
         output = container.logs().decode(errors="replace")

@@ -19,6 +19,7 @@ from testdock import engine
 from testdock.collect import Collection, differences
 from testdock.config import load_settings
 from testdock.requirements import names
+from testdock_pytest.contract import LABEL_MANAGED
 from testdock_pytest.importnames import KNOWN
 
 
@@ -156,7 +157,7 @@ def real_distributions(client: Any, image: str, modules: Iterable[str]) -> dict[
         # package) nor the collection image's stubs answer for a module
         output = client.containers.run(image, ["python", "-I", "-c", _DISTRIBUTIONS, *sorted(modules)],
                                        remove=True, network_mode="none",
-                                       labels={"io.testdock.managed": "true"})
+                                       labels={LABEL_MANAGED: "true"})
         found: dict[str, str | None] = json.loads(output.decode().strip().splitlines()[-1])
     except (docker.errors.DockerException, ValueError, IndexError):
         return {}

@@ -19,9 +19,10 @@ from testdock.project import inspect_project
 from testdock.render import image_prefix
 from testdock.units import parse_size
 from testdock.validation import check_registry, check_tag
+from testdock_pytest.contract import HISTORY_ENV, HISTORY_FILE, RESULTS_DIR_ENV
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-HISTORY_CONFIGMAP_KEY = "memory-history.json"
+HISTORY_CONFIGMAP_KEY = HISTORY_FILE
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,8 @@ def job_manifest(root: Path, options: JobOptions) -> str:
             "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}},
         {"name": "TESTDOCK_SHARDS", "value": str(options.shards)},
         {"name": "TESTDOCK_SHARD_WORKERS", "value": str(max(1, math.floor(cpus)))},
-        {"name": "TESTDOCK_RESULTS_DIR", "value": "/app/test-results"},
-        {"name": "TESTDOCK_HISTORY", "value": "/app/test-results/memory-history.json"},
+        {"name": RESULTS_DIR_ENV, "value": "/app/test-results"},
+        {"name": HISTORY_ENV, "value": f"/app/test-results/{HISTORY_FILE}"},
         {"name": "HOME", "value": "/tmp"},  # the root filesystem is read-only: caches under ~ go here
     ]
     mounts = [{"name": "results", "mountPath": "/app/test-results",

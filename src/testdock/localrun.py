@@ -19,9 +19,10 @@ from testdock.monitor.tests_running import ProgressFollower
 from testdock.phases import SPECS, default_command, memory_limit
 from testdock.project import inspect_project
 from testdock.render import PLUGIN_DIR
-from testdock.run import JUNIT_FILE, MONITORING_DIR, PROGRESS_FILE, RESULTS_DIR, RunOptions, RunResult
+from testdock.run import JUNIT_FILE, MONITORING_DIR, RESULTS_DIR, RunOptions, RunResult
 from testdock.safepaths import output_folder
 from testdock.units import format_size, parse_size
+from testdock_pytest.contract import PROGRESS_FILE, RESULTS_DIR_ENV
 
 LOCAL_PHASES = ("collection", "execution", "stress")
 
@@ -72,7 +73,7 @@ def run_local(root: Path, phase: str, options: RunOptions, echo: Callable[[str],
     (results / JUNIT_FILE).unlink(missing_ok=True)
     source_roots = [str(root / r) for r in project.source_roots]
     environment = {**os.environ, **getattr(settings.phases, phase).environment,
-                   "TESTDOCK_RESULTS_DIR": str(results),
+                   RESULTS_DIR_ENV: str(results),
                    "PYTEST_PLUGINS": "testdock_pytest.plugin",
                    "COVERAGE_FILE": str(results / ".coverage"),
                    "PYTHONPATH": os.pathsep.join([str(root / Path(PLUGIN_DIR).parent), *source_roots])}

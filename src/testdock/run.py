@@ -23,10 +23,10 @@ from testdock.render import app_pythonpath, image_prefix
 from testdock.safepaths import check_inside, drop_links, output_folder
 from testdock.units import format_size, parse_size
 from testdock.validation import check_cpus, check_tag
+from testdock_pytest.contract import LABEL_MANAGED, LABEL_RUN, PROGRESS_FILE, RESULTS_DIR_ENV
 
 RESULTS_DIR = "test-results"
 MONITORING_DIR = "monitoring"
-PROGRESS_FILE = "testdock-progress.jsonl"
 JUNIT_FILE = "junit.xml"
 HISTORY_DIR = ".testdock"
 
@@ -127,7 +127,7 @@ def _volumes(root: Path, project: Project, mount_source: bool) -> dict[str, dict
 
 
 def _environment(project: Project, mount_source: bool) -> dict[str, str]:
-    environment = {"TESTDOCK_RESULTS_DIR": f"/app/{RESULTS_DIR}"}
+    environment = {RESULTS_DIR_ENV: f"/app/{RESULTS_DIR}"}
     if mount_source:
         # the mounted tree must win over the copy installed in the image
         environment["PYTHONPATH"] = f"/opt/testdock:{app_pythonpath(project)}"
@@ -281,7 +281,7 @@ def _start(client: Any, image_name: str, command: list[str] | None, limit: int, 
         nano_cpus=int(cpus * 1e9) if cpus else None, pids_limit=4096, volumes=volumes,
         environment=environment, cap_drop=["ALL"], security_opt=["no-new-privileges"],
         tmpfs={"/tmp": "rw,size=512m"}, read_only=read_only, user=user,
-        labels={"io.testdock.run": phase, "io.testdock.managed": "true"})
+        labels={LABEL_RUN: phase, LABEL_MANAGED: "true"})
 
 
 def _write_metrics_file(root: Path, phase: str, result: RunResult, follower: ProgressFollower) -> None:

@@ -39,6 +39,7 @@ from testdock.stressreport import (
     write_report,
 )
 from testdock.units import format_size
+from testdock_pytest.contract import HISTORY_ENV, MEMORY_REPORT_FILE, RESULTS_DIR_ENV
 
 BENCHMARKS_FILE = "benchmarks.json"
 BASELINE_FILE = "benchmarks-baseline.json"  # in .testdock/: the previous run's, for comparison
@@ -105,8 +106,8 @@ def _profiles(root: Path, options: RunOptions, nodeids: list[str], echo: Callabl
     run_phase(root, "stress", RunOptions(
         (), options.tag, options.memory, options.mount_source, monitor=False, build_missing=False,
         command=["python", "-c", _PROFILE_DRIVER, f"{MONITORING_DIR}/{PROFILES_DIR}", *nodeids],
-        environment={**options.environment, "TESTDOCK_RESULTS_DIR": "/tmp/testdock-profiles",
-                     "TESTDOCK_HISTORY": "/tmp/testdock-profiles/history.json"}), echo)
+        environment={**options.environment, RESULTS_DIR_ENV: "/tmp/testdock-profiles",
+                     HISTORY_ENV: "/tmp/testdock-profiles/history.json"}), echo)
     return sorted(f"{PROFILES_DIR}/{path.name}" for path in folder.glob("*.html"))
 
 
@@ -174,7 +175,7 @@ def run_stress(root: Path, options: RunOptions | None = None,
     settings = load_settings(root)
     project = inspect_project(root, app_override=settings.backend.app)
     results = root / RESULTS_DIR
-    for stale in (BENCHMARKS_FILE, "memory.json", "stress-junit.xml"):
+    for stale in (BENCHMARKS_FILE, MEMORY_REPORT_FILE, "stress-junit.xml"):
         (results / stale).unlink(missing_ok=True)
     suite = run_phase(root, "stress", RunOptions(
         options.pytest_args, options.tag, options.memory, options.mount_source, options.monitor,
@@ -194,7 +195,7 @@ def run_stress(root: Path, options: RunOptions | None = None,
     if summary.benchmarks:
         baseline.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(results / BENCHMARKS_FILE, baseline)
-    summary.top_memory, summary.leaks = read_memory(results / "memory.json")
+    summary.top_memory, summary.leaks = read_memory(results / MEMORY_REPORT_FILE)
     if settings.stress.profile_top and summary.top_memory:
         heaviest = [test.nodeid for test in summary.top_memory[:settings.stress.profile_top]]
         summary.profiles = _profiles(root, options, heaviest, echo)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from testdock_pytest.contract import RESULTS_DIR_ENV
+
 NESTED_ENV = "TESTDOCK_LEAK_CHECK"
 
 
@@ -23,7 +25,7 @@ def check(nodeids: list[str], runs: int, rootdir: Path, timeout: float = 600) ->
     environment = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072",
                    **os.environ, NESTED_ENV: "1"}
     environment.pop("TESTDOCK_MEMORY_DIR", None)
-    environment.pop("TESTDOCK_RESULTS_DIR", None)
+    environment.pop(RESULTS_DIR_ENV, None)
     try:
         result = subprocess.run([sys.executable, "-m", "testdock_pytest.leaks", str(runs), *nodeids],
                                 cwd=rootdir, env=environment, capture_output=True, text=True,

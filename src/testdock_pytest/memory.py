@@ -17,13 +17,18 @@ import pytest
 
 from testdock_pytest import budget as budgets
 from testdock_pytest import leaks
-from testdock_pytest.contract import leak_confirmed
+from testdock_pytest.contract import (
+    HISTORY_ENV,
+    HISTORY_FILE,
+    MEMORY_REPORT_FILE,
+    RESULTS_DIR_ENV,
+    leak_confirmed,
+)
 from testdock_pytest.measure import PeakMeter, current_rss
 from testdock_pytest.records import RecordWriter, TestMemory, read_records, update_history, write_report
 
 MEMORY_DIR_ENV = "TESTDOCK_MEMORY_DIR"
-RESULTS_ENV = "TESTDOCK_RESULTS_DIR"
-HISTORY_ENV = "TESTDOCK_HISTORY"
+RESULTS_ENV = RESULTS_DIR_ENV
 GC_THRESHOLD = 1 << 20  # collect garbage before measuring what a test kept only when it grew this much
 SECTION = "testdock memory"
 
@@ -66,7 +71,7 @@ def register(config: pytest.Config) -> None:
 def history_path(config: pytest.Config) -> Path:
     """The memory history: --testdock-history, else $TESTDOCK_HISTORY, else .testdock/."""
     return Path(config.getoption("testdock_history") or os.environ.get(HISTORY_ENV)
-                or config.rootpath / ".testdock" / "memory-history.json")
+                or config.rootpath / ".testdock" / HISTORY_FILE)
 
 
 def _worker(config: pytest.Config) -> str:
@@ -144,7 +149,7 @@ class MemoryPlugin:
     # -- gathering, in the controller ---------------------------------------------------------
     def _paths(self) -> tuple[Path, Path]:
         results = os.environ.get(RESULTS_ENV) or str(self.config.rootpath / "test-results")
-        report = self.config.getoption("testdock_report") or str(Path(results) / "memory.json")
+        report = self.config.getoption("testdock_report") or str(Path(results) / MEMORY_REPORT_FILE)
         return Path(report), history_path(self.config)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-RESULTS_ENV = "TESTDOCK_RESULTS_DIR"
-PROGRESS_FILE = "testdock-progress.jsonl"
+from testdock_pytest.contract import PROGRESS_FILE, RESULTS_DIR_ENV
+
+RESULTS_ENV = RESULTS_DIR_ENV
 
 
 class ProgressWriter:

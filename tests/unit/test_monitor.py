@@ -169,29 +169,53 @@ def test_junit_from_progress_keeps_finished_tests_and_the_killed_one(tmp_path: P
     assert suite[2][0].tag == "error" and suite[2][0].get("message") == "OOM"
 
 
-def test_collect_output_is_parsed() -> None:
+def test_collect_output_is_read_from_the_plugins_record() -> None:
     from testdock.collect import differences, parse_output
+    from testdock_pytest.contract import CollectionRecord
 
-    output = "\n".join([
-        "tests/test_a.py::test_one", "tests/test_a.py::test_two[1-x]", "",
-        "ERROR tests/test_b.py - ModuleNotFoundError: No module named 'x'",
-        "========== testdock stubs ==========",
-        "stubbed 2 module(s) that are not installed: numpy, pandas",
-        "left missing, as optional (imported under try/except ImportError) and not a declared "
-        "dependency: scipy, statsmodels",
-        "node ids will differ from the real collection: t.py::test_p: parametrized from np.arange()",
-        "2 tests collected, 1 error in 0.10s",
+    record = CollectionRecord(
+        nodeids=["tests/test_a.py::test_one", "tests/test_a.py::test_two[1-x]"],
+        errors=["tests/test_b.py"], error_frames={"tests/test_b.py": ["tests/test_b.py"]},
+        stubbed=["numpy", "pandas"], left_missing=["scipy", "statsmodels"],
+        predicted=["t.py::test_p: parametrized from np.arange()"])
+    output = "\n".join([  # whatever pytest printed around it is not read
+        "<Dir app>", "  <Module tests/test_a.py>", "tests/test_z.py::not_a_listing_line",
+        record.line(), "ERROR tests/test_c.py - not the record's",
         'TESTDOCK-COLLECT {"code": 2, "seconds": 0.25, "rss": 35000000}'])
     collection = parse_output("collection", "img:tag", output)
-    assert collection.nodeids == ["tests/test_a.py::test_one", "tests/test_a.py::test_two[1-x]"]
-    assert collection.errors == ["tests/test_b.py"]
+    assert collection.nodeids == record.nodeids and collection.errors == ["tests/test_b.py"]
+    assert collection.error_frames == {"tests/test_b.py": ["tests/test_b.py"]}
     assert collection.stubbed == ["numpy", "pandas"]
     assert collection.left_missing == ["scipy", "statsmodels"]
     assert collection.predicted == ["t.py::test_p: parametrized from np.arange()"]
     assert (collection.exit_code, collection.seconds, collection.peak_rss) == (2, 0.25, 35000000)
-    execution = parse_output("execution", "img:tag", "tests/test_a.py::test_one\ntests/test_c.py::test_x\n")
+    execution = parse_output("execution", "img:tag", CollectionRecord(
+        nodeids=["tests/test_a.py::test_one", "tests/test_c.py::test_x"]).line())
     assert differences(collection, execution) == (["tests/test_a.py::test_two[1-x]"],
                                                   ["tests/test_c.py::test_x"])
+
+
+def test_a_record_from_a_newer_plugin_is_one_clear_error() -> None:
+    import pytest
+
+    from testdock.collect import parse_output
+    from testdock.errors import BadInput
+    from testdock_pytest.contract import VERSION, CollectionRecord
+
+    with pytest.raises(BadInput, match="upgrade testdock, or rebuild the image"):
+        parse_output("collection", "img:tag", CollectionRecord(version=VERSION + 1).line())
+
+
+def test_without_a_record_pytests_own_listing_is_read() -> None:
+    from testdock.collect import parse_output
+
+    output = "\n".join([
+        "tests/test_a.py::test_one", "tests/test_a.py::test_two[1-x]", "",
+        "ERROR tests/test_b.py - ModuleNotFoundError: No module named 'x'",
+        "2 tests collected, 1 error in 0.10s"])
+    collection = parse_output("collection", "img:tag", output)
+    assert collection.nodeids == ["tests/test_a.py::test_one", "tests/test_a.py::test_two[1-x]"]
+    assert collection.errors == ["tests/test_b.py"]
 
 
 def test_read_only_failures_are_counted_from_junit(tmp_path: Path) -> None:
@@ -205,25 +229,10 @@ def test_read_only_failures_are_counted_from_junit(tmp_path: Path) -> None:
     assert read_only_failures(tmp_path / "missing.xml") == 0
 
 
-def test_collect_output_prefers_the_plugins_own_lines() -> None:
-    from testdock.collect import parse_output
-
-    output = "\n".join([  # a project's `addopts = -v` turns pytest's listing into a tree
-        "<Dir app>", "  <Module tests/test_a.py>", "    <Function test_one>",
-        "TESTDOCK-NODEID tests/test_a.py::test_one", "TESTDOCK-NODEID tests/test_a.py::test_two[1-x]",
-        "TESTDOCK-ERROR tests/test_b.py",
-        "ERROR tests/test_b.py - ModuleNotFoundError: No module named 'x'",
-        'TESTDOCK-COLLECT {"code": 2, "seconds": 0.25, "rss": 35000000}'])
-    collection = parse_output("collection", "img:tag", output)
-    assert collection.nodeids == ["tests/test_a.py::test_one", "tests/test_a.py::test_two[1-x]"]
-    assert collection.errors == ["tests/test_b.py"]
-
-
 def test_collect_output_keeps_the_projects_frames_of_each_error() -> None:
     from testdock.collect import parse_output
 
-    output = "\n".join([
-        "TESTDOCK-ERROR pkg/maps.py",
+    output = "\n".join([  # pytest's own output, as from an image without the plugin
         "==================================== ERRORS ====================================",
         "_________________________ ERROR collecting pkg/maps.py _________________________",
         "pkg/maps.py:14: in <module>", "    seismic = Interpolated(", "<string>:6: in __init__",
