@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from testdock import engine
 from testdock.config import ServiceSettings, Settings, load_settings
@@ -36,6 +36,9 @@ from testdock.run import (
 from testdock.units import format_size, parse_size
 from testdock.validation import check_tag
 from testdock_pytest.contract import LABEL_MANAGED, LABEL_PROJECT, LABEL_RUN, PROGRESS_FILE
+
+if TYPE_CHECKING:
+    import docker
 
 APP_URL_ENV = "TESTDOCK_APP_URL"
 HEALTH_SCRIPT = "/opt/testdock/healthcheck.py"
@@ -71,7 +74,7 @@ def _labels(project_prefix: str, role: str) -> dict[str, str]:
     return {LABEL_RUN: role, LABEL_MANAGED: "true", LABEL_PROJECT: project_prefix}
 
 
-def start_service(client: Any, name: str, service: ServiceSettings, prefix: str,
+def start_service(client: docker.DockerClient, name: str, service: ServiceSettings, prefix: str,
                   echo: Callable[[str], None]) -> RunningService:
     if engine.image_info(client, service.image) is None and not engine.pull(client, service.image):
         raise BadInput(f"[tool.testdock.backend.services.{name}] image {service.image} is not on this "
@@ -80,11 +83,10 @@ def start_service(client: Any, name: str, service: ServiceSettings, prefix: str,
     values = {"port": str(port)}
     memory = parse_size(service.memory)
     echo(f"testdock: starting service {name} ({service.image}) on 127.0.0.1:{port}")
-    container = client.containers.run(
+    container = engine.start_container(client, engine.ContainerSpec(
         service.image, [_expand(part, values) for part in service.command] if service.command else None,
-        detach=True, network_mode="host", mem_limit=memory, memswap_limit=memory,
-        environment={key: _expand(value, values) for key, value in service.env.items()},
-        labels=_labels(prefix, f"service-{name}"))
+        memory, environment={key: _expand(value, values) for key, value in service.env.items()},
+        labels=_labels(prefix, f"service-{name}"), profile=engine.Profile.SERVICE))
     running = RunningService(name, container, port,
                              {key: _expand(value, values) for key, value in service.exports.items()})
     try:
@@ -122,7 +124,7 @@ def _remove(container: Any) -> None:
 
 
 @contextlib.contextmanager
-def services(client: Any, settings: Settings, prefix: str, echo: Callable[[str], None]
+def services(client: docker.DockerClient, settings: Settings, prefix: str, echo: Callable[[str], None]
              ) -> Iterator[list[RunningService]]:
     """The configured services, started in order and removed in reverse, whatever happens."""
     started: list[RunningService] = []
@@ -154,8 +156,8 @@ def app_target(project: Project, settings: Settings) -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def app(client: Any, root: Path, tag: str, exports: dict[str, str], echo: Callable[[str], None]
-        ) -> Iterator[App]:
+def app(client: docker.DockerClient, root: Path, tag: str, exports: dict[str, str],
+        echo: Callable[[str], None]) -> Iterator[App]:
     """The backend image serving the app, healthy (or BackendFailed with its logs); removed after."""
     settings = load_settings(root)
     project = inspect_project(root, app_override=settings.backend.app)
@@ -170,16 +172,15 @@ def app(client: Any, root: Path, tag: str, exports: dict[str, str], echo: Callab
     cpus = settings.phases.backend.cpus
     command = list(settings.phases.backend.command or uvicorn_command(target, interface, settings))
     echo(f"testdock: starting {image} ({' '.join(command[2:4])}) on {url}, memory limit {format_size(limit)}")
-    container = client.containers.run(
-        image, command, detach=True, network_mode="host", mem_limit=limit, memswap_limit=limit,
-        nano_cpus=int(cpus * 1e9) if cpus else None, pids_limit=1024, cap_drop=["ALL"],
-        security_opt=["no-new-privileges"], read_only=True, tmpfs={"/tmp": "rw,size=256m"},
+    container = engine.start_container(client, engine.ContainerSpec(
+        image, command, limit, cpus,
         environment={"HOME": "/tmp", **environment, "UVICORN_HOST": "127.0.0.1", "UVICORN_PORT": str(port),
                      "TESTDOCK_HEALTH_PATH": settings.backend.health_path,
                      "TESTDOCK_HEALTH_MAX_MEMORY": str(settings.backend.health_max_memory)},
+        labels=_labels(image_prefix(project, settings), "backend-app"),
+        tmp_size="256m", pids_limit=1024,
         healthcheck={"test": ["CMD", "python", HEALTH_SCRIPT], "interval": 2_000_000_000,
-                     "timeout": 5_000_000_000, "retries": 2, "start_period": 0},
-        labels=_labels(image_prefix(project, settings), "backend-app"))
+                     "timeout": 5_000_000_000, "retries": 2, "start_period": 0}))
     running = App(container, url, environment)
     try:
         deadline = time.monotonic() + settings.backend.health_timeout
@@ -190,7 +191,8 @@ def app(client: Any, root: Path, tag: str, exports: dict[str, str], echo: Callab
                 raise BackendFailed(f"the app exited before it was healthy (exit {code}); its logs:\n"
                                     f"{_tail(container)}")
             code, output = container.exec_run(["python", HEALTH_SCRIPT])
-            running.health_output = output.decode(errors="replace").strip()
+            text = output if isinstance(output, bytes) else b"".join(output)
+            running.health_output = text.decode(errors="replace").strip()
             if code == 0:
                 break
             if time.monotonic() > deadline:

@@ -13,9 +13,12 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from testdock.safepaths import write_atomically
+
+if TYPE_CHECKING:
+    import docker
 
 _KEEP_SECONDS = 180 * 24 * 3600  # entries older than this are dropped (their images long gone)
 
@@ -25,7 +28,7 @@ def default_path() -> Path:
     return Path(state) / "testdock" / "built-images.json"
 
 
-def engine_id(client: Any) -> str:
+def engine_id(client: docker.DockerClient) -> str:
     return str(client.info().get("ID") or os.environ.get("DOCKER_HOST", "default"))
 
 
@@ -49,7 +52,7 @@ class BuiltImages:
             if json.dumps(data, sort_keys=True) != before:
                 write_atomically(self.path, json.dumps(data, indent=1, sort_keys=True))
 
-    def add(self, client: Any, image_id: str, project: str, phase: str) -> None:
+    def add(self, client: docker.DockerClient, image_id: str, project: str, phase: str) -> None:
         now = time.time()
         with self._locked() as data:
             images = data.setdefault(engine_id(client), {})
@@ -57,10 +60,10 @@ class BuiltImages:
                 del images[known]
             images[image_id] = {"project": project, "phase": phase, "at": now}
 
-    def contains(self, client: Any, image_id: str) -> bool:
+    def contains(self, client: docker.DockerClient, image_id: str) -> bool:
         with self._locked() as data:
             return image_id in data.get(engine_id(client), {})
 
-    def forget(self, client: Any, image_id: str) -> None:
+    def forget(self, client: docker.DockerClient, image_id: str) -> None:
         with self._locked() as data:
             data.get(engine_id(client), {}).pop(image_id, None)

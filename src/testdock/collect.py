@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from testdock import engine
 from testdock.config import load_settings
@@ -20,13 +20,15 @@ from testdock.units import parse_size
 from testdock.validation import check_tag
 from testdock_pytest.contract import (
     COLLECTION_PREFIX,
-    LABEL_MANAGED,
     LABEL_RUN,
     LIST_ENV,
     RESULTS_DIR_ENV,
     CollectionRecord,
     NewerContract,
 )
+
+if TYPE_CHECKING:
+    import docker
 
 # Runs pytest --collect-only in a child and reports its wall time and peak RSS as a last line. The
 # plugin lists what was collected in its own lines (LIST_ENV), and --color=no comes
@@ -118,8 +120,8 @@ def _read_pytest_output(result: Collection, output: str) -> None:
             result.errors.append(stripped.removeprefix("ERROR ").split(" - ")[0])
 
 
-def collect_in(client: Any, phase: str, image: str, memory: int, arguments: Sequence[str] = (),
-               volumes: dict[str, dict[str, str]] | None = None) -> Collection:
+def collect_in(client: docker.DockerClient, phase: str, image: str, memory: int,
+               arguments: Sequence[str] = (), volumes: dict[str, dict[str, str]] | None = None) -> Collection:
     # each image collects as it does by default: the collection image without assertion rewriting
     # or coverage. The execution image (pytest-cov always installed) collects without coverage too:
     # an `addopts = --cov-report=xml` would write into the read-only /app once collection is over.
@@ -128,16 +130,10 @@ def collect_in(client: Any, phase: str, image: str, memory: int, arguments: Sequ
         extra = [flag for flag in command if flag in _COLLECTION_FLAGS]
     else:
         extra = ["--no-cov"]
-    container = client.containers.run(
-        image, ["python", "-c", _MEASURED, *extra, *arguments], detach=True, network_mode="host",
-        mem_limit=memory, memswap_limit=memory, volumes=volumes or {},
-        environment={RESULTS_DIR_ENV: "/tmp/testdock-results"},
-        labels={LABEL_RUN: phase, LABEL_MANAGED: "true"})
-    try:
-        container.wait(timeout=1800)
-        output = container.logs().decode(errors="replace")
-    finally:
-        container.remove(force=True)
+    _, output = engine.run_to_completion(client, engine.ContainerSpec(
+        image, ["python", "-c", _MEASURED, *extra, *arguments], memory, volumes=volumes or {},
+        environment={RESULTS_DIR_ENV: "/tmp/testdock-results"}, labels={LABEL_RUN: phase},
+        profile=engine.Profile.PLAIN))
     return parse_output(phase, image, output)
 
 

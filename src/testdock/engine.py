@@ -1,5 +1,7 @@
 """The one place testdock talks to Docker: the SDK for images and containers, the CLI for
-BuildKit builds (the Engine API has no equivalent of `docker build` with BuildKit mounts)."""
+BuildKit builds (the Engine API has no equivalent of `docker build` with BuildKit mounts). Every
+container testdock starts goes through `start_container`, with one hardening profile and its
+named exceptions (Profile)."""
 
 from __future__ import annotations
 
@@ -13,13 +15,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from testdock.errors import TestdockError
+from testdock_pytest.contract import LABEL_MANAGED
 
 if TYPE_CHECKING:
     import docker
+    from docker.models.containers import Container
 
 
 class EngineUnavailable(TestdockError):
@@ -313,3 +318,71 @@ def pull(docker_client: docker.DockerClient, reference: str) -> bool:
     except docker.errors.APIError:
         return False
     return True
+
+
+# -- containers: every one testdock starts goes through here ----------------------------------
+class Profile(Enum):
+    """How a container is confined. HARDENED is the rule for the project's code; the others are
+    the named exceptions."""
+
+    HARDENED = "hardened"  # the project's tests and app: no capabilities, no new privileges, a
+    # pids limit, a read-only root (unless the phase says otherwise) with a tmpfs /tmp
+    SERVICE = "service"  # a third-party service image (PostgreSQL): it runs as its image says,
+    # as root where it must (it owns its data directory), and writes where it expects to
+    PLAIN = "plain"  # an image as `docker run IMAGE` runs it: the health tests check the image's
+    # own defaults, and the collection comparison and the install hint's probe read the images
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    image: str
+    command: Sequence[str] | None = None  # None: the image's CMD
+    memory: int | None = None  # bytes; swap is set equal (no swap)
+    cpus: float | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+    volumes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    profile: Profile = Profile.HARDENED
+    read_only: bool = True  # HARDENED: the root filesystem
+    user: str | None = None  # HARDENED: uid:gid; None: the image's user
+    tmp_size: str = "512m"  # HARDENED: the size of the tmpfs /tmp
+    pids_limit: int = 4096  # HARDENED
+    healthcheck: Mapping[str, Any] | None = None
+    network: str = "host"  # containers share the host's network (never a bridge here)
+
+
+def container_options(spec: ContainerSpec) -> dict[str, Any]:
+    """The Docker SDK's keyword arguments for `spec` (detached)."""
+    options: dict[str, Any] = {
+        "detach": True, "network_mode": spec.network, "environment": dict(spec.environment),
+        "volumes": {path: dict(mount) for path, mount in spec.volumes.items()},
+        "labels": {LABEL_MANAGED: "true", **spec.labels}}
+    if spec.memory is not None:
+        options.update(mem_limit=spec.memory, memswap_limit=spec.memory)
+    if spec.cpus:
+        options["nano_cpus"] = int(spec.cpus * 1e9)
+    if spec.healthcheck is not None:
+        options["healthcheck"] = dict(spec.healthcheck)
+    if spec.profile is Profile.HARDENED:
+        options.update(cap_drop=["ALL"], security_opt=["no-new-privileges"], pids_limit=spec.pids_limit,
+                       read_only=spec.read_only, tmpfs={"/tmp": f"rw,size={spec.tmp_size}"},
+                       user=spec.user)
+    return options
+
+
+def start_container(docker_client: docker.DockerClient, spec: ContainerSpec) -> Container:
+    """Start a container as `spec` says; the caller removes it."""
+    command = list(spec.command) if spec.command is not None else None
+    container = docker_client.containers.run(spec.image, command, **container_options(spec))
+    return cast("Container", container)  # detached: a Container, never the output
+
+
+def run_to_completion(docker_client: docker.DockerClient, spec: ContainerSpec,
+                      timeout: float = 1800) -> tuple[int, str]:
+    """Run a container to its end: (exit code, its output); it is removed whatever happens."""
+    container = start_container(docker_client, spec)
+    try:
+        status = container.wait(timeout=timeout)
+        return int(status["StatusCode"]), container.logs().decode(errors="replace")
+    finally:
+        container.remove(force=True)

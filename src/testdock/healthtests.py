@@ -9,6 +9,7 @@ from typing import Any
 import docker
 import docker.errors
 
+from testdock import engine
 from testdock.config import Settings
 from testdock.phases import memory_limit
 from testdock.ports import free_port
@@ -35,24 +36,19 @@ def _last_line(text: str) -> str:
 
 def _run_to_end(client: docker.DockerClient, image: str, command: list[str] | None, memory: int,
                 timeout: float = 600) -> tuple[int, str]:
-    container = client.containers.run(image, command, detach=True, network_mode="host",
-                                      mem_limit=memory, memswap_limit=memory, labels=TEST_LABELS)
-    try:
-        status = container.wait(timeout=timeout)
-        return int(status["StatusCode"]), container.logs().decode(errors="replace")
-    finally:
-        container.remove(force=True)
+    return engine.run_to_completion(client, engine.ContainerSpec(
+        image, command, memory, labels=TEST_LABELS, profile=engine.Profile.PLAIN), timeout)
 
 
 def _backend_app(client: docker.DockerClient, image: str, memory: int, timeout: float) -> tuple[bool, str]:
     config: dict[str, Any] = client.images.get(image).attrs["Config"]
     test = (config.get("Healthcheck") or {}).get("Test") or []
     port = free_port()
-    container = client.containers.run(
-        image, detach=True, network_mode="host", mem_limit=memory, memswap_limit=memory,
-        labels=TEST_LABELS, environment={"UVICORN_PORT": str(port)},
+    container = engine.start_container(client, engine.ContainerSpec(
+        image, None, memory, environment={"UVICORN_PORT": str(port)}, labels=TEST_LABELS,
+        profile=engine.Profile.PLAIN,
         healthcheck={"test": test, "interval": 1_000_000_000, "timeout": 5_000_000_000,
-                     "retries": 3, "start_period": 0})
+                     "retries": 3, "start_period": 0}))
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -11,7 +11,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
@@ -19,8 +19,10 @@ from testdock import engine
 from testdock.collect import Collection, differences
 from testdock.config import load_settings
 from testdock.requirements import names
-from testdock_pytest.contract import LABEL_MANAGED
 from testdock_pytest.importnames import KNOWN
+
+if TYPE_CHECKING:
+    import docker
 
 
 @functools.cache
@@ -147,7 +149,7 @@ _DISTRIBUTIONS = (
     "print(json.dumps({n: (owners.get(n) or [None])[0] for n in sys.argv[1:] if u.find_spec(n)}))\n")
 
 
-def real_distributions(client: Any, image: str, modules: Iterable[str]) -> dict[str, str]:
+def real_distributions(client: docker.DockerClient, image: str, modules: Iterable[str]) -> dict[str, str]:
     """module -> the distribution providing it in `image`, for the modules `image` has; {} when
     the image cannot tell (the hint is then left out, never the comparison)."""
     import docker.errors
@@ -155,10 +157,12 @@ def real_distributions(client: Any, image: str, modules: Iterable[str]) -> dict[
     try:
         # isolated (-I): neither /app (the working directory: its docker/ folder is no `docker`
         # package) nor the collection image's stubs answer for a module
-        output = client.containers.run(image, ["python", "-I", "-c", _DISTRIBUTIONS, *sorted(modules)],
-                                       remove=True, network_mode="none",
-                                       labels={LABEL_MANAGED: "true"})
-        found: dict[str, str | None] = json.loads(output.decode().strip().splitlines()[-1])
+        code, output = engine.run_to_completion(client, engine.ContainerSpec(
+            image, ["python", "-I", "-c", _DISTRIBUTIONS, *sorted(modules)], network="none",
+            profile=engine.Profile.PLAIN), timeout=300)
+        if code != 0:
+            return {}
+        found: dict[str, str | None] = json.loads(output.strip().splitlines()[-1])
     except (docker.errors.DockerException, ValueError, IndexError):
         return {}
     return {module: owner or owner_by_name(module) for module, owner in found.items()}

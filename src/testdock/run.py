@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from testdock import engine
 from testdock.config import MINIMUM_CONTAINER_MEMORY, PHASES, Settings, load_settings
@@ -23,7 +23,10 @@ from testdock.render import app_pythonpath, image_prefix
 from testdock.safepaths import check_inside, drop_links, output_folder
 from testdock.units import format_size, parse_size
 from testdock.validation import check_cpus, check_tag
-from testdock_pytest.contract import LABEL_MANAGED, LABEL_RUN, PROGRESS_FILE, RESULTS_DIR_ENV
+from testdock_pytest.contract import LABEL_RUN, PROGRESS_FILE, RESULTS_DIR_ENV
+
+if TYPE_CHECKING:
+    import docker
 
 RESULTS_DIR = "test-results"
 MONITORING_DIR = "monitoring"
@@ -86,7 +89,7 @@ def untrusted_links_dropped(root: Path) -> None:
         drop_links(root / relative)
 
 
-def ensure_image(root: Path, phase: str, tag: str, client: Any, echo: Callable[[str], None],
+def ensure_image(root: Path, phase: str, tag: str, client: docker.DockerClient, echo: Callable[[str], None],
                   build_missing: bool, image_name: str, registry: str = "") -> Any:
     import docker.errors
 
@@ -134,7 +137,7 @@ def _environment(project: Project, mount_source: bool) -> dict[str, str]:
     return environment
 
 
-def check_phase_cpus(client: Any, phase: str, settings: Settings) -> None:
+def check_phase_cpus(client: docker.DockerClient, phase: str, settings: Settings) -> None:
     """The phase's CPU limit fits the engine (Docker refuses more CPUs than it has)."""
     cpus = getattr(settings.phases, phase).cpus
     if cpus:
@@ -265,7 +268,7 @@ def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
     return result
 
 
-def _start(client: Any, image_name: str, command: list[str] | None, limit: int, phase: str,
+def _start(client: docker.DockerClient, image_name: str, command: list[str] | None, limit: int, phase: str,
            settings: Settings, volumes: dict[str, dict[str, str]], environment: dict[str, str]) -> Any:
     cpus = getattr(settings.phases, phase).cpus
     # As root, the image's own unprivileged user writes into folders chowned to it; otherwise
@@ -276,12 +279,9 @@ def _start(client: Any, image_name: str, command: list[str] | None, limit: int, 
         # tools write their caches and settings under ~ (matplotlib, numba, huggingface): the home
         # folder is in the read-only root, or is / for a caller's uid the image does not know
         environment = {"HOME": "/tmp", **environment}
-    return client.containers.run(
-        image_name, command, detach=True, network_mode="host", mem_limit=limit, memswap_limit=limit,
-        nano_cpus=int(cpus * 1e9) if cpus else None, pids_limit=4096, volumes=volumes,
-        environment=environment, cap_drop=["ALL"], security_opt=["no-new-privileges"],
-        tmpfs={"/tmp": "rw,size=512m"}, read_only=read_only, user=user,
-        labels={LABEL_RUN: phase, LABEL_MANAGED: "true"})
+    return engine.start_container(client, engine.ContainerSpec(
+        image_name, command, limit, cpus, environment, volumes, {LABEL_RUN: phase},
+        read_only=read_only, user=user))
 
 
 def _write_metrics_file(root: Path, phase: str, result: RunResult, follower: ProgressFollower) -> None:
