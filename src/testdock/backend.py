@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from testdock import engine
-from testdock.config import ServiceSettings, Settings, load_settings
+from testdock.config import ServiceSettings, Settings
 from testdock.errors import BadInput, TestdockError
 from testdock.monitor.sampler import MemorySampler, MemoryStats
 from testdock.monitor.tests_running import ProgressFollower
 from testdock.phases import memory_limit, uvicorn_command
 from testdock.ports import free_port, port_open
-from testdock.project import Project, inspect_project
-from testdock.render import image_prefix
+from testdock.project import Project
 from testdock.run import (
     MONITORING_DIR,
     RESULTS_DIR,
@@ -35,6 +34,7 @@ from testdock.run import (
 )
 from testdock.units import format_size, parse_size
 from testdock.validation import check_tag
+from testdock.workspace import Workspace, as_workspace
 from testdock_pytest.contract import LABEL_MANAGED, LABEL_PROJECT, LABEL_RUN, PROGRESS_FILE
 
 if TYPE_CHECKING:
@@ -156,13 +156,12 @@ def app_target(project: Project, settings: Settings) -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def app(client: docker.DockerClient, root: Path, tag: str, exports: dict[str, str],
+def app(client: docker.DockerClient, workspace: Workspace, tag: str, exports: dict[str, str],
         echo: Callable[[str], None]) -> Iterator[App]:
     """The backend image serving the app, healthy (or BackendFailed with its logs); removed after."""
-    settings = load_settings(root)
-    project = inspect_project(root, app_override=settings.backend.app)
+    settings, project = workspace.settings, workspace.project
     target, interface = app_target(project, settings)
-    image = f"{image_prefix(project, settings)}-backend:{tag}"
+    image = workspace.image("backend", tag)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     environment = {**exports, **{key: _expand(value, {"app_url": url, "port": str(port)})
@@ -177,7 +176,7 @@ def app(client: docker.DockerClient, root: Path, tag: str, exports: dict[str, st
         environment={"HOME": "/tmp", **environment, "UVICORN_HOST": "127.0.0.1", "UVICORN_PORT": str(port),
                      "TESTDOCK_HEALTH_PATH": settings.backend.health_path,
                      "TESTDOCK_HEALTH_MAX_MEMORY": str(settings.backend.health_max_memory)},
-        labels=_labels(image_prefix(project, settings), "backend-app"),
+        labels=_labels(workspace.prefix, "backend-app"),
         tmp_size="256m", pids_limit=1024,
         healthcheck={"test": ["CMD", "python", HEALTH_SCRIPT], "interval": 2_000_000_000,
                      "timeout": 5_000_000_000, "retries": 2, "start_period": 0}))
@@ -233,23 +232,20 @@ class BackendResult:
     services: list[str] = field(default_factory=list)
 
 
-def run_backend(root: Path, options: RunOptions | None = None,
+def run_backend(target: Path | Workspace, options: RunOptions | None = None,
                 echo: Callable[[str], None] = print) -> BackendResult:
     options = options or RunOptions()
-    root = root.resolve()
-    settings = load_settings(root)
-    project = inspect_project(root, app_override=settings.backend.app)
+    workspace = as_workspace(target)
+    root, settings, project, prefix = workspace.root, workspace.settings, workspace.project, workspace.prefix
     check_tag(options.tag)
     client = engine.client()
     check_phase_cpus(client, "backend", settings)
-    prefix = image_prefix(project, settings)
-    registry = options.registry if options.registry is not None else settings.build.registry
-    ensure_image(root, "backend", options.tag, client, echo, options.build_missing,
-                 f"{prefix}-backend:{options.tag}", registry or "")
+    ensure_image(workspace, "backend", options.tag, client, echo, options.build_missing,
+                 workspace.registry(options.registry))
     selection = integration_selection(root, project, settings)
     with services(client, settings, prefix, echo) as running_services:
         exports = {key: value for service in running_services for key, value in service.exports.items()}
-        with app(client, root, options.tag, exports, echo) as served:
+        with app(client, workspace, options.tag, exports, echo) as served:
             writable_folder(root, MONITORING_DIR)
             follower = ProgressFollower(root / RESULTS_DIR / PROGRESS_FILE)
             sampler = MemorySampler(memory_source(served.container), root / MONITORING_DIR / APP_CSV,
@@ -259,7 +255,7 @@ def run_backend(root: Path, options: RunOptions | None = None,
             command = ["python", "-m", "pytest", "-p", "no:cacheprovider",
                        "--junitxml=test-results/backend-junit.xml", *selection]
             try:
-                tests = run_phase(root, "backend", RunOptions(
+                tests = run_phase(workspace, "backend", RunOptions(
                     options.pytest_args, options.tag, options.memory, options.mount_source, options.monitor,
                     options.metrics_port, options.sample_interval, build_missing=False, command=command,
                     environment={**served.environment, **options.environment}), echo)

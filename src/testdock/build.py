@@ -18,16 +18,17 @@ from pathlib import Path
 from typing import Protocol
 
 from testdock import __version__, builtimages, engine
-from testdock.config import PHASES, Settings, load_settings
+from testdock.config import PHASES, Settings
 from testdock.credentials import check_context, fixture_patterns
 from testdock.errors import BadInput
 from testdock.managed import Ownership, ownership, stamp
 from testdock.phases import SPECS
 from testdock.pipfailure import PipWatch
-from testdock.project import Project, inspect_project
+from testdock.project import Project
 from testdock.render import PLUGIN_DIR, base_image, image_prefix, plugin_files
 from testdock.safepaths import check_inside, write_atomically
 from testdock.validation import check_registry, check_tag
+from testdock.workspace import Workspace, as_workspace
 from testdock_pytest.contract import LABEL_MANAGED, LABEL_PHASE, LABEL_PROJECT
 
 DEFAULT_LOG = Path("logs/build_test_images.log")
@@ -319,12 +320,13 @@ def _schedule(run: _Run, chosen: list[str], workers: int) -> None:
             raise
 
 
-def build_images(root: Path, options: BuildOptions, listener: BuildListener) -> list[ImageResult]:
+def build_images(target: Path | Workspace, options: BuildOptions,
+                 listener: BuildListener) -> list[ImageResult]:
     """Build the chosen phases' images. A failing image does not stop the others (stress, built
     FROM the execution image, is skipped when that fails). Ctrl-C stops every build, removes
     their private tags and re-raises KeyboardInterrupt."""
-    settings = load_settings(root)
-    project = inspect_project(root, app_override=settings.backend.app)
+    workspace = as_workspace(target)
+    root, settings, project = workspace.root, workspace.settings, workspace.project
     chosen = ordered_phases(options.phases)
     # every value that reaches a tag or the engine is checked before anything is built or written
     if options.registry is not None:

@@ -184,7 +184,9 @@ def build(path: Path, phases: tuple[str, ...], parallel: int | None, tag: str | 
 
     from testdock import buildreport
     from testdock.build import BuildOptions, PlainListener, build_images
+    from testdock.workspace import Workspace
 
+    workspace = Workspace.load(path)  # read once for the build, its health tests and cleanup
     options = BuildOptions(phases or PHASES, tag, parallel, no_cache, pull, registry, push, log_path, bake,
                            cache_from)
     console = Console(stderr=as_json)
@@ -195,14 +197,15 @@ def build(path: Path, phases: tuple[str, ...], parallel: int | None, tag: str | 
             from testdock.progress import LiveListener
 
             with LiveListener(list(phases or PHASES), console) as live:
-                results = build_images(path, options, live)
+                results = build_images(workspace, options, live)
         else:
-            results = build_images(path, options, PlainListener(lambda text: click.echo(text, err=True)))
+            results = build_images(workspace, options, PlainListener(lambda text: click.echo(text, err=True)))
     except KeyboardInterrupt:
         click.echo("testdock: interrupted; builds stopped, no image half-tagged", err=True)
         sys.exit(130)
-    checks = _health_checks(path, results) if health else {}
-    cleaned = _cleanup(path, keep, [tag for result in results for tag in result.tags]) if cleanup else None
+    checks = _health_checks(workspace, results) if health else {}
+    built_tags = [tag for result in results for tag in result.tags]
+    cleaned = _cleanup(workspace, keep, built_tags) if cleanup else None
     if as_json:
         click.echo(json.dumps(buildreport.as_json(results, checks, cleaned), indent=2))
     else:
@@ -218,13 +221,11 @@ def build(path: Path, phases: tuple[str, ...], parallel: int | None, tag: str | 
         sys.exit(1)
 
 
-def _health_checks(path: Path, results: list[Any]) -> dict[str, Any]:
+def _health_checks(workspace: Any, results: list[Any]) -> dict[str, Any]:
     from testdock import engine
-    from testdock.config import load_settings
     from testdock.healthtests import health_test
 
-    settings = load_settings(path)
-    project = inspect_project(path, app_override=settings.backend.app)
+    settings, project = workspace.settings, workspace.project
     client = engine.client()
     checks = {}
     for result in results:
@@ -234,16 +235,12 @@ def _health_checks(path: Path, results: list[Any]) -> dict[str, Any]:
     return checks
 
 
-def _cleanup(path: Path, keep: int | None, protected: list[str]) -> Any:
+def _cleanup(workspace: Any, keep: int | None, protected: list[str]) -> Any:
     from testdock import engine
     from testdock.cleanup import cleanup
-    from testdock.config import load_settings
-    from testdock.render import image_prefix
 
-    settings = load_settings(path)
-    project = inspect_project(path, app_override=settings.backend.app)
-    return cleanup(engine.client(), image_prefix(project, settings), PHASES,
-                   settings.build.keep if keep is None else keep, protected)
+    return cleanup(engine.client(), workspace.prefix, PHASES,
+                   workspace.settings.build.keep if keep is None else keep, protected)
 
 
 @main.command()
@@ -345,19 +342,22 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
     first when missing.
     """
     from testdock.run import RunOptions, summary_lines
+    from testdock.workspace import Workspace
+
+    workspace = Workspace.load(path)  # read once: bad settings stop the run before anything starts
 
     if shard is not None:
         from testdock.shard import shard_workers
 
         pytest_args = ("--testdock-shards", str(shard[1]), "--testdock-shard-index", str(shard[0]),
-                       "--testdock-shard-workers", str(shard_workers(path.resolve())), *pytest_args)
+                       "--testdock-shard-workers", str(shard_workers(workspace)), *pytest_args)
     options = RunOptions(pytest_args, tag, memory, mount_source, not no_monitor, metrics_port,
                          registry=registry)
     from testdock.runlock import one_run_at_a_time
 
     try:
         with one_run_at_a_time(path, f"run {phase}", lambda text: click.echo(text, err=True)):
-            result = _run_phase(phase, path, options, local)
+            result = _run_phase(phase, workspace, options, local)
     except KeyboardInterrupt:
         click.echo("testdock: interrupted; containers removed, results so far kept", err=True)
         sys.exit(130)
@@ -369,7 +369,7 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
     sys.exit(result.exit_code)
 
 
-def _run_phase(phase: str, path: Path, options: Any, local: bool) -> Any:
+def _run_phase(phase: str, path: Any, options: Any, local: bool) -> Any:
     """One phase's run; stress and backend print their own summaries and exit."""
     from testdock.run import run_phase, summary_lines
 

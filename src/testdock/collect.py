@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from testdock import engine
-from testdock.config import load_settings
 from testdock.errors import BadInput
 from testdock.phases import memory_limit
-from testdock.project import inspect_project
-from testdock.render import image_prefix
 from testdock.units import parse_size
 from testdock.validation import check_tag
+from testdock.workspace import Workspace, as_workspace
 from testdock_pytest.contract import (
     COLLECTION_PREFIX,
     LABEL_RUN,
@@ -137,18 +135,17 @@ def collect_in(client: docker.DockerClient, phase: str, image: str, memory: int,
     return parse_output(phase, image, output)
 
 
-def collect(root: Path, tag: str = "latest", compare: bool = False) -> list[Collection]:
+def collect(target: Path | Workspace, tag: str = "latest", compare: bool = False) -> list[Collection]:
     """The collection image's collection, and the execution image's when comparing."""
     check_tag(tag)
-    root = root.resolve()
-    settings = load_settings(root)
-    project = inspect_project(root, app_override=settings.backend.app)
+    workspace = as_workspace(target)
+    settings = workspace.settings
     client = engine.client()
     import docker.errors
 
     results: list[Collection] = []
     for phase in ("collection", "execution") if compare else ("collection",):
-        image = f"{image_prefix(project, settings)}-{phase}:{tag}"
+        image = workspace.image(phase, tag)
         try:
             client.images.get(image)
         except docker.errors.ImageNotFound:

@@ -12,13 +12,11 @@ from typing import Any
 
 import yaml
 
-from testdock.config import load_settings
 from testdock.errors import BadInput
 from testdock.phases import USER_ID, memory_limit
-from testdock.project import inspect_project
-from testdock.render import image_prefix
 from testdock.units import parse_size
 from testdock.validation import check_registry, check_tag
+from testdock.workspace import Workspace, as_workspace
 from testdock_pytest.contract import HISTORY_ENV, HISTORY_FILE, RESULTS_DIR_ENV
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -41,18 +39,15 @@ def _quantity(size: int) -> str:
     return f"{mebibytes // 1024}Gi" if mebibytes % 1024 == 0 else f"{mebibytes}Mi"
 
 
-def job_manifest(root: Path, options: JobOptions) -> str:
+def job_manifest(target: Path | Workspace, options: JobOptions) -> str:
     if options.shards < 1:
         raise BadInput(f"--shards {options.shards}: at least 1")
     check_tag(options.tag)
     if options.registry:
         check_registry(options.registry)
-    root = root.resolve()
-    settings = load_settings(root)
-    project = inspect_project(root, app_override=settings.backend.app)
-    prefix = image_prefix(project, settings)
-    registry = options.registry or settings.build.registry
-    image = f"{registry.rstrip('/') + '/' if registry else ''}{prefix}-execution:{options.tag}"
+    workspace = as_workspace(target)
+    settings, project, prefix = workspace.settings, workspace.project, workspace.prefix
+    image = workspace.image("execution", options.tag, workspace.registry(options.registry or None))
     name = options.name or f"{prefix.rpartition('/')[2]}-tests"
     if not _NAME.fullmatch(name) or len(name) > 52:
         raise BadInput(f"job name {name!r} is not a Kubernetes name (lower-case letters, digits and '-', "

@@ -10,18 +10,17 @@ import venv
 from collections.abc import Callable
 from pathlib import Path
 
-from testdock.config import load_settings
 from testdock.errors import BadInput
 from testdock.monitor.junit import junit_from_progress
 from testdock.monitor.sampler import MemorySampler
 from testdock.monitor.sources import ProcessTreeSource
 from testdock.monitor.tests_running import ProgressFollower
 from testdock.phases import SPECS, default_command, memory_limit
-from testdock.project import inspect_project
 from testdock.render import PLUGIN_DIR
 from testdock.run import JUNIT_FILE, MONITORING_DIR, RESULTS_DIR, RunOptions, RunResult
 from testdock.safepaths import output_folder
 from testdock.units import format_size, parse_size
+from testdock.workspace import Workspace, as_workspace
 from testdock_pytest.contract import PROGRESS_FILE, RESULTS_DIR_ENV
 
 LOCAL_PHASES = ("collection", "execution", "stress")
@@ -54,12 +53,12 @@ def _prepare(root: Path, phase: str, installable: bool, echo: Callable[[str], No
     return python
 
 
-def run_local(root: Path, phase: str, options: RunOptions, echo: Callable[[str], None] = print) -> RunResult:
+def run_local(target: Path | Workspace, phase: str, options: RunOptions,
+              echo: Callable[[str], None] = print) -> RunResult:
     if phase not in LOCAL_PHASES:
         raise BadInput(f"--local runs {', '.join(LOCAL_PHASES)}; the {phase} phase needs a container")
-    root = root.resolve()
-    settings = load_settings(root)
-    project = inspect_project(root, app_override=settings.backend.app)
+    workspace = as_workspace(target)
+    root, settings, project = workspace.root, workspace.settings, workspace.project
     limit = parse_size(options.memory or memory_limit(phase, settings))
     try:
         python = _prepare(root, phase, project.installable, echo)

@@ -11,18 +11,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from testdock import engine
-from testdock.config import MINIMUM_CONTAINER_MEMORY, PHASES, Settings, load_settings
+from testdock.config import MINIMUM_CONTAINER_MEMORY, PHASES, Settings
 from testdock.errors import BadInput
 from testdock.monitor.junit import junit_from_progress
 from testdock.monitor.sampler import MemorySampler, MemoryStats
 from testdock.monitor.sources import CgroupSource, MemorySource, StatsSource, cgroup_files
 from testdock.monitor.tests_running import ProgressFollower
 from testdock.phases import USER_ID, memory_limit
-from testdock.project import Project, inspect_project
-from testdock.render import app_pythonpath, image_prefix
+from testdock.project import Project
+from testdock.render import app_pythonpath
 from testdock.safepaths import check_inside, drop_links, output_folder
 from testdock.units import format_size, parse_size
 from testdock.validation import check_cpus, check_tag
+from testdock.workspace import Workspace, as_workspace
 from testdock_pytest.contract import LABEL_RUN, PROGRESS_FILE, RESULTS_DIR_ENV
 
 if TYPE_CHECKING:
@@ -89,10 +90,12 @@ def untrusted_links_dropped(root: Path) -> None:
         drop_links(root / relative)
 
 
-def ensure_image(root: Path, phase: str, tag: str, client: docker.DockerClient, echo: Callable[[str], None],
-                  build_missing: bool, image_name: str, registry: str = "") -> Any:
+def ensure_image(workspace: Workspace, phase: str, tag: str, client: docker.DockerClient,
+                 echo: Callable[[str], None], build_missing: bool, registry: str = "") -> Any:
+    """The phase's image: present, else pulled from `registry`, else built (unless told not to)."""
     import docker.errors
 
+    image_name = workspace.image(phase, tag)
     try:
         return client.images.get(image_name)
     except docker.errors.ImageNotFound:
@@ -108,10 +111,10 @@ def ensure_image(root: Path, phase: str, tag: str, client: docker.DockerClient, 
     from testdock.build import BuildOptions, PlainListener, build_images
 
     echo(f"testdock: {image_name} is missing; building it first")
-    execution_image = image_name.replace(f"-{phase}:", "-execution:")
-    missing_execution = phase == "stress" and engine.image_info(client, execution_image) is None
+    missing_execution = (phase == "stress"
+                         and engine.image_info(client, workspace.image("execution", tag)) is None)
     phases = ("execution", "stress") if missing_execution else (phase,)
-    results = build_images(root, BuildOptions(phases=phases, tag=tag), PlainListener(echo))
+    results = build_images(workspace, BuildOptions(phases=phases, tag=tag), PlainListener(echo))
     failed = [result for result in results if not result.ok]
     if failed:
         raise BadInput(f"building {failed[0].image} failed; see logs/build_test_images.log")
@@ -151,16 +154,15 @@ def memory_source(container: Any) -> MemorySource:
     return StatsSource(container)
 
 
-def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
+def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOptions(),
               echo: Callable[[str], None] = print) -> RunResult:
     """Run the phase's image to completion. Ctrl-C (KeyboardInterrupt) removes the container,
     keeps what was written and re-raises."""
     if phase not in PHASES:
         raise BadInput(f"unknown phase {phase!r}; choose from {', '.join(PHASES)}")
-    root = root.resolve()  # the SDK reads a relative source as a named volume
-    settings = load_settings(root)
-    project = inspect_project(root, app_override=settings.backend.app)
-    image_name = f"{image_prefix(project, settings)}-{phase}:{options.tag}"
+    workspace = as_workspace(target)
+    root, settings, project = workspace.root, workspace.settings, workspace.project
+    image_name = workspace.image(phase, options.tag)
     check_tag(options.tag)
     for relative in OUTPUT_FOLDERS:
         check_inside(root, relative)
@@ -174,9 +176,8 @@ def run_phase(root: Path, phase: str, options: RunOptions = RunOptions(),
         raise BadInput(f"{what} {limit_text}: Docker needs at least 6 MiB")
     client = engine.client()
     check_phase_cpus(client, phase, settings)
-    registry = options.registry if options.registry is not None else settings.build.registry
-    image = ensure_image(root, phase, options.tag, client, echo, options.build_missing, image_name,
-                          registry or "")
+    image = ensure_image(workspace, phase, options.tag, client, echo, options.build_missing,
+                         workspace.registry(options.registry))
     default_command = list(options.command or image.attrs["Config"].get("Cmd") or [])
     command = [*default_command, *options.pytest_args] if options.pytest_args or options.command else None
     volumes = _volumes(root, project, options.mount_source)  # checked before anything is touched

@@ -15,12 +15,11 @@ from testdock.collect import collect_in
 from testdock.config import load_settings
 from testdock.errors import BadInput
 from testdock.phases import memory_limit
-from testdock.project import inspect_project
-from testdock.render import image_prefix
 from testdock.run import HISTORY_DIR
 from testdock.safepaths import write_atomically
 from testdock.units import parse_size
 from testdock.validation import check_tag
+from testdock.workspace import Workspace, as_workspace
 from testdock_pytest.records import merge_histories
 
 PLAN_SECTION = "testdock shard plan"
@@ -34,27 +33,27 @@ class ShardListing:
     image: str
 
 
-def shard_workers(root: Path) -> int:
+def shard_workers(target: Path | Workspace) -> int:
     """Processes a shard's execution run uses: the execution phase's CPU limit, else 2."""
-    cpus = load_settings(root).phases.execution.cpus
+    cpus = (target.settings if isinstance(target, Workspace) else load_settings(target)).phases.execution.cpus
     return max(1, math.floor(cpus)) if cpus else 2
 
 
-def plan_in_image(root: Path, shards: int, index: int | None = None, tag: str = "latest") -> ShardListing:
+def plan_in_image(target: Path | Workspace, shards: int, index: int | None = None,
+                  tag: str = "latest") -> ShardListing:
     if shards < 1:
         raise BadInput(f"--shards {shards}: the number of shards must be at least 1")
     if index is not None and not 0 <= index < shards:
         raise BadInput(f"--index {index} is out of range: with {shards} shards it is 0 to {shards - 1}")
     check_tag(tag)
-    root = root.resolve()
-    settings = load_settings(root)
-    project = inspect_project(root, app_override=settings.backend.app)
-    image = f"{image_prefix(project, settings)}-execution:{tag}"
+    workspace = as_workspace(target)
+    root, settings = workspace.root, workspace.settings
+    image = workspace.image("execution", tag)
     client = engine.client()
     if engine.image_info(client, image) is None:
         raise BadInput(f"image {image} not found; run `testdock build --phase execution`")
     arguments = ["--testdock-shards", str(shards), "--testdock-shard-plan",
-                 "--testdock-shard-workers", str(shard_workers(root))]
+                 "--testdock-shard-workers", str(shard_workers(workspace))]
     if index is not None:
         arguments += ["--testdock-shard-index", str(index)]
     volumes = {}

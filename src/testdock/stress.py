@@ -12,12 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from testdock import backend, engine
-from testdock.config import Settings, load_settings
+from testdock.config import Settings
 from testdock.errors import TestdockError
 from testdock.monitor.sampler import MemorySampler
 from testdock.phases import default_command
-from testdock.project import Project, inspect_project
-from testdock.render import image_prefix
+from testdock.project import Project
 from testdock.run import (
     HISTORY_DIR,
     MONITORING_DIR,
@@ -39,6 +38,7 @@ from testdock.stressreport import (
     write_report,
 )
 from testdock.units import format_size
+from testdock.workspace import Workspace, as_workspace
 from testdock_pytest.contract import HISTORY_ENV, MEMORY_REPORT_FILE, RESULTS_DIR_ENV
 
 BENCHMARKS_FILE = "benchmarks.json"
@@ -98,12 +98,14 @@ def _locustfile(root: Path, settings: Settings) -> str:
     return f"{HISTORY_DIR}/locustfile.py"
 
 
-def _profiles(root: Path, options: RunOptions, nodeids: list[str], echo: Callable[[str], None]) -> list[str]:
+def _profiles(workspace: Workspace, options: RunOptions, nodeids: list[str],
+              echo: Callable[[str], None]) -> list[str]:
+    root = workspace.root
     folder = root / MONITORING_DIR / PROFILES_DIR
     shutil.rmtree(folder, ignore_errors=True)
     writable_folder(root, f"{MONITORING_DIR}/{PROFILES_DIR}")
     echo(f"testdock: memory profiles (memray) of the {len(nodeids)} heaviest test(s)")
-    run_phase(root, "stress", RunOptions(
+    run_phase(workspace, "stress", RunOptions(
         (), options.tag, options.memory, options.mount_source, monitor=False, build_missing=False,
         command=["python", "-c", _PROFILE_DRIVER, f"{MONITORING_DIR}/{PROFILES_DIR}", *nodeids],
         environment={**options.environment, RESULTS_DIR_ENV: "/tmp/testdock-profiles",
@@ -111,8 +113,9 @@ def _profiles(root: Path, options: RunOptions, nodeids: list[str], echo: Callabl
     return sorted(f"{PROFILES_DIR}/{path.name}" for path in folder.glob("*.html"))
 
 
-def _load_test(root: Path, project: Project, settings: Settings, options: RunOptions,
-               echo: Callable[[str], None], summary: StressSummary) -> None:
+def _load_test(workspace: Workspace, options: RunOptions, echo: Callable[[str], None],
+               summary: StressSummary) -> None:
+    root, project, settings = workspace.root, workspace.project, workspace.settings
     load = settings.stress.load
     try:
         backend.app_target(project, settings)
@@ -123,24 +126,23 @@ def _load_test(root: Path, project: Project, settings: Settings, options: RunOpt
         summary.load_skipped = "disabled by [tool.testdock.stress.load] enabled = false"
         return
     client = engine.client()
-    prefix = image_prefix(project, settings)
-    registry = options.registry if options.registry is not None else settings.build.registry
-    ensure_image(root, "backend", options.tag, client, echo, options.build_missing,
-                 f"{prefix}-backend:{options.tag}", registry or "")
+    prefix = workspace.prefix
+    ensure_image(workspace, "backend", options.tag, client, echo, options.build_missing,
+                 workspace.registry(options.registry))
     locustfile = _locustfile(root, settings)
     monitoring = root / MONITORING_DIR
     for stale in monitoring.glob("locust_*.csv"):
         stale.unlink()
     with backend.services(client, settings, prefix, echo) as running:
         exports = {key: value for service in running for key, value in service.exports.items()}
-        with backend.app(client, root, options.tag, exports, echo) as served:
+        with backend.app(client, workspace, options.tag, exports, echo) as served:
             source = memory_source(served.container)
             idle = source.read()
             sampler = MemorySampler(source, monitoring / LOAD_CSV, None, 0.1).start()
             echo(f"testdock: load test: {load.users} users (at most {load.rate_per_user:g} requests/s each) "
                  f"for {load.duration:g}s against {served.url}")
             try:
-                run_phase(root, "stress", RunOptions(
+                run_phase(workspace, "stress", RunOptions(
                     (), options.tag, options.memory, options.mount_source, monitor=False, build_missing=False,
                     command=["locust", "-f", locustfile, "--headless", "--users", str(load.users),
                              "--spawn-rate", f"{load.spawn_rate:g}", "--run-time", f"{round(load.duration)}s",
@@ -167,17 +169,16 @@ def _load_test(root: Path, project: Project, settings: Settings, options: RunOpt
         plot_memory(stats, monitoring / "load-app-memory.png", f"{prefix} app: memory under load")
 
 
-def run_stress(root: Path, options: RunOptions | None = None,
+def run_stress(target: Path | Workspace, options: RunOptions | None = None,
                echo: Callable[[str], None] = print) -> StressSummary:
     options = options or RunOptions()
     started = time.monotonic()
-    root = root.resolve()
-    settings = load_settings(root)
-    project = inspect_project(root, app_override=settings.backend.app)
+    workspace = as_workspace(target)
+    root, settings, project = workspace.root, workspace.settings, workspace.project
     results = root / RESULTS_DIR
     for stale in (BENCHMARKS_FILE, MEMORY_REPORT_FILE, "stress-junit.xml"):
         (results / stale).unlink(missing_ok=True)
-    suite = run_phase(root, "stress", RunOptions(
+    suite = run_phase(workspace, "stress", RunOptions(
         options.pytest_args, options.tag, options.memory, options.mount_source, options.monitor,
         options.metrics_port, options.sample_interval, options.build_missing,
         command=_suite_command(project, settings), registry=options.registry,
@@ -198,9 +199,9 @@ def run_stress(root: Path, options: RunOptions | None = None,
     summary.top_memory, summary.leaks = read_memory(results / MEMORY_REPORT_FILE)
     if settings.stress.profile_top and summary.top_memory:
         heaviest = [test.nodeid for test in summary.top_memory[:settings.stress.profile_top]]
-        summary.profiles = _profiles(root, options, heaviest, echo)
+        summary.profiles = _profiles(workspace, options, heaviest, echo)
     try:
-        _load_test(root, project, settings, options, echo, summary)
+        _load_test(workspace, options, echo, summary)
     except TestdockError as error:  # the suite's findings are still worth their report
         summary.load_skipped = f"failed: {str(error).splitlines()[0]}"
         summary.notes.append(f"the load test failed: {error}")
