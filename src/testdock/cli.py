@@ -14,7 +14,6 @@ import click
 from testdock import __version__, initialize
 from testdock.config import PHASES
 from testdock.errors import TestdockError
-from testdock.project import inspect_project
 
 PATH_ARGUMENT = click.argument(
     "path", type=click.Path(path_type=Path), default=Path(), required=False)
@@ -130,7 +129,9 @@ def init(path: Path, force: bool, show_diff: bool, base_image: str | None, app: 
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
 def inspect(path: Path, as_json: bool) -> None:
     """Show what testdock reads from the project in PATH: dependencies, Python, tests, app."""
-    project = inspect_project(path)
+    from testdock.workspace import Workspace
+
+    project = Workspace.load(path).project  # as every other command sees it: the configured app too
     description = asdict(project)
     description["root"] = str(project.root)
     if as_json:

@@ -91,3 +91,15 @@ def test_bake_without_buildx_says_what_is_missing(runner: CliRunner, tmp_path: P
     result = runner.invoke(main, ["build", str(project), "--bake"])
     assert result.exit_code == 1
     assert "--bake needs docker buildx" in result.output
+
+
+def test_inspect_shows_the_configured_app_as_every_command_sees_it(runner: CliRunner, tmp_path: Path) -> None:
+    project = tmp_path / "shop"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__"))
+    (project / "src" / "shop" / "other.py").write_text("def make():\n    return None\n")
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        "[tool.testdock.backend]\n", '[tool.testdock.backend]\napp = "shop.other:make"\n'))
+    result = runner.invoke(main, ["inspect", str(project), "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"module": "shop.other"' in result.output and '"attribute": "make"' in result.output
