@@ -19,7 +19,7 @@ from typing import Protocol
 
 from testdock import __version__, builtimages, engine
 from testdock.config import PHASES, Settings
-from testdock.credentials import check_context, fixture_patterns
+from testdock.credentials import check_context
 from testdock.errors import BadInput
 from testdock.managed import Ownership, ownership, stamp
 from testdock.phases import SPECS
@@ -335,7 +335,7 @@ def build_images(target: Path | Workspace, options: BuildOptions,
         check_tag(options.tag)
     if options.cache_from is not None:
         check_tag(options.cache_from, "--cache-from")
-    check_context(root, [*settings.build.allow_credentials, *fixture_patterns(project.test_paths)])
+    check_context(root, settings.build.allow_credentials, project.test_paths)
     missing = [SPECS[p].dockerfile_path for p in chosen if not (root / SPECS[p].dockerfile_path).is_file()]
     if missing:
         raise BadInput(f"{root}: {missing[0]} is missing; run `testdock init` first")

@@ -30,6 +30,9 @@ _NAMES = ("id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".netrc", ".pypirc",
           ".git-credentials", ".pgpass", ".env", ".env.*", ".envrc", "*.p12", "*.pfx", "*.jks",
           "*.keystore", "secrets.json", "secrets.yml", "secrets.yaml", "credentials.json",
           "*.tfstate", "*.tfvars")
+# one expression for all the names: the first alternative that matches names the pattern
+_NAME_PATTERN = re.compile("|".join(f"(?P<n{index}>{fnmatch.translate(name).removeprefix('(?s:')[:-3]})"
+                                    for index, name in enumerate(_NAMES)))
 _FOLDERS = (".ssh", ".aws", ".azure", ".gnupg", ".kube", ".git")
 _CONTENT = re.compile(
     rb"-----BEGIN (?:RSA |DSA |EC |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----"
@@ -43,11 +46,30 @@ _SKIPPED_SUFFIXES = (".py", ".pyc", ".so", ".whl", ".gz", ".zip", ".png", ".jpg"
                      ".html", ".css", ".js", ".map", ".csv", ".parquet", ".npy", ".tar")
 
 
+# key and certificate files under the test paths are the tests' fixtures (TLS and SSH tests)
+_FIXTURE_NAMES = ("*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "id_rsa*", "id_dsa*",
+                  "id_ecdsa*", "id_ed25519*")
+# where a private key or a key id is an example, not a secret: documentation, and AWS's own
+# documented example key id
+_DOCUMENTATION_SUFFIXES = (".md", ".rst", ".adoc", ".txt.example")
+_DOCUMENTATION_FOLDERS = ("docs", "doc")
+_EXAMPLE_KEY_ID = re.compile(rb"^(?:AKIA|ASIA)[0-9A-Z]*EXAMPLE$")
+
+
 def fixture_patterns(test_paths: Sequence[str]) -> list[str]:
-    """Keys and certificates under the test paths: the tests' fixtures (TLS tests), which init's
+    """Keys and certificates under the test paths: the tests' fixtures, which init's
     .dockerignore block lets into the images and the check lets through."""
-    return [f"{path.strip('/')}/**/*.{kind}" for path in test_paths if path not in (".", "")
-            for kind in ("pem", "key")]
+    return [f"{path.strip('/')}/**/{name}" for path in test_paths if path not in (".", "")
+            for name in _FIXTURE_NAMES]
+
+
+def _is_example(relative: str, test_paths: Sequence[str]) -> bool:
+    """Whether a private key or key id found in this file is a fixture or an example: under the
+    test paths, or in the documentation."""
+    parts = relative.split("/")
+    if relative.endswith(_DOCUMENTATION_SUFFIXES) or any(p in _DOCUMENTATION_FOLDERS for p in parts[:-1]):
+        return True
+    return any(relative.startswith(path.strip("/") + "/") for path in test_paths if path not in (".", ""))
 
 
 @dataclass(frozen=True)
@@ -61,11 +83,11 @@ def _by_name(relative: str) -> str | None:
     folders = [part for part in parts[:-1] if part in _FOLDERS]
     if folders:
         return f"inside a {folders[0]} folder"
-    name = parts[-1]
-    for pattern in _NAMES:
-        if fnmatch.fnmatchcase(name, pattern):
-            return f"named like a credential ({pattern})"
-    return None
+    match = _NAME_PATTERN.fullmatch(parts[-1])
+    if match is None:
+        return None
+    index = next(i for i in range(len(_NAMES)) if match.group(f"n{i}") is not None)
+    return f"named like a credential ({_NAMES[index]})"
 
 
 def _by_content(path: Path) -> str | None:
@@ -77,7 +99,8 @@ def _by_content(path: Path) -> str | None:
         return None
     if b"\0" in data[:1024]:
         return None  # binary
-    match = _CONTENT.search(data)
+    match = next((found for found in _CONTENT.finditer(data)
+                  if not _EXAMPLE_KEY_ID.fullmatch(found.group(0))), None)
     if match is None:
         return None
     found = match.group(0)
@@ -86,9 +109,10 @@ def _by_content(path: Path) -> str | None:
     return f"holds {what}"
 
 
-def suspects(context: Path, allowed: Sequence[str] = ()) -> list[Suspect]:
+def suspects(context: Path, allowed: Sequence[str] = (), test_paths: Sequence[str] = ()) -> list[Suspect]:
     """Files the engine would receive that look like credentials, except those matching
-    `allowed` (globs relative to the context, .dockerignore syntax)."""
+    `allowed` (globs relative to the context, .dockerignore syntax); keys and key ids found by
+    content under `test_paths` or in documentation are fixtures and examples, not suspects."""
     allow = Matcher(allowed) if allowed else None
     found: list[Suspect] = []
     for posix in sorted(Matcher(read_patterns(context)).walk(context)):
@@ -98,16 +122,16 @@ def suspects(context: Path, allowed: Sequence[str] = ()) -> list[Suspect]:
         if allow is not None and allow.matches(posix):
             continue
         why = _by_name(posix)
-        if why is None and not posix.endswith(_SKIPPED_SUFFIXES):
+        if why is None and not posix.endswith(_SKIPPED_SUFFIXES) and not _is_example(posix, test_paths):
             why = _by_content(path)
         if why is not None:
             found.append(Suspect(posix, why))
     return found
 
 
-def check_context(context: Path, allowed: Sequence[str] = ()) -> None:
+def check_context(context: Path, allowed: Sequence[str] = (), test_paths: Sequence[str] = ()) -> None:
     """Stop the build (BadInput) when the context holds files that look like credentials."""
-    found = suspects(context, allowed)
+    found = suspects(context, [*allowed, *fixture_patterns(test_paths)], test_paths)
     if not found:
         return
     listed = ", ".join(f"{item.path} ({item.why})" for item in found[:5])

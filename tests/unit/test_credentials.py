@@ -98,3 +98,21 @@ def test_test_fixture_keys_that_init_lets_in_pass(tmp_path: Path) -> None:
     (tmp_path / ".dockerignore").write_text(_dockerignore(None, ("tests",)))
     assert suspects(tmp_path, fixture_patterns(["tests"])) == []
     assert [item.path for item in suspects(tmp_path)] == ["tests/certs/server.key"]
+
+
+def test_fixtures_and_documented_examples_are_no_false_alarm(tmp_path: Path) -> None:
+    write_tree(tmp_path, {
+        "tests/data/server_key.txt": PRIVATE_KEY,  # a fixture read by the TLS tests
+        "tests/ssh/id_rsa": PRIVATE_KEY,
+        "tests/certs/client.p12": "binary\n",
+        "docs/serialization.rst": f"Load a key::\n\n{PRIVATE_KEY}",
+        "README.md": "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n",
+        "config/sample.ini": "key = AKIAIOSFODNN7EXAMPLE\n",  # AWS's documented example key id
+        "src/app.py": ""})
+    (tmp_path / ".dockerignore").write_text(_dockerignore(None, ("tests",)))
+    assert suspects(tmp_path, fixture_patterns(["tests"]), ["tests"]) == []
+    check_context(tmp_path, test_paths=["tests"])
+    # the same key in a file of the project itself is a suspect
+    (tmp_path / "config" / "deploy.txt").write_text(PRIVATE_KEY)
+    assert [item.path for item in suspects(tmp_path, fixture_patterns(["tests"]), ["tests"])] == [
+        "config/deploy.txt"]
