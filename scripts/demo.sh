@@ -14,7 +14,7 @@ cp -r examples/shop "$work"
 echo; echo "== testdock init $work"
 testdock init "$work" --base-image "$TESTDOCK_BASE_IMAGE"
 echo; echo "== testdock build $work"
-testdock build "$work" --tag demo
+testdock build "$work" --tag demo --cleanup --keep 1   # older demo images and build leftovers go
 echo; echo "== testdock collect --compare (the tiny image, imports stubbed, against the real one)"
 set +e
 testdock collect "$work" --compare --tag demo

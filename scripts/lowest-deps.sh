@@ -51,5 +51,6 @@ ci github $project --output -
 ci gitlab $project --output -
 k8s job $project --output - --tag lowest
 LINES
-/usr/bin/docker images --format '{{.Repository}}:{{.Tag}}' | grep "^$name-" | xargs -r /usr/bin/docker rmi >/dev/null
+# every image of this throw-away project, the build's untagged intermediate stage included
+/usr/bin/docker images -aq --filter "label=io.testdock.project=$name" | sort -u | xargs -r /usr/bin/docker rmi -f >/dev/null
 exit "$failed"
