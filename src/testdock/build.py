@@ -28,7 +28,7 @@ from testdock.project import Project
 from testdock.render import PLUGIN_DIR, base_image, image_prefix, plugin_files
 from testdock.safepaths import check_inside, write_atomically
 from testdock.validation import check_registry, check_tag
-from testdock.workspace import Workspace, as_workspace
+from testdock.workspace import Workspace, as_workspace, repository
 from testdock_pytest.contract import LABEL_MANAGED, LABEL_PHASE, LABEL_PROJECT
 
 DEFAULT_LOG = Path("logs/build_test_images.log")
@@ -92,10 +92,6 @@ def default_tag(root: Path) -> str:
         return "latest"
     commit = result.stdout.strip()
     return commit if result.returncode == 0 and commit else "latest"
-
-
-def repository(prefix: str, phase: str, registry: str = "") -> str:
-    return f"{registry.rstrip('/')}/{prefix}-{phase}" if registry else f"{prefix}-{phase}"
 
 
 def image_tags(prefix: str, phase: str, tag: str, registry: str = "") -> tuple[str, ...]:

@@ -59,7 +59,7 @@ def cleanup(client: docker.DockerClient, project: str, phases: Sequence[str], ke
             if _in_use(client, image.id):
                 report.refused.append(f"{_describe(image.id, tags)}: a container uses it")
                 continue
-            failed = [why for tag in removable if (why := engine.remove_tag(client, tag))]
+            failed = [why for tag in removable if (why := engine.remove_image(client, tag))]
             if failed:
                 report.refused.append(f"{_describe(image.id, tags)}: {failed[0]}")
             else:
@@ -71,7 +71,7 @@ def cleanup(client: docker.DockerClient, project: str, phases: Sequence[str], ke
         if _in_use(client, image.id):
             report.refused.append(f"{_describe(image.id, ())}: a container uses it")
             continue
-        why = engine.remove_untagged(client, image.id)
+        why = engine.remove_image(client, image.id)
         if why:
             report.refused.append(f"{_describe(image.id, ())}: {why}")
         else:

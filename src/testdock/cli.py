@@ -7,13 +7,16 @@ import signal
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from testdock import __version__, initialize
 from testdock.config import PHASES
 from testdock.errors import TestdockError
+
+if TYPE_CHECKING:
+    from testdock.workspace import Workspace
 
 PATH_ARGUMENT = click.argument(
     "path", type=click.Path(path_type=Path), default=Path(), required=False)
@@ -222,7 +225,7 @@ def build(path: Path, phases: tuple[str, ...], parallel: int | None, tag: str | 
         sys.exit(1)
 
 
-def _health_checks(workspace: Any, results: list[Any]) -> dict[str, Any]:
+def _health_checks(workspace: Workspace, results: list[Any]) -> dict[str, Any]:
     from testdock import engine
     from testdock.healthtests import health_test
 
@@ -236,7 +239,7 @@ def _health_checks(workspace: Any, results: list[Any]) -> dict[str, Any]:
     return checks
 
 
-def _cleanup(workspace: Any, keep: int | None, protected: list[str]) -> Any:
+def _cleanup(workspace: Workspace, keep: int | None, protected: list[str]) -> Any:
     from testdock import engine
     from testdock.cleanup import cleanup
 
@@ -370,29 +373,29 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
     sys.exit(result.exit_code)
 
 
-def _run_phase(phase: str, path: Any, options: Any, local: bool) -> Any:
+def _run_phase(phase: str, workspace: Workspace, options: Any, local: bool) -> Any:
     """One phase's run; stress and backend print their own summaries and exit."""
     from testdock.run import run_phase, summary_lines
 
     if local:
         from testdock.localrun import run_local
 
-        return run_local(path, phase, options, click.echo)
+        return run_local(workspace, phase, options, click.echo)
     if phase == "stress":
         from testdock import stress, stressreport
 
-        summary = stress.run_stress(path, options, click.echo)
+        summary = stress.run_stress(workspace, options, click.echo)
         for line in stressreport.summary_lines(summary):
             click.echo(line, err=True)
         sys.exit(summary.exit_code)
     if phase == "backend":
         from testdock import backend
 
-        served = backend.run_backend(path, options, click.echo)
+        served = backend.run_backend(workspace, options, click.echo)
         for line in [*summary_lines(served.tests), *backend.summary_lines(served)]:
             click.echo(line, err=True)
         sys.exit(served.tests.exit_code or (1 if served.app_unhealthy else 0))
-    return run_phase(path, phase, options, click.echo)
+    return run_phase(workspace, phase, options, click.echo)
 
 
 @main.command()

@@ -13,7 +13,7 @@ from testdock.errors import BadInput
 from testdock.pyproject_io import read_toml
 from testdock.requirements import requirement_text
 from testdock.units import parse_size
-from testdock.validation import REGISTRY, is_environment_name, is_image_reference, is_project_name
+from testdock.validation import check_registry, is_environment_name, is_image_reference, is_project_name
 
 PHASES = ("collection", "execution", "stress", "backend")
 MINIMUM_CONTAINER_MEMORY = 6 * 2**20  # Docker refuses a smaller memory limit
@@ -32,9 +32,10 @@ def _project_name(value: str) -> str:
 
 
 def _registry(value: str) -> str:
-    if value and REGISTRY.fullmatch(value) is None:
-        raise ValueError(f"{value!r} is not HOST[:PORT][/PREFIX] (like 127.0.0.1:5000/team)")
-    return value
+    try:
+        return check_registry(value, what="")
+    except BadInput as error:  # pydantic wants a ValueError; the wording is the flag's
+        raise ValueError(str(error).strip()) from None
 
 
 def _size(value: str) -> str:

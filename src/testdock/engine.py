@@ -277,7 +277,10 @@ def dangling_with_labels(docker_client: docker.DockerClient, labels: Mapping[str
     return [_info(image) for image in docker_client.images.list(filters=filters)]
 
 
-def _remove(docker_client: docker.DockerClient, reference: str) -> str | None:
+def remove_image(docker_client: docker.DockerClient, reference: str) -> str | None:
+    """Remove a tag (the engine removes the image once no tag and no child image holds it), or an
+    untagged image by id (unless a child image needs it); never forced. Returns why not, when
+    the engine refuses."""
     import docker.errors
 
     try:
@@ -287,17 +290,6 @@ def _remove(docker_client: docker.DockerClient, reference: str) -> str | None:
     except docker.errors.APIError as error:
         return str(error.explanation or error)
     return None
-
-
-def remove_tag(docker_client: docker.DockerClient, reference: str) -> str | None:
-    """Take one tag off its image; the engine removes the image once no tag and no child image
-    holds it. Returns why not, when the engine refuses."""
-    return _remove(docker_client, reference)
-
-
-def remove_untagged(docker_client: docker.DockerClient, image_id: str) -> str | None:
-    """Remove an untagged image by id, unless a child image needs it; returns why not."""
-    return _remove(docker_client, image_id)
 
 
 def push(docker_client: docker.DockerClient, reference: str) -> None:

@@ -11,6 +11,11 @@ from testdock.project import Project, inspect_project
 from testdock.render import image_prefix
 
 
+def repository(prefix: str, phase: str, registry: str = "") -> str:
+    """`[REGISTRY/]PREFIX-PHASE`, the repository of a phase's images."""
+    return f"{registry.rstrip('/')}/{prefix}-{phase}" if registry else f"{prefix}-{phase}"
+
+
 @dataclass(frozen=True)
 class Workspace:
     root: Path
@@ -35,8 +40,7 @@ class Workspace:
 
     def image(self, phase: str, tag: str, registry: str = "") -> str:
         """`[REGISTRY/]PREFIX-PHASE:TAG`."""
-        name = f"{self.prefix}-{phase}"
-        return f"{registry.rstrip('/')}/{name}:{tag}" if registry else f"{name}:{tag}"
+        return f"{repository(self.prefix, phase, registry)}:{tag}"
 
 
 def as_workspace(target: Path | Workspace) -> Workspace:
