@@ -24,8 +24,9 @@ from testdock.errors import BadInput
 from testdock.managed import Ownership, ownership, stamp
 from testdock.phases import SPECS
 from testdock.pipfailure import PipWatch
+from testdock.pluginwheel import LEGACY_FOLDER, legacy_files, uses_legacy_folder, wheel_name, write_wheel
 from testdock.project import Project
-from testdock.render import PLUGIN_DIR, base_image, image_prefix, plugin_files
+from testdock.render import base_image, image_prefix
 from testdock.safepaths import check_inside, write_atomically
 from testdock.validation import check_registry, check_tag
 from testdock.workspace import Workspace, as_workspace, repository
@@ -341,13 +342,21 @@ def build_images(target: Path | Workspace, options: BuildOptions,
     if options.push and not (options.registry or settings.build.registry):
         raise BadInput("--push needs a registry: pass --registry HOST[:PORT][/PREFIX] or set "
                        "[tool.testdock.build] registry")
-    refreshed, edited = refresh_plugin(root)
-    if refreshed:
-        listener.state(chosen[0], "plugin updated", f"{len(refreshed)} file(s) of {PLUGIN_DIR} were "
-                       "another testdock's; the images get this one's")
-    elif edited:
-        listener.state(chosen[0], "plugin kept", f"{edited[0]} is edited, so {PLUGIN_DIR} stays as it "
-                       "is, older than this testdock; `testdock init --force` replaces it")
+    try:
+        placed = write_wheel(root)
+    except OSError as error:
+        raise BadInput(f"{root / 'docker'}: cannot write the plugin's wheel: {error.strerror}") from None
+    if placed == "update":
+        listener.state(chosen[0], "plugin updated", f"docker/{wheel_name()} replaces another "
+                       "testdock's plugin; the images get this one's")
+    if uses_legacy_folder(root):
+        refreshed, edited = refresh_plugin(root)
+        if refreshed:
+            listener.state(chosen[0], "plugin updated", f"{len(refreshed)} file(s) of {LEGACY_FOLDER} "
+                           "were another testdock's; the images get this one's")
+        elif edited:
+            listener.state(chosen[0], "plugin kept", f"{edited[0]} is edited, so {LEGACY_FOLDER} stays "
+                           "as it is, older than this testdock; `testdock init --force` replaces it")
     if options.bake:
         return _bake(root, project, settings, options, chosen, listener)
     run = _Run(root, project, settings, options, listener)
@@ -364,13 +373,13 @@ def build_images(target: Path | Workspace, options: BuildOptions,
 
 
 def refresh_plugin(root: Path) -> tuple[list[str], list[str]]:
-    """Bring docker/testdock_pytest up to this testdock's plugin (the images install it, and
-    testdock reads what it prints) after an upgrade, without `testdock init`. All or nothing: its
+    """Bring docker/testdock_pytest (where the Dockerfiles of testdock 0.1.0 take the plugin from)
+    up to this testdock's plugin after an upgrade, without `testdock init`. All or nothing: its
     modules import one another, so when the user edited one (init's rule: it is theirs), none is
     touched. Returns (the files rewritten, the edited files that stopped it)."""
     stale: dict[Path, str] = {}
     edited: list[str] = []
-    for relative, body in plugin_files().items():
+    for relative, body in legacy_files().items():
         path = root / relative
         try:
             old: str | None = path.read_text(encoding="utf-8")

@@ -103,7 +103,9 @@ def init(path: Path, force: bool, show_diff: bool, base_image: str | None, app: 
     \b
     Writes docker/pytest.{collection,execution,stress}.Dockerfile, docker/backend.test.Dockerfile,
     the requirement set each installs (docker/*_requirements.txt, docker/test_requirements.txt),
-    docker/healthcheck.py, a .dockerignore block and a [tool.testdock] table in pyproject.toml.
+    docker/healthcheck.py, testdock's pytest plugin as one wheel (docker/testdock_pytest-*.whl,
+    which `testdock build` keeps current), a .dockerignore block and a [tool.testdock] table in
+    pyproject.toml.
     Files you edited, or that testdock did not write, are never overwritten without --force.
     """
     options = initialize.InitOptions(force=force, base_image=base_image, app=app)
@@ -114,17 +116,19 @@ def init(path: Path, force: bool, show_diff: bool, base_image: str | None, app: 
             click.echo(f"testdock: warning: {warning}", err=True)
         return
     written = initialize.apply(path, planned)
-    for item in planned:
-        label = {"create": "wrote", "update": "updated", "keep": "kept",
-                 "unchanged": "unchanged"}[item.action.value]
-        click.echo(f"  {label:<10} {item.path}")
+    placed = initialize.place_plugin(path)
+    labels = {"create": "wrote", "update": "updated", "keep": "kept", "unchanged": "unchanged",
+              "remove": "removed"}
+    for action, relative in [*((item.action.value, item.path) for item in planned), *placed]:
+        click.echo(f"  {labels[action]:<10} {relative}")
     for warning in warnings:
         click.echo(f"testdock: warning: {warning}", err=True)
     app_text = project.app.target if project.app else "none found (backend image runs pytest)"
     click.echo(f"{project.name}: Python {project.python_version}, "
                f"{len(project.dependencies)} runtime + {len(project.test_dependencies)} test "
                f"dependencies, tests in {', '.join(project.test_paths)}, app {app_text}")
-    click.echo(f"{len(written)} file(s) written." if written else "Nothing to change.")
+    changed = len(written) + sum(action != "unchanged" for action, _ in placed)
+    click.echo(f"{changed} file(s) written." if changed else "Nothing to change.")
 
 
 @main.command()

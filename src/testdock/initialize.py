@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import shutil
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -16,6 +17,7 @@ from testdock.config import Settings, load_settings, settings_from_table
 from testdock.credentials import IGNORE_LINES, fixture_patterns
 from testdock.errors import BadInput
 from testdock.managed import Ownership, merge_block, ownership, stamp
+from testdock.pluginwheel import LEGACY_FOLDER, WHEEL_FOLDER, uses_legacy_folder, wheel_name, write_wheel
 from testdock.project import Project, inspect_project
 from testdock.pyproject_io import read_toml
 from testdock.render import base_image, image_prefix, render_files
@@ -237,3 +239,21 @@ def apply(root: Path, planned: list[PlannedFile]) -> list[PlannedFile]:
         except OSError as error:
             raise BadInput(f"{root / item.path}: cannot write: {error.strerror}") from None
     return written
+
+
+def place_plugin(root: Path) -> list[tuple[str, str]]:
+    """The plugin's wheel in docker/ (the images install it), and the plugin's source folder that
+    older testdocks copied removed once no Dockerfile copies it and nothing in it is the user's.
+    Returns (action, path) pairs: "create", "update", "unchanged" or "remove"."""
+    try:
+        actions = [(write_wheel(root), f"{WHEEL_FOLDER}/{wheel_name()}")]
+    except OSError as error:
+        raise BadInput(f"{root / WHEEL_FOLDER}: cannot write the plugin's wheel: {error.strerror}") from None
+    legacy = root / LEGACY_FOLDER
+    if legacy.is_dir() and not legacy.is_symlink() and not uses_legacy_folder(root):
+        entries = [entry for entry in legacy.iterdir() if entry.name != "__pycache__"]
+        if all(entry.is_file() and not entry.is_symlink() and entry.suffix == ".py"
+               and ownership(_read(entry)) is Ownership.OURS for entry in entries):
+            shutil.rmtree(legacy)
+            actions.append(("remove", LEGACY_FOLDER))
+    return actions

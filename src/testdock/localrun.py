@@ -16,7 +16,7 @@ from testdock.monitor.sampler import MemorySampler
 from testdock.monitor.sources import ProcessTreeSource
 from testdock.monitor.tests_running import ProgressFollower
 from testdock.phases import SPECS, default_command, memory_limit
-from testdock.render import PLUGIN_DIR
+from testdock.pluginwheel import wheel_bytes, wheel_path, write_wheel
 from testdock.run import JUNIT_FILE, MONITORING_DIR, RESULTS_DIR, RunOptions, RunResult
 from testdock.safepaths import output_folder
 from testdock.units import format_size, parse_size
@@ -53,6 +53,20 @@ def _prepare(root: Path, phase: str, installable: bool, echo: Callable[[str], No
     return python
 
 
+def _install_plugin(root: Path, python: Path) -> None:
+    """testdock's plugin in the local environment, as in the images: this testdock's wheel,
+    reinstalled whenever it changed (the environment outlives testdock upgrades)."""
+    stamp = python.parent.parent / ".testdock-plugin"
+    digest = hashlib.sha256(wheel_bytes()).hexdigest()
+    if stamp.is_file() and stamp.read_text(encoding="utf-8") == digest:
+        return
+    write_wheel(root)
+    wheel = wheel_path(root)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    "--no-deps", "--force-reinstall", str(wheel)], check=True)
+    stamp.write_text(digest, encoding="utf-8")
+
+
 def run_local(target: Path | Workspace, phase: str, options: RunOptions,
               echo: Callable[[str], None] = print) -> RunResult:
     if phase not in LOCAL_PHASES:
@@ -62,6 +76,7 @@ def run_local(target: Path | Workspace, phase: str, options: RunOptions,
     limit = parse_size(options.memory or memory_limit(phase, settings))
     try:
         python = _prepare(root, phase, project.installable, echo)
+        _install_plugin(root, python)
     except subprocess.CalledProcessError as error:
         raise BadInput(f"installing the {phase} requirement set failed (exit {error.returncode})") from None
     command = [str(python), *default_command(phase, project, settings)[1:], *options.pytest_args]
@@ -73,9 +88,8 @@ def run_local(target: Path | Workspace, phase: str, options: RunOptions,
     source_roots = [str(root / r) for r in project.source_roots]
     environment = {**os.environ, **getattr(settings.phases, phase).environment,
                    RESULTS_DIR_ENV: str(results),
-                   "PYTEST_PLUGINS": "testdock_pytest.plugin",
                    "COVERAGE_FILE": str(results / ".coverage"),
-                   "PYTHONPATH": os.pathsep.join([str(root / Path(PLUGIN_DIR).parent), *source_roots])}
+                   "PYTHONPATH": os.pathsep.join(source_roots)}
     environment.pop("VIRTUAL_ENV", None)
     result = RunResult(phase, f"local {python.parent.parent.name}", -1, False, limit, source="")
     follower = ProgressFollower(progress_path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 import re
 from pathlib import PurePosixPath
@@ -22,14 +21,15 @@ from testdock.phases import (
     light_candidates,
     requirement_set,
 )
+from testdock.pluginwheel import WHEEL_FOLDER, WHEEL_GLOB
 from testdock.project import Project
 from testdock.requirements import names
 from testdock.tools import BACKEND_TOOLS, COLLECTION_TOOLS, EXECUTION_TOOLS, STRESS_TOOLS
 from testdock.units import parse_size
+from testdock_pytest.contract import LABEL_MANAGED, LABEL_PHASE, LABEL_PROJECT, LABEL_VERSION, RESULTS_DIR_ENV
 
 HEALTHCHECK_PATH = "docker/healthcheck.py"
 BAKE_PATH = "docker/docker-bake.hcl"
-PLUGIN_DIR = "docker/testdock_pytest"
 
 _environment = jinja2.Environment(
     loader=jinja2.PackageLoader("testdock", "templates"),
@@ -78,8 +78,12 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
         "distribution": project.name,
         "stub_modules": ",".join(settings.collection.stub),
         "light_candidates_path": LIGHT_CANDIDATES_PATH,
-        # with testdock's plugin: bytecode loads several times faster than source compiles
-        "collection_compile_paths": f"/opt/testdock {_compile_paths(project, source=True)}",
+        # bytecode loads several times faster than source compiles
+        "collection_compile_paths": _compile_paths(project, source=True),
+        "plugin_wheel_glob": f"{WHEEL_FOLDER}/{WHEEL_GLOB}",
+        "results_dir_env": RESULTS_DIR_ENV,
+        "label_keys": {"managed": LABEL_MANAGED, "project": LABEL_PROJECT, "phase": LABEL_PHASE,
+                   "version": LABEL_VERSION},
         "light_budget": parse_size(settings.collection.light_budget),
         # the real run has these; others, imported under try/except ImportError, stay missing
         # (the execution image's own tools too: pytest-cov's coverage, psutil)
@@ -165,19 +169,10 @@ def render_files(project: Project, settings: Settings) -> dict[str, str]:
         "# are small wheels within [tool.testdock.collection] light_budget; the rest is stubbed.",
         *light_candidates(project, settings)]) + "\n"
     files[HEALTHCHECK_PATH] = _environment.get_template("healthcheck.py.j2").render()
-    files.update(plugin_files())
     files[BAKE_PATH] = _environment.get_template("docker-bake.hcl.j2").render(
         base_image=base_image(project, settings), image_prefix=image_prefix(project, settings),
         dockerfiles=[(phase, SPECS[phase].dockerfile_path) for phase in PHASES])
     return files
-
-
-def plugin_files() -> dict[str, str]:
-    """testdock's pytest plugin, copied into docker/ for the images to install."""
-    package = importlib.resources.files("testdock_pytest")
-    return {f"{PLUGIN_DIR}/{entry.name}": entry.read_text(encoding="utf-8")
-            for entry in sorted(package.iterdir(), key=lambda e: e.name)
-            if entry.name.endswith(".py")}
 
 
 def _tidy(text: str) -> str:

@@ -68,14 +68,14 @@ def open_for_writing(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str | bytes) -> None:
     """Write `path` whole or not at all: a fresh temporary file beside it (never an existing one,
     which could be a link), renamed over it (a link there is replaced, not followed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(text.encode("utf-8") if isinstance(text, str) else text)
         mode = path.stat().st_mode & 0o7777 if path.exists() and not path.is_symlink() else 0o644
         Path(temporary).chmod(mode)
         Path(temporary).replace(path)

@@ -1,4 +1,4 @@
-"""testdock's pytest plugin. It imports only the standard library: it is copied as is into the
-test images (docker/testdock_pytest/), where testdock itself is not installed."""
+"""testdock's pytest plugin. It imports only the standard library and pytest: the test images
+install it as its own wheel (testdock_pytest-*.whl, made by testdock), without testdock."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -27,6 +27,7 @@ LABEL_MANAGED = "io.testdock.managed"
 LABEL_PROJECT = "io.testdock.project"
 LABEL_PHASE = "io.testdock.phase"
 LABEL_RUN = "io.testdock.run"
+LABEL_VERSION = "io.testdock.version"
 
 COLLECTION_PREFIX = "TESTDOCK-COLLECTION "  # one line on stdout, then the record as JSON
 

@@ -3,6 +3,7 @@ and of a real third-party project build, carry testdock's labels, and their defa
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import pytest
 from docker.models.containers import Container
 
 from testdock.config import PHASES
+from testdock.engine import find_builder
 from tests.conftest import REPO
 from tests.integration.conftest import free_port, run_cli
 
@@ -108,6 +110,31 @@ def test_execution_image_has_precompiled_bytecode(
     code, logs = _run(docker_client, f"{prefix}-execution:it", command=["python", "-c", script])
     assert code == 0, logs
     assert logs.split() == ["True"]
+
+
+_PLUGIN_CHECK = ("import importlib.metadata as m, os, pathlib; "
+                 "print([e.value for e in m.entry_points(group='pytest11') if e.name == 'testdock'], "
+                 "'PYTEST_PLUGINS' in os.environ, pathlib.Path('/opt/testdock/testdock_pytest').exists())")
+
+
+def test_one_image_builds_by_hand_the_seeds_way_with_the_plugin_installed_as_a_package(
+        built: tuple[Path, str], docker_client: docker.DockerClient) -> None:
+    """`docker build -f docker/pytest.execution.Dockerfile .` needs nothing but the project: the
+    plugin comes from the one wheel in docker/ and registers itself with pytest."""
+    project, prefix = built
+    tag = f"{prefix}-execution:by-hand"
+    builder = find_builder()  # `docker build` with BuildKit, as this machine's client spells it
+    build = subprocess.run([*builder.argv, "--quiet", "--network", "host", "-f",
+                            "docker/pytest.execution.Dockerfile", "--label", "io.testdock.test=1",
+                            "-t", tag, "."], cwd=project,
+                           capture_output=True, text=True, env={**os.environ, **builder.env})
+    try:
+        assert build.returncode == 0, build.stderr[-4000:]
+        code, logs = _run(docker_client, tag, command=["python", "-c", _PLUGIN_CHECK])
+        assert code == 0, logs
+        assert logs.strip() == "['testdock_pytest.plugin'] False False"
+    finally:
+        subprocess.run(["docker", "rmi", "--force", tag], capture_output=True, check=False)
 
 
 _INSTALLERS = ("import importlib.util, shutil, sys; "

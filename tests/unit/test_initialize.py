@@ -11,7 +11,7 @@ import tomlkit
 from testdock.errors import BadInput
 from testdock.initialize import Action, InitOptions, apply, diff, plan
 from testdock.managed import Ownership, ownership, stamp
-from testdock.render import plugin_files
+from testdock.pluginwheel import legacy_files
 from tests.conftest import EXAMPLE
 
 GENERATED = [
@@ -20,7 +20,7 @@ GENERATED = [
     "docker/collection_requirements.txt", "docker/execution_requirements.txt",
     "docker/stress_requirements.txt", "docker/test_requirements.txt", "docker/healthcheck.py",
     "docker/collection_light_requirements.txt", "docker/constraints.txt",
-    "docker/docker-bake.hcl", *plugin_files(),
+    "docker/docker-bake.hcl",
 ]
 
 
@@ -222,7 +222,7 @@ def test_build_refreshes_the_plugin_copy_an_older_testdock_wrote_all_or_nothing(
     from testdock.build import refresh_plugin
     from testdock.managed import stamp
 
-    files = plugin_files()
+    files = legacy_files()
     stale, missing, current = sorted(files)[:3]
     (tmp_path / stale).parent.mkdir(parents=True)
     (tmp_path / stale).write_text(stamp("# the plugin of an older testdock\n", "0.0.1"))

@@ -97,7 +97,9 @@ def test_non_installable_project_runs_from_source() -> None:
     files = render_files(_project(installable=False, source_roots=(".",)), Settings())
     text = files["docker/pytest.execution.Dockerfile"]
     assert "install --no-deps" not in text
-    assert 'PYTHONPATH="/opt/testdock:/app"' in text
+    assert 'PYTHONPATH="/app"' in text
+    installed = render_files(_project(), Settings())["docker/pytest.execution.Dockerfile"]
+    assert "PYTHONPATH" not in installed
 
 
 def test_configured_command_replaces_the_default() -> None:
@@ -163,11 +165,16 @@ def test_bake_file_names_every_target_and_links_stress_to_execution() -> None:
     assert text.count("{") == text.count("}")
 
 
-def test_every_image_carries_the_plugin() -> None:
+def test_every_image_installs_the_plugin_wheel_and_nothing_activates_it_by_hand() -> None:
     files = render_files(_project(), Settings())
-    assert "docker/testdock_pytest/plugin.py" in files
+    assert not [path for path in files if "testdock_pytest" in path]  # the wheel is written apart
     for phase in ("collection", "execution", "backend"):
         text = files[SPECS[phase].dockerfile_path]
-        assert "COPY docker/testdock_pytest /opt/testdock/testdock_pytest" in text
-        assert "    PYTEST_PLUGINS=testdock_pytest.plugin \\" in text
+        assert "COPY docker/testdock_pytest-*.whl /tmp/testdock-plugin/" in text
+        assert "--no-index --no-deps \\\n    /tmp/testdock-plugin/*.whl" in text
+        assert "PYTEST_PLUGINS" not in text and "/opt/testdock/testdock_pytest" not in text
         assert "TESTDOCK_RESULTS_DIR=/app/test-results" in text
+    collection = files[SPECS["collection"].dockerfile_path]
+    # the stubs are switched on after every build step, by the plugin's own .pth
+    assert collection.index("TESTDOCK_STUB_IMPORTS=1") > collection.index("pip --python /opt/venv/bin/python")
+    assert "stubs.pth" not in collection
