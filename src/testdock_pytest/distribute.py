@@ -13,19 +13,10 @@ from testdock_pytest.measure import current_rss
 from testdock_pytest.memory import history_path
 from testdock_pytest.records import expectations, load_history
 from testdock_pytest.scheduler import MemoryModel, MemoryScheduling, conservative_default, describe
+from testdock_pytest.xdist_internals import MEMORY_DIST
 
 MODEL_KEY = pytest.StashKey[MemoryModel]()
 CRASHES_KEY = pytest.StashKey[list[str]]()
-
-
-def add_dist_choice(parser: Any) -> None:
-    """Teach xdist's --dist option the value "memory" (xdist fixes its choices)."""
-    for group in getattr(parser, "_groups", []):
-        for option in getattr(group, "options", []):
-            if "--dist" in option.names():
-                choices = option.attrs().get("choices")
-                if isinstance(choices, list) and "memory" not in choices:
-                    choices.append("memory")
 
 
 def build_model(config: pytest.Config) -> MemoryModel:
@@ -38,7 +29,7 @@ def build_model(config: pytest.Config) -> MemoryModel:
 
 
 def uses_memory_dist(config: pytest.Config) -> bool:
-    return bool(config.getoption("dist", None) == "memory")
+    return bool(config.getoption("dist", None) == MEMORY_DIST)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -1,8 +1,9 @@
-"""The pytest entry point of testdock's plugin (`pytest11`, or PYTEST_PLUGINS in the images)."""
+"""The pytest entry point of testdock's plugin (registered through its `pytest11` entry point)."""
 
 from __future__ import annotations
 
 import importlib.util
+import weakref
 from typing import Any
 
 import pytest
@@ -12,7 +13,6 @@ from testdock_pytest import listing, memory, progress, shards, stubs
 HAS_XDIST = importlib.util.find_spec("xdist") is not None  # asked before any stub is in place
 if HAS_XDIST:
     from testdock_pytest.distribute import (  # noqa: F401  (hooks, found by name)
-        add_dist_choice,
         pytest_handlecrashitem,
         pytest_report_teststatus,
         pytest_runtest_logreport,
@@ -20,14 +20,16 @@ if HAS_XDIST:
         pytest_xdist_make_scheduler,
         recovery_summary,
     )
+    from testdock_pytest.xdist_internals import add_dist_choice, is_xdist
 
 # in the collection image the stubs must be in place before any conftest imports a dependency
 stubs.install_from_environment()
 
-_parser: list[pytest.Parser] = []
+# each pytest session's parser (pytester runs several in one process), until xdist's options exist
+_parsers: weakref.WeakKeyDictionary[pytest.PytestPluginManager, pytest.Parser] = weakref.WeakKeyDictionary()
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     memory.add_options(parser)
     shards.add_options(parser)
     group = parser.getgroup("testdock")
@@ -43,7 +45,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "stand-ins, to collect tests without the project's dependencies.")
     group.addoption("--testdock-stub", action="append", default=[], metavar="MODULE",
                     help="Stub this module even when it is installed (repeatable).")
-    _parser.append(parser)
+    if HAS_XDIST:
+        if any(is_xdist(plugin) for plugin in pluginmanager.get_plugins()):
+            add_dist_choice(parser)  # xdist was registered first
+        else:
+            _parsers[pluginmanager] = parser
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -93,8 +99,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -> None:
-    if HAS_XDIST and _parser:
-        add_dist_choice(_parser[-1])
+    # pluggy has replayed pytest_addoption for the new plugin by now: xdist's options exist
+    if HAS_XDIST and is_xdist(plugin) and manager in _parsers:
+        add_dist_choice(_parsers.pop(manager))
 
 
 def pytest_configure(config: pytest.Config) -> None:

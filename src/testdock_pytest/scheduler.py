@@ -21,6 +21,7 @@ from xdist.scheduler.load import LoadScheduling
 from xdist.workermanage import WorkerController
 
 from testdock_pytest.budget import format_size
+from testdock_pytest.xdist_internals import start_replacement_worker
 
 MiB = 1 << 20
 DEFAULT_GROWTH = 64 * MiB
@@ -171,11 +172,8 @@ class MemoryScheduling(LoadScheduling):
     def _replace(self, node: WorkerController) -> None:
         """Ask xdist for a fresh worker in place of a retired one (xdist replaces only crashed
         workers on its own)."""
-        session = self.config.pluginmanager.get_plugin("dsession")
-        clone = getattr(session, "_clone_node", None)
-        if callable(clone):
-            clone(node)
-            self.replaced.append(f"{node.gateway.id}: {format_size(self.model.baseline(node))} "
+        start_replacement_worker(self.config, node)
+        self.replaced.append(f"{node.gateway.id}: {format_size(self.model.baseline(node))} "
                                  "kept; replaced by a fresh worker")
 
     # -- xdist's scheduling interface --------------------------------------------------------
