@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from testdock import engine
 from testdock.config import ServiceSettings, Settings
 from testdock.errors import BadInput, TestdockError
-from testdock.monitor.sampler import MemorySampler, MemoryStats
+from testdock.monitor.sampler import MemoryStats
+from testdock.monitor.session import MonitoringFiles, MonitoringSession
 from testdock.monitor.tests_running import ProgressFollower
 from testdock.phases import memory_limit, uvicorn_command
 from testdock.ports import free_port, port_open
@@ -248,9 +249,11 @@ def run_backend(target: Path | Workspace, options: RunOptions | None = None,
         with app(client, workspace, options.tag, exports, echo) as served:
             writable_folder(root, MONITORING_DIR)
             follower = ProgressFollower(root / RESULTS_DIR / PROGRESS_FILE)
-            sampler = MemorySampler(memory_source(served.container), root / MONITORING_DIR / APP_CSV,
-                                    follower, options.sample_interval).start()
-            reading = sampler.source.read()
+            monitoring = MonitoringSession(memory_source(served.container), MonitoringFiles(
+                root / MONITORING_DIR / APP_CSV, root / MONITORING_DIR / APP_PLOT,
+                f"{prefix} backend app: memory during the integration tests"),
+                follower, options.sample_interval).start()
+            reading = monitoring.source.read()
             served.idle_memory = reading.usage if reading is not None else 0
             command = ["python", "-m", "pytest", "-p", "no:cacheprovider",
                        "--junitxml=test-results/backend-junit.xml", *selection]
@@ -260,7 +263,7 @@ def run_backend(target: Path | Workspace, options: RunOptions | None = None,
                     options.metrics_port, options.sample_interval, build_missing=False, command=command,
                     environment={**served.environment, **options.environment}), echo)
             finally:
-                stats = sampler.stop()
+                stats = monitoring.stop()
             served.container.reload()
             health = (served.container.attrs["State"].get("Health") or {}).get("Status", "")
             result = BackendResult(tests, served.url, stats, served.idle_memory,
@@ -270,11 +273,7 @@ def run_backend(target: Path | Workspace, options: RunOptions | None = None,
             elif health == "unhealthy":
                 log = (served.container.attrs["State"].get("Health") or {}).get("Log") or [{}]
                 result.app_unhealthy = f"the app turned unhealthy: {str(log[-1].get('Output', '')).strip()}"
-    if stats.samples:
-        from testdock.monitor.plot import plot_memory
-
-        result.app_plot = plot_memory(stats, root / MONITORING_DIR / APP_PLOT,
-                                      f"{prefix} backend app: memory during the integration tests")
+    result.app_plot = monitoring.finish()
     return result
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from testdock.errors import BadInput
 from testdock.monitor.junit import junit_from_progress
-from testdock.monitor.sampler import MemorySampler
+from testdock.monitor.session import MonitoringFiles, MonitoringSession
 from testdock.monitor.sources import ProcessTreeSource
 from testdock.monitor.tests_running import ProgressFollower
 from testdock.phases import SPECS, default_command, memory_limit
@@ -94,12 +94,12 @@ def run_local(target: Path | Workspace, phase: str, options: RunOptions,
     result = RunResult(phase, f"local {python.parent.parent.name}", -1, False, limit, source="")
     follower = ProgressFollower(progress_path)
     process = subprocess.Popen(command, cwd=root, env=environment)
-    source = ProcessTreeSource(process.pid, limit) if options.monitor else None
-    sampler = None
-    if source is not None:
-        result.source = source.name
-        sampler = MemorySampler(source, root / MONITORING_DIR / "memory.csv", follower,
-                                options.sample_interval).start()
+    monitoring = None
+    if options.monitor:
+        monitoring = MonitoringSession(ProcessTreeSource(process.pid, limit), MonitoringFiles(
+            root / MONITORING_DIR / "memory.csv", root / MONITORING_DIR / "memory-profile.png",
+            f"{project.name} {phase} (local): memory over time"), follower, options.sample_interval).start()
+        result.source = monitoring.source.name
     try:
         result.exit_code = process.wait()
     except KeyboardInterrupt:
@@ -107,12 +107,9 @@ def run_local(target: Path | Workspace, phase: str, options: RunOptions,
         process.wait(timeout=30)
         raise
     finally:
-        if sampler is not None:
-            result.stats = sampler.stop()
-            from testdock.monitor.plot import plot_memory
-
-            result.plot = plot_memory(result.stats, root / MONITORING_DIR / "memory-profile.png",
-                                      f"{project.name} {phase} (local): memory over time")
+        if monitoring is not None:
+            result.stats = monitoring.stop()
+            result.plot = monitoring.finish()
         follower.poll()
         result.tests_done, result.tests_failed = follower.done, follower.failed
         result.killed_tests = follower.current()

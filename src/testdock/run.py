@@ -14,7 +14,8 @@ from testdock import engine
 from testdock.config import MINIMUM_CONTAINER_MEMORY, PHASES, Settings
 from testdock.errors import BadInput
 from testdock.monitor.junit import junit_from_progress
-from testdock.monitor.sampler import MemorySampler, MemoryStats
+from testdock.monitor.sampler import MemoryStats
+from testdock.monitor.session import MonitoringFiles, MonitoringSession
 from testdock.monitor.sources import CgroupSource, MemorySource, StatsSource, cgroup_files
 from testdock.monitor.tests_running import ProgressFollower
 from testdock.phases import USER_ID, memory_limit
@@ -189,34 +190,17 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
                         **getattr(settings.phases, phase).environment, **options.environment})
     result = RunResult(phase, image_name, -1, False, limit,
                        read_only=getattr(settings.phases, phase).read_only)
-    sampler: MemorySampler | None = None
-    source: MemorySource | None = None
-    renderer = None
-    metrics = None
+    monitoring: MonitoringSession | None = None
     follower = ProgressFollower(progress_path)
     interrupted = False
     try:
         if options.monitor:
-            from testdock.monitor.plot import PlotRenderer
-
-            renderer = PlotRenderer()
-            source = memory_source(container)
-            result.source = source.name
-            if options.metrics_port:
-                from testdock.monitor.metrics import RunMetrics
-
-                metrics = RunMetrics(phase)
-                metrics.serve(options.metrics_port)
-            update = None
-            if metrics is not None:
-                live_metrics = metrics
-
-                def update(usage: int, stats: MemoryStats) -> None:
-                    live_metrics.update(usage, stats.limit, stats.peak, follower.done, follower.failed,
-                                        len(follower.running))
-
-            sampler = MemorySampler(source, root / MONITORING_DIR / "memory.csv", follower,
-                                    options.sample_interval, update).start()
+            monitoring = MonitoringSession(
+                memory_source(container), MonitoringFiles(
+                    root / MONITORING_DIR / "memory.csv", root / MONITORING_DIR / "memory-profile.png",
+                    f"{image_name}: memory over time", root / MONITORING_DIR / "metrics.prom"),
+                follower, options.sample_interval, phase, options.metrics_port).start()
+            result.source = monitoring.source.name
         carried = ""
         for chunk in container.logs(stream=True, follow=True):
             text = chunk.decode(errors="replace")
@@ -234,23 +218,15 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
     finally:
         container.remove(force=True)
         untrusted_links_dropped(root)
-        if sampler is not None:
-            result.stats = sampler.stop()
-        if isinstance(source, CgroupSource):
-            result.oom_kills = source.last_oom_kills
+        if monitoring is not None:
+            result.stats = monitoring.stop()
+            if isinstance(monitoring.source, CgroupSource):
+                result.oom_kills = monitoring.source.last_oom_kills
         follower.poll()
         result.tests_done, result.tests_failed = follower.done, follower.failed
         result.killed_tests = follower.current()
-        if metrics is not None:
-            metrics.close(root / MONITORING_DIR / "metrics.prom")
-        elif options.monitor and result.stats is not None:
-            _write_metrics_file(root, phase, result, follower)
-        if renderer is not None:
-            if result.stats is not None and result.stats.samples:
-                result.plot = renderer.render(root / MONITORING_DIR / "memory.csv",
-                                              root / MONITORING_DIR / "memory-profile.png",
-                                              f"{image_name}: memory over time")
-            renderer.close()
+        if monitoring is not None:
+            result.plot = monitoring.finish()
         if interrupted and not (root / RESULTS_DIR / JUNIT_FILE).exists():
             # the tests that finished are kept, as after an OOM kill; the running ones were stopped
             junit_from_progress(progress_path, root / RESULTS_DIR / JUNIT_FILE, result.killed_tests,
@@ -283,17 +259,6 @@ def _start(client: docker.DockerClient, image_name: str, command: list[str] | No
     return engine.start_container(client, engine.ContainerSpec(
         image_name, command, limit, cpus, environment, volumes, {LABEL_RUN: phase},
         read_only=read_only, user=user))
-
-
-def _write_metrics_file(root: Path, phase: str, result: RunResult, follower: ProgressFollower) -> None:
-    from testdock.monitor.metrics import RunMetrics
-
-    metrics = RunMetrics(phase)
-    stats = result.stats
-    assert stats is not None
-    last = stats.series[-1][1] if stats.series else 0
-    metrics.update(last, stats.limit, stats.peak, follower.done, follower.failed, 0)
-    metrics.close(root / MONITORING_DIR / "metrics.prom")
 
 
 READ_ONLY_ERROR = "[Errno 30] Read-only file system"

@@ -14,7 +14,7 @@ from pathlib import Path
 from testdock import backend, engine
 from testdock.config import Settings
 from testdock.errors import TestdockError
-from testdock.monitor.sampler import MemorySampler
+from testdock.monitor.session import MonitoringFiles, MonitoringSession
 from testdock.phases import default_command
 from testdock.project import Project
 from testdock.run import (
@@ -138,7 +138,9 @@ def _load_test(workspace: Workspace, options: RunOptions, echo: Callable[[str], 
         with backend.app(client, workspace, options.tag, exports, echo) as served:
             source = memory_source(served.container)
             idle = source.read()
-            sampler = MemorySampler(source, monitoring / LOAD_CSV, None, 0.1).start()
+            session = MonitoringSession(source, MonitoringFiles(
+                monitoring / LOAD_CSV, monitoring / "load-app-memory.png",
+                f"{prefix} app: memory under load"), None, 0.1).start()
             echo(f"testdock: load test: {load.users} users (at most {load.rate_per_user:g} requests/s each) "
                  f"for {load.duration:g}s against {served.url}")
             try:
@@ -152,8 +154,9 @@ def _load_test(workspace: Workspace, options: RunOptions, echo: Callable[[str], 
                                  "TESTDOCK_HEALTH_PATH": settings.backend.health_path,
                                  **served.environment}), echo)
             finally:
-                stats = sampler.stop()
+                stats = session.stop()
             after = source.read()
+    session.finish()
     result = read_locust(monitoring / "locust_stats.csv", load.users, load.duration)
     if result is None:
         summary.load_skipped = "locust wrote no statistics (see its output above)"
@@ -163,10 +166,6 @@ def _load_test(workspace: Workspace, options: RunOptions, echo: Callable[[str], 
     result.app_limit = stats.limit or 0
     result.app_after = after.usage if after is not None else 0
     summary.load = result
-    if stats.samples:
-        from testdock.monitor.plot import plot_memory
-
-        plot_memory(stats, monitoring / "load-app-memory.png", f"{prefix} app: memory under load")
 
 
 def run_stress(target: Path | Workspace, options: RunOptions | None = None,

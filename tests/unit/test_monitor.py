@@ -15,6 +15,7 @@ from testdock.monitor.junit import junit_from_progress
 from testdock.monitor.metrics import RunMetrics
 from testdock.monitor.plot import plot_memory
 from testdock.monitor.sampler import MemorySampler
+from testdock.monitor.session import MonitoringFiles, MonitoringSession
 from testdock.monitor.sources import CgroupSource, Reading, cgroup_files
 from testdock.monitor.tests_running import ProgressFollower
 from testdock.ports import free_port
@@ -150,6 +151,34 @@ def test_metrics_are_served_while_the_run_lasts_and_written_after(tmp_path: Path
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
     assert 'testdock_tests_done{phase="execution"} 5.0' in (tmp_path / "metrics.prom").read_text()
+
+
+def test_a_monitoring_session_samples_serves_writes_and_plots_what_every_run_kind_needs(
+        tmp_path: Path) -> None:
+    progress = tmp_path / "progress.jsonl"
+    with progress.open("w") as handle:
+        _event(handle, event="start", nodeid="t.py::heavy")
+    port = free_port()
+    files = MonitoringFiles(tmp_path / "memory.csv", tmp_path / "memory-profile.png", "a run",
+                            tmp_path / "metrics.prom")
+    session = MonitoringSession(_Ramp([100 * MiB, 700 * MiB, 300 * MiB], 1000 * MiB), files,
+                                ProgressFollower(progress), 0.02, "execution", port).start()
+    time.sleep(0.3)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        assert 'testdock_tests_running{phase="execution"} 1.0' in response.read().decode()
+    stats = session.stop()
+    assert stats.peak == 700 * MiB and stats.peak_tests == ["t.py::heavy"]
+    assert session.finish() == files.plot
+    assert files.plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    written = files.metrics.read_text() if files.metrics else ""
+    assert f'testdock_memory_peak_bytes{{phase="execution"}} {float(700 * MiB):e}' in written
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
+    # without a phase for Prometheus (the backend app, the load test): the CSV and the plot only
+    quiet = MonitoringFiles(tmp_path / "app.csv", tmp_path / "app.png", "the app")
+    with MonitoringSession(_Ramp([MiB], 10 * MiB), quiet, None, 0.02) as app:
+        time.sleep(0.1)
+    assert app.plot == quiet.plot and quiet.csv.read_text().count("\n") > 1
 
 
 def test_junit_from_progress_keeps_finished_tests_and_the_killed_one(tmp_path: Path) -> None:
