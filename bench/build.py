@@ -21,11 +21,11 @@ from pathlib import Path
 
 import docker
 
-from testdock.build import BuildOptions, ImageResult, build_images
-from testdock.config import PHASES
-from testdock.initialize import InitOptions, apply, plan
-from testdock.project import inspect_project
-from testdock.units import format_size
+from testdock.engine.build import BuildOptions, ImageResult, build_images
+from testdock.images.initialize import InitOptions, apply, plan
+from testdock.project.inspection import inspect_project
+from testdock.project.settings import PHASES
+from testdock_pytest.sizes import format_size
 
 REPO = Path(__file__).resolve().parent.parent
 REAL = ("flask", "3.0.3")

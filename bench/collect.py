@@ -22,10 +22,10 @@ from pathlib import Path
 
 import docker
 
-from testdock.build import BuildOptions, build_images
-from testdock.collect import Collection, collect, collect_in, differences
-from testdock.initialize import InitOptions, apply, plan
-from testdock.units import format_size
+from testdock.engine.build import BuildOptions, build_images
+from testdock.images.initialize import InitOptions, apply, plan
+from testdock.run.collect import Collection, collect, collect_in, differences
+from testdock_pytest.sizes import format_size
 
 REPO = Path(__file__).resolve().parent.parent
 REAL = [("seaborn", "0.13.2"), ("xarray", "2026.9.0"), ("sqlalchemy-utils", "0.43.0"), ("pingouin", "0.7.0"),

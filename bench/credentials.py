@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from testdock.credentials import suspects
-from testdock.initialize import _dockerignore
+from testdock.engine.credentials import suspects
+from testdock.images.initialize import _dockerignore
 
 
 def make_context(root: Path, files: int) -> None:

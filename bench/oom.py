@@ -22,7 +22,7 @@ from pathlib import Path
 
 from testdock.monitor.sampler import MemorySampler
 from testdock.monitor.sources import ProcessTreeSource
-from testdock.run import RunOptions, run_phase
+from testdock.run.phase import RunOptions, run_phase
 
 MiB = 2**20
 LIGHT, HEAVY, HEAVY_MIB = 40, 4, 480

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from pytest_split.algorithms import Algorithms
 
-from testdock_pytest.sharding import Capacity, plan_shards, stable_hash
+from testdock_pytest.sharding.plan import Capacity, plan_shards, stable_hash
 
 MiB = 1 << 20
 SIZES = (1_000, 10_000, 100_000)

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from testdock import __version__, initialize
-from testdock.config import PHASES
+from testdock import __version__
 from testdock.errors import TestdockError
+from testdock.images import initialize
+from testdock.project.settings import PHASES
 
 if TYPE_CHECKING:
     from testdock.workspace import Workspace
@@ -190,8 +191,8 @@ def build(path: Path, phases: tuple[str, ...], parallel: int | None, tag: str | 
     """
     from rich.console import Console
 
-    from testdock import buildreport
-    from testdock.build import BuildOptions, PlainListener, build_images
+    from testdock.engine import buildreport
+    from testdock.engine.build import BuildOptions, PlainListener, build_images
     from testdock.workspace import Workspace
 
     workspace = Workspace.load(path)  # read once for the build, its health tests and cleanup
@@ -202,7 +203,7 @@ def build(path: Path, phases: tuple[str, ...], parallel: int | None, tag: str | 
         console = Console(stderr=as_json, width=140)
     try:
         if console.is_terminal and not as_json:
-            from testdock.progress import LiveListener
+            from testdock.engine.buildprogress import LiveListener
 
             with LiveListener(list(phases or PHASES), console) as live:
                 results = build_images(workspace, options, live)
@@ -231,7 +232,7 @@ def build(path: Path, phases: tuple[str, ...], parallel: int | None, tag: str | 
 
 def _health_checks(workspace: Workspace, results: list[Any]) -> dict[str, Any]:
     from testdock import engine
-    from testdock.healthtests import health_test
+    from testdock.engine.healthtests import health_test
 
     settings, project = workspace.settings, workspace.project
     client = engine.client()
@@ -245,7 +246,7 @@ def _health_checks(workspace: Workspace, results: list[Any]) -> dict[str, Any]:
 
 def _cleanup(workspace: Workspace, keep: int | None, protected: list[str]) -> Any:
     from testdock import engine
-    from testdock.cleanup import cleanup
+    from testdock.engine.cleanup import cleanup
 
     return cleanup(engine.client(), workspace.prefix, PHASES,
                    workspace.settings.build.keep if keep is None else keep, protected)
@@ -266,10 +267,10 @@ def collect(path: Path, compare: bool, tag: str) -> None:
     listed: what the stubs cannot reproduce, such as parametrize lists computed from a stubbed
     library. Exits 1 when they differ or either collection fails.
     """
-    from testdock.collect import collect as run_collect
-    from testdock.collect import differences, unstable_tests
-    from testdock.installhint import install_hint
-    from testdock.units import format_size
+    from testdock.run.collect import collect as run_collect
+    from testdock.run.collect import differences, unstable_tests
+    from testdock.run.installhint import install_hint
+    from testdock_pytest.sizes import format_size
 
     results = run_collect(path, tag, compare)
     for result in results:
@@ -349,19 +350,19 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
     explained with the test that was running. Exits with pytest's exit code; the image is built
     first when missing.
     """
-    from testdock.run import RunOptions, summary_lines
+    from testdock.run.phase import RunOptions, summary_lines
     from testdock.workspace import Workspace
 
     workspace = Workspace.load(path)  # read once: bad settings stop the run before anything starts
 
     if shard is not None:
-        from testdock.shard import shard_workers
+        from testdock.scale.shards import shard_workers
 
         pytest_args = ("--testdock-shards", str(shard[1]), "--testdock-shard-index", str(shard[0]),
                        "--testdock-shard-workers", str(shard_workers(workspace)), *pytest_args)
     options = RunOptions(pytest_args, tag, memory, mount_source, not no_monitor, metrics_port,
                          registry=registry)
-    from testdock.runlock import one_run_at_a_time
+    from testdock.run.lock import one_run_at_a_time
 
     try:
         with one_run_at_a_time(path, f"run {phase}", lambda text: click.echo(text, err=True)):
@@ -379,21 +380,21 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
 
 def _run_phase(phase: str, workspace: Workspace, options: Any, local: bool) -> Any:
     """One phase's run; stress and backend print their own summaries and exit."""
-    from testdock.run import run_phase, summary_lines
+    from testdock.run.phase import run_phase, summary_lines
 
     if local:
-        from testdock.localrun import run_local
+        from testdock.run.local import run_local
 
         return run_local(workspace, phase, options, click.echo)
     if phase == "stress":
-        from testdock import stress, stressreport
+        from testdock.run import stress, stressreport
 
         summary = stress.run_stress(workspace, options, click.echo)
         for line in stressreport.summary_lines(summary):
             click.echo(line, err=True)
         sys.exit(summary.exit_code)
     if phase == "backend":
-        from testdock import backend
+        from testdock.run import backend
 
         served = backend.run_backend(workspace, options, click.echo)
         for line in [*summary_lines(served.tests), *backend.summary_lines(served)]:
@@ -420,7 +421,7 @@ def shard(path: Path, shards: int, index: int | None, plan_only: bool, tag: str)
     kept together; tests never measured are spread by a stable hash. With --index, the node ids
     of that shard go to stdout (the plan to stderr).
     """
-    from testdock.shard import plan_in_image
+    from testdock.scale.shards import plan_in_image
 
     listing = plan_in_image(path, shards, index, tag)
     listing_ids = index is not None and not plan_only
@@ -444,7 +445,7 @@ def history() -> None:
 def history_merge(output: Path, inputs: tuple[Path, ...], ignore_missing: bool) -> None:
     """Merge the histories of shards that ran the same suite into OUTPUT (each test keeps its
     latest measurements). OUTPUT may be one of the INPUTS."""
-    from testdock.shard import merge_history_files
+    from testdock.scale.shards import merge_history_files
 
     count = merge_history_files(output, list(inputs), ignore_missing)
     click.echo(f"testdock: {output}: {count} tests from {len(inputs)} histories", err=True)
@@ -482,8 +483,8 @@ def ci(platform: str, path: Path, shards: int, python_version: str, install: str
     stress      on a schedule or on demand
     Test results and memory reports are uploaded as artifacts.
     """
-    from testdock import ci as pipelines
-    from testdock.project import inspect_project as inspect
+    from testdock.project.inspection import inspect_project as inspect
+    from testdock.scale import ci as pipelines
 
     inspect(path)  # a project must be there: one clear error rather than a pipeline for nothing
     root = pipelines.repository_root(path.resolve())
@@ -524,7 +525,7 @@ def k8s_job(path: Path, shards: int, tag: str, registry: str | None, parallelism
     memory); its results and updated memory history land in test-results/shard-<index>/ on the
     results volume. The manifest's header says how to run it and collect the results.
     """
-    from testdock.k8s import JobOptions, job_manifest
+    from testdock.scale.k8s import JobOptions, job_manifest
 
     text = job_manifest(path, JobOptions(shards, tag, registry or "", parallelism, results_claim,
                                          namespace, name))
@@ -539,8 +540,8 @@ def k8s_job(path: Path, shards: int, tag: str, registry: str | None, parallelism
 @PATH_ARGUMENT
 def report(path: Path) -> None:
     """Print the latest stress run's summary and where its HTML report is."""
-    from testdock import stress, stressreport
     from testdock.errors import BadInput
+    from testdock.run import stress, stressreport
 
     summary = stress.latest(path.resolve())
     if summary is None:

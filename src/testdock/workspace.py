@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from testdock.config import Settings, load_settings
-from testdock.project import Project, inspect_project
-from testdock.render import image_prefix
+from testdock.images.render import image_prefix
+from testdock.project.inspection import Project, inspect_project
+from testdock.project.settings import Settings, load_settings
+from testdock.validation import check_registry
 
 
 def repository(prefix: str, phase: str, registry: str = "") -> str:
@@ -35,8 +36,8 @@ class Workspace:
         return image_prefix(self.project, self.settings)
 
     def registry(self, override: str | None = None) -> str:
-        """The registry a flag gave, else `[tool.testdock.build] registry` ("" for none)."""
-        return override if override is not None else self.settings.build.registry
+        """The registry a flag gave, else `[tool.testdock.build] registry` ("" for none); checked."""
+        return check_registry(override if override is not None else self.settings.build.registry)
 
     def image(self, phase: str, tag: str, registry: str = "") -> str:
         """`[REGISTRY/]PREFIX-PHASE:TAG`."""

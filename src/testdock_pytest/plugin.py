@@ -8,11 +8,14 @@ from typing import Any
 
 import pytest
 
-from testdock_pytest import listing, memory, progress, shards, stubs
+from testdock_pytest import progress
+from testdock_pytest.collection import listing, stubs
+from testdock_pytest.memory import pertest as memory
+from testdock_pytest.sharding import selection as shards
 
 HAS_XDIST = importlib.util.find_spec("xdist") is not None  # asked before any stub is in place
 if HAS_XDIST:
-    from testdock_pytest.distribute import (  # noqa: F401  (hooks, found by name)
+    from testdock_pytest.parallel.hooks import (  # noqa: F401  (hooks, found by name)
         pytest_handlecrashitem,
         pytest_report_teststatus,
         pytest_runtest_logreport,
@@ -20,7 +23,7 @@ if HAS_XDIST:
         pytest_xdist_make_scheduler,
         recovery_summary,
     )
-    from testdock_pytest.xdist_internals import add_dist_choice, is_xdist
+    from testdock_pytest.parallel.xdist_internals import add_dist_choice, is_xdist
 
 # in the collection image the stubs must be in place before any conftest imports a dependency
 stubs.install_from_environment()

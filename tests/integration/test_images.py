@@ -14,8 +14,8 @@ import docker
 import pytest
 from docker.models.containers import Container
 
-from testdock.config import PHASES
 from testdock.engine import find_builder
+from testdock.project.settings import PHASES
 from tests.conftest import REPO
 from tests.integration.conftest import free_port, run_cli
 

@@ -72,9 +72,9 @@ def test_the_sdist_and_wheel_pass_twine_and_hold_what_testdock_needs(distributio
         names = set(archive.namelist())
         entry_points = archive.read(f"testdock-{__version__}.dist-info/entry_points.txt").decode()
     templates = {path.name for path in (REPO / "src" / "testdock" / "templates").iterdir()}
-    assert templates and {f"testdock/templates/{name}" for name in templates} <= names
+    assert templates and {f"testdock/images/templates/{name}" for name in templates} <= names
     assert {"testdock/py.typed", "testdock_pytest/plugin.py", "testdock_pytest/contract.py",
-            "testdock_pytest/stubs.py", "testdock/cli.py"} <= names
+            "testdock_pytest/collection/stubs.py", "testdock/cli.py"} <= names
     assert "testdock = testdock.cli:main" in entry_points
     assert "testdock = testdock_pytest.plugin" in entry_points
     assert not any(name.startswith(("tests/", "examples/")) for name in names)

@@ -175,7 +175,7 @@ def test_naive_xdist_loses_tests_where_dist_memory_loses_none(built: Path) -> No
     """Two tests that each hold 480 MiB, in a 1 GiB container: xdist's load scheduling starts them
     side by side and the kernel kills a worker; --dist memory, with the history of one run, never
     lets them meet."""
-    from testdock.run import RunOptions, run_phase
+    from testdock.run.phase import RunOptions, run_phase
 
     (built / "tests" / "test_zz_pair.py").write_text(PAIR_SUITE)
     base = ["python", "-m", "pytest", "-p", "no:cacheprovider", "-q", "-p", "no:randomly",

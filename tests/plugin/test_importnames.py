@@ -3,7 +3,7 @@ run's distributions with them)."""
 
 from __future__ import annotations
 
-from testdock_pytest.importnames import module_names
+from testdock_pytest.collection.importnames import module_names
 
 
 def test_module_names_follow_the_usual_spellings_and_the_known_exceptions() -> None:

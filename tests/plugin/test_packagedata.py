@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from testdock_pytest.packagedata import fill
+from testdock_pytest.imagebuild.packagedata import fill
 
 
 def test_data_files_the_build_left_out_are_copied_and_nothing_else(tmp_path: Path,

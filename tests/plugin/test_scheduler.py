@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from testdock_pytest.scheduler import MemoryModel, MemoryScheduling
+from testdock_pytest.parallel.scheduler import MemoryModel, MemoryScheduling
 
 MiB = 2**20
 

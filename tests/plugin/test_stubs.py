@@ -434,7 +434,7 @@ def test_warning_filters_naming_a_stubbed_dependency_resolve(pytester: pytest.Py
             assert nosuch_declared.exceptions.DeclaredWarning.category is not None
             assert nosuch_declared.Severity.Warning.value is not None
     """)
-    early = "import testdock_pytest.stubs as s; s.install_from_environment(); import pytest; "
+    early = "import testdock_pytest.collection.stubs as s; s.install_from_environment(); import pytest; "
     # (--assert=plain, as the image: no rewriting of the plugin the early import brought in)
     result = pytester.run(sys.executable, "-c", early + "raise SystemExit(pytest.main(['-q', "
                           "'--assert=plain', '-p', 'no:cacheprovider']))")
@@ -460,7 +460,7 @@ def test_a_package_importing_a_submodule_of_a_stubbed_dependency_gets_it(
         "except ImportError:\n    BLAS = False\n")
     pytester.makeconftest(f"""
         import sys
-        from testdock_pytest import stubs
+        from testdock_pytest.collection import stubs
         stubs._INSTALLED_CODE = ({str(site)!r},)  # fakelib stands for an installed package
         sys.path.insert(0, {str(site)!r})
     """)

@@ -1,4 +1,4 @@
-"""What testdock relies on beyond xdist's public interfaces (testdock_pytest/xdist_internals.py):
+"""What testdock relies on beyond xdist's public interfaces (testdock_pytest/parallel/xdist_internals.py):
 these fail loudly, with what changed, when an xdist or pytest upgrade breaks it."""
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from testdock.appdetect import AppRef, detect_app
+from testdock.project.apps import AppRef, detect_app
 from tests.conftest import write_tree
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "projects"

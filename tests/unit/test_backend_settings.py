@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from testdock.backend import _expand, integration_selection
-from testdock.config import load_settings, settings_from_table
 from testdock.errors import BadInput
-from testdock.phases import uvicorn_command
-from testdock.project import inspect_project
+from testdock.images.phases import uvicorn_command
+from testdock.project.inspection import inspect_project
+from testdock.project.settings import load_settings, settings_from_table
+from testdock.run.backend import _expand, integration_selection
 from tests.conftest import EXAMPLE
 
 
@@ -73,7 +73,7 @@ def test_integration_tests_are_found_by_folder_then_marker_then_all(tmp_path: Pa
 
 
 def test_a_configured_wsgi_app_is_served_as_wsgi(tmp_path: Path) -> None:
-    from testdock.phases import default_command
+    from testdock.images.phases import default_command
 
     project = tmp_path / "shop"
     shutil.copytree(EXAMPLE, project)

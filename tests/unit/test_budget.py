@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-import testdock_pytest.budget as budget
+import testdock_pytest.memory.budget as budget
+from testdock_pytest import sizes
 
 
 def test_cgroup_v1_limit_inside_a_container(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,7 +28,7 @@ def test_no_limit_values_are_recognised(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_sizes() -> None:
-    assert budget.parse_size("300 MiB") == 300 * 2**20
-    assert budget.parse_size("1g") == 2**30
+    assert sizes.parse_size("300 MiB") == 300 * 2**20
+    assert sizes.parse_size("1g") == 2**30
     with pytest.raises(ValueError):
-        budget.parse_size("a lot")
+        sizes.parse_size("a lot")

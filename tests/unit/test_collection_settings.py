@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from testdock.config import load_settings
-from testdock.phases import light_candidates, requirement_set
-from testdock.project import inspect_project
-from testdock.requirements import names
+from testdock.images.phases import light_candidates, requirement_set
+from testdock.project.inspection import inspect_project
+from testdock.project.requirements import names
+from testdock.project.settings import load_settings
 from tests.conftest import EXAMPLE
 
 
@@ -38,7 +38,7 @@ def test_collection_install_takes_extras_from_the_user_only(tmp_path: Path) -> N
 
 
 def test_collection_command_turns_coverage_off_where_pytest_cov_is_installed(tmp_path: Path) -> None:
-    from testdock.phases import default_command
+    from testdock.images.phases import default_command
 
     project = tmp_path / "shop"
     shutil.copytree(EXAMPLE, project)  # no pytest-cov among its test dependencies

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from testdock.config import Settings, load_settings, settings_from_table
 from testdock.errors import BadInput
+from testdock.project.settings import Settings, load_settings, settings_from_table
 
 
 def test_defaults_when_no_table(tmp_path: Path) -> None:

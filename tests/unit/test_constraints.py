@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from testdock.config import Settings
-from testdock.constraints import constraint_files, lock_pins, project_constraints
 from testdock.errors import BadInput
-from testdock.project import inspect_project
-from testdock.render import render_files
+from testdock.images.render import render_files
+from testdock.project.inspection import inspect_project
+from testdock.project.pins import constraint_files, lock_pins, project_constraints
+from testdock.project.settings import Settings
 
 UV_LOCK = """
 version = 1

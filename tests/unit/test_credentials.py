@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from docker.utils.build import PatternMatcher, exclude_paths
 
-from testdock.credentials import check_context, fixture_patterns, suspects
-from testdock.dockerignore import Matcher
+from testdock.engine.credentials import check_context, fixture_patterns, suspects
+from testdock.engine.dockerignore import Matcher
 from testdock.errors import BadInput
-from testdock.initialize import DOCKERIGNORE_LINES, _dockerignore
+from testdock.images.initialize import DOCKERIGNORE_LINES, _dockerignore
 from tests.conftest import write_tree
 
 PRIVATE_KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"

@@ -1,4 +1,4 @@
-from testdock.importnames import import_names
+from testdock.project.modulenames import import_names
 
 
 def test_import_names_cover_the_usual_and_the_known_differences() -> None:

@@ -9,9 +9,9 @@ import pytest
 import tomlkit
 
 from testdock.errors import BadInput
-from testdock.initialize import Action, InitOptions, apply, diff, plan
-from testdock.managed import Ownership, ownership, stamp
-from testdock.pluginwheel import legacy_files
+from testdock.images.initialize import Action, InitOptions, apply, diff, plan
+from testdock.images.pluginwheel import legacy_files
+from testdock.images.stamps import Ownership, ownership, stamp
 from tests.conftest import EXAMPLE
 
 GENERATED = [
@@ -219,16 +219,21 @@ def test_certificates_under_the_test_paths_reach_the_images(project: Path) -> No
 
 def test_build_refreshes_the_plugin_copy_an_older_testdock_wrote_all_or_nothing(tmp_path: Path) -> None:
     from testdock import __version__
-    from testdock.build import refresh_plugin
-    from testdock.managed import stamp
+    from testdock.images.pluginwheel import refresh_legacy_folder as refresh_plugin
+    from testdock.images.stamps import stamp
 
     files = legacy_files()
     stale, missing, current = sorted(files)[:3]
-    (tmp_path / stale).parent.mkdir(parents=True)
+    for relative in (stale, current):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / stale).write_text(stamp("# the plugin of an older testdock\n", "0.0.1"))
     (tmp_path / current).write_text(stamp(files[current], __version__))
+    obsolete = tmp_path / "docker/testdock_pytest/records.py"  # the old flat layout's
+    obsolete.write_text(stamp("# the memory history\n", "0.1.0"))
 
-    assert refresh_plugin(tmp_path) == ([f for f in sorted(files) if f != current], [])
+    assert refresh_plugin(tmp_path) == ([f for f in sorted(files) if f != current]
+                                        + ["docker/testdock_pytest/records.py"], [])
+    assert not obsolete.exists()
     assert (tmp_path / stale).read_text() == stamp(files[stale], __version__)
     assert (tmp_path / missing).read_text() == stamp(files[missing], __version__)
     assert refresh_plugin(tmp_path) == ([], [])

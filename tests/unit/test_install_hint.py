@@ -6,8 +6,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from testdock.collect import Collection
-from testdock.installhint import owner_by_name, suggested_modules
+from testdock.run.collect import Collection
+from testdock.run.installhint import owner_by_name, suggested_modules
 
 
 def _write(root: Path, name: str, text: str) -> None:
@@ -109,7 +109,7 @@ def test_owners_guessed_by_name_where_the_image_cannot_tell() -> None:
 
 
 def test_a_conftest_that_stops_collection_counts_every_module_it_imports(tmp_path: Path) -> None:
-    from testdock.collect import parse_output
+    from testdock.run.collect import parse_output
 
     _write(tmp_path, "tests/conftest.py", """
         import os

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from testdock_pytest.light import choose, main, requirements
+from testdock_pytest.imagebuild.light import choose, main, requirements
 
 
 def wheel(folder: Path, name: str, tag: str = "py3-none-any", requires: tuple[str, ...] = (),

@@ -199,7 +199,7 @@ def test_junit_from_progress_keeps_finished_tests_and_the_killed_one(tmp_path: P
 
 
 def test_collect_output_is_read_from_the_plugins_record() -> None:
-    from testdock.collect import differences, parse_output
+    from testdock.run.collect import differences, parse_output
     from testdock_pytest.contract import CollectionRecord
 
     record = CollectionRecord(
@@ -227,8 +227,8 @@ def test_collect_output_is_read_from_the_plugins_record() -> None:
 def test_a_record_from_a_newer_plugin_is_one_clear_error() -> None:
     import pytest
 
-    from testdock.collect import parse_output
     from testdock.errors import BadInput
+    from testdock.run.collect import parse_output
     from testdock_pytest.contract import VERSION, CollectionRecord
 
     with pytest.raises(BadInput, match="upgrade testdock, or rebuild the image"):
@@ -236,7 +236,7 @@ def test_a_record_from_a_newer_plugin_is_one_clear_error() -> None:
 
 
 def test_without_a_record_pytests_own_listing_is_read() -> None:
-    from testdock.collect import parse_output
+    from testdock.run.collect import parse_output
 
     output = "\n".join([
         "tests/test_a.py::test_one", "tests/test_a.py::test_two[1-x]", "",
@@ -248,7 +248,7 @@ def test_without_a_record_pytests_own_listing_is_read() -> None:
 
 
 def test_read_only_failures_are_counted_from_junit(tmp_path: Path) -> None:
-    from testdock.run import read_only_failures
+    from testdock.run.phase import read_only_failures
 
     junit = tmp_path / "junit.xml"
     junit.write_text('<testsuite><testcase name="a"><failure message="OSError: [Errno 30] Read-only file '
@@ -259,7 +259,7 @@ def test_read_only_failures_are_counted_from_junit(tmp_path: Path) -> None:
 
 
 def test_collect_output_keeps_the_projects_frames_of_each_error() -> None:
-    from testdock.collect import parse_output
+    from testdock.run.collect import parse_output
 
     output = "\n".join([  # pytest's own output, as from an image without the plugin
         "==================================== ERRORS ====================================",
@@ -275,7 +275,7 @@ def test_collect_output_keeps_the_projects_frames_of_each_error() -> None:
 
 
 def test_a_refused_write_in_the_output_of_a_failed_read_only_run_gets_the_hint() -> None:
-    from testdock.run import RunResult, summary_lines
+    from testdock.run.phase import RunResult, summary_lines
 
     def hint(**fields: object) -> bool:
         result = RunResult("execution", "img", 3, False, 2**30, **fields)  # type: ignore[arg-type]
@@ -289,7 +289,7 @@ def test_a_refused_write_in_the_output_of_a_failed_read_only_run_gets_the_hint()
 
 
 def test_tests_whose_ids_change_between_collections_are_left_out_of_the_comparison() -> None:
-    from testdock.collect import Collection, differences, unstable_tests
+    from testdock.run.collect import Collection, differences, unstable_tests
 
     stamp = "tests/test_dates.py::TestParse::test_invalid[{}]"
     collection = Collection("collection", "img", 0, nodeids=[stamp.format("00:58:01"), "t.py::test_a",
@@ -302,7 +302,7 @@ def test_tests_whose_ids_change_between_collections_are_left_out_of_the_comparis
 
 
 def test_only_tests_found_both_times_under_other_ids_are_unstable() -> None:
-    from testdock.collect import changed_ids
+    from testdock.run.collect import changed_ids
 
     first = ["t.py::test_time[00:01]", "t.py::test_a", "u.py::test_flaky_file", "t.py::test_p[1]"]
     second = ["t.py::test_time[00:02]", "t.py::test_a", "t.py::test_p[1]", "t.py::test_new"]

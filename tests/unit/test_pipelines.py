@@ -13,9 +13,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from testdock import ci
 from testdock.cli import main
 from testdock.errors import BadInput
+from testdock.scale import ci
 from tests.conftest import EXAMPLE
 
 TOOLS = Path(sys.executable).parent

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from testdock.pipfailure import PipWatch
+from testdock.engine.pipfailure import PipWatch
 
 # what BuildKit shows of a pip install failing on an old pandas, which has no wheel for this Python
 SDIST_FAILURE = """\

@@ -8,16 +8,16 @@ import sys
 import zipfile
 from pathlib import Path
 
-from testdock.initialize import place_plugin
-from testdock.managed import stamp
-from testdock.pluginwheel import LEGACY_FOLDER, legacy_files, wheel_bytes, wheel_name, write_wheel
+from testdock.images.initialize import place_plugin
+from testdock.images.pluginwheel import LEGACY_FOLDER, legacy_files, wheel_bytes, wheel_name, write_wheel
+from testdock.images.stamps import stamp
 
 
 def test_the_wheel_is_the_same_bytes_every_time_and_holds_the_whole_plugin() -> None:
     body = wheel_bytes()
     assert body == wheel_bytes()
     names = zipfile.ZipFile(io.BytesIO(body)).namelist()
-    assert {"testdock_pytest/plugin.py", "testdock_pytest/contract.py", "testdock_pytest/stubs.py",
+    assert {"testdock_pytest/plugin.py", "testdock_pytest/contract.py", "testdock_pytest/collection/stubs.py",
             "testdock_pytest/py.typed", "testdock_stubs.pth"} <= set(names)
     assert names[-1].endswith(".dist-info/RECORD")
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
@@ -31,7 +31,7 @@ def test_pip_installs_it_and_pytest_finds_it_through_its_entry_point(tmp_path: P
                     "--disable-pip-version-check", "--target", str(target), str(wheel)], check=True)
     check = ("import importlib.metadata as m, site, sys; site.addsitedir(sys.argv[1]); "
              "ep = [e for e in m.entry_points(group='pytest11') if e.dist.name == 'testdock-pytest']; "
-             "print(ep[0].value, ep[0].dist.version, 'testdock_pytest.stubs' in sys.modules)")
+             "print(ep[0].value, ep[0].dist.version, 'testdock_pytest.collection.stubs' in sys.modules)")
     found = subprocess.run([sys.executable, "-c", check, str(target)], capture_output=True, text=True,
                            check=True, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"})
     assert found.stdout.split() == ["testdock_pytest.plugin", "0.2.0", "False"]
@@ -61,7 +61,9 @@ def test_init_removes_the_old_plugin_folder_only_when_nothing_uses_it_and_none_o
     folder = tmp_path / LEGACY_FOLDER
     folder.mkdir(parents=True)
     for relative, body in legacy_files().items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relative).write_text(stamp(body, __version__))
+    (folder / "records.py").write_text(stamp("# a module of the old flat layout\n", "0.1.0"))
     dockerfile = tmp_path / "docker" / "pytest.execution.Dockerfile"
     dockerfile.write_text("COPY docker/testdock_pytest /opt/testdock/testdock_pytest\n")
     assert ("remove", LEGACY_FOLDER) not in place_plugin(tmp_path)  # an edited Dockerfile still copies it

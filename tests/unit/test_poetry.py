@@ -9,7 +9,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
 from testdock.errors import BadInput
-from testdock.poetry import constraint_to_specifier, dependency_to_requirement
+from testdock.project.poetry import constraint_to_specifier, dependency_to_requirement
 
 
 @pytest.mark.parametrize(

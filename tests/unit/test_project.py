@@ -10,9 +10,9 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from testdock.appdetect import AppRef
 from testdock.errors import BadInput
-from testdock.project import Project, image_safe_name, inspect_project, parse_app_reference
+from testdock.project.apps import AppRef
+from testdock.project.inspection import Project, image_safe_name, inspect_project, parse_app_reference
 from tests.conftest import write_tree
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "projects"

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from testdock.appdetect import AppRef
-from testdock.config import PHASES, Settings, settings_from_table
-from testdock.phases import SPECS, requirement_set
-from testdock.project import Project, inspect_project
-from testdock.render import render_files
+from testdock.images.phases import SPECS, requirement_set
+from testdock.images.render import render_files
+from testdock.project.apps import AppRef
+from testdock.project.inspection import Project, inspect_project
+from testdock.project.settings import PHASES, Settings, settings_from_table
 from tests.conftest import EXAMPLE, REPO
 
 FIXTURES = REPO / "tests" / "fixtures" / "projects"

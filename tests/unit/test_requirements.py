@@ -8,7 +8,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from testdock.errors import BadInput
-from testdock.requirements import merge, names, parse_requirement, read_requirements_file
+from testdock.project.requirements import merge, names, parse_requirement, read_requirements_file
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "projects"
 

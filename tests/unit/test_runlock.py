@@ -8,13 +8,13 @@ import textwrap
 import time
 from pathlib import Path
 
-from testdock.runlock import lock_path, one_run_at_a_time
+from testdock.run.lock import lock_path, one_run_at_a_time
 from tests.conftest import REPO
 
 _HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from testdock.runlock import one_run_at_a_time
+    from testdock.run.lock import one_run_at_a_time
     with one_run_at_a_time(Path(sys.argv[1]), "run execution", print):
         print("holding", flush=True)
         time.sleep(float(sys.argv[2]))

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from testdock_pytest.records import merge_histories
-from testdock_pytest.sharding import Capacity, MiB, check_shard, plan_shards, plan_table
+from testdock_pytest.memory.history import merge_histories
+from testdock_pytest.sharding.plan import Capacity, MiB, check_shard, plan_shards, plan_table
 
 
 def synthetic(count: int, seed: int = 7) -> tuple[list[str], dict[str, tuple[int, float]]]:
@@ -89,7 +89,7 @@ def test_the_split_is_the_same_in_another_process_whatever_its_hash_seed() -> No
     local = [shard.nodeids for shard in plan_shards(nodeids, expected, 3, Capacity(workers=2), groups).shards]
     program = (
         "import json, sys\n"
-        "from testdock_pytest.sharding import Capacity, plan_shards\n"
+        "from testdock_pytest.sharding.plan import Capacity, plan_shards\n"
         "data = json.load(sys.stdin)\n"
         "expected = {k: tuple(v) for k, v in data['expected'].items()}\n"
         "plan = plan_shards(data['nodeids'], expected, 3, Capacity(workers=2), data['groups'])\n"

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from testdock.cli import main
-from testdock.stressreport import (
+from testdock.run.stressreport import (
     Benchmark,
     LoadResult,
     StressSummary,

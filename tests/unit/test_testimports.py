@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from testdock.testimports import files_of_tests, imported_by_tests, unconditional_imports
+from testdock.project.testimports import files_of_tests, imported_by_tests, unconditional_imports
 from tests.conftest import write_tree
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from testdock.units import format_size, parse_size
+from testdock_pytest.sizes import format_size, parse_size
 
 
 @pytest.mark.parametrize(("text", "expected"), [

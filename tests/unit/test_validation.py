@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from testdock.cli import main
-from testdock.config import settings_from_table
 from testdock.errors import BadInput
+from testdock.project.settings import settings_from_table
 from testdock.validation import check_cpus, check_registry, check_tag
 
 

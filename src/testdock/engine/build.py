@@ -1,0 +1,455 @@
+"""Build the phase images in dependency order, several at once: each image is built under a
+private tag and given its real tags only once complete, so a failure or Ctrl-C never leaves a
+half-tagged image. Every line of every build goes to one log."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from testdock import engine
+from testdock.engine import builtimages
+from testdock.engine.credentials import check_context
+from testdock.engine.pipfailure import PipWatch
+from testdock.errors import BadInput
+from testdock.images.phases import SPECS
+from testdock.images.pluginwheel import (
+    LEGACY_FOLDER,
+    refresh_legacy_folder,
+    uses_legacy_folder,
+    wheel_name,
+    write_wheel,
+)
+from testdock.images.render import base_image, image_prefix
+from testdock.project.inspection import Project
+from testdock.project.settings import PHASES, Settings
+from testdock.safepaths import check_inside
+from testdock.validation import check_tag
+from testdock.workspace import Workspace, as_workspace, repository
+from testdock_pytest.contract import LABEL_MANAGED, LABEL_PHASE, LABEL_PROJECT
+
+DEFAULT_LOG = Path("logs/build_test_images.log")
+STEP_LINE = re.compile(r"^#(\d+) \[([^\]]+)\] (.*)$")
+_CACHED = re.compile(r"^#(\d+) CACHED$")
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    phase: str
+    image: str  # the first tag
+    tags: tuple[str, ...]
+    seconds: float
+    state: str  # built, failed, skipped, interrupted
+    size: int | None = None
+    previous_size: int | None = None
+    cache_hits: int = 0
+    steps: int = 0
+    error_tail: tuple[str, ...] = ()
+    pushed: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "built"
+
+    @property
+    def size_change(self) -> int | None:
+        if self.size is None or self.previous_size is None:
+            return None
+        return self.size - self.previous_size
+
+
+class BuildListener(Protocol):
+    """What a progress view hears: state changes and every output line."""
+
+    def state(self, phase: str, state: str, detail: str = "") -> None: ...
+
+    def line(self, phase: str, text: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    phases: Sequence[str] = PHASES
+    tag: str | None = None
+    parallel: int | None = None
+    no_cache: bool = False
+    pull: bool = False
+    registry: str | None = None
+    push: bool = False
+    log_path: Path | None = None
+    bake: bool = False
+    cache_from: str | None = None  # a tag in the registry whose images seed the cache
+
+
+def default_tag(root: Path) -> str:
+    """The project's git short commit, or "latest" outside git."""
+    try:
+        result = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "latest"
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and commit else "latest"
+
+
+def image_tags(prefix: str, phase: str, tag: str, registry: str = "") -> tuple[str, ...]:
+    name = repository(prefix, phase, registry)
+    return tuple(dict.fromkeys([f"{name}:{tag}", f"{name}:latest"]))
+
+
+def ordered_phases(phases: Sequence[str]) -> list[str]:
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown:
+        raise BadInput(f"unknown phase {unknown[0]!r}; choose from {', '.join(PHASES)}")
+    return [p for p in PHASES if p in phases]
+
+
+def build_log(root: Path, chosen: Path | None) -> Path:
+    """The build log: the one the user chose, else logs/build_test_images.log inside the project
+    (never through a link)."""
+    if chosen is not None:
+        return root / chosen
+    check_inside(root, DEFAULT_LOG, folder=False)
+    return root / DEFAULT_LOG
+
+
+class _Log:
+    """One log file for all builds, each line prefixed with time and phase; thread-safe."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def line(self, phase: str, text: str) -> None:
+        with self._lock:
+            self._handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{phase}] {text}\n")
+            self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+@dataclass
+class _StepCounter:
+    steps: set[int] = field(default_factory=set)
+    cached: set[int] = field(default_factory=set)
+    current: str = ""
+
+    def feed(self, text: str) -> None:
+        step = STEP_LINE.match(text)
+        if step and not step.group(2).startswith("internal"):
+            self.steps.add(int(step.group(1)))
+            self.current = f"[{step.group(2)}] {step.group(3)}"[:120]
+        cached = _CACHED.match(text)
+        if cached:
+            self.cached.add(int(cached.group(1)))
+
+
+class _Run:
+    """One invocation of `testdock build`: shared state of the worker threads."""
+
+    def __init__(self, root: Path, project: Project, settings: Settings, options: BuildOptions,
+                 registry: str, listener: BuildListener) -> None:
+        self.root = root
+        self.project = project
+        self.settings = settings
+        self.options = options
+        self.listener = listener
+        self.prefix = image_prefix(project, settings)
+        self.tag = options.tag or default_tag(root)
+        self.registry = registry
+        self.builder = engine.find_builder()
+        self.client = engine.client()
+        self.processes = engine.Processes()
+        self.log = _Log(build_log(root, options.log_path))
+        self.results: dict[str, ImageResult] = {}
+        self.private_tags: set[str] = set()
+        self.scratch = tempfile.TemporaryDirectory(prefix="testdock-build-")
+        self._lock = threading.Lock()
+
+    def output(self, phase: str, text: str) -> None:
+        self.log.line(phase, text)
+        self.listener.line(phase, text)
+
+    def build(self, phase: str) -> ImageResult:
+        tags = image_tags(self.prefix, phase, self.tag, self.registry)
+        previous = engine.image_info(self.client, tags[-1])
+        private = f"{repository(self.prefix, phase)}:testdock-building-{uuid.uuid4().hex[:8]}"
+        with self._lock:
+            self.private_tags.add(private)
+        args = {"BASE_IMAGE": base_image(self.project, self.settings)}
+        dependency = SPECS[phase].depends_on
+        if dependency:
+            built = self.results.get(dependency)
+            args["EXECUTION_IMAGE"] = built.image if built else image_tags(
+                self.prefix, dependency, self.tag, self.registry)[0]
+        cache_from: tuple[str, ...] = ()
+        if self.options.cache_from:
+            cache_from = (f"{repository(self.prefix, phase, self.registry)}:{self.options.cache_from}",)
+        if self.options.push or cache_from:
+            args["BUILDKIT_INLINE_CACHE"] = "1"  # pushed images carry their cache for the next build
+        request = engine.BuildRequest(self.root, self.root / SPECS[phase].dockerfile_path, (private,),
+                                      args, self.options.no_cache, self.options.pull,
+                                      cache_from=cache_from, iidfile=self.iidfile(phase))
+        counter = _StepCounter()
+        pip = PipWatch()
+
+        def on_line(text: str) -> None:
+            counter.feed(text)
+            pip.feed(text)
+            self.output(phase, text)
+
+        self.listener.state(phase, "building")
+        started = time.monotonic()
+        try:
+            engine.build(self.builder, request, on_line, self.processes)
+        except engine.BuildFailed as failure:
+            seconds = time.monotonic() - started
+            state = "interrupted" if self.processes.stopping else "failed"
+            self.output(phase, f"{state.upper()} after {seconds:.1f}s")
+            self.listener.state(phase, state, counter.current)
+            tail = tuple(line for line in failure.tail if line.strip())[-15:]
+            explanation = pip.explanation()
+            if explanation and not self.processes.stopping:
+                tail = (explanation, *tail)
+            return ImageResult(phase, tags[0], tags, seconds, state, cache_hits=len(counter.cached),
+                               steps=len(counter.steps), error_tail=tail)
+        self.record(request, phase)
+        engine.tag(self.client, private, tags)
+        engine.untag(self.client, private)
+        with self._lock:
+            self.private_tags.discard(private)
+        seconds = time.monotonic() - started
+        info = engine.image_info(self.client, tags[0])
+        self.output(phase, f"built {tags[0]} in {seconds:.1f}s")
+        self.listener.state(phase, "built", f"{seconds:.1f}s")
+        return ImageResult(phase, tags[0], tags, seconds, "built", info.size if info else None,
+                           previous.size if previous else None, len(counter.cached), len(counter.steps))
+
+    def build_early_stage(self, phase: str) -> None:
+        """Build (into the cache only) the phase's stage that does not need its dependency, so
+        that it runs alongside the dependency's build; failures show in the real build."""
+        stage = SPECS[phase].early_stage
+        if stage is None:
+            return
+        args = {"BASE_IMAGE": base_image(self.project, self.settings)}
+        # BuildKit leaves the stage as an untagged image: labelled and recorded, cleanup finds it
+        labels = {LABEL_MANAGED: "true", LABEL_PROJECT: self.prefix, LABEL_PHASE: phase,
+                  "io.testdock.stage": stage}
+        request = engine.BuildRequest(self.root, self.root / SPECS[phase].dockerfile_path, (), args,
+                                      self.options.no_cache, self.options.pull, target=stage,
+                                      labels=labels, iidfile=self.iidfile(f"{phase}-{stage}"))
+        self.listener.state(phase, "building", f"{stage} while {SPECS[phase].depends_on} builds")
+        try:
+            engine.build(self.builder, request, lambda text: self.output(phase, text), self.processes)
+            self.record(request, phase)
+        except engine.BuildFailed:
+            self.output(phase, f"early stage {stage} failed; the full build will show why")
+        if not self.processes.stopping:
+            self.listener.state(phase, "waiting", f"for {SPECS[phase].depends_on}")
+
+    def skipped(self, phase: str, reason: str, state: str = "skipped") -> ImageResult:
+        tags = image_tags(self.prefix, phase, self.tag, self.registry)
+        self.listener.state(phase, state, reason)
+        return ImageResult(phase, tags[0], tags, 0.0, state, error_tail=(reason,))
+
+    def iidfile(self, name: str) -> Path:
+        return Path(self.scratch.name) / f"{name}.iid"
+
+    def record(self, request: engine.BuildRequest, phase: str) -> None:
+        """Note the image a build produced in the record cleanup reads."""
+        try:
+            image_id = request.iidfile.read_text().strip() if request.iidfile else ""
+        except OSError:
+            return
+        if image_id:
+            builtimages.BuiltImages().add(self.client, image_id, self.prefix, phase)
+
+    def forget_private_tags(self) -> None:
+        for reference in list(self.private_tags):
+            engine.untag(self.client, reference)
+
+
+_EXPECTED_ORDER = ("execution", "stress", "backend", "collection")
+
+
+def _schedule(run: _Run, chosen: list[str], workers: int) -> None:
+    pending: dict[Future[ImageResult], str] = {}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="build") as pool:
+
+        def start(phase: str) -> None:
+            dependency = SPECS[phase].depends_on
+            if dependency in run.results and not run.results[dependency].ok:
+                run.results[phase] = run.skipped(phase, f"the {dependency} image it builds FROM failed")
+                return
+            pending[pool.submit(run.build, phase)] = phase
+
+        early: list[Future[None]] = []
+        # the longest builds first: they set the wall time
+        for phase in sorted(chosen, key=lambda p: _EXPECTED_ORDER.index(p)):
+            if SPECS[phase].depends_on not in chosen:
+                start(phase)
+            else:
+                run.listener.state(phase, "waiting", f"for {SPECS[phase].depends_on}")
+                if SPECS[phase].early_stage and not run.options.no_cache:
+                    early.append(pool.submit(run.build_early_stage, phase))
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    phase = pending.pop(future)
+                    run.results[phase] = future.result()
+                    for dependant in chosen:
+                        if SPECS[dependant].depends_on == phase:
+                            start(dependant)
+            wait(early)
+        except BaseException:
+            run.processes.stop_all()
+            for waiting in pending:
+                waiting.cancel()
+            for warming in early:
+                warming.cancel()
+            raise
+
+
+def build_images(target: Path | Workspace, options: BuildOptions,
+                 listener: BuildListener) -> list[ImageResult]:
+    """Build the chosen phases' images. A failing image does not stop the others (stress, built
+    FROM the execution image, is skipped when that fails). Ctrl-C stops every build, removes
+    their private tags and re-raises KeyboardInterrupt."""
+    workspace = as_workspace(target)
+    root, settings, project = workspace.root, workspace.settings, workspace.project
+    chosen = ordered_phases(options.phases)
+    # every value that reaches a tag or the engine is checked before anything is built or written
+    registry = workspace.registry(options.registry)
+    if options.tag is not None:
+        check_tag(options.tag)
+    if options.cache_from is not None:
+        check_tag(options.cache_from, "--cache-from")
+    check_context(root, settings.build.allow_credentials, project.test_paths)
+    missing = [SPECS[p].dockerfile_path for p in chosen if not (root / SPECS[p].dockerfile_path).is_file()]
+    if missing:
+        raise BadInput(f"{root}: {missing[0]} is missing; run `testdock init` first")
+    if options.cache_from and not registry:
+        raise BadInput("--cache-from needs a registry: pass --registry HOST[:PORT][/PREFIX] or set "
+                       "[tool.testdock.build] registry")
+    if options.push and not registry:
+        raise BadInput("--push needs a registry: pass --registry HOST[:PORT][/PREFIX] or set "
+                       "[tool.testdock.build] registry")
+    try:
+        placed = write_wheel(root)
+    except OSError as error:
+        raise BadInput(f"{root / 'docker'}: cannot write the plugin's wheel: {error.strerror}") from None
+    if placed == "update":
+        listener.state(chosen[0], "plugin updated", f"docker/{wheel_name()} replaces another "
+                       "testdock's plugin; the images get this one's")
+    if uses_legacy_folder(root):
+        refreshed, edited = refresh_legacy_folder(root)
+        if refreshed:
+            listener.state(chosen[0], "plugin updated", f"{len(refreshed)} file(s) of {LEGACY_FOLDER} "
+                           "were another testdock's; the images get this one's")
+        elif edited:
+            listener.state(chosen[0], "plugin kept", f"{edited[0]} is edited, so {LEGACY_FOLDER} stays "
+                           "as it is, older than this testdock; `testdock init --force` replaces it")
+    if options.bake:
+        return _bake(root, project, settings, options, registry, chosen, listener)
+    run = _Run(root, project, settings, options, registry, listener)
+    try:
+        _schedule(run, chosen, options.parallel or settings.build.parallel)
+    finally:
+        run.forget_private_tags()
+        run.log.close()
+        run.scratch.cleanup()
+    results = [run.results[p] for p in chosen]
+    if options.push:
+        results = [_push(run, result) for result in results]
+    return results
+
+
+def _push(run: _Run, result: ImageResult) -> ImageResult:
+    if not result.ok:
+        return result
+    pushed: list[str] = []
+    for reference in result.tags:
+        run.listener.state(result.phase, "pushing", reference)
+        try:
+            engine.push(run.client, reference)
+        except engine.PushFailed as failure:
+            run.listener.state(result.phase, "failed", str(failure))
+            return ImageResult(**{**result.__dict__, "state": "failed", "pushed": tuple(pushed),
+                                  "error_tail": (str(failure),)})
+        pushed.append(reference)
+    run.listener.state(result.phase, "pushed", ", ".join(pushed))
+    return ImageResult(**{**result.__dict__, "pushed": tuple(pushed)})
+
+
+class PlainListener:
+    """Line output for logs and CI: state changes, and each build step as it starts."""
+
+    def __init__(self, echo: Callable[[str], None]) -> None:
+        self._echo = echo
+        self._lock = threading.Lock()
+
+    def state(self, phase: str, state: str, detail: str = "") -> None:
+        with self._lock:
+            self._echo(f"[{phase}] {state}{': ' + detail if detail else ''}")
+
+    def line(self, phase: str, text: str) -> None:
+        step = STEP_LINE.match(text)
+        if step and not step.group(2).startswith("internal") and not text.endswith(("DONE", "CACHED")):
+            with self._lock:
+                self._echo(f"[{phase}] [{step.group(2)}] {step.group(3)[:100]}")
+
+
+def _bake(root: Path, project: Project, settings: Settings, options: BuildOptions, registry: str,
+          chosen: list[str], listener: BuildListener) -> list[ImageResult]:
+    """All chosen images through `docker buildx bake` and the docker-bake.hcl init wrote."""
+    bake_file = root / "docker" / "docker-bake.hcl"
+    if not bake_file.is_file():
+        raise BadInput(f"{bake_file} is missing; run `testdock init` first")
+    builder = engine.find_bake()
+    client = engine.client()
+    prefix = image_prefix(project, settings)
+    tag = options.tag or default_tag(root)
+    argv = [*builder.argv, "--file", str(bake_file), "--progress=plain", "--load",
+            *(["--no-cache"] if options.no_cache else []), *(["--pull"] if options.pull else []), *chosen]
+    environment = {**os.environ, "TAG": tag, "REGISTRY": registry,
+                   "BASE_IMAGE": base_image(project, settings)}
+    log = _Log(build_log(root, options.log_path))
+    counter = _StepCounter()
+    for phase in chosen:
+        listener.state(phase, "building")
+    started = time.monotonic()
+    tail: list[str] = []
+    with subprocess.Popen(argv, cwd=root, env=environment, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, errors="replace") as process:
+        assert process.stdout is not None
+        for text in process.stdout:
+            text = text.rstrip("\n")
+            counter.feed(text)
+            tail = [*tail[-39:], text]
+            log.line("bake", text)
+            listener.line(chosen[0], text)
+        returncode = process.wait()
+    log.close()
+    seconds = time.monotonic() - started
+    results: list[ImageResult] = []
+    for phase in chosen:
+        tags = image_tags(prefix, phase, tag, registry)
+        info = engine.image_info(client, tags[0]) if returncode == 0 else None
+        state = "built" if info else "failed"
+        listener.state(phase, state)
+        results.append(ImageResult(phase, tags[0], tags, seconds, state, info.size if info else None,
+                                   cache_hits=len(counter.cached), steps=len(counter.steps),
+                                   error_tail=() if info else tuple(tail[-15:])))
+    return results

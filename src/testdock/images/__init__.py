@@ -1,0 +1,1 @@
+"""What the images are: the four phases as data, the templates, and the files `testdock init` writes."""

@@ -1,0 +1,167 @@
+"""The four phases as data: what each image installs, runs and checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from testdock.images.tools import BACKEND_TOOLS, COLLECTION_TOOLS, EXECUTION_TOOLS, STRESS_TOOLS
+from testdock.project.inspection import Project
+from testdock.project.requirements import merge, names
+from testdock.project.settings import PHASES, Settings
+
+DEFAULT_MEMORY = {"collection": "512m", "execution": "1g", "stress": "2g", "backend": "1g"}
+USER_ID = 10001
+USER_NAME = "testdock"
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """One test image: its Dockerfile, its requirement set and what it runs by default."""
+
+    name: str
+    dockerfile: str
+    requirements_file: str
+    purpose: str
+    depends_on: str | None = None
+    # A stage that needs nothing of `depends_on`, built while that is still building.
+    early_stage: str | None = None
+
+    @property
+    def dockerfile_path(self) -> str:
+        return f"docker/{self.dockerfile}"
+
+    @property
+    def requirements_path(self) -> str:
+        return f"docker/{self.requirements_file}"
+
+
+SPECS: dict[str, PhaseSpec] = {
+    "collection": PhaseSpec("collection", "pytest.collection.Dockerfile",
+                            "collection_requirements.txt",
+                            "test discovery: pytest and the project's source, none of its dependencies"),
+    "execution": PhaseSpec("execution", "pytest.execution.Dockerfile",
+                           "execution_requirements.txt",
+                           "test execution: runtime and test dependencies, xdist, coverage, timeouts"),
+    "stress": PhaseSpec("stress", "pytest.stress.Dockerfile", "stress_requirements.txt",
+                        "stress testing: the execution image plus profilers, benchmarks and load tools",
+                        depends_on="execution", early_stage="stress-tools"),
+    "backend": PhaseSpec("backend", "backend.test.Dockerfile", "test_requirements.txt",
+                         "backend testing: the application under uvicorn with a memory-aware health check"),
+}
+assert tuple(SPECS) == PHASES
+
+
+# Test tools that register a pytest plugin (a `pytest11` entry point) without a pytest- name, or
+# build what tests are made of at import time (hypothesis strategies): collection needs them real.
+COLLECTION_SHAPERS = frozenset({"hypothesis", "syrupy", "faker", "time-machine", "inline-snapshot",
+                                "pytest", "anyio"})
+
+
+# Plugins that drive a framework they do not depend on: pytest-django sets Django up (settings,
+# apps, the test database) when pytest configures, which a stand-in for Django cannot survive.
+PLUGIN_FRAMEWORKS = {"pytest-django": "django"}
+
+
+def _plugin_frameworks(plugins: list[str]) -> list[str]:
+    return [PLUGIN_FRAMEWORKS[name] for name in sorted(names(plugins)) if name in PLUGIN_FRAMEWORKS]
+
+
+def _pytest_plugins(requirements: tuple[str, ...]) -> list[str]:
+    """Test requirements that are pytest plugins: they can change what collection finds."""
+    return [r for r in requirements
+            if any(n.startswith("pytest-") or n in COLLECTION_SHAPERS for n in names([r]))]
+
+
+def _chosen(wanted: list[str], project: Project) -> list[str]:
+    """The project's own requirement for each wanted name (its version range and markers), else
+    the name. Extras are the user's, not the project's: `dask` is dask, even where the project
+    asks for `dask[complete]` (a web server, Arrow and a cluster scheduler besides)."""
+    declared = {canonicalize_name(Requirement(r).name): Requirement(r)
+                for r in (*project.dependencies, *project.test_dependencies)}
+    chosen: list[str] = []
+    for text in wanted:
+        requirement = Requirement(text)
+        own = declared.get(canonicalize_name(requirement.name))
+        if own is None or requirement.specifier or requirement.url or requirement.marker:
+            chosen.append(text)
+            continue
+        own.extras = requirement.extras
+        chosen.append(str(own))
+    return chosen
+
+
+def requirement_set(phase: str, project: Project, settings: Settings) -> tuple[str, ...]:
+    """What the phase's image installs (the project itself is installed separately)."""
+    extra = tuple(getattr(settings.phases, phase).extra_requirements)
+    if phase == "collection":
+        # the project's own pins first: another pytest may name parametrized tests differently
+        plugins = _pytest_plugins(project.test_dependencies)
+        installed = _chosen([*settings.collection.install, *_plugin_frameworks(plugins)], project)
+        return merge(plugins, installed, COLLECTION_TOOLS, extra)
+    if phase == "execution":
+        return merge(project.dependencies, project.test_dependencies, EXECUTION_TOOLS, extra)
+    if phase == "stress":
+        # Installed on top of the execution image: only what it lacks.
+        return merge(STRESS_TOOLS, extra)
+    return merge(project.dependencies, project.test_dependencies, BACKEND_TOOLS, extra)
+
+
+LIGHT_CANDIDATES_PATH = "docker/collection_light_requirements.txt"
+
+
+def light_candidates(project: Project, settings: Settings) -> tuple[str, ...]:
+    """The dependencies the collection image may install for real when they prove light (pure
+    Python, small): all but what it installs anyway and what the user wants stubbed."""
+    installed = names(requirement_set("collection", project, settings))
+    stubbed = {name.partition(".")[0].lower().replace("_", "-") for name in settings.collection.stub}
+    return tuple(requirement for requirement in merge(project.dependencies, project.test_dependencies)
+                 if not names([requirement]) & (installed | stubbed))
+
+
+def memory_limit(phase: str, settings: Settings) -> str:
+    return getattr(settings.phases, phase).memory or DEFAULT_MEMORY[phase]
+
+
+def default_command(phase: str, project: Project, settings: Settings) -> list[str]:
+    """The image's CMD: what `docker run IMAGE` does without arguments."""
+    configured = getattr(settings.phases, phase).command
+    if configured:
+        return list(configured)
+    pytest = ["python", "-m", "pytest", "-p", "no:cacheprovider"]
+    if phase == "collection":
+        # collecting only: no assertion rewriting, which costs more than the imports on big suites,
+        # and no coverage (an `addopts = --cov` would measure the imports, then fail to write)
+        no_coverage = ["--no-cov"] if "pytest-cov" in names(requirement_set(phase, project, settings)) else []
+        return [*pytest, "--collect-only", "-q", "--assert=plain", *no_coverage]
+    if phase == "execution":
+        # the XML report goes to the results whoever turns coverage on (an `addopts = --cov
+        # --cov-report=xml` would write it into the read-only /app); inert when coverage is off
+        coverage = [*(f"--cov={package}" for package in project.packages),
+                    "--cov-report=xml:test-results/coverage.xml"]
+        # workers from the memory budget, tests handed out so that they stay inside it
+        return [*pytest, "-n", "auto", "--dist", "memory", "--junitxml=test-results/junit.xml",
+                "--timeout=600", *coverage]
+    if phase == "stress":
+        return [*pytest, "--junitxml=test-results/stress-junit.xml",
+                "--html=test-results/stress-report.html", "--self-contained-html"]
+    if project.app is None:
+        return [*pytest, "--junitxml=test-results/backend-junit.xml"]
+    interface = settings.backend.interface if settings.backend.app else project.app.interface
+    return uvicorn_command(project.app.target, interface, settings)
+
+
+def uvicorn_command(target: str, interface: str, settings: Settings) -> list[str]:
+    """uvicorn for a memory-limited container: few workers, bounded concurrency and keep-alive,
+    no access log; uvloop and httptools are used when installed (uvicorn's "auto")."""
+    backend = settings.backend
+    command = ["python", "-m", "uvicorn", target, "--workers", str(backend.workers),
+               "--limit-concurrency", str(backend.limit_concurrency),
+               "--timeout-keep-alive", str(backend.keep_alive)]
+    if not backend.access_log:
+        command.append("--no-access-log")
+    if interface == "wsgi":
+        command += ["--interface", "wsgi"]
+    return command

@@ -1,0 +1,185 @@
+"""Render the files `testdock init` writes: Dockerfiles, requirement sets, the health check."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import PurePosixPath
+from typing import Any
+
+import jinja2
+
+from testdock import __version__
+from testdock.images.phases import (
+    LIGHT_CANDIDATES_PATH,
+    SPECS,
+    USER_ID,
+    USER_NAME,
+    default_command,
+    light_candidates,
+    requirement_set,
+)
+from testdock.images.pluginwheel import WHEEL_FOLDER, WHEEL_GLOB
+from testdock.images.tools import BACKEND_TOOLS, COLLECTION_TOOLS, EXECUTION_TOOLS, STRESS_TOOLS
+from testdock.project.inspection import Project
+from testdock.project.modulenames import import_names
+from testdock.project.requirements import names
+from testdock.project.settings import PHASES, Settings
+from testdock_pytest.contract import LABEL_MANAGED, LABEL_PHASE, LABEL_PROJECT, LABEL_VERSION, RESULTS_DIR_ENV
+from testdock_pytest.sizes import parse_size
+
+HEALTHCHECK_PATH = "docker/healthcheck.py"
+BAKE_PATH = "docker/docker-bake.hcl"
+
+_environment = jinja2.Environment(
+    loader=jinja2.PackageLoader("testdock.images", "templates"),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+    autoescape=False,  # Dockerfiles, not HTML; every interpolated value is validated upstream
+)
+
+
+def app_path(relative: str) -> str:
+    """Where a project-relative path lives in the images: "src" -> "/app/src", "." -> "/app"."""
+    return f"/app/{relative.strip('/')}".rstrip("/.") or "/app"
+
+
+def app_pythonpath(project: Project) -> str:
+    """The project's source roots inside the images, as PYTHONPATH."""
+    return ":".join(app_path(root) for root in project.source_roots)
+
+
+def base_image(project: Project, settings: Settings) -> str:
+    return settings.base_image or f"python:{project.python_version}-slim"
+
+
+def image_prefix(project: Project, settings: Settings) -> str:
+    return settings.project or project.image_name
+
+
+def _context(phase: str, project: Project, settings: Settings, locked: list[str]) -> dict[str, Any]:
+    spec = SPECS[phase]
+    prefix = image_prefix(project, settings)
+    return {
+        "version": __version__,
+        "phase": phase,
+        "purpose": spec.purpose,
+        "base_image": base_image(project, settings),
+        "image_prefix": prefix,
+        "execution_image": f"{prefix}-execution:latest",
+        "requirements_path": spec.requirements_path,
+        "execution_requirements_path": SPECS["execution"].requirements_path,
+        "installable": project.installable,
+        "pythonpath": app_pythonpath(project),
+        "compile_paths": _compile_paths(project),
+        "package_dirs": _package_dirs(project) if re.fullmatch(r"[\w.-]+", project.name) else [],
+        "distribution": project.name,
+        "stub_modules": ",".join(settings.collection.stub),
+        "light_candidates_path": LIGHT_CANDIDATES_PATH,
+        # bytecode loads several times faster than source compiles
+        "collection_compile_paths": _compile_paths(project, source=True),
+        "plugin_wheel_glob": f"{WHEEL_FOLDER}/{WHEEL_GLOB}",
+        "results_dir_env": RESULTS_DIR_ENV,
+        "label_keys": {"managed": LABEL_MANAGED, "project": LABEL_PROJECT, "phase": LABEL_PHASE,
+                   "version": LABEL_VERSION},
+        "light_budget": parse_size(settings.collection.light_budget),
+        # the real run has these; others, imported under try/except ImportError, stay missing
+        # (the execution image's own tools too: pytest-cov's coverage, psutil)
+        "stub_dependencies": ",".join(import_names([*project.dependencies, *project.test_dependencies,
+                                                    *locked, *EXECUTION_TOOLS, "coverage"])),
+        "system_packages": " ".join(settings.system_packages),
+        "build_packages": " ".join(settings.build_packages),
+        "command": json.dumps(default_command(phase, project, settings)),
+        "user_id": USER_ID,
+        "user_name": USER_NAME,
+        "has_app": project.app is not None,
+        "port": settings.backend.port,
+        "host": settings.backend.host,
+        "health_path": settings.backend.health_path,
+        "health_max_memory": settings.backend.health_max_memory,
+    }
+
+
+def _package_dirs(project: Project) -> list[str]:
+    """The project's package folders relative to its root (src/metpy): the images fill the
+    installed copies in with the data files a build left out."""
+    found = [str(PurePosixPath(root) / package) for root in project.source_roots
+             for package in project.packages if (project.root / root / package).is_dir()]
+    return [folder for folder in found if re.fullmatch(r"[\w./-]+", folder)]
+
+
+def _compile_paths(project: Project, source: bool = False) -> str:
+    """What an image precompiles: the tests (the installed project was compiled by pip), and the
+    source too when the project runs from /app (or `source`: the collection image's editable one)."""
+    paths = [*project.test_paths, *(project.source_roots if source or not project.installable else [])]
+    existing = [path for path in paths if (project.root / path).exists()]
+    folders = sorted({app_path(path) for path in existing})
+    if not folders or "/app" in folders:
+        return "/app"
+    return " ".join(folders)
+
+
+def _requirements_text(phase: str, project: Project, settings: Settings) -> str:
+    lines = [
+        f"# The {phase} image's requirement set (docker/{SPECS[phase].dockerfile}).",
+        "# Derived from the project's dependencies; add packages through",
+        f"# [tool.testdock.phases.{phase}] extra_requirements rather than here.",
+        *requirement_set(phase, project, settings),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+CONSTRAINTS_PATH = "docker/constraints.txt"
+
+
+def _pins(project: Project) -> tuple[list[str], str]:
+    """The versions the project pins (lock file or `-c` files) and where they come from."""
+    from testdock.project.inspection import requirement_files
+    from testdock.project.pins import project_constraints
+
+    runtime, test, dev = requirement_files(project.root)
+    return project_constraints(project.root, project.name, [*runtime, *test, *dev])
+
+
+def _constraints_text(pins: list[str], source: str) -> str:
+    tools = names([*COLLECTION_TOOLS, *EXECUTION_TOOLS, *BACKEND_TOOLS, *STRESS_TOOLS])
+    # the images' own tools stay free; `-c URL` lines are passed on for pip to read
+    kept = [pin for pin in pins if pin.startswith("-c ") or not names([pin]) & tools]
+    header = (f"# Versions the images install within, from {source} (testdock init rewrites this file)."
+              if source else "# The project pins no versions (no lock file, no -c constraints file).")
+    return "\n".join([header, *kept]) + "\n"
+
+
+def render_files(project: Project, settings: Settings) -> dict[str, str]:
+    """Every generated file, by its path relative to the project root (not yet stamped)."""
+    files: dict[str, str] = {}
+    pins, source = _pins(project)
+    # a locked package is in the real run even when no dependency names it
+    locked = [pin for pin in pins if not pin.startswith("-c ")]
+    for phase in PHASES:
+        spec = SPECS[phase]
+        template = _environment.get_template(f"{spec.dockerfile}.j2")
+        files[spec.dockerfile_path] = _tidy(template.render(_context(phase, project, settings, locked)))
+        files[spec.requirements_path] = _requirements_text(phase, project, settings)
+    files[CONSTRAINTS_PATH] = _constraints_text(pins, source)
+    files[LIGHT_CANDIDATES_PATH] = "\n".join([
+        "# Dependencies the collection image installs for real when they and everything they need",
+        "# are small wheels within [tool.testdock.collection] light_budget; the rest is stubbed.",
+        *light_candidates(project, settings)]) + "\n"
+    files[HEALTHCHECK_PATH] = _environment.get_template("healthcheck.py.j2").render()
+    files[BAKE_PATH] = _environment.get_template("docker-bake.hcl.j2").render(
+        base_image=base_image(project, settings), image_prefix=image_prefix(project, settings),
+        dockerfiles=[(phase, SPECS[phase].dockerfile_path) for phase in PHASES])
+    return files
+
+
+def _tidy(text: str) -> str:
+    """No runs of blank lines, no leading blank lines, one trailing newline."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        if not line.strip() and (not lines or not lines[-1].strip()):
+            continue
+        lines.append(line.rstrip())
+    return "\n".join(lines).rstrip("\n") + "\n"

@@ -1,0 +1,18 @@
+"""The tools testdock's images install whatever the project asks for (its own pins of them, from an
+unused extra, must not replace them)."""
+
+from __future__ import annotations
+
+from testdock.project.requirements import names
+
+# versions float within their major line
+EXECUTION_TOOLS = ("pytest>=8", "pytest-xdist>=3.5", "pytest-cov>=5", "pytest-timeout>=2.3",
+                   "psutil>=5.9")
+STRESS_TOOLS = ("memray>=1.11", "py-spy>=0.3.14", "pympler>=1.0", "memory-profiler>=0.61",
+                "pytest-benchmark>=4", "pytest-html>=4", "locust>=2.20")
+BACKEND_TOOLS = ("uvicorn>=0.29", "pytest>=8", "psutil>=5.9")
+COLLECTION_TOOLS = ("pytest>=8",)
+
+# every name above, canonical: pytest, pytest-xdist, coverage (through pytest-cov)...
+TOOL_NAMES = frozenset(names([*EXECUTION_TOOLS, *STRESS_TOOLS, *BACKEND_TOOLS, *COLLECTION_TOOLS,
+                              "coverage"]))

@@ -1,0 +1,1 @@
+"""Reading a project: its dependencies, pins, Python, tests, app, and its [tool.testdock] settings."""

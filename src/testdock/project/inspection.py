@@ -1,0 +1,624 @@
+"""Inspect a Python project: what it depends on, which Python, where its tests and app are."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+
+from testdock.errors import BadInput
+from testdock.images.tools import TOOL_NAMES
+from testdock.project import poetry
+from testdock.project.apps import AppRef, detect_app
+from testdock.project.pyproject import ini_lines, ini_list, read_ini, read_toml, table
+from testdock.project.requirements import (
+    SELF_REFERENCE,
+    merge,
+    read_requirements_file,
+    requirement_text,
+)
+from testdock.project.testimports import imported_by_tests
+from testdock_pytest.collection.importnames import module_names
+
+TEST_GROUPS = ("test", "tests", "testing")
+DEV_GROUPS = ("dev", "develop", "development")
+# Pythons a default base image may be chosen from, newest last.
+KNOWN_PYTHONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
+DEFAULT_PYTHON = "3.12"
+NEWEST_STABLE = "3.13"
+
+
+def _minor(version: str) -> tuple[int, int]:
+    major, minor = version.split(".")
+    return int(major), int(minor)
+_PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg")
+# Tools a "dev" set often carries that no test needs; dropped when dev stands in for test.
+DEV_ONLY_TOOLS = frozenset({
+    "black", "blacken-docs", "build", "bump2version", "bumpver", "check-manifest", "flake8",
+    "flit", "hatch", "isort", "mypy", "nox", "pip-tools", "pre-commit", "pylint", "ruff",
+    "setuptools", "sphinx", "sphinx-rtd-theme", "furo", "mkdocs", "mkdocs-material", "tox",
+    "twine", "wheel", "towncrier", "codespell", "pyupgrade", "autopep8", "yapf", "bandit",
+})
+
+
+@dataclass(frozen=True)
+class Project:
+    """What testdock needs to know about a project to build its test images."""
+
+    root: Path
+    name: str
+    python_version: str
+    requires_python: str | None
+    dependencies: tuple[str, ...]
+    test_dependencies: tuple[str, ...]
+    test_paths: tuple[str, ...]
+    source_roots: tuple[str, ...]
+    packages: tuple[str, ...]
+    installable: bool
+    app: AppRef | None
+    sources: tuple[str, ...] = field(default=())  # where dependencies were read from
+
+    @property
+    def image_name(self) -> str:
+        """The project's name as Docker accepts it in image names."""
+        return image_safe_name(self.name)
+
+
+def image_safe_name(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    safe = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return safe or "project"
+
+
+@dataclass
+class _Collected:
+    dependencies: list[list[str]] = field(default_factory=list)
+    test_dependencies: list[list[str]] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    extras: dict[str, list[str]] = field(default_factory=dict)  # every extra the project declares
+    # every requirement declared in a group or extra, chosen or not: what tests may turn out to need
+    declared: list[tuple[str, str]] = field(default_factory=list)  # (requirement, where)
+
+    def add(self, source: str, runtime: Iterable[str], test: Iterable[str]) -> None:
+        runtime, test = list(runtime), list(test)
+        if runtime or test:
+            self.sources.append(source)
+        self.dependencies.append(runtime)
+        self.test_dependencies.append(test)
+
+
+def _without_dev_tools(requirements: Iterable[str]) -> list[str]:
+    return [r for r in requirements
+            if canonicalize_name(Requirement(r).name) not in DEV_ONLY_TOOLS
+            and not canonicalize_name(Requirement(r).name).startswith(("sphinx", "types-", "flake8-"))]
+
+
+def _pick_groups(available: Iterable[str]) -> list[str]:
+    """The test groups/extras present, else the dev ones."""
+    normalized: dict[str, str] = {canonicalize_name(str(key)): key for key in available}
+    chosen = [normalized[g] for g in TEST_GROUPS if g in normalized]
+    return chosen or [normalized[g] for g in DEV_GROUPS if g in normalized]
+
+
+def _only_dev(available: Iterable[str]) -> bool:
+    """True when no test group exists and a dev group stands in for it."""
+    return not any(canonicalize_name(str(key)) in TEST_GROUPS for key in available)
+
+
+def _test_set(requirements: list[str], available: Iterable[str]) -> list[str]:
+    return _without_dev_tools(requirements) if _only_dev(available) else requirements
+
+
+def _strings(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise BadInput(f"{where}: expected a list of requirement strings")
+    return [requirement_text(item, where) for item in value]
+
+
+def _expand_self(requirements: list[str], name: str, extras: dict[str, list[str]],
+                 seen: frozenset[str] = frozenset()) -> list[str]:
+    """Replace `project[extra]` self-references by the extra's own requirements."""
+    own = canonicalize_name(name) if name else ""
+    result: list[str] = []
+    for text in requirements:
+        requirement = Requirement(text)
+        if own and canonicalize_name(requirement.name) == own:
+            for extra in sorted(requirement.extras):
+                key = canonicalize_name(extra)
+                if key in seen:
+                    continue
+                matched = next((v for k, v in extras.items() if canonicalize_name(k) == key), [])
+                result += _expand_self(matched, name, extras, seen | {key})
+            continue
+        result.append(text)
+    return result
+
+
+def _pep621(data: dict[str, Any], collected: _Collected) -> None:
+    project = table(data, "project")
+    if not project:
+        return
+    name = str(project.get("name", ""))
+    runtime = _strings(project.get("dependencies", []), "pyproject.toml [project] dependencies")
+    optional_raw = table(data, "project", "optional-dependencies")
+    optional = {
+        key: _strings(value, f"pyproject.toml [project.optional-dependencies] {key}")
+        for key, value in optional_raw.items()
+    }
+    test: list[str] = []
+    for extra in _pick_groups(optional):
+        test += _expand_self(optional[extra], name, optional)
+    collected.extras.update(optional)
+    collected.add("pyproject.toml [project]", runtime, _test_set(test, optional))
+
+
+def _dependency_groups(data: dict[str, Any], collected: _Collected) -> None:
+    groups = table(data, "dependency-groups")
+    if not groups:
+        return
+
+    by_name = {canonicalize_name(name): name for name in groups}
+
+    def resolve(group: str, seen: frozenset[str]) -> list[str]:
+        group = by_name.get(canonicalize_name(group), group)
+        if group in seen:
+            raise BadInput(f"pyproject.toml [dependency-groups] {group}: includes itself")
+        entries = groups.get(group)
+        if not isinstance(entries, list):
+            raise BadInput(f"pyproject.toml [dependency-groups] {group}: expected a list")
+        result: list[str] = []
+        for entry in entries:
+            if isinstance(entry, dict) and "include-group" in entry:
+                result += resolve(str(entry["include-group"]), seen | {group})
+            elif isinstance(entry, str):
+                result.append(requirement_text(entry, f"pyproject.toml [dependency-groups] {group}"))
+            else:
+                raise BadInput(f"pyproject.toml [dependency-groups] {group}: bad entry {entry!r}")
+        return result
+
+    test: list[str] = []
+    for group in _pick_groups(groups):
+        test += resolve(group, frozenset())
+    for group in groups:
+        try:
+            collected.declared += [(r, f"dependency group {group!r}") for r in resolve(group, frozenset())]
+        except BadInput:
+            continue  # a group the tests do not use is no reason to stop
+    name = str(table(data, "project").get("name", ""))
+    extras = {
+        key: [str(v) for v in value]
+        for key, value in table(data, "project", "optional-dependencies").items()
+        if isinstance(value, list)
+    }
+    collected.add("pyproject.toml [dependency-groups]", [],
+                  _test_set(_expand_self(test, name, extras), groups))
+
+
+def _poetry_table(entries: dict[str, Any], where: str, optional: bool = False) -> list[str]:
+    """The table's requirements: its required ones, or with `optional` its optional ones."""
+    result: list[str] = []
+    for name, spec in entries.items():
+        if canonicalize_name(name) == "python":
+            continue
+        if bool(isinstance(spec, dict) and spec.get("optional")) != optional:
+            continue
+        requirement = poetry.dependency_to_requirement(name, spec, where)
+        if requirement is not None:
+            result.append(requirement_text(requirement, where))
+    return result
+
+
+def _poetry(data: dict[str, Any], collected: _Collected) -> None:
+    tool_poetry = table(data, "tool", "poetry")
+    if not tool_poetry:
+        return
+    runtime = _poetry_table(table(tool_poetry, "dependencies"), "pyproject.toml [tool.poetry.dependencies]")
+    groups = {name: table(group, "dependencies") for name, group in table(tool_poetry, "group").items()
+              if isinstance(group, dict)}
+    where = {name: f"pyproject.toml [tool.poetry.group.{name}.dependencies]" for name in groups}
+    if "dev-dependencies" in tool_poetry and "dev" not in groups:
+        groups["dev"] = table(tool_poetry, "dev-dependencies")
+        where["dev"] = "pyproject.toml [tool.poetry.dev-dependencies]"
+    test: list[str] = []
+    for group in _pick_groups(groups):
+        test += _poetry_table(groups[group], where[group])
+    pools = {f"Poetry group {group!r}": (groups[group], where[group]) for group in groups}
+    pools["Poetry's optional dependencies"] = (table(tool_poetry, "dependencies"),
+                                               "pyproject.toml [tool.poetry.dependencies]")
+    for label, (entries, place) in pools.items():
+        try:
+            collected.declared += [(r, label) for r in _poetry_table(
+                entries, place, optional=label.endswith("optional dependencies"))]
+        except BadInput:
+            continue  # a group the tests do not use is no reason to stop
+    collected.add("pyproject.toml [tool.poetry]", runtime, _test_set(test, groups))
+
+
+def _setup_cfg(root: Path, collected: _Collected) -> None:
+    path = root / "setup.cfg"
+    if not path.is_file():
+        return
+    parser = read_ini(path)
+    runtime: list[str] = []
+    if parser.has_option("options", "install_requires"):
+        runtime = [requirement_text(line, "setup.cfg install_requires")
+                   for line in ini_lines(parser.get("options", "install_requires"))]
+    test: list[str] = []
+    if parser.has_section("options.extras_require"):
+        extras = {key: ini_lines(value) for key, value in parser.items("options.extras_require")}
+        collected.extras.update({key: [requirement_text(line, f"setup.cfg extras_require {key}")
+                                       for line in lines] for key, lines in extras.items()})
+        for extra in _pick_groups(extras):
+            test += [requirement_text(line, f"setup.cfg extras_require {extra}")
+                     for line in extras[extra]]
+        test = _test_set(test, extras)
+    collected.add("setup.cfg", runtime, test)
+
+
+def _requirement_list(value: object, root: Path | None = None) -> list[str]:
+    """setuptools takes a list of requirements or one string of them, a line each; setup.py may
+    also read them from files."""
+    if isinstance(value, RequirementFiles) and root is not None:
+        return [line for path in value for line in read_requirements_file(path, root)]
+    if isinstance(value, str):
+        return ini_lines(value)
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return []
+
+
+def _module_assignments(body: list[ast.stmt], opened: tuple[str, ...] = (), nested: bool = False
+                        ) -> Iterator[tuple[str, ast.expr, tuple[str, ...], bool]]:
+    """(name, value, files opened around it, within a block) of each `name = value` at module
+    level, within `with open(...)` and if/try blocks too (`with open("reqs/base.txt") as f:
+    REQUIRES = ...`)."""
+    for statement in body:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
+                and isinstance(statement.targets[0], ast.Name):
+            yield statement.targets[0].id, statement.value, opened, nested
+        elif isinstance(statement, ast.With):
+            files = tuple(text for item in statement.items for text in _strings_in(item.context_expr))
+            yield from _module_assignments(statement.body, opened + files, True)
+        elif isinstance(statement, (ast.If, ast.Try)):
+            for block in (statement.body, statement.orelse, getattr(statement, "finalbody", [])):
+                yield from _module_assignments(block, opened, True)
+
+
+def _strings_in(node: ast.AST) -> list[str]:
+    return [child.value for child in ast.walk(node)
+            if isinstance(child, ast.Constant) and isinstance(child.value, str)]
+
+
+def _setup_py_keywords(root: Path) -> dict[str, Any]:
+    """The keyword arguments of setup() in setup.py (which is parsed, never executed): literals,
+    names bound once to a literal, and requirement lists read from files: a keyword computed from
+    the contents of a .txt file of the project (`open("requirements.txt").read().splitlines()`,
+    directly or through a name) stands for that file, as a `RequirementFiles`."""
+    path = root / "setup.py"
+    if not path.is_file():
+        return {}
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (SyntaxError, UnicodeDecodeError, ValueError):
+        return {}
+    # a name bound once at the top level (later additions in blocks aside), else once in a block
+    top: dict[str, list[tuple[ast.expr, tuple[str, ...]]]] = {}
+    anywhere: dict[str, list[tuple[ast.expr, tuple[str, ...]]]] = {}
+    for name, bound, around, nested in _module_assignments(tree.body):
+        anywhere.setdefault(name, []).append((bound, around))
+        if not nested:
+            top.setdefault(name, []).append((bound, around))
+    assigned = {name: top.get(name) or bindings for name, bindings in anywhere.items()}
+    keywords: dict[str, Any] = {}
+    for node in ast.walk(tree):
+        function = getattr(node, "func", None)
+        if not (isinstance(node, ast.Call) and getattr(function, "id", getattr(function, "attr", ""))
+                == "setup"):
+            continue
+        for keyword in node.keywords:
+            value: ast.expr = keyword.value
+            opened: tuple[str, ...] = ()
+            if isinstance(value, ast.Name) and len(assigned.get(value.id, [])) == 1:
+                value, opened = assigned[value.id][0]
+            try:
+                keywords[str(keyword.arg)] = ast.literal_eval(value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                files = [root / text for text in (*_strings_in(value), *opened)
+                         if text.endswith(".txt") and (root / text).is_file()]
+                if files:
+                    keywords[str(keyword.arg)] = RequirementFiles(files)
+    return keywords
+
+
+class RequirementFiles(list[Path]):
+    """A setup() keyword read from requirements files at build time."""
+
+
+def _setup_py(root: Path, collected: _Collected) -> None:
+    keywords = _setup_py_keywords(root)
+    if not keywords:
+        return
+    runtime = [requirement_text(v, "setup.py install_requires")
+               for v in _requirement_list(keywords.get("install_requires"), root)]
+    test: list[str] = []
+    extras = keywords.get("extras_require")
+    if isinstance(extras, dict):
+        collected.extras.update({str(key): [requirement_text(v, f"setup.py extras_require {key}")
+                                            for v in _requirement_list(value)]
+                                 for key, value in extras.items()})
+        for extra in _pick_groups(extras):
+            test += [requirement_text(v, f"setup.py extras_require {extra}")
+                     for v in _requirement_list(extras[extra])]
+        test = _test_set(test, extras)
+    collected.add("setup.py", runtime, test)
+
+
+def requirement_files(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """(runtime, test, dev) requirements files by their conventional names."""
+    files = sorted(root.glob("requirements*.txt")) + sorted(root.glob("*requirements.txt"))
+    for folder in (root / "requirements", root / "reqs", root / "requirements.d"):
+        if folder.is_dir():
+            files += sorted(folder.glob("*.txt"))
+    tests_folders = (root / "tests", root / "test")  # tests/requirements.txt: what the tests need
+    for folder in tests_folders:
+        files += sorted(folder.glob("requirements*.txt")) + sorted(folder.glob("*requirements.txt"))
+    runtime: list[Path] = []
+    test: list[Path] = []
+    dev: list[Path] = []
+    for path in dict.fromkeys(files):
+        # reqs/base-requirements.txt is the base set, as requirements/base.txt is
+        stem = re.sub(r"[-_.]?(requirements|reqs)$", "", path.stem.lower()) or "requirements"
+        if "test" in stem or path.parent in tests_folders:
+            test.append(path)
+        elif "dev" in stem:
+            dev.append(path)
+        elif any(word in stem for word in ("doc", "lint", "typing", "mypy", "style", "release")):
+            continue
+        elif path.parent == root or stem in ("base", "main", "prod", "production", "common",
+                                             "runtime", "requirements"):
+            runtime.append(path)
+    # a tests folder's file adds to the dev set rather than replacing it (it may be a tool's own)
+    replaces_dev = [path for path in test if path.parent not in tests_folders]
+    return runtime, test, (dev if not replaces_dev else [])
+
+
+def _requirements_txt(root: Path, collected: _Collected) -> None:
+    runtime_files, test_files, dev_files = requirement_files(root)
+    for path in runtime_files:
+        collected.add(str(path.relative_to(root)), read_requirements_file(path, root), [])
+    for path in test_files:
+        try:
+            requirements = read_requirements_file(path, root)
+        except BadInput:
+            if path.parent.name in ("tests", "test"):
+                continue  # not necessarily the suite's: a requirements tool's test data
+            raise
+        collected.add(str(path.relative_to(root)), [], requirements)
+    for path in dev_files:
+        collected.add(str(path.relative_to(root)), [],
+                      _without_dev_tools(read_requirements_file(path, root)))
+
+
+def _python_version(root: Path, data: dict[str, Any]) -> tuple[str, str | None]:
+    requires = table(data, "project").get("requires-python")
+    origin = root / "pyproject.toml"
+    if requires is None:
+        poetry_python = table(data, "tool", "poetry", "dependencies").get("python")
+        if isinstance(poetry_python, str):
+            requires = poetry.constraint_to_specifier(poetry_python, "[tool.poetry] python")
+    setup_requires_python = _setup_py_keywords(root).get("python_requires") if requires is None else None
+    if isinstance(setup_requires_python, str):
+        requires = setup_requires_python
+        origin = root / "setup.py"
+    if requires is None and (root / "setup.cfg").is_file():
+        parser = read_ini(root / "setup.cfg")
+        if parser.has_option("options", "python_requires"):
+            requires = parser.get("options", "python_requires")
+            origin = root / "setup.cfg"
+    pinned = root / ".python-version"
+    if pinned.is_file():
+        try:
+            lines = pinned.read_text(encoding="utf-8").split()
+        except UnicodeDecodeError:
+            raise BadInput(f"{pinned}: not UTF-8 text") from None
+        match = re.match(r"^(?:python-?|cpython-?)?(\d+)\.(\d+)", lines[0]) if lines else None
+        if match:
+            return f"{match.group(1)}.{match.group(2)}", str(requires) if requires else None
+    if requires is None:
+        return DEFAULT_PYTHON, None
+    try:
+        specifier = SpecifierSet(str(requires))
+    except InvalidSpecifier:
+        raise BadInput(f"{origin}: requires-python {requires!r} is not a valid "
+                       "version specifier (like '>=3.11')") from None
+    allowed = [v for v in KNOWN_PYTHONS if specifier.contains(f"{v}.0", prereleases=True)
+               or specifier.contains(f"{v}.99", prereleases=True)]
+    if not allowed:
+        raise BadInput(f"{origin}: no Python from {KNOWN_PYTHONS[0]} to {KNOWN_PYTHONS[-1]} satisfies "
+                       f"requires-python {requires!r}; set [tool.testdock] base_image")
+    # The newest allowed release that is not newer than the newest stable default line.
+    stable = [v for v in allowed if _minor(v) <= _minor(NEWEST_STABLE)]
+    chosen = (stable or allowed)[-1]
+    return chosen, str(requires)
+
+
+def _pytest_testpaths(root: Path, data: dict[str, Any]) -> list[str] | None:
+    """`testpaths` from pytest's configuration: the first file holding pytest settings wins,
+    in pytest's own order (pytest.ini, pyproject.toml, tox.ini, setup.cfg)."""
+    for name in ("pytest.ini", ".pytest.ini"):
+        if (root / name).is_file():
+            parser = read_ini(root / name)
+            return ini_list(parser.get("pytest", "testpaths", fallback="")) or None
+    for keys in (("tool", "pytest", "ini_options"), ("tool", "pytest")):
+        if "pytest" in table(data, "tool") and (keys[-1] == "pytest" or keys[-1] in table(data, *keys[:-1])):
+            value = table(data, *keys).get("testpaths")
+            if value is None:
+                continue
+            if isinstance(value, str):
+                return [value]
+            if not isinstance(value, list):
+                raise BadInput(f"{root / 'pyproject.toml'}: [tool.pytest.ini_options] testpaths must "
+                               "be a list of paths")
+            return [str(v) for v in value]
+    if "pytest" in table(data, "tool"):
+        return None
+    for name, section in (("tox.ini", "pytest"), ("setup.cfg", "tool:pytest")):
+        if (root / name).is_file():
+            parser = read_ini(root / name)
+            if parser.has_section(section):
+                return ini_list(parser.get(section, "testpaths", fallback="")) or None
+    return None
+
+
+def _test_paths(root: Path, data: dict[str, Any]) -> tuple[str, ...]:
+    configured = _pytest_testpaths(root, data)
+    if configured:
+        return tuple(configured)
+    for candidate in ("tests", "test"):
+        if (root / candidate).is_dir():
+            return (candidate,)
+    return (".",)
+
+
+def _source_roots(root: Path) -> tuple[str, ...]:
+    return ("src",) if (root / "src").is_dir() else (".",)
+
+
+def _packages(root: Path, source_roots: tuple[str, ...], test_paths: tuple[str, ...]) -> tuple[str, ...]:
+    skipped = {*(p.strip("/").split("/")[0] for p in test_paths), "tests", "test", "docs", "examples",
+               "scripts", "build", "dist", "docker"}
+    found: list[str] = []
+    for source_root in source_roots:
+        base = root / source_root
+        for entry in sorted(base.iterdir()):
+            if entry.name in skipped or entry.name.startswith((".", "_")) or "venv" in entry.name:
+                continue
+            if entry.is_dir() and (entry / "__init__.py").is_file() and entry.name.isidentifier():
+                found.append(entry.name)
+            elif (entry.suffix == ".py" and entry.stem.isidentifier() and source_root == "src"):
+                found.append(entry.stem)
+    return tuple(found)
+
+
+def _project_name(root: Path, data: dict[str, Any]) -> str:
+    for candidate in (table(data, "project").get("name"), table(data, "tool", "poetry").get("name")):
+        if isinstance(candidate, str) and candidate.strip():
+            return candidate.strip()
+    if (root / "setup.cfg").is_file():
+        parser = read_ini(root / "setup.cfg")
+        if parser.has_option("metadata", "name"):
+            return parser.get("metadata", "name").strip()
+    setup_name = _setup_py_keywords(root).get("name")
+    if isinstance(setup_name, str) and setup_name.strip():
+        return setup_name.strip()
+    # an unpacked sdist's folder carries the version: requests-2.32.3 is requests
+    return re.sub(r"-v?\d+(\.\d+)+([._-]?[a-z]+\d*)*$", "", root.resolve().name) or root.resolve().name
+
+
+def _needed_by_tests(root: Path, test_paths: tuple[str, ...], collected: _Collected,
+                     chosen: Iterable[str], own: str) -> list[tuple[str, str]]:
+    """Requirements of extras and groups not chosen for the tests (`optional`, `plot`) whose
+    modules test files import unconditionally: the tests cannot be collected without them.
+    Returns (requirement, where it was declared), in declaration order, extras first. Modules
+    that what is chosen already provides, or the standard library, or testdock's own tools
+    (pytest: a `pytest<7` pin in an unused group) never count."""
+    chosen_names = [Requirement(r).name for r in chosen]
+    have = {canonicalize_name(name) for name in chosen_names} | {own} | TOOL_NAMES
+    # setup.py's ":python_version<'3'" keys are conditional install_requires, not extras
+    pool = [(r, f"extra {key!r}") for key, requirements in collected.extras.items() if ":" not in key
+            for r in requirements]
+    pool += collected.declared
+    pool.sort(key=lambda entry: "doc" in entry[1])  # a docs extra's pins are the docs build's
+    offered: dict[str, tuple[str, str]] = {}  # canonical name -> its first declaration
+    for text, where in pool:
+        for requirement in _expand_self(_expand_self([text], SELF_REFERENCE, collected.extras), own,
+                                        collected.extras):
+            name = canonicalize_name(Requirement(requirement).name)
+            if name not in have:
+                offered.setdefault(name, (requirement, where))
+    provided = set(sys.stdlib_module_names).union(
+        *(module_names(name) for name in (*chosen_names, *TOOL_NAMES)))
+    modules = {name: module_names(Requirement(requirement).name) - provided
+               for name, (requirement, _) in offered.items()}
+    imported = imported_by_tests(root, test_paths, set().union(*modules.values()))
+    return [offered[name] for name in offered if modules[name] & imported.keys()]
+
+
+def _is_project(root: Path) -> bool:
+    if any((root / marker).is_file() for marker in _PROJECT_MARKERS):
+        return True
+    return bool(list(root.glob("requirements*.txt"))) or any(
+        (root / folder).is_dir() for folder in ("requirements", "reqs", "requirements.d"))
+
+
+def inspect_project(root: Path, app_override: str | None = None) -> Project:
+    """Describe the project at `root`; bad input (not a project, broken files) raises BadInput."""
+    if not root.exists():
+        raise BadInput(f"{root}: no such directory")
+    if not root.is_dir():
+        raise BadInput(f"{root}: not a directory; give the project's folder")
+    if not _is_project(root):
+        raise BadInput(f"{root}: not a Python project (no pyproject.toml, setup.py, setup.cfg or "
+                       "requirements*.txt); run testdock in the project's folder")
+    pyproject = root / "pyproject.toml"
+    data = read_toml(pyproject) if pyproject.is_file() else {}
+    collected = _Collected()
+    _pep621(data, collected)
+    _dependency_groups(data, collected)
+    _poetry(data, collected)
+    _setup_cfg(root, collected)
+    _setup_py(root, collected)
+    _requirements_txt(root, collected)
+    name = _project_name(root, data)
+    own = canonicalize_name(name)
+    # `-e .[socks]` in a requirements file: the extra's own requirements
+    runtime = [_expand_self(group, SELF_REFERENCE, collected.extras) for group in collected.dependencies]
+    test = [_expand_self(group, SELF_REFERENCE, collected.extras) for group in collected.test_dependencies]
+    dependencies = tuple(r for r in merge(*runtime) if canonicalize_name(Requirement(r).name) != own)
+    test_dependencies = tuple(r for r in merge(*test) if canonicalize_name(Requirement(r).name) != own)
+    python_version, requires_python = _python_version(root, data)
+    test_paths = _test_paths(root, data)
+    needed = _needed_by_tests(root, test_paths, collected, (*dependencies, *test_dependencies), own)
+    if needed:
+        test_dependencies = tuple(merge(test_dependencies, [requirement for requirement, _ in needed]))
+        collected.sources.append("tests' imports (" + ", ".join(
+            f"{Requirement(requirement).name} from {where}" for requirement, where in needed) + ")")
+    source_roots = _source_roots(root)
+    installable = bool(table(data, "build-system")) or bool(table(data, "project")) or bool(
+        table(data, "tool", "poetry")) or (root / "setup.py").is_file() or (root / "setup.cfg").is_file()
+    app = parse_app_reference(app_override) if app_override else detect_app(
+        [root / source_root for source_root in source_roots])
+    return Project(
+        root=root.resolve(),
+        name=name,
+        python_version=python_version,
+        requires_python=requires_python,
+        dependencies=dependencies,
+        test_dependencies=test_dependencies,
+        test_paths=test_paths,
+        source_roots=source_roots,
+        packages=_packages(root, source_roots, test_paths),
+        installable=installable,
+        app=app,
+        sources=tuple(collected.sources),
+    )
+
+
+_APP_REFERENCE = re.compile(r"^([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*)$")
+
+
+def parse_app_reference(text: str, interface: str = "asgi") -> AppRef:
+    """`module:attribute` as given by a user."""
+    match = _APP_REFERENCE.match(text.strip())
+    if not match:
+        raise BadInput(f"app {text!r} is not of the form 'package.module:attribute'")
+    return AppRef(match.group(1), match.group(2), interface, "configured")

@@ -1,0 +1,1 @@
+"""Collection without the dependencies: import stubs, the guards they respect, the listing record."""

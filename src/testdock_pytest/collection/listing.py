@@ -1,0 +1,50 @@
+"""What a collection found, as one versioned JSON record (contract.CollectionRecord) that no
+project setting can reshape: `testdock collect` and `testdock shard` set $TESTDOCK_LIST_COLLECTED
+and read it, whatever verbosity, colour or summary options the project's addopts choose (a `-v`
+in addopts turns `--collect-only -q` into a tree)."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+import pytest
+
+from testdock_pytest.collection import stubs
+from testdock_pytest.contract import LIST_ENV, CollectionRecord
+
+# a frame of the project's own code in a traceback: a relative path (/opt/venv's are absolute)
+_PROJECT_FRAME = re.compile(r"^([^/<\s][^:\s]*\.py):\d+: in ", re.MULTILINE)
+
+
+def project_frames(longrepr: object) -> list[str]:
+    """The project's files in a failure's traceback, in order, each once."""
+    return list(dict.fromkeys(_PROJECT_FRAME.findall(str(longrepr))))
+
+
+class CollectedListing:
+    def __init__(self) -> None:
+        self.record = CollectionRecord()
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            nodeid = report.nodeid or "."
+            self.record.errors.append(nodeid)
+            self.record.error_frames[nodeid] = project_frames(report.longrepr)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.record.nodeids = [item.nodeid for item in session.items]
+        finder = stubs.installed()
+        if finder is not None:
+            self.record.stubbed = sorted(finder.stubbed)
+            self.record.left_missing = sorted(finder.left_missing)
+            self.record.predicted = list(finder.predicted)
+        sys.stdout.write(self.record.line() + "\n")
+        sys.stdout.flush()
+
+
+def register(config: pytest.Config) -> None:
+    if os.environ.get(LIST_ENV) == "1":
+        config.pluginmanager.register(CollectedListing(), "testdock-listing")

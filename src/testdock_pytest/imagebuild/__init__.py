@@ -1,0 +1,1 @@
+"""Steps the images' builds run with the plugin's Python: light installs, package data."""

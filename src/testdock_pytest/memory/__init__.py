@@ -1,0 +1,1 @@
+"""Per-test memory: the budget, the measurement, the history, leak confirmation."""

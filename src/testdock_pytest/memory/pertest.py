@@ -1,0 +1,218 @@
+"""Per-test memory: measured in every process (controller or xdist worker), gathered by the
+controller into test-results/memory.json and .testdock/memory-history.json, summarised in the
+terminal; the `memory_limit` marker fails a test whose growth exceeds its limit."""
+
+from __future__ import annotations
+
+import gc
+import os
+import tempfile
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pluggy
+import pytest
+
+from testdock_pytest import sizes
+from testdock_pytest.contract import (
+    HISTORY_ENV,
+    HISTORY_FILE,
+    MEMORY_REPORT_FILE,
+    RESULTS_DIR_ENV,
+    leak_confirmed,
+)
+from testdock_pytest.memory import budget as budgets
+from testdock_pytest.memory import leaks
+from testdock_pytest.memory.history import (
+    RecordWriter,
+    TestMemory,
+    read_records,
+    update_history,
+    write_report,
+)
+from testdock_pytest.memory.measure import PeakMeter, current_rss
+
+MEMORY_DIR_ENV = "TESTDOCK_MEMORY_DIR"
+RESULTS_ENV = RESULTS_DIR_ENV
+GC_THRESHOLD = 1 << 20  # collect garbage before measuring what a test kept only when it grew this much
+SECTION = "testdock memory"
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("testdock", "testdock: per-test memory and memory-aware scheduling")
+    group.addoption("--no-testdock-memory", action="store_true", default=None,
+                    help="Do not measure per-test memory.")
+    group.addoption("--memory-budget", metavar="SIZE",
+                    help="Memory the run must stay under when no cgroup limit applies (e.g. 4g).")
+    group.addoption("--testdock-report", metavar="PATH",
+                    help="Per-test memory report (default: $TESTDOCK_RESULTS_DIR or test-results, "
+                         "memory.json).")
+    group.addoption("--testdock-history", metavar="PATH",
+                    help="Memory history kept between runs (default: .testdock/memory-history.json).")
+    group.addoption("--testdock-leaks", action="store_true", default=False,
+                    help="Confirm leak suspects (tests that kept memory) by running each a few "
+                         "more times in a fresh process, and list what each run keeps.")
+    group.addoption("--testdock-leak-runs", type=int, default=3, metavar="N",
+                    help="Runs per suspect for --testdock-leaks (default 3).")
+    parser.addini("testdock_memory", "Measure per-test memory (default true).", type="bool", default=True)
+    parser.addini("memory_budget", "Like --memory-budget.", default="")
+    parser.addini("testdock_history_runs", "Runs kept per test in the history.", default="10")
+
+
+def register(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "memory_limit(size): fail the test when its memory growth "
+                                       "exceeds size, e.g. memory_limit('300 MiB').")
+    if config.getoption("no_testdock_memory") or not config.getini("testdock_memory"):
+        return
+    try:
+        plugin = MemoryPlugin(config)
+    except OSError as error:  # a plugin never stops the tests: it says why and steps aside
+        config.issue_config_time_warning(
+            pytest.PytestWarning(f"testdock: no per-test memory ({error})"), stacklevel=2)
+        return
+    config.pluginmanager.register(plugin, "testdock-memory")
+
+
+def history_path(config: pytest.Config) -> Path:
+    """The memory history: --testdock-history, else $TESTDOCK_HISTORY, else .testdock/."""
+    return Path(config.getoption("testdock_history") or os.environ.get(HISTORY_ENV)
+                or config.rootpath / ".testdock" / HISTORY_FILE)
+
+
+def _worker(config: pytest.Config) -> str:
+    workerinput = getattr(config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else "main"
+
+
+class MemoryPlugin:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.is_worker = hasattr(config, "workerinput")
+        self.meter = PeakMeter()
+        self._owned_folder: tempfile.TemporaryDirectory[str] | None = None
+        self._previous_folder = os.environ.get(MEMORY_DIR_ENV)
+        if self.is_worker and self._previous_folder:
+            folder = self._previous_folder
+        else:
+            # the controller (or a plain run) makes the shared folder; xdist workers inherit it
+            self._owned_folder = tempfile.TemporaryDirectory(prefix="testdock-memory-")
+            folder = self._owned_folder.name
+            os.environ[MEMORY_DIR_ENV] = folder
+        self.folder = Path(folder)
+        self.writer = RecordWriter(self.folder, _worker(config))
+        self._baseline = 0
+        self._started = 0.0
+        self._failed: set[str] = set()
+        budget_option = config.getoption("memory_budget") or config.getini("memory_budget") or None
+        self.budget, self.budget_source = budgets.find_budget(budget_option)
+        self.records: list[TestMemory] = []
+        self.leak_checks: dict[str, list[int]] = {}
+
+    # -- measuring, in every process ----------------------------------------------------------
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+        self._baseline = current_rss()
+        self._started = time.perf_counter()
+        self.meter.start()
+        yield
+        peak = max(self.meter.stop(), self._baseline)
+        duration = time.perf_counter() - self._started
+        after = current_rss()
+        if after - self._baseline > GC_THRESHOLD:
+            gc.collect()
+            after = current_rss()
+        outcome = "failed" if item.nodeid in self._failed else "passed"
+        self.writer.write(TestMemory(item.nodeid, _worker(self.config), self._baseline, peak,
+                                     after - self._baseline, duration, outcome))
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
+                                  ) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
+        outcome = yield
+        report = outcome.get_result()
+        if report.failed:
+            self._failed.add(item.nodeid)
+        if call.when == "teardown":
+            # for --dist memory: the worker's memory now, and how far the test took it
+            report.testdock_rss = current_rss()  # type: ignore[attr-defined]
+            report.testdock_growth = max(0, self.meter.peak() - self._baseline)  # type: ignore[attr-defined]
+        if call.when != "call":
+            return
+        marker = item.get_closest_marker("memory_limit")
+        if marker is None or not marker.args:
+            return
+        limit = sizes.parse_size(str(marker.args[0]))
+        growth = max(0, self.meter.peak() - self._baseline)
+        if growth > limit and report.outcome != "failed":
+            report.outcome = "failed"
+            report.longrepr = (f"memory limit exceeded: the test grew the process by "
+                               f"{sizes.format_size(growth)}, its limit is {sizes.format_size(limit)}")
+            report.sections.append((SECTION, f"growth {sizes.format_size(growth)} > limit "
+                                             f"{sizes.format_size(limit)} (method {self.meter.method})"))
+            self._failed.add(item.nodeid)
+
+    # -- gathering, in the controller ---------------------------------------------------------
+    def _paths(self) -> tuple[Path, Path]:
+        results = os.environ.get(RESULTS_ENV) or str(self.config.rootpath / "test-results")
+        report = self.config.getoption("testdock_report") or str(Path(results) / MEMORY_REPORT_FILE)
+        return Path(report), history_path(self.config)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.writer.close()
+        if self.is_worker:
+            return
+        self.records = read_records(self.folder)
+        if not self.records:
+            return
+        if self.config.getoption("testdock_leaks") and not os.environ.get(leaks.NESTED_ENV):
+            suspects = sorted({r.nodeid for r in self.records if r.retained > GC_THRESHOLD})
+            if suspects:
+                self.leak_checks = leaks.check(suspects, self.config.getoption("testdock_leak_runs"),
+                                               self.config.rootpath)
+        report_path, history_path = self._paths()
+        try:
+            write_report(report_path, self.records, self.budget, self.budget_source, self.meter.method,
+                         self.leak_checks)
+            keep = int(self.config.getini("testdock_history_runs") or 10)
+            update_history(history_path, self.records, keep)
+        except OSError as error:
+            self.config.issue_config_time_warning(
+                pytest.PytestWarning(f"testdock: cannot write the memory report: {error}"), stacklevel=2)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.is_worker or not self.records:
+            return
+        size = sizes.format_size
+        peak = max(self.records, key=lambda r: r.peak)
+        writer = terminalreporter
+        writer.section("testdock memory")
+        budget = size(self.budget) if self.budget else "unknown"
+        writer.line(f"budget {budget} ({self.budget_source}); run peak {size(peak.peak)} "
+                    f"in {peak.worker} during {peak.nodeid}; measured by {self.meter.method}")
+        grown = [r for r in self.records if r.growth > 0]
+        if grown:
+            writer.line("top tests by peak growth:")
+        for record in sorted(grown, key=lambda r: r.growth, reverse=True)[:10]:
+            writer.line(f"  {size(record.growth):>11}  {record.duration:6.2f}s  {record.nodeid}")
+        if self.leak_checks:
+            writer.line(f"leak check ({self.config.getoption('testdock_leak_runs')} more runs each, "
+                        "in a fresh process; memory kept by each run):")
+            for nodeid, kept_runs in sorted(self.leak_checks.items()):
+                verdict = "LEAKS" if leak_confirmed(kept_runs) else "no leak confirmed"
+                runs = ", ".join(size(value) for value in kept_runs) or "did not run"
+                writer.line(f"  {verdict:<18} {runs:<40} {nodeid}")
+        kept = [r for r in self.records if r.retained > GC_THRESHOLD]
+        if kept and not self.leak_checks:
+            writer.line("top tests by memory kept after them (leak suspects):")
+            for record in sorted(kept, key=lambda r: r.retained, reverse=True)[:10]:
+                writer.line(f"  {size(record.retained):>11}  {record.nodeid}")
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self._owned_folder is not None:
+            self._owned_folder.cleanup()
+            if self._previous_folder is None:
+                os.environ.pop(MEMORY_DIR_ENV, None)
+            else:
+                os.environ[MEMORY_DIR_ENV] = self._previous_folder

@@ -1,0 +1,1 @@
+"""xdist under a memory budget: `--dist memory`, `-n auto` from the budget, worker recovery."""

@@ -1,0 +1,109 @@
+"""The xdist side of the plugin: `--dist memory`, `-n auto` from the budget, and recovery of tests
+whose worker died. Loaded only where xdist is installed."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from testdock_pytest import sizes
+from testdock_pytest.memory import budget as budgets
+from testdock_pytest.memory.history import expectations, load_history
+from testdock_pytest.memory.measure import current_rss
+from testdock_pytest.memory.pertest import history_path
+from testdock_pytest.parallel.scheduler import MemoryModel, MemoryScheduling, conservative_default, describe
+from testdock_pytest.parallel.xdist_internals import MEMORY_DIST
+
+MODEL_KEY = pytest.StashKey[MemoryModel]()
+CRASHES_KEY = pytest.StashKey[list[str]]()
+
+
+def build_model(config: pytest.Config) -> MemoryModel:
+    budget, margin = budgets.configured_budget(config)
+    expected, retained = expectations(load_history(history_path(config)))
+    max_rss_text = config.getoption("max_worker_rss") or config.getini("max_worker_rss") or None
+    max_rss = sizes.parse_size(max_rss_text) if max_rss_text else None
+    return MemoryModel(budget or 4 * 2**30, margin, current_rss(), expected,
+                       conservative_default(expected), retained=retained, max_worker_rss=max_rss)
+
+
+def uses_memory_dist(config: pytest.Config) -> bool:
+    return bool(config.getoption("dist", None) == MEMORY_DIST)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    if not uses_memory_dist(config):
+        return None
+    model = build_model(config)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    typical = sorted(growth for growth, _ in model.expected.values())
+    per_worker = model.controller_rss + (typical[len(typical) // 2] if typical else model.default_growth)
+    return max(1, min(cpus, model.usable // max(per_worker, 1)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if not uses_memory_dist(config):
+        return None
+    model = build_model(config)
+    config.stash[MODEL_KEY] = model
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(describe(model))
+    return MemoryScheduling(config, log, model)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+    if not isinstance(sched, MemoryScheduling):
+        return
+    budget = sizes.format_size(sched.model.budget)
+    notes = sched.config.stash.setdefault(CRASHES_KEY, [])
+    if sched.requeue_alone(crashitem):
+        report.outcome = "rerun"  # type: ignore[assignment]
+        report.longrepr = (f"{report.longrepr}; testdock re-runs it alone, with the whole budget, "
+                           "after the other tests")
+        notes.append(f"{crashitem}: its worker died; re-run alone after the others")
+    else:
+        report.longrepr = (f"{report.longrepr} again, alone with the whole budget ({budget}): it needs "
+                           f"more than {budget} (an OOM kill, most likely)")
+        notes.append(f"{crashitem}: its worker died again, running alone: it needs more than {budget}")
+
+
+def recovery_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    notes = [*config.stash.get(CRASHES_KEY, [])] if CRASHES_KEY in config.stash else []
+    session = config.pluginmanager.get_plugin("dsession")
+    sched = getattr(session, "sched", None)
+    if isinstance(sched, MemoryScheduling):
+        notes += [f"worker {line}" for line in sched.replaced]
+    if notes:
+        terminalreporter.section("testdock recovery")
+        for note in notes:
+            terminalreporter.line(note)
+
+
+Status = tuple[str, str, tuple[str, dict[str, bool]]]
+
+
+def pytest_report_teststatus(report: pytest.TestReport) -> Status | None:
+    if report.outcome == "rerun":  # type: ignore[comparison-overlap]
+        return "rerun", "R", ("RERUN", {"yellow": True})
+    return None
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """On the controller: each finished test tells the model its worker's RSS and its growth."""
+    node = getattr(report, "node", None)
+    rss = getattr(report, "testdock_rss", None)
+    if node is None or rss is None or report.when != "teardown":
+        return
+    config = node.config if hasattr(node, "config") else None
+    model = config.stash.get(MODEL_KEY, None) if config is not None else None
+    if model is not None:
+        model.observe(node, report.nodeid, int(getattr(report, "testdock_growth", 0)), int(rss))

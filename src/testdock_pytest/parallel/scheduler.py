@@ -1,0 +1,319 @@
+"""`--dist memory`: hand tests to xdist workers so that the memory in use stays under the budget.
+
+The model: every worker holds its baseline (its RSS between tests, as it last reported it) and,
+while it runs a test, that test's expected growth (from the history; unknown tests get a
+conservative estimate). A test starts only if the sum over all workers stays under the usable
+budget (budget minus margin minus the controller), or if nothing else runs (then it has the whole
+budget). xdist starts a worker's queued test only when it receives the next one (or shutdown):
+the scheduler therefore keeps at most one test waiting per worker, and admits it by sending its
+successor. A test a worker died running is re-run alone at the end; a second death fails it as
+"needs more than the budget".
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from xdist.scheduler.load import LoadScheduling
+from xdist.workermanage import WorkerController
+
+from testdock_pytest.parallel.xdist_internals import start_replacement_worker
+from testdock_pytest.sizes import format_size
+
+MiB = 1 << 20
+DEFAULT_GROWTH = 64 * MiB
+
+
+@dataclass
+class MemoryModel:
+    budget: int
+    margin: float
+    controller_rss: int
+    expected: dict[str, tuple[int, float]] = field(default_factory=dict)  # nodeid -> growth, seconds
+    default_growth: int = DEFAULT_GROWTH
+    baselines: dict[Any, int] = field(default_factory=dict)
+    retained: dict[str, int] = field(default_factory=dict)  # nodeid -> memory it leaves behind
+    max_worker_rss: int | None = None  # replace a worker above this; None: when it leaves no room
+
+    @property
+    def fresh_baseline(self) -> int:
+        """What a worker holds before it has kept anything: the lowest baseline seen."""
+        return min([self.controller_rss, *self.baselines.values()])
+
+    @property
+    def usable(self) -> int:
+        return int(self.budget * (1 - self.margin)) - self.controller_rss
+
+    def growth(self, nodeid: str) -> int:
+        known = self.expected.get(nodeid)
+        return int(known[0] * 1.1) if known else self.default_growth  # 10% for run-to-run noise
+
+    def duration(self, nodeid: str) -> float:
+        known = self.expected.get(nodeid)
+        return known[1] if known else 0.0
+
+    def baseline(self, node: Any) -> int:
+        return self.baselines.get(node, self.controller_rss)
+
+    def observe(self, node: Any, nodeid: str, growth: int, rss: int) -> None:
+        """What a finished test showed: the worker's new baseline, and the test's growth."""
+        before = self.baselines.get(node, self.controller_rss)
+        self.baselines[node] = rss
+        self.expected[nodeid] = (growth, self.expected.get(nodeid, (0, 0.0))[1])
+        self.retained[nodeid] = max(0, rss - before)
+
+
+def conservative_default(expected: dict[str, tuple[int, float]]) -> int:
+    """For tests never measured: the 90th percentile of known growths, at least 64 MiB."""
+    growths = sorted(growth for growth, _ in expected.values())
+    if not growths:
+        return DEFAULT_GROWTH
+    return max(DEFAULT_GROWTH, growths[int(0.9 * (len(growths) - 1))])
+
+
+class MemoryScheduling(LoadScheduling):
+    collection: list[str] | None
+    pending: list[int]
+    node2pending: dict[Any, list[int]]
+
+    def __init__(self, config: Any, log: Any, model: MemoryModel) -> None:
+        super().__init__(config, log)
+        self.model = model
+        self.shutdown_sent: set[WorkerController] = set()
+        self.retiring: set[WorkerController] = set()  # to be replaced by a fresh worker
+        self.replaced: list[str] = []
+        self.solo: list[int] = []  # tests a worker died running: re-run alone at the end
+        self.crashes: Counter[str] = Counter()
+
+    # -- the memory arithmetic ---------------------------------------------------------------
+    def _running(self, node: WorkerController) -> int | None:
+        queue = self.node2pending.get(node, [])
+        if len(queue) >= 2 or (len(queue) == 1 and node in self.shutdown_sent):
+            return int(queue[0])
+        return None
+
+    def _growth(self, index: int) -> int:
+        assert self.collection is not None
+        if index in self.solo_indices:
+            return max(self.model.usable, self.model.growth(self.collection[index]))
+        return self.model.growth(self.collection[index])
+
+    @property
+    def solo_indices(self) -> set[int]:
+        return set(self.solo) | {i for i in self._all_queued() if self.crashes[self._nodeid(i)]}
+
+    def _all_queued(self) -> list[int]:
+        return [index for queue in self.node2pending.values() for index in queue]
+
+    def _nodeid(self, index: int) -> str:
+        assert self.collection is not None
+        return str(self.collection[index])
+
+    def _in_use(self, exclude: WorkerController | None = None) -> tuple[int, int]:
+        """(memory the workers use now, how many tests run) not counting `exclude`'s test."""
+        total = sum(self.model.baseline(node) for node in self.node2pending)
+        running = 0
+        for node in self.node2pending:
+            index = self._running(node)
+            if index is not None and node is not exclude:
+                total += self._growth(index)
+                running += 1
+        return total, running
+
+    def _blocked_growth(self, exclude: WorkerController) -> int:
+        """The largest test waiting for memory on another worker: admissions leave room for it,
+        so that memory drains until it fits and heavy tests never starve."""
+        waiting = [self._growth(queue[0]) for node, queue in self.node2pending.items()
+                   if node is not exclude and len(queue) == 1 and node not in self.shutdown_sent
+                   and not self._fits_alone_check(node, queue[0])]
+        return max(waiting, default=0)
+
+    def _fits_alone_check(self, node: WorkerController, index: int) -> bool:
+        total, running = self._in_use(exclude=node)
+        return running == 0 or total + self._growth(index) <= self.model.usable
+
+    def _may_start(self, node: WorkerController, index: int) -> bool:
+        total, running = self._in_use(exclude=node)
+        if running == 0:
+            return True  # alone, it has the whole budget
+        if index in self.solo_indices:
+            return False
+        return total + self._growth(index) + self._blocked_growth(node) <= self.model.usable
+
+    # -- replacing workers that keep memory ------------------------------------------------------
+    def _too_full(self, node: WorkerController, baseline: int) -> bool:
+        """Whether a worker holding `baseline` should be replaced: above --max-worker-rss, or
+        when what it keeps leaves no room for the heaviest test left, where a fresh one would."""
+        model = self.model
+        if model.max_worker_rss is not None:
+            return baseline > model.max_worker_rss
+        kept = baseline - model.fresh_baseline
+        if kept < 32 * MiB or not self.pending:
+            return False
+        heaviest = max(self._growth(index) for index in self.pending)
+        others = sum(model.baseline(n) for n in self.node2pending if n is not node)
+        return (others + baseline + heaviest > model.usable
+                and others + model.fresh_baseline + heaviest <= model.usable)
+
+    def _retire_after(self, node: WorkerController, index: int) -> bool:
+        """True when the test about to start is to be the worker's last (its history says it
+        leaves the worker too full), or the worker is too full already."""
+        if node in self.retiring:
+            return True
+        predicted = self.model.baseline(node) + self.model.retained.get(self._nodeid(index), 0)
+        if self._too_full(node, predicted):
+            self.retiring.add(node)
+            return True
+        return False
+
+    def _replace(self, node: WorkerController) -> None:
+        """Ask xdist for a fresh worker in place of a retired one (xdist replaces only crashed
+        workers on its own)."""
+        start_replacement_worker(self.config, node)
+        self.replaced.append(f"{node.gateway.id}: {format_size(self.model.baseline(node))} "
+                                 "kept; replaced by a fresh worker")
+
+    # -- xdist's scheduling interface --------------------------------------------------------
+    def schedule(self) -> None:
+        assert self.collection_is_completed
+        if self.collection is None:
+            if not self._check_nodes_have_same_collection():
+                self.log("**Different tests collected, aborting run**")
+                return
+            collection = list(next(iter(self.node2collection.values())))
+            self.collection = collection
+            # longest first (known durations), then the heaviest, then collection order
+            self.pending[:] = sorted(range(len(collection)), key=lambda i: (
+                -self.model.duration(collection[i]), -self.model.growth(collection[i]), i))
+            if not collection:
+                return
+        self._fill_all()
+
+    def check_schedule(self, node: WorkerController, duration: float = 0) -> None:
+        self._fill_all()
+
+    def mark_test_complete(self, node: WorkerController, item_index: int, duration: float = 0) -> None:
+        self.node2pending[node].remove(item_index)
+        if node not in self.retiring and self._too_full(node, self.model.baseline(node)):
+            self.retiring.add(node)
+        self._fill_all()
+
+    def mark_test_pending(self, item: str) -> None:
+        assert self.collection is not None
+        self.pending.insert(0, self.collection.index(item))
+        self._fill_all()
+
+    def remove_node(self, node: WorkerController) -> str | None:
+        self.shutdown_sent.discard(node)
+        pending = self.node2pending.pop(node)
+        if node in self.retiring:
+            self.retiring.discard(node)
+            if not pending and (self.pending or self.solo):
+                self._replace(node)
+        self.model.baselines.pop(node, None)
+        if not pending:
+            self._fill_all()
+            return None
+        assert self.collection is not None
+        crashitem = str(self.collection[pending.pop(0)])
+        self.pending[:0] = pending
+        self._fill_all()
+        return crashitem
+
+    def requeue_alone(self, nodeid: str) -> bool:
+        """Re-run a test a worker died running, alone after the others; False the second time."""
+        self.crashes[nodeid] += 1
+        if self.crashes[nodeid] > 1 or self.collection is None:
+            return False
+        self.solo.append(self.collection.index(nodeid))
+        return True
+
+    @property
+    def tests_finished(self) -> bool:
+        if not self.collection_is_completed or self.pending or self.solo:
+            return False
+        return all(not queue for queue in self.node2pending.values())
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self.pending or self.solo or any(self.node2pending.values()))
+
+    def _pick(self, node: WorkerController) -> int | None:
+        """The next pending test for `node`: the first in order (longest, heaviest) that fits
+        beside what the other workers run now, else the first; it starts after `node`'s current
+        test, so that one is not counted."""
+        if not self.pending:
+            return None
+        others, _ = self._in_use(exclude=node)
+        # a test waiting in another worker's queue is about to run: count it too
+        others += sum(self._growth(queue[0]) for other, queue in self.node2pending.items()
+                      if other is not node and len(queue) == 1 and other not in self.shutdown_sent)
+        for position, index in enumerate(self.pending):
+            if others + self._growth(index) <= self.model.usable:
+                return int(self.pending.pop(position))
+        return int(self.pending.pop(0))
+
+    def _next(self, node: WorkerController) -> int | None:
+        if self.pending:
+            return self._pick(node)
+        _, running = self._in_use()
+        queued = self._all_queued()
+        if self.solo and running == 0 and not queued:
+            return self.solo.pop(0)
+        return None
+
+    def _fill_all(self) -> None:
+        progress = True
+        while progress:
+            progress = False
+            for node in list(self.node2pending):
+                progress |= self._fill(node)
+
+    def _fill(self, node: WorkerController) -> bool:
+        """One step for one worker; True when something was sent."""
+        if node.shutting_down or node in self.shutdown_sent:
+            return False
+        queue = self.node2pending[node]
+        if len(queue) >= 2:
+            return False
+        if not queue:
+            if node in self.retiring:
+                node.shutdown()
+                self.shutdown_sent.add(node)
+                return False
+            index = self._next(node)
+            if index is None:
+                if not self.pending and not self.solo:
+                    node.shutdown()
+                    self.shutdown_sent.add(node)
+                return False
+            self._send(node, [index])
+            return True
+        if not self._may_start(node, queue[0]):
+            return False
+        if self._retire_after(node, queue[0]):
+            node.shutdown()  # the queued test runs as this worker's last
+            self.shutdown_sent.add(node)
+            return True
+        # The successor only waits in the queue; a solo test queued this way still starts only
+        # when nothing else runs (see _may_start).
+        successor = self._pick(node) if self.pending else (self.solo.pop(0) if self.solo else None)
+        if successor is not None:
+            self._send(node, [successor])
+        else:
+            node.shutdown()  # lets the queued test run
+            self.shutdown_sent.add(node)
+        return True
+
+    def _send(self, node: WorkerController, indices: Sequence[int]) -> None:
+        self.node2pending[node].extend(indices)
+        node.send_runtest_some(list(indices))
+
+
+def describe(model: MemoryModel) -> str:
+    return (f"testdock --dist memory: budget {format_size(model.budget)}, usable "
+            f"{format_size(model.usable)} for workers, {len(model.expected)} tests with history, "
+            f"unknown tests assumed {format_size(model.default_growth)}")
