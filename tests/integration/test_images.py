@@ -15,6 +15,7 @@ import pytest
 from docker.models.containers import Container
 
 from testdock.engine import find_builder
+from testdock.project.inspection import inspect_project
 from testdock.project.settings import PHASES
 from tests.conftest import REPO
 from tests.integration.conftest import free_port, run_cli
@@ -93,14 +94,15 @@ def test_images_share_layers_and_stay_lean(built: tuple[Path, str],
 
 def test_execution_image_runs_the_suite_under_a_memory_limit(
         built: tuple[Path, str], docker_client: docker.DockerClient, tmp_path: Path) -> None:
-    _, prefix = built
+    project, prefix = built
     results = _results_folder(tmp_path)
     code, logs = _run(docker_client, f"{prefix}-execution:it", results)
     assert code == 0, logs[-3000:]
     assert " passed" in logs.splitlines()[-1]
     junit = (results / "junit.xml").read_text()
     assert "<testsuite" in junit and 'failures="0"' in junit
-    assert (results / "coverage.xml").is_file()
+    # coverage is measured when the project measures it (the example has a [tool.coverage] table)
+    assert (results / "coverage.xml").is_file() == inspect_project(project).measures_coverage
 
 
 def test_execution_image_has_precompiled_bytecode(

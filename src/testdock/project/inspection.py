@@ -66,6 +66,8 @@ class Project:
     installable: bool
     app: AppRef | None
     sources: tuple[str, ...] = field(default=())  # where dependencies were read from
+    # the project measures coverage when it tests (its pytest options or a coverage configuration)
+    measures_coverage: bool = False
 
     @property
     def image_name(self) -> str:
@@ -479,6 +481,26 @@ def _pytest_testpaths(root: Path, data: dict[str, Any]) -> list[str] | None:
     return None
 
 
+def _measures_coverage(root: Path, data: dict[str, Any]) -> bool:
+    """Whether the project's own test runs measure coverage: `--cov` in pytest's options, or a
+    coverage configuration (.coveragerc, [tool.coverage], a [coverage:...] section)."""
+    if (root / ".coveragerc").is_file() or "coverage" in table(data, "tool"):
+        return True
+    addopts = table(data, "tool", "pytest", "ini_options").get("addopts", "")
+    if "--cov" in (" ".join(addopts) if isinstance(addopts, list) else str(addopts)):
+        return True
+    for name in ("pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg"):
+        if not (root / name).is_file():
+            continue
+        parser = read_ini(root / name)
+        if any(section.startswith("coverage:") for section in parser.sections()):
+            return True
+        for section in ("pytest", "tool:pytest"):
+            if "--cov" in parser.get(section, "addopts", fallback=""):
+                return True
+    return False
+
+
 def _test_paths(root: Path, data: dict[str, Any]) -> tuple[str, ...]:
     configured = _pytest_testpaths(root, data)
     if configured:
@@ -610,6 +632,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         installable=installable,
         app=app,
         sources=tuple(collected.sources),
+        measures_coverage=_measures_coverage(root, data),
     )
 
 

@@ -112,6 +112,9 @@ class PhaseSettings(_Strict):
     command: list[str] | None = None
     extra_requirements: Annotated[list[str], AfterValidator(_requirements)] = []
     environment: Environment = {}  # for the tests (`TERMINAL_WIDTH = "3000"`, as the project's CI sets)
+    # the execution phase measures coverage (pytest-cov, XML in test-results/); by default only
+    # when the project does in its own runs (`--cov` in its pytest options, a coverage configuration)
+    coverage: bool | None = None
 
 
 class MemorySettings(_Strict):

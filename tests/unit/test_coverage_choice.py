@@ -1,0 +1,46 @@
+"""Coverage in the execution phase: measured when the project measures it, or the setting says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from testdock.images.phases import default_command
+from testdock.project.inspection import inspect_project
+from testdock.project.settings import load_settings
+from tests.conftest import write_tree
+
+PYPROJECT = '[project]\nname = "demo"\nversion = "1"\n'
+
+
+def _command(root: Path) -> list[str]:
+    return default_command("execution", inspect_project(root), load_settings(root))
+
+
+@pytest.mark.parametrize(("files", "measured"), [
+    ({}, False),
+    ({".coveragerc": "[run]\nbranch = True\n"}, True),
+    ({"pyproject.toml": PYPROJECT + "[tool.coverage.run]\nbranch = true\n"}, True),
+    ({"pyproject.toml": PYPROJECT + '[tool.pytest.ini_options]\naddopts = "-ra --cov=demo"\n'}, True),
+    ({"pyproject.toml": PYPROJECT + '[tool.pytest.ini_options]\naddopts = ["-ra", "--cov"]\n'}, True),
+    ({"setup.cfg": "[tool:pytest]\naddopts = --cov=demo --cov-report=term\n"}, True),
+    ({"tox.ini": "[coverage:run]\nsource = demo\n"}, True),
+    ({"pytest.ini": "[pytest]\naddopts = -ra\n"}, False),
+])
+def test_coverage_is_measured_only_where_the_project_measures_it(
+        tmp_path: Path, files: dict[str, str], measured: bool) -> None:
+    write_tree(tmp_path, {"pyproject.toml": PYPROJECT, "demo/__init__.py": "", "tests/test_a.py": "",
+                          **files})
+    command = _command(tmp_path)
+    assert ("--cov=demo" in command) is measured
+    assert ("--cov-report=xml:test-results/coverage.xml" in command) is measured
+
+
+def test_the_setting_turns_coverage_on_or_off_whatever_the_project_does(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"pyproject.toml": PYPROJECT + "[tool.testdock.phases.execution]\ncoverage = true\n",
+                          "demo/__init__.py": "", "tests/test_a.py": ""})
+    assert "--cov=demo" in _command(tmp_path)
+    write_tree(tmp_path, {".coveragerc": "[run]\n", "pyproject.toml": PYPROJECT
+                          + "[tool.testdock.phases.execution]\ncoverage = false\n"})
+    assert not [argument for argument in _command(tmp_path) if argument.startswith("--cov")]
