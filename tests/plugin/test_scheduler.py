@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from testdock_pytest.parallel.scheduler import MemoryModel, MemoryScheduling
+from testdock_pytest.parallel.scheduler import MemoryModel, MemoryScheduling, family_keys
 
 MiB = 2**20
 
@@ -116,6 +116,42 @@ def test_a_crashed_test_is_rerun_alone_once(pytestconfig: pytest.Config) -> None
     together = _drive(sched, 1000 * MiB)
     assert [crashed] in together and together[-1] == [crashed]
     assert not sched.requeue_alone(crashed)  # the second death is final
+
+
+def test_a_family_is_recognised_after_its_first_member() -> None:
+    model = MemoryModel(4096 * MiB, 0.0, 0, {}, 64 * MiB)
+    assert family_keys("t.py::C::test_f[2-x]") == ["t.py::C::test_f", "t.py::C", "t.py"]
+    assert family_keys("t.py::test_g") == ["t.py::test_g", "t.py"]
+    assert model.growth("t.py::test_f[1]") == 64 * MiB  # nothing known yet
+    model.observe("gw0", "t.py::test_f[0]", 520 * MiB, 600 * MiB)
+    assert model.growth("t.py::test_f[1]") == int(520 * MiB * 1.1)  # its sibling's measurement
+    assert model.growth("t.py::test_light") == int(520 * MiB * 1.1)  # the module's typical test
+    model.observe("gw0", "t.py::test_light", 1 * MiB, 600 * MiB)
+    model.observe("gw0", "t.py::test_other", 1 * MiB, 600 * MiB)
+    assert model.growth("t.py::test_new") == 64 * MiB  # never below the default for an unknown test
+    assert model.growth("u.py::test_h[3]") == 64 * MiB  # another module: nothing known
+
+
+def test_a_heavy_familys_members_never_overlap_once_one_was_measured(pytestconfig: pytest.Config) -> None:
+    collection = [f"t::test_heavy[{i}]" for i in range(4)] + [f"t::light{i}" for i in range(4)]
+    sched, _ = _scheduler({}, 700 * MiB, 2, collection, pytestconfig)
+    measured = False
+    together: list[list[str]] = []
+    for _ in range(100):
+        running = _running(sched)
+        if not running and sched.tests_finished:
+            break
+        together.append(running)
+        if measured:  # once one member showed 500 MiB, no two members run side by side
+            assert sum("heavy" in name for name in running) <= 1, running
+        node = next(n for n in sched.node2pending if sched._running(n) is not None)
+        index = sched.node2pending[node][0]
+        nodeid = sched.collection[index] if sched.collection else ""
+        growth = 500 * MiB if "heavy" in nodeid else 5 * MiB
+        sched.model.observe(node, nodeid, growth, 10 * MiB)  # what workers keep stays small
+        measured = measured or "heavy" in nodeid
+        sched.mark_test_complete(node, index)
+    assert measured and {name for running in together for name in running} == set(collection)
 
 
 HEAVY_SUITE = """

@@ -37,6 +37,17 @@ class MemoryModel:
     baselines: dict[Any, int] = field(default_factory=dict)
     retained: dict[str, int] = field(default_factory=dict)  # nodeid -> memory it leaves behind
     max_worker_rss: int | None = None  # replace a worker above this; None: when it leaves no room
+    # growths measured so far (history, then this run) by family: a test function's
+    # parametrizations, its class, its module; what one member showed informs the others
+    families: dict[str, list[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for nodeid, (growth, _) in self.expected.items():
+            self._learn(nodeid, growth)
+
+    def _learn(self, nodeid: str, growth: int) -> None:
+        for key in family_keys(nodeid):
+            self.families.setdefault(key, []).append(growth)
 
     @property
     def fresh_baseline(self) -> int:
@@ -48,8 +59,20 @@ class MemoryModel:
         return int(self.budget * (1 - self.margin)) - self.controller_rss
 
     def growth(self, nodeid: str) -> int:
+        """What the test is expected to add, with 10% for run-to-run noise: its own measurement;
+        else the heaviest of its function's other parametrizations; else at least the typical
+        test of its class, then its module; else the conservative default."""
         known = self.expected.get(nodeid)
-        return int(known[0] * 1.1) if known else self.default_growth  # 10% for run-to-run noise
+        if known:
+            return int(known[0] * 1.1)
+        keys = family_keys(nodeid)
+        if "[" in nodeid and keys[0] in self.families:
+            return int(max(self.families[keys[0]]) * 1.1)
+        for key in keys[1:]:
+            measured = self.families.get(key)
+            if measured:
+                return max(self.default_growth, int(sorted(measured)[len(measured) // 2] * 1.1))
+        return self.default_growth
 
     def duration(self, nodeid: str) -> float:
         known = self.expected.get(nodeid)
@@ -64,6 +87,20 @@ class MemoryModel:
         self.baselines[node] = rss
         self.expected[nodeid] = (growth, self.expected.get(nodeid, (0, 0.0))[1])
         self.retained[nodeid] = max(0, rss - before)
+        self._learn(nodeid, growth)
+
+
+def family_keys(nodeid: str) -> list[str]:
+    """The families a test belongs to, nearest first: its function (all its parametrizations),
+    its class, its module. `t.py::C::test_f[2]` -> [`t.py::C::test_f`, `t.py::C`, `t.py`]."""
+    function = nodeid.split("[", 1)[0]
+    parts = function.split("::")
+    keys = [function]
+    if len(parts) > 2:
+        keys.append("::".join(parts[:-1]))
+    if len(parts) > 1:
+        keys.append(parts[0])
+    return keys
 
 
 def conservative_default(expected: dict[str, tuple[int, float]]) -> int:
