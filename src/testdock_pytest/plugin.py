@@ -22,6 +22,7 @@ if HAS_XDIST:
         pytest_xdist_auto_num_workers,
         pytest_xdist_make_scheduler,
         recovery_summary,
+        workers_choice,
     )
     from testdock_pytest.parallel.xdist_internals import add_dist_choice, is_xdist
 
@@ -75,10 +76,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             finder.predicted.append(f"{metafunc.definition.nodeid}: parametrized from {source}")
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
-    if stubs.installed() is None:
-        return None
-    return "testdock: imports of modules that are not installed are stubbed"
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = [workers_choice(config)] if HAS_XDIST else []
+    if stubs.installed() is not None:
+        lines.append("testdock: imports of modules that are not installed are stubbed")
+    return [line for line in lines if line]
 
 
 @pytest.hookimpl(trylast=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from testdock_pytest.parallel.scheduler import MemoryModel, MemoryScheduling, family_keys
+from testdock_pytest.parallel.scheduler import MemoryModel, MemoryScheduling, choose_workers, family_keys
 
 MiB = 2**20
 
@@ -154,6 +154,24 @@ def test_a_heavy_familys_members_never_overlap_once_one_was_measured(pytestconfi
     assert measured and {name for running in together for name in running} == set(collection)
 
 
+def test_workers_are_started_only_where_they_save_more_than_they_cost() -> None:
+    def model(expected: dict[str, tuple[int, float]]) -> MemoryModel:
+        return MemoryModel(1024 * MiB, 0.0, 100 * MiB, expected, 64 * MiB)
+
+    first, reason = choose_workers(model({}), 4)
+    assert first == 4 and "no history" in reason  # nothing known: as many as allowed
+    short = {f"t::test_{i}": (5 * MiB, 0.02) for i in range(30)}  # 0.6 s in all
+    assert choose_workers(model(short), 4)[0] == 0  # serial, in pytest's own process
+    long = {f"t::test_{i}": (5 * MiB, 0.5) for i in range(30)}
+    assert choose_workers(model(long), 4)[0] == 4
+    # a test that may not fit in the budget: never in pytest's own process (its OOM kill would
+    # end the run), even where the suite is short
+    heavy = {**short, "t::test_heavy": (1000 * MiB, 0.1)}
+    assert choose_workers(model(heavy), 4)[0] >= 1
+    assert choose_workers(model(long), 1)[0] == 0  # one worker would only cost its start
+    assert choose_workers(model(heavy), 1)[0] == 1  # except where the run must survive an OOM kill
+
+
 HEAVY_SUITE = """
 import os, time, pytest
 
@@ -237,9 +255,15 @@ def test_auto_workers_follow_the_budget_and_never_exceed_the_cpus(pytester: pyte
     small = pytester.runpytest_subprocess("-n", "auto", "--dist", "memory", "--memory-budget", "120m")
     small.assert_outcomes(passed=1)
     assert "created: 1/1 worker" in small.stdout.str()
+    (pytester.path / ".testdock" / "memory-history.json").unlink()  # a first run again
     large = pytester.runpytest_subprocess("-n", "auto", "--dist", "memory", "--memory-budget", "64g")
     cpus = len(os.sched_getaffinity(0))
     assert f"created: {cpus}/{cpus} worker" in large.stdout.str()
+    # with the history of a suite this short, workers would cost more than they save
+    serial = pytester.runpytest_subprocess("-n", "auto", "--dist", "memory", "--memory-budget", "64g")
+    serial.assert_outcomes(passed=1)
+    assert "testdock -n auto: serial: the suite took" in serial.stdout.str()
+    assert "created:" not in serial.stdout.str()
 
 
 def test_a_worker_that_keeps_memory_is_replaced_before_the_next_heavy_test(

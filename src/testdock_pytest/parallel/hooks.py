@@ -13,11 +13,18 @@ from testdock_pytest.memory import budget as budgets
 from testdock_pytest.memory.history import expectations, load_history
 from testdock_pytest.memory.measure import current_rss
 from testdock_pytest.memory.pertest import history_path
-from testdock_pytest.parallel.scheduler import MemoryModel, MemoryScheduling, conservative_default, describe
+from testdock_pytest.parallel.scheduler import (
+    MemoryModel,
+    MemoryScheduling,
+    choose_workers,
+    conservative_default,
+    describe,
+)
 from testdock_pytest.parallel.xdist_internals import MEMORY_DIST
 
 MODEL_KEY = pytest.StashKey[MemoryModel]()
 CRASHES_KEY = pytest.StashKey[list[str]]()
+WORKERS_KEY = pytest.StashKey[str]()
 
 
 def build_model(config: pytest.Config) -> MemoryModel:
@@ -37,14 +44,18 @@ def uses_memory_dist(config: pytest.Config) -> bool:
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     if not uses_memory_dist(config):
         return None
-    model = build_model(config)
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         cpus = os.cpu_count() or 1
-    typical = sorted(growth for growth, _ in model.expected.values())
-    per_worker = model.controller_rss + (typical[len(typical) // 2] if typical else model.default_growth)
-    return max(1, min(cpus, model.usable // max(per_worker, 1)))
+    workers, reason = choose_workers(build_model(config), cpus)
+    config.stash[WORKERS_KEY] = f"testdock -n auto: {reason}"
+    return workers
+
+
+def workers_choice(config: pytest.Config) -> str | None:
+    """What `-n auto` chose and why, for the report's header."""
+    return config.stash.get(WORKERS_KEY, None)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -103,6 +103,33 @@ def family_keys(nodeid: str) -> list[str]:
     return keys
 
 
+# what a worker costs before its first test: an interpreter, pytest and the plugins, and its own
+# collection of the suite; on a suite the history knows to be shorter than this saves, the run
+# is serial, in one process
+WORKER_START_SECONDS = 1.0
+
+
+def choose_workers(model: MemoryModel, cpus: int) -> tuple[int, str]:
+    """How many xdist workers `-n auto` starts (0: none, the tests run in pytest's own process),
+    and why. As many as the CPUs and the budget allow for the typical test; none when the history
+    says the whole suite fits in one process and workers would cost more than they save; one,
+    not none, when a test may not fit, so that the run survives its OOM kill."""
+    growths = sorted(growth for growth, _ in model.expected.values())
+    per_worker = model.controller_rss + (growths[len(growths) // 2] if growths else model.default_growth)
+    workers = max(1, min(cpus, model.usable // max(per_worker, 1)))
+    if not growths:
+        return workers, f"{workers} worker(s): no history yet, as many as the CPUs and the budget allow"
+    total = sum(seconds for _, seconds in model.expected.values())
+    fits = int(growths[-1] * 1.1) <= model.usable
+    saved = total * (1 - 1 / workers)
+    if fits and saved < WORKER_START_SECONDS:
+        return 0, (f"serial: the suite took {total:.1f}s; {workers} worker(s) would save {saved:.1f}s "
+                   f"and cost {WORKER_START_SECONDS:.0f}s to start")
+    if workers == 1:
+        return 1, "1 worker: one test at a time, in a worker that an OOM kill does not end the run with"
+    return workers, f"{workers} workers: as many as the CPUs and the budget allow"
+
+
 def conservative_default(expected: dict[str, tuple[int, float]]) -> int:
     """For tests never measured: the 90th percentile of known growths, at least 64 MiB."""
     growths = sorted(growth for growth, _ in expected.values())
