@@ -123,7 +123,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         root = project(Path(folder), base_image)
         history = root / ".testdock" / "memory-history.json"
-        plain = [*PYTEST, "-p", "no:testdock_pytest.plugin", "-n", "2"]
+        plain = [*PYTEST, "-p", "no:testdock", "-n", "2"]
         configurations = [
             ("pytest -n 2 (no testdock)", plain),
             ("pytest -n 2 --dist load (testdock measuring)", [*PYTEST, "-n", "2", "--dist", "load"]),

@@ -1,0 +1,149 @@
+"""Overhead benchmark (issue 18): `testdock run execution` against plain pytest, on the clock, in
+the same execution image and the same container limits, doing the same work (coverage on or off
+as testdock chose it for the project, said in the table).
+
+Per suite (the example, and real projects' suites from their sdists on PyPI):
+- plain `pytest` and plain `pytest -n auto`, testdock's plugin off;
+- `testdock run execution` with no history (a first run), then again with the history the first
+  run left (a second run), then the second run's configuration without monitoring;
+- each the best (lowest wall) of RUNS runs, after one warm-up run that fills the page cache.
+
+Wall is measured around the whole run (the container's start and removal included, the same for
+every row). The ratio column is against the better of the two plain rows; the target is <= 1.05.
+
+    python bench/overhead.py [SUITE ...]   # needs DOCKER_HOST and TESTDOCK_BASE_IMAGE (scripts/engine.sh)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from collect import Quiet, sdist  # bench/collect.py, beside this file
+
+from testdock.engine.build import BuildOptions, build_images
+from testdock.images.initialize import InitOptions, apply, place_plugin, plan
+from testdock.images.phases import default_command
+from testdock.run.phase import RunOptions, run_phase
+from testdock.workspace import Workspace
+
+REPO = Path(__file__).resolve().parent.parent
+# name -> (PyPI version, extra pyproject text); None: the bundled example
+SUITES: dict[str, tuple[str, str] | None] = {
+    "example": None,
+    "more-itertools": ("10.5.0", ""),
+    "python-dateutil": ("2.9.0.post0", ""),
+}
+RUNS = 3
+MEMORY = "2g"
+SUMMARY = re.compile(r"=+ (.*?) in ([\d.]+)s")
+
+
+@dataclass
+class Row:
+    suite: str
+    name: str
+    wall: float
+    pytest_seconds: float
+    outcome: str
+    exit_code: int
+    oom_kills: int
+
+
+def _outcome(lines: list[str]) -> tuple[str, float]:
+    """pytest's last summary line ("120 passed, 2 skipped") and the seconds it reports."""
+    for line in reversed(lines):
+        match = SUMMARY.search(line)
+        if match:
+            return match.group(1), float(match.group(2))
+    return "no summary", 0.0
+
+
+def _run(root: Path, command: list[str] | None, monitor: bool = True) -> tuple[float, str, float, int, int]:
+    lines: list[str] = []
+    started = time.monotonic()
+    result = run_phase(root, "execution", RunOptions(memory=MEMORY, command=command, monitor=monitor),
+                       echo=lines.append)
+    wall = time.monotonic() - started
+    outcome, seconds = _outcome("\n".join(lines).splitlines())
+    return wall, outcome, seconds, result.exit_code, result.oom_kills or 0
+
+
+def _best(suite: str, name: str, root: Path, command: list[str] | None, monitor: bool = True,
+          before: Path | None = None) -> Row:
+    """The fastest of RUNS runs; `before` (the history) is removed before each when given."""
+    runs = []
+    for _ in range(RUNS):
+        if before is not None:
+            before.unlink(missing_ok=True)
+        runs.append(_run(root, command, monitor))
+    wall, outcome, seconds, code, _ = min(runs)
+    print(f"    {name}: {wall:.1f}s ({outcome})", file=sys.stderr)
+    return Row(suite, name, wall, seconds, outcome, code, max(run[4] for run in runs))
+
+
+def measure(suite: str, root: Path, base_image: str) -> list[Row]:
+    _, planned, _ = plan(root, InitOptions(base_image=base_image))
+    apply(root, planned)
+    place_plugin(root)
+    results = build_images(root, BuildOptions(phases=("execution",), tag="latest"), Quiet())
+    if not all(result.ok for result in results):
+        raise SystemExit(f"{suite}: the execution image failed to build")
+    workspace = Workspace.load(root)
+    testdock = default_command("execution", workspace.project, workspace.settings)
+    coverage = [argument for argument in testdock if argument.startswith("--cov")]
+    plain = ["python", "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:testdock", *coverage]
+    history = root / ".testdock" / "memory-history.json"
+    _run(root, plain, monitor=False)  # warm-up: the image's files in the page cache
+    rows = [_best(suite, "pytest", root, plain, monitor=False),
+            _best(suite, "pytest -n auto", root, [*plain, "-n", "auto"], monitor=False),
+            _best(suite, "testdock, first run", root, None, before=history)]
+    _run(root, None)  # a history to start from
+    rows.append(_best(suite, "testdock, second run", root, None))
+    rows.append(_best(suite, "testdock, second run, --no-monitor", root, None, monitor=False))
+    for row in rows:
+        row.name += " (coverage)" if coverage else ""
+    return rows
+
+
+def main() -> None:
+    base_image = os.environ.get("TESTDOCK_BASE_IMAGE")
+    if not base_image:
+        raise SystemExit("set TESTDOCK_BASE_IMAGE (eval \"$(scripts/engine.sh)\")")
+    chosen = sys.argv[1:] or list(SUITES)
+    unknown = [name for name in chosen if name not in SUITES]
+    if unknown:
+        raise SystemExit(f"unknown suite {unknown[0]!r}; choose from {', '.join(SUITES)}")
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        for suite in chosen:
+            print(f"  {suite}", file=sys.stderr)
+            source = SUITES[suite]
+            if source is None:
+                root = folder / "example" / "shop"
+                shutil.copytree(REPO / "examples" / "shop", root)
+            else:
+                root = sdist(suite, source[0], folder / suite)
+                if source[1]:
+                    pyproject = root / "pyproject.toml"
+                    pyproject.write_text(pyproject.read_text() + "\n" + source[1])
+            rows += measure(suite, root, base_image)
+    print(f"best of {RUNS} runs each, container limit {MEMORY}; ratio: wall / the better plain pytest wall")
+    print(f"{'suite':<18}{'configuration':<46}{'wall':>8}{'pytest':>9}{'ratio':>7}{'OOM':>5}  outcome")
+    for suite in chosen:
+        mine = [row for row in rows if row.suite == suite]
+        plain = min(row.wall for row in mine if not row.name.startswith("testdock"))
+        for row in mine:
+            print(f"{row.suite:<18}{row.name:<46}{row.wall:>7.1f}s{row.pytest_seconds:>8.1f}s"
+                  f"{row.wall / plain:>7.2f}{row.oom_kills:>5}  {row.outcome}")
+
+
+if __name__ == "__main__":
+    main()
