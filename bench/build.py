@@ -21,7 +21,7 @@ from pathlib import Path
 
 import docker
 
-from testdock.engine.build import BuildOptions, ImageResult, build_images
+from testdock.engine.builds import BuildOptions, ImageResult, build_images
 from testdock.images.initialize import InitOptions, apply, plan
 from testdock.project.inspection import inspect_project
 from testdock.project.settings import PHASES

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import docker
 
-from testdock.engine.build import BuildOptions, build_images
+from testdock.engine.builds import BuildOptions, build_images
 from testdock.images.initialize import InitOptions, apply, plan
 from testdock.run.collect import Collection, collect, collect_in, differences
 from testdock_pytest.sizes import format_size

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from collect import Quiet, sdist  # bench/collect.py, beside this file
 
-from testdock.engine.build import BuildOptions, build_images
+from testdock.engine.builds import BuildOptions, build_images
 from testdock.images.initialize import InitOptions, apply, place_plugin, plan
 from testdock.images.phases import default_command
 from testdock.run.phase import RunOptions, run_phase

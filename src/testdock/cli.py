@@ -192,7 +192,7 @@ def build(path: Path, phases: tuple[str, ...], parallel: int | None, tag: str | 
     from rich.console import Console
 
     from testdock.engine import buildreport
-    from testdock.engine.build import BuildOptions, PlainListener, build_images
+    from testdock.engine.builds import BuildOptions, PlainListener, build_images
     from testdock.workspace import Workspace
 
     workspace = Workspace.load(path)  # read once for the build, its health tests and cleanup

@@ -276,3 +276,5 @@ def test_the_phases_environment_reaches_the_tests(built: Path) -> None:
                      "tests/unit/test_environment.py")
     assert result.returncode == 0, result.stdout[-3000:]
     assert "1 passed" in result.stdout
+    # the plugin, installed in the image by its entry point, chose the workers (not xdist's CPU count)
+    assert "testdock -n auto: " in result.stdout

@@ -6,9 +6,9 @@ import io
 
 from rich.console import Console
 
-from testdock.engine.build import ImageResult, PlainListener
 from testdock.engine.buildprogress import LiveListener
 from testdock.engine.buildreport import as_json, as_table, failures
+from testdock.engine.builds import ImageResult, PlainListener
 
 
 def test_live_view_shows_state_step_and_elapsed_time() -> None:

@@ -12,7 +12,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from testdock.engine.build import STEP_LINE
+from testdock.engine.builds import STEP_LINE
 
 _STYLE = {"waiting": "dim", "building": "cyan", "built": "green", "pushing": "cyan",
           "pushed": "green", "failed": "bold red", "skipped": "yellow", "interrupted": "yellow"}

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from testdock.engine.build import ImageResult
+from testdock.engine.builds import ImageResult
 from testdock.engine.cleanup import CleanupReport
 from testdock.engine.healthtests import HealthResult
 from testdock_pytest.sizes import format_size

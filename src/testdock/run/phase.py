@@ -109,7 +109,7 @@ def ensure_image(workspace: Workspace, phase: str, tag: str, client: docker.Dock
             echo(f"testdock: {remote} could not be pulled")
         if not build_missing:
             raise BadInput(f"image {image_name} not found; run `testdock build --phase {phase}`") from None
-    from testdock.engine.build import BuildOptions, PlainListener, build_images
+    from testdock.engine.builds import BuildOptions, PlainListener, build_images
 
     echo(f"testdock: {image_name} is missing; building it first")
     missing_execution = (phase == "stress"

@@ -40,7 +40,8 @@ def uses_memory_dist(config: pytest.Config) -> bool:
     return bool(config.getoption("dist", None) == MEMORY_DIST)
 
 
-@pytest.hookimpl(optionalhook=True)
+# before xdist's own (the CPU count): the plugins' load order, entry points all, is not fixed
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     if not uses_memory_dist(config):
         return None
