@@ -172,6 +172,45 @@ def test_workers_are_started_only_where_they_save_more_than_they_cost() -> None:
     assert choose_workers(model(heavy), 1)[0] == 1  # except where the run must survive an OOM kill
 
 
+def test_a_test_that_does_not_fit_beside_idle_workers_memory_waits_for_them_to_be_replaced(
+        pytestconfig: pytest.Config) -> None:
+    """Two workers keep 400 MiB each; a 300 MiB test does not fit beside both in 1 GiB: the idle
+    one is replaced by a fresh worker first, instead of an OOM kill."""
+    collection = ["t::light", "t::heavy"]
+    expected = {"t::light": (10 * MiB, 5.0), "t::heavy": (300 * MiB, 0.1)}
+    model = MemoryModel(1024 * MiB, 0.0, 50 * MiB, expected, 64 * MiB)
+    config = FakeConfig(2)
+    sched = MemoryScheduling(config, None, model)
+    fresh: list[FakeNode] = []
+
+    class Session:
+        def _clone_node(self, node: FakeNode) -> FakeNode:
+            clone = FakeNode(f"{node.name}-fresh")
+            fresh.append(clone)
+            sched.add_node(clone)
+            sched.add_node_collection(clone, collection)
+            return clone
+
+    config.pluginmanager = type("Manager", (), {"get_plugin": lambda self, name: Session()})()
+    nodes = [FakeNode("gw0"), FakeNode("gw1")]
+    for node in nodes:
+        sched.add_node(node)
+        sched.add_node_collection(node, collection)
+    for node in nodes:
+        model.baselines[node] = 450 * MiB  # 400 MiB kept above a fresh worker's 50
+    sched.schedule()
+    heavy = collection.index("t::heavy")
+    holder = next(node for node in nodes if heavy in sched.node2pending[node])
+    other = next(node for node in nodes if node is not holder)
+    # the light test finishes on the other worker: nothing runs, and the heavy test waits for
+    # that worker (which keeps 400 MiB) to go, rather than start beside its memory
+    for index in list(sched.node2pending[other]):
+        sched.mark_test_complete(other, index)
+    assert other.shutting_down and sched._running(holder) is None
+    sched.remove_node(other)
+    assert sched._running(holder) == heavy  # now it fits
+
+
 HEAVY_SUITE = """
 import os, time, pytest
 

@@ -4,7 +4,9 @@ The model: every worker holds its baseline (its RSS between tests, as it last re
 while it runs a test, that test's expected growth (from the history; unknown tests get a
 conservative estimate). A test starts only if the sum over all workers stays under the usable
 budget (budget minus margin minus the controller), or if nothing else runs (then it has the whole
-budget). xdist starts a worker's queued test only when it receives the next one (or shutdown):
+budget, once idle workers that keep much memory have been replaced by fresh ones). A worker that
+keeps memory is replaced only when none of the tests left fits beside it: a fresh worker costs its
+start, and heavy tests wait for room instead. xdist starts a worker's queued test only when it receives the next one (or shutdown):
 the scheduler therefore keeps at most one test waiting per worker, and admits it by sending its
 successor. A test a worker died running is re-run alone at the end; a second death fails it as
 "needs more than the budget".
@@ -202,25 +204,45 @@ class MemoryScheduling(LoadScheduling):
     def _may_start(self, node: WorkerController, index: int) -> bool:
         total, running = self._in_use(exclude=node)
         if running == 0:
-            return True  # alone, it has the whole budget
+            # alone, it has the whole budget, less what the idle workers keep: those that keep
+            # much are replaced first when that makes it fit
+            return total + self._growth(index) <= self.model.usable or not self._slim_idle_workers(node)
         if index in self.solo_indices:
             return False
         return total + self._growth(index) + self._blocked_growth(node) <= self.model.usable
 
     # -- replacing workers that keep memory ------------------------------------------------------
+    def _slim_idle_workers(self, waiting: WorkerController) -> bool:
+        """Retire the idle workers (nothing queued) that keep memory, for a test waiting on
+        `waiting` that does not fit beside them; True while any idle worker is on its way out
+        (the test waits for it to go), False when none can give memory back."""
+        slimming = False
+        for other in list(self.node2pending):
+            if (other is waiting or self.node2pending[other]
+                    or self.model.baseline(other) - self.model.fresh_baseline < 32 * MiB):
+                continue
+            if other not in self.shutdown_sent:  # else on its way out already
+                other.shutdown()
+                self.shutdown_sent.add(other)
+                self.retiring.add(other)
+            slimming = True
+        return slimming
+
     def _too_full(self, node: WorkerController, baseline: int) -> bool:
         """Whether a worker holding `baseline` should be replaced: above --max-worker-rss, or
-        when what it keeps leaves no room for the heaviest test left, where a fresh one would."""
+        when what it keeps leaves room for none of the tests left, where a fresh one would. A
+        worker that can still run some of them is kept: a fresh one costs its start (an
+        interpreter, the imports, its own collection), and heavy tests wait for room instead."""
         model = self.model
         if model.max_worker_rss is not None:
             return baseline > model.max_worker_rss
         kept = baseline - model.fresh_baseline
         if kept < 32 * MiB or not self.pending:
             return False
-        heaviest = max(self._growth(index) for index in self.pending)
+        lightest = min(self._growth(index) for index in self.pending)
         others = sum(model.baseline(n) for n in self.node2pending if n is not node)
-        return (others + baseline + heaviest > model.usable
-                and others + model.fresh_baseline + heaviest <= model.usable)
+        return (others + baseline + lightest > model.usable
+                and others + model.fresh_baseline + lightest <= model.usable)
 
     def _retire_after(self, node: WorkerController, index: int) -> bool:
         """True when the test about to start is to be the worker's last (its history says it
@@ -318,7 +340,9 @@ class MemoryScheduling(LoadScheduling):
         for position, index in enumerate(self.pending):
             if others + self._growth(index) <= self.model.usable:
                 return int(self.pending.pop(position))
-        return int(self.pending.pop(0))
+        # none fits now: the lightest, which room is soonest made for
+        lightest = min(range(len(self.pending)), key=lambda position: self._growth(self.pending[position]))
+        return int(self.pending.pop(lightest))
 
     def _next(self, node: WorkerController) -> int | None:
         if self.pending:
