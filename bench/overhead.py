@@ -6,7 +6,8 @@ Per suite (the example, and real projects' suites from their sdists on PyPI):
 - plain `pytest` and plain `pytest -n auto`, testdock's plugin off;
 - `testdock run execution` with no history (a first run), then again with the history the first
   run left (a second run), then the second run's configuration without monitoring;
-- each the best (lowest wall) of RUNS runs, after one warm-up run that fills the page cache.
+- each the best (lowest wall) of the suite's runs (three, one for the long suite), after one
+  warm-up run that fills the page cache.
 
 Wall is measured around the whole run (the container's start and removal included, the same for
 every row). The ratio column is against the better of the two plain rows; the target is <= 1.05.
@@ -34,14 +35,15 @@ from testdock.run.phase import RunOptions, run_phase
 from testdock.workspace import Workspace
 
 REPO = Path(__file__).resolve().parent.parent
-# name -> (PyPI version, extra pyproject text); None: the bundled example
-SUITES: dict[str, tuple[str, str] | None] = {
-    "example": None,
-    "more-itertools": ("10.5.0", ""),
-    "python-dateutil": ("2.9.0.post0", ""),
+# name -> (PyPI version, extra pyproject text, container memory, runs); version None: the example
+SUITES: dict[str, tuple[str | None, str, str, int]] = {
+    "example": (None, "", "2g", 3),
+    "more-itertools": ("10.5.0", "", "2g", 3),
+    "python-dateutil": ("2.9.0.post0", "", "2g", 3),
+    # a plotting library's suite (about 2,400 tests) in a tight limit: its libraries cache
+    # hundreds of MiB per worker; one run each, they take minutes
+    "seaborn": ("0.13.2", '[tool.testdock.phases.execution]\nmemory = "1g"\n', "1g", 1),
 }
-RUNS = 3
-MEMORY = "2g"
 SUMMARY = re.compile(r"=+ (.*?) in ([\d.]+)s")
 
 
@@ -65,10 +67,11 @@ def _outcome(lines: list[str]) -> tuple[str, float]:
     return "no summary", 0.0
 
 
-def _run(root: Path, command: list[str] | None, monitor: bool = True) -> tuple[float, str, float, int, int]:
+def _run(root: Path, command: list[str] | None, memory: str,
+         monitor: bool = True) -> tuple[float, str, float, int, int]:
     lines: list[str] = []
     started = time.monotonic()
-    result = run_phase(root, "execution", RunOptions(memory=MEMORY, command=command, monitor=monitor),
+    result = run_phase(root, "execution", RunOptions(memory=memory, command=command, monitor=monitor),
                        echo=lines.append)
     wall = time.monotonic() - started
     outcome, seconds = _outcome("\n".join(lines).splitlines())
@@ -77,12 +80,13 @@ def _run(root: Path, command: list[str] | None, monitor: bool = True) -> tuple[f
 
 def _best(suite: str, name: str, root: Path, command: list[str] | None, monitor: bool = True,
           before: Path | None = None) -> Row:
-    """The fastest of RUNS runs; `before` (the history) is removed before each when given."""
+    """The fastest of the suite's runs; `before` (the history) is removed before each when given."""
+    _, _, memory, count = SUITES[suite]
     runs = []
-    for _ in range(RUNS):
+    for _ in range(count):
         if before is not None:
             before.unlink(missing_ok=True)
-        runs.append(_run(root, command, monitor))
+        runs.append(_run(root, command, memory, monitor))
     wall, outcome, seconds, code, _ = min(runs)
     print(f"    {name}: {wall:.1f}s ({outcome})", file=sys.stderr)
     return Row(suite, name, wall, seconds, outcome, code, max(run[4] for run in runs))
@@ -100,11 +104,12 @@ def measure(suite: str, root: Path, base_image: str) -> list[Row]:
     coverage = [argument for argument in testdock if argument.startswith("--cov")]
     plain = ["python", "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:testdock", *coverage]
     history = root / ".testdock" / "memory-history.json"
-    _run(root, plain, monitor=False)  # warm-up: the image's files in the page cache
+    memory = SUITES[suite][2]
+    _run(root, plain, memory, monitor=False)  # warm-up: the image's files in the page cache
     rows = [_best(suite, "pytest", root, plain, monitor=False),
             _best(suite, "pytest -n auto", root, [*plain, "-n", "auto"], monitor=False),
             _best(suite, "testdock, first run", root, None, before=history)]
-    _run(root, None)  # a history to start from
+    _run(root, None, memory)  # a history to start from
     rows.append(_best(suite, "testdock, second run", root, None))
     rows.append(_best(suite, "testdock, second run, --no-monitor", root, None, monitor=False))
     for row in rows:
@@ -125,23 +130,24 @@ def main() -> None:
         folder = Path(temporary)
         for suite in chosen:
             print(f"  {suite}", file=sys.stderr)
-            source = SUITES[suite]
-            if source is None:
+            version, settings, _, _ = SUITES[suite]
+            if version is None:
                 root = folder / "example" / "shop"
                 shutil.copytree(REPO / "examples" / "shop", root)
             else:
-                root = sdist(suite, source[0], folder / suite)
-                if source[1]:
-                    pyproject = root / "pyproject.toml"
-                    pyproject.write_text(pyproject.read_text() + "\n" + source[1])
+                root = sdist(suite, version, folder / suite)
+            if settings:
+                pyproject = root / "pyproject.toml"
+                pyproject.write_text(pyproject.read_text() + "\n" + settings)
             rows += measure(suite, root, base_image)
-    print(f"best of {RUNS} runs each, container limit {MEMORY}; ratio: wall / the better plain pytest wall")
-    print(f"{'suite':<18}{'configuration':<46}{'wall':>8}{'pytest':>9}{'ratio':>7}{'OOM':>5}  outcome")
+    print("best of the runs given per suite; ratio: wall / the better plain pytest wall")
+    print(f"{'suite':<18}{'limit':<6}{'configuration':<46}{'wall':>8}{'pytest':>9}{'ratio':>7}"
+          f"{'OOM':>5}  outcome")
     for suite in chosen:
         mine = [row for row in rows if row.suite == suite]
         plain = min(row.wall for row in mine if not row.name.startswith("testdock"))
         for row in mine:
-            print(f"{row.suite:<18}{row.name:<46}{row.wall:>7.1f}s{row.pytest_seconds:>8.1f}s"
+            print(f"{row.suite:<18}{SUITES[suite][2]:<6}{row.name:<46}{row.wall:>7.1f}s{row.pytest_seconds:>8.1f}s"
                   f"{row.wall / plain:>7.2f}{row.oom_kills:>5}  {row.outcome}")
 
 

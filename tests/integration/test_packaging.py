@@ -71,7 +71,7 @@ def test_the_sdist_and_wheel_pass_twine_and_hold_what_testdock_needs(distributio
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = archive.read(f"testdock-{__version__}.dist-info/entry_points.txt").decode()
-    templates = {path.name for path in (REPO / "src" / "testdock" / "templates").iterdir()}
+    templates = {path.name for path in (REPO / "src" / "testdock" / "images" / "templates").iterdir()}
     assert templates and {f"testdock/images/templates/{name}" for name in templates} <= names
     assert {"testdock/py.typed", "testdock_pytest/plugin.py", "testdock_pytest/contract.py",
             "testdock_pytest/collection/stubs.py", "testdock/cli.py"} <= names
