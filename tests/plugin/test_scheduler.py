@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from testdock_pytest.parallel.scheduler import MemoryModel, MemoryScheduling, choose_workers, family_keys
+from testdock_pytest.parallel.model import MemoryModel, choose_workers, family_keys
+from testdock_pytest.parallel.scheduler import MemoryScheduling
 
 MiB = 2**20
 

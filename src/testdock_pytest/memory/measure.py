@@ -17,12 +17,12 @@ PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 def _status_kib(field: str) -> int | None:
     try:
-        for line in STATUS.read_text().splitlines():
-            if line.startswith(field):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
+        with STATUS.open("rb") as handle:
+            data = handle.read()
+        start = data.index(field.encode()) + len(field)
+        return int(data[start:data.index(b"kB", start)]) * 1024
+    except (OSError, ValueError):
         return None
-    return None
 
 
 def current_rss() -> int:

@@ -13,13 +13,7 @@ from testdock_pytest.memory import budget as budgets
 from testdock_pytest.memory.history import expectations, load_history
 from testdock_pytest.memory.measure import current_rss
 from testdock_pytest.memory.pertest import history_path
-from testdock_pytest.parallel.scheduler import (
-    MemoryModel,
-    MemoryScheduling,
-    choose_workers,
-    conservative_default,
-    describe,
-)
+from testdock_pytest.parallel.model import MemoryModel, choose_workers, conservative_default, describe
 from testdock_pytest.parallel.xdist_internals import MEMORY_DIST
 
 MODEL_KEY = pytest.StashKey[MemoryModel]()
@@ -68,11 +62,15 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(describe(model))
+    from testdock_pytest.parallel.scheduler import MemoryScheduling  # xdist's machinery: here only
+
     return MemoryScheduling(config, log, model)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+    from testdock_pytest.parallel.scheduler import MemoryScheduling  # a distributed run's controller
+
     if not isinstance(sched, MemoryScheduling):
         return
     budget = sizes.format_size(sched.model.budget)
@@ -92,7 +90,7 @@ def recovery_summary(terminalreporter: Any, config: pytest.Config) -> None:
     notes = [*config.stash.get(CRASHES_KEY, [])] if CRASHES_KEY in config.stash else []
     session = config.pluginmanager.get_plugin("dsession")
     sched = getattr(session, "sched", None)
-    if isinstance(sched, MemoryScheduling):
+    if sched is not None and isinstance(getattr(sched, "model", None), MemoryModel):  # testdock's
         notes += [f"worker {line}" for line in sched.replaced]
     if notes:
         terminalreporter.section("testdock recovery")

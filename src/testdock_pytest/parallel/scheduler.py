@@ -6,138 +6,24 @@ conservative estimate). A test starts only if the sum over all workers stays und
 budget (budget minus margin minus the controller), or if nothing else runs (then it has the whole
 budget, once idle workers that keep much memory have been replaced by fresh ones). A worker that
 keeps memory is replaced only when none of the tests left fits beside it: a fresh worker costs its
-start, and heavy tests wait for room instead. xdist starts a worker's queued test only when it receives the next one (or shutdown):
-the scheduler therefore keeps at most one test waiting per worker, and admits it by sending its
-successor. A test a worker died running is re-run alone at the end; a second death fails it as
-"needs more than the budget".
+start, and heavy tests wait for room instead. xdist starts a worker's queued test only when it
+receives the next one (or shutdown): the scheduler therefore keeps at most one test waiting per
+worker, and admits it by sending its successor. A test a worker died running is re-run alone at
+the end; a second death fails it as "needs more than the budget".
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from xdist.scheduler.load import LoadScheduling
 from xdist.workermanage import WorkerController
 
+from testdock_pytest.parallel.model import MemoryModel, MiB
 from testdock_pytest.parallel.xdist_internals import start_replacement_worker
 from testdock_pytest.sizes import format_size
-
-MiB = 1 << 20
-DEFAULT_GROWTH = 64 * MiB
-
-
-@dataclass
-class MemoryModel:
-    budget: int
-    margin: float
-    controller_rss: int
-    expected: dict[str, tuple[int, float]] = field(default_factory=dict)  # nodeid -> growth, seconds
-    default_growth: int = DEFAULT_GROWTH
-    baselines: dict[Any, int] = field(default_factory=dict)
-    retained: dict[str, int] = field(default_factory=dict)  # nodeid -> memory it leaves behind
-    max_worker_rss: int | None = None  # replace a worker above this; None: when it leaves no room
-    # growths measured so far (history, then this run) by family: a test function's
-    # parametrizations, its class, its module; what one member showed informs the others
-    families: dict[str, list[int]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for nodeid, (growth, _) in self.expected.items():
-            self._learn(nodeid, growth)
-
-    def _learn(self, nodeid: str, growth: int) -> None:
-        for key in family_keys(nodeid):
-            self.families.setdefault(key, []).append(growth)
-
-    @property
-    def fresh_baseline(self) -> int:
-        """What a worker holds before it has kept anything: the lowest baseline seen."""
-        return min([self.controller_rss, *self.baselines.values()])
-
-    @property
-    def usable(self) -> int:
-        return int(self.budget * (1 - self.margin)) - self.controller_rss
-
-    def growth(self, nodeid: str) -> int:
-        """What the test is expected to add, with 10% for run-to-run noise: its own measurement;
-        else the heaviest of its function's other parametrizations; else at least the typical
-        test of its class, then its module; else the conservative default."""
-        known = self.expected.get(nodeid)
-        if known:
-            return int(known[0] * 1.1)
-        keys = family_keys(nodeid)
-        if "[" in nodeid and keys[0] in self.families:
-            return int(max(self.families[keys[0]]) * 1.1)
-        for key in keys[1:]:
-            measured = self.families.get(key)
-            if measured:
-                return max(self.default_growth, int(sorted(measured)[len(measured) // 2] * 1.1))
-        return self.default_growth
-
-    def duration(self, nodeid: str) -> float:
-        known = self.expected.get(nodeid)
-        return known[1] if known else 0.0
-
-    def baseline(self, node: Any) -> int:
-        return self.baselines.get(node, self.controller_rss)
-
-    def observe(self, node: Any, nodeid: str, growth: int, rss: int) -> None:
-        """What a finished test showed: the worker's new baseline, and the test's growth."""
-        before = self.baselines.get(node, self.controller_rss)
-        self.baselines[node] = rss
-        self.expected[nodeid] = (growth, self.expected.get(nodeid, (0, 0.0))[1])
-        self.retained[nodeid] = max(0, rss - before)
-        self._learn(nodeid, growth)
-
-
-def family_keys(nodeid: str) -> list[str]:
-    """The families a test belongs to, nearest first: its function (all its parametrizations),
-    its class, its module. `t.py::C::test_f[2]` -> [`t.py::C::test_f`, `t.py::C`, `t.py`]."""
-    function = nodeid.split("[", 1)[0]
-    parts = function.split("::")
-    keys = [function]
-    if len(parts) > 2:
-        keys.append("::".join(parts[:-1]))
-    if len(parts) > 1:
-        keys.append(parts[0])
-    return keys
-
-
-# what a worker costs before its first test: an interpreter, pytest and the plugins, and its own
-# collection of the suite; on a suite the history knows to be shorter than this saves, the run
-# is serial, in one process
-WORKER_START_SECONDS = 1.0
-
-
-def choose_workers(model: MemoryModel, cpus: int) -> tuple[int, str]:
-    """How many xdist workers `-n auto` starts (0: none, the tests run in pytest's own process),
-    and why. As many as the CPUs and the budget allow for the typical test; none when the history
-    says the whole suite fits in one process and workers would cost more than they save; one,
-    not none, when a test may not fit, so that the run survives its OOM kill."""
-    growths = sorted(growth for growth, _ in model.expected.values())
-    per_worker = model.controller_rss + (growths[len(growths) // 2] if growths else model.default_growth)
-    workers = max(1, min(cpus, model.usable // max(per_worker, 1)))
-    if not growths:
-        return workers, f"{workers} worker(s): no history yet, as many as the CPUs and the budget allow"
-    total = sum(seconds for _, seconds in model.expected.values())
-    fits = int(growths[-1] * 1.1) <= model.usable
-    saved = total * (1 - 1 / workers)
-    if fits and saved < WORKER_START_SECONDS:
-        return 0, (f"serial: the suite took {total:.1f}s; {workers} worker(s) would save {saved:.1f}s "
-                   f"and cost {WORKER_START_SECONDS:.0f}s to start")
-    if workers == 1:
-        return 1, "1 worker: one test at a time, in a worker that an OOM kill does not end the run with"
-    return workers, f"{workers} workers: as many as the CPUs and the budget allow"
-
-
-def conservative_default(expected: dict[str, tuple[int, float]]) -> int:
-    """For tests never measured: the 90th percentile of known growths, at least 64 MiB."""
-    growths = sorted(growth for growth, _ in expected.values())
-    if not growths:
-        return DEFAULT_GROWTH
-    return max(DEFAULT_GROWTH, growths[int(0.9 * (len(growths) - 1))])
 
 
 class MemoryScheduling(LoadScheduling):
@@ -399,9 +285,3 @@ class MemoryScheduling(LoadScheduling):
     def _send(self, node: WorkerController, indices: Sequence[int]) -> None:
         self.node2pending[node].extend(indices)
         node.send_runtest_some(list(indices))
-
-
-def describe(model: MemoryModel) -> str:
-    return (f"testdock --dist memory: budget {format_size(model.budget)}, usable "
-            f"{format_size(model.usable)} for workers, {len(model.expected)} tests with history, "
-            f"unknown tests assumed {format_size(model.default_growth)}")
