@@ -15,10 +15,37 @@ STATM = Path("/proc/self/statm")
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
+class _ProcFile:
+    """A /proc/self file kept open and read again from its start: a test costs three or four
+    reads, and an open and close each would cost as much again. Reopened after a fork (the open
+    file would go on describing the parent)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _descriptor(self, flags: int) -> int:
+        if self._fd is None or self._pid != os.getpid():
+            self._fd = os.open(self.path, flags)
+            self._pid = os.getpid()
+        return self._fd
+
+    def read(self) -> bytes:
+        return os.pread(self._descriptor(os.O_RDONLY), 8192, 0)
+
+    def write(self, data: bytes) -> None:
+        os.write(self._descriptor(os.O_WRONLY), data)
+
+
+_STATUS = _ProcFile(STATUS)
+_STATM = _ProcFile(STATM)
+_CLEAR_REFS = _ProcFile(CLEAR_REFS)
+
+
 def _status_kib(field: str) -> int | None:
     try:
-        with STATUS.open("rb") as handle:
-            data = handle.read()
+        data = _STATUS.read()
         start = data.index(field.encode()) + len(field)
         return int(data[start:data.index(b"kB", start)]) * 1024
     except (OSError, ValueError):
@@ -28,7 +55,7 @@ def _status_kib(field: str) -> int | None:
 def current_rss() -> int:
     """This process's resident memory now, in bytes."""
     try:
-        return int(STATM.read_text().split()[1]) * PAGE
+        return int(_STATM.read().split()[1]) * PAGE
     except (OSError, ValueError, IndexError):
         pass
     try:
@@ -57,7 +84,7 @@ class PeakMeter:
         if not sys.platform.startswith("linux"):
             return False
         try:
-            CLEAR_REFS.write_text("5")
+            _CLEAR_REFS.write(b"5")
         except OSError:
             return False
         return _status_kib("VmHWM:") is not None
@@ -65,7 +92,7 @@ class PeakMeter:
     def start(self) -> None:
         if self.method == "vmhwm":
             try:
-                CLEAR_REFS.write_text("5")
+                _CLEAR_REFS.write(b"5")
                 return
             except OSError:
                 self.method = "sampling"
