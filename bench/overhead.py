@@ -28,11 +28,13 @@ from pathlib import Path
 
 from collect import Quiet, sdist  # bench/collect.py, beside this file
 
+from testdock import engine
 from testdock.engine.builds import BuildOptions, build_images
 from testdock.images.initialize import InitOptions, apply, place_plugin, plan
 from testdock.images.phases import default_command
 from testdock.run.phase import RunOptions, run_phase
 from testdock.workspace import Workspace
+from testdock_pytest.contract import LABEL_PROJECT
 
 REPO = Path(__file__).resolve().parent.parent
 # name -> (PyPI version, extra pyproject text, container memory, runs); version None: the example
@@ -114,7 +116,18 @@ def measure(suite: str, root: Path, base_image: str) -> list[Row]:
     rows.append(_best(suite, "testdock, second run, --no-monitor", root, None, monitor=False))
     for row in rows:
         row.name += " (coverage)" if coverage else ""
+    _remove_images(workspace.prefix)
     return rows
+
+
+def _remove_images(prefix: str) -> None:
+    """The engine as the benchmark found it: the images it built for the suite, dangling ones too."""
+    client = engine.client()
+    for _ in range(3):  # tags first, then what they left untagged, children before parents
+        images = client.images.list(all=True, filters={"label": f"{LABEL_PROJECT}={prefix}"})
+        for image in sorted(images, key=lambda image: str(image.attrs["Created"]), reverse=True):
+            for reference in image.tags or [str(image.id)]:
+                engine.remove_image(client, reference)
 
 
 def main() -> None:
