@@ -12,7 +12,7 @@ from pathlib import Path
 
 from testdock.errors import BadInput
 from testdock.images.phases import SPECS, default_command, memory_limit
-from testdock.images.pluginwheel import wheel_bytes, wheel_path, write_wheel
+from testdock.images.pluginwheel import wheel_path, write_wheel
 from testdock.monitor.junit import junit_from_progress
 from testdock.monitor.session import MonitoringFiles, MonitoringSession
 from testdock.monitor.sources import ProcessTreeSource
@@ -57,11 +57,11 @@ def _install_plugin(root: Path, python: Path) -> None:
     """testdock's plugin in the local environment, as in the images: this testdock's wheel,
     reinstalled whenever it changed (the environment outlives testdock upgrades)."""
     stamp = python.parent.parent / ".testdock-plugin"
-    digest = hashlib.sha256(wheel_bytes()).hexdigest()
-    if stamp.is_file() and stamp.read_text(encoding="utf-8") == digest:
-        return
     write_wheel(root)
     wheel = wheel_path(root)
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    if stamp.is_file() and stamp.read_text(encoding="utf-8") == digest:
+        return
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                     "--no-deps", "--force-reinstall", str(wheel)], check=True)
     stamp.write_text(digest, encoding="utf-8")
