@@ -7,7 +7,7 @@ import signal
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -39,6 +39,15 @@ class _Interrupts:
         raise KeyboardInterrupt
 
 
+def _exit_interrupted(message: str) -> NoReturn:
+    """Exit 130 after Ctrl-C. From here on Ctrl-C is ignored: at the interpreter's exit a Python
+    handler gives way to the default action, and a late second Ctrl-C would kill the process."""
+    click.echo(message, err=True)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(130)
+
+
 class _Group(click.Group):
     """Turns testdock's errors into one line on stderr and their exit code."""
 
@@ -51,8 +60,7 @@ class _Group(click.Group):
             click.echo(f"testdock: error: {error}", err=True)
             sys.exit(error.exit_code)
         except KeyboardInterrupt:
-            click.echo("testdock: interrupted", err=True)
-            sys.exit(130)
+            _exit_interrupted("testdock: interrupted")
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
         except Exception as error:
@@ -210,8 +218,7 @@ def build(path: Path, phases: tuple[str, ...], parallel: int | None, tag: str | 
         else:
             results = build_images(workspace, options, PlainListener(lambda text: click.echo(text, err=True)))
     except KeyboardInterrupt:
-        click.echo("testdock: interrupted; builds stopped, no image half-tagged", err=True)
-        sys.exit(130)
+        _exit_interrupted("testdock: interrupted; builds stopped, no image half-tagged")
     checks = _health_checks(workspace, results) if health else {}
     built_tags = [tag for result in results for tag in result.tags]
     cleaned = _cleanup(workspace, keep, built_tags) if cleanup else None
@@ -368,8 +375,7 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
         with one_run_at_a_time(path, f"run {phase}", lambda text: click.echo(text, err=True)):
             result = _run_phase(phase, workspace, options, local)
     except KeyboardInterrupt:
-        click.echo("testdock: interrupted; containers removed, results so far kept", err=True)
-        sys.exit(130)
+        _exit_interrupted("testdock: interrupted; containers removed, results so far kept")
     for line in summary_lines(result):
         click.echo(line, err=True)
     if shard is not None and result.exit_code == 5:  # pytest's "no tests": the split left it empty

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,17 @@ def test_inspect_shows_the_configured_app_as_every_command_sees_it(runner: CliRu
     result = runner.invoke(main, ["inspect", str(project), "--json"])
     assert result.exit_code == 0, result.output
     assert '"module": "shop.other"' in result.output and '"attribute": "make"' in result.output
+
+
+def test_after_ctrl_c_the_command_exits_130_and_a_late_ctrl_c_cannot_kill_it() -> None:
+    """At the interpreter's exit a Python signal handler gives way to the default action, so a
+    second Ctrl-C arriving then killed the process (exit -2) instead of letting it exit 130."""
+    script = ("import os, signal, sys\n"
+              "from testdock.cli import _exit_interrupted\n"
+              "try:\n"
+              "    _exit_interrupted('testdock: interrupted')\n"
+              "finally:\n"
+              "    os.kill(os.getpid(), signal.SIGINT)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.strip() == "testdock: interrupted"
