@@ -23,6 +23,9 @@ engine_state() {
         /usr/bin/docker images -aq --no-trunc | sort -u | comm -23 - \
             <(/usr/bin/docker images -aq --no-trunc --filter 'reference=testdock-local/*' | sort -u) \
             | sed 's/^/image /'
+        # a tag added to an image that was there already is left behind too
+        /usr/bin/docker images --format '{{.Repository}}:{{.Tag}}' | grep -v -e '^testdock-local/' -e ':<none>$' \
+            | sed 's/^/tag /'
         /usr/bin/docker ps -aq --no-trunc | sed 's/^/container /'
         /usr/bin/docker volume ls -q | sed 's/^/volume /'
     } | sort
@@ -38,6 +41,6 @@ if [ -n "$left" ]; then
     echo "$left" | head -20 >&2
     [ "$status" -ne 0 ] || status=1
 else
-    echo "test: the engine is as the tests found it (no image, container or volume left)" >&2
+    echo "test: the engine is as the tests found it (no image, tag, container or volume left)" >&2
 fi
 exit "$status"

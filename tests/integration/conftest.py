@@ -44,16 +44,25 @@ def _engine_environment() -> dict[str, str]:
 INFRASTRUCTURE = "testdock-local/"
 
 
-def _remove_what_the_session_made(client: docker.DockerClient, images: set[str], containers: set[str],
-                                  volumes: set[str]) -> None:
-    """Every container, image and volume that appeared during the session goes, so that the tests
-    leave the engine as they found it (scripts/test.sh checks)."""
+def _tags(client: docker.DockerClient) -> set[str]:
+    return {tag for image in client.images.list() for tag in image.tags}
+
+
+def _remove_what_the_session_made(client: docker.DockerClient, images: set[str], tags: set[str],
+                                  containers: set[str], volumes: set[str]) -> None:
+    """Every container, image, tag and volume that appeared during the session goes, so that the
+    tests leave the engine as they found it (scripts/test.sh checks). A build whose layers were
+    all cached tags an image that was there already: the tag goes, the image stays."""
     for container in client.containers.list(all=True):
         if container.id not in containers:
             container.remove(force=True, v=True)
     for volume in client.volumes.list():
         if volume.id not in volumes:
             volume.remove(force=True)
+    for tag in _tags(client) - tags:
+        if not tag.startswith(INFRASTRUCTURE):
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(tag, noprune=True)  # untagged only: the image may be older
     for _ in range(5):  # children before parents: an image with a child cannot go first
         new = [image for image in client.images.list(all=True) if image.id not in images
                and not any(tag.startswith(INFRASTRUCTURE) for tag in image.tags)]
@@ -73,10 +82,11 @@ def docker_client() -> Iterator[docker.DockerClient]:
     except docker.errors.DockerException as error:
         pytest.fail(f"no Docker engine answers at {os.environ.get('DOCKER_HOST')}: {error}")
     images = {str(image.id) for image in client.images.list(all=True)}
+    tags = _tags(client)
     containers = {str(container.id) for container in client.containers.list(all=True)}
     volumes = {str(volume.id) for volume in client.volumes.list()}
     yield client
-    _remove_what_the_session_made(client, images, containers, volumes)
+    _remove_what_the_session_made(client, images, tags, containers, volumes)
     client.close()
 
 
