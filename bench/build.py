@@ -39,6 +39,9 @@ class Quiet:
     def line(self, phase: str, text: str) -> None:
         pass
 
+    def note(self, text: str) -> None:
+        print(f"    {text}"[:110], file=sys.stderr)
+
 
 def docker_cli(*args: str) -> str:
     return subprocess.run(["/usr/bin/docker", *args], check=True, capture_output=True, text=True,

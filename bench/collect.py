@@ -51,6 +51,9 @@ class Quiet:
     def line(self, phase: str, text: str) -> None:
         pass
 
+    def note(self, text: str) -> None:
+        print(f"    {text}"[:110], file=sys.stderr)
+
 
 def sdist(name: str, version: str, folder: Path) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)

@@ -71,6 +71,29 @@ class _Group(click.Group):
             sys.exit(1)
 
 
+PASSED_TO_PYTEST = "testdock.pytest_args"
+
+
+class _PytestCommand(click.Command):
+    """A command whose arguments after `--` all go to pytest: without this, Click would give the
+    first of them (`run execution -- -k users`) to the optional PATH argument."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            cut = args.index("--")
+            args, ctx.meta[PASSED_TO_PYTEST] = args[:cut], tuple(args[cut + 1:])
+        return super().parse_args(ctx, args)
+
+
+def _pytest_arguments(path: Path, pytest_args: tuple[str, ...]) -> tuple[Path, tuple[str, ...]]:
+    """PATH and pytest's arguments as the user meant them: those after `--`, and an option that
+    landed in PATH (`run execution -k users`) given back to pytest."""
+    after_dashes = click.get_current_context().meta.get(PASSED_TO_PYTEST, ())
+    if str(path).startswith("-"):
+        return Path(), (str(path), *pytest_args, *after_dashes)
+    return path, (*pytest_args, *after_dashes)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="testdock")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
@@ -324,7 +347,7 @@ def _shard(value: str | None) -> tuple[int, int] | None:
     return int(index), int(count)
 
 
-@main.command(context_settings={"ignore_unknown_options": True})
+@main.command(cls=_PytestCommand, context_settings={"ignore_unknown_options": True})
 @click.argument("phase", type=click.Choice(PHASES))
 @click.argument("path", type=click.Path(path_type=Path), default=Path(), required=False)
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
@@ -351,7 +374,8 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
 
     \b
     The container gets the phase's memory limit (no swap), its CPU limit, a pids limit, drops all
-    capabilities, runs as a non-root user with a read-only root and a tmpfs /tmp, and writes
+    capabilities, runs as a non-root user with a tmpfs /tmp (a read-only root with the phase's
+    read_only setting), and writes
     test-results/ and monitoring/ on the host as it goes. Memory is sampled from the container's
     cgroup (10+ Hz) into monitoring/memory.csv and monitoring/memory-profile.png; an OOM kill is
     explained with the test that was running. Exits with pytest's exit code; the image is built
@@ -360,6 +384,7 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
     from testdock.run.phase import RunOptions, summary_lines
     from testdock.workspace import Workspace
 
+    path, pytest_args = _pytest_arguments(path, pytest_args)
     workspace = Workspace.load(path)  # read once: bad settings stop the run before anything starts
 
     if shard is not None:

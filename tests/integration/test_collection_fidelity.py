@@ -133,7 +133,7 @@ def parametrized_from_a_dependency(tmp_path_factory: pytest.TempPathFactory,
             assert token
     """))
     # coverage on by default, with an XML report into the working directory, as many projects have
-    # it: the images' /app is read-only, so collection turns it off and the real run redirects it
+    # it: collection turns it off and the real run redirects it to the results the host sees
     pyproject = copy / "pyproject.toml"
     # and warning filters naming a stubbed dependency's category and coverage's, which pytest
     # resolves before any plugin is loaded: a failure to import one is an error here
@@ -170,4 +170,4 @@ def test_the_projects_coverage_report_goes_to_the_results(parametrized_from_a_de
     # (test_tokens.py's ids differ from worker to worker: pytest-xdist would stop)
     result = run_cli("run", "execution", str(project), "--tag", "hint", "--", "--ignore=tests/test_tokens.py")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert (project / "test-results" / "coverage.xml").is_file()  # not /app/coverage.xml, read-only
+    assert (project / "test-results" / "coverage.xml").is_file()  # not /app/coverage.xml, in the container

@@ -218,10 +218,16 @@ def pytest_sessionstart(session):
 """
 
 
-def test_a_test_writing_into_its_tree_gets_a_hint_then_passes_with_read_only_off(project: Path) -> None:  # noqa: F811
+def test_a_suite_writing_into_its_tree_passes_with_zero_settings_and_read_only_is_a_hardening(
+        project: Path) -> None:  # noqa: F811
     (project / "tests" / "unit" / "test_writes.py").write_text(WRITES_ITS_TREE)
     built = run_cli("build", str(project), "--phase", "execution", "--tag", "latest")
     assert built.returncode == 0, built.stderr[-3000:]
+    allowed = run_cli("run", "execution", str(project), "--no-monitor", "--", "tests/unit/test_writes.py")
+    assert allowed.returncode == 0, allowed.stdout[-2000:] + allowed.stderr[-2000:]
+    assert not (project / "tests" / "unit" / "written.txt").exists()  # it was written in the container
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "\n[tool.testdock.phases.execution]\nread_only = true\n")
     refused = run_cli("run", "execution", str(project), "--no-monitor", "--", "tests/unit/test_writes.py")
     assert refused.returncode == 1
     # the home folder is writable (HOME=/tmp): caches under ~ do not fail
@@ -235,12 +241,6 @@ def test_a_test_writing_into_its_tree_gets_a_hint_then_passes_with_read_only_off
                        "tests/unit/test_writes.py")
     assert internal.returncode == 3, internal.stdout[-2000:]
     assert "the run failed writing into the image's read-only filesystem" in internal.stderr
-    conftest.unlink()
-    pyproject = project / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text() + "\n[tool.testdock.phases.execution]\nread_only = false\n")
-    allowed = run_cli("run", "execution", str(project), "--no-monitor", "--", "tests/unit/test_writes.py")
-    assert allowed.returncode == 0, allowed.stdout[-2000:] + allowed.stderr[-2000:]
-    assert not (project / "tests" / "unit" / "written.txt").exists()  # it was written in the container
 
 
 PACKAGE_DATA = """

@@ -73,6 +73,32 @@ def test_history_keeps_the_last_runs_and_summary_names_the_heaviest(isolated: py
     assert "leak suspects" in output and "test_keeps_memory" in output
 
 
+def test_a_tests_duration_leaves_out_the_time_it_waited_for_a_cpu(isolated: pytest.Pytester) -> None:
+    """Another process hogs the one CPU the test may use: the test spins for 0.4 s of CPU time
+    over about twice that on the clock; the history keeps what it takes on its own."""
+    isolated.makepyfile(test_spin="""
+        import os, subprocess, sys, time
+
+        def test_spins():
+            cpu = min(os.sched_getaffinity(0))
+            os.sched_setaffinity(0, {cpu})
+            hog = subprocess.Popen([sys.executable, "-c",
+                                    f"import os; os.sched_setaffinity(0, {{{cpu}}})\\nwhile True: pass"])
+            try:
+                time.sleep(0.2)
+                started, spent = time.perf_counter(), time.thread_time()
+                while time.thread_time() - spent < 0.4:
+                    pass
+                assert time.perf_counter() - started > 0.6  # it did wait for the CPU
+            finally:
+                hog.kill()
+                hog.wait()
+    """)
+    isolated.runpytest_subprocess().assert_outcomes(passed=1)
+    duration = float(str(_report(isolated)["test_spin.py::test_spins"]["duration"]))
+    assert 0.4 <= duration < 0.85, duration  # its own 0.4 s of CPU, its 0.2 s sleep, no waiting
+
+
 def test_renamed_tests_are_forgotten_in_time_and_do_not_break_the_history(isolated: pytest.Pytester) -> None:
     history_file = isolated.path / ".testdock" / "memory-history.json"
     history_file.parent.mkdir()

@@ -171,6 +171,12 @@ def test_workers_are_started_only_where_they_save_more_than_they_cost() -> None:
     assert choose_workers(model(heavy), 4)[0] >= 1
     assert choose_workers(model(long), 1)[0] == 0  # one worker would only cost its start
     assert choose_workers(model(heavy), 1)[0] == 1  # except where the run must survive an OOM kill
+    # a worker's start as the history measured it: 15 s of tests save 11 s on 4 CPUs, which a
+    # worker that takes 12 s to start (a suite whose collection is slow) does not repay
+    slow_start = model(long)
+    slow_start.worker_start = 12.0
+    count, reason = choose_workers(slow_start, 4)
+    assert count == 0 and "cost 12.0s to start (measured)" in reason
 
 
 def test_a_test_that_does_not_fit_beside_idle_workers_memory_waits_for_them_to_be_replaced(
@@ -299,10 +305,13 @@ def test_auto_workers_follow_the_budget_and_never_exceed_the_cpus(pytester: pyte
     large = pytester.runpytest_subprocess("-n", "auto", "--dist", "memory", "--memory-budget", "64g")
     cpus = len(os.sched_getaffinity(0))
     assert f"created: {cpus}/{cpus} worker" in large.stdout.str()
+    history = json.loads((pytester.path / ".testdock" / "memory-history.json").read_text())
+    assert len(history["worker_start"]) == cpus and all(0 < start < 60 for start in history["worker_start"])
     # with the history of a suite this short, workers would cost more than they save
     serial = pytester.runpytest_subprocess("-n", "auto", "--dist", "memory", "--memory-budget", "64g")
     serial.assert_outcomes(passed=1)
-    assert "testdock -n auto: serial: the suite took" in serial.stdout.str()
+    assert "testdock -n auto: serial: the tests took" in serial.stdout.str()
+    assert "to start (measured)" in serial.stdout.str()
     assert "created:" not in serial.stdout.str()
 
 

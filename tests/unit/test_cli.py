@@ -119,3 +119,32 @@ def test_after_ctrl_c_the_command_exits_130_and_a_late_ctrl_c_cannot_kill_it() -
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 130, result.stderr
     assert result.stderr.strip() == "testdock: interrupted"
+
+
+@pytest.mark.parametrize(("args", "path", "pytest_args"), [
+    (["run", "execution", "--", "-k", "users"], ".", ("-k", "users")),
+    (["run", "execution", "-k", "users"], ".", ("-k", "users")),
+    (["run", "execution", "{project}", "--", "-x", "tests/a.py"], "{project}", ("-x", "tests/a.py")),
+    (["run", "execution", "{project}", "-x"], "{project}", ("-x",)),
+    (["run", "execution", "--tag", "ci", "--", "--", "-q"], ".", ("--", "-q")),
+])
+def test_arguments_after_the_double_dash_all_go_to_pytest(
+        runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], path: str,
+        pytest_args: tuple[str, ...]) -> None:
+    from testdock import cli
+    from testdock.run.phase import RunOptions, RunResult
+    from testdock.workspace import Workspace
+
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLE, project)
+    monkeypatch.chdir(project)
+    seen: dict[str, object] = {}
+
+    def fake_run(phase: str, workspace: Workspace, options: RunOptions, local: bool) -> RunResult:
+        seen.update(root=workspace.root, args=options.pytest_args)
+        return RunResult(phase, "image", 0, False, 2**30)
+
+    monkeypatch.setattr(cli, "_run_phase", fake_run)
+    result = runner.invoke(main, [arg.replace("{project}", str(project)) for arg in args])
+    assert result.exit_code == 0, result.output
+    assert seen == {"root": project.resolve(), "args": pytest_args}

@@ -310,3 +310,13 @@ def test_only_tests_found_both_times_under_other_ids_are_unstable() -> None:
     # u.py missing from one run (a file that failed once) and test_new are no instability
     assert changed_ids(first, second) == ["t.py::test_time[00:01]", "t.py::test_time[00:02]"]
     assert changed_ids(first, []) == []
+
+
+def test_the_summary_names_the_plot_where_it_is_from_the_project() -> None:
+    from testdock.monitor.sampler import MemoryStats
+    from testdock.run.phase import RunResult, summary_lines
+
+    stats = MemoryStats(samples=10, duration=1.0, peak=2**28, limit=2**30)
+    result = RunResult("execution", "img", 0, False, 2**30, stats=stats,
+                       plot=Path("/project/monitoring/memory-profile.png"))
+    assert "plot in monitoring/memory-profile.png" in "\n".join(summary_lines(result))

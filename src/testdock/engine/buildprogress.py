@@ -54,6 +54,9 @@ class LiveListener:
             if detail:
                 row.step = detail
 
+    def note(self, text: str) -> None:
+        self._live.console.print(text, markup=False, highlight=False)
+
     def line(self, phase: str, text: str) -> None:
         step = STEP_LINE.match(text)
         if step and not step.group(2).startswith("internal"):

@@ -31,6 +31,7 @@ from testdock.images.pluginwheel import (
     write_wheel,
 )
 from testdock.images.render import base_image, image_prefix
+from testdock.images.sync import sync_generated_files
 from testdock.project.inspection import Project
 from testdock.project.settings import PHASES, Settings
 from testdock.safepaths import check_inside
@@ -74,6 +75,8 @@ class BuildListener(Protocol):
     def state(self, phase: str, state: str, detail: str = "") -> None: ...
 
     def line(self, phase: str, text: str) -> None: ...
+
+    def note(self, text: str) -> None: ...  # a line about the whole build, before it starts
 
 
 @dataclass(frozen=True)
@@ -337,15 +340,17 @@ def build_images(target: Path | Workspace, options: BuildOptions,
     if options.cache_from is not None:
         check_tag(options.cache_from, "--cache-from")
     check_context(root, settings.build.allow_credentials, project.test_paths)
-    missing = [SPECS[p].dockerfile_path for p in chosen if not (root / SPECS[p].dockerfile_path).is_file()]
-    if missing:
-        raise BadInput(f"{root}: {missing[0]} is missing; run `testdock init` first")
     if options.cache_from and not registry:
         raise BadInput("--cache-from needs a registry: pass --registry HOST[:PORT][/PREFIX] or set "
                        "[tool.testdock.build] registry")
     if options.push and not registry:
         raise BadInput("--push needs a registry: pass --registry HOST[:PORT][/PREFIX] or set "
                        "[tool.testdock.build] registry")
+    for message in sync_generated_files(workspace).messages():
+        listener.note(message)
+    missing = [SPECS[p].dockerfile_path for p in chosen if not (root / SPECS[p].dockerfile_path).is_file()]
+    if missing:
+        raise BadInput(f"{root}: {missing[0]} is missing; run `testdock init` first")
     try:
         placed = write_wheel(root)
     except OSError as error:
@@ -403,6 +408,10 @@ class PlainListener:
     def state(self, phase: str, state: str, detail: str = "") -> None:
         with self._lock:
             self._echo(f"[{phase}] {state}{': ' + detail if detail else ''}")
+
+    def note(self, text: str) -> None:
+        with self._lock:
+            self._echo(text)
 
     def line(self, phase: str, text: str) -> None:
         step = STEP_LINE.match(text)

@@ -105,8 +105,11 @@ Environment = Annotated[dict[str, str], AfterValidator(_environment)]
 
 
 class PhaseSettings(_Strict):
-    # the container's root filesystem (with /app) is read-only; false lets tests write into /app
-    read_only: bool = True
+    # true: the container's root filesystem (with /app) is read-only, a hardening that suites writing
+    # into their own tree or working directory fail under. Off by default: a suite that passes in
+    # a plain venv passes here, and the host stays protected either way (only the results folders
+    # are mounted)
+    read_only: bool = False
     memory: ContainerMemory | None = None
     cpus: float | None = Field(default=None, gt=0)
     command: list[str] | None = None

@@ -283,7 +283,7 @@ def summary_lines(result: BackendResult) -> list[str]:
     if stats is not None and stats.samples:
         lines.append(f"testdock: app memory idle {format_size(result.app_idle)}, "
                      f"peak {format_size(stats.peak)} of {format_size(stats.limit or 0)} during the tests; "
-                     f"timeline in {MONITORING_DIR}/{APP_CSV}, plot in {APP_PLOT}")
+                     f"timeline in {MONITORING_DIR}/{APP_CSV}, plot in {MONITORING_DIR}/{APP_PLOT}")
     if result.services:
         lines.append(f"testdock: services used: {', '.join(result.services)}")
     if result.app_unhealthy:

@@ -93,12 +93,23 @@ def untrusted_links_dropped(root: Path) -> None:
 
 def ensure_image(workspace: Workspace, phase: str, tag: str, client: docker.DockerClient,
                  echo: Callable[[str], None], build_missing: bool, registry: str = "") -> Any:
-    """The phase's image: present, else pulled from `registry`, else built (unless told not to)."""
+    """The phase's image: present, else pulled from `registry`, else built (unless told not to).
+    Present but made from files that the settings have changed since: built again."""
     import docker.errors
 
+    from testdock.images.sync import sync_generated_files
+
     image_name = workspace.image(phase, tag)
+    synced = sync_generated_files(workspace)
+    for message in synced.messages():
+        echo(message)
+    stale = False
     try:
-        return client.images.get(image_name)
+        image = client.images.get(image_name)
+        if not synced.written or not build_missing:
+            return image
+        stale = True
+        echo(f"testdock: {image_name} was built before the settings changed; building it again")
     except docker.errors.ImageNotFound:
         if registry:
             remote = f"{registry.rstrip('/')}/{image_name}"
@@ -111,9 +122,10 @@ def ensure_image(workspace: Workspace, phase: str, tag: str, client: docker.Dock
             raise BadInput(f"image {image_name} not found; run `testdock build --phase {phase}`") from None
     from testdock.engine.builds import BuildOptions, PlainListener, build_images
 
-    echo(f"testdock: {image_name} is missing; building it first")
-    missing_execution = (phase == "stress"
-                         and engine.image_info(client, workspace.image("execution", tag)) is None)
+    if not stale:
+        echo(f"testdock: {image_name} is missing; building it first")
+    missing_execution = phase == "stress" and (
+        stale or engine.image_info(client, workspace.image("execution", tag)) is None)
     phases = ("execution", "stress") if missing_execution else (phase,)
     results = build_images(workspace, BuildOptions(phases=phases, tag=tag), PlainListener(echo))
     failed = [result for result in results if not result.ok]
@@ -301,7 +313,8 @@ def summary_lines(result: RunResult) -> list[str]:
             f" {stats.seconds_above_90:.1f}s above 90%; {stats.samples} samples at {rate:.0f} Hz"
             f" from {result.source}")
         if result.plot is not None:
-            lines.append(f"testdock: timeline in {MONITORING_DIR}/memory.csv, plot in {result.plot.name}")
+            lines.append(f"testdock: timeline in {MONITORING_DIR}/memory.csv, "
+                         f"plot in {MONITORING_DIR}/{result.plot.name}")
     if result.oom_killed:
         running = result.killed_tests or (stats.peak_tests if stats else [])
         what = (f"the {result.phase} container was killed at its memory limit" if result.exit_code == 137

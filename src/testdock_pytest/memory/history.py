@@ -23,7 +23,7 @@ class TestMemory:
     baseline: int  # the process's RSS when the test started
     peak: int  # the process's peak RSS during setup + call + teardown
     retained: int  # RSS after the test (after a gc when it grew) minus the baseline
-    duration: float
+    duration: float  # seconds, less the time spent waiting for a CPU another process held
     outcome: str
 
     @property
@@ -42,20 +42,32 @@ class RecordWriter:
         # vars(), not asdict(): asdict deep-copies, which costs more than the measuring itself
         os.write(self._fd, (json.dumps(vars(record), separators=(",", ":")) + "\n").encode())
 
+    def write_startup(self, seconds: float) -> None:
+        """How long this worker took from its start to the end of its collection (interpreter,
+        imports, collection): what starting another one costs."""
+        os.write(self._fd, (json.dumps({"worker": self.path.stem.split("-")[0],
+                                        "startup": round(seconds, 3)}) + "\n").encode())
+
     def close(self) -> None:
         os.close(self._fd)
 
 
-def read_records(folder: Path) -> list[TestMemory]:
-    """Every record in the folder; a line cut short by a killed worker is skipped."""
+def read_records(folder: Path) -> tuple[list[TestMemory], dict[str, float]]:
+    """Every test record in the folder, and each worker's start-up seconds by its name; a line
+    cut short by a killed worker is skipped."""
     records: list[TestMemory] = []
+    startups: dict[str, float] = {}
     for path in sorted(folder.glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
-                records.append(TestMemory(**json.loads(line)))
-            except (ValueError, TypeError):
+                data = json.loads(line)
+                if "startup" in data:
+                    startups[str(data["worker"])] = float(data["startup"])
+                else:
+                    records.append(TestMemory(**data))
+            except (ValueError, TypeError, KeyError):
                 continue
-    return records
+    return records, startups
 
 
 def write_report(path: Path, records: list[TestMemory], budget: int | None, budget_source: str,
@@ -82,9 +94,13 @@ def load_history(path: Path) -> dict[str, Any]:
     return data
 
 
-def update_history(path: Path, records: list[TestMemory], keep: int) -> dict[str, Any]:
-    """Add this run's records (the last `keep` runs per test), forget long-unseen tests."""
+def update_history(path: Path, records: list[TestMemory], keep: int,
+                   startups: dict[str, float] | None = None) -> dict[str, Any]:
+    """Add this run's records (the last `keep` runs per test) and its workers' start-up times,
+    forget long-unseen tests."""
     history = load_history(path)
+    if startups:
+        history["worker_start"] = [*history.get("worker_start", []), *startups.values()][-keep:]
     run = int(history.get("run", 0)) + 1
     tests: dict[str, Any] = history.get("tests", {})
     for record in records:
@@ -117,6 +133,12 @@ def expectations(history: dict[str, Any]) -> tuple[dict[str, tuple[int, float]],
     return expected, retained
 
 
+def worker_start(history: dict[str, Any]) -> float | None:
+    """What starting an xdist worker cost in recent runs (the median), None before any did."""
+    starts = sorted(float(value) for value in history.get("worker_start", []))
+    return starts[len(starts) // 2] if starts else None
+
+
 def merge_histories(histories: list[dict[str, Any]]) -> dict[str, Any]:
     """One history from those of shards that started from the same one: each test keeps the entry
     of the shard that ran it last (the highest run number, then the most recent measurement)."""
@@ -130,4 +152,8 @@ def merge_histories(histories: list[dict[str, Any]]) -> dict[str, Any]:
             if nodeid not in tests or recency(entry) > recency(tests[nodeid]):
                 tests[nodeid] = entry
     run = max((int(history.get("run", 0)) for history in histories), default=0)
-    return {"version": HISTORY_VERSION, "run": run, "tests": tests}
+    starts = [value for history in histories for value in history.get("worker_start", [])]
+    merged: dict[str, Any] = {"version": HISTORY_VERSION, "run": run, "tests": tests}
+    if starts:
+        merged["worker_start"] = starts
+    return merged

@@ -7,11 +7,14 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
 STATM = Path("/proc/self/statm")
+SCHEDSTAT = Path("/proc/thread-self/schedstat")
+STAT = Path("/proc/self/stat")
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -41,6 +44,28 @@ class _ProcFile:
 _STATUS = _ProcFile(STATUS)
 _STATM = _ProcFile(STATM)
 _CLEAR_REFS = _ProcFile(CLEAR_REFS)
+_SCHEDSTAT = _ProcFile(SCHEDSTAT)
+
+
+def cpu_wait() -> float:
+    """Seconds this thread has spent runnable but waiting for a CPU (the kernel's schedstat): a
+    test's duration less this is what it would take on a machine not shared with other workers.
+    0.0 where the kernel does not say."""
+    try:
+        return int(_SCHEDSTAT.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def process_age() -> float | None:
+    """Seconds since this process started (the kernel's start time, so the interpreter's and the
+    imports' time counts); None where that is not known."""
+    try:
+        fields = STAT.read_bytes().rsplit(b")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start time since boot
+        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 def _status_kib(field: str) -> int | None:

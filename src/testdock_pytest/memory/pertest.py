@@ -32,7 +32,7 @@ from testdock_pytest.memory.history import (
     update_history,
     write_report,
 )
-from testdock_pytest.memory.measure import PeakMeter, current_rss
+from testdock_pytest.memory.measure import PeakMeter, cpu_wait, current_rss, process_age
 
 MEMORY_DIR_ENV = "TESTDOCK_MEMORY_DIR"
 RESULTS_ENV = RESULTS_DIR_ENV
@@ -106,6 +106,8 @@ class MemoryPlugin:
         self.writer = RecordWriter(self.folder, _worker(config))
         self._baseline = 0
         self._started = 0.0
+        self._waited = 0.0
+        self.startups: dict[str, float] = {}
         self._last_gc = 0.0
         self._failed: set[str] = set()
         budget_option = config.getoption("memory_budget") or config.getini("memory_budget") or None
@@ -114,14 +116,23 @@ class MemoryPlugin:
         self.leak_checks: dict[str, list[int]] = {}
 
     # -- measuring, in every process ----------------------------------------------------------
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """A worker is ready: what it took to get here is what starting another one costs."""
+        age = process_age() if self.is_worker else None
+        if age is not None:
+            self.writer.write_startup(age)
+
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
         self._baseline = current_rss()
+        self._waited = cpu_wait()
         self._started = time.perf_counter()
         self.meter.start()
         yield
         peak = max(self.meter.stop(), self._baseline)
-        duration = time.perf_counter() - self._started
+        # the time it waited for a CPU is the run's contention, not the test's: the next run's plan
+        # (serial or how many workers) needs what the test takes on its own
+        duration = max(0.0, time.perf_counter() - self._started - (cpu_wait() - self._waited))
         after = current_rss()
         # garbage is collected before what the test kept is measured, but a full collection of a
         # big heap costs milliseconds: for small growths (a coverage tracer's data grows with
@@ -171,7 +182,7 @@ class MemoryPlugin:
         self.writer.close()
         if self.is_worker:
             return
-        self.records = read_records(self.folder)
+        self.records, self.startups = read_records(self.folder)
         if not self.records:
             return
         if self.config.getoption("testdock_leaks") and not os.environ.get(leaks.NESTED_ENV):
@@ -184,7 +195,7 @@ class MemoryPlugin:
             write_report(report_path, self.records, self.budget, self.budget_source, self.meter.method,
                          self.leak_checks)
             keep = int(self.config.getini("testdock_history_runs") or 10)
-            update_history(history_path, self.records, keep)
+            update_history(history_path, self.records, keep, self.startups)
         except OSError as error:
             self.config.issue_config_time_warning(
                 pytest.PytestWarning(f"testdock: cannot write the memory report: {error}"), stacklevel=2)

@@ -10,7 +10,7 @@ import pytest
 
 from testdock_pytest import sizes
 from testdock_pytest.memory import budget as budgets
-from testdock_pytest.memory.history import expectations, load_history
+from testdock_pytest.memory.history import expectations, load_history, worker_start
 from testdock_pytest.memory.measure import current_rss
 from testdock_pytest.memory.pertest import history_path
 from testdock_pytest.parallel.model import MemoryModel, choose_workers, conservative_default, describe
@@ -23,11 +23,13 @@ WORKERS_KEY = pytest.StashKey[str]()
 
 def build_model(config: pytest.Config) -> MemoryModel:
     budget, margin = budgets.configured_budget(config)
-    expected, retained = expectations(load_history(history_path(config)))
+    history = load_history(history_path(config))
+    expected, retained = expectations(history)
     max_rss_text = config.getoption("max_worker_rss") or config.getini("max_worker_rss") or None
     max_rss = sizes.parse_size(max_rss_text) if max_rss_text else None
     return MemoryModel(budget or 4 * 2**30, margin, current_rss(), expected,
-                       conservative_default(expected), retained=retained, max_worker_rss=max_rss)
+                       conservative_default(expected), retained=retained, max_worker_rss=max_rss,
+                       worker_start=worker_start(history))
 
 
 def uses_memory_dist(config: pytest.Config) -> bool:

@@ -27,6 +27,7 @@ class MemoryModel:
     # growths measured so far (history, then this run) by family: a test function's
     # parametrizations, its class, its module; what one member showed informs the others
     families: dict[str, list[int]] = field(default_factory=dict)
+    worker_start: float | None = None  # seconds a worker took to its first test, in recent runs
 
     def __post_init__(self) -> None:
         for nodeid, (growth, _) in self.expected.items():
@@ -92,7 +93,7 @@ def family_keys(nodeid: str) -> list[str]:
 
 # what a worker costs before its first test: an interpreter, pytest and the plugins, and its own
 # collection of the suite; on a suite the history knows to be shorter than this saves, the run
-# is serial, in one process
+# is serial, in one process. Assumed until a run with workers has measured it.
 WORKER_START_SECONDS = 1.0
 
 
@@ -109,9 +110,11 @@ def choose_workers(model: MemoryModel, cpus: int) -> tuple[int, str]:
     total = sum(seconds for _, seconds in model.expected.values())
     fits = int(growths[-1] * 1.1) <= model.usable
     saved = total * (1 - 1 / workers)
-    if fits and saved < WORKER_START_SECONDS:
-        return 0, (f"serial: the suite took {total:.1f}s; {workers} worker(s) would save {saved:.1f}s "
-                   f"and cost {WORKER_START_SECONDS:.0f}s to start")
+    start = model.worker_start if model.worker_start is not None else WORKER_START_SECONDS
+    measured = "measured" if model.worker_start is not None else "assumed"
+    if fits and saved < start:
+        return 0, (f"serial: the tests took {total:.1f}s; {workers} worker(s) would save {saved:.1f}s "
+                   f"and cost {start:.1f}s to start ({measured})")
     if workers == 1:
         return 1, "1 worker: one test at a time, in a worker that an OOM kill does not end the run with"
     return workers, f"{workers} workers: as many as the CPUs and the budget allow"
