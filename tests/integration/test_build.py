@@ -221,16 +221,28 @@ def test_a_flat_setuptools_project_builds_and_runs(tmp_path: Path, base_image: s
 
 def test_system_packages_in_the_image_and_build_packages_only_where_built(
         project: Path, docker_client: docker.DockerClient, base_image: str) -> None:
+    """The settings reach the images with no `testdock init`: at `build`, and at `run`, which
+    builds an image again when the settings changed its files."""
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace(
         "[tool.testdock]\n", '[tool.testdock]\nsystem_packages = ["jq"]\nbuild_packages = ["gcc"]\n', 1))
-    assert run_cli("init", str(project), "--base-image", base_image).returncode == 0
     result = run_cli("build", str(project), "--phase", "execution", "--tag", "pkgs")
     assert result.returncode == 0, result.stderr[-3000:]
+    applied = result.stderr.split("testdock: applied the settings to ")[1].splitlines()[0]
+    assert "docker/pytest.execution.Dockerfile" in applied
     output = docker_client.containers.run(
         f"{_prefix(project)}-execution:pkgs", ["sh", "-c", "jq --version; command -v gcc || echo no-gcc"],
         remove=True, network_mode="host").decode()
     assert output.startswith("jq-") and "no-gcc" in output
+    pyproject.write_text(pyproject.read_text().replace('system_packages = ["jq"]',
+                                                       'system_packages = ["jq", "tree"]'))
+    ran = run_cli("run", "execution", str(project), "--tag", "pkgs", "--no-monitor",
+                  "--", "--co", "-q", "--no-cov")
+    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-3000:]
+    assert "was built before the settings changed; building it again" in ran.stdout + ran.stderr
+    output = docker_client.containers.run(f"{_prefix(project)}-execution:pkgs", ["tree", "--version"],
+                                          remove=True, network_mode="host").decode()
+    assert output.startswith("tree ")
 
 
 def test_the_images_install_the_versions_of_the_lock_file(project: Path,
