@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -18,14 +19,19 @@ MiB = 2**20
 class FakeNode:
     """Stands in for xdist's WorkerController: records what it was sent."""
 
+    sends: ClassVar[list[int]] = []  # every node's send sizes, in order
+
     def __init__(self, name: str) -> None:
         self.name = name
         self.sent: list[int] = []
+        self.batches: list[int] = []  # the size of each send
         self.shutting_down = False
         self.gateway = type("Gateway", (), {"id": name})()
 
     def send_runtest_some(self, indices: list[int]) -> None:
         self.sent.extend(indices)
+        self.batches.append(len(indices))
+        FakeNode.sends.append(len(indices))
 
     def shutdown(self) -> None:
         self.shutting_down = True
@@ -98,6 +104,30 @@ def test_heavy_tests_never_run_side_by_side(pytestconfig: pytest.Config) -> None
     assert any(len(running) > 1 for running in together)  # light tests do run in parallel
     ran = {name for running in together for name in running}
     assert ran == set(collection)
+
+
+def test_light_known_tests_go_in_batches_and_heavy_ones_never_together(pytestconfig: pytest.Config) -> None:
+    """Short tests each waiting for a round trip to the controller cost more than they take:
+    light tests with a history go in batches; the budget still holds at every step."""
+    collection = [f"t::heavy{i}" for i in range(4)] + [f"t::light{i}" for i in range(400)]
+    expected = {f"t::heavy{i}": (600 * MiB, 0.002) for i in range(4)}
+    expected.update({f"t::light{i}": (1 * MiB, 0.002) for i in range(400)})
+    FakeNode.sends.clear()
+    sched, _ = _scheduler(expected, 1000 * MiB, 2, collection, pytestconfig)
+    together = _drive(sched, 1000 * MiB)
+    for running in together:
+        assert sum("heavy" in name for name in running) <= 1, running
+    assert {name for running in together for name in running} == set(collection)
+    sizes = FakeNode.sends
+    assert max(sizes) > 10 and len(sizes) < 100, sizes  # 404 tests in far fewer sends
+    assert sizes[-3:] == [1, 1, 1], sizes  # and one at a time near the end
+
+
+def test_unknown_tests_are_sent_one_at_a_time(pytestconfig: pytest.Config) -> None:
+    collection = [f"t{i}.py::test_x" for i in range(100)]  # every module unmeasured
+    sched, nodes = _scheduler({}, 1000 * MiB, 2, collection, pytestconfig)
+    _drive(sched, 1000 * MiB)
+    assert {size for node in nodes for size in node.batches} == {1}
 
 
 def test_a_test_larger_than_the_budget_runs_alone(pytestconfig: pytest.Config) -> None:

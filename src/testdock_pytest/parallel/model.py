@@ -62,6 +62,10 @@ class MemoryModel:
                 return max(self.default_growth, int(sorted(measured)[len(measured) // 2] * 1.1))
         return self.default_growth
 
+    def informed(self, nodeid: str) -> bool:
+        """Whether anything measured speaks for the test: itself, or a member of its family."""
+        return nodeid in self.expected or any(key in self.families for key in family_keys(nodeid))
+
     def duration(self, nodeid: str) -> float:
         known = self.expected.get(nodeid)
         return known[1] if known else 0.0

@@ -7,9 +7,12 @@ budget (budget minus margin minus the controller), or if nothing else runs (then
 budget, once idle workers that keep much memory have been replaced by fresh ones). A worker that
 keeps memory is replaced only when none of the tests left fits beside it: a fresh worker costs its
 start, and heavy tests wait for room instead. xdist starts a worker's queued test only when it
-receives the next one (or shutdown): the scheduler therefore keeps at most one test waiting per
-worker, and admits it by sending its successor. A test a worker died running is re-run alone at
-the end; a second death fails it as "needs more than the budget".
+receives the next one (or shutdown): the last test in a worker's queue waits, and is admitted by
+sending its successors. Where memory is plentiful, successors go in batches (light tests whose
+growth is known, the largest of them counted for the worker), so that short tests do not each wait
+for a round trip to the controller; near the end of the run, and where memory is short, one at a
+time. A test a worker died running is re-run alone at the end; a second death fails it as "needs
+more than the budget".
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ from xdist.workermanage import WorkerController
 from testdock_pytest.parallel.model import MemoryModel, MiB
 from testdock_pytest.parallel.xdist_internals import start_replacement_worker
 from testdock_pytest.sizes import format_size
+
+MAX_BATCH = 50  # tests sent to a worker at once, at most
+BATCH_SECONDS = 0.5  # ... and at most this many seconds of them, by their history
+BATCH_KEPT = 32 * MiB  # ... and at most this much memory left behind by them, by their history
 
 
 class MemoryScheduling(LoadScheduling):
@@ -42,10 +49,20 @@ class MemoryScheduling(LoadScheduling):
 
     # -- the memory arithmetic ---------------------------------------------------------------
     def _running(self, node: WorkerController) -> int | None:
+        """The test the worker runs now (the head of its queue, once admitted)."""
+        admitted = self._admitted(node)
+        return admitted[0] if admitted else None
+
+    def _admitted(self, node: WorkerController) -> list[int]:
+        """The worker's tests that will run without another word from the controller: its queue
+        but the last (which waits for a successor), all of it once shutdown was sent."""
         queue = self.node2pending.get(node, [])
-        if len(queue) >= 2 or (len(queue) == 1 and node in self.shutdown_sent):
-            return int(queue[0])
-        return None
+        return [int(index) for index in (queue if node in self.shutdown_sent else queue[:-1])]
+
+    def _reserved(self, node: WorkerController) -> int | None:
+        """The growth the worker's admitted tests may reach, one at a time: the largest."""
+        admitted = self._admitted(node)
+        return max(self._growth(index) for index in admitted) if admitted else None
 
     def _growth(self, index: int) -> int:
         assert self.collection is not None
@@ -69,9 +86,9 @@ class MemoryScheduling(LoadScheduling):
         total = sum(self.model.baseline(node) for node in self.node2pending)
         running = 0
         for node in self.node2pending:
-            index = self._running(node)
-            if index is not None and node is not exclude:
-                total += self._growth(index)
+            reserved = self._reserved(node)
+            if reserved is not None and node is not exclude:
+                total += reserved
                 running += 1
         return total, running
 
@@ -276,11 +293,42 @@ class MemoryScheduling(LoadScheduling):
         # when nothing else runs (see _may_start).
         successor = self._pick(node) if self.pending else (self.solo.pop(0) if self.solo else None)
         if successor is not None:
-            self._send(node, [successor])
+            self._send(node, self._batch(node, queue[0], successor))
         else:
             node.shutdown()  # lets the queued test run
             self.shutdown_sent.add(node)
         return True
+
+    def _batch(self, node: WorkerController, head: int, successor: int) -> list[int]:
+        """`successor` and, where memory and the tests left allow, more after it: every test but
+        the last of the batch is admitted with it, so each must fit beside what the others
+        reserve, with room left for a test waiting elsewhere; only tests something measured
+        speaks for (itself or its family), and a batch stays short near the end of the run."""
+        size = min(MAX_BATCH, len(self.pending) // (4 * max(1, len(self.node2pending))))
+        solo = self.solo_indices
+        if size < 1 or head in solo or successor in solo or not self._batchable(successor):
+            return [successor]
+        others, _ = self._in_use(exclude=node)
+        room = self.model.usable - others - self._blocked_growth(node)
+        reserved = self._growth(head)
+        seconds = self.model.duration(self._nodeid(successor))
+        kept = self.model.retained.get(self._nodeid(head), 0)  # what the batch may leave behind
+        batch = [successor]
+        while len(batch) <= size and self.pending:
+            candidate = self.pending[0]
+            last = self._nodeid(batch[-1])  # admitted now, with the candidate waiting behind it
+            admitted = max(reserved, self._growth(batch[-1]))
+            seconds += self.model.duration(self._nodeid(candidate))
+            kept += self.model.retained.get(last, 0)
+            if (admitted + kept > room or seconds > BATCH_SECONDS or kept > BATCH_KEPT
+                    or candidate in solo or not self._batchable(candidate)):
+                break
+            reserved = admitted
+            batch.append(self.pending.pop(0))
+        return batch
+
+    def _batchable(self, index: int) -> bool:
+        return self.model.informed(self._nodeid(index))
 
     def _send(self, node: WorkerController, indices: Sequence[int]) -> None:
         self.node2pending[node].extend(indices)
