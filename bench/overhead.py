@@ -58,6 +58,7 @@ class Row:
     outcome: str
     exit_code: int
     oom_kills: int
+    plan: str = ""  # what testdock's -n auto chose, from its report header
 
 
 def _outcome(lines: list[str]) -> tuple[str, float]:
@@ -70,14 +71,17 @@ def _outcome(lines: list[str]) -> tuple[str, float]:
 
 
 def _run(root: Path, command: list[str] | None, memory: str,
-         monitor: bool = True) -> tuple[float, str, float, int, int]:
+         monitor: bool = True) -> tuple[float, str, float, int, int, str]:
     lines: list[str] = []
     started = time.monotonic()
     result = run_phase(root, "execution", RunOptions(memory=memory, command=command, monitor=monitor),
                        echo=lines.append)
     wall = time.monotonic() - started
-    outcome, seconds = _outcome("\n".join(lines).splitlines())
-    return wall, outcome, seconds, result.exit_code, result.oom_kills or 0
+    output = "\n".join(lines).splitlines()
+    outcome, seconds = _outcome(output)
+    plan = next((line.split(": ", 1)[1].split(":")[0] for line in output
+                 if line.startswith("testdock -n auto: ")), "")
+    return wall, outcome, seconds, result.exit_code, result.oom_kills or 0, plan
 
 
 def _best(suite: str, name: str, root: Path, command: list[str] | None, monitor: bool = True,
@@ -89,9 +93,9 @@ def _best(suite: str, name: str, root: Path, command: list[str] | None, monitor:
         if before is not None:
             before.unlink(missing_ok=True)
         runs.append(_run(root, command, memory, monitor))
-    wall, outcome, seconds, code, _ = min(runs)
+    wall, outcome, seconds, code, _, plan = min(runs)
     print(f"    {name}: {wall:.1f}s ({outcome})", file=sys.stderr)
-    return Row(suite, name, wall, seconds, outcome, code, max(run[4] for run in runs))
+    return Row(suite, name, wall, seconds, outcome, code, max(run[4] for run in runs), plan)
 
 
 def measure(suite: str, root: Path, base_image: str) -> list[Row]:
@@ -153,15 +157,16 @@ def main() -> None:
                 pyproject = root / "pyproject.toml"
                 pyproject.write_text(pyproject.read_text() + "\n" + settings)
             rows += measure(suite, root, base_image)
-    print("best of the runs given per suite; ratio: wall / the better plain pytest wall")
+    print("best of the runs given per suite; ratio: wall / the better plain pytest wall; "
+          "plan: what testdock's -n auto chose")
     print(f"{'suite':<18}{'limit':<6}{'configuration':<46}{'wall':>8}{'pytest':>9}{'ratio':>7}"
-          f"{'OOM':>5}  outcome")
+          f"{'OOM':>5}  {'plan':<11}outcome")
     for suite in chosen:
         mine = [row for row in rows if row.suite == suite]
         plain = min(row.wall for row in mine if not row.name.startswith("testdock"))
         for row in mine:
             print(f"{row.suite:<18}{SUITES[suite][2]:<6}{row.name:<46}{row.wall:>7.1f}s{row.pytest_seconds:>8.1f}s"
-                  f"{row.wall / plain:>7.2f}{row.oom_kills:>5}  {row.outcome}")
+                  f"{row.wall / plain:>7.2f}{row.oom_kills:>5}  {row.plan or '-':<11}{row.outcome}")
 
 
 if __name__ == "__main__":

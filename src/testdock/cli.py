@@ -156,7 +156,10 @@ def init(path: Path, force: bool, show_diff: bool, base_image: str | None, app: 
     for warning in warnings:
         click.echo(f"testdock: warning: {warning}", err=True)
     app_text = project.app.target if project.app else "none found (backend image runs pytest)"
-    click.echo(f"{project.name}: Python {project.python_version}, "
+    from testdock.images.basepython import describe
+
+    python, _ = describe(project, initialize.planned_settings(path, options))
+    click.echo(f"{project.name}: {python}, "
                f"{len(project.dependencies)} runtime + {len(project.test_dependencies)} test "
                f"dependencies, tests in {', '.join(project.test_paths)}, app {app_text}")
     changed = len(written) + sum(action != "unchanged" for action, _ in placed)

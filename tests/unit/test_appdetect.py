@@ -82,7 +82,8 @@ def test_frameworks(tmp_path: Path, source: str, expected: AppRef) -> None:
     "source",
     [
         "class App:\n    pass\n\napp = App()\n",  # a generic App, not falcon's
-        "from fastapi import FastAPI\n\ndef create():\n    app = FastAPI()\n    return app\n",
+        # built, not returned: not a factory
+        "from fastapi import FastAPI\n\ndef create():\n    app = FastAPI()\n    return None\n",
         "from fastapi import FastAPI\nif True:\n    app = FastAPI()\n",
         "from fastapi import FastAPI\napp = FastAPI\n",  # the class, not an instance
         "from fastapi import FastAPI\napp, other = FastAPI(), FastAPI()\n",
@@ -210,3 +211,14 @@ def test_several_source_roots(tmp_path: Path) -> None:
 
 def test_app_ref_target() -> None:
     assert AppRef("pkg.mod", "app", "asgi", "FastAPI").target == "pkg.mod:app"
+
+
+def test_an_application_factory_is_found_after_module_level_apps(tmp_path: Path) -> None:
+    write(tmp_path, {"src/web/__init__.py": "",
+                     "src/web/factory.py": "from flask import Flask\n\n\ndef create_app(config=None):\n"
+                                           "    app = Flask(__name__)\n    return app\n\n\n"
+                                           "def _helper():\n    return Flask('x')\n"})
+    found = detect_app([tmp_path / "src"])
+    assert found == AppRef("web.factory", "create_app", "wsgi", "Flask", factory=True)
+    write(tmp_path, {"src/web/main.py": FASTAPI_APP})
+    assert detect_app([tmp_path / "src"]) == AppRef("web.main", "app", "asgi", "FastAPI")

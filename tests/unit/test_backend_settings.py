@@ -85,3 +85,60 @@ def test_a_configured_wsgi_app_is_served_as_wsgi(tmp_path: Path) -> None:
     inspected = inspect_project(project, app_override=settings.backend.app)
     command = default_command("backend", inspected, settings)
     assert command[3] == "shop.wsgi:application" and command[-2:] == ["--interface", "wsgi"]
+
+
+def test_an_apps_own_serve_command_needs_no_app_and_gets_host_and_port() -> None:
+    from testdock.run.backend import serve_command, serves_an_app
+
+    project = inspect_project(EXAMPLE)
+    settings = settings_from_table({"phases": {"backend": {"command": [
+        "python", "-m", "myapp.serve", "--bind", "{host}:{port}", "--keep={other}"]}}})
+    assert serve_command(project, settings, "127.0.0.1", 8123) == [
+        "python", "-m", "myapp.serve", "--bind", "127.0.0.1:8123", "--keep={other}"]
+    no_app = project.__class__(**{**project.__dict__, "app": None})
+    assert serves_an_app(no_app, settings) and not serves_an_app(no_app, settings_from_table({}))
+    assert serve_command(no_app, settings, "127.0.0.1", 1)[3] == "--bind"
+    with pytest.raises(BadInput, match="factory = true"):
+        serve_command(no_app, settings_from_table({}), "127.0.0.1", 1)
+
+
+def test_a_factory_app_is_served_with_uvicorns_factory_flag() -> None:
+    from testdock.run.backend import serve_command
+
+    settings = settings_from_table({"backend": {"app": "shop.web:create_app", "factory": True}})
+    command = serve_command(inspect_project(EXAMPLE), settings, "127.0.0.1", 1)
+    assert command[3] == "shop.web:create_app" and command[-1] == "--factory"
+
+
+def test_a_health_path_that_answers_404_gives_way_to_one_that_answers(tmp_path: Path) -> None:
+    """A real HTTP server on 127.0.0.1: / and /ping answer 200, the rest 404."""
+    import http.server
+    import threading
+
+    from testdock.run.backend import BackendFailed, _another_health_path
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path in ("/", "/ping") else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        said: list[str] = []
+        assert _another_health_path(url, "/health", settings_from_table({}), said.append) == "/ping"
+        assert "/health answered 404; using /ping" in said[0]
+        assert _another_health_path(url, "/ping", settings_from_table({}), said.append) == "/ping"
+        configured = settings_from_table({"backend": {"health_path": "/status"}})
+        answered = "/status answered 404; paths that answered 2xx: /ping, /; set"
+        with pytest.raises(BackendFailed, match=answered):
+            _another_health_path(url, "/status", configured, said.append)
+    finally:
+        server.shutdown()
+        server.server_close()
+    # nothing answers: not up yet, the deadline decides
+    assert _another_health_path(url, "/health", settings_from_table({}), said.append) == "/health"

@@ -22,6 +22,7 @@ from testdock.engine import builtimages
 from testdock.engine.credentials import check_context
 from testdock.engine.pipfailure import PipWatch
 from testdock.errors import BadInput
+from testdock.images import basepython
 from testdock.images.phases import SPECS
 from testdock.images.pluginwheel import (
     LEGACY_FOLDER,
@@ -348,6 +349,9 @@ def build_images(target: Path | Workspace, options: BuildOptions,
                        "[tool.testdock.build] registry")
     for message in sync_generated_files(workspace).messages():
         listener.note(message)
+    python_warning = basepython.describe(project, settings)[1]
+    if python_warning:
+        listener.note(f"testdock: warning: {python_warning}")
     missing = [SPECS[p].dockerfile_path for p in chosen if not (root / SPECS[p].dockerfile_path).is_file()]
     if missing:
         raise BadInput(f"{root}: {missing[0]} is missing; run `testdock init` first")

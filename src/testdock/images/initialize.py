@@ -15,6 +15,7 @@ from tomlkit.exceptions import TOMLKitError
 from testdock import __version__
 from testdock.engine.credentials import IGNORE_LINES, fixture_patterns
 from testdock.errors import BadInput
+from testdock.images import basepython
 from testdock.images.pluginwheel import (
     LEGACY_FOLDER,
     WHEEL_FOLDER,
@@ -121,6 +122,8 @@ def _pyproject_text(root: Path, project: Project, settings: Settings, options: I
         if project.app is not None:
             backend = tomlkit.table()
             backend["app"] = options.app or project.app.target
+            if project.app.factory and not options.app:
+                backend["factory"] = True
             backend["health_path"] = settings.backend.health_path
             section["backend"] = backend
         tool["testdock"] = section
@@ -173,17 +176,19 @@ def _flat_setuptools_warning(root: Path, project: Project, data: dict[str, objec
             f"[tool.setuptools.packages.find] include = [{include}]. The images are not affected.")
 
 
+def planned_settings(root: Path, options: InitOptions) -> Settings:
+    """The settings init renders with: the project's, with --base-image applied."""
+    settings = load_settings(root)
+    if options.base_image:
+        settings = settings_from_table(
+            {**settings.model_dump(exclude_defaults=True), "base_image": options.base_image}, "--base-image")
+    return settings
+
+
 def plan(root: Path, options: InitOptions) -> tuple[Project, list[PlannedFile], list[str]]:
     """What init would write, and warnings; reads only. Bad input raises before anything is planned."""
-    settings = load_settings(root)
-    app = options.app or settings.backend.app
-    project = inspect_project(root, app_override=app)
-    overrides: dict[str, object] = {}
-    if options.base_image:
-        overrides["base_image"] = options.base_image
-    if overrides:
-        settings = settings_from_table({**settings.model_dump(exclude_defaults=True), **overrides},
-                                       "--base-image")
+    settings = planned_settings(root, options)
+    project = inspect_project(root, app_override=options.app or settings.backend.app)
     files: list[PlannedFile] = []
     for relative, body in render_files(project, settings).items():
         _check_writable(root, relative)
@@ -200,6 +205,9 @@ def plan(root: Path, options: InitOptions) -> tuple[Project, list[PlannedFile], 
     warnings = [f"kept {item.path}: edited since testdock wrote it, or not written by testdock "
                 "(--force overwrites it, --diff shows the difference)"
                 for item in files if item.action is Action.KEEP]
+    python_warning = basepython.describe(project, settings)[1]
+    if python_warning:
+        warnings.append(python_warning)
     data = read_toml(root / "pyproject.toml") if old_pyproject is not None else {}
     flat = _flat_setuptools_warning(root, project, data)
     if flat:

@@ -153,10 +153,11 @@ def default_command(phase: str, project: Project, settings: Settings) -> list[st
     if project.app is None:
         return [*pytest, "--junitxml=test-results/backend-junit.xml"]
     interface = settings.backend.interface if settings.backend.app else project.app.interface
-    return uvicorn_command(project.app.target, interface, settings)
+    factory = settings.backend.factory if settings.backend.app else project.app.factory
+    return uvicorn_command(project.app.target, interface, settings, factory)
 
 
-def uvicorn_command(target: str, interface: str, settings: Settings) -> list[str]:
+def uvicorn_command(target: str, interface: str, settings: Settings, factory: bool = False) -> list[str]:
     """uvicorn for a memory-limited container: few workers, bounded concurrency and keep-alive,
     no access log; uvloop and httptools are used when installed (uvicorn's "auto")."""
     backend = settings.backend
@@ -167,4 +168,6 @@ def uvicorn_command(target: str, interface: str, settings: Settings) -> list[str
         command.append("--no-access-log")
     if interface == "wsgi":
         command += ["--interface", "wsgi"]
+    if factory:
+        command.append("--factory")
     return command

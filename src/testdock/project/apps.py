@@ -22,6 +22,7 @@ class AppRef:
     attribute: str
     interface: str  # "asgi" or "wsgi"
     framework: str
+    factory: bool = False  # a function that builds and returns the app (uvicorn's --factory)
 
     @property
     def target(self) -> str:
@@ -39,13 +40,41 @@ def _factory_name(call: ast.expr) -> str | None:
     return None
 
 
-def _apps_in(source: str) -> list[tuple[str, str]]:
-    """(attribute, factory) for module-level `name = Factory(...)` assignments."""
+def _app_factories_in(tree: ast.Module, source: str) -> list[tuple[str, str]]:
+    """(function, framework) for module-level functions that build an app and return it, the
+    application-factory pattern: `def create_app(): app = Flask(__name__); ...; return app`."""
+    found: list[tuple[str, str]] = []
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
+            continue
+        built: dict[str, str] = {}
+        returned: list[ast.expr] = []
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.Assign):
+                factory = _factory_name(inner.value)
+                if factory in ASGI_FACTORIES | WSGI_FACTORIES:
+                    built.update({t.id: str(factory) for t in inner.targets if isinstance(t, ast.Name)})
+            elif isinstance(inner, ast.Return) and inner.value is not None:
+                returned.append(inner.value)
+        for value in returned:
+            factory = _factory_name(value) if isinstance(value, ast.Call) else None
+            if isinstance(value, ast.Name) and value.id in built:
+                factory = built[value.id]
+            generic = factory == "App" and "falcon" not in source  # Falcon's "App" only
+            if factory in ASGI_FACTORIES | WSGI_FACTORIES and not generic:
+                found.append((node.name, str(factory)))
+                break
+    return found
+
+
+def _apps_in(source: str) -> list[tuple[str, str, bool]]:
+    """(attribute, framework, is a factory) for module-level `name = Framework(...)` assignments,
+    then module-level functions that build and return one."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return []
-    found: list[tuple[str, str]] = []
+    found: list[tuple[str, str, bool]] = []
     for node in tree.body:
         if isinstance(node, ast.Assign):
             targets, value = node.targets, node.value
@@ -59,8 +88,8 @@ def _apps_in(source: str) -> list[tuple[str, str]]:
         # Falcon's and others' generic "App" only counts when imported from falcon.
         if factory == "App" and "falcon" not in source:
             continue
-        found += [(t.id, factory) for t in targets if isinstance(t, ast.Name)]
-    return found
+        found += [(t.id, factory, False) for t in targets if isinstance(t, ast.Name)]
+    return found + [(name, factory, True) for name, factory in _app_factories_in(tree, source)]
 
 
 def _module_name(path: Path, source_root: Path) -> str | None:
@@ -86,16 +115,16 @@ def _candidate_files(source_root: Path) -> list[Path]:
     return files
 
 
-def _rank(path: Path, source_root: Path, attribute: str) -> tuple[int, int, int, str]:
+def _rank(path: Path, source_root: Path, attribute: str, factory: bool) -> tuple[int, int, int, int, str]:
     depth = len(path.relative_to(source_root).parts)
     preferred = 0 if path.name in _PREFERRED_FILES else 1
     named_app = 0 if attribute in ("app", "application") else 1
-    return (named_app, preferred, depth, str(path))
+    return (int(factory), named_app, preferred, depth, str(path))
 
 
 def detect_app(source_roots: list[Path]) -> AppRef | None:
     """The most likely application object among the project's modules, or None."""
-    candidates: list[tuple[tuple[int, int, int, str], AppRef]] = []
+    candidates: list[tuple[tuple[int, int, int, int, str], AppRef]] = []
     for source_root in source_roots:
         for path in _candidate_files(source_root):
             try:
@@ -109,10 +138,10 @@ def detect_app(source_roots: list[Path]) -> AppRef | None:
             module = _module_name(path, source_root)
             if module is None:
                 continue
-            for attribute, factory in _apps_in(source):
-                interface = "asgi" if factory in ASGI_FACTORIES else "wsgi"
-                reference = AppRef(module, attribute, interface, factory)
-                candidates.append((_rank(path, source_root, attribute), reference))
+            for attribute, framework, factory in _apps_in(source):
+                interface = "asgi" if framework in ASGI_FACTORIES else "wsgi"
+                reference = AppRef(module, attribute, interface, framework, factory)
+                candidates.append((_rank(path, source_root, attribute, factory), reference))
     if not candidates:
         return None
     return min(candidates, key=lambda candidate: candidate[0])[1]

@@ -154,6 +154,7 @@ class ServiceSettings(_Strict):
 class BackendSettings(_Strict):
     app: str | None = None
     interface: Literal["asgi", "wsgi"] = "asgi"  # of a configured app (a detected one is known)
+    factory: bool = False  # the configured app is a function that returns the app (uvicorn --factory)
     health_path: str = Field(default="/health", pattern=r"^/[\w./?=&-]*$")
     port: int = Field(default=8000, ge=1, le=65535)
     host: str = Field(default="127.0.0.1", pattern=r"^[0-9a-fA-F.:]+$|^localhost$")

@@ -147,13 +147,57 @@ class App:
     health_output: str = ""
 
 
-def app_target(project: Project, settings: Settings) -> tuple[str, str]:
+def app_target(project: Project, settings: Settings) -> tuple[str, str, bool]:
+    """(module:attribute, "asgi" or "wsgi", whether it is a factory) of the app to serve."""
     if settings.backend.app:
-        return settings.backend.app, settings.backend.interface
+        return settings.backend.app, settings.backend.interface, settings.backend.factory
     if project.app is None:
         raise BadInput("no app to serve: set [tool.testdock.backend] app = \"module:attribute\" "
-                       "(an ASGI or WSGI application)")
-    return project.app.target, project.app.interface
+                       "(an ASGI or WSGI application; factory = true when it is a function that "
+                       "returns one), or the app's own serve command as [tool.testdock.phases.backend] "
+                       "command, with {host} and {port}")
+    return project.app.target, project.app.interface, project.app.factory
+
+
+def serves_an_app(project: Project, settings: Settings) -> bool:
+    """Whether the backend phase has an app to serve: a serve command, a configured or found app."""
+    return bool(settings.phases.backend.command or settings.backend.app or project.app)
+
+
+def serve_command(project: Project, settings: Settings, host: str, port: int) -> list[str]:
+    """The app's serve command: the configured one with {host} and {port} filled in, else uvicorn
+    for the configured or found app."""
+    configured = settings.phases.backend.command
+    if configured:
+        values = {"host": host, "port": str(port)}
+        return [_expand(part, values) for part in configured]
+    target, interface, factory = app_target(project, settings)
+    return uvicorn_command(target, interface, settings, factory)
+
+
+HEALTH_PATH_FILE = "/tmp/testdock-health-path"  # read by docker/healthcheck.py
+HEALTH_CANDIDATES = ("/health", "/healthz", "/health/", "/ping", "/status", "/readyz", "/livez",
+                     "/api/health", "/", "/docs", "/openapi.json")
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    """The HTTP status a GET of the URL answers, None when nothing answers."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except (OSError, ValueError):
+        return None
+
+
+def answering_paths(url: str, candidates: tuple[str, ...] = HEALTH_CANDIDATES) -> list[str]:
+    """The usual health paths that answer 2xx at the app's URL, in the order tried."""
+    return [path for path in candidates if (status := http_status(url + path)) is not None
+            and 200 <= status < 300]
 
 
 @contextlib.contextmanager
@@ -161,7 +205,6 @@ def app(client: docker.DockerClient, workspace: Workspace, tag: str, exports: di
         echo: Callable[[str], None]) -> Iterator[App]:
     """The backend image serving the app, healthy (or BackendFailed with its logs); removed after."""
     settings, project = workspace.settings, workspace.project
-    target, interface = app_target(project, settings)
     image = workspace.image("backend", tag)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -170,12 +213,15 @@ def app(client: docker.DockerClient, workspace: Workspace, tag: str, exports: di
     environment[APP_URL_ENV] = url
     limit = parse_size(memory_limit("backend", settings))
     cpus = settings.phases.backend.cpus
-    command = list(settings.phases.backend.command or uvicorn_command(target, interface, settings))
-    echo(f"testdock: starting {image} ({' '.join(command[2:4])}) on {url}, memory limit {format_size(limit)}")
+    command = serve_command(project, settings, "127.0.0.1", port)
+    shown = " ".join(command)
+    echo(f"testdock: starting {image} ({shown if len(shown) <= 90 else shown[:87] + '...'}) on {url}, "
+         f"memory limit {format_size(limit)}")
+    health_path = settings.backend.health_path
     container = engine.start_container(client, engine.ContainerSpec(
         image, command, limit, cpus,
         environment={"HOME": "/tmp", **environment, "UVICORN_HOST": "127.0.0.1", "UVICORN_PORT": str(port),
-                     "TESTDOCK_HEALTH_PATH": settings.backend.health_path,
+                     "HOST": "127.0.0.1", "PORT": str(port), "TESTDOCK_HEALTH_PATH": health_path,
                      "TESTDOCK_HEALTH_MAX_MEMORY": str(settings.backend.health_max_memory)},
         labels=_labels(workspace.prefix, "backend-app"),
         tmp_size="256m", pids_limit=1024,
@@ -190,11 +236,19 @@ def app(client: docker.DockerClient, workspace: Workspace, tag: str, exports: di
                 code = container.attrs["State"].get("ExitCode")
                 raise BackendFailed(f"the app exited before it was healthy (exit {code}); its logs:\n"
                                     f"{_tail(container)}")
-            code, output = container.exec_run(["python", HEALTH_SCRIPT])
+            code, output = container.exec_run(["python", HEALTH_SCRIPT],
+                                              environment={"TESTDOCK_HEALTH_PATH": health_path})
             text = output if isinstance(output, bytes) else b"".join(output)
             running.health_output = text.decode(errors="replace").strip()
             if code == 0:
                 break
+            try:
+                found = _another_health_path(url, health_path, settings, echo)
+            except BackendFailed as error:
+                raise BackendFailed(f"{error}; its logs:\n{_tail(container)}") from None
+            if found != health_path:  # the image's own health check reads it too
+                container.exec_run(["python", "-c", f"open({HEALTH_PATH_FILE!r}, 'w').write({found!r})"])
+                health_path = found
             if time.monotonic() > deadline:
                 raise BackendFailed(
                     f"the app was not healthy after {settings.backend.health_timeout:.0f}s "
@@ -204,6 +258,27 @@ def app(client: docker.DockerClient, workspace: Workspace, tag: str, exports: di
         yield running
     finally:
         _remove(container)
+
+
+def _another_health_path(url: str, path: str, settings: Settings, echo: Callable[[str], None]) -> str:
+    """When the app answers, but not 2xx at the health path: the configured path fails at once,
+    naming the usual paths that did answer; the default one gives way to the first of them."""
+    status = http_status(url + path)
+    if status is None or 200 <= status < 300 or status >= 500:
+        return path  # not up yet, or failing for now: the deadline decides
+    answered = answering_paths(url)
+    if "health_path" in settings.backend.model_fields_set:
+        raise BackendFailed(
+            f"the app answers, but its health path {path} answered {status}; paths that answered "
+            f"2xx: {', '.join(answered) if answered else 'none of ' + ', '.join(HEALTH_CANDIDATES)}; "
+            "set [tool.testdock.backend] health_path to one that does")
+    if not answered:
+        raise BackendFailed(
+            f"the app answers, but {path} answered {status} and none of {', '.join(HEALTH_CANDIDATES)} "
+            "answered 2xx; set [tool.testdock.backend] health_path to a path that does")
+    echo(f"testdock: {path} answered {status}; using {answered[0]}, which answers 2xx, as the health "
+         "path (set [tool.testdock.backend] health_path to choose)")
+    return answered[0]
 
 
 def integration_selection(root: Path, project: Project, settings: Settings) -> list[str]:

@@ -118,9 +118,7 @@ def _load_test(workspace: Workspace, options: RunOptions, echo: Callable[[str], 
                summary: StressSummary) -> None:
     root, project, settings = workspace.root, workspace.project, workspace.settings
     load = settings.stress.load
-    try:
-        backend.app_target(project, settings)
-    except Exception:  # no app: nothing to load
+    if not backend.serves_an_app(project, settings):  # no app: nothing to load
         summary.load_skipped = "the project has no app (set [tool.testdock.backend] app)"
         return
     if not load.enabled:
