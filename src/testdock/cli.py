@@ -313,12 +313,13 @@ def collect(path: Path, compare: bool, tag: str) -> None:
             click.echo(f"            stubbed: {', '.join(result.stubbed)}")
         if result.left_missing:
             click.echo(f"            left missing (optional): {', '.join(result.left_missing)}")
-        for error in result.errors:
+        for error in dict.fromkeys(result.errors):  # once each, however often pytest named it
             click.echo(f"            collection error: {error}")
         for prediction in result.predicted:
             click.echo(f"            predicted difference: {prediction}")
     ok = all(result.exit_code == 0 for result in results)
     if compare:
+        _real_run_problems(results[1])
         unstable = unstable_tests(results[0])
         if unstable:
             click.echo(f"{len(unstable)} test(s) take ids that change from one collection to the next "
@@ -331,12 +332,36 @@ def collect(path: Path, compare: bool, tag: str) -> None:
         for nodeid in only_execution:
             click.echo(f"  only in the execution image:  {nodeid}")
         same = not only_collection and not only_execution
-        click.echo("identical node ids" if same else
-                   f"{len(only_collection) + len(only_execution)} node id(s) differ")
+        if not results[0].nodeids and not results[1].nodeids:
+            click.echo("no tests collected in either image: nothing to compare (are the tests in the "
+                       "image? see [tool.pytest.ini_options] testpaths)")
+            same = False
+        else:
+            click.echo("identical node ids" if same else
+                       f"{len(only_collection) + len(only_execution)} node id(s) differ")
         for line in install_hint(path, results[0], results[1]):
             click.echo(f"hint: {line}")
         ok = ok and same
     sys.exit(0 if ok else 1)
+
+
+def _real_run_problems(execution: Any) -> None:
+    """What the real run's own collection fails on comes first: no collection-image setting can
+    fix it. A module no declared dependency provides is named, with the setting that adds it."""
+    from testdock.run.collect import error_excerpt, missing_modules
+    from testdock.run.installhint import owner_by_name
+
+    if not execution.errors and execution.exit_code in (0, 5):
+        return
+    click.echo(f"the execution image (the real run) fails to collect {len(set(execution.errors)) or 'the'} "
+               "file(s) too: the real run would fail the same way, whatever the collection image does")
+    for line in error_excerpt(execution):
+        click.echo(f"  | {line}")
+    for module, files in sorted(missing_modules(execution).items()):
+        click.echo(f"undeclared: {', '.join(files[:3])} import{'s' if len(files) == 1 else ''} "
+                   f"{module!r}, which no declared dependency provides; add it to the project's test "
+                   f"dependencies, or set [tool.testdock.phases.execution] extra_requirements = "
+                   f"[\"{owner_by_name(module)}\"] (and the collection image stubs it)")
 
 
 def _shard(value: str | None) -> tuple[int, int] | None:

@@ -135,3 +135,42 @@ def test_a_conftest_that_stops_collection_counts_every_module_it_imports(tmp_pat
     assert collection.error_frames == {"tests/conftest.py": ["tests/conftest.py"]}
     # the standard library never; which of the rest the collection image has is asked of it
     assert suggested_modules(tmp_path, collection, execution) == {"pytest": 1, "sqlalchemy": 1}
+
+
+REAL_RUN_FAILS = """tests/test_b.py::test_b
+
+==================================== ERRORS ====================================
+_______________________ ERROR collecting tests/test_a.py _______________________
+ImportError while importing test module '/app/tests/test_a.py'.
+Hint: make sure your test modules/packages have valid Python names.
+Traceback:
+/usr/lib/python3.11/importlib/__init__.py:126: in import_module
+    return _bootstrap._gcd_import(name[level:], package, level)
+tests/test_a.py:1: in <module>
+    import not_declared_mod.sub
+E   ModuleNotFoundError: No module named 'not_declared_mod'
+=========================== short test summary info ============================
+ERROR tests/test_a.py
+!!!!!!!!!!!!!!!!!!!! Interrupted: 1 error during collection !!!!!!!!!!!!!!!!!!!!
+1 test collected, 1 error in 0.08s
+"""
+
+
+def test_the_real_runs_own_errors_are_read_with_their_undeclared_module() -> None:
+    from testdock.run.collect import error_excerpt, missing_modules, parse_output
+
+    execution = parse_output("execution", "img", REAL_RUN_FAILS)
+    assert execution.errors == ["tests/test_a.py"]
+    assert missing_modules(execution) == {"not_declared_mod": ["tests/test_a.py"]}
+    excerpt = error_excerpt(execution)
+    assert excerpt[0] == "tests/test_a.py:" and excerpt[-1].endswith("No module named 'not_declared_mod'")
+
+
+def test_no_collection_image_change_is_proposed_for_a_file_the_real_run_fails_too(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_a.py").write_text("import numpy\nimport not_declared_mod\n")
+    collection = Collection("collection", "c", 0, stubbed=["numpy", "not_declared_mod"],
+                            nodeids=["tests/test_a.py::test_a", "tests/test_b.py::test_b"])
+    execution = Collection("execution", "e", 2, nodeids=["tests/test_b.py::test_b"],
+                           errors=["tests/test_a.py"])
+    assert suggested_modules(tmp_path, collection, execution) == {}

@@ -119,7 +119,8 @@ def _read_pytest_output(result: Collection, output: str) -> None:
 
 
 def collect_in(client: docker.DockerClient, phase: str, image: str, memory: int,
-               arguments: Sequence[str] = (), volumes: dict[str, dict[str, str]] | None = None) -> Collection:
+               arguments: Sequence[str] = (), volumes: dict[str, dict[str, str]] | None = None,
+               environment: dict[str, str] | None = None) -> Collection:
     # each image collects as it does by default: the collection image without assertion rewriting
     # or coverage. The execution image (pytest-cov always installed) collects without coverage too:
     # an `addopts = --cov-report=xml` would write into the read-only /app once collection is over.
@@ -130,7 +131,8 @@ def collect_in(client: docker.DockerClient, phase: str, image: str, memory: int,
         extra = ["--no-cov"]
     _, output = engine.run_to_completion(client, engine.ContainerSpec(
         image, ["python", "-c", _MEASURED, *extra, *arguments], memory, volumes=volumes or {},
-        environment={RESULTS_DIR_ENV: "/tmp/testdock-results"}, labels={LABEL_RUN: phase},
+        environment={**(environment or {}), RESULTS_DIR_ENV: "/tmp/testdock-results"},
+        labels={LABEL_RUN: phase},
         profile=engine.Profile.PLAIN))
     return parse_output(phase, image, output)
 
@@ -150,11 +152,14 @@ def collect(target: Path | Workspace, tag: str = "latest", compare: bool = False
             client.images.get(image)
         except docker.errors.ImageNotFound:
             raise BadInput(f"image {image} not found; run `testdock build --phase {phase}`") from None
-        results.append(collect_in(client, phase, image, parse_size(memory_limit(phase, settings))))
+        # with the phase's environment, as `run` gives it: a suite may read it at collection
+        results.append(collect_in(client, phase, image, parse_size(memory_limit(phase, settings)),
+                                  environment=dict(getattr(settings.phases, phase).environment)))
     if compare and set(results[0].nodeids) != set(results[1].nodeids):
         # once more, seconds later: ids made of the time or of random values change on their own
         again = collect_in(client, "collection", results[0].image,
-                           parse_size(memory_limit("collection", settings)))
+                           parse_size(memory_limit("collection", settings)),
+                           environment=dict(settings.phases.collection.environment))
         if again.exit_code == results[0].exit_code:  # a run that failed otherwise tells nothing
             results[0].unstable = changed_ids(results[0].nodeids, again.nodeids)
     return results
@@ -187,3 +192,41 @@ def differences(collection: Collection, execution: Collection) -> tuple[list[str
     stubbed = {n for n in collection.nodeids if _test_of(n) not in unstable}
     real = {n for n in execution.nodeids if _test_of(n) not in unstable}
     return sorted(stubbed - real), sorted(real - stubbed)
+
+
+_MISSING_MODULE = re.compile(r"^E\s+ModuleNotFoundError: No module named '([\w.]+)'")
+
+
+def error_sections(collection: Collection) -> dict[str, list[str]]:
+    """pytest's report of each collection error, by the file that failed: its traceback lines."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in collection.output.splitlines():
+        if heading := _ERROR_HEADING.match(line):
+            current = sections.setdefault(heading.group(1), [])
+        elif line.startswith(("=", "_")) or line.startswith("TESTDOCK-"):
+            current = None
+        elif current is not None:
+            current.append(line.rstrip())
+    return sections
+
+
+def error_excerpt(collection: Collection, files: int = 2, lines: int = 8) -> list[str]:
+    """The last lines of the first collection errors' reports, each headed by its file."""
+    excerpt: list[str] = []
+    for name, section in list(error_sections(collection).items())[:files]:
+        body = [line for line in section if line.strip()]
+        excerpt += [f"{name}:", *(f"  {line}" for line in body[-lines:])]
+    return excerpt
+
+
+def missing_modules(collection: Collection) -> dict[str, list[str]]:
+    """The modules a collection failed to import (ModuleNotFoundError), with the files that failed."""
+    missing: dict[str, list[str]] = {}
+    for name, section in error_sections(collection).items():
+        for line in section:
+            if match := _MISSING_MODULE.match(line):
+                files = missing.setdefault(match.group(1).partition(".")[0], [])
+                if name not in files:
+                    files.append(name)
+    return missing

@@ -112,7 +112,9 @@ def suggested_modules(root: Path, collection: Collection, execution: Collection)
     candidates = (stubbed | missing) if _stubs_reported(collection) else None
     files = {nodeid.split("::")[0] for nodeid in (*only_stubbed, *only_real)} if candidates is not None \
         else set()
-    files |= set(collection.errors) - set(execution.errors)
+    files |= set(collection.errors)
+    # a file the real run fails to collect too is not the stubs' doing: no install fixes it here
+    files -= set(execution.errors)
     counts: Counter[str] = Counter()
     for name, paths in _files_with_conftests(root, sorted(files)).items():
         used = set().union(*(_modules_in_use(path, missing) for path in paths))
