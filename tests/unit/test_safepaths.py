@@ -68,3 +68,17 @@ def test_writes_replace_a_link_rather_than_follow_it(tmp_path: Path, outside: Pa
     assert (tmp_path / "memory.csv").read_text() == "time,usage\n"
     assert _untouched(outside)
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_results_folder_and_what_is_in_it_are_made_the_image_users_when_testdock_is_root(
+        tmp_path: Path) -> None:
+    """A file left by a local run or a copied tree must not stop the container replacing it."""
+
+    from testdock.images.phases import USER_ID
+    from testdock.run.phase import writable_folder
+
+    (tmp_path / "test-results" / "old").mkdir(parents=True)
+    (tmp_path / "test-results" / "old" / "coverage.xml").write_text("<coverage/>")
+    folder = writable_folder(tmp_path, "test-results")
+    owner = USER_ID if os.getuid() == 0 else os.getuid()
+    assert {path.stat().st_uid for path in [folder, *folder.rglob("*")]} == {owner}

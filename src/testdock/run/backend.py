@@ -176,7 +176,7 @@ def serve_command(project: Project, settings: Settings, host: str, port: int) ->
 
 
 HEALTH_PATH_FILE = "/tmp/testdock-health-path"  # read by docker/healthcheck.py
-HEALTH_CANDIDATES = ("/health", "/healthz", "/health/", "/ping", "/status", "/readyz", "/livez",
+HEALTH_CANDIDATES = ("/health", "/healthz", "/ping", "/status", "/readyz", "/livez",
                      "/api/health", "/", "/docs", "/openapi.json")
 
 
@@ -215,7 +215,7 @@ def app(client: docker.DockerClient, workspace: Workspace, tag: str, exports: di
     cpus = settings.phases.backend.cpus
     command = serve_command(project, settings, "127.0.0.1", port)
     shown = " ".join(command)
-    echo(f"testdock: starting {image} ({shown if len(shown) <= 90 else shown[:87] + '...'}) on {url}, "
+    echo(f"testdock: starting {image} ({shown if len(shown) <= 200 else shown[:197] + '...'}) on {url}, "
          f"memory limit {format_size(limit)}")
     health_path = settings.backend.health_path
     container = engine.start_container(client, engine.ContainerSpec(

@@ -79,7 +79,11 @@ def writable_folder(root: Path, relative: str) -> Path:
     is refused), with no link left in it, owned by the image's user when testdock runs as root."""
     path = output_folder(root, relative)
     drop_links(path)
-    if os.getuid() == 0:  # the image's unprivileged user must be able to write here
+    if os.getuid() == 0:  # the image's unprivileged user must be able to write here, and to
+        # replace what is here already (a local run's results, a copied tree's): links are gone
+        for current, folders, files in os.walk(path):
+            for name in [*folders, *files]:
+                os.chown(Path(current) / name, USER_ID, USER_ID, follow_symlinks=False)
         os.chown(path, USER_ID, USER_ID, follow_symlinks=False)
     return path
 
