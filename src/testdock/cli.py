@@ -317,6 +317,11 @@ def collect(path: Path, compare: bool, tag: str) -> None:
             click.echo(f"            collection error: {error}")
         for prediction in result.predicted:
             click.echo(f"            predicted difference: {prediction}")
+        if result.unverifiable:
+            click.echo(f"            {len(result.unverifiable)} file(s) not verifiable with stand-ins "
+                       "(an error only they cause; left to the real run, not a failure):")
+            for name, why in list(result.unverifiable.items())[:10]:
+                click.echo(f"              {name}: {why}")
     ok = all(result.exit_code == 0 for result in results)
     if compare:
         _real_run_problems(results[1])

@@ -55,6 +55,8 @@ class CollectionRecord:
     stubbed: list[str] = field(default_factory=list)  # modules the stubs stood in for
     left_missing: list[str] = field(default_factory=list)  # optional modules left missing
     predicted: list[str] = field(default_factory=list)  # ids the stubs say will differ, and why
+    # files that failed only because of the stand-ins (skipped, left to the real run): node id -> why
+    unverifiable: dict[str, str] = field(default_factory=dict)
     version: int = VERSION
 
     def line(self) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from testdock_pytest import progress
-from testdock_pytest.collection import listing, stubs
+from testdock_pytest.collection import listing, stubs, verdict
 from testdock_pytest.memory import pertest as memory
 from testdock_pytest.sharding import selection as shards
 
@@ -113,4 +113,5 @@ def pytest_configure(config: pytest.Config) -> None:
     progress.register(config)
     memory.register(config)
     shards.register(config)
+    verdict.register(config)
     listing.register(config)

@@ -65,3 +65,71 @@ def test_a_newer_record_is_refused_rather_than_misread() -> None:
     with pytest.raises(NewerContract, match="this testdock reads up to"):
         CollectionRecord.from_line(line)
     assert CollectionRecord.from_line(CollectionRecord(nodeids=["t.py::a"]).line()).nodeids == ["t.py::a"]
+
+
+def test_errors_only_the_stand_ins_cause_are_skipped_and_real_errors_still_fail(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The project's own constructor rejects a stand-in at import time of a test module (sample
+    data built from a stubbed library): not verifiable here, skipped, named; a syntax error, an
+    import of a project module that does not exist and a plain error at module level still fail."""
+    pytester.makepyfile(
+        geolib="""
+            class GeoSeries:
+                def __init__(self, data):
+                    if not isinstance(data, list):
+                        raise TypeError(f"Non geometry data passed to GeoSeries, received {type(data)}")
+        """,
+        test_sample_data="""
+            import nosuch_frames as pd
+            from geolib import GeoSeries
+
+            SAMPLE = GeoSeries(pd.Series([1, 2]))
+
+            def test_sample():
+                pass
+        """,
+        test_stub_arithmetic="""
+            import datetime
+
+            import nosuch_frames as pd
+
+            START = datetime.date.fromordinal(pd.Timestamp("2020-01-01").toordinal())
+
+            def test_start():
+                pass
+        """,
+        test_syntax="def test_(:\n    pass\n",
+        test_missing_project_module="from geolib import GeoFrame\n\ndef test_f():\n    pass\n",
+        test_real_error_beside_a_stub="""
+            import nosuch_frames as pd
+
+            RATIO = 1 / 0
+
+            def test_r():
+                pass
+        """,
+        test_fine="def test_fine():\n    pass\n",
+    )
+    monkeypatch.setenv("TESTDOCK_LIST_COLLECTED", "1")
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "--testdock-stubs", "-rs")
+    record = _record(result.outlines)
+    assert sorted(record.errors) == ["test_missing_project_module.py", "test_real_error_beside_a_stub.py",
+                                     "test_syntax.py"]
+    assert sorted(record.unverifiable) == ["test_sample_data.py", "test_stub_arithmetic.py"]
+    assert "not verifiable with stand-ins for nosuch_frames: TypeError: Non geometry data passed" in \
+        record.unverifiable["test_sample_data.py"]
+    assert record.nodeids == ["test_fine.py::test_fine"]
+    assert result.ret == 2  # the real errors fail the collection
+    assert "SKIPPED [1] test_sample_data.py" in result.stdout.str()
+
+
+def test_a_collection_whose_only_errors_come_from_stand_ins_passes(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(
+        geolib="def build(data):\n    if not isinstance(data, list):\n        raise ValueError('bad data')\n",
+        test_sample="import nosuch_frames as pd\nfrom geolib import build\n\nDATA = build(pd.array([1]))\n",
+        test_fine="def test_fine():\n    pass\n")
+    monkeypatch.setenv("TESTDOCK_LIST_COLLECTED", "1")
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "--testdock-stubs")
+    assert result.ret == 0, result.stdout.str()
+    assert _record(result.outlines).unverifiable.keys() == {"test_sample.py"}

@@ -57,6 +57,8 @@ class Collection:
     left_missing: list[str] = field(default_factory=list)  # optional modules missing here as there
     predicted: list[str] = field(default_factory=list)  # differences the stubs announce
     unstable: list[str] = field(default_factory=list)  # ids another collection here did not repeat
+    # files that failed only because of the stand-ins (the real run collects them): file -> why
+    unverifiable: dict[str, str] = field(default_factory=dict)
     # the project's files in each collection error's traceback (relative paths), by error
     error_frames: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
@@ -86,6 +88,7 @@ def parse_output(phase: str, image: str, output: str) -> Collection:
         result.error_frames = record.error_frames
         result.stubbed, result.left_missing = record.stubbed, record.left_missing
         result.predicted = record.predicted
+        result.unverifiable = record.unverifiable
         return result
     _read_pytest_output(result, output)
     return result

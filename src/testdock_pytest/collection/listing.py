@@ -36,6 +36,9 @@ class CollectedListing:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.record.nodeids = [item.nodeid for item in session.items]
+        verdict = session.config.pluginmanager.get_plugin("testdock-verdict")
+        if verdict is not None:
+            self.record.unverifiable = dict(verdict.unverifiable)
         finder = stubs.installed()
         if finder is not None:
             self.record.stubbed = sorted(finder.stubbed)

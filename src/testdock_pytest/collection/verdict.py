@@ -1,0 +1,146 @@
+"""The collection image's verdict on a file that failed to collect: a real error (the real run
+fails on it too: a syntax error, an import that does not resolve, a broken definition) fails the
+stage; an error that only the stand-ins cause (one flowed through the project's code or a
+dependency's and was rejected) does not: the file is reported as not verifiable here, skipped, and
+left to the real run. Zero false alarms first; every real error still caught."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import linecache
+import types
+from collections.abc import Generator, Iterable
+from typing import Any
+
+import pluggy
+import pytest
+
+from testdock_pytest.collection import stubs
+
+REAL_ERRORS = (SyntaxError, ImportError)  # what no stand-in causes: ImportError covers missing modules
+STAND_IN_MARKS = ("<stub ", "'Stub'", "StubModule", "StubBase")  # how a stand-in shows in a message
+
+
+def _is_stand_in(value: Any) -> bool:
+    try:
+        return (isinstance(value, (stubs.Stub, stubs.StubBase, stubs.StubModule))
+                or (isinstance(value, type) and issubclass(value, stubs.StubBase)))
+    except Exception:  # an object whose isinstance check itself fails is nothing of ours
+        return False
+
+
+def _holds_stand_in(value: Any) -> bool:
+    """The value is a stand-in, or a container, an object or a class holding one directly."""
+    if _is_stand_in(value):
+        return True
+    try:
+        if isinstance(value, dict):
+            members: Iterable[Any] = [*list(value.keys())[:50], *list(value.values())[:50]]
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            members = list(value)[:50]
+        elif hasattr(value, "__dict__") and not isinstance(value, (types.ModuleType, types.FunctionType)):
+            members = list(vars(value).values())[:50]
+        else:
+            return False
+        return any(_is_stand_in(member) for member in members)
+    except Exception:
+        return False
+
+
+@functools.lru_cache(maxsize=256)
+def _statements(filename: str) -> tuple[tuple[int, int, frozenset[str]], ...]:
+    """Each statement of a source file: (first line, last line, the names it reads)."""
+    try:
+        tree = ast.parse("".join(linecache.getlines(filename)))
+    except (SyntaxError, ValueError):
+        return ()
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.stmt) and not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                                ast.ClassDef)):
+            names = frozenset(name.id for name in ast.walk(node) if isinstance(name, ast.Name))
+            found.append((node.lineno, node.end_lineno or node.lineno, names))
+    return tuple(found)
+
+
+def _statement_uses_stand_in(frame: types.FrameType, line: int) -> bool:
+    """Whether the statement the frame failed in reads a name bound to a stand-in: a value the
+    stand-ins made may have been turned into a number or a string that the code then rejected
+    (`date.fromordinal(pd.Timestamp(...).toordinal())`)."""
+    enclosing = [(last - first, names) for first, last, names in _statements(frame.f_code.co_filename)
+                 if first <= line <= last]
+    if not enclosing:
+        return False
+    names = min(enclosing, key=lambda item: item[0])[1]  # the innermost statement
+    scopes = (frame.f_locals, frame.f_globals)
+    return any(_holds_stand_in(scope[name]) for name in names for scope in scopes if name in scope)
+
+
+def stand_in_caused(error: BaseException) -> list[str]:
+    """The stubbed modules whose stand-ins the error came from (empty: a real error). A stand-in
+    in the message, in the error's arguments, or in the locals of a frame the error went through,
+    or the error raised by the stand-ins' own code."""
+    if isinstance(error, REAL_ERRORS):
+        return []
+    finder = stubs.installed()
+    if finder is None or not (finder.stubbed or finder.always):
+        return []
+    text = str(error)
+    involved = (any(mark in text for mark in STAND_IN_MARKS)
+                or any(_holds_stand_in(arg) for arg in error.args))
+    traceback = error.__traceback__
+    while traceback is not None and not involved:
+        frame = traceback.tb_frame
+        # a function's locals only: a module's or a class body's namespace holds every stand-in
+        # it imported, whatever failed there
+        involved = frame.f_code.co_filename == stubs.__file__ or (
+            bool(frame.f_code.co_flags & inspect.CO_OPTIMIZED)
+            and any(_holds_stand_in(value) for value in list(frame.f_locals.values())[:200])
+        ) or _statement_uses_stand_in(frame, traceback.tb_lineno)
+        traceback = traceback.tb_next
+    if not involved:
+        return []
+    return sorted(set(finder.stubbed) | finder.always)
+
+
+class Verdict:
+    """Collection errors caused by stand-ins become skips that say so; real errors stay errors."""
+
+    def __init__(self) -> None:
+        self.unverifiable: dict[str, str] = {}  # node id -> why
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector
+                                   ) -> Generator[None, pluggy.Result[pytest.CollectReport], None]:
+        outcome = yield
+        report = outcome.get_result()
+        call = getattr(report, "call", None)  # pytest keeps the CallInfo on the report for a while
+        excinfo = getattr(call, "excinfo", None)
+        if not report.failed or excinfo is None:
+            return
+        modules = stand_in_caused(excinfo.value)
+        if not modules:
+            return
+        message = str(excinfo.value).splitlines()[0][:200] if str(excinfo.value) else ""
+        reason = (f"not verifiable with stand-ins for {', '.join(modules[:5])}"
+                  f"{', ...' if len(modules) > 5 else ''}: {excinfo.typename}: {message}; "
+                  "the real run collects it")
+        self.unverifiable[report.nodeid or "."] = reason
+        # where in the file it failed (0-based, as pytest keeps it), else its first line
+        line = next((entry.lineno for entry in reversed(excinfo.traceback)
+                     if str(entry.path) == str(collector.path)), 0)
+        location = (str(collector.path), line, reason)
+        skipped = pytest.CollectReport(report.nodeid, "skipped", location, [], sections=report.sections)
+        skipped.call = call  # type: ignore[attr-defined]
+        outcome.force_result(skipped)
+
+
+def register(config: pytest.Config) -> Verdict | None:
+    """In a run with stubs (the collection image): separate what only the stand-ins cause."""
+    if stubs.installed() is None:
+        return None
+    verdict = Verdict()
+    config.pluginmanager.register(verdict, "testdock-verdict")
+    return verdict
