@@ -25,6 +25,7 @@ from testdock.engine.builds import BuildOptions, ImageResult, build_images
 from testdock.images.initialize import InitOptions, apply, plan
 from testdock.project.inspection import inspect_project
 from testdock.project.settings import PHASES
+from testdock.workspace import Workspace
 from testdock_pytest.sizes import format_size
 
 REPO = Path(__file__).resolve().parent.parent
@@ -81,6 +82,10 @@ def prepare(name: str, workdir: Path, base_image: str) -> Path:
         with tarfile.open(archive) as tar:
             tar.extractall(workdir, filter="data")
         root = workdir / f"{REAL[0]}-{REAL[1]}"
+    # images of their own (bench-*), pruned by name: never a developer's images of the project
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text((pyproject.read_text() if pyproject.is_file() else "")
+                         + f'\n[tool.testdock]\nproject = "bench-{name}"\n')
     _, planned, _ = plan(root, InitOptions(base_image=base_image))
     apply(root, planned)
     return root
@@ -113,8 +118,7 @@ def touch_source(root: Path) -> None:
 def measure(name: str, client: docker.DockerClient, base_image: str, workdir: Path) -> dict[str, float]:
     print(f"== {name}", file=sys.stderr)
     root = prepare(name, workdir, base_image)
-    project = inspect_project(root)
-    prefix = project.image_name
+    prefix = Workspace.load(root).prefix
     figures: dict[str, float] = {}
     # cold, one image at a time (stress needs the execution image: it is kept for it)
     single: dict[str, float] = {}

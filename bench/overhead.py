@@ -153,9 +153,11 @@ def main() -> None:
                 shutil.copytree(REPO / "examples" / "shop", root)
             else:
                 root = sdist(suite, version, folder / suite)
-            if settings:
-                pyproject = root / "pyproject.toml"
-                pyproject.write_text(pyproject.read_text() + "\n" + settings)
+            # images of their own (bench-*): the clean-up after a suite removes them by name, and
+            # never a developer's images of the same project (the demo's shop-*)
+            pyproject = root / "pyproject.toml"
+            pyproject.write_text((pyproject.read_text() if pyproject.is_file() else "")
+                                 + f'\n[tool.testdock]\nproject = "bench-{suite}"\n' + settings)
             rows += measure(suite, root, base_image)
     print("best of the runs given per suite; ratio: wall / the better plain pytest wall; "
           "plan: what testdock's -n auto chose")

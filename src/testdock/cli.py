@@ -332,6 +332,16 @@ def collect(path: Path, compare: bool, tag: str) -> None:
                        "pytest-xdist stops on them, as its workers must collect alike: "
                        + ", ".join(unstable[:3]) + (", ..." if len(unstable) > 3 else ""))
         only_collection, only_execution = differences(results[0], results[1])
+        # the tests of files only the stand-ins failed on: expected missing, left to the real run
+        unverified = [nodeid for nodeid in only_execution
+                      if nodeid.split("::")[0] in results[0].unverifiable]
+        only_execution = [nodeid for nodeid in only_execution if nodeid not in set(unverified)]
+        real = len(results[1].nodeids)
+        if real:
+            found = len(set(results[0].nodeids) & set(results[1].nodeids))
+            click.echo(f"node ids found: {found} of the real run's {real} ({100 * found / real:.1f}%)"
+                       + (f"; {len(unverified)} in files not verifiable with stand-ins, left to the "
+                          "real run" if unverified else ""))
         for nodeid in only_collection:
             click.echo(f"  only in the collection image: {nodeid}")
         for nodeid in only_execution:
@@ -358,8 +368,9 @@ def _real_run_problems(execution: Any) -> None:
 
     if not execution.errors and execution.exit_code in (0, 5):
         return
-    click.echo(f"the execution image (the real run) fails to collect {len(set(execution.errors)) or 'the'} "
-               "file(s) too: the real run would fail the same way, whatever the collection image does")
+    click.echo(f"the execution image (the real run) itself fails to collect "
+               f"{len(set(execution.errors)) or 'the'} file(s): the real run fails the same way, "
+               "whatever the collection image does")
     for line in error_excerpt(execution):
         click.echo(f"  | {line}")
     for module, files in sorted(missing_modules(execution).items()):

@@ -171,3 +171,81 @@ def test_the_projects_coverage_report_goes_to_the_results(parametrized_from_a_de
     result = run_cli("run", "execution", str(project), "--tag", "hint", "--", "--ignore=tests/test_tokens.py")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (project / "test-results" / "coverage.xml").is_file()  # not /app/coverage.xml, in the container
+
+
+SAMPLE_PACKAGE = """
+import tomli_w
+
+
+def sample_document(data):
+    text = tomli_w.dumps(data)
+    if not isinstance(text, str):
+        raise TypeError(f"expected TOML text, received {text!r}")
+    return text
+"""
+
+SAMPLE_TESTS = """
+from samplepkg import sample_document
+
+SAMPLE = sample_document({"name": "x"})  # built when the module is imported
+
+
+def test_sample():
+    assert 'name = "x"' in SAMPLE
+"""
+
+
+def test_an_error_only_the_stand_ins_cause_does_not_fail_the_collection_a_syntax_error_does(
+        tmp_path: Path, base_image: str) -> None:
+    root = tmp_path / "samplepkg"
+    (root / "src" / "samplepkg").mkdir(parents=True)
+    (root / "src" / "samplepkg" / "__init__.py").write_text(SAMPLE_PACKAGE)
+    (root / "tests").mkdir()
+    (root / "tests" / "test_sample.py").write_text(SAMPLE_TESTS)
+    (root / "tests" / "test_plain.py").write_text("def test_plain():\n    pass\n")
+    # parametrized from the phase's environment, which `collect` must give as `run` does
+    (root / "tests" / "test_env.py").write_text(
+        "import os\n\nimport pytest\n\n\n"
+        "@pytest.mark.parametrize('region', os.environ['REGIONS'].split(','))\n"
+        "def test_region(region):\n    assert region\n")
+    name = f"samplepkg-{tmp_path.name[-10:].lower().replace('_', '-').strip('-')}"
+    (root / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "samplepkg"\nversion = "1.0"\ndependencies = ["tomli-w"]\n'
+        '[project.optional-dependencies]\ntest = ["pytest"]\n'
+        f'[tool.testdock]\nproject = "{name}"\n'
+        # a small pure wheel would be installed for real: stubbed here, as a heavy one would be
+        '[tool.testdock.collection]\nstub = ["tomli_w"]\n'
+        '[tool.testdock.phases.collection]\nenvironment = { REGIONS = "eu,us" }\n'
+        '[tool.testdock.phases.execution]\nenvironment = { REGIONS = "eu,us" }\n')
+    _built(root, "", base_image, "verdict")
+    result = run_cli("collect", str(root), "--compare", "--tag", "verdict")
+    output = result.stdout + result.stderr
+    assert "1 file(s) not verifiable with stand-ins" in output, output[-3000:]
+    assert "tests/test_sample.py: not verifiable with stand-ins for tomli_w: TypeError" in output
+    assert "collection error" not in output and "identical node ids" in output
+    collection_line = next(line for line in output.splitlines() if line.startswith("collection "))
+    assert "exit 0" in collection_line and "     3 tests" in collection_line
+    assert ("node ids found: 3 of the real run's 4 (75.0%); 1 in files not verifiable with stand-ins, "
+            "left to the real run") in output
+    run = run_cli("run", "collection", str(root), "--tag", "verdict", "--no-monitor")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    # a real error still fails the stage
+    (root / "tests" / "test_broken.py").write_text("def test_(:\n    pass\n")
+    # (the execution image's build precompiles the tests: a syntax error fails it there already)
+    rebuilt = run_cli("build", str(root), "--phase", "collection", "--tag", "verdict")
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    broken = run_cli("run", "collection", str(root), "--tag", "verdict", "--no-monitor")
+    assert broken.returncode != 0 and "SyntaxError" in broken.stdout, broken.stdout[-3000:]
+    # a module no declared dependency provides: the real run fails on it, and the advice says so
+    (root / "tests" / "test_broken.py").write_text(
+        "import not_declared_anywhere\n\n\ndef test_b():\n    pass\n")
+    _built(root, "", base_image, "verdict")
+    compared = run_cli("collect", str(root), "--compare", "--tag", "verdict")
+    output = compared.stdout + compared.stderr
+    assert compared.returncode == 1
+    assert "the execution image (the real run) itself fails to collect 1 file(s)" in output, output[-3000:]
+    assert ("undeclared: tests/test_broken.py imports 'not_declared_anywhere', which no declared "
+            "dependency provides") in output
+    assert "No module named 'not_declared_anywhere'" in output  # the real run's own error
+    assert "hint:" not in output  # no collection-image install fixes it

@@ -123,6 +123,19 @@ def test_sampler_writes_csv_and_finds_peak_test_and_time_above_90(tmp_path: Path
     assert rows[3].endswith(f",{950 * MiB},{1000 * MiB},t.py::heavy")
 
 
+def test_a_limit_that_reads_as_gone_at_the_end_is_still_the_limit(tmp_path: Path) -> None:
+    """The last sample, as the container goes, finds its cgroup's limit file gone: the run had a
+    limit all along, and the summary's headroom must say so."""
+    source = _Ramp([100 * MiB, 300 * MiB, 3 * MiB], 1000 * MiB)
+    sampler = MemorySampler(source, tmp_path / "memory.csv", None, interval=0.01)
+    sampler.sample_once()
+    sampler.sample_once()
+    source.limit = None  # type: ignore[assignment]
+    sampler.sample_once()
+    stats = sampler.stop()
+    assert stats.limit == 1000 * MiB and stats.headroom == 700 * MiB
+
+
 def test_sampler_thread_samples_at_10_hz_or_more(tmp_path: Path) -> None:
     sampler = MemorySampler(_Ramp([MiB], 10 * MiB), tmp_path / "memory.csv", None, interval=0.05).start()
     time.sleep(1.0)
@@ -336,3 +349,14 @@ def test_the_plot_process_runs_only_on_idle_cpu_time() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_the_plot_keeps_the_limit_when_the_last_row_lost_it(tmp_path: Path) -> None:
+    from testdock.monitor.plot import stats_from_csv
+
+    csv_path = tmp_path / "memory.csv"
+    csv_path.write_text("time,elapsed_s,usage_bytes,limit_bytes,running_tests\n"
+                        f"t,0.0,{100 * MiB},{1024 * MiB},a\nt,0.1,{300 * MiB},{1024 * MiB},b\n"
+                        f"t,0.2,{3 * MiB},,\n")
+    stats = stats_from_csv(csv_path)
+    assert stats.limit == 1024 * MiB and stats.peak == 300 * MiB and stats.peak_tests == ["b"]

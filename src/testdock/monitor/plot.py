@@ -34,7 +34,9 @@ def plot_memory(stats: MemoryStats, path: Path, title: str) -> Path | None:
             peak_label += f" (+{len(stats.peak_tests) - 1} more)"
         axes.plot([stats.peak_elapsed], [stats.peak / MiB], marker="o", color="#d62728")
         axes.annotate(f"peak {stats.peak / MiB:.0f} MiB\n{_shorten(peak_label)}",
-                      xy=(stats.peak_elapsed, stats.peak / MiB), xytext=(10, -30),
+                      xy=(stats.peak_elapsed, stats.peak / MiB),
+                      # to the left of a peak in the right half, so the label stays in the figure
+                      xytext=(-200 if stats.peak_elapsed > times[-1] / 2 else 10, -30),
                       textcoords="offset points", fontsize=8,
                       arrowprops={"arrowstyle": "->", "color": "#555555"},
                       bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.9})
@@ -80,7 +82,8 @@ def stats_from_csv(csv_path: Path, peak_tests: list[str] | None = None) -> Memor
         for row in csv.DictReader(handle):
             elapsed, usage = float(row["elapsed_s"]), int(row["usage_bytes"])
             stats.series.append((elapsed, usage, row["running_tests"]))
-            stats.limit = int(row["limit_bytes"]) if row["limit_bytes"] else None
+            if row["limit_bytes"]:  # an empty one at the end: the cgroup was already gone
+                stats.limit = int(row["limit_bytes"])
             if usage > stats.peak:
                 stats.peak, stats.peak_elapsed = usage, elapsed
                 stats.peak_tests = [t for t in row["running_tests"].split(" | ") if t]

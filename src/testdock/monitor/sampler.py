@@ -74,7 +74,8 @@ class MemorySampler:
             if stats.samples and stats.limit and reading.usage >= HIGH_WATER * stats.limit:
                 stats.seconds_above_90 += elapsed - stats.duration
             stats.samples += 1
-            stats.limit = reading.limit
+            # a limit read as gone (the cgroup torn down at the end) is not "unlimited"
+            stats.limit = reading.limit if reading.limit is not None else stats.limit
             stats.duration = elapsed
             if reading.usage > stats.peak:
                 stats.peak, stats.peak_elapsed, stats.peak_tests = reading.usage, elapsed, running
