@@ -61,3 +61,32 @@ def test_the_projects_own_install_or_another_step_is_not_blamed_on_an_earlier_re
     other_step = feed("#9 1.0 Collecting zipp>=3.1\n#12 0.9 error: subprocess-exited-with-error\n")
 
     assert own_project.explanation() is None and other_step.explanation() is None
+
+
+# a lock file pins certifi at a version the index in use does not have (yet)
+CONFLICT = "\n".join([
+    "#10 2.617 INFO: pip is looking at multiple versions of pyyaml to determine which version is compatible.",
+    "#10 2.621 ERROR: Cannot install -r /tmp/requirements.txt (line 12) because these package versions "
+    "have conflicting dependencies.",
+    "#10 2.621 ",
+    "#10 2.621 The conflict is caused by:",
+    "#10 2.621     httpx 0.28.1 depends on certifi",
+    "#10 2.621     The user requested (constraint) certifi==2026.10.19",
+    "#10 2.621 ",
+    "#10 2.621 To fix this you could try to:",
+    "#10 2.621 1. loosen the range of package versions you've specified",
+])
+
+
+def test_a_resolution_conflict_is_explained_with_pips_own_cause_and_where_the_pin_comes_from() -> None:
+    explanation = feed(CONFLICT).explanation()
+    assert explanation is not None
+    assert explanation.startswith("pip could not resolve the requirement set: httpx 0.28.1 depends on "
+                                  "certifi; The user requested (constraint) certifi==2026.10.19; the pin "
+                                  "comes from docker/constraints.txt")
+
+
+def test_a_requirement_the_index_has_no_version_of_is_named() -> None:
+    watch = feed("#9 1.2 ERROR: Could not find a version that satisfies the requirement nosuch==9\n"
+                 "#9 1.2 ERROR: No matching distribution found for nosuch==9\n")
+    assert watch.explanation() == "pip found no distribution for nosuch==9 on the index"

@@ -243,17 +243,25 @@ def test_utf8_bom_is_ignored(tmp_path: Path) -> None:
 # --- merge / names -------------------------------------------------------------------------------
 
 
-def test_merge_dedupes_by_canonical_name_first_wins() -> None:
+def test_merge_dedupes_by_canonical_name_the_first_range_wins() -> None:
     merged = merge(["Foo_Bar>=1", "attrs"], ["foo-bar==3", "FOO.BAR<2", "six"], ["ATTRS==1"])
 
-    assert merged == ("Foo_Bar>=1", "attrs", "six")
+    # the first mention's range; where it has none, the first range given
+    assert merged == ("Foo_Bar>=1", "attrs==1", "six")
+
+
+def test_merge_keeps_every_mentions_extras() -> None:
+    merged = merge(["httpx2>=2.0.0", "uvicorn"], ["httpx2[zstd]>=2.0.0", "uvicorn[standard]"],
+                   ["HTTPX2[http2]"])
+
+    assert reqs(list(merged)) == reqs(["httpx2[http2,zstd]>=2.0.0", "uvicorn[standard]"])
 
 
 def test_merge_keeps_the_same_name_under_different_markers() -> None:
     merged = merge(['tomli; python_version < "3.11"', "tomli>=2"],
                    ['tomli==1; python_version < "3.11"'])
 
-    assert reqs(list(merged)) == reqs(['tomli; python_version < "3.11"', "tomli>=2"])
+    assert reqs(list(merged)) == reqs(['tomli==1; python_version < "3.11"', "tomli>=2"])
 
 
 def test_merge_normalizes_spelling() -> None:

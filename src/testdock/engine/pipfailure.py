@@ -22,11 +22,23 @@ class PipWatch:
     def __init__(self) -> None:
         self._collecting: dict[str, tuple[str, bool]] = {}  # step -> (requirement, from source)
         self.failed: tuple[str, bool] | None = None  # (requirement, built from source)
+        self.conflict: list[str] = []  # pip's "The conflict is caused by:" lines
+        self._reading_conflict = False
+        self.not_found: str | None = None  # a requirement no distribution on the index matches
 
     def feed(self, text: str) -> None:
         match = _BUILD_OUTPUT.match(text)
         step, body = (match.group(1), match.group(2)) if match else ("", text)
-        if body.startswith("Collecting "):
+        if self._reading_conflict:
+            if body.startswith("    ") and len(self.conflict) < 4:
+                self.conflict.append(body.strip())
+                return
+            self._reading_conflict = bool(body.strip() == "" and not self.conflict)
+        if body.startswith("The conflict is caused by:") and not self.conflict:
+            self._reading_conflict = True
+        elif body.startswith("ERROR: No matching distribution found for ") and self.not_found is None:
+            self.not_found = body.removeprefix("ERROR: No matching distribution found for ").strip()
+        elif body.startswith("Collecting "):
             self._collecting[step] = (body.split()[1], False)
         elif body.startswith(_PAST_COLLECTING):
             self._collecting.pop(step, None)
@@ -37,6 +49,15 @@ class PipWatch:
 
     def explanation(self) -> str | None:
         """One line naming the requirement pip failed on, and what to do; None if not known."""
+        pinned = ("; the pin comes from docker/constraints.txt (the project's lock file or -c files): "
+                  "a version this index may not have yet; update the lock file, or install from an "
+                  "index that has it")
+        if self.conflict:
+            from_lock = any("(constraint)" in line for line in self.conflict)
+            return ("pip could not resolve the requirement set: " + "; ".join(self.conflict)
+                    + (pinned if from_lock else ""))
+        if self.not_found is not None:
+            return f"pip found no distribution for {self.not_found} on the index"
         if self.failed is None:
             return None
         requirement, from_source = self.failed

@@ -119,17 +119,23 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def merge(*groups: Iterable[str]) -> tuple[str, ...]:
-    """Requirements from several sources, the first mention of each name (and marker) kept."""
-    seen: set[tuple[str, str]] = set()
-    merged: list[str] = []
+    """Requirements from several sources, one per name (and marker): the first mention's version
+    range (or the first range given, where the first mention has none: the project's pins win
+    over the tools' minimums) and every mention's extras (`httpx2` in one extra, `httpx2[zstd]`
+    in a dependency group: the suite needs zstd)."""
+    merged: dict[tuple[str, str], Requirement] = {}
     for group in groups:
         for text in group:
             requirement = Requirement(text)
             key = (canonicalize_name(requirement.name), str(requirement.marker or ""))
-            if key not in seen:
-                seen.add(key)
-                merged.append(str(requirement))
-    return tuple(merged)
+            first = merged.get(key)
+            if first is None:
+                merged[key] = requirement
+            elif not first.url and not requirement.url:
+                first.extras |= requirement.extras
+                if not first.specifier:
+                    first.specifier = requirement.specifier
+    return tuple(str(requirement) for requirement in merged.values())
 
 
 def names(requirements: Iterable[str]) -> set[str]:
