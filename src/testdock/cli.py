@@ -317,6 +317,10 @@ def collect(path: Path, compare: bool, tag: str) -> None:
             click.echo(f"            collection error: {error}")
         for prediction in result.predicted:
             click.echo(f"            predicted difference: {prediction}")
+        if result.from_real_run:
+            click.echo(f"            {len(result.from_real_run)} unchanged file(s) listed with the ids of "
+                       "the last real collection (.testdock/collected-ids.json), where the stand-ins "
+                       "gave others")
         if result.unverifiable:
             click.echo(f"            {len(result.unverifiable)} file(s) not verifiable with stand-ins "
                        "(an error only they cause; left to the real run, not a failure):")

@@ -57,6 +57,8 @@ class CollectionRecord:
     predicted: list[str] = field(default_factory=list)  # ids the stubs say will differ, and why
     # files that failed only because of the stand-ins (skipped, left to the real run): node id -> why
     unverifiable: dict[str, str] = field(default_factory=dict)
+    # files whose ids are the last real collection's (unchanged since): the stand-ins' differed
+    from_real_run: list[str] = field(default_factory=list)
     version: int = VERSION
 
     def line(self) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from testdock_pytest import progress
-from testdock_pytest.collection import listing, stubs, verdict
+from testdock_pytest.collection import listing, realids, stubs, verdict
 from testdock_pytest.memory import pertest as memory
 from testdock_pytest.sharding import selection as shards
 
@@ -114,4 +114,5 @@ def pytest_configure(config: pytest.Config) -> None:
     memory.register(config)
     shards.register(config)
     verdict.register(config)
+    realids.register(config, stubbed=stubs.installed() is not None)
     listing.register(config)

@@ -228,6 +228,11 @@ def test_an_error_only_the_stand_ins_cause_does_not_fail_the_collection_a_syntax
     assert "exit 0" in collection_line and "     3 tests" in collection_line
     assert ("node ids found: 3 of the real run's 4 (75.0%); 1 in files not verifiable with stand-ins, "
             "left to the real run") in output
+    # the real collection left its ids: the unchanged file is listed with them the next time
+    again = run_cli("collect", str(root), "--compare", "--tag", "verdict")
+    assert "node ids found: 4 of the real run's 4 (100.0%)" in again.stdout, again.stdout[-3000:]
+    assert "1 unchanged file(s) listed with the ids of the last real collection" in again.stdout
+    assert again.returncode == 0 and "identical node ids" in again.stdout
     run = run_cli("run", "collection", str(root), "--tag", "verdict", "--no-monitor")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     # a real error still fails the stage

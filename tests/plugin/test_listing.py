@@ -133,3 +133,34 @@ def test_a_collection_whose_only_errors_come_from_stand_ins_passes(
     result = pytester.runpytest_subprocess("--collect-only", "-q", "--testdock-stubs")
     assert result.ret == 0, result.stdout.str()
     assert _record(result.outlines).unverifiable.keys() == {"test_sample.py"}
+
+
+def test_unchanged_files_list_the_last_real_collections_ids(pytester: pytest.Pytester,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parametrize list computed from a dependency: the stand-ins give 0 ids, the real run 3.
+    Once a real collection recorded them, a stubbed collection lists the real ids for the file
+    while it is unchanged; edited, the file's own (stubbed) ids again."""
+    import json
+
+    pytester.makepyfile(
+        fakedep="KINDS = ['a', 'b', 'c']\n",
+        test_kinds="import fakedep\nimport pytest\n\n\n@pytest.mark.parametrize('kind', fakedep.KINDS)\n"
+                   "def test_kind(kind):\n    pass\n",
+        test_plain="def test_plain():\n    pass\n")
+    monkeypatch.setenv("TESTDOCK_LIST_COLLECTED", "1")
+    monkeypatch.delenv("TESTDOCK_HISTORY", raising=False)
+    real = _record(pytester.runpytest_subprocess("--collect-only", "-q", "-k", "plain").outlines)
+    assert len(real.nodeids) == 1  # -k deselects, but the record keeps every collected id
+    kept = json.loads((pytester.path / ".testdock" / "collected-ids.json").read_text())
+    assert kept["files"]["test_kinds.py"]["ids"] == [f"test_kinds.py::test_kind[{k}]" for k in "abc"]
+    # now the dependency is missing and stood in for: its list is empty
+    (pytester.path / "fakedep.py").unlink()
+    stubbed = _record(pytester.runpytest_subprocess("--collect-only", "-q", "--testdock-stubs",
+                                                    "-p", "no:cacheprovider").outlines)
+    kinds = [f"test_kinds.py::test_kind[{k}]" for k in "abc"]
+    assert stubbed.nodeids == [*kinds, "test_plain.py::test_plain"]
+    assert stubbed.from_real_run == ["test_kinds.py"]
+    test_kinds = pytester.path / "test_kinds.py"
+    test_kinds.write_text(test_kinds.read_text() + "\n# edited\n")
+    edited = _record(pytester.runpytest_subprocess("--collect-only", "-q", "--testdock-stubs").outlines)
+    assert edited.from_real_run == [] and "test_kinds.py::test_kind[a]" not in edited.nodeids

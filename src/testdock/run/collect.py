@@ -59,6 +59,7 @@ class Collection:
     unstable: list[str] = field(default_factory=list)  # ids another collection here did not repeat
     # files that failed only because of the stand-ins (the real run collects them): file -> why
     unverifiable: dict[str, str] = field(default_factory=dict)
+    from_real_run: list[str] = field(default_factory=list)  # files listed with the last real run's ids
     # the project's files in each collection error's traceback (relative paths), by error
     error_frames: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
@@ -89,6 +90,7 @@ def parse_output(phase: str, image: str, output: str) -> Collection:
         result.stubbed, result.left_missing = record.stubbed, record.left_missing
         result.predicted = record.predicted
         result.unverifiable = record.unverifiable
+        result.from_real_run = record.from_real_run
         return result
     _read_pytest_output(result, output)
     return result
@@ -155,17 +157,26 @@ def collect(target: Path | Workspace, tag: str = "latest", compare: bool = False
             client.images.get(image)
         except docker.errors.ImageNotFound:
             raise BadInput(f"image {image} not found; run `testdock build --phase {phase}`") from None
-        # with the phase's environment, as `run` gives it: a suite may read it at collection
+        # with the phase's environment, as `run` gives it: a suite may read it at collection; and
+        # the history folder, where the real collection leaves its ids for the stubbed one
         results.append(collect_in(client, phase, image, parse_size(memory_limit(phase, settings)),
+                                  volumes=history_volume(workspace.root),
                                   environment=dict(getattr(settings.phases, phase).environment)))
     if compare and set(results[0].nodeids) != set(results[1].nodeids):
         # once more, seconds later: ids made of the time or of random values change on their own
         again = collect_in(client, "collection", results[0].image,
                            parse_size(memory_limit("collection", settings)),
+                           volumes=history_volume(workspace.root),
                            environment=dict(settings.phases.collection.environment))
         if again.exit_code == results[0].exit_code:  # a run that failed otherwise tells nothing
             results[0].unstable = changed_ids(results[0].nodeids, again.nodeids)
     return results
+
+
+def history_volume(root: Path) -> dict[str, dict[str, str]]:
+    from testdock.run.phase import HISTORY_DIR, writable_folder
+
+    return {str(writable_folder(root, HISTORY_DIR)): {"bind": f"/app/{HISTORY_DIR}", "mode": "rw"}}
 
 
 def changed_ids(first: list[str], second: list[str]) -> list[str]:

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from testdock_pytest.collection import stubs
+from testdock_pytest.collection import realids, stubs
 from testdock_pytest.contract import LIST_ENV, CollectionRecord
 
 # a frame of the project's own code in a traceback: a relative path (/opt/venv's are absolute)
@@ -39,6 +39,10 @@ class CollectedListing:
         verdict = session.config.pluginmanager.get_plugin("testdock-verdict")
         if verdict is not None:
             self.record.unverifiable = dict(verdict.unverifiable)
+        if stubs.installed() is not None:
+            self.record.nodeids, self.record.from_real_run = realids.with_real_ids(
+                session.config.rootpath, realids.ids_path(session.config), self.record.nodeids,
+                set(self.record.errors), set(self.record.unverifiable))
         finder = stubs.installed()
         if finder is not None:
             self.record.stubbed = sorted(finder.stubbed)
