@@ -161,6 +161,14 @@ def test_a_family_is_recognised_after_its_first_member() -> None:
     model.observe("gw0", "t.py::test_other", 1 * MiB, 600 * MiB)
     assert model.growth("t.py::test_new") == 64 * MiB  # never below the default for an unknown test
     assert model.growth("u.py::test_h[3]") == 64 * MiB  # another module: nothing known
+    # numbered siblings, the same test written out by hand, are a family too
+    assert family_keys("u.py::test_load_3") == ["u.py::test_load_3", "u.py::test_load_#", "u.py"]
+    assert family_keys("u.py::test_1") == ["u.py::test_1", "u.py"]  # a bare number names nothing
+    model.observe("gw0", "u.py::test_load_0", 480 * MiB, 600 * MiB)
+    model.observe("gw0", "u.py::test_light_0", 1 * MiB, 600 * MiB)
+    model.observe("gw0", "u.py::test_light_1", 1 * MiB, 600 * MiB)
+    assert model.growth("u.py::test_load_7") == int(480 * MiB * 1.1)
+    assert model.growth("u.py::test_light_9") == int(1 * MiB * 1.1)
 
 
 def test_a_heavy_familys_members_never_overlap_once_one_was_measured(pytestconfig: pytest.Config) -> None:

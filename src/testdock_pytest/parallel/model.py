@@ -56,6 +56,9 @@ class MemoryModel:
         keys = family_keys(nodeid)
         if "[" in nodeid and keys[0] in self.families:
             return int(max(self.families[keys[0]]) * 1.1)
+        numbered = next((key for key in keys[1:] if key.endswith("#")), None)
+        if numbered in self.families:  # the heaviest numbered sibling, as for parametrizations
+            return int(max(self.families[numbered]) * 1.1)
         for key in keys[1:]:
             measured = self.families.get(key)
             if measured:
@@ -84,10 +87,15 @@ class MemoryModel:
 
 def family_keys(nodeid: str) -> list[str]:
     """The families a test belongs to, nearest first: its function (all its parametrizations),
-    its class, its module. `t.py::C::test_f[2]` -> [`t.py::C::test_f`, `t.py::C`, `t.py`]."""
+    its numbered siblings (`test_case_1`, `test_case_2`: the same test written out by hand), its
+    class, its module. `t.py::C::test_f[2]` -> [`t.py::C::test_f`, `t.py::C`, `t.py`];
+    `t.py::test_load_3` -> [`t.py::test_load_3`, `t.py::test_load_#`, `t.py`]."""
     function = nodeid.split("[", 1)[0]
     parts = function.split("::")
     keys = [function]
+    stem = parts[-1].rstrip("0123456789")
+    if len(parts) > 1 and stem != parts[-1] and stem.rstrip("_") not in ("", "test"):
+        keys.append("::".join([*parts[:-1], stem + "#"]))
     if len(parts) > 2:
         keys.append("::".join(parts[:-1]))
     if len(parts) > 1:
