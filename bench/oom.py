@@ -20,6 +20,8 @@ import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+from overhead import remove_images  # bench/overhead.py, beside this file
+
 from testdock.monitor.sampler import MemorySampler
 from testdock.monitor.sources import ProcessTreeSource
 from testdock.run.phase import RunOptions, run_phase
@@ -138,6 +140,7 @@ def main() -> None:
         rows.append(in_container(root, "pytest -n 2 --dist memory (no history)", memory))
         print("  --dist memory, with history", file=sys.stderr)
         rows.append(in_container(root, "pytest -n 2 --dist memory (history)", memory))
+        remove_images("oomsuite")
         local = ["-n", "2", "--memory-budget", "1g"]
         print("  host runs", file=sys.stderr)
         rows.append(on_host(root, "host: pytest -n 2 --dist load", [*local, "--dist", "load"]))

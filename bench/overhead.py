@@ -120,11 +120,11 @@ def measure(suite: str, root: Path, base_image: str) -> list[Row]:
     rows.append(_best(suite, "testdock, second run, --no-monitor", root, None, monitor=False))
     for row in rows:
         row.name += " (coverage)" if coverage else ""
-    _remove_images(workspace.prefix)
+    remove_images(workspace.prefix)
     return rows
 
 
-def _remove_images(prefix: str) -> None:
+def remove_images(prefix: str) -> None:
     """The engine as the benchmark found it: the images it built for the suite, dangling ones too."""
     client = engine.client()
     for _ in range(3):  # tags first, then what they left untagged, children before parents
