@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 from testdock import engine
 from testdock.errors import BadInput
 from testdock.images.phases import memory_limit
+from testdock.run.phase import HISTORY_DIR
 from testdock.validation import check_tag
 from testdock.workspace import Workspace, as_workspace
+from testdock_pytest.collection.realids import IDS_FILE
 from testdock_pytest.contract import (
     COLLECTION_PREFIX,
     LABEL_RUN,
@@ -151,6 +153,9 @@ def collect(target: Path | Workspace, tag: str = "latest", compare: bool = False
     import docker.errors
 
     results: list[Collection] = []
+    # the real collection below leaves its ids for the next stubbed one; a second collection of
+    # this command (for ids that change on their own) must see what the first saw
+    had_real_ids = (workspace.root / HISTORY_DIR / IDS_FILE).is_file()
     for phase in ("collection", "execution") if compare else ("collection",):
         image = workspace.image(phase, tag)
         try:
@@ -166,7 +171,7 @@ def collect(target: Path | Workspace, tag: str = "latest", compare: bool = False
         # once more, seconds later: ids made of the time or of random values change on their own
         again = collect_in(client, "collection", results[0].image,
                            parse_size(memory_limit("collection", settings)),
-                           volumes=history_volume(workspace.root),
+                           volumes=history_volume(workspace.root) if had_real_ids else {},
                            environment=dict(settings.phases.collection.environment))
         if again.exit_code == results[0].exit_code:  # a run that failed otherwise tells nothing
             results[0].unstable = changed_ids(results[0].nodeids, again.nodeids)
@@ -174,7 +179,7 @@ def collect(target: Path | Workspace, tag: str = "latest", compare: bool = False
 
 
 def history_volume(root: Path) -> dict[str, dict[str, str]]:
-    from testdock.run.phase import HISTORY_DIR, writable_folder
+    from testdock.run.phase import writable_folder
 
     return {str(writable_folder(root, HISTORY_DIR)): {"bind": f"/app/{HISTORY_DIR}", "mode": "rw"}}
 
