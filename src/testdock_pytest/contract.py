@@ -21,6 +21,7 @@ HISTORY_ENV = "TESTDOCK_HISTORY"  # the memory history's path, when not the defa
 PROGRESS_FILE = "testdock-progress.jsonl"
 MEMORY_REPORT_FILE = "memory.json"
 HISTORY_FILE = "memory-history.json"  # in .testdock/ by default
+REAL_IDS_FILE = "collected-ids.json"  # beside it: the last real collection's ids, per test file
 
 # image and container labels
 LABEL_MANAGED = "io.testdock.managed"

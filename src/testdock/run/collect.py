@@ -16,11 +16,11 @@ from testdock.images.phases import memory_limit
 from testdock.run.phase import HISTORY_DIR
 from testdock.validation import check_tag
 from testdock.workspace import Workspace, as_workspace
-from testdock_pytest.collection.realids import IDS_FILE
 from testdock_pytest.contract import (
     COLLECTION_PREFIX,
     LABEL_RUN,
     LIST_ENV,
+    REAL_IDS_FILE,
     RESULTS_DIR_ENV,
     CollectionRecord,
     NewerContract,
@@ -155,7 +155,7 @@ def collect(target: Path | Workspace, tag: str = "latest", compare: bool = False
     results: list[Collection] = []
     # the real collection below leaves its ids for the next stubbed one; a second collection of
     # this command (for ids that change on their own) must see what the first saw
-    had_real_ids = (workspace.root / HISTORY_DIR / IDS_FILE).is_file()
+    had_real_ids = (workspace.root / HISTORY_DIR / REAL_IDS_FILE).is_file()
     for phase in ("collection", "execution") if compare else ("collection",):
         image = workspace.image(phase, tag)
         try:

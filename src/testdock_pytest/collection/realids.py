@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from testdock_pytest.contract import LIST_ENV, RESULTS_DIR_ENV
+from testdock_pytest.contract import LIST_ENV, REAL_IDS_FILE, RESULTS_DIR_ENV
 
-IDS_FILE = "collected-ids.json"
+IDS_FILE = REAL_IDS_FILE
 VERSION = 1
 
 
