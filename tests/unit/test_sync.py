@@ -58,3 +58,16 @@ def test_nothing_is_created_in_a_project_init_never_saw(tmp_path: Path) -> None:
     shutil.rmtree(root / "docker", ignore_errors=True)
     assert sync_generated_files(Workspace.load(root)).written == []
     assert not (root / "docker").exists()
+
+
+def test_a_file_that_is_not_utf8_text_is_never_overwritten(tmp_path: Path) -> None:
+    import pytest
+
+    from testdock.errors import BadInput
+
+    root = _initialized(tmp_path)
+    dockerfile = root / "docker" / "pytest.execution.Dockerfile"
+    dockerfile.write_bytes(b"FROM x\n# caf\xe9\n")
+    with pytest.raises(BadInput, match="not UTF-8"):
+        sync_generated_files(Workspace.load(root))
+    assert dockerfile.read_bytes() == b"FROM x\n# caf\xe9\n"

@@ -65,7 +65,8 @@ class InitOptions:
     app: str | None = None
 
 
-def _read(path: Path) -> str | None:
+def read_existing(path: Path) -> str | None:
+    """A file testdock may write, as text; None when it does not exist (not UTF-8: one-line error)."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -99,7 +100,7 @@ def _check_writable(root: Path, relative: str) -> None:
 def _pyproject_text(root: Path, project: Project, settings: Settings, options: InitOptions) -> str:
     """pyproject.toml with a [tool.testdock] table (added, or kept as the user wrote it)."""
     path = root / "pyproject.toml"
-    old = _read(path)
+    old = read_existing(path)
     try:
         document = tomlkit.parse(old) if old is not None else tomlkit.document()
     except TOMLKitError as error:
@@ -192,14 +193,14 @@ def plan(root: Path, options: InitOptions) -> tuple[Project, list[PlannedFile], 
     files: list[PlannedFile] = []
     for relative, body in render_files(project, settings).items():
         _check_writable(root, relative)
-        old = _read(root / relative)
+        old = read_existing(root / relative)
         owned = ownership(old) in (Ownership.OURS, Ownership.MISSING) or options.force
         files.append(_plan_one(relative, old, stamp(body, __version__), owned))
     _check_writable(root, ".dockerignore")
-    old_ignore = _read(root / ".dockerignore")
+    old_ignore = read_existing(root / ".dockerignore")
     files.append(_plan_one(".dockerignore", old_ignore, _dockerignore(old_ignore, project.test_paths),
                            owned=True))
-    old_pyproject = _read(root / "pyproject.toml")
+    old_pyproject = read_existing(root / "pyproject.toml")
     new_pyproject = _pyproject_text(root, project, settings, options)
     files.append(_plan_one("pyproject.toml", old_pyproject, new_pyproject, owned=True))
     warnings = [f"kept {item.path}: edited since testdock wrote it, or not written by testdock "
@@ -223,7 +224,7 @@ def _has_test_files(root: Path, test_paths: tuple[str, ...]) -> bool:
     """Whether pytest would find test files under the test paths (globs expanded); true when the
     project names its own test files (`python_files`), which testdock does not second-guess."""
     for name in ("pyproject.toml", "pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg"):
-        if "python_files" in (_read(root / name) or ""):
+        if "python_files" in (read_existing(root / name) or ""):
             return True
     paths = [str(match.relative_to(root)) for pattern in test_paths if any(c in pattern for c in "*?[")
              for match in root.glob(pattern)]
@@ -268,7 +269,7 @@ def place_plugin(root: Path) -> list[tuple[str, str]]:
         entries = [entry for entry in legacy.rglob("*") if "__pycache__" not in entry.parts]
         if all((entry.is_dir() and not entry.is_symlink())
                or (entry.is_file() and not entry.is_symlink() and entry.suffix == ".py"
-               and ownership(_read(entry)) is Ownership.OURS) for entry in entries):
+               and ownership(read_existing(entry)) is Ownership.OURS) for entry in entries):
             shutil.rmtree(legacy)
             actions.append(("remove", LEGACY_FOLDER))
     return actions

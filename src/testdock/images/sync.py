@@ -6,10 +6,10 @@ with one line saying what of the settings no longer reaches it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from testdock import __version__
 from testdock.errors import BadInput
+from testdock.images.initialize import read_existing
 from testdock.images.render import render_files
 from testdock.images.stamps import Ownership, ownership, stamp
 from testdock.safepaths import write_atomically
@@ -37,13 +37,6 @@ def _shorten(line: str, width: int = 70) -> str:
     return line if len(line) <= width else line[:width - 3] + "..."
 
 
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (FileNotFoundError, UnicodeDecodeError):
-        return None
-
-
 def sync_generated_files(workspace: Workspace) -> SyncResult:
     """Render testdock's files again; write those that are testdock's own and unedited (or
     missing, once `init` has run), report the edited ones that the settings would change."""
@@ -51,7 +44,7 @@ def sync_generated_files(workspace: Workspace) -> SyncResult:
     result = SyncResult()
     for relative, body in render_files(workspace.project, workspace.settings).items():
         path = root / relative
-        old = _read(path)
+        old = read_existing(path)  # a file that is not UTF-8 text is one error, never overwritten
         new = stamp(body, __version__)
         if old == new:
             continue

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from testdock import engine
 from testdock.errors import BadInput
 from testdock.images.phases import memory_limit
-from testdock.run.phase import HISTORY_DIR
+from testdock.run.phase import HISTORY_DIR, writable_folder
 from testdock.validation import check_tag
 from testdock.workspace import Workspace, as_workspace
 from testdock_pytest.contract import (
@@ -179,8 +179,6 @@ def collect(target: Path | Workspace, tag: str = "latest", compare: bool = False
 
 
 def history_volume(root: Path) -> dict[str, dict[str, str]]:
-    from testdock.run.phase import writable_folder
-
     return {str(writable_folder(root, HISTORY_DIR)): {"bind": f"/app/{HISTORY_DIR}", "mode": "rw"}}
 
 
