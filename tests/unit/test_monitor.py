@@ -335,17 +335,19 @@ def test_the_summary_names_the_plot_where_it_is_from_the_project() -> None:
     assert "plot in monitoring/memory-profile.png" in "\n".join(summary_lines(result))
 
 
-def test_the_plot_process_runs_only_on_idle_cpu_time() -> None:
+def test_the_plot_process_runs_only_on_idle_cpu_time_until_the_run_waits_for_it() -> None:
     import os
     import subprocess
     import sys
 
-    from testdock.monitor.plot import idle_priority
+    from testdock.monitor.plot import idle_priority, normal_priority
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         idle_priority(child.pid)
         assert os.sched_getscheduler(child.pid) == os.SCHED_IDLE
+        normal_priority(child.pid)
+        assert os.sched_getscheduler(child.pid) == os.SCHED_OTHER
     finally:
         child.kill()
         child.wait()

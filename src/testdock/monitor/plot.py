@@ -73,6 +73,15 @@ def idle_priority(pid: int) -> None:
             os.setpriority(os.PRIO_PROCESS, pid, 19)
 
 
+def normal_priority(pid: int) -> None:
+    """Undo idle_priority, where the system allows it (else the process stays as it was)."""
+    import contextlib
+    import os
+
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+
+
 def stats_from_csv(csv_path: Path, peak_tests: list[str] | None = None) -> MemoryStats:
     """The plot's inputs, read back from monitoring/memory.csv."""
     import csv
@@ -112,6 +121,7 @@ class PlotRenderer:
         import subprocess
 
         request = json.dumps({"csv": str(csv_path), "png": str(path), "title": title})
+        normal_priority(self._process.pid)  # the run is over: the plot is what it waits for now
         try:
             output, _ = self._process.communicate(request + "\n", timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -5,6 +5,7 @@ kill explained, and no container left behind whatever happens."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,6 +210,7 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
     monitoring: MonitoringSession | None = None
     follower = ProgressFollower(progress_path)
     interrupted = False
+    removal: threading.Thread | None = None
     try:
         if options.monitor:
             monitoring = MonitoringSession(
@@ -228,11 +230,16 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
         container.reload()
         result.exit_code = int(status["StatusCode"])
         result.oom_killed = bool(container.attrs["State"].get("OOMKilled"))
+        # the container has exited: nothing in it writes any more, so its removal (a tenth of a
+        # second or more of the engine's time) overlaps the plot's drawing
+        removal = threading.Thread(target=container.remove, kwargs={"force": True}, daemon=True)
+        removal.start()
     except KeyboardInterrupt:
         interrupted = True
         raise
     finally:
-        container.remove(force=True)
+        if removal is None:
+            container.remove(force=True)
         untrusted_links_dropped(root)
         if monitoring is not None:
             result.stats = monitoring.stop()
@@ -243,6 +250,8 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
         result.killed_tests = follower.current()
         if monitoring is not None:
             result.plot = monitoring.finish()
+        if removal is not None:
+            removal.join()
         if interrupted and not (root / RESULTS_DIR / JUNIT_FILE).exists():
             # the tests that finished are kept, as after an OOM kill; the running ones were stopped
             junit_from_progress(progress_path, root / RESULTS_DIR / JUNIT_FILE, result.killed_tests,

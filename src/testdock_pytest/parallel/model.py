@@ -28,6 +28,9 @@ class MemoryModel:
     # parametrizations, its class, its module; what one member showed informs the others
     families: dict[str, list[int]] = field(default_factory=dict)
     worker_start: float | None = None  # seconds a worker took to its first test, in recent runs
+    # a family's typical growth, computed once per change: the scheduler asks for it at every
+    # step, and a module's family holds thousands of tests in a large suite
+    _typical: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for nodeid, (growth, _) in self.expected.items():
@@ -36,6 +39,14 @@ class MemoryModel:
     def _learn(self, nodeid: str, growth: int) -> None:
         for key in family_keys(nodeid):
             self.families.setdefault(key, []).append(growth)
+            self._typical.pop(key, None)
+
+    def _typical_growth(self, key: str) -> int:
+        typical = self._typical.get(key)
+        if typical is None:
+            measured = sorted(self.families[key])
+            typical = self._typical[key] = measured[len(measured) // 2]
+        return typical
 
     @property
     def fresh_baseline(self) -> int:
@@ -60,9 +71,8 @@ class MemoryModel:
         if numbered in self.families:  # the heaviest numbered sibling, as for parametrizations
             return int(max(self.families[numbered]) * 1.1)
         for key in keys[1:]:
-            measured = self.families.get(key)
-            if measured:
-                return max(self.default_growth, int(sorted(measured)[len(measured) // 2] * 1.1))
+            if self.families.get(key):
+                return max(self.default_growth, int(self._typical_growth(key) * 1.1))
         return self.default_growth
 
     def informed(self, nodeid: str) -> bool:
