@@ -254,3 +254,8 @@ def test_an_error_only_the_stand_ins_cause_does_not_fail_the_collection_a_syntax
             "dependency provides") in output
     assert "No module named 'not_declared_anywhere'" in output  # the real run's own error
     assert "hint:" not in output  # no collection-image install fixes it
+    # ... and the collection stage fails on it by itself, as the real run will (not stubbed)
+    stage = run_cli("run", "collection", str(root), "--tag", "verdict", "--no-monitor")
+    assert stage.returncode != 0, stage.stdout[-3000:]
+    assert ("No module named 'not_declared_anywhere': no declared dependency provides it"
+            in stage.stdout), stage.stdout[-3000:]

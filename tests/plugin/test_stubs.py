@@ -372,6 +372,30 @@ def test_optional_modules_outside_the_dependencies_stay_missing(pytester: pytest
     assert "stubbed 2 module(s)" in output  # the required one, imported unguarded, and the declared one
 
 
+def test_an_import_no_dependency_provides_fails_once_the_dependencies_are_all_known(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    # what the real run fails on too: collection stops at it, where without the full list of
+    # what the dependencies bring it was stubbed; what they bring (a dependency's dependency),
+    # what is declared, and the project's own modules this image cannot import still pass
+    pytester.makepyfile(test_undeclared="import nosuch_undeclared\n\ndef test_a():\n    pass\n",
+                        test_brought="import nosuch_transitive\nimport nosuch_declared\n"
+                                     "import ownext\n\ndef test_b():\n    pass\n")
+    (pytester.path / "pkg").mkdir()
+    (pytester.path / "pkg" / "ownext.pyx").write_text("# compiled by the project's build\n")
+    _collection_image_environment(pytester, monkeypatch)
+    lenient = pytester.runpytest_subprocess("--collect-only", "-q")
+    assert lenient.ret == 0, lenient.stdout.str()
+    provided = pytester.path / "provided.txt"
+    provided.write_text("nosuch_transitive\n")
+    monkeypatch.setenv("TESTDOCK_STUB_PROVIDED", str(provided))
+    strict = pytester.runpytest_subprocess("--collect-only", "-q")
+    output = strict.stdout.str()
+    assert strict.ret == 2, output
+    assert "test_brought.py::test_b" in output and "test_undeclared.py::test_a" not in output
+    assert "No module named 'nosuch_undeclared': no declared dependency provides it" in output
+    assert "not verifiable" not in output
+
+
 def test_probes_find_declared_dependencies_and_miss_the_rest(pytester: pytest.Pytester,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makepyfile(test_probe="""

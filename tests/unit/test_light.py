@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from testdock_pytest.imagebuild.light import choose, main, requirements
+from testdock_pytest.imagebuild.light import choose, main, requirements, top_level_modules
 
 
 def wheel(folder: Path, name: str, tag: str = "py3-none-any", requires: tuple[str, ...] = (),
@@ -49,9 +49,10 @@ def test_light_dependencies_are_chosen_and_the_rest_explained(index: Path, tmp_p
     (index / "huge-1.0-py3-none-any.whl").unlink()
     wheel(index, "huge", padding=300_000)
     pip = [sys.executable, "-m", "pip"]
-    chosen, notes = choose(pip, ["zones", "pureapp", "onlysource", "huge", "tinyparser"], 100_000,
-                           tmp_path / "work")
+    choice = choose(pip, ["zones", "pureapp", "onlysource", "huge", "tinyparser"], 100_000, tmp_path / "work")
+    chosen, notes = choice.chosen, choice.notes
     assert sorted(chosen) == ["tinyparser", "zonedata", "zones"]
+    assert choice.modules is None  # onlysource's dependencies are not known
     assert notes[0].startswith("installed zones: 2 wheel(s)")
     assert notes[1].startswith("stubbed pureapp: compiled (fastmath-1.0-cp")
     assert notes[2] == "stubbed onlysource: not every part of it is published as a wheel"
@@ -61,8 +62,10 @@ def test_light_dependencies_are_chosen_and_the_rest_explained(index: Path, tmp_p
 
 def test_projects_installed_on_purpose_count_as_there(index: Path, tmp_path: Path) -> None:
     pip = [sys.executable, "-m", "pip"]
-    chosen, notes = choose(pip, ["pureapp"], 100_000, tmp_path / "work", installed={"fastmath"})
+    choice = choose(pip, ["pureapp"], 100_000, tmp_path / "work", installed={"fastmath"})
+    chosen, notes = choice.chosen, choice.notes
     assert sorted(chosen) == ["pureapp"]
+    assert choice.modules == {"pureapp", "fastmath"}  # what it brings, installed or not
     assert notes[0].startswith("installed pureapp: 1 wheel(s)")  # fastmath is installed already
 
 
@@ -73,8 +76,21 @@ def test_main_installs_into_the_target_environment(index: Path, tmp_path: Path) 
     candidates.write_text("# a comment\nzones  # inline\n-r other.txt\nfastmath\n")
     assert requirements(candidates) == ["zones", "fastmath"]
     python = str(target / "bin" / "python")
-    assert main([str(candidates), "--pip", f"{sys.executable} -m pip", "--python", python]) == 0
+    modules = tmp_path / "provided.txt"
+    assert main([str(candidates), "--pip", f"{sys.executable} -m pip", "--python", python,
+                 "--modules", str(modules)]) == 0
+    assert modules.read_text().split() == ["fastmath", "zonedata", "zones"]
     site = next((target / "lib").glob("python*/site-packages"))
     assert (site / "zones" / "__init__.py").is_file() and (site / "zonedata").is_dir()
     assert not (site / "fastmath").exists()
 
+
+
+def test_a_wheels_top_level_modules_are_read_from_its_files(tmp_path: Path) -> None:
+    path = tmp_path / "PyYAML-6.0-cp311-cp311-linux_x86_64.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in ("yaml/__init__.py", "_yaml/__init__.py", "six.py", "_cffi.cpython-311-x86_64-linux-gnu.so",
+                     "PyYAML-6.0.dist-info/METADATA", "PyYAML-6.0.data/scripts/tool", "extra.pth",
+                     "google/protobuf/__init__.py"):
+            archive.writestr(name, "")
+    assert top_level_modules(path) == {"yaml", "_yaml", "six", "_cffi", "google"}

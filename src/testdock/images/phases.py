@@ -114,11 +114,14 @@ LIGHT_CANDIDATES_PATH = "docker/collection_light_requirements.txt"
 
 def light_candidates(project: Project, settings: Settings) -> tuple[str, ...]:
     """The dependencies the collection image may install for real when they prove light (pure
-    Python, small): all but what it installs anyway and what the user wants stubbed."""
+    Python, small): all but what it installs anyway and what the user wants stubbed. What the
+    real run installs besides (the execution phase's extra requirements) is among them: what they
+    bring is known to the collection stage as the real run's."""
     installed = names(requirement_set("collection", project, settings))
     stubbed = {name.partition(".")[0].lower().replace("_", "-") for name in settings.collection.stub}
-    return tuple(requirement for requirement in merge(project.dependencies, project.test_dependencies)
-                 if not names([requirement]) & (installed | stubbed))
+    real = merge(project.dependencies, project.test_dependencies,
+                 settings.phases.execution.extra_requirements)
+    return tuple(requirement for requirement in real if not names([requirement]) & (installed | stubbed))
 
 
 def memory_limit(phase: str, settings: Settings) -> str:

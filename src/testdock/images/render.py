@@ -85,10 +85,12 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
         "label_keys": {"managed": LABEL_MANAGED, "project": LABEL_PROJECT, "phase": LABEL_PHASE,
                    "version": LABEL_VERSION},
         "light_budget": parse_size(settings.collection.light_budget),
+        "provided_modules_path": "/opt/venv/testdock-provided-modules.txt",
         # the real run has these; others, imported under try/except ImportError, stay missing
         # (the execution image's own tools too: pytest-cov's coverage, psutil)
         "stub_dependencies": ",".join(import_names([*project.dependencies, *project.test_dependencies,
-                                                    *locked, *EXECUTION_TOOLS, "coverage"])),
+                                                    *locked, *EXECUTION_TOOLS, "coverage",
+                                                    *settings.phases.execution.extra_requirements])),
         "system_packages": " ".join(settings.system_packages),
         "build_packages": " ".join(settings.build_packages),
         "command": json.dumps(default_command(phase, project, settings)),

@@ -30,6 +30,11 @@ MODULES_ENV = "TESTDOCK_STUB_MODULES"
 # The import names of the project's declared dependencies: a module outside them, imported where
 # the code is ready for its absence (try/except ImportError), is absent in the real environment too
 DEPENDENCIES_ENV = "TESTDOCK_STUB_DEPENDENCIES"
+# A file of the top-level modules that the declared dependencies bring, down to the last one
+# (the collection image's build writes it when every part is a wheel): a module imported by the
+# project that is neither among them nor in its tree is missing in the real run too, and is
+# reported as missing here, not stubbed
+PROVIDED_ENV = "TESTDOCK_STUB_PROVIDED"
 STUB_VERSION = "99.0.0"  # code that compares versions takes its newest branch
 
 
@@ -428,9 +433,11 @@ class StubModule(types.ModuleType):
 class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Last on sys.meta_path: reached only by imports no real finder could satisfy."""
 
-    def __init__(self, always: Sequence[str] = (), dependencies: Sequence[str] | None = None) -> None:
+    def __init__(self, always: Sequence[str] = (), dependencies: Sequence[str] | None = None,
+                 provided: Sequence[str] | None = None) -> None:
         self.always = {name.strip() for name in always if name.strip()}
         self.dependencies = None if dependencies is None else {d.strip() for d in dependencies if d.strip()}
+        self.provided = None if provided is None else {p.strip() for p in provided if p.strip()}
         self.stubbed: list[str] = []
         self.predicted: list[str] = []  # tests whose node ids the stubs cannot reproduce
         self.left_missing: list[str] = []  # optional modules left missing, as in the real run
@@ -461,10 +468,16 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return isinstance(parent, StubModule)
         if self.dependencies is None:
             return not probing  # without the dependency list, a probe sees the module missing
-        if top not in self.dependencies and (probing or _guarded_against_absence(filename, line)):
+        declared = top in self.dependencies or (self.provided is not None and top in self.provided)
+        if not declared and (probing or _guarded_against_absence(filename, line)):
             if top not in self.left_missing:
                 self.left_missing.append(top)
             return False
+        if not declared and self.provided is not None and not _in_project_tree(top):
+            raise ModuleNotFoundError(
+                f"No module named {top!r}: no declared dependency provides it, so the real run "
+                "fails on this import too; add its distribution to the project's (test) "
+                "dependencies", name=top)
         return True
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
@@ -492,6 +505,32 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         top = module.__name__.partition(".")[0]
         if top not in self.stubbed:
             self.stubbed.append(top)
+
+
+_SKIPPED_FOLDERS = frozenset({"node_modules", "site-packages", "build", "dist", "__pycache__"})
+
+
+@functools.lru_cache(maxsize=64)
+def _in_project_tree(name: str, depth: int = 4) -> bool:
+    """Whether the project's tree (the working directory) holds a module or package of that name:
+    one of the project's own that this image cannot import the way the real run does (a compiled
+    extension, a folder the real run puts on the path), not a missing dependency."""
+    def search(folder: str, level: int) -> bool:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            return False
+        for entry in entries:
+            if entry.name == name and entry.is_dir(follow_symlinks=False):
+                return True
+            if entry.name.split(".", 1)[0] == name and entry.name.endswith((".py", ".pyx", ".so", ".pyi")):
+                return True
+        return level < depth and any(
+            search(entry.path, level + 1) for entry in entries
+            if entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".")
+            and entry.name not in _SKIPPED_FOLDERS)
+
+    return search(os.getcwd(), 0)
 
 
 def _stdlib_from_disk() -> frozenset[str]:
@@ -644,11 +683,12 @@ def stubbed_parameters(argvalues: Any) -> str | None:
 _installed: StubFinder | None = None
 
 
-def install(always: Sequence[str] = (), dependencies: Sequence[str] | None = None) -> StubFinder:
+def install(always: Sequence[str] = (), dependencies: Sequence[str] | None = None,
+            provided: Sequence[str] | None = None) -> StubFinder:
     """Put the stub finder in place (once); returns it."""
     global _installed
     if _installed is None:
-        _installed = StubFinder(always, dependencies)
+        _installed = StubFinder(always, dependencies, provided)
         sys.meta_path.insert(0, _AlwaysFirst(_installed))
         sys.meta_path.append(_installed)
     else:
@@ -664,6 +704,13 @@ def install_from_environment() -> StubFinder | None:
     if os.environ.get(ENABLE_ENV, "") not in ("1", "true", "yes"):
         return None
     declared = os.environ.get(DEPENDENCIES_ENV)
+    provided_file = os.environ.get(PROVIDED_ENV)
+    provided = None
+    if declared is not None and provided_file:
+        try:
+            provided = pathlib.Path(provided_file).read_text(encoding="utf-8").split()
+        except OSError:  # not written: what the dependencies bring is not all known
+            provided = None
     return install(os.environ.get(MODULES_ENV, "").split(","),
-                   None if declared is None else declared.split(","))
+                   None if declared is None else declared.split(","), provided)
 

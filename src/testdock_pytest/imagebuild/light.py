@@ -18,6 +18,8 @@ import argparse
 import subprocess
 import sys
 import tempfile
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -61,20 +63,53 @@ def installed_projects(python: str) -> set[str]:
 SMALL_NATIVE = 1 << 20
 
 
+@dataclass
+class Choice:
+    chosen: dict[str, Path] = field(default_factory=dict)  # project -> its wheel, to install
+    notes: list[str] = field(default_factory=list)  # a line of explanation per candidate
+    # the top-level modules of every project the candidates need, down to the last dependency;
+    # None when some part is not published as a wheel (its dependencies are then not known)
+    modules: set[str] | None = field(default_factory=set)
+
+
+def top_level_modules(wheel: Path) -> set[str]:
+    """The top-level modules a wheel installs (`yaml`, `_yaml`; `google` for a namespace)."""
+    modules = set()
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return set()
+    for name in names:
+        first = name.split("/", 1)[0]
+        if first.endswith((".dist-info", ".data")) or first.endswith(".pth"):
+            continue
+        if "/" in name or first.endswith(".py"):
+            modules.add(first.removesuffix(".py"))
+        elif first.endswith((".so", ".pyd")):
+            modules.add(first.split(".", 1)[0])
+    return {module for module in modules if module.isidentifier()}
+
+
 def choose(pip: list[str], candidates: list[str], budget: int, folder: Path,
-           installed: set[str] | None = None, constraint: str | None = None
-           ) -> tuple[dict[str, Path], list[str]]:
-    """The wheels to install (by project) and a line of explanation per candidate. Projects in
-    `installed` are there already (installed for real on purpose): they count as satisfied."""
+           installed: set[str] | None = None, constraint: str | None = None) -> Choice:
+    """The wheels to install (by project), a line of explanation per candidate, and the modules
+    the candidates bring with them. Projects in `installed` are there already (installed for real
+    on purpose): they count as satisfied."""
     present = installed or set()
-    chosen: dict[str, Path] = {}
+    choice = Choice()
+    chosen = choice.chosen
+    notes = choice.notes
     used = 0
-    notes = []
     for index, requirement in enumerate(candidates):
         wheels = _download(pip, requirement, folder / str(index), constraint)
         if wheels is None:
             notes.append(f"stubbed {requirement}: not every part of it is published as a wheel")
+            choice.modules = None
             continue
+        if choice.modules is not None:
+            for downloaded in wheels:
+                choice.modules |= top_level_modules(downloaded)
         wheels = [wheel for wheel in wheels if _project(wheel) not in present]
         native = [wheel for wheel in wheels if not wheel.name.endswith("-none-any.whl")
                   and wheel.stat().st_size > SMALL_NATIVE]
@@ -91,7 +126,7 @@ def choose(pip: list[str], candidates: list[str], budget: int, folder: Path,
         for wheel in new:
             chosen[_project(wheel)] = wheel
         notes.append(f"installed {requirement}: {len(new)} wheel(s), {size // 1024} KiB")
-    return chosen, notes
+    return choice
 
 
 def main(argv: list[str]) -> int:
@@ -101,20 +136,33 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--pip", default=f"{sys.executable} -m pip", help="the pip command")
     parser.add_argument("--python", required=True, help="the interpreter of the venv to install into")
     parser.add_argument("--constraint", help="a constraints file the downloads stay within")
+    parser.add_argument("--modules", type=Path,
+                        help="where to write the top-level modules of everything the candidates "
+                             "need (written only when all of it is known)")
     options = parser.parse_args(argv)
     pip = options.pip.split()
     candidates = requirements(options.candidates) if options.candidates.is_file() else []
     if not candidates or options.budget <= 0:
         print("testdock light dependencies: none to consider")
+        if options.modules is not None and not candidates:
+            options.modules.write_text("", encoding="utf-8")  # no dependency: none is provided
         return 0
     with tempfile.TemporaryDirectory(prefix="testdock-light-") as temporary:
-        chosen, notes = choose(pip, candidates, options.budget, Path(temporary),
-                               installed_projects(options.python), options.constraint)
-        for note in notes:
+        choice = choose(pip, candidates, options.budget, Path(temporary),
+                        installed_projects(options.python), options.constraint)
+        for note in choice.notes:
             print(f"testdock light dependencies: {note}")
-        if chosen:
+        if choice.chosen:
             subprocess.run([*pip, "--python", options.python, "install", "--quiet", "--no-index", "--no-deps",
-                            *(str(wheel) for wheel in chosen.values())], check=True)
+                            *(str(wheel) for wheel in choice.chosen.values())], check=True)
+    if options.modules is not None:
+        if choice.modules is None:
+            print("testdock light dependencies: what the dependencies need is not all known (not "
+                  "every part is published as a wheel): an import that no declared dependency "
+                  "provides is stubbed in collection, not reported")
+        else:
+            options.modules.write_text("".join(f"{name}\n" for name in sorted(choice.modules)),
+                                       encoding="utf-8")
     return 0
 
 
