@@ -89,8 +89,9 @@ def test_main_installs_into_the_target_environment(index: Path, tmp_path: Path) 
 def test_a_wheels_top_level_modules_are_read_from_its_files(tmp_path: Path) -> None:
     path = tmp_path / "PyYAML-6.0-cp311-cp311-linux_x86_64.whl"
     with zipfile.ZipFile(path, "w") as archive:
-        for name in ("yaml/__init__.py", "_yaml/__init__.py", "six.py", "_cffi.cpython-311-x86_64-linux-gnu.so",
-                     "PyYAML-6.0.dist-info/METADATA", "PyYAML-6.0.data/scripts/tool", "extra.pth",
+        for name in ("yaml/__init__.py", "_yaml/__init__.py", "six.py",
+                     "_cffi.cpython-311-x86_64-linux-gnu.so", "PyYAML-6.0.dist-info/METADATA",
+                     "PyYAML-6.0.data/scripts/tool", "extra.pth",
                      "google/protobuf/__init__.py"):
             archive.writestr(name, "")
     assert top_level_modules(path) == {"yaml", "_yaml", "six", "_cffi", "google"}

@@ -35,10 +35,12 @@ def test_a_changed_setting_reaches_the_unedited_files_and_an_edited_one_says_so(
     root = _initialized(tmp_path)
     collection = root / "docker" / "pytest.collection.Dockerfile"
     collection.write_text(collection.read_text() + "RUN echo my own step\n")  # the user's edit
-    _add_settings(root, '[tool.testdock.phases.execution]\nextra_requirements = ["tomli-w"]\n')
+    # (the stress image's: the execution image's reach the collection image's Dockerfile too, whose
+    # stand-ins are for what the real run installs)
+    _add_settings(root, '[tool.testdock.phases.stress]\nextra_requirements = ["tomli-w"]\n')
     result = sync_generated_files(Workspace.load(root))
-    assert "docker/execution_requirements.txt" in result.written
-    assert "tomli-w" in (root / "docker" / "execution_requirements.txt").read_text()
+    assert "docker/stress_requirements.txt" in result.written
+    assert "tomli-w" in (root / "docker" / "stress_requirements.txt").read_text()
     assert result.kept == []  # the edit is the user's own line: nothing of the settings is lost
     assert sync_generated_files(Workspace.load(root)).written == []  # applied once
 

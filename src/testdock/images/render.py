@@ -21,6 +21,7 @@ from testdock.images.phases import (
 )
 from testdock.images.pluginwheel import WHEEL_FOLDER, WHEEL_GLOB
 from testdock.images.tools import BACKEND_TOOLS, COLLECTION_TOOLS, EXECUTION_TOOLS, STRESS_TOOLS
+from testdock.project.dependencytests import compiles_code, packages_to_keep
 from testdock.project.inspection import Project
 from testdock.project.modulenames import import_names
 from testdock.project.requirements import names
@@ -59,7 +60,8 @@ def image_prefix(project: Project, settings: Settings) -> str:
     return settings.project or project.image_name
 
 
-def _context(phase: str, project: Project, settings: Settings, locked: list[str]) -> dict[str, Any]:
+def _context(phase: str, project: Project, settings: Settings, locked: list[str],
+             kept: list[str]) -> dict[str, Any]:
     spec = SPECS[phase]
     prefix = image_prefix(project, settings)
     return {
@@ -86,6 +88,9 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
                    "version": LABEL_VERSION},
         "light_budget": parse_size(settings.collection.light_budget),
         "provided_modules_path": "/opt/venv/testdock-provided-modules.txt",
+        "prune": settings.build.prune,
+        "prune_keep": ",".join(kept),
+        "prune_keep_sources": compiles_code([*project.dependencies, *project.test_dependencies]),
         # the real run has these; others, imported under try/except ImportError, stay missing
         # (the execution image's own tools too: pytest-cov's coverage, psutil)
         "stub_dependencies": ",".join(import_names([*project.dependencies, *project.test_dependencies,
@@ -160,10 +165,12 @@ def render_files(project: Project, settings: Settings) -> dict[str, str]:
     pins, source = _pins(project)
     # a locked package is in the real run even when no dependency names it
     locked = [pin for pin in pins if not pin.startswith("-c ")]
+    # packages whose test suites the project's code uses: the images keep them whole
+    kept = sorted({*settings.build.keep_packages, *packages_to_keep(project.root, project.packages)})
     for phase in PHASES:
         spec = SPECS[phase]
         template = _environment.get_template(f"{spec.dockerfile}.j2")
-        files[spec.dockerfile_path] = _tidy(template.render(_context(phase, project, settings, locked)))
+        files[spec.dockerfile_path] = _tidy(template.render(_context(phase, project, settings, locked, kept)))
         files[spec.requirements_path] = _requirements_text(phase, project, settings)
     files[CONSTRAINTS_PATH] = _constraints_text(pins, source)
     files[LIGHT_CANDIDATES_PATH] = "\n".join([

@@ -92,6 +92,12 @@ class BuildSettings(_Strict):
     # files of the build context that look like credentials but go into the images on purpose
     # (.dockerignore globs, like "tests/fixtures/fake_aws_credentials")
     allow_credentials: list[str] = []
+    # what a test run never loads leaves the images: the dependencies' own test suites, C/Cython
+    # sources, headers and static libraries (listed with their sizes in the build log)
+    prune: bool = True
+    # top-level packages kept whole, for tests that use their test helpers or sources in ways a
+    # scan of the project's imports does not see (those it sees are kept anyway)
+    keep_packages: Annotated[list[str], AfterValidator(_module_names)] = []
 
 
 def _environment(values: dict[str, str]) -> dict[str, str]:

@@ -530,7 +530,7 @@ def _in_project_tree(name: str, depth: int = 4) -> bool:
             if entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".")
             and entry.name not in _SKIPPED_FOLDERS)
 
-    return search(os.getcwd(), 0)
+    return search(str(pathlib.Path.cwd()), 0)
 
 
 def _stdlib_from_disk() -> frozenset[str]:

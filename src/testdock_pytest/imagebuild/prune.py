@@ -1,0 +1,186 @@
+"""Remove from an image's installed dependencies what a test run never loads, at build time, and
+list what went with its size.
+
+What goes: the dependencies' own test suites (`pandas/tests`, `scipy/*/tests`: folders named
+`tests` or `test` inside a package), and, unless the tests may compile code against the
+dependencies, C and C++ sources and headers, Cython sources and static libraries. What stays: the
+test suites of the packages named with --keep (the project's tests import their helpers:
+`pandas.tests.extension.base`), those an entry point names (a pytest plugin living in a `tests`
+package), and everything of a package that no longer imports once pruned (each pruned package is
+imported afterwards; one that fails gets its files back).
+
+    python -m testdock_pytest.imagebuild.prune VENV [--keep PKG,...] [--keep-sources]
+
+Standard library only: it runs in the image's build, with the venv's own interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TEST_FOLDERS = frozenset({"tests", "test"})
+SOURCE_SUFFIXES = (".c", ".cc", ".cpp", ".cxx", ".h", ".hh", ".hpp", ".hxx", ".pyx", ".pxd", ".pxi", ".a")
+IMPORT_TIMEOUT = 300
+# packages that compile code at run time with their own headers (torch.compile's C++ backend,
+# Triton, OpenCL and CUDA kernels, numba, LLVM): their sources and headers always stay
+RUNTIME_COMPILERS = frozenset({"torch", "triton", "pyopencl", "pycuda", "cupy", "cupyx", "tvm", "jax",
+                               "jaxlib", "tensorflow", "numba", "llvmlite", "cffi", "Cython", "pythran",
+                               "pybind11", "torchvision", "torchaudio", "xformers", "mlx"})
+
+
+@dataclass
+class Pruned:
+    package: str  # the top-level package it belonged to
+    kind: str  # "tests" or "sources"
+    path: Path  # relative to site-packages
+    size: int
+
+
+@dataclass
+class Plan:
+    items: list[Pruned] = field(default_factory=list)
+
+    def size(self, package: str | None = None) -> int:
+        return sum(item.size for item in self.items if package is None or item.package == package)
+
+    def packages(self) -> list[str]:
+        return sorted({item.package for item in self.items})
+
+
+def site_packages(venv: Path) -> Path:
+    purelib = sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)})
+    return Path(purelib)
+
+
+def _size(path: Path) -> int:
+    if path.is_file() or path.is_symlink():
+        return path.lstat().st_size
+    return sum(item.lstat().st_size for item in path.rglob("*") if item.is_file() and not item.is_symlink())
+
+
+def entry_point_modules(site: Path) -> set[str]:
+    """The modules the installed distributions' entry points name (`pkg.tests.plugin`)."""
+    modules = set()
+    for entry_points in site.glob("*.dist-info/entry_points.txt"):
+        for line in entry_points.read_text(encoding="utf-8", errors="replace").splitlines():
+            if "=" in line and not line.lstrip().startswith(("#", "[")):
+                modules.add(line.split("=", 1)[1].strip().split(":", 1)[0].strip())
+    return modules
+
+
+def plan(site: Path, keep: set[str], keep_sources: bool) -> Plan:
+    """What to remove from `site` (site-packages), nothing removed yet."""
+    named = entry_point_modules(site)
+    result = Plan()
+    for top in sorted(site.iterdir()):
+        if not top.is_dir() or top.name.endswith((".dist-info", ".egg-info", ".data")) \
+                or top.name == "__pycache__" or top.name in keep:
+            continue
+        for folder, subfolders, files in os.walk(top):
+            here = Path(folder)
+            for name in list(subfolders):
+                if name in TEST_FOLDERS:
+                    path = here / name
+                    module = ".".join(path.relative_to(site).parts)
+                    if not any(entry == module or entry.startswith(module + ".") for entry in named):
+                        result.items.append(Pruned(top.name, "tests", path.relative_to(site), _size(path)))
+                    subfolders.remove(name)
+            if not keep_sources and top.name not in RUNTIME_COMPILERS:
+                for name in files:
+                    if name.endswith(SOURCE_SUFFIXES):
+                        path = here / name
+                        result.items.append(Pruned(top.name, "sources", path.relative_to(site),
+                                                   path.lstat().st_size))
+    return result
+
+
+def _failing_imports(python: str, packages: list[str]) -> list[str]:
+    """The packages that fail to import in the venv (each tried on its own, in one process)."""
+    if not packages:
+        return []
+    script = ("import importlib, json, sys\nfailed = []\nfor name in sys.argv[1:]:\n"
+              "    try:\n        importlib.import_module(name)\n"
+              "    except BaseException:\n        failed.append(name)\n"
+              "print('TESTDOCK-PRUNE ' + json.dumps(failed))\n")
+    try:
+        result = subprocess.run([python, "-c", script, *packages], capture_output=True, text=True,
+                                timeout=IMPORT_TIMEOUT, check=False, cwd=tempfile.gettempdir())
+    except subprocess.TimeoutExpired:
+        return []  # nothing to conclude: what was removed stays removed
+    for line in result.stdout.splitlines():
+        if line.startswith("TESTDOCK-PRUNE "):
+            return list(json.loads(line.removeprefix("TESTDOCK-PRUNE ")))
+    return []
+
+
+def _importable_name(package: str) -> bool:
+    return package.isidentifier()
+
+
+def prune(venv: Path, keep: set[str], keep_sources: bool,
+          python: str | None = None) -> tuple[Plan, list[str]]:
+    """Remove what the plan names; packages that no longer import get their files back. The plan
+    of what stayed removed, and the packages restored."""
+    site = site_packages(venv)
+    python = python or str(venv / "bin" / "python")
+    chosen = plan(site, keep, keep_sources)
+    candidates = [package for package in chosen.packages() if _importable_name(package)]
+    before = set(_failing_imports(python, candidates))  # broken already: not ours to judge
+    with tempfile.TemporaryDirectory(prefix="testdock-prune-") as trash_folder:
+        trash = Path(trash_folder)
+        for item in chosen.items:
+            target = trash / item.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(site / item.path), str(target))
+        after = _failing_imports(python, [package for package in candidates if package not in before])
+        for item in chosen.items:
+            if item.package in after:
+                shutil.move(str(trash / item.path), str(site / item.path))
+    chosen.items = [item for item in chosen.items if item.package not in after]
+    return chosen, after
+
+
+def _report(chosen: Plan, restored: list[str]) -> list[str]:
+    mib = 1 << 20
+    lines = []
+    by_package = sorted(chosen.packages(), key=lambda package: -chosen.size(package))
+    for package in by_package:
+        items = [item for item in chosen.items if item.package == package]
+        kinds = ", ".join(f"{kind} {sum(i.size for i in items if i.kind == kind) / mib:.1f} MiB"
+                          for kind in ("tests", "sources") if any(i.kind == kind for i in items))
+        lines.append(f"testdock prune: {package}: {chosen.size(package) / mib:.1f} MiB ({kinds})")
+    for package in restored:
+        lines.append(f"testdock prune: {package}: kept whole (it does not import without them)")
+    total = {kind: sum(item.size for item in chosen.items if item.kind == kind)
+             for kind in ("tests", "sources")}
+    lines.append(f"testdock prune: removed {chosen.size() / mib:.1f} MiB in all: the dependencies' test "
+                 f"suites {total['tests'] / mib:.1f} MiB, C/Cython sources, headers and static "
+                 f"libraries {total['sources'] / mib:.1f} MiB")
+    return lines
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("venv", type=Path)
+    parser.add_argument("--keep", default="", help="comma-separated top-level packages kept whole")
+    parser.add_argument("--keep-sources", action="store_true",
+                        help="keep C/Cython sources, headers and static libraries (tests compile code)")
+    options = parser.parse_args(argv)
+    keep = {name.strip() for name in options.keep.split(",") if name.strip()}
+    chosen, restored = prune(options.venv, keep, options.keep_sources)
+    for line in _report(chosen, restored):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

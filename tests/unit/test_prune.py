@@ -1,0 +1,75 @@
+"""Pruning an image's installed dependencies: their test suites and sources go, listed with their
+sizes; what the project uses, what an entry point names and what a package needs to import stay.
+A real venv here, its interpreter importing the pruned packages."""
+
+from __future__ import annotations
+
+import venv
+from pathlib import Path
+
+from testdock.project.dependencytests import compiles_code, packages_to_keep
+from testdock_pytest.imagebuild.prune import _report, main, prune, site_packages
+
+
+def _package(site: Path, files: dict[str, str]) -> None:
+    for relative, text in files.items():
+        path = site / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def test_test_suites_and_sources_go_what_is_used_stays(tmp_path: Path) -> None:
+    environment = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(environment)
+    site = site_packages(environment)
+    _package(site, {
+        "heavy/__init__.py": "", "heavy/core.py": "", "heavy/tests/__init__.py": "",
+        "heavy/tests/test_core.py": "x" * 50_000, "heavy/sub/test/test_sub.py": "x" * 10_000,
+        "heavy/include/heavy.h": "x" * 3_000, "heavy/_speed.pyx": "x" * 2_000,
+        "heavy/libheavy.a": "x" * 1_000,
+        # imports a module of its own tests when imported: broken without them, so restored
+        "needy/__init__.py": "from needy.tests import helpers\n", "needy/tests/__init__.py": "",
+        "needy/tests/helpers.py": "",
+        # a pytest plugin living in its tests package: named by an entry point
+        "plugged/__init__.py": "", "plugged/tests/plugin.py": "",
+        "plugged-1.0.dist-info/entry_points.txt": "[pytest11]\nplugged = plugged.tests.plugin\n",
+        # the project imports its test helpers
+        "helped/__init__.py": "", "helped/tests/base.py": "",
+        # compiles kernels at run time with its headers
+        "torch/__init__.py": "", "torch/include/aten.h": "x" * 500,
+    })
+    chosen, restored = prune(environment, keep={"helped"}, keep_sources=False)
+    assert not (site / "heavy" / "tests").exists() and not (site / "heavy" / "sub" / "test").exists()
+    assert not (site / "heavy" / "include" / "heavy.h").exists()
+    assert not (site / "heavy" / "_speed.pyx").exists()
+    assert not (site / "heavy" / "libheavy.a").exists() and (site / "heavy" / "core.py").is_file()
+    assert restored == ["needy"] and (site / "needy" / "tests" / "helpers.py").is_file()
+    assert (site / "plugged" / "tests" / "plugin.py").is_file()
+    assert (site / "helped" / "tests" / "base.py").is_file()
+    assert (site / "torch" / "include" / "aten.h").is_file()
+    assert chosen.size("heavy") >= 66_000 and chosen.packages() == ["heavy"]
+    lines = _report(chosen, restored)
+    assert lines[0].startswith("testdock prune: heavy: 0.1 MiB (tests 0.1 MiB, sources 0.0 MiB)")
+    assert "testdock prune: needy: kept whole" in lines[1]
+    assert lines[-1].startswith("testdock prune: removed 0.1 MiB in all")
+
+
+def test_sources_stay_when_the_tests_compile_code(tmp_path: Path, capsys: object) -> None:
+    environment = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(environment)
+    site = site_packages(environment)
+    _package(site, {"heavy/__init__.py": "", "heavy/include/heavy.h": "", "heavy/tests/t.py": ""})
+    assert main([str(environment), "--keep-sources"]) == 0
+    assert (site / "heavy" / "include" / "heavy.h").is_file() and not (site / "heavy" / "tests").exists()
+
+
+def test_the_dependencies_whose_tests_the_project_imports_are_found(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_ext.py").write_text(
+        "from pandas.tests.extension import base\nimport xarray.tests as xt\n"
+        "from mypkg.tests import helper\nimport numpy.testing\n")
+    (tmp_path / "tests" / "conftest.py").write_text('pytest_plugins = ["dask.tests.plugin"]\n')
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "test_x.py").write_text("from scipy.tests import x\n")  # not the project's
+    assert packages_to_keep(tmp_path, ["mypkg"]) == ["dask", "pandas", "xarray"]
+    assert compiles_code(["Cython>=3", "numpy"]) and not compiles_code(["numpy", "pandas"])
