@@ -75,6 +75,8 @@ def test_build_makes_four_labelled_images(built: tuple[Path, str],
     assert lint.returncode == 0 and not lint.stdout.strip(), lint.stdout
     log = (project / "logs" / "build_test_images.log").read_text()
     assert all(f"[{phase}] built {prefix}-{phase}:it" in log for phase in PHASES)
+    # what pruning removed from the dependencies is listed, per image
+    assert "[execution] " in log and "testdock prune: removed " in log
 
 
 def test_images_share_layers_and_stay_lean(built: tuple[Path, str],

@@ -49,9 +49,9 @@ def test_test_suites_and_sources_go_what_is_used_stays(tmp_path: Path) -> None:
     assert (site / "torch" / "include" / "aten.h").is_file()
     assert chosen.size("heavy") >= 66_000 and chosen.packages() == ["heavy"]
     lines = _report(chosen, restored)
-    assert lines[0].startswith("testdock prune: heavy: 0.1 MiB (tests 0.1 MiB, sources 0.0 MiB)")
+    assert lines[0] == "testdock prune: heavy: 64.5 KiB (tests 58.6 KiB, sources 5.9 KiB)"
     assert "testdock prune: needy: kept whole" in lines[1]
-    assert lines[-1].startswith("testdock prune: removed 0.1 MiB in all")
+    assert lines[-1].startswith("testdock prune: removed 64.5 KiB in all: the dependencies' test suites 58.6")
 
 
 def test_sources_stay_when_the_tests_compile_code(tmp_path: Path, capsys: object) -> None:

@@ -11,7 +11,8 @@ imported afterwards; one that fails gets its files back).
 
     python -m testdock_pytest.imagebuild.prune VENV [--keep PKG,...] [--keep-sources]
 
-Standard library only: it runs in the image's build, with the venv's own interpreter.
+Standard library only (and testdock's plugin): it runs in the image's build, with the venv's own
+interpreter.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import sysconfig
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from testdock_pytest.sizes import format_size
 
 TEST_FOLDERS = frozenset({"tests", "test"})
 SOURCE_SUFFIXES = (".c", ".cc", ".cpp", ".cxx", ".h", ".hh", ".hpp", ".hxx", ".pyx", ".pxd", ".pxi", ".a")
@@ -150,21 +153,19 @@ def prune(venv: Path, keep: set[str], keep_sources: bool,
 
 
 def _report(chosen: Plan, restored: list[str]) -> list[str]:
-    mib = 1 << 20
     lines = []
-    by_package = sorted(chosen.packages(), key=lambda package: -chosen.size(package))
-    for package in by_package:
+    for package in sorted(chosen.packages(), key=lambda package: -chosen.size(package)):
         items = [item for item in chosen.items if item.package == package]
-        kinds = ", ".join(f"{kind} {sum(i.size for i in items if i.kind == kind) / mib:.1f} MiB"
+        kinds = ", ".join(f"{kind} {format_size(sum(i.size for i in items if i.kind == kind))}"
                           for kind in ("tests", "sources") if any(i.kind == kind for i in items))
-        lines.append(f"testdock prune: {package}: {chosen.size(package) / mib:.1f} MiB ({kinds})")
+        lines.append(f"testdock prune: {package}: {format_size(chosen.size(package))} ({kinds})")
     for package in restored:
         lines.append(f"testdock prune: {package}: kept whole (it does not import without them)")
     total = {kind: sum(item.size for item in chosen.items if item.kind == kind)
              for kind in ("tests", "sources")}
-    lines.append(f"testdock prune: removed {chosen.size() / mib:.1f} MiB in all: the dependencies' test "
-                 f"suites {total['tests'] / mib:.1f} MiB, C/Cython sources, headers and static "
-                 f"libraries {total['sources'] / mib:.1f} MiB")
+    lines.append(f"testdock prune: removed {format_size(chosen.size())} in all: the dependencies' test "
+                 f"suites {format_size(total['tests'])}, C/Cython sources, headers and static "
+                 f"libraries {format_size(total['sources'])}")
     return lines
 
 
