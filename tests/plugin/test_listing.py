@@ -135,6 +135,27 @@ def test_a_collection_whose_only_errors_come_from_stand_ins_passes(
     assert _record(result.outlines).unverifiable.keys() == {"test_sample.py"}
 
 
+def test_a_conftest_only_the_stand_ins_break_leaves_its_folder_to_the_real_run(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the initial conftest (over every test) builds sample data with the project's code at import
+    pytester.makepyfile(geolib="def build(data):\n    if not isinstance(data, list):\n"
+                               "        raise ValueError('bad data')\n    return data\n")
+    tests = pytester.mkpydir("tests")
+    (tests / "conftest.py").write_text("import nosuch_frames as pd\nfrom geolib import build\n\n"
+                                       "SAMPLE = build(pd.array([1]))\n")
+    (tests / "test_a.py").write_text("def test_a():\n    pass\n")
+    monkeypatch.setenv("TESTDOCK_LIST_COLLECTED", "1")
+    monkeypatch.setenv("PYTHONPATH", str(pytester.path))
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "--testdock-stubs", "tests")
+    assert result.ret == 0, result.stdout.str()  # not pytest's "ImportError while loading conftest"
+    reason = _record(result.outlines).unverifiable["tests"]
+    assert "not verifiable with stand-ins for nosuch_frames" in reason and "ValueError: bad data" in reason
+    # a conftest broken for real still stops the run, as it stops the real one
+    (tests / "conftest.py").write_text("import pytest\n\n@pytest.fixture\ndef broken(:\n    pass\n")
+    broken = pytester.runpytest_subprocess("--collect-only", "-q", "--testdock-stubs", "tests")
+    assert broken.ret == pytest.ExitCode.USAGE_ERROR and "SyntaxError" in broken.stderr.str()
+
+
 def test_unchanged_files_list_the_last_real_collections_ids(pytester: pytest.Pytester,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """A parametrize list computed from a dependency: the stand-ins give 0 ids, the real run 3.
