@@ -64,6 +64,18 @@ def test_github_workflow_passes_the_schema_and_has_the_four_stages(tmp_path: Pat
     assert workflow["defaults"]["run"]["working-directory"] == "services/shop"
     merge = next(s for s in jobs["history"]["steps"] if s.get("name") == "Merge the shards' histories")
     assert merge["run"].startswith("testdock history merge --ignore-missing services/shop/.testdock/")
+    # the real collection's node ids go from the execution shards to the next collection stage
+    carried = "services/shop/.testdock/memory-history.json\nservices/shop/.testdock/collected-ids.json"
+    assert ".testdock/collected-ids.json" in steps["Upload results"]["with"]["path"]
+    assert steps["Memory history of earlier runs"]["with"]["path"] == carried
+    saved = next(s for s in jobs["history"]["steps"] if s.get("uses", "").startswith("actions/cache/save"))
+    assert saved["with"]["path"] == carried
+    kept = next(s for s in jobs["history"]["steps"] if s.get("name") == "Keep the real collection's node ids")
+    assert "shards/*/.testdock/collected-ids.json" in kept["run"]
+    restored = {s.get("name"): s for s in jobs["collection"]["steps"]}["Node ids of the last real collection"]
+    assert restored["with"]["path"] == carried and restored["with"]["key"] == saved["with"]["key"]
+    names = [s.get("name") for s in jobs["collection"]["steps"]]
+    assert names.index("Node ids of the last real collection") < names.index("collection")
 
 
 def test_gitlab_pipeline_passes_the_schema_and_shards_with_parallel(tmp_path: Path) -> None:
@@ -81,6 +93,14 @@ def test_gitlab_pipeline_passes_the_schema_and_shards_with_parallel(tmp_path: Pa
     assert pipeline["collection"]["artifacts"]["reports"]["junit"] == "test-results/junit.xml"
     assert pipeline["backend"]["artifacts"]["reports"]["junit"] == "test-results/backend-junit.xml"
     assert pipeline["stress"]["cache"]["paths"] == [".testdock/benchmarks-baseline.json"]
+    # the collection stage reads the real collection's node ids from the history cache
+    assert pipeline["collection"]["cache"] == {"key": "testdock-history", "paths": [".testdock/"],
+                                               "policy": "pull"}
+    assert "cp .testdock/collected-ids.json shard-histories/ids.json || true" in \
+        pipeline["execution"]["after_script"]
+    assert pipeline["memory history"]["script"] == [
+        "testdock history merge --ignore-missing .testdock/memory-history.json shard-histories/*[0-9].json",
+        "cp shard-histories/ids.json .testdock/collected-ids.json || true"]
 
 
 def test_ci_writes_at_the_repository_root_and_keeps_an_edited_file(repository: Path) -> None:

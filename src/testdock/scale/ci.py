@@ -17,9 +17,12 @@ from testdock import __version__
 from testdock.errors import BadInput
 from testdock.images.stamps import Ownership, ownership, stamp
 from testdock.safepaths import write_atomically
-from testdock_pytest.contract import HISTORY_FILE
+from testdock_pytest.contract import HISTORY_FILE, REAL_IDS_FILE
 
 HISTORY = f".testdock/{HISTORY_FILE}"
+# the node ids of the last real collection, per file: the collection stage lists unchanged files
+# with them, without stand-ins
+REAL_IDS = f".testdock/{REAL_IDS_FILE}"
 BENCHMARK_BASELINE = ".testdock/benchmarks-baseline.json"
 _LOWER_CASE_REGISTRY = 'echo "REGISTRY=ghcr.io/${GITHUB_REPOSITORY_OWNER,,}" >> "$GITHUB_ENV"'
 _GITLAB_LOGIN = ('echo "$CI_REGISTRY_PASSWORD" | '
@@ -86,6 +89,10 @@ def github(options: CiOptions) -> str:
     history_key = "testdock-history-${{ github.ref_name }}"
     run_key = f"{history_key}-${{{{ github.run_id }}}}"
     history_path = _within(options.project, HISTORY)[0]
+    # one cache entry for both files (a cache's paths are part of its key)
+    carried = "\n".join(_within(options.project, HISTORY, REAL_IDS))
+    restore = {"uses": "actions/cache/restore@v4", "with": {
+        "path": carried, "key": run_key, "restore-keys": f"{history_key}-\ntestdock-history-"}}
     shard = "${{ matrix.shard }}"
     execution = {
         "name": f"execution (shard {shard} of {n})", "needs": ["collection"],
@@ -93,11 +100,9 @@ def github(options: CiOptions) -> str:
         "strategy": {"fail-fast": False, "matrix": {"shard": list(range(n))}},
         "steps": [
             *setup(),
-            {"name": "Memory history of earlier runs", "uses": "actions/cache/restore@v4", "with": {
-                "path": history_path, "key": run_key,
-                "restore-keys": f"{history_key}-\ntestdock-history-"}},
+            {"name": "Memory history of earlier runs", **restore},
             {"name": "Execution", "run": f"testdock run execution {flags} --shard {shard}/{n}"},
-            results(f"execution-shard-{shard}", HISTORY),
+            results(f"execution-shard-{shard}", HISTORY, REAL_IDS),
         ]}
     history = {
         "name": "memory history", "needs": ["execution"], "if": "always()", "runs-on": "ubuntu-latest",
@@ -110,8 +115,14 @@ def github(options: CiOptions) -> str:
             # an artifact holds the uploaded paths from their common folder down: the project's
             {"name": "Merge the shards' histories", "working-directory": ".",
              "run": f"testdock history merge --ignore-missing {history_path} shards/*/{HISTORY}"},
-            {"uses": "actions/cache/save@v4", "with": {"path": history_path, "key": run_key}},
+            # every shard collects every test (shards select after collecting): any one's ids do
+            {"name": "Keep the real collection's node ids", "working-directory": ".",
+             "run": f"for ids in shards/*/{REAL_IDS}; do cp \"$ids\" {_within(options.project, REAL_IDS)[0]}"
+                    "; break; done; true"},
+            {"uses": "actions/cache/save@v4", "with": {"path": carried, "key": run_key}},
         ]}
+    collection = job("collection", ["build"], f"testdock run collection {flags}", "collection")
+    collection["steps"][-2:-2] = [{"name": "Node ids of the last real collection", **restore}]
     stress_when = ("github.event_name == 'schedule' || "
                    "(github.event_name == 'workflow_dispatch' && inputs.stress)")
     stress_job = job("stress", ["execution"], f"testdock run stress {flags}", "stress", **{"if": stress_when})
@@ -146,7 +157,7 @@ def github(options: CiOptions) -> str:
                     {"name": "Upload the build log", "if": "always()", "uses": "actions/upload-artifact@v4",
                      "with": {"name": "build-log", "if-no-files-found": "ignore",
                               "path": _within(options.project, "logs/")[0]}}]},
-            "collection": job("collection", ["build"], f"testdock run collection {flags}", "collection"),
+            "collection": collection,
             "execution": execution,
             "history": history,
             "backend": job("backend integration", ["execution"], f"testdock run backend {flags}",
@@ -189,16 +200,21 @@ def gitlab(options: CiOptions) -> str:
         },
         "build": job("build", [f"testdock build {flags} --push --cache-from latest --test"],
                      artifacts={"when": "always", "paths": _within(project, "logs/")}),
-        "collection": job("collection", [f"testdock run collection {flags}"], artifacts=artifacts()),
+        # the history cache holds the last real collection's node ids too (.testdock/)
+        "collection": job("collection", [f"testdock run collection {flags}"], artifacts=artifacts(),
+                          cache={"key": "testdock-history", "paths": _within(project, ".testdock/"),
+                                 "policy": "pull"}),
         "execution": job("execution", [
             f'testdock run execution {flags} --shard "$((CI_NODE_INDEX - 1))/$CI_NODE_TOTAL"'],
             parallel=n,
             cache={"key": "testdock-history", "paths": _within(project, ".testdock/"), "policy": "pull"},
             after_script=[*cd, "mkdir -p shard-histories",
-                          f"cp {HISTORY} shard-histories/$CI_NODE_INDEX.json || true"],
+                          f"cp {HISTORY} shard-histories/$CI_NODE_INDEX.json || true",
+                          f"cp {REAL_IDS} shard-histories/ids.json || true"],
             artifacts=artifacts(*_within(project, "shard-histories/"))),
         "memory history": job("backend", [
-            f"testdock history merge --ignore-missing {HISTORY} shard-histories/*.json"],
+            f"testdock history merge --ignore-missing {HISTORY} shard-histories/*[0-9].json",
+            f"cp shard-histories/ids.json {REAL_IDS} || true"],
             needs=[{"job": "execution", "artifacts": True}], when="always",
             cache={"key": "testdock-history", "paths": _within(project, ".testdock/"), "policy": "push"}),
         "backend": job("backend", [f"testdock run backend {flags}"],
