@@ -135,6 +135,31 @@ def test_a_collection_whose_only_errors_come_from_stand_ins_passes(
     assert _record(result.outlines).unverifiable.keys() == {"test_sample.py"}
 
 
+def test_classes_built_on_several_stand_ins_and_an_abc_and_a_class_statement_they_break(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(
+        # two stand-ins among the bases of one class, beside a real ABC (scikit-learn's estimators,
+        # imbalanced-learn's samplers): one metaclass for both, no conflict
+        samplers="from abc import ABCMeta, abstractmethod\n"
+                 "from nosuch_sk.base import BaseEstimator, OneToOneFeatureMixin\n\n\n"
+                 "class SamplerMixin(metaclass=ABCMeta):\n    @abstractmethod\n    def fit(self): ...\n\n\n"
+                 "class BaseSampler(SamplerMixin, OneToOneFeatureMixin, BaseEstimator):\n"
+                 "    def fit(self):\n        return self\n",
+        test_samplers="from samplers import BaseSampler\n\nSAMPLER = BaseSampler().fit()\n\n\n"
+                      "def test_fit():\n    assert SAMPLER\n",
+        # a metaclass of the project's that a stand-in base cannot satisfy: the class statement fails
+        test_models="import nosuch_orm\n\n\nclass Strict(type):\n    pass\n\n\n"
+                    "class Model(nosuch_orm.Base, metaclass=Strict):\n    pass\n\n\n"
+                    "def test_model():\n    pass\n")
+    monkeypatch.setenv("TESTDOCK_LIST_COLLECTED", "1")
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "--testdock-stubs")
+    assert result.ret == 0, result.stdout.str()
+    record = _record(result.outlines)
+    assert record.nodeids == ["test_samplers.py::test_fit"]
+    assert "not verifiable with stand-ins" in record.unverifiable["test_models.py"]
+    assert "metaclass conflict" in record.unverifiable["test_models.py"]
+
+
 def test_a_conftest_only_the_stand_ins_break_leaves_its_folder_to_the_real_run(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     # the initial conftest (over every test) builds sample data with the project's code at import

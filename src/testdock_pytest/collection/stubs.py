@@ -112,8 +112,14 @@ def _metaclass_for(bases: Sequence[Any]) -> type:
               and not issubclass(_StubMeta, type(base))]
     if not others:
         return _StubMeta
-    unique = list(dict.fromkeys(others))
-    return type("StubMeta", (_StubMeta, *unique), {})
+    return _combined_metaclass(tuple(dict.fromkeys(others)))
+
+
+@functools.cache
+def _combined_metaclass(metaclasses: tuple[type, ...]) -> type:
+    # one per combination: two stubs among one class's bases (`class S(Mixin, StubA, StubB)`,
+    # Mixin an ABC) each make a base with it, and two equal but distinct metaclasses conflict
+    return type("StubMeta", (_StubMeta, *metaclasses), {})
 
 
 class Stub:
