@@ -20,7 +20,7 @@ from testdock.images.phases import (
     requirement_set,
 )
 from testdock.images.pluginwheel import WHEEL_FOLDER, WHEEL_GLOB
-from testdock.images.tools import BACKEND_TOOLS, COLLECTION_TOOLS, EXECUTION_TOOLS, STRESS_TOOLS
+from testdock.images.tools import BACKEND_TOOLS, COLLECTION_TOOLS, EXECUTION_TOOLS, STRESS_TOOLS, UV
 from testdock.project.dependencytests import compiles_code, packages_to_keep
 from testdock.project.inspection import Project
 from testdock.project.modulenames import import_names
@@ -88,6 +88,8 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
                    "version": LABEL_VERSION},
         "light_budget": parse_size(settings.collection.light_budget),
         "provided_modules_path": "/opt/venv/testdock-provided-modules.txt",
+        "installer": settings.build.installer,
+        "uv_requirement": UV,
         "prune": settings.build.prune,
         "prune_keep": ",".join(kept),
         "prune_keep_sources": compiles_code([*project.dependencies, *project.test_dependencies]),

@@ -92,6 +92,8 @@ class BuildSettings(_Strict):
     # files of the build context that look like credentials but go into the images on purpose
     # (.dockerignore globs, like "tests/fixtures/fake_aws_credentials")
     allow_credentials: list[str] = []
+    # what installs the dependencies in the build stages: uv (pip where uv cannot), or pip alone
+    installer: Literal["uv", "pip"] = "uv"
     # what a test run never loads leaves the images: the dependencies' own test suites, C/Cython
     # sources, headers and static libraries (listed with their sizes in the build log)
     prune: bool = True
