@@ -91,6 +91,7 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
         "installer": settings.build.installer,
         "uv_requirement": UV,
         "prune": settings.build.prune,
+        "distroless": settings.build.distroless,
         "prune_keep": ",".join(kept),
         "prune_keep_sources": compiles_code([*project.dependencies, *project.test_dependencies]),
         # the real run has these; others, imported under try/except ImportError, stay missing

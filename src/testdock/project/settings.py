@@ -94,6 +94,9 @@ class BuildSettings(_Strict):
     allow_credentials: list[str] = []
     # what installs the dependencies in the build stages: uv (pip where uv cannot), or pip alone
     installer: Literal["uv", "pip"] = "uv"
+    # the execution image (and the stress image on it) without a shell, a package manager or pip:
+    # the Python runtime, the venv, the project and the shared libraries they link against
+    distroless: bool = False
     # what a test run never loads leaves the images: the dependencies' own test suites, C/Cython
     # sources, headers and static libraries (listed with their sizes in the build log)
     prune: bool = True
