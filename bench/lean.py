@@ -4,7 +4,8 @@ scientific project and a web project from PyPI, side by side in one run, on the 
 - the naive single-stage image (COPY the project, pip install it with its test dependencies);
 - testdock's execution image as it was (pip, nothing pruned);
 - the same with uv installing (nothing pruned): the cold build's time against pip's;
-- testdock's execution image as it is now (uv, pruned): its size, what pruning removed.
+- testdock's execution image as it is now (uv, pruned): its size, what pruning removed;
+- the same, distroless (`[tool.testdock.build] distroless = true`).
 
 Per image: size and (size - base); cold build time (BuildKit's cache emptied first, downloads
 included); the rebuild after a code change; and the test outcomes (passed, failed, skipped),
@@ -47,7 +48,8 @@ PROJECTS: dict[str, tuple[str | None, list[str]]] = {
     "flask": ("3.0.3", []),
 }
 VARIANTS = {"today": ('installer = "pip"', "prune = false"), "uv": ('installer = "uv"', "prune = false"),
-            "lean": ('installer = "uv"', "prune = true")}
+            "lean": ('installer = "uv"', "prune = true"),
+            "distroless": ('installer = "uv"', "prune = true\ndistroless = true")}
 SUMMARY = re.compile(r"=+ (.*?) in [\d.]+s")
 COUNTS = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed)")
 
@@ -165,7 +167,7 @@ def measure(name: str, root: Path, base_image: str) -> Project:
         project.images = {"naive": naive_image, **project.images}
         print("  test outcomes", file=sys.stderr)
         naive_image.outcome = _naive_outcome(naive_tag, arguments)
-        for variant in ("today", "lean"):
+        for variant in ("today", "lean", "distroless"):
             project.images[variant].outcome = _outcome(root, variant, arguments)
         engine.remove_image(client, naive_tag)
     except RuntimeError as error:
@@ -196,7 +198,8 @@ def main() -> None:
                 root = sdist(name, version, folder / name)
             projects.append(measure(name, root, base_image))
     labels = {"naive": "naive single-stage", "today": "testdock, pip, unpruned",
-              "uv": "testdock, uv, unpruned", "lean": "testdock, uv, pruned (now)"}
+              "uv": "testdock, uv, unpruned", "lean": "testdock, uv, pruned (now)",
+              "distroless": "testdock, distroless"}
     print(f"{'project':<10}{'image':<28}{'size':>11}{'- base':>11}{'/ naive':>8}{'cold build':>11}"
           f"{'rebuild':>9}  outcome")
     for project in projects:
@@ -210,14 +213,16 @@ def main() -> None:
                   f"{format_size(image.size - project.base):>11}{image.size / naive.size:>8.2f}"
                   f"{image.cold:>10.1f}s{rebuild:>9}  {image.outcome or '-'}")
         today, uv, lean = project.images["today"], project.images["uv"], project.images["lean"]
+        distroless = project.images["distroless"]
         print(f"{'':<10}uv / pip cold build {uv.cold / today.cold:.2f}; (lean - base) / (naive - base) "
               f"{(lean.size - project.base) / (naive.size - project.base):.2f}; naive - lean "
-              f"{format_size(naive.size - lean.size)}; same versions with uv and pip: "
+              f"{format_size(naive.size - lean.size)}; lean - distroless "
+              f"{format_size(lean.size - distroless.size)}; same versions with uv and pip: "
               f"{'yes' if project.same_versions else 'NO'}")
         if lean.pruned:
             print(f"{'':<10}pruned: {lean.pruned}")
     print("targets (heavy project): lean <= 0.6 x naive, (lean - base) <= 0.6 x (naive - base); "
-          "uv cold build <= 0.5 x pip's; identical test outcomes")
+          "uv cold build <= 0.5 x pip's; distroless >= 60 MB smaller than lean; identical test outcomes")
 
 
 if __name__ == "__main__":
