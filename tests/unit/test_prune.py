@@ -73,3 +73,14 @@ def test_the_dependencies_whose_tests_the_project_imports_are_found(tmp_path: Pa
     (tmp_path / ".venv" / "test_x.py").write_text("from scipy.tests import x\n")  # not the project's
     assert packages_to_keep(tmp_path, ["mypkg"]) == ["dask", "pandas", "xarray"]
     assert compiles_code(["Cython>=3", "numpy"]) and not compiles_code(["numpy", "pandas"])
+
+
+def test_tests_that_start_programs_are_found_for_the_distroless_warning(tmp_path: Path) -> None:
+    from testdock.project.programs import files_running_programs
+
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_cli.py").write_text("import subprocess\n\ndef test_cli():\n"
+                                                    "    subprocess.run(['git', 'status'])\n")
+    (tmp_path / "tests" / "test_pure.py").write_text("def test_pure():\n    assert 1\n")
+    (tmp_path / "tests" / "test_which.py").write_text("import shutil\nGIT = shutil.which ('git')\n")
+    assert files_running_programs(tmp_path, ["tests"]) == ["tests/test_cli.py", "tests/test_which.py"]

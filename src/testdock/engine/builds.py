@@ -34,6 +34,7 @@ from testdock.images.pluginwheel import (
 from testdock.images.render import base_image, image_prefix
 from testdock.images.sync import sync_generated_files
 from testdock.project.inspection import Project
+from testdock.project.programs import files_running_programs
 from testdock.project.settings import PHASES, Settings
 from testdock.safepaths import check_inside
 from testdock.validation import check_tag
@@ -352,6 +353,13 @@ def build_images(target: Path | Workspace, options: BuildOptions,
     python_warning = basepython.describe(project, settings)[1]
     if python_warning:
         listener.note(f"testdock: warning: {python_warning}")
+    if settings.build.distroless and "execution" in chosen:
+        running = files_running_programs(root, project.test_paths)
+        if running:
+            listener.note(f"testdock: warning: distroless: {', '.join(running)} start programs "
+                          "(subprocess, os.system, shutil.which); the distroless image has no shell and no "
+                          "program but python: tests that run others fail there ([tool.testdock.build] "
+                          "distroless = false)")
     missing = [SPECS[p].dockerfile_path for p in chosen if not (root / SPECS[p].dockerfile_path).is_file()]
     if missing:
         raise BadInput(f"{root}: {missing[0]} is missing; run `testdock init` first")
