@@ -30,6 +30,9 @@ def test_test_suites_and_sources_go_what_is_used_stays(tmp_path: Path) -> None:
         # imports a module of its own tests when imported: broken without them, so restored
         "needy/__init__.py": "from needy.tests import helpers\n", "needy/tests/__init__.py": "",
         "needy/tests/helpers.py": "",
+        # its testing helpers import its own tests: restored too
+        "helpful/__init__.py": "", "helpful/testing.py": "from helpful.tests.data import SAMPLE\n",
+        "helpful/tests/data.py": "SAMPLE = 1\n",
         # a pytest plugin living in its tests package: named by an entry point
         "plugged/__init__.py": "", "plugged/tests/plugin.py": "",
         "plugged-1.0.dist-info/entry_points.txt": "[pytest11]\nplugged = plugged.tests.plugin\n",
@@ -43,14 +46,15 @@ def test_test_suites_and_sources_go_what_is_used_stays(tmp_path: Path) -> None:
     assert not (site / "heavy" / "include" / "heavy.h").exists()
     assert not (site / "heavy" / "_speed.pyx").exists()
     assert not (site / "heavy" / "libheavy.a").exists() and (site / "heavy" / "core.py").is_file()
-    assert restored == ["needy"] and (site / "needy" / "tests" / "helpers.py").is_file()
+    assert restored == ["helpful", "needy"] and (site / "needy" / "tests" / "helpers.py").is_file()
+    assert (site / "helpful" / "tests" / "data.py").is_file()
     assert (site / "plugged" / "tests" / "plugin.py").is_file()
     assert (site / "helped" / "tests" / "base.py").is_file()
     assert (site / "torch" / "include" / "aten.h").is_file()
     assert chosen.size("heavy") >= 66_000 and chosen.packages() == ["heavy"]
     lines = _report(chosen, restored)
     assert lines[0] == "testdock prune: heavy: 64.5 KiB (tests 58.6 KiB, sources 5.9 KiB)"
-    assert "testdock prune: needy: kept whole" in lines[1]
+    assert "testdock prune: helpful: kept whole" in lines[1]
     assert lines[-1].startswith("testdock prune: removed 64.5 KiB in all: the dependencies' test suites 58.6")
 
 

@@ -136,7 +136,12 @@ def prune(venv: Path, keep: set[str], keep_sources: bool,
     site = site_packages(venv)
     python = python or str(venv / "bin" / "python")
     chosen = plan(site, keep, keep_sources)
-    candidates = [package for package in chosen.packages() if _importable_name(package)]
+    # each pruned package, and its testing helpers where it has them (`numpy.testing`): what test
+    # suites import
+    candidates = [module for package in chosen.packages() if _importable_name(package)
+                  for module in (package, f"{package}.testing")
+                  if module == package or (site / package / "testing.py").is_file()
+                  or (site / package / "testing" / "__init__.py").is_file()]
     before = set(_failing_imports(python, candidates))  # broken already: not ours to judge
     with tempfile.TemporaryDirectory(prefix="testdock-prune-") as trash_folder:
         trash = Path(trash_folder)
@@ -144,7 +149,8 @@ def prune(venv: Path, keep: set[str], keep_sources: bool,
             target = trash / item.path
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(site / item.path), str(target))
-        after = _failing_imports(python, [package for package in candidates if package not in before])
+        failing = _failing_imports(python, [module for module in candidates if module not in before])
+        after = sorted({module.partition(".")[0] for module in failing})
         for item in chosen.items:
             if item.package in after:
                 shutil.move(str(trash / item.path), str(site / item.path))
