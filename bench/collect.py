@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +67,33 @@ def sdist(name: str, version: str, folder: Path) -> Path:
     with tarfile.open(archives[0]) as tar:
         tar.extractall(folder, filter="data")
     return next(p for p in folder.iterdir() if p.is_dir())
+
+
+def chosen(known: Iterable[str], what: str) -> tuple[str, list[str]]:
+    """The base image (from scripts/engine.sh's environment) and the names given on the command
+    line, all of them by default; a clear exit for an unknown name."""
+    base_image = os.environ.get("TESTDOCK_BASE_IMAGE")
+    if not base_image:
+        raise SystemExit("set TESTDOCK_BASE_IMAGE (eval \"$(scripts/engine.sh)\")")
+    names = sys.argv[1:] or list(known)
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise SystemExit(f"unknown {what} {unknown[0]!r}; choose from {', '.join(known)}")
+    return base_image, names
+
+
+def project_root(name: str, version: str | None, folder: Path, project: str) -> Path:
+    """A fresh copy of the example (version None) or of the project's sdist under `folder`, its
+    images named `project` (the benchmark's own: never a developer's images of the same project)."""
+    if version is None:
+        root = folder / "example" / "shop"
+        shutil.copytree(REPO / "examples" / "shop", root)
+    else:
+        root = sdist(name, version, folder / name)
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text((pyproject.read_text() if pyproject.is_file() else "")
+                         + f'\n[tool.testdock]\nproject = "{project}"\n')
+    return root
 
 
 @dataclass

@@ -17,9 +17,7 @@ which must be the same in every image. The versions installed by uv and by pip a
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -27,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from build import docker_cli, naive_build, naive_dockerfile, touch_source  # bench/build.py
-from collect import Quiet, sdist  # bench/collect.py
+from collect import Quiet, chosen, project_root  # bench/collect.py
 from overhead import remove_images  # bench/overhead.py
 
 from testdock import engine
@@ -37,7 +35,6 @@ from testdock.run.phase import RunOptions, run_phase
 from testdock.workspace import Workspace
 from testdock_pytest.sizes import format_size
 
-REPO = Path(__file__).resolve().parent.parent
 # name -> (PyPI version or None for the example, pytest arguments choosing the tests run in every
 # image: the whole suite, unless it takes minutes per run)
 PROJECTS: dict[str, tuple[str | None, list[str]]] = {
@@ -74,8 +71,7 @@ class Project:
 
 def _settings(root: Path, original: str, name: str, variant: str) -> None:
     installer, prune = VARIANTS[variant]
-    (root / "pyproject.toml").write_text(original + f'\n[tool.testdock]\nproject = "bench-lean-{name}"\n'
-                                         f'[tool.testdock.build]\n{installer}\n{prune}\n')
+    (root / "pyproject.toml").write_text(original + f'\n[tool.testdock.build]\n{installer}\n{prune}\n')
 
 
 def _empty_build_cache() -> None:
@@ -178,24 +174,12 @@ def measure(name: str, root: Path, base_image: str) -> Project:
 
 
 def main() -> None:
-    base_image = os.environ.get("TESTDOCK_BASE_IMAGE")
-    if not base_image:
-        raise SystemExit("set TESTDOCK_BASE_IMAGE (eval \"$(scripts/engine.sh)\")")
-    chosen = sys.argv[1:] or list(PROJECTS)
-    unknown = [name for name in chosen if name not in PROJECTS]
-    if unknown:
-        raise SystemExit(f"unknown project {unknown[0]!r}; choose from {', '.join(PROJECTS)}")
+    base_image, names = chosen(PROJECTS, "project")
     projects = []
     with tempfile.TemporaryDirectory() as temporary:
-        folder = Path(temporary)
-        for name in chosen:
+        for name in names:
             print(f"== {name}", file=sys.stderr)
-            version = PROJECTS[name][0]
-            if version is None:
-                root = folder / "example" / "shop"
-                shutil.copytree(REPO / "examples" / "shop", root)
-            else:
-                root = sdist(name, version, folder / name)
+            root = project_root(name, PROJECTS[name][0], Path(temporary), f"bench-lean-{name}")
             projects.append(measure(name, root, base_image))
     labels = {"naive": "naive single-stage", "today": "testdock, pip, unpruned",
               "uv": "testdock, uv, unpruned", "lean": "testdock, uv, pruned (now)",

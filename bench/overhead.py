@@ -17,16 +17,14 @@ every row). The ratio column is against the better of the two plain rows; the ta
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from collect import Quiet, sdist  # bench/collect.py, beside this file
+from collect import Quiet, chosen, project_root  # bench/collect.py, beside this file
 
 from testdock import engine
 from testdock.engine.builds import BuildOptions, build_images
@@ -36,7 +34,6 @@ from testdock.run.phase import RunOptions, run_phase
 from testdock.workspace import Workspace
 from testdock_pytest.contract import LABEL_PROJECT
 
-REPO = Path(__file__).resolve().parent.parent
 # name -> (PyPI version, extra pyproject text, container memory, runs); version None: the example
 SUITES: dict[str, tuple[str | None, str, str, int]] = {
     "example": (None, "", "2g", 3),
@@ -135,35 +132,20 @@ def remove_images(prefix: str) -> None:
 
 
 def main() -> None:
-    base_image = os.environ.get("TESTDOCK_BASE_IMAGE")
-    if not base_image:
-        raise SystemExit("set TESTDOCK_BASE_IMAGE (eval \"$(scripts/engine.sh)\")")
-    chosen = sys.argv[1:] or list(SUITES)
-    unknown = [name for name in chosen if name not in SUITES]
-    if unknown:
-        raise SystemExit(f"unknown suite {unknown[0]!r}; choose from {', '.join(SUITES)}")
+    base_image, chosen_suites = chosen(SUITES, "suite")
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as temporary:
-        folder = Path(temporary)
-        for suite in chosen:
+        for suite in chosen_suites:
             print(f"  {suite}", file=sys.stderr)
             version, settings, _, _ = SUITES[suite]
-            if version is None:
-                root = folder / "example" / "shop"
-                shutil.copytree(REPO / "examples" / "shop", root)
-            else:
-                root = sdist(suite, version, folder / suite)
-            # images of their own (bench-*): the clean-up after a suite removes them by name, and
-            # never a developer's images of the same project (the demo's shop-*)
-            pyproject = root / "pyproject.toml"
-            pyproject.write_text((pyproject.read_text() if pyproject.is_file() else "")
-                                 + f'\n[tool.testdock]\nproject = "bench-{suite}"\n' + settings)
+            root = project_root(suite, version, Path(temporary), f"bench-{suite}")
+            (root / "pyproject.toml").write_text((root / "pyproject.toml").read_text() + settings)
             rows += measure(suite, root, base_image)
     print("best of the runs given per suite; ratio: wall / the better plain pytest wall; "
           "plan: what testdock's -n auto chose")
     print(f"{'suite':<18}{'limit':<6}{'configuration':<46}{'wall':>8}{'pytest':>9}{'ratio':>7}"
           f"{'OOM':>5}  {'plan':<13}outcome")
-    for suite in chosen:
+    for suite in chosen_suites:
         mine = [row for row in rows if row.suite == suite]
         # a plain row that stopped at a collection error ran nothing to compare with
         plain = min((row.wall for row in mine if not row.name.startswith("testdock")

@@ -19,7 +19,6 @@ their sdists on PyPI, with zero settings:
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import tempfile
@@ -27,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collect import Quiet, sdist  # bench/collect.py, beside this file
+from collect import Quiet, chosen, project_root  # bench/collect.py, beside this file
 from overhead import remove_images  # bench/overhead.py
 
 from testdock import engine
@@ -37,7 +36,6 @@ from testdock.run.collect import Collection, collect, collect_in, history_volume
 from testdock.workspace import Workspace
 from testdock_pytest.sizes import format_size, parse_size
 
-REPO = Path(__file__).resolve().parent.parent
 # name -> PyPI version (None: the bundled example): a geospatial, a plotting and a machine
 # learning library, none of them used to build testdock
 PROJECTS: dict[str, str | None] = {"example": None, "geopandas": "1.2.0", "plotnine": "0.15.9",
@@ -163,27 +161,12 @@ def measure(name: str, root: Path, base_image: str) -> Row:
 
 
 def main() -> None:
-    base_image = os.environ.get("TESTDOCK_BASE_IMAGE")
-    if not base_image:
-        raise SystemExit("set TESTDOCK_BASE_IMAGE (eval \"$(scripts/engine.sh)\")")
-    chosen = sys.argv[1:] or list(PROJECTS)
-    unknown = [name for name in chosen if name not in PROJECTS]
-    if unknown:
-        raise SystemExit(f"unknown project {unknown[0]!r}; choose from {', '.join(PROJECTS)}")
+    base_image, names = chosen(PROJECTS, "project")
     rows = []
     with tempfile.TemporaryDirectory() as temporary:
-        folder = Path(temporary)
-        for name in chosen:
+        for name in names:
             print(f"== {name}", file=sys.stderr)
-            version = PROJECTS[name]
-            if version is None:
-                root = folder / "example" / "shop"
-                shutil.copytree(REPO / "examples" / "shop", root)
-            else:
-                root = sdist(name, version, folder / name)
-            pyproject = root / "pyproject.toml"
-            pyproject.write_text((pyproject.read_text() if pyproject.is_file() else "")
-                                 + f'\n[tool.testdock]\nproject = "bench-verdict-{name}"\n')
+            root = project_root(name, PROJECTS[name], Path(temporary), f"bench-verdict-{name}")
             rows.append(measure(name, root, base_image))
     print(f"{'project':<18}{'tests':>7}{'false fail':>11}{'unverif.':>9}{'ids found':>10}{'w/ hist.':>9}"
           f"{'image-base':>12}{'verdict':>9}{'exec':>8}{'ratio':>7}  planted errors caught")
