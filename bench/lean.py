@@ -69,7 +69,7 @@ class Project:
     error: str = ""
 
 
-def _settings(root: Path, original: str, name: str, variant: str) -> None:
+def _settings(root: Path, original: str, variant: str) -> None:
     installer, prune = VARIANTS[variant]
     (root / "pyproject.toml").write_text(original + f'\n[tool.testdock.build]\n{installer}\n{prune}\n')
 
@@ -125,18 +125,17 @@ def _versions(image: str) -> dict[str, str]:
 def measure(name: str, root: Path, base_image: str) -> Project:
     project = Project(name)
     arguments = PROJECTS[name][1]
-    original = (root / "pyproject.toml").read_text() if (root / "pyproject.toml").is_file() else ""
-    _settings(root, original, name, "today")
     _, planned, _ = plan(root, InitOptions(base_image=base_image))
     apply(root, planned)
     place_plugin(root)
+    original = (root / "pyproject.toml").read_text()  # with what init wrote there (the base image)
     client = engine.client()
     project.base = int(client.images.get(base_image).attrs["Size"])
     prefix = Workspace.load(root).prefix
     try:
         for variant in VARIANTS:
             print(f"  {variant}: cold build", file=sys.stderr)
-            _settings(root, original, name, variant)
+            _settings(root, original, variant)
             _empty_build_cache()
             seconds, size = _build(root, variant)
             project.images[variant] = Image(size=size, cold=seconds)
