@@ -43,6 +43,10 @@ PROJECTS: dict[str, tuple[str | None, list[str]]] = {
     "seaborn": ("0.13.2", ["tests/test_statistics.py", "tests/test_algorithms.py", "tests/test_utils.py",
                            "tests/test_palettes.py", "tests/test_rcmod.py", "tests/_stats"]),
     "flask": ("3.0.3", []),
+    # and the rest of the stack: scipy, statsmodels, scikit-learn (seaborn's own test
+    # dependencies do not bring them)
+    "pingouin": ("0.7.0", ["tests/test_effsize.py", "tests/test_power.py", "tests/test_distribution.py",
+                           "tests/test_utils.py", "tests/test_config.py", "tests/test_correlation.py"]),
 }
 VARIANTS = {"today": ('installer = "pip"', "prune = false"), "uv": ('installer = "uv"', "prune = false"),
             "lean": ('installer = "uv"', "prune = true"),
