@@ -210,3 +210,25 @@ def test_unchanged_files_list_the_last_real_collections_ids(pytester: pytest.Pyt
     test_kinds.write_text(test_kinds.read_text() + "\n# edited\n")
     edited = _record(pytester.runpytest_subprocess("--collect-only", "-q", "--testdock-stubs").outlines)
     assert edited.from_real_run == [] and "test_kinds.py::test_kind[a]" not in edited.nodeids
+
+
+def test_a_file_the_stand_ins_find_no_test_in_is_listed_with_the_real_ids(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test classes deriving from a dependency's test suite (`pandas.tests.extension.base`): with
+    the dependency stood in for, they hold no test at all, and the file no id."""
+    pytester.makepyfile(
+        fakesuite="class BaseTests:\n    def test_one(self):\n        pass\n\n"
+                  "    def test_two(self):\n        pass\n",
+        test_ext="import fakesuite\n\n\nclass TestMine(fakesuite.BaseTests):\n    pass\n",
+        test_plain="def test_plain():\n    pass\n")
+    monkeypatch.setenv("TESTDOCK_LIST_COLLECTED", "1")
+    monkeypatch.delenv("TESTDOCK_HISTORY", raising=False)
+    real = _record(pytester.runpytest_subprocess("--collect-only", "-q").outlines)
+    assert real.nodeids[:2] == ["test_ext.py::TestMine::test_one", "test_ext.py::TestMine::test_two"]
+    (pytester.path / "fakesuite.py").unlink()
+    stubbed = _record(pytester.runpytest_subprocess("--collect-only", "-q", "--testdock-stubs").outlines)
+    assert stubbed.nodeids == real.nodeids and stubbed.from_real_run == ["test_ext.py"]
+    # only the files this collection went through: not those outside what it was asked for
+    only_plain = _record(pytester.runpytest_subprocess("--collect-only", "-q", "--testdock-stubs",
+                                                       "test_plain.py").outlines)
+    assert only_plain.nodeids == ["test_plain.py::test_plain"]

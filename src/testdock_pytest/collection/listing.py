@@ -26,8 +26,11 @@ def project_frames(longrepr: object) -> list[str]:
 class CollectedListing:
     def __init__(self) -> None:
         self.record = CollectionRecord()
+        self.files: list[str] = []  # the test modules this collection went through, in order
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.nodeid.endswith(".py") and "::" not in report.nodeid:
+            self.files.append(report.nodeid)
         if report.failed:
             nodeid = report.nodeid or "."
             self.record.errors.append(nodeid)
@@ -42,7 +45,7 @@ class CollectedListing:
         if stubs.installed() is not None:
             self.record.nodeids, self.record.from_real_run = realids.with_real_ids(
                 session.config.rootpath, realids.ids_path(session.config), self.record.nodeids,
-                set(self.record.errors), set(self.record.unverifiable))
+                set(self.record.errors), set(self.record.unverifiable), self.files)
         finder = stubs.installed()
         if finder is not None:
             self.record.stubbed = sorted(finder.stubbed)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,13 +83,18 @@ class RealIdsRecorder:
 
 
 def with_real_ids(root: Path, path: Path, nodeids: list[str], failed: set[str],
-                  skipped: set[str]) -> tuple[list[str], list[str]]:
+                  skipped: set[str], visited: Sequence[str] = ()) -> tuple[list[str], list[str]]:
     """The collection's ids, each unchanged file's taken from the last real collection instead,
-    for the files collected here and those skipped as not verifiable with stand-ins (a file that
-    failed with a real error keeps failing: no ids for it); and the files whose ids changed."""
+    for the files collected here, those skipped as not verifiable with stand-ins, and those it
+    went through and found no test in (classes whose bases are stand-ins: `pandas.tests`'
+    extension-array suites) (a file that failed with a real error keeps failing: no ids for it);
+    and the files whose ids changed."""
     known = load(path)
     collected = by_file(nodeids)
-    names = list(dict.fromkeys([*collected, *(name for name in known if name in skipped)]))
+    # in the order this collection went through the files
+    order = list(dict.fromkeys([*visited, *collected]))
+    names = [name for name in order if name in collected or name in known]
+    names += [name for name in known if name in skipped and name not in names]
     result: list[str] = []
     replaced: list[str] = []
     for name in names:
