@@ -380,8 +380,7 @@ def test_an_import_no_dependency_provides_fails_once_the_dependencies_are_all_kn
     pytester.makepyfile(test_undeclared="import nosuch_undeclared\n\ndef test_a():\n    pass\n",
                         test_brought="import nosuch_transitive\nimport nosuch_declared\n"
                                      "import ownext\n\ndef test_b():\n    pass\n")
-    (pytester.path / "pkg").mkdir()
-    (pytester.path / "pkg" / "ownext.pyx").write_text("# compiled by the project's build\n")
+    (pytester.path / "ownext.pyx").write_text("# a top-level module the project's build compiles\n")
     _collection_image_environment(pytester, monkeypatch)
     lenient = pytester.runpytest_subprocess("--collect-only", "-q")
     assert lenient.ret == 0, lenient.stdout.str()
@@ -394,6 +393,15 @@ def test_an_import_no_dependency_provides_fails_once_the_dependencies_are_all_kn
     assert "test_brought.py::test_b" in output and "test_undeclared.py::test_a" not in output
     assert "No module named 'nosuch_undeclared': no declared dependency provides it" in output
     assert "not verifiable" not in output
+    # a helper deep in the tree, not on the import path (a docs folder's, imported by its conf.py):
+    # missing, as in the real run, and no stand-in shadows the file when pytest collects it
+    (pytester.path / "docs" / "zz").mkdir(parents=True)
+    (pytester.path / "docs" / "zz" / "test_zz_helper.py").write_text("def test_helper():\n    pass\n")
+    (pytester.path / "docs" / "test_a.py").write_text("import test_zz_helper\n")
+    deep = pytester.runpytest_subprocess("--collect-only", "-q", "--continue-on-collection-errors", "docs")
+    assert "No module named 'test_zz_helper' (the project's docs/zz/test_zz_helper.py is not on the " \
+        "import path" in deep.stdout.str()
+    assert "docs/zz/test_zz_helper.py::test_helper" in deep.stdout.str()  # collected, not shadowed
 
 
 def test_probes_find_declared_dependencies_and_miss_the_rest(pytester: pytest.Pytester,

@@ -479,11 +479,20 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             if top not in self.left_missing:
                 self.left_missing.append(top)
             return False
-        if not declared and self.provided is not None and not _in_project_tree(top):
-            raise ModuleNotFoundError(
-                f"No module named {top!r}: no declared dependency provides it, so the real run "
-                "fails on this import too; add its distribution to the project's (test) "
-                "dependencies", name=top)
+        if not declared and self.provided is not None:
+            local = _in_project_tree(top)
+            if local is None:
+                raise ModuleNotFoundError(
+                    f"No module named {top!r}: no declared dependency provides it, so the real run "
+                    "fails on this import too; add its distribution to the project's (test) "
+                    "dependencies", name=top)
+            if not _own_code(local):
+                # a helper deep in the tree (`doc/sphinxext/github_link.py` imported by
+                # doc/conf.py): not on the import path here, nor in the real run; a stand-in
+                # would also shadow the file when pytest collects it
+                raise ModuleNotFoundError(
+                    f"No module named {top!r} (the project's {local} is not on the import path "
+                    "here, nor in the real run)", name=top)
         return True
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
@@ -514,29 +523,38 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 _SKIPPED_FOLDERS = frozenset({"node_modules", "site-packages", "build", "dist", "__pycache__"})
+_MODULE_SUFFIXES = (".py", ".pyx", ".so", ".pyi")
 
 
 @functools.lru_cache(maxsize=64)
-def _in_project_tree(name: str, depth: int = 4) -> bool:
-    """Whether the project's tree (the working directory) holds a module or package of that name:
-    one of the project's own that this image cannot import the way the real run does (a compiled
-    extension, a folder the real run puts on the path), not a missing dependency."""
-    def search(folder: str, level: int) -> bool:
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            return False
-        for entry in entries:
-            if entry.name == name and entry.is_dir(follow_symlinks=False):
-                return True
-            if entry.name.split(".", 1)[0] == name and entry.name.endswith((".py", ".pyx", ".so", ".pyi")):
-                return True
-        return level < depth and any(
-            search(entry.path, level + 1) for entry in entries
-            if entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".")
-            and entry.name not in _SKIPPED_FOLDERS)
+def _in_project_tree(name: str, depth: int = 4) -> str | None:
+    """Where the project's tree (the working directory) holds a module or package of that name,
+    breadth first (relative path), or None."""
+    root = pathlib.Path.cwd()
+    level = [str(root)]
+    for _ in range(depth + 1):
+        below: list[str] = []
+        for folder in level:
+            try:
+                entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+            except OSError:
+                continue
+            for entry in entries:
+                directory = entry.is_dir(follow_symlinks=False)
+                module = entry.name.split(".", 1)[0] == name and entry.name.endswith(_MODULE_SUFFIXES)
+                if (entry.name == name and directory) or module:
+                    return str(pathlib.Path(entry.path).relative_to(root))
+                if directory and not entry.name.startswith(".") and entry.name not in _SKIPPED_FOLDERS:
+                    below.append(entry.path)
+        level = below
+    return None
 
-    return search(str(pathlib.Path.cwd()), 0)
+
+def _own_code(relative: str) -> bool:
+    """A module at the top of the tree or of src/ is the project's own code, which the real run
+    imports (installed) where this image may not (a compiled extension not built here)."""
+    parts = pathlib.PurePath(relative).parts
+    return len(parts) == 1 or (len(parts) == 2 and parts[0] in ("src", "lib"))
 
 
 def _stdlib_from_disk() -> frozenset[str]:
