@@ -95,9 +95,10 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
         "prune_keep": ",".join(kept),
         "prune_keep_sources": compiles_code([*project.dependencies, *project.test_dependencies]),
         # the real run has these; others, imported under try/except ImportError, stay missing
-        # (the execution image's own tools too: pytest-cov's coverage, psutil)
+        # (the execution image's own tools too, and what they bring: pytest-cov's coverage,
+        # pytest-xdist's execnet, psutil)
         "stub_dependencies": ",".join(import_names([*project.dependencies, *project.test_dependencies,
-                                                    *locked, *EXECUTION_TOOLS, "coverage",
+                                                    *locked, *EXECUTION_TOOLS, "coverage", "execnet",
                                                     *settings.phases.execution.extra_requirements])),
         "system_packages": " ".join(settings.system_packages),
         "build_packages": " ".join(settings.build_packages),
