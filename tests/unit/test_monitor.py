@@ -362,3 +362,30 @@ def test_the_plot_keeps_the_limit_when_the_last_row_lost_it(tmp_path: Path) -> N
                         f"t,0.2,{3 * MiB},,\n")
     stats = stats_from_csv(csv_path)
     assert stats.limit == 1024 * MiB and stats.peak == 300 * MiB and stats.peak_tests == ["b"]
+
+
+class _Container:
+    """A container whose removal fails the first `failures` times (an engine busy or gone)."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    def remove(self, force: bool = False) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise RuntimeError("engine busy")
+
+
+def test_a_removal_that_failed_in_the_background_is_tried_again_and_its_error_told() -> None:
+    from testdock.run.phase import ContainerRemoval
+
+    once = _Container(failures=1)
+    ContainerRemoval(once).wait()
+    assert once.calls == 2  # tried again in the foreground, which worked
+    always = _Container(failures=5)
+    with pytest.raises(RuntimeError, match="engine busy"):
+        ContainerRemoval(always).wait()
+    fine = _Container(failures=0)
+    ContainerRemoval(fine).wait()
+    assert fine.calls == 1

@@ -210,7 +210,7 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
     monitoring: MonitoringSession | None = None
     follower = ProgressFollower(progress_path)
     interrupted = False
-    removal: threading.Thread | None = None
+    removal: ContainerRemoval | None = None
     try:
         if options.monitor:
             monitoring = MonitoringSession(
@@ -232,8 +232,7 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
         result.oom_killed = bool(container.attrs["State"].get("OOMKilled"))
         # the container has exited: nothing in it writes any more, so its removal (a tenth of a
         # second or more of the engine's time) overlaps the plot's drawing
-        removal = threading.Thread(target=container.remove, kwargs={"force": True}, daemon=True)
-        removal.start()
+        removal = ContainerRemoval(container)
     except KeyboardInterrupt:
         interrupted = True
         raise
@@ -251,7 +250,7 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
         if monitoring is not None:
             result.plot = monitoring.finish()
         if removal is not None:
-            removal.join()
+            removal.wait()
         if interrupted and not (root / RESULTS_DIR / JUNIT_FILE).exists():
             # the tests that finished are kept, as after an OOM kill; the running ones were stopped
             junit_from_progress(progress_path, root / RESULTS_DIR / JUNIT_FILE, result.killed_tests,
@@ -268,6 +267,28 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
                             f"killed at the container's memory limit of {format_size(limit)}")
         result.synthesized_junit = True
     return result
+
+
+class ContainerRemoval:
+    """A stopped container's removal, in the background while the run's end is written; wait()
+    tries once more in the foreground if it failed there, and raises what that raises."""
+
+    def __init__(self, container: Any) -> None:
+        self.container = container
+        self.failed = False
+        self._thread = threading.Thread(target=self._remove, daemon=True)
+        self._thread.start()
+
+    def _remove(self) -> None:
+        try:
+            self.container.remove(force=True)
+        except Exception:  # told in wait(), where the caller can hear it
+            self.failed = True
+
+    def wait(self) -> None:
+        self._thread.join()
+        if self.failed:
+            self.container.remove(force=True)
 
 
 def _start(client: docker.DockerClient, image_name: str, command: list[str] | None, limit: int, phase: str,
