@@ -113,6 +113,16 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                               "and not a declared dependency: " + ", ".join(sorted(finder.left_missing)))
     for prediction in finder.predicted:
         terminalreporter.line(f"node ids will differ from the real collection: {prediction}")
+    checked = config.pluginmanager.get_plugin("testdock-verdict")
+    unverifiable = dict(getattr(checked, "unverifiable", {}))
+    if unverifiable:
+        # what a CI collection stage passed without checking: said, not hidden in skip lines
+        terminalreporter.line(f"not verifiable with stand-ins, left to the real run: {len(unverifiable)} "
+                              "file(s) (an error only the stand-ins cause; not a failure)")
+        for name, reason in list(unverifiable.items())[:10]:
+            terminalreporter.line(f"  {name}: {reason.split(': ', 1)[-1][:160]}")
+        if len(unverifiable) > 10:
+            terminalreporter.line(f"  ... and {len(unverifiable) - 10} more")
 
 
 def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -> None:
