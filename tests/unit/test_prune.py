@@ -75,7 +75,7 @@ def test_the_dependencies_whose_tests_the_project_imports_are_found(tmp_path: Pa
     (tmp_path / "tests" / "conftest.py").write_text('pytest_plugins = ["dask.tests.plugin"]\n')
     (tmp_path / ".venv").mkdir()
     (tmp_path / ".venv" / "test_x.py").write_text("from scipy.tests import x\n")  # not the project's
-    assert packages_to_keep(tmp_path, ["mypkg"]) == ["dask", "pandas", "xarray"]
+    assert packages_to_keep(tmp_path, ["tests"], ["mypkg"]) == ["dask", "pandas", "xarray"]
     assert compiles_code(["Cython>=3", "numpy"]) and not compiles_code(["numpy", "pandas"])
 
 

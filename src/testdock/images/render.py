@@ -170,7 +170,8 @@ def render_files(project: Project, settings: Settings) -> dict[str, str]:
     # a locked package is in the real run even when no dependency names it
     locked = [pin for pin in pins if not pin.startswith("-c ")]
     # packages whose test suites the project's code uses: the images keep them whole
-    kept = sorted({*settings.build.keep_packages, *packages_to_keep(project.root, project.packages)})
+    kept = sorted({*settings.build.keep_packages,
+                   *packages_to_keep(project.root, project.test_paths, project.packages)})
     for phase in PHASES:
         spec = SPECS[phase]
         template = _environment.get_template(f"{spec.dockerfile}.j2")

@@ -125,10 +125,6 @@ def _failing_imports(python: str, packages: list[str]) -> list[str]:
     return []
 
 
-def _importable_name(package: str) -> bool:
-    return package.isidentifier()
-
-
 def prune(venv: Path, keep: set[str], keep_sources: bool,
           python: str | None = None) -> tuple[Plan, list[str]]:
     """Remove what the plan names; packages that no longer import get their files back. The plan
@@ -138,7 +134,7 @@ def prune(venv: Path, keep: set[str], keep_sources: bool,
     chosen = plan(site, keep, keep_sources)
     # each pruned package, and its testing helpers where it has them (`numpy.testing`): what test
     # suites import
-    candidates = [module for package in chosen.packages() if _importable_name(package)
+    candidates = [module for package in chosen.packages() if package.isidentifier()
                   for module in (package, f"{package}.testing")
                   if module == package or (site / package / "testing.py").is_file()
                   or (site / package / "testing" / "__init__.py").is_file()]
