@@ -141,14 +141,14 @@ def test_one_image_builds_by_hand_the_seeds_way_with_the_plugin_installed_as_a_p
 
 _INSTALLERS = ("import importlib.util, shutil, sys; "
                "print([m for m in sys.argv[1:] if importlib.util.find_spec(m)], "
-               "[c for c in ('pip', 'pip3', 'easy_install') if shutil.which(c)])")
+               "[c for c in ('pip', 'pip3', 'easy_install', 'uv') if shutil.which(c)])")
 
 
 @pytest.mark.parametrize("phase", PHASES)
 def test_no_image_holds_an_installer(built: tuple[Path, str], docker_client: docker.DockerClient,
                                      phase: str) -> None:
     """Neither the base image's Python nor the venv has pip, setuptools or ensurepip, and no pip
-    command is on the PATH, whatever the base image shipped."""
+    or uv command is on the PATH, whatever the base image shipped."""
     _, prefix = built
     # the venv keeps setuptools where a dependency needs it; the base image's Python has none
     for python, modules in (("/usr/bin/python3", ["pip", "setuptools", "ensurepip", "wheel"]),
@@ -157,6 +157,47 @@ def test_no_image_holds_an_installer(built: tuple[Path, str], docker_client: doc
                           command=[python, "-c", _INSTALLERS, *modules])
         assert code == 0, logs
         assert logs.strip() == "[] []", (python, logs)
+
+
+_INSTALLED_BY = ("import importlib.metadata as m; "
+                 "print(m.distribution('shop').read_text('INSTALLER').strip(), "
+                 "m.distribution('httpx').read_text('INSTALLER').strip())")
+
+
+def _example_built_with(tmp_path: Path, base_image: str, name: str, build_settings: str) -> str:
+    """The example's execution image, built under another project name with these build
+    settings; its image name."""
+    import shutil
+
+    project = tmp_path / name
+    shutil.copytree(REPO / "examples" / "shop", project, ignore=shutil.ignore_patterns("__pycache__"))
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + f'\n[tool.testdock]\nproject = "{name}"\n'
+                         f"[tool.testdock.build]\n{build_settings}\n")
+    assert run_cli("init", str(project), "--base-image", base_image).returncode == 0
+    result = run_cli("build", str(project), "--tag", "it", "--phase", "execution")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return f"{name}-execution:it"
+
+
+def test_uv_installs_by_default_and_pip_on_request(tmp_path: Path, base_image: str,
+                                                  docker_client: docker.DockerClient) -> None:
+    """The dependencies and the project are installed by uv (the default), or by pip with
+    `installer = "pip"`: the same versions, and the suite passes in both."""
+    versions = ("import importlib.metadata as m; "
+                "print(sorted((d.name.lower(), d.version) for d in m.distributions()))")
+    found = {}
+    for installer in ("uv", "pip"):
+        image = _example_built_with(tmp_path, base_image, f"shop-{installer}", f'installer = "{installer}"')
+        code, logs = _run(docker_client, image, command=["python", "-c", _INSTALLED_BY])
+        assert code == 0 and logs.strip() == f"{installer} {installer}", logs
+        code, found[installer] = _run(docker_client, image, command=["python", "-c", versions])
+        assert code == 0, found[installer]
+        results = tmp_path / installer
+        results.mkdir()
+        code, logs = _run(docker_client, image, _results_folder(results))
+        assert code == 0 and "29 passed" in logs.splitlines()[-1], logs[-3000:]
+    assert found["uv"] == found["pip"]
 
 
 _TEST_SUITES = ("import pathlib, site; root = pathlib.Path(site.getsitepackages()[0]); "

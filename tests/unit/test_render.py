@@ -171,7 +171,7 @@ def test_every_image_installs_the_plugin_wheel_and_nothing_activates_it_by_hand(
     for phase in ("collection", "execution", "backend"):
         text = files[SPECS[phase].dockerfile_path]
         assert "COPY docker/testdock_pytest-*.whl /tmp/testdock-plugin/" in text
-        assert "--no-index --no-deps \\\n    /tmp/testdock-plugin/*.whl" in text
+        assert "--no-index --no-deps /tmp/testdock-plugin/*.whl" in text
         assert "PYTEST_PLUGINS" not in text and "/opt/testdock/testdock_pytest" not in text
         assert "TESTDOCK_RESULTS_DIR=/app/test-results" in text
     collection = files[SPECS["collection"].dockerfile_path]
