@@ -171,7 +171,10 @@ def test_a_family_is_recognised_after_its_first_member() -> None:
     assert model.growth("u.py::test_light_9") == int(1 * MiB * 1.1)
 
 
-def test_a_heavy_familys_members_never_overlap_once_one_was_measured(pytestconfig: pytest.Config) -> None:
+def test_a_heavy_familys_members_never_overlap_even_before_one_was_measured(
+        pytestconfig: pytest.Config) -> None:
+    """No history: the family's first member runs beside other tests, and its siblings wait for
+    its measurement; from it they are known to be heavy, and never overlap."""
     collection = [f"t::test_heavy[{i}]" for i in range(4)] + [f"t::light{i}" for i in range(4)]
     sched, _ = _scheduler({}, 700 * MiB, 2, collection, pytestconfig)
     measured = False
@@ -181,8 +184,7 @@ def test_a_heavy_familys_members_never_overlap_once_one_was_measured(pytestconfi
         if not running and sched.tests_finished:
             break
         together.append(running)
-        if measured:  # once one member showed 500 MiB, no two members run side by side
-            assert sum("heavy" in name for name in running) <= 1, running
+        assert sum("heavy" in name for name in running) <= 1, running
         node = next(n for n in sched.node2pending if sched._running(n) is not None)
         index = sched.node2pending[node][0]
         nodeid = sched.collection[index] if sched.collection else ""
@@ -191,6 +193,27 @@ def test_a_heavy_familys_members_never_overlap_once_one_was_measured(pytestconfi
         measured = measured or "heavy" in nodeid
         sched.mark_test_complete(node, index)
     assert measured and {name for running in together for name in running} == set(collection)
+
+
+def test_a_family_left_alone_waits_for_its_first_measurement_then_runs_in_parallel(
+        pytestconfig: pytest.Config) -> None:
+    collection = [f"t::test_p[{i}]" for i in range(6)]
+    sched, _ = _scheduler({}, 1000 * MiB, 2, collection, pytestconfig)
+    together: list[list[str]] = []
+    for _ in range(100):
+        running = _running(sched)
+        if not running and sched.tests_finished:
+            break
+        together.append(running)
+        node = next(n for n in sched.node2pending if sched._running(n) is not None)
+        index = sched.node2pending[node][0]
+        sched.model.observe(node, sched.collection[index] if sched.collection else "", 5 * MiB, 10 * MiB)
+        sched.mark_test_complete(node, index)
+    else:
+        pytest.fail("the scheduler never finished")
+    assert len(together[0]) == 1  # one member first, alone
+    assert any(len(running) == 2 for running in together)  # then side by side
+    assert {name for running in together for name in running} == set(collection)
 
 
 def test_workers_are_started_only_where_they_save_more_than_they_cost() -> None:

@@ -40,8 +40,10 @@ def test_test_suites_and_sources_go_what_is_used_stays(tmp_path: Path) -> None:
         "helped/__init__.py": "", "helped/tests/base.py": "",
         # compiles kernels at run time with its headers
         "torch/__init__.py": "", "torch/include/aten.h": "x" * 500,
+        # broken with or without its tests: not pruning's to judge, its tests go
+        "broken/__init__.py": "raise ImportError('broken already')\n", "broken/tests/t.py": "",
     })
-    chosen, restored = prune(environment, keep={"helped"}, keep_sources=False)
+    chosen, restored = prune(environment, keep={"helped"}, keep_sources=False, compile_after=True)
     assert not (site / "heavy" / "tests").exists() and not (site / "heavy" / "sub" / "test").exists()
     assert not (site / "heavy" / "include" / "heavy.h").exists()
     assert not (site / "heavy" / "_speed.pyx").exists()
@@ -51,10 +53,14 @@ def test_test_suites_and_sources_go_what_is_used_stays(tmp_path: Path) -> None:
     assert (site / "plugged" / "tests" / "plugin.py").is_file()
     assert (site / "helped" / "tests" / "base.py").is_file()
     assert (site / "torch" / "include" / "aten.h").is_file()
-    assert chosen.size("heavy") >= 66_000 and chosen.packages() == ["heavy"]
+    assert not (site / "broken" / "tests").exists()
+    assert chosen.size("heavy") >= 66_000 and chosen.packages() == ["broken", "heavy"]
+    # bytecode for what stays (restored files included), none spent on what went
+    assert list((site / "heavy" / "__pycache__").glob("core.cpython-*.pyc"))
+    assert list((site / "needy" / "tests" / "__pycache__").glob("helpers.cpython-*.pyc"))
     lines = _report(chosen, restored)
     assert lines[0] == "testdock prune: heavy: 64.5 KiB (tests 58.6 KiB, sources 5.9 KiB)"
-    assert "testdock prune: helpful: kept whole" in lines[1]
+    assert any("testdock prune: helpful: kept whole" in line for line in lines)
     assert lines[-1].startswith("testdock prune: removed 64.5 KiB in all: the dependencies' test suites 58.6")
 
 

@@ -9,7 +9,7 @@ test suites of the packages named with --keep (the project's tests import their 
 package), and everything of a package that no longer imports once pruned (each pruned package is
 imported afterwards; one that fails gets its files back).
 
-    python -m testdock_pytest.imagebuild.prune VENV [--keep PKG,...] [--keep-sources]
+    python -m testdock_pytest.imagebuild.prune VENV [--keep PKG,...] [--keep-sources] [--compile]
 
 Standard library only (and testdock's plugin): it runs in the image's build, with the venv's own
 interpreter.
@@ -18,6 +18,7 @@ interpreter.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import shutil
@@ -125,10 +126,22 @@ def _failing_imports(python: str, packages: list[str]) -> list[str]:
     return []
 
 
-def prune(venv: Path, keep: set[str], keep_sources: bool,
-          python: str | None = None) -> tuple[Plan, list[str]]:
-    """Remove what the plan names; packages that no longer import get their files back. The plan
-    of what stayed removed, and the packages restored."""
+def compile_bytecode(paths: list[Path]) -> None:
+    """Bytecode for what stays, as pip and uv compile it at install time, after pruning (no
+    time spent on what goes); failures are ignored, as theirs are (a dependency may ship files
+    that are not Python 3 source)."""
+    for path in paths:
+        if path.is_dir():
+            compileall.compile_dir(path, quiet=2, workers=0)
+        elif path.suffix == ".py":
+            compileall.compile_file(path, quiet=2)
+
+
+def prune(venv: Path, keep: set[str], keep_sources: bool, python: str | None = None,
+          compile_after: bool = False) -> tuple[Plan, list[str]]:
+    """Remove what the plan names (and with `compile_after`, compile what stays); packages that
+    no longer import get their files back. The plan of what stayed removed, and the packages
+    restored."""
     site = site_packages(venv)
     python = python or str(venv / "bin" / "python")
     chosen = plan(site, keep, keep_sources)
@@ -138,18 +151,27 @@ def prune(venv: Path, keep: set[str], keep_sources: bool,
                   for module in (package, f"{package}.testing")
                   if module == package or (site / package / "testing.py").is_file()
                   or (site / package / "testing" / "__init__.py").is_file()]
-    before = set(_failing_imports(python, candidates))  # broken already: not ours to judge
     with tempfile.TemporaryDirectory(prefix="testdock-prune-") as trash_folder:
         trash = Path(trash_folder)
-        for item in chosen.items:
-            target = trash / item.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(site / item.path), str(target))
-        failing = _failing_imports(python, [module for module in candidates if module not in before])
-        after = sorted({module.partition(".")[0] for module in failing})
-        for item in chosen.items:
-            if item.package in after:
-                shutil.move(str(trash / item.path), str(site / item.path))
+
+        def move(items: list[Pruned], source: Path, target: Path) -> None:
+            for item in items:
+                (target / item.path).parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(source / item.path), str(target / item.path))
+
+        move(chosen.items, site, trash)
+        if compile_after:
+            compile_bytecode([site])
+        failing = _failing_imports(python, candidates)
+        suspects = {module.partition(".")[0] for module in failing}
+        back = [item for item in chosen.items if item.package in suspects]
+        move(back, trash, site)
+        if compile_after:
+            compile_bytecode([site / item.path for item in back])
+        # a module that fails with its files back was broken already: not ours to judge
+        still = set(_failing_imports(python, failing))
+        after = sorted({module.partition(".")[0] for module in failing if module not in still})
+        move([item for item in back if item.package not in after], site, trash)
     chosen.items = [item for item in chosen.items if item.package not in after]
     return chosen, after
 
@@ -177,9 +199,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--keep", default="", help="comma-separated top-level packages kept whole")
     parser.add_argument("--keep-sources", action="store_true",
                         help="keep C/Cython sources, headers and static libraries (tests compile code)")
+    parser.add_argument("--compile", action="store_true",
+                        help="compile the bytecode of what stays (installed without it)")
     options = parser.parse_args(argv)
     keep = {name.strip() for name in options.keep.split(",") if name.strip()}
-    chosen, restored = prune(options.venv, keep, options.keep_sources)
+    chosen, restored = prune(options.venv, keep, options.keep_sources, compile_after=options.compile)
     for line in _report(chosen, restored):
         print(line)
     return 0

@@ -75,6 +75,20 @@ class MemoryModel:
                 return max(self.default_growth, int(self._typical_growth(key) * 1.1))
         return self.default_growth
 
+    def unmeasured_siblings(self, nodeid: str) -> str | None:
+        """The test's nearest family (its function's parametrizations, or its numbered
+        siblings) when nothing of that family was measured yet; None otherwise, or for a test
+        with no siblings. Its members are not run side by side until one of them has been
+        measured: a heavy family shows in its first member, not in an OOM kill of two."""
+        keys = family_keys(nodeid)
+        if "[" in nodeid:
+            key = keys[0]
+        elif len(keys) > 1 and keys[1].endswith("#"):
+            key = keys[1]
+        else:
+            return None
+        return None if key in self.families or nodeid in self.expected else key
+
     def informed(self, nodeid: str) -> bool:
         """Whether anything measured speaks for the test: itself, or a member of its family."""
         return nodeid in self.expected or any(key in self.families for key in family_keys(nodeid))

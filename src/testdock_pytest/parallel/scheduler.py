@@ -240,12 +240,32 @@ class MemoryScheduling(LoadScheduling):
         # a test waiting in another worker's queue is about to run: count it too
         others += sum(self._growth(queue[0]) for other, queue in self.node2pending.items()
                       if other is not node and len(queue) == 1 and other not in self.shutdown_sent)
-        for position, index in enumerate(self.pending):
-            if others + self._growth(index) <= self.model.usable:
+        learning = self._learning(node)
+        candidates = [position for position, index in enumerate(self.pending)
+                      if not learning or self.model.unmeasured_siblings(self._nodeid(index)) not in learning]
+        if not candidates:
+            return None  # only siblings of a test being measured are left: they wait for it
+        for position in candidates:
+            if others + self._growth(self.pending[position]) <= self.model.usable:
                 return int(self.pending.pop(position))
         # none fits now: the lightest, which room is soonest made for
-        lightest = min(range(len(self.pending)), key=lambda position: self._growth(self.pending[position]))
+        lightest = min(candidates, key=lambda position: self._growth(self.pending[position]))
         return int(self.pending.pop(lightest))
+
+    def _learning(self, node: WorkerController) -> set[str]:
+        """The families none of whose members was measured yet and one of which is in another
+        worker's queue: their other members do not go to `node` until it has been measured
+        (other tests do meanwhile). Behind a member in `node`'s own queue they may go: they run
+        after it there, never beside it."""
+        learning = set()
+        for other, queue in self.node2pending.items():
+            if other is node:
+                continue
+            for index in queue:
+                family = self.model.unmeasured_siblings(self._nodeid(index))
+                if family is not None:
+                    learning.add(family)
+        return learning
 
     def _next(self, node: WorkerController) -> int | None:
         if self.pending:
@@ -294,6 +314,8 @@ class MemoryScheduling(LoadScheduling):
         successor = self._pick(node) if self.pending else (self.solo.pop(0) if self.solo else None)
         if successor is not None:
             self._send(node, self._batch(node, queue[0], successor))
+        elif self.pending:
+            return False  # what is left waits for a sibling's measurement; so does the queued test
         else:
             node.shutdown()  # lets the queued test run
             self.shutdown_sent.add(node)
