@@ -72,6 +72,8 @@ class MemoryScheduling(LoadScheduling):
 
     @property
     def solo_indices(self) -> set[int]:
+        if not self.crashes:  # asked at every step: no walk over the queues before any crash
+            return set(self.solo)
         return set(self.solo) | {i for i in self._all_queued() if self.crashes[self._nodeid(i)]}
 
     def _all_queued(self) -> list[int]:
