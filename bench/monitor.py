@@ -101,6 +101,39 @@ def measure(root: Path, rounds: int, repeat: int) -> list[tuple[str, str, str, s
     ]
 
 
+def sampling_cost(base_image: str, reads: int = 400) -> list[tuple[str, str, str, str, str]]:
+    """The sampler's own cost per sample, against a live container with a few processes: memory
+    alone, then with CPU, storage and processes (issue 19), each read `reads` times."""
+    from testdock import engine
+    from testdock.monitor.resources import CgroupResources
+    from testdock.monitor.sources import CgroupSource, cgroup_files
+
+    client = engine.client()
+    script = ("import subprocess, time; [subprocess.Popen(['sleep', '60']) for _ in range(4)]; "
+              "time.sleep(60)")
+    container = client.containers.run(base_image, ["python3", "-c", script], detach=True,
+                                      network_mode="host", labels={"io.testdock.bench": "1"})
+    try:
+        time.sleep(1)
+        files = cgroup_files(str(container.id))
+        if files is None:
+            return [("sampling cost per sample", "-", "no cgroup files here", "", "")]
+        costs = []
+        resources = CgroupResources(str(container.id), files.version)
+        for source in (CgroupSource(files), CgroupSource(files, resources)):
+            started = time.perf_counter()
+            for _ in range(reads):
+                source.read()
+            costs.append((time.perf_counter() - started) / reads)
+    finally:
+        container.remove(force=True)
+    memory, everything = costs
+    return [("sampler: CPU time per sample", f"{memory * 1e6:.0f} us (memory)",
+             f"{everything * 1e6:.0f} us (+CPU, I/O, procs)", f"{everything / memory:.1f}", ""),
+            ("sampler: share of one CPU at 20 Hz", f"{memory * 20:.2%}", f"{everything * 20:.2%}", "",
+             "part of <= 2% wall")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -120,6 +153,7 @@ def main() -> None:
         for repeat in (int(r) for r in args.repeats.split(",")):
             rows += measure(root, args.rounds, repeat)
         rows.append(("plot rendering alone (incl. import)", "-", f"{plot_seconds(root):.2f} s", "", ""))
+        rows += sampling_cost(base_image)
     print(f"example execution phase, {args.rounds} interleaved rounds per mode, medians")
     print(f"{'figure':<40}{'monitor off':>14}{'monitor on':>14}{'on/off':>12}  target")
     for title, off, on, ratio, target in rows:

@@ -278,3 +278,45 @@ def test_the_phases_environment_reaches_the_tests(built: Path) -> None:
     assert "1 passed" in result.stdout
     # the plugin, installed in the image by its entry point, chose the workers (not xdist's CPU count)
     assert "testdock -n auto: " in result.stdout
+
+
+BUSY_SUITE = """
+import subprocess, sys, time
+
+
+def test_burns_cpu_writes_files_and_starts_processes(tmp_path):
+    children = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"]) for _ in range(3)]
+    with open(tmp_path / "out.bin", "wb") as handle:
+        for _ in range(24):
+            handle.write(b"x" * 2**20)
+    deadline = time.process_time() + 1.5
+    while time.process_time() < deadline:
+        pass
+    for child in children:
+        child.wait()
+"""
+
+
+def test_cpu_storage_and_processes_are_sampled_beside_memory(built: Path) -> None:
+    """A suite that burns CPU, writes 24 MiB and starts processes: the CSV, the summary, the
+    Prometheus file and the plot have the figures (issue 19)."""
+    (built / "tests" / "test_zz_busy.py").write_text(BUSY_SUITE)
+    result = run_cli("run", "execution", str(built), "--mount-source", "--", "-q", "tests/test_zz_busy.py")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    rows = [row.split(",") for row in (built / "monitoring" / "memory.csv").read_text().splitlines()]
+    header, samples = rows[0], rows[1:]
+    column = {name: header.index(name) for name in ("cpu_percent", "written_bytes", "processes")}
+
+    def highest(name: str) -> float:
+        return max(float(row[column[name]]) for row in samples if row[column[name]])
+
+    assert highest("cpu_percent") > 60  # one CPU kept busy for 1.5 s
+    assert highest("written_bytes") >= 24 * 2**20
+    assert highest("processes") >= 4  # pytest and its three children
+    assert "testdock: CPU " in result.stderr and "written " in result.stderr
+    metrics = {line.split("{")[0]: float(line.rsplit(" ", 1)[1])
+               for line in (built / "monitoring" / "metrics.prom").read_text().splitlines()
+               if line.startswith("testdock_") and "{" in line}
+    assert metrics["testdock_cpu_seconds"] >= 1.5
+    assert metrics["testdock_storage_written_bytes"] >= 24 * 2**20
+    assert (built / "monitoring" / "memory-profile.png").read_bytes()[:4] == b"\x89PNG"

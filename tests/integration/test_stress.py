@@ -58,7 +58,8 @@ def test_stress_run_on_the_example(project: Path, postgres_image: str,  # noqa: 
     assert summary["top_memory"][0]["nodeid"] == "tests/memory/test_allocations.py::test_allocate[300]"
     report = _Report()
     report.feed((project / "monitoring" / "report.html").read_text())
-    assert report.sections == ["results", "benchmarks", "leaks", "memory", "profiles", "load"]
+    assert report.sections == ["results", "benchmarks", "leaks", "memory", "resources", "profiles", "load"]
+    assert summary["top_cpu"] and summary["top_cpu"][0]["cpu"] > 0  # per test, from the plugin
     for name in ("timeline", "load-timeline"):
         png = base64.b64decode(report.images[name].removeprefix("data:image/png;base64,"))
         assert matplotlib.image.imread(io.BytesIO(png), format="png").shape[0] > 100

@@ -4,6 +4,7 @@ history, the memory_limit marker and the terminal summary."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -54,6 +55,46 @@ def test_growth_is_measured_within_5_percent_or_2_mib(isolated: pytest.Pytester,
     assert abs(kept - 30 * MiB) <= 3 * MiB
     if workers:
         assert {str(test["worker"]) for test in tests.values()} <= {"gw0", "gw1"}
+
+
+BUSY = """
+import os, time
+
+def test_burns_cpu():
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:
+        pass
+
+def test_writes_a_file(tmp_path):
+    with open(tmp_path / "out.bin", "wb") as handle:
+        handle.write(b"x" * (8 * 2**20))
+
+def test_idle():
+    time.sleep(0.2)
+"""
+
+
+def test_each_test_has_its_cpu_time_and_storage_bytes(isolated: pytest.Pytester) -> None:
+    """For the stress report's tables of the tests that used the most CPU and I/O."""
+    isolated.makepyfile(test_busy=BUSY)
+    isolated.runpytest_subprocess().assert_outcomes(passed=3)
+    tests = _report(isolated)
+    burns, writes, idle = (tests[f"test_busy.py::test_{name}"]
+                           for name in ("burns_cpu", "writes_a_file", "idle"))
+    assert 0.28 <= float(str(burns["cpu"])) < 0.6
+    assert float(str(idle["cpu"])) < 0.1
+    assert int(str(burns["written_bytes"])) < MiB
+    if _filesystem(isolated.path) == "tmpfs":  # memory, not storage: nothing reaches a disk
+        assert int(str(writes["written_bytes"])) < MiB
+    else:
+        assert int(str(writes["written_bytes"])) >= 8 * MiB
+
+
+def _filesystem(path: Path) -> str:
+    """The type of the filesystem holding `path` (the longest mount point above it)."""
+    mounts = [line.split()[1:3] for line in Path("/proc/mounts").read_text().splitlines()]
+    above = [(point, kind) for point, kind in mounts if path.is_relative_to(point)]
+    return max(above, key=lambda mount: len(mount[0]))[1]
 
 
 def test_history_keeps_the_last_runs_and_summary_names_the_heaviest(isolated: pytest.Pytester) -> None:

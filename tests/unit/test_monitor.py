@@ -118,9 +118,10 @@ def test_sampler_writes_csv_and_finds_peak_test_and_time_above_90(tmp_path: Path
     assert stats.headroom == 40 * MiB
     assert 0.005 < stats.seconds_above_90 < 0.2
     rows = (tmp_path / "memory.csv").read_text().splitlines()
-    assert rows[0] == "time,elapsed_s,usage_bytes,limit_bytes,running_tests"
+    assert rows[0] == ("time,elapsed_s,usage_bytes,limit_bytes,running_tests,cpu_percent,"
+                       "throttled_percent,read_bytes,written_bytes,processes")
     assert len(rows) == 1 + len(values)
-    assert rows[3].endswith(f",{950 * MiB},{1000 * MiB},t.py::heavy")
+    assert rows[3].endswith(f",{950 * MiB},{1000 * MiB},t.py::heavy,,,,,")  # no resources read
 
 
 def test_a_limit_that_reads_as_gone_at_the_end_is_still_the_limit(tmp_path: Path) -> None:

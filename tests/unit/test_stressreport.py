@@ -27,6 +27,8 @@ from testdock.run.stressreport import (
     read_junit,
     read_locust,
     read_memory,
+    read_resources,
+    summary_lines,
     write_report,
 )
 
@@ -78,6 +80,24 @@ def test_memory_report_gives_the_heaviest_tests_and_confirmed_leaks_first(tmp_pa
     assert [(s.nodeid, s.leaks) for s in suspects] == [("t.py::leak", True), ("t.py::cache", False)]
 
 
+def test_the_tests_that_used_the_most_cpu_and_storage_are_listed(tmp_path: Path) -> None:
+    tests = [{"nodeid": f"t.py::t{i}", "peak": MiB, "duration": 1.0, "cpu": i / 10,
+              "read_bytes": 0, "written_bytes": (20 - i) * MiB} for i in range(20)]
+    tests.append({"nodeid": "t.py::old", "peak": MiB})  # a report from before these figures
+    (tmp_path / "memory.json").write_text(json.dumps({"tests": tests}))
+    busiest, moved = read_resources(tmp_path / "memory.json", top=2)
+    assert [(t.nodeid, t.cpu) for t in busiest] == [("t.py::t19", 1.9), ("t.py::t18", 1.8)]
+    assert [(t.nodeid, t.written_bytes) for t in moved] == [("t.py::t0", 20 * MiB), ("t.py::t1", 19 * MiB)]
+    summary = _summary()
+    summary.top_cpu, summary.top_io = busiest, moved
+    lines = "\n".join(summary_lines(summary))
+    assert "most CPU: t.py::t19 (1.90s of CPU in 1.00s)" in lines
+    assert "most storage I/O: t.py::t0 (read 0 B, written 20.0 MiB)" in lines
+    text = write_report(summary, tmp_path).read_text()
+    assert "Top CPU tests" in text and "t.py::t18" in text and "20.0 MiB" in text
+    assert StressSummary.from_json(summary.as_json()).top_io == moved
+
+
 def test_locust_aggregated_row_is_read(tmp_path: Path) -> None:
     header = ("Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,"
               "Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,"
@@ -125,7 +145,7 @@ def test_the_html_report_parses_holds_every_section_and_its_image_loads(tmp_path
     parser = _Sections()
     parser.feed(report.read_text())
     parser.close()
-    assert parser.ids == ["results", "benchmarks", "leaks", "memory", "profiles", "load"]
+    assert parser.ids == ["results", "benchmarks", "leaks", "memory", "resources", "profiles", "load"]
     source = parser.images["timeline"]
     assert source.startswith("data:image/png;base64,")
     image = matplotlib.image.imread(io.BytesIO(base64.b64decode(source.split(",", 1)[1])), format="png")

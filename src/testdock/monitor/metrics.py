@@ -7,6 +7,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server, write_to_textfile
 
+from testdock.monitor.sampler import MemoryStats
+
 
 class RunMetrics:
     def __init__(self, phase: str) -> None:
@@ -24,6 +26,18 @@ class RunMetrics:
                              registry=self.registry).labels(phase)
         self._running = Gauge("testdock_tests_running", "Tests running now", labels,
                               registry=self.registry).labels(phase)
+        self._cpu = Gauge("testdock_cpu_percent", "CPU in use over the last sample (100 = one CPU)",
+                          labels, registry=self.registry).labels(phase)
+        self._cpu_seconds = Gauge("testdock_cpu_seconds", "CPU time the container used so far",
+                                  labels, registry=self.registry).labels(phase)
+        self._throttled = Gauge("testdock_cpu_throttled_seconds", "CPU time the quota held back so far",
+                                labels, registry=self.registry).labels(phase)
+        self._read = Gauge("testdock_storage_read_bytes", "Bytes read from storage so far",
+                           labels, registry=self.registry).labels(phase)
+        self._written = Gauge("testdock_storage_written_bytes", "Bytes written to storage so far",
+                              labels, registry=self.registry).labels(phase)
+        self._processes = Gauge("testdock_processes", "Processes in the container now",
+                                labels, registry=self.registry).labels(phase)
         self._server: Any = None
         self._thread: Any = None
 
@@ -35,6 +49,18 @@ class RunMetrics:
         self._done.set(done)
         self._failed.set(failed)
         self._running.set(running)
+
+    def update_resources(self, stats: MemoryStats) -> None:
+        """The CPU, storage and process gauges, from the last sample; untouched where the source
+        does not read them."""
+        last = stats.resources[-1] if stats.resources else None
+        if last is None:
+            return
+        for gauge, value in ((self._cpu, last.cpu_percent), (self._cpu_seconds, stats.cpu_seconds),
+                             (self._throttled, stats.throttled_seconds), (self._read, stats.read_bytes),
+                             (self._written, stats.written_bytes), (self._processes, last.processes)):
+            if value is not None:
+                gauge.set(value)
 
     def serve(self, port: int) -> None:
         self._server, self._thread = start_http_server(port, addr="127.0.0.1", registry=self.registry)

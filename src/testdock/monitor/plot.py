@@ -1,17 +1,21 @@
-"""monitoring/memory-profile.png: memory over time, the limit, the peak and its test."""
+"""monitoring/memory-profile.png: memory over time, the limit, the peak and its test; CPU,
+storage and processes below it where the source read them."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from testdock.monitor.sampler import MemoryStats
+from testdock.monitor.sampler import MemoryStats, ResourceSample
 
 MiB = 2**20
 
 
 def plot_memory(stats: MemoryStats, path: Path, title: str) -> Path | None:
-    """Write the plot; None when there is nothing to draw."""
+    """Write the plot; None when there is nothing to draw. Memory on top; below it, where the
+    source read them, CPU (and its throttling), storage bytes and processes, on the same time
+    axis, with the memory peak's moment marked in each."""
     if not stats.series:
         return None
     import matplotlib
@@ -21,7 +25,15 @@ def plot_memory(stats: MemoryStats, path: Path, title: str) -> Path | None:
 
     times = [elapsed for elapsed, _, _ in stats.series]
     usage = [value / MiB for _, value, _ in stats.series]
-    figure, axes = pyplot.subplots(figsize=(11, 5), dpi=110)
+    resources = [sample for sample in stats.resources
+                 if sample.cpu_percent is not None or sample.written_bytes is not None
+                 or sample.processes is not None]
+    if resources:
+        figure, panels = pyplot.subplots(4, 1, figsize=(11, 10), dpi=110, sharex=True,
+                                         gridspec_kw={"height_ratios": [3, 1.4, 1.4, 1]})
+        axes = panels[0]
+    else:
+        figure, axes = pyplot.subplots(figsize=(11, 5), dpi=110)
     try:
         axes.plot(times, usage, color="#1f77b4", linewidth=1.2, label="memory in use")
         axes.fill_between(times, usage, color="#1f77b4", alpha=0.15)
@@ -41,19 +53,63 @@ def plot_memory(stats: MemoryStats, path: Path, title: str) -> Path | None:
                       textcoords="offset points", fontsize=8,
                       arrowprops={"arrowstyle": "->", "color": "#555555"},
                       bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.9})
-        axes.set_xlabel("seconds since start")
         axes.set_ylabel("MiB")
         axes.set_title(title)
         top = max(max(usage), (stats.limit or 0) / MiB) * 1.08
         axes.set_ylim(0, top or 1)
         axes.grid(alpha=0.3)
         axes.legend(loc="upper left", fontsize=8)
+        if resources:
+            _resource_panels(stats, resources, panels[1:])
+            panels[-1].set_xlabel("seconds since start")
+        else:
+            axes.set_xlabel("seconds since start")
         figure.tight_layout()
         path.parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(path)
     finally:
         pyplot.close(figure)
     return path
+
+
+def _resource_panels(stats: MemoryStats, resources: list[ResourceSample], panels: Any) -> None:
+    """CPU (and throttling), storage bytes, processes: one panel each, the memory peak marked."""
+    cpu_axes, io_axes, process_axes = panels
+    times = [sample.elapsed for sample in resources]
+    cpu = [sample.cpu_percent for sample in resources]
+    cpu_axes.plot(times, [value if value is not None else float("nan") for value in cpu],
+                  color="#2ca02c", linewidth=1.1, label="CPU (100% = one CPU)")
+    throttled = [sample.throttled_percent for sample in resources]
+    if any(value for value in throttled):
+        cpu_axes.plot(times, [value if value is not None else float("nan") for value in throttled],
+                      color="#d62728", linewidth=1, label="held back by the CPU quota")
+    if stats.peak_cpu_tests:
+        peak = max((sample for sample in resources if sample.cpu_percent is not None),
+                   key=lambda sample: sample.cpu_percent or 0.0, default=None)
+        if peak is not None:
+            cpu_axes.annotate(_shorten(stats.peak_cpu_tests[0], 60), xy=(peak.elapsed, peak.cpu_percent or 0),
+                              xytext=(-200 if peak.elapsed > times[-1] / 2 else 10, -12),
+                              textcoords="offset points", fontsize=7,
+                              arrowprops={"arrowstyle": "->", "color": "#555555"})
+    cpu_axes.set_ylabel("CPU %")
+    cpu_axes.set_ylim(bottom=0)
+    written = [sample.written_bytes for sample in resources]
+    read = [sample.read_bytes for sample in resources]
+    io_axes.plot(times, [value / MiB if value is not None else float("nan") for value in written],
+                 color="#9467bd", linewidth=1.1, label="written")
+    io_axes.plot(times, [value / MiB if value is not None else float("nan") for value in read],
+                 color="#8c564b", linewidth=1.1, linestyle="--", label="read")
+    io_axes.set_ylabel("storage MiB")
+    io_axes.set_ylim(bottom=0)
+    processes = [sample.processes for sample in resources]
+    process_axes.step(times, [value if value is not None else float("nan") for value in processes],
+                      where="post", color="#7f7f7f", linewidth=1.1, label="processes")
+    process_axes.set_ylabel("processes")
+    process_axes.set_ylim(bottom=0)
+    for axes in panels:
+        axes.axvline(stats.peak_elapsed, color="#d62728", linestyle=":", linewidth=0.8)  # the memory peak
+        axes.grid(alpha=0.3)
+        axes.legend(loc="upper left", fontsize=7)
 
 
 def _shorten(text: str, width: int = 70) -> str:
@@ -97,10 +153,26 @@ def stats_from_csv(csv_path: Path, peak_tests: list[str] | None = None) -> Memor
             if usage > stats.peak:
                 stats.peak, stats.peak_elapsed = usage, elapsed
                 stats.peak_tests = [t for t in row["running_tests"].split(" | ") if t]
+            if row.get("processes") is not None:  # an older CSV has memory only
+                sample = ResourceSample(elapsed, _number(row["cpu_percent"]),
+                                        _number(row["throttled_percent"]), _whole(row["read_bytes"]),
+                                        _whole(row["written_bytes"]), _whole(row["processes"]))
+                stats.resources.append(sample)
+                if sample.cpu_percent is not None and sample.cpu_percent > stats.peak_cpu_percent:
+                    stats.peak_cpu_percent = sample.cpu_percent
+                    stats.peak_cpu_tests = [t for t in row["running_tests"].split(" | ") if t]
     stats.samples = len(stats.series)
     if peak_tests is not None:
         stats.peak_tests = peak_tests
     return stats
+
+
+def _number(cell: str | None) -> float | None:
+    return float(cell) if cell else None
+
+
+def _whole(cell: str | None) -> int | None:
+    return int(cell) if cell else None
 
 
 class PlotRenderer:

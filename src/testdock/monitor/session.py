@@ -54,6 +54,7 @@ class MonitoringSession:
             def update(usage: int, stats: MemoryStats) -> None:
                 done, failed, running = _counts(follower)
                 metrics.update(usage, stats.limit, stats.peak, done, failed, running)
+                metrics.update_resources(stats)
 
         self._sampler = MemorySampler(self.source, self.files.csv, self.follower, self.interval,
                                       update).start()
@@ -77,6 +78,7 @@ class MonitoringSession:
             done, failed, _ = _counts(self.follower)
             last = stats.series[-1][1] if stats.series else 0
             metrics.update(last, stats.limit, stats.peak, done, failed, 0)
+            metrics.update_resources(stats)
             metrics.close(self.files.metrics)
         elif self._metrics is not None:
             self._metrics.close(None)

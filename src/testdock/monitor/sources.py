@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from testdock.monitor.resources import CgroupResources, Resources, from_engine_stats
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 NO_LIMIT = 1 << 60  # cgroup v1 writes 9223372036854771712 for "no limit", v2 writes "max"
 
@@ -16,6 +18,7 @@ NO_LIMIT = 1 << 60  # cgroup v1 writes 9223372036854771712 for "no limit", v2 wr
 class Reading:
     usage: int  # bytes in use, page cache that can be dropped at once excluded (as `docker stats`)
     limit: int | None  # None: no limit
+    resources: Resources | None = None  # CPU, I/O and processes, where the source reads them
 
 
 class MemorySource(Protocol):
@@ -76,10 +79,11 @@ def cgroup_files(container_id: str, root: Path = CGROUP_ROOT) -> CgroupFiles | N
 
 
 class CgroupSource:
-    """Readings from cgroup files (v1 or v2)."""
+    """Readings from cgroup files (v1 or v2): memory, and with `resources` the rest."""
 
-    def __init__(self, files: CgroupFiles) -> None:
+    def __init__(self, files: CgroupFiles, resources: CgroupResources | None = None) -> None:
         self.files = files
+        self.resources = resources
         self.name = f"cgroup v{files.version}"
         self.last_oom_kills = 0  # kept from the last reading: the cgroup vanishes with the container
 
@@ -90,7 +94,8 @@ class CgroupSource:
         self.last_oom_kills = max(self.last_oom_kills, self.oom_kills())
         limit = _read_int(self.files.limit)
         usage = max(0, usage - _stat_value(self.files.stat, self.files.inactive_key))
-        return Reading(usage, None if limit is None or limit >= NO_LIMIT else limit)
+        resources = self.resources.read() if self.resources is not None else None
+        return Reading(usage, None if limit is None or limit >= NO_LIMIT else limit, resources)
 
     def oom_kills(self) -> int:
         return _stat_value(self.files.events, "oom_kill")
@@ -123,7 +128,8 @@ class StatsSource:
                 cache = details.get("total_inactive_file", details.get("inactive_file", 0))
                 limit = memory.get("limit")
                 self._latest = Reading(max(0, int(memory["usage"]) - int(cache)),
-                                       int(limit) if limit and int(limit) < NO_LIMIT else None)
+                                       int(limit) if limit and int(limit) < NO_LIMIT else None,
+                                       from_engine_stats(stats))
         except Exception:  # the stream ends with the container, in whatever way the SDK chooses
             return
 
@@ -155,12 +161,18 @@ class ProcessTreeSource:
         except psutil.Error:
             return None
         total = 0
+        cpu = 0.0
+        read = written = 0
         for process in processes:
             try:
                 total += process.memory_info().rss
-            except psutil.Error:
+                times = process.cpu_times()
+                cpu += times.user + times.system
+                counters = process.io_counters()
+                read, written = read + counters.read_bytes, written + counters.write_bytes
+            except (psutil.Error, AttributeError):  # io_counters: not on every platform
                 continue
-        return Reading(total, self._limit)
+        return Reading(total, self._limit, Resources(cpu, None, read, written, len(processes)))
 
     def close(self) -> None:
         pass

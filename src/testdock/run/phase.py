@@ -16,7 +16,8 @@ from testdock.errors import BadInput
 from testdock.images.phases import USER_ID, memory_limit
 from testdock.images.render import app_pythonpath
 from testdock.monitor.junit import junit_from_progress
-from testdock.monitor.sampler import MemoryStats
+from testdock.monitor.resources import CgroupResources
+from testdock.monitor.sampler import MemoryStats, resources_line
 from testdock.monitor.session import MonitoringFiles, MonitoringSession
 from testdock.monitor.sources import CgroupSource, MemorySource, StatsSource, cgroup_files
 from testdock.monitor.tests_running import ProgressFollower
@@ -168,7 +169,7 @@ def check_phase_cpus(client: docker.DockerClient, phase: str, settings: Settings
 def memory_source(container: Any) -> MemorySource:
     files = cgroup_files(str(container.id))
     if files is not None:
-        return CgroupSource(files)
+        return CgroupSource(files, CgroupResources(str(container.id), files.version))
     return StatsSource(container)
 
 
@@ -346,6 +347,9 @@ def summary_lines(result: RunResult) -> list[str]:
             f" (headroom {format_size(headroom) if headroom is not None else 'unlimited'}),"
             f" {stats.seconds_above_90:.1f}s above 90%; {stats.samples} samples at {rate:.0f} Hz"
             f" from {result.source}")
+        resources = resources_line(stats)
+        if resources is not None:
+            lines.append(f"testdock: {resources}")
         if result.plot is not None:
             lines.append(f"testdock: timeline in {MONITORING_DIR}/memory.csv, "
                          f"plot in {MONITORING_DIR}/{result.plot.name}")

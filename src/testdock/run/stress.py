@@ -35,6 +35,7 @@ from testdock.run.stressreport import (
     read_junit,
     read_locust,
     read_memory,
+    read_resources,
     write_report,
 )
 from testdock.safepaths import write_atomically
@@ -195,6 +196,7 @@ def run_stress(target: Path | Workspace, options: RunOptions | None = None,
         baseline.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(results / BENCHMARKS_FILE, baseline)
     summary.top_memory, summary.leaks = read_memory(results / MEMORY_REPORT_FILE)
+    summary.top_cpu, summary.top_io = read_resources(results / MEMORY_REPORT_FILE)
     if settings.stress.profile_top and summary.top_memory:
         heaviest = [test.nodeid for test in summary.top_memory[:settings.stress.profile_top]]
         summary.profiles = _profiles(workspace, options, heaviest, echo)

@@ -52,6 +52,9 @@ class MemoryTest:
     growth: int
     retained: int
     duration: float
+    cpu: float = 0.0  # CPU seconds its process used during it
+    read_bytes: int = 0  # storage bytes its process read and wrote during it
+    written_bytes: int = 0
 
 
 @dataclass
@@ -89,6 +92,8 @@ class StressSummary:
     regression_threshold: float = 0.10
     leaks: list[LeakSuspect] = field(default_factory=list)
     top_memory: list[MemoryTest] = field(default_factory=list)
+    top_cpu: list[MemoryTest] = field(default_factory=list)  # the tests that used the most CPU
+    top_io: list[MemoryTest] = field(default_factory=list)  # ... and moved the most storage bytes
     profiles: list[str] = field(default_factory=list)  # paths relative to monitoring/
     load: LoadResult | None = None
     load_skipped: str = ""
@@ -107,6 +112,8 @@ class StressSummary:
                "benchmarks": [Benchmark(**b) for b in data.get("benchmarks", [])],
                "leaks": [LeakSuspect(**s) for s in data.get("leaks", [])],
                "top_memory": [MemoryTest(**t) for t in data.get("top_memory", [])],
+               "top_cpu": [MemoryTest(**t) for t in data.get("top_cpu", [])],
+               "top_io": [MemoryTest(**t) for t in data.get("top_io", [])],
                "load": LoadResult(**load) if load else None})
 
 
@@ -159,13 +166,31 @@ def read_memory(path: Path, top: int = 10) -> tuple[list[MemoryTest], list[LeakS
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return [], []
-    tests = [MemoryTest(t["nodeid"], int(t["peak"]), int(t.get("growth", 0)), int(t.get("retained", 0)),
-                        float(t.get("duration", 0.0))) for t in data.get("tests", [])]
+    tests = _tests(data)
     heaviest = sorted(tests, key=lambda t: (-t.peak, t.nodeid))[:top]
     suspects = [LeakSuspect(nodeid, [int(v) for v in kept], leak_confirmed([int(v) for v in kept]))
                 for nodeid, kept in sorted(data.get("leak_checks", {}).items())]
     suspects.sort(key=lambda s: (not s.leaks, -sum(s.kept)))
     return heaviest, suspects
+
+
+def _tests(data: dict[str, Any]) -> list[MemoryTest]:
+    return [MemoryTest(t["nodeid"], int(t["peak"]), int(t.get("growth", 0)), int(t.get("retained", 0)),
+                       float(t.get("duration", 0.0)), float(t.get("cpu", 0.0)), int(t.get("read_bytes", 0)),
+                       int(t.get("written_bytes", 0))) for t in data.get("tests", [])]
+
+
+def read_resources(path: Path, top: int = 10) -> tuple[list[MemoryTest], list[MemoryTest]]:
+    """The tests that used the most CPU, and those that moved the most storage bytes (none that
+    used none), from the plugin's memory.json."""
+    try:
+        tests = _tests(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError):
+        return [], []
+    busiest = sorted((t for t in tests if t.cpu > 0), key=lambda t: (-t.cpu, t.nodeid))[:top]
+    moved = sorted((t for t in tests if t.read_bytes + t.written_bytes > 0),
+                   key=lambda t: (-(t.read_bytes + t.written_bytes), t.nodeid))[:top]
+    return busiest, moved
 
 
 def read_locust(stats_csv: Path, users: int, duration: float) -> LoadResult | None:
@@ -237,6 +262,13 @@ def summary_lines(summary: StressSummary) -> list[str]:
         heaviest = summary.top_memory[0]
         lines.append(f"  heaviest test: {heaviest.nodeid} (peak {format_size(heaviest.peak)}, "
                      f"growth {format_size(heaviest.growth)})")
+    if summary.top_cpu:
+        busiest = summary.top_cpu[0]
+        lines.append(f"  most CPU: {busiest.nodeid} ({busiest.cpu:.2f}s of CPU in {busiest.duration:.2f}s)")
+    if summary.top_io:
+        moved = summary.top_io[0]
+        lines.append(f"  most storage I/O: {moved.nodeid} (read {format_size(moved.read_bytes)}, "
+                     f"written {format_size(moved.written_bytes)})")
     if summary.profiles:
         lines.append(f"  memory profiles: {', '.join(summary.profiles)}")
     if summary.load is not None:

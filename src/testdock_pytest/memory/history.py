@@ -25,6 +25,9 @@ class TestMemory:
     retained: int  # RSS after the test (after a gc when it grew) minus the baseline
     duration: float  # seconds, less the time spent waiting for a CPU another process held
     outcome: str
+    cpu: float = 0.0  # CPU seconds the process used during the test (all its threads)
+    read_bytes: int = 0  # bytes the process read from storage during the test
+    written_bytes: int = 0  # ... and wrote to it (counted when it dirtied the pages)
 
     @property
     def growth(self) -> int:

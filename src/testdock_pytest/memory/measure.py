@@ -14,6 +14,7 @@ STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
 STATM = Path("/proc/self/statm")
 SCHEDSTAT = Path("/proc/thread-self/schedstat")
+IO = Path("/proc/self/io")
 STAT = Path("/proc/self/stat")
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -45,6 +46,19 @@ _STATUS = _ProcFile(STATUS)
 _STATM = _ProcFile(STATM)
 _CLEAR_REFS = _ProcFile(CLEAR_REFS)
 _SCHEDSTAT = _ProcFile(SCHEDSTAT)
+_IO = _ProcFile(IO)
+
+
+def storage_bytes() -> tuple[int, int]:
+    """(read, written) bytes this process moved to and from storage so far (the kernel's
+    /proc/self/io, writes counted when pages are dirtied); (0, 0) where the kernel does not say."""
+    try:
+        data = _IO.read()
+        read = data.index(b"\nread_bytes:") + 12
+        written = data.index(b"\nwrite_bytes:") + 13
+        return int(data[read:data.index(b"\n", read)]), int(data[written:data.index(b"\n", written)])
+    except (OSError, ValueError):
+        return 0, 0
 
 
 def cpu_wait() -> float:

@@ -32,7 +32,7 @@ from testdock_pytest.memory.history import (
     update_history,
     write_report,
 )
-from testdock_pytest.memory.measure import PeakMeter, cpu_wait, current_rss, process_age
+from testdock_pytest.memory.measure import PeakMeter, cpu_wait, current_rss, process_age, storage_bytes
 
 MEMORY_DIR_ENV = "TESTDOCK_MEMORY_DIR"
 RESULTS_ENV = RESULTS_DIR_ENV
@@ -126,10 +126,13 @@ class MemoryPlugin:
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
         self._baseline = current_rss()
         self._waited = cpu_wait()
+        cpu, (read, written) = time.process_time(), storage_bytes()
         self._started = time.perf_counter()
         self.meter.start()
         yield
         peak = max(self.meter.stop(), self._baseline)
+        cpu = time.process_time() - cpu
+        read_after, written_after = storage_bytes()
         # the time it waited for a CPU is the run's contention, not the test's: the next run's plan
         # (serial or how many workers) needs what the test takes on its own
         duration = max(0.0, time.perf_counter() - self._started - (cpu_wait() - self._waited))
@@ -144,7 +147,8 @@ class MemoryPlugin:
             after = current_rss()
         outcome = "failed" if item.nodeid in self._failed else "passed"
         self.writer.write(TestMemory(item.nodeid, _worker(self.config), self._baseline, peak,
-                                     after - self._baseline, duration, outcome))
+                                     after - self._baseline, duration, outcome, round(cpu, 4),
+                                     max(0, read_after - read), max(0, written_after - written)))
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
