@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -214,6 +215,52 @@ def test_a_family_left_alone_waits_for_its_first_measurement_then_runs_in_parall
     assert len(together[0]) == 1  # one member first, alone
     assert any(len(running) == 2 for running in together)  # then side by side
     assert {name for running in together for name in running} == set(collection)
+
+
+def test_the_controllers_growth_is_counted_in_the_budget(pytestconfig: pytest.Config) -> None:
+    """The controller holds every report and, at the end, the workers' coverage data: what it
+    grows by leaves less for the workers, as the run goes."""
+    collection = [f"t::test_{name}" for name in ("a", "b", "c", "d")]
+    expected = {nodeid: (300 * MiB, 1.0) for nodeid in collection}
+    model = MemoryModel(1000 * MiB, 0.0, 0, expected, 10 * MiB)
+    controller = [0]
+    sched = MemoryScheduling(FakeConfig(2), None, model, lambda: controller[0])
+    nodes = [FakeNode("gw0"), FakeNode("gw1")]
+    for node in nodes:
+        sched.add_node(node)
+        sched.add_node_collection(node, collection)
+    sched.schedule()
+    assert len(_running(sched)) == 2  # 2 x 330 MiB fit in 1000 MiB
+    controller[0] = 500 * MiB  # the controller has grown by 500 MiB
+    node = next(n for n in nodes if sched._running(n) is not None)
+    sched.mark_test_complete(node, sched.node2pending[node][0])
+    assert model.usable == 500 * MiB
+    assert len(_running(sched)) == 1  # no longer two side by side
+
+
+def test_what_the_kernel_counts_in_the_container_holds_tests_back_too(pytestconfig: pytest.Config) -> None:
+    """The model counts the workers it knows of; a worker on its way out saving its coverage
+    data, or a test's child process, is in the container's memory all the same."""
+    collection = [f"t::test_{name}" for name in "abcdef"]
+    model = MemoryModel(1000 * MiB, 0.1, 0, {nodeid: (100 * MiB, 1.0) for nodeid in collection}, 10 * MiB)
+    in_use: list[int | None] = [100 * MiB]
+    sched = MemoryScheduling(FakeConfig(2), None, model, None, lambda: in_use[0])
+    nodes = [FakeNode("gw0"), FakeNode("gw1")]
+    for node in nodes:
+        sched.add_node(node)
+        sched.add_node_collection(node, collection)
+    sched.schedule()
+    assert len(_running(sched)) == 2
+    in_use[0] = 850 * MiB  # 850 + 110 > 900: no second test beside the one running
+    time.sleep(0.03)  # past the 20 ms the reading is kept
+    node = next(n for n in nodes if sched._running(n) is not None)
+    sched.mark_test_complete(node, sched.node2pending[node][0])
+    assert len(_running(sched)) == 1
+    in_use[0] = None  # not read (no limited cgroup): the model alone decides
+    time.sleep(0.03)
+    node = next(n for n in nodes if sched._running(n) is not None)
+    sched.mark_test_complete(node, sched.node2pending[node][0])
+    assert len(_running(sched)) == 2
 
 
 def test_workers_are_started_only_where_they_save_more_than_they_cost() -> None:

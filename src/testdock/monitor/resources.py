@@ -144,11 +144,12 @@ class CgroupResources:
             cpu = usage / 1e6 if usage is not None else None
             throttled_us = _keyed(cpu_stat, "throttled_usec")
             throttled = throttled_us / 1e6 if throttled_us is not None else None
+        pids = _pids(self._procs)
         io = io_stat_bytes(_text(self._io_stat)) if self._io_stat is not None else None
         if io is None or io == (0, 0):  # v1, or a v2 kernel that does not attribute writeback
-            pids = _pids(self._procs)
             io = self._io.totals(pids) if pids or self._io.seen else None
-        processes = _int(self._pids)
+        # processes, not threads: the pids controller counts every task (a worker's threads too)
+        processes = len(pids) if pids else _int(self._pids)
         return Resources(cpu, throttled, io[0] if io else None, io[1] if io else None, processes)
 
 

@@ -51,6 +51,37 @@ def cgroup_limit(root: Path = Path("/sys/fs/cgroup")) -> int | None:
     return None
 
 
+def _stat(path: Path) -> dict[str, int]:
+    values = {}
+    for line in path.read_text().splitlines():
+        name, _, value = line.partition(" ")
+        if value.strip().isdigit():
+            values[name] = int(value)
+    return values
+
+
+def cgroup_memory_in_use(root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """What this process's limited cgroup holds now that the kernel cannot just drop (anonymous
+    memory and shared memory; page cache is reclaimed before anything is killed): what an OOM
+    kill is decided on. None where no limit applies or the files cannot be read."""
+    for path in _cgroup_paths(root):
+        if not path.is_file():
+            continue
+        try:
+            text = path.read_text().strip()
+            if text == "max" or int(text) >= NO_LIMIT:
+                return None
+            stat = _stat(path.with_name("memory.stat"))
+        except (OSError, ValueError):
+            continue
+        if "total_rss" in stat:  # v1, with the hierarchy's totals
+            return stat["total_rss"] + stat.get("total_shmem", 0)
+        if "anon" in stat:  # v2
+            return stat["anon"] + stat.get("shmem", 0)
+        return None
+    return None
+
+
 def physical_memory() -> int | None:
     try:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))

@@ -66,7 +66,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         reporter.write_line(describe(model))
     from testdock_pytest.parallel.scheduler import MemoryScheduling  # xdist's machinery: here only
 
-    return MemoryScheduling(config, log, model)
+    return MemoryScheduling(config, log, model, current_rss, budgets.cgroup_memory_in_use)
 
 
 @pytest.hookimpl(optionalhook=True)

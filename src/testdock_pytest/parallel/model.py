@@ -28,6 +28,9 @@ class MemoryModel:
     # parametrizations, its class, its module; what one member showed informs the others
     families: dict[str, list[int]] = field(default_factory=dict)
     worker_start: float | None = None  # seconds a worker took to its first test, in recent runs
+    # what the controller has grown by since the run started (its reports, coverage data): it
+    # shares the budget, and a long run's controller holds much more than it did at its start
+    controller_growth: int = 0
     # a family's typical growth, computed once per change: the scheduler asks for it at every
     # step, and a module's family holds thousands of tests in a large suite
     _typical: dict[str, int] = field(default_factory=dict, repr=False)
@@ -55,7 +58,7 @@ class MemoryModel:
 
     @property
     def usable(self) -> int:
-        return int(self.budget * (1 - self.margin)) - self.controller_rss
+        return int(self.budget * (1 - self.margin)) - self.controller_rss - self.controller_growth
 
     def growth(self, nodeid: str) -> int:
         """What the test is expected to add, with 10% for run-to-run noise: its own measurement;

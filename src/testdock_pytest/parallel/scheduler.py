@@ -17,8 +17,9 @@ more than the budget".
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from xdist.scheduler.load import LoadScheduling
@@ -38,9 +39,17 @@ class MemoryScheduling(LoadScheduling):
     pending: list[int]
     node2pending: dict[Any, list[int]]
 
-    def __init__(self, config: Any, log: Any, model: MemoryModel) -> None:
+    def __init__(self, config: Any, log: Any, model: MemoryModel,
+                 controller_memory: Callable[[], int] | None = None,
+                 memory_in_use: Callable[[], int | None] | None = None) -> None:
         super().__init__(config, log)
         self.model = model
+        self.controller_memory = controller_memory  # the controller's RSS now (the real run's)
+        # what the container holds now, as the kernel counts it (None outside a limited cgroup):
+        # the model counts the processes it knows of; this counts everything, workers on their way
+        # out (saving their coverage data) and children of tests included
+        self.memory_in_use = memory_in_use
+        self._in_use_read: tuple[float, int | None] = (-1.0, None)
         self.shutdown_sent: set[WorkerController] = set()
         self.retiring: set[WorkerController] = set()  # to be replaced by a fresh worker
         self.replaced: list[str] = []
@@ -111,10 +120,30 @@ class MemoryScheduling(LoadScheduling):
         if running == 0:
             # alone, it has the whole budget, less what the idle workers keep: those that keep
             # much are replaced first when that makes it fit
-            return total + self._growth(index) <= self.model.usable or not self._slim_idle_workers(node)
+            fits = total + self._growth(index) <= self.model.usable and self._room_in_fact(index)
+            return fits or not self._slim_idle_workers(node)
         if index in self.solo_indices:
             return False
-        return total + self._growth(index) + self._blocked_growth(node) <= self.model.usable
+        return (total + self._growth(index) + self._blocked_growth(node) <= self.model.usable
+                and self._room_in_fact(index))
+
+    def _room_in_fact(self, index: int) -> bool:
+        """Whether the container's memory as the kernel counts it now leaves room for the
+        test's growth under the budget less the margin."""
+        in_use = self._in_use_in_fact()
+        model = self.model
+        return in_use is None or in_use + self._growth(index) <= model.budget * (1 - model.margin)
+
+    def _in_use_in_fact(self) -> int | None:
+        """The container's memory as the kernel counts it (read at most every 20 ms); None
+        outside a limited cgroup."""
+        if self.memory_in_use is None:
+            return None
+        read_at, in_use = self._in_use_read
+        if time.monotonic() - read_at > 0.02:
+            in_use = self.memory_in_use()
+            self._in_use_read = (time.monotonic(), in_use)
+        return in_use
 
     # -- replacing workers that keep memory ------------------------------------------------------
     def _slim_idle_workers(self, waiting: WorkerController) -> bool:
@@ -188,6 +217,8 @@ class MemoryScheduling(LoadScheduling):
 
     def mark_test_complete(self, node: WorkerController, item_index: int, duration: float = 0) -> None:
         self.node2pending[node].remove(item_index)
+        if self.controller_memory is not None:
+            self.model.controller_growth = max(0, self.controller_memory() - self.model.controller_rss)
         if node not in self.retiring and self._too_full(node, self.model.baseline(node)):
             self.retiring.add(node)
         self._fill_all()
