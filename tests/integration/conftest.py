@@ -73,20 +73,54 @@ def _remove_what_the_session_made(client: docker.DockerClient, images: set[str],
                 client.images.remove(str(image.id), force=True)
 
 
+@contextlib.contextmanager
+def _shared_state() -> Iterator[Path]:
+    """A file the xdist workers of one run share (the first one in writes the engine's state,
+    the last one out cleans up against it), under an exclusive lock."""
+    import fcntl
+    import tempfile
+
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", f"serial-{os.getpid()}")
+    folder = Path(tempfile.gettempdir()) / f"testdock-engine-state-{run}"
+    folder.mkdir(exist_ok=True)
+    with (folder / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield folder / "state.json"
+
+
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[docker.DockerClient]:
+    """The engine. What it holds when the first worker of the run starts is what it holds when
+    the last one ends: every worker counts itself in and out, and only the last one out cleans
+    up (a worker that ended first would remove what another worker's test is still using)."""
+    import json
+
     os.environ.update(_engine_environment())
     try:
         client = docker.from_env(timeout=300)
         client.ping()
     except docker.errors.DockerException as error:
         pytest.fail(f"no Docker engine answers at {os.environ.get('DOCKER_HOST')}: {error}")
-    images = {str(image.id) for image in client.images.list(all=True)}
-    tags = _tags(client)
-    containers = {str(container.id) for container in client.containers.list(all=True)}
-    volumes = {str(volume.id) for volume in client.volumes.list()}
+    with _shared_state() as state:
+        if state.is_file():
+            snapshot = json.loads(state.read_text())
+            snapshot["workers"] += 1
+        else:
+            snapshot = {"workers": 1, "images": [str(image.id) for image in client.images.list(all=True)],
+                        "tags": sorted(_tags(client)),
+                        "containers": [str(container.id) for container in client.containers.list(all=True)],
+                        "volumes": [str(volume.id) for volume in client.volumes.list()]}
+        state.write_text(json.dumps(snapshot))
     yield client
-    _remove_what_the_session_made(client, images, tags, containers, volumes)
+    with _shared_state() as state:
+        snapshot = json.loads(state.read_text())
+        snapshot["workers"] -= 1
+        if snapshot["workers"] > 0:
+            state.write_text(json.dumps(snapshot))
+        else:
+            state.unlink()
+            _remove_what_the_session_made(client, set(snapshot["images"]), set(snapshot["tags"]),
+                                          set(snapshot["containers"]), set(snapshot["volumes"]))
     client.close()
 
 

@@ -284,9 +284,10 @@ BUSY_SUITE = """
 import subprocess, sys, time
 
 
-def test_burns_cpu_writes_files_and_starts_processes(tmp_path):
+def test_burns_cpu_writes_files_and_starts_processes():
     children = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"]) for _ in range(3)]
-    with open(tmp_path / "out.bin", "wb") as handle:
+    # on the container's disk (its /tmp is a tmpfs: memory, not storage)
+    with open("/var/tmp/busy-output.bin", "wb") as handle:
         for _ in range(24):
             handle.write(b"x" * 2**20)
     deadline = time.process_time() + 1.5
