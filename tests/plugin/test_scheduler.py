@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -74,8 +75,10 @@ def _running(sched: MemoryScheduling) -> list[str]:
             if (i := sched._running(node)) is not None]
 
 
-def _drive(sched: MemoryScheduling, budget: int) -> list[list[str]]:
-    """Complete running tests one at a time until all are done; return what ran together."""
+def _drive(sched: MemoryScheduling, budget: int,
+           measured: Callable[[str], int] | None = None) -> list[list[str]]:
+    """Complete running tests one at a time until all are done; return what ran together. With
+    `measured`, each finished test reports that growth (its worker keeps 10 MiB)."""
     together: list[list[str]] = []
     for _ in range(1000):
         running = _running(sched)
@@ -88,6 +91,9 @@ def _drive(sched: MemoryScheduling, budget: int) -> list[list[str]]:
         # finish the running test of the first busy node
         node = next(n for n in sched.node2pending if sched._running(n) is not None)
         index = sched.node2pending[node][0]
+        if measured is not None and sched.collection is not None:
+            nodeid = sched.collection[index]
+            sched.model.observe(node, nodeid, measured(nodeid), 10 * MiB)
         sched.mark_test_complete(node, index)
     else:
         pytest.fail("the scheduler never finished")
@@ -178,40 +184,17 @@ def test_a_heavy_familys_members_never_overlap_even_before_one_was_measured(
     its measurement; from it they are known to be heavy, and never overlap."""
     collection = [f"t::test_heavy[{i}]" for i in range(4)] + [f"t::light{i}" for i in range(4)]
     sched, _ = _scheduler({}, 700 * MiB, 2, collection, pytestconfig)
-    measured = False
-    together: list[list[str]] = []
-    for _ in range(100):
-        running = _running(sched)
-        if not running and sched.tests_finished:
-            break
-        together.append(running)
+    together = _drive(sched, 700 * MiB, lambda nodeid: 500 * MiB if "heavy" in nodeid else 5 * MiB)
+    for running in together:
         assert sum("heavy" in name for name in running) <= 1, running
-        node = next(n for n in sched.node2pending if sched._running(n) is not None)
-        index = sched.node2pending[node][0]
-        nodeid = sched.collection[index] if sched.collection else ""
-        growth = 500 * MiB if "heavy" in nodeid else 5 * MiB
-        sched.model.observe(node, nodeid, growth, 10 * MiB)  # what workers keep stays small
-        measured = measured or "heavy" in nodeid
-        sched.mark_test_complete(node, index)
-    assert measured and {name for running in together for name in running} == set(collection)
+    assert {name for running in together for name in running} == set(collection)
 
 
 def test_a_family_left_alone_waits_for_its_first_measurement_then_runs_in_parallel(
         pytestconfig: pytest.Config) -> None:
     collection = [f"t::test_p[{i}]" for i in range(6)]
     sched, _ = _scheduler({}, 1000 * MiB, 2, collection, pytestconfig)
-    together: list[list[str]] = []
-    for _ in range(100):
-        running = _running(sched)
-        if not running and sched.tests_finished:
-            break
-        together.append(running)
-        node = next(n for n in sched.node2pending if sched._running(n) is not None)
-        index = sched.node2pending[node][0]
-        sched.model.observe(node, sched.collection[index] if sched.collection else "", 5 * MiB, 10 * MiB)
-        sched.mark_test_complete(node, index)
-    else:
-        pytest.fail("the scheduler never finished")
+    together = _drive(sched, 1000 * MiB, lambda nodeid: 5 * MiB)
     assert len(together[0]) == 1  # one member first, alone
     assert any(len(running) == 2 for running in together)  # then side by side
     assert {name for running in together for name in running} == set(collection)
