@@ -200,5 +200,5 @@ def resources_line(stats: MemoryStats) -> str | None:
         parts.append(f"storage read {format_size(stats.read_bytes)}, "
                      f"written {format_size(stats.written_bytes)}")
     if stats.peak_processes is not None:
-        parts.append(f"up to {stats.peak_processes} processes")
+        parts.append(f"up to {stats.peak_processes} process{'es' if stats.peak_processes != 1 else ''}")
     return "; ".join(parts) if parts else None
