@@ -44,3 +44,20 @@ def test_the_setting_turns_coverage_on_or_off_whatever_the_project_does(tmp_path
     write_tree(tmp_path, {".coveragerc": "[run]\n", "pyproject.toml": PYPROJECT
                           + "[tool.testdock.phases.execution]\ncoverage = false\n"})
     assert not [argument for argument in _command(tmp_path) if argument.startswith("--cov")]
+
+
+@pytest.mark.parametrize("files", [
+    {"pyproject.toml": PYPROJECT + '[tool.coverage.run]\ndynamic_context = "test_function"\n'},
+    {".coveragerc": "[run]\ndynamic_context = test_function\n"},
+    {"setup.cfg": "[coverage:run]\ndynamic_context = test_function\n"},
+])
+def test_a_context_per_test_function_runs_in_one_process(tmp_path: Path, files: dict[str, str]) -> None:
+    """pytest-cov refuses `dynamic_context = test_function` under xdist (jsonschema's
+    configuration): the run is measured, in one process, rather than stopped."""
+    write_tree(tmp_path, {"pyproject.toml": PYPROJECT, "demo/__init__.py": "", "tests/test_a.py": "",
+                          **files})
+    command = _command(tmp_path)
+    assert "--cov=demo" in command and "-n" not in command and "--dist" not in command
+    settings = "[tool.testdock.phases.execution]\ncoverage = false\n"
+    write_tree(tmp_path, {"pyproject.toml": PYPROJECT + settings})
+    assert "--dist" in _command(tmp_path)  # no coverage measured: the workers come back

@@ -9,20 +9,14 @@ from pathlib import Path
 
 from testdock.project.dependencytests import compiles_code, packages_to_keep
 from testdock_pytest.imagebuild.prune import _report, main, prune, site_packages
-
-
-def _package(site: Path, files: dict[str, str]) -> None:
-    for relative, text in files.items():
-        path = site / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+from tests.conftest import write_tree
 
 
 def test_test_suites_and_sources_go_what_is_used_stays(tmp_path: Path) -> None:
     environment = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(environment)
     site = site_packages(environment)
-    _package(site, {
+    write_tree(site, {
         "heavy/__init__.py": "", "heavy/core.py": "", "heavy/tests/__init__.py": "",
         "heavy/tests/test_core.py": "x" * 50_000, "heavy/sub/test/test_sub.py": "x" * 10_000,
         "heavy/include/heavy.h": "x" * 3_000, "heavy/_speed.pyx": "x" * 2_000,
@@ -68,7 +62,7 @@ def test_sources_stay_when_the_tests_compile_code(tmp_path: Path, capsys: object
     environment = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(environment)
     site = site_packages(environment)
-    _package(site, {"heavy/__init__.py": "", "heavy/include/heavy.h": "", "heavy/tests/t.py": ""})
+    write_tree(site, {"heavy/__init__.py": "", "heavy/include/heavy.h": "", "heavy/tests/t.py": ""})
     assert main([str(environment), "--keep-sources"]) == 0
     assert (site / "heavy" / "include" / "heavy.h").is_file() and not (site / "heavy" / "tests").exists()
 

@@ -10,19 +10,15 @@ from testdock.monitor.resources import CgroupResources, Resources, from_engine_s
 from testdock.monitor.sampler import MemorySampler
 from testdock.monitor.sources import Reading
 from testdock.monitor.tests_running import ProgressFollower
+from tests.conftest import write_tree
 
 MiB = 2**20
 
 
-def _write(root: Path, files: dict[str, str]) -> None:
-    for relative, text in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
 
 
 def test_cgroup_v2_has_cpu_throttling_io_and_processes_in_one_folder(tmp_path: Path) -> None:
-    _write(tmp_path / "cg", {
+    write_tree(tmp_path / "cg", {
         "system.slice/docker-abc.scope/cpu.stat": "usage_usec 2500000\nuser_usec 2000000\nnr_throttled 3\n"
                                                   "throttled_usec 400000\n",
         "system.slice/docker-abc.scope/io.stat": "8:0 rbytes=4096 wbytes=1048576 rios=1 wios=4\n"
@@ -36,13 +32,13 @@ def test_cgroup_v2_has_cpu_throttling_io_and_processes_in_one_folder(tmp_path: P
 
 def test_cgroup_v1_sums_storage_bytes_over_the_processes_and_keeps_those_that_ended(tmp_path: Path) -> None:
     """v1's block I/O counters miss buffered writes: /proc/PID/io counts them per process."""
-    _write(tmp_path / "cg", {
+    write_tree(tmp_path / "cg", {
         "cpuacct/docker/abc/cpuacct.usage": "1500000000\n",
         "cpu/docker/abc/cpu.stat": "nr_periods 10\nnr_throttled 2\nthrottled_time 250000000\n",
         "pids/docker/abc/pids.current": "2\n",
         "memory/docker/abc/cgroup.procs": "11\n12\n",
     })
-    _write(tmp_path / "proc", {"11/io": "rchar: 100\nwchar: 900\nread_bytes: 4096\nwrite_bytes: 8192\n",
+    write_tree(tmp_path / "proc", {"11/io": "rchar: 100\nwchar: 900\nread_bytes: 4096\nwrite_bytes: 8192\n",
                                "12/io": "rchar: 1\nwchar: 2\nread_bytes: 0\nwrite_bytes: 1048576\n"})
     reader = CgroupResources("abc", 1, tmp_path / "cg", tmp_path / "proc")
     assert reader.read() == Resources(1.5, 0.25, 4096, 8192 + MiB, 2)

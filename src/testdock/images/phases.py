@@ -147,9 +147,12 @@ def default_command(phase: str, project: Project, settings: Settings) -> list[st
         measured = project.measures_coverage if wanted is None else wanted
         coverage = [*(f"--cov={package}" for package in project.packages),
                     "--cov-report=xml:test-results/coverage.xml"] if measured else []
-        # workers from the memory budget, tests handed out so that they stay inside it
-        return [*pytest, "-n", "auto", "--dist", "memory", "--junitxml=test-results/junit.xml",
-                "--timeout=600", *coverage]
+        # workers from the memory budget, tests handed out so that they stay inside it; in one
+        # process where the project's coverage records a context per test function, which
+        # pytest-cov refuses to combine with xdist (per-test memory is measured all the same)
+        in_one_process = bool(coverage) and project.coverage_contexts_per_test
+        workers = [] if in_one_process else ["-n", "auto", "--dist", "memory"]
+        return [*pytest, *workers, "--junitxml=test-results/junit.xml", "--timeout=600", *coverage]
     if phase == "stress":
         return [*pytest, "--junitxml=test-results/stress-junit.xml",
                 "--html=test-results/stress-report.html", "--self-contained-html"]

@@ -68,6 +68,9 @@ class Project:
     sources: tuple[str, ...] = field(default=())  # where dependencies were read from
     # the project measures coverage when it tests (its pytest options or a coverage configuration)
     measures_coverage: bool = False
+    # its coverage configuration records a context per test function (`dynamic_context =
+    # test_function`), which pytest-cov refuses under xdist
+    coverage_contexts_per_test: bool = False
 
     @property
     def image_name(self) -> str:
@@ -501,6 +504,19 @@ def _measures_coverage(root: Path, data: dict[str, Any]) -> bool:
     return False
 
 
+def _coverage_contexts_per_test(root: Path, data: dict[str, Any]) -> bool:
+    """Whether the coverage configuration sets `dynamic_context = test_function` (pyproject's
+    [tool.coverage.run], .coveragerc's [run], a [coverage:run] section)."""
+    if table(data, "tool", "coverage", "run").get("dynamic_context") == "test_function":
+        return True
+    for name, section in ((".coveragerc", "run"), ("setup.cfg", "coverage:run"), ("tox.ini", "coverage:run")):
+        if (root / name).is_file():
+            parser = read_ini(root / name)
+            if parser.get(section, "dynamic_context", fallback="").strip() == "test_function":
+                return True
+    return False
+
+
 def _test_paths(root: Path, data: dict[str, Any]) -> tuple[str, ...]:
     configured = _pytest_testpaths(root, data)
     if configured:
@@ -633,6 +649,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         app=app,
         sources=tuple(collected.sources),
         measures_coverage=_measures_coverage(root, data),
+        coverage_contexts_per_test=_coverage_contexts_per_test(root, data),
     )
 
 
