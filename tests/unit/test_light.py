@@ -1,17 +1,33 @@
 """The collection image's light dependencies: pure-Python wheels within the budget are installed,
-compiled ones, sdist-only ones and those over the budget are left to the stubs. Offline: pip reads
-a local folder of wheels made here."""
+compiled ones, sdist-only ones and those over the budget are left to the stubs. Offline: pip and
+uv read a local folder of wheels made here; the wheels' lists of files are read over HTTP from a
+server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import http.server
 import sys
+import threading
 import venv
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
-from testdock_pytest.imagebuild.light import choose, main, requirements, top_level_modules
+from testdock_pytest.imagebuild.light import (
+    RemoteFile,
+    Wheel,
+    choose,
+    closures_with_pip,
+    closures_with_uv,
+    main,
+    requirements,
+    top_level_modules,
+)
+
+UV = str(Path(sys.executable).with_name("uv"))
 
 
 def wheel(folder: Path, name: str, tag: str = "py3-none-any", requires: tuple[str, ...] = (),
@@ -42,14 +58,32 @@ def index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (folder / "onlysource-1.0.tar.gz").write_bytes(b"not a wheel")
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(folder))
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    monkeypatch.setenv("UV_FIND_LINKS", str(folder))
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
     return folder
 
 
-def test_light_dependencies_are_chosen_and_the_rest_explained(index: Path, tmp_path: Path) -> None:
+def pip_closures(candidates: list[str], folder: Path) -> list[tuple[str, list[Wheel] | None]]:
+    return closures_with_pip([sys.executable, "-m", "pip"], candidates, folder)
+
+
+def uv_closures(candidates: list[str]) -> list[tuple[str, list[Wheel] | None]]:
+    return closures_with_uv([UV], candidates, sys.executable)
+
+
+@pytest.mark.parametrize("resolver", ["pip", "uv"])
+def test_light_dependencies_are_chosen_and_the_rest_explained(index: Path, tmp_path: Path,
+                                                              resolver: str) -> None:
     (index / "huge-1.0-py3-none-any.whl").unlink()
     wheel(index, "huge", padding=300_000)
-    pip = [sys.executable, "-m", "pip"]
-    choice = choose(pip, ["zones", "pureapp", "onlysource", "huge", "tinyparser"], 100_000, tmp_path / "work")
+    candidates = ["zones", "pureapp", "onlysource", "huge", "tinyparser"]
+    closures = pip_closures(candidates, tmp_path / "work") if resolver == "pip" else uv_closures(candidates)
+    if resolver == "uv":  # a local index publishes no sizes: the files' are used, as PyPI's would be
+        closures = [(requirement, None if wheels is None else [
+            Wheel(w.project, w.name, (index / w.name).stat().st_size, w.location) for w in wheels])
+            for requirement, wheels in closures]
+    choice = choose(closures, 100_000)
     chosen, notes = choice.chosen, choice.notes
     assert sorted(chosen) == ["tinyparser", "zonedata", "zones"]
     assert choice.modules is None  # onlysource's dependencies are not known
@@ -61,15 +95,24 @@ def test_light_dependencies_are_chosen_and_the_rest_explained(index: Path, tmp_p
 
 
 def test_projects_installed_on_purpose_count_as_there(index: Path, tmp_path: Path) -> None:
-    pip = [sys.executable, "-m", "pip"]
-    choice = choose(pip, ["pureapp"], 100_000, tmp_path / "work", installed={"fastmath"})
+    choice = choose(pip_closures(["pureapp"], tmp_path / "work"), 100_000, installed={"fastmath"})
     chosen, notes = choice.chosen, choice.notes
     assert sorted(chosen) == ["pureapp"]
     assert choice.modules == {"pureapp", "fastmath"}  # what it brings, installed or not
     assert notes[0].startswith("installed pureapp: 1 wheel(s)")  # fastmath is installed already
 
 
-def test_main_installs_into_the_target_environment(index: Path, tmp_path: Path) -> None:
+def test_a_compiled_wheel_whose_size_is_not_published_counts_as_big() -> None:
+    unknown = Wheel("fastmath", "fastmath-1.0-cp311-cp311-linux_x86_64.whl", 0, "https://127.0.0.1/x.whl")
+    choice = choose([("fastmath", [unknown])], 100_000, modules_of=lambda wheel: {"fastmath"})
+    assert not choice.chosen
+    assert choice.notes == ["stubbed fastmath: compiled (fastmath-1.0-cp311-cp311-linux_x86_64.whl, "
+                            "size not published)"]
+    assert choice.modules == {"fastmath"}
+
+
+@pytest.mark.parametrize("resolver", ["pip", "uv"])
+def test_main_installs_into_the_target_environment(index: Path, tmp_path: Path, resolver: str) -> None:
     target = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(target)
     candidates = tmp_path / "candidates.txt"
@@ -77,8 +120,8 @@ def test_main_installs_into_the_target_environment(index: Path, tmp_path: Path) 
     assert requirements(candidates) == ["zones", "fastmath"]
     python = str(target / "bin" / "python")
     modules = tmp_path / "provided.txt"
-    assert main([str(candidates), "--pip", f"{sys.executable} -m pip", "--python", python,
-                 "--modules", str(modules)]) == 0
+    arguments = ["--uv", UV] if resolver == "uv" else ["--pip", f"{sys.executable} -m pip"]
+    assert main([str(candidates), *arguments, "--python", python, "--modules", str(modules)]) == 0
     assert modules.read_text().split() == ["fastmath", "zonedata", "zones"]
     site = next((target / "lib").glob("python*/site-packages"))
     assert (site / "zones" / "__init__.py").is_file() and (site / "zonedata").is_dir()
@@ -95,3 +138,80 @@ def test_a_wheels_top_level_modules_are_read_from_its_files(tmp_path: Path) -> N
                      "google/protobuf/__init__.py"):
             archive.writestr(name, "")
     assert top_level_modules(path) == {"yaml", "_yaml", "six", "_cffi", "google"}
+
+
+class RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files with HTTP range requests (the standard library's handler ignores them), and
+    counts the bytes it sent."""
+
+    sent: ClassVar[list[int]] = []
+    ranges = True
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        path = Path(self.translate_path(self.path))
+        data = path.read_bytes()
+        wanted = self.headers.get("Range")
+        if wanted and self.ranges:
+            start_text, end_text = wanted.removeprefix("bytes=").split("-")
+            start, end = int(start_text), min(int(end_text or len(data) - 1), len(data) - 1)
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+            data = data[start:end + 1]
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self.sent.append(len(data))
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, type[RangeHandler]]]:
+    folder = tmp_path / "served"
+    folder.mkdir()
+
+    class Handler(RangeHandler):
+        sent: ClassVar[list[int]] = []
+
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, directory=str(folder), **kwargs)  # type: ignore[arg-type]
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", Handler
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def big_wheel(folder: Path) -> Path:
+    """numpy's kind: a few MiB of compiled code in front of its list of files."""
+    path = folder / "fastmath-1.0-cp311-cp311-linux_x86_64.whl"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("fastmath/_core.cpython-311-x86_64-linux-gnu.so", bytes(range(256)) * 16_384)
+        for number in range(300):
+            archive.writestr(f"fastmath/tests/test_{number}.py", "")
+        archive.writestr("_fastmath_helper.py", "")
+        archive.writestr("fastmath-1.0.dist-info/METADATA", "Name: fastmath\n")
+    return path
+
+
+@pytest.mark.parametrize("ranges", [True, False])
+def test_a_remote_wheels_modules_are_read_from_its_end(server: tuple[str, type[RangeHandler]],
+                                                        tmp_path: Path, ranges: bool) -> None:
+    url, handler = server
+    handler.ranges = ranges
+    path = big_wheel(tmp_path / "served")
+    size = path.stat().st_size
+    remote = Wheel("fastmath", path.name, size, f"{url}/{path.name}")
+    assert top_level_modules(remote) == {"fastmath", "_fastmath_helper"}
+    if ranges:  # the list of files only, not the 4 MiB in front of it
+        assert sum(handler.sent) <= RemoteFile.TAIL < size
+    else:  # a server without ranges sends the whole file, once
+        assert handler.sent == [size]
+    unknown_size = Wheel("fastmath", path.name, 0, f"{url}/{path.name}")  # found by a HEAD request
+    assert top_level_modules(unknown_size) == {"fastmath", "_fastmath_helper"}
+    assert top_level_modules(Wheel("gone", "gone-1.0-py3-none-any.whl", 0, f"{url}/gone.whl")) == set()

@@ -64,9 +64,15 @@ def plot_memory(stats: MemoryStats, path: Path, title: str) -> Path | None:
             panels[-1].set_xlabel("seconds since start")
         else:
             axes.set_xlabel("seconds since start")
-        figure.tight_layout()
+        # fixed margins, not tight_layout(): the labels are known, and measuring them cost a
+        # third of the drawing, which the run waits for
+        if resources:
+            figure.subplots_adjust(left=0.07, right=0.985, top=0.965, bottom=0.05, hspace=0.1)
+        else:
+            figure.subplots_adjust(left=0.07, right=0.985, top=0.93, bottom=0.1)
         path.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path)
+        # zlib's fastest level: a slightly larger file, written in a fraction of the time
+        figure.savefig(path, pil_kwargs={"compress_level": 1})
     finally:
         pyplot.close(figure)
     return path
