@@ -246,6 +246,26 @@ def test_what_the_kernel_counts_in_the_container_holds_tests_back_too(pytestconf
     assert len(_running(sched)) == 2
 
 
+def test_a_fresh_worker_starts_when_the_retired_ones_memory_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The retired worker's process holds its memory until it has exited: its replacement
+    waits for that (the container's count), then starts; without a count it starts at once."""
+    model = MemoryModel(1000 * MiB, 0.1, 150 * MiB, {}, 10 * MiB)  # a fresh process: 150 MiB
+    readings = iter([800 * MiB, 780 * MiB, 300 * MiB])  # the old worker exits at the third reading
+    started: list[float] = []
+    sched = MemoryScheduling(FakeConfig(2), None, model, None, lambda: next(readings))
+    monkeypatch.setattr("testdock_pytest.parallel.scheduler.start_replacement_worker",
+                        lambda config, node: started.append(time.monotonic()))
+    node = FakeNode("gw0")
+    before = time.monotonic()
+    sched._replace(node)
+    assert len(started) == 1 and started[0] - before >= 0.04  # two waits of 20 ms
+    assert next(readings, None) is None  # it started right after the reading that left room
+    sched.memory_in_use = lambda: 950 * MiB  # never room: it starts after the timeout anyway
+    before = time.monotonic()
+    sched._wait_for_room(model.fresh_baseline, timeout=0.1)
+    assert 0.1 <= time.monotonic() - before < 1.0
+
+
 def test_workers_are_started_only_where_they_save_more_than_they_cost() -> None:
     def model(expected: dict[str, tuple[int, float]]) -> MemoryModel:
         return MemoryModel(1024 * MiB, 0.0, 100 * MiB, expected, 64 * MiB)

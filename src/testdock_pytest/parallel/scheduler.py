@@ -32,6 +32,7 @@ from testdock_pytest.sizes import format_size
 MAX_BATCH = 50  # tests sent to a worker at once, at most
 BATCH_SECONDS = 0.5  # ... and at most this many seconds of them, by their history
 BATCH_KEPT = 32 * MiB  # ... and at most this much memory left behind by them, by their history
+REPLACEMENT_WAIT = 5.0  # seconds a fresh worker waits, at most, for a retired one's memory to go
 
 
 class MemoryScheduling(LoadScheduling):
@@ -191,10 +192,29 @@ class MemoryScheduling(LoadScheduling):
 
     def _replace(self, node: WorkerController) -> None:
         """Ask xdist for a fresh worker in place of a retired one (xdist replaces only crashed
-        workers on its own)."""
+        workers on its own), once the container has room for its start."""
+        self._wait_for_room(self.model.fresh_baseline)
         start_replacement_worker(self.config, node)
         self.replaced.append(f"{node.gateway.id}: {format_size(self.model.baseline(node))} "
                                  "kept; replaced by a fresh worker")
+
+    def _wait_for_room(self, needed: int, timeout: float = REPLACEMENT_WAIT) -> None:
+        """Wait until the container's memory as the kernel counts it leaves `needed` under the
+        budget less the margin, or `timeout`. A retired worker has said it finished, but its
+        process gives its memory back only when it has exited (after its coverage data is
+        saved): a fresh worker importing the suite's libraries beside it, and beside the other
+        workers, is how a worker's replacement ended in an OOM kill. The other workers run the
+        tests they were given meanwhile."""
+        if self.memory_in_use is None:
+            return
+        ceiling = self.model.budget * (1 - self.model.margin)
+        deadline = time.monotonic() + timeout
+        while True:
+            in_use = self.memory_in_use()
+            self._in_use_read = (time.monotonic(), in_use)
+            if in_use is None or in_use + needed <= ceiling or time.monotonic() >= deadline:
+                return
+            time.sleep(0.02)
 
     # -- xdist's scheduling interface --------------------------------------------------------
     def schedule(self) -> None:
