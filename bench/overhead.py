@@ -12,11 +12,18 @@ Per suite (the example, and real projects' suites from their sdists on PyPI):
 Wall is measured around the whole run (the container's start and removal included, the same for
 every row). The ratio column is against the better of the two plain rows; the target is <= 1.05.
 
+A second table says where each row's time went: the container's start to its first line of output
+(the engine, the interpreter, pytest's and its plugins' imports), the xdist workers' start (summed
+over the workers, and how many were replaced), testdock's per-test measuring (summed over the
+processes; the garbage collections it triggered apart, and as a share of the wall), and the wait
+for the plot after the tests.
+
     python bench/overhead.py [SUITE ...]   # needs DOCKER_HOST and TESTDOCK_BASE_IMAGE (scripts/engine.sh)
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import tempfile
@@ -30,7 +37,7 @@ from testdock import engine
 from testdock.engine.builds import BuildOptions, build_images
 from testdock.images.initialize import InitOptions, apply, place_plugin, plan
 from testdock.images.phases import default_command
-from testdock.run.phase import RunOptions, run_phase
+from testdock.run.phase import RunOptions, RunResult, run_phase
 from testdock.workspace import Workspace
 from testdock_pytest.contract import LABEL_PROJECT
 
@@ -39,6 +46,8 @@ SUITES: dict[str, tuple[str | None, str, str, int]] = {
     "example": (None, "", "2g", 3),
     "more-itertools": ("10.5.0", "", "2g", 3),
     "python-dateutil": ("2.9.0.post0", "", "2g", 3),
+    # about 7,000 tests (a JSON Schema test suite's cases), a second or two of them each second
+    "jsonschema": ("4.23.0", "", "2g", 1),
     # a plotting library's suite (about 2,400 tests) in a tight limit: its libraries cache
     # hundreds of MiB per worker; one run each, they take minutes
     "seaborn": ("0.13.2", '[tool.testdock.phases.execution]\nmemory = "1g"\n', "1g", 1),
@@ -56,6 +65,20 @@ class Row:
     exit_code: int
     oom_kills: int
     plan: str = ""  # what testdock's -n auto chose, from its report header
+    breakdown: Breakdown | None = None
+
+
+@dataclass
+class Breakdown:
+    """Where one run's time went (see the module's docstring)."""
+
+    first_output: float = 0.0
+    worker_starts: float = 0.0
+    workers: int = 0
+    replaced: int = 0
+    measuring: float = 0.0
+    collecting: float = 0.0
+    plot: float = 0.0
 
 
 def _outcome(lines: list[str]) -> tuple[str, float]:
@@ -67,9 +90,23 @@ def _outcome(lines: list[str]) -> tuple[str, float]:
     return "no summary", 0.0
 
 
-def _run(root: Path, command: list[str] | None, memory: str,
-         monitor: bool = True) -> tuple[float, str, float, int, int, str]:
+Run = tuple[float, str, float, int, int, str, Breakdown]
+
+
+def _breakdown(root: Path, result: RunResult, output: list[str]) -> Breakdown:
+    report = root / "test-results" / "memory.json"
+    try:
+        overhead = json.loads(report.read_text())["overhead"] if report.is_file() else {}
+    except (ValueError, KeyError):
+        overhead = {}
+    return Breakdown(result.first_output_seconds or 0.0, overhead.get("worker_starts", 0.0),
+                     overhead.get("workers", 0), sum("replaced by a fresh worker" in line for line in output),
+                     overhead.get("measuring", 0.0), overhead.get("collecting", 0.0), result.plot_seconds)
+
+
+def _run(root: Path, command: list[str] | None, memory: str, monitor: bool = True) -> Run:
     lines: list[str] = []
+    (root / "test-results" / "memory.json").unlink(missing_ok=True)
     started = time.monotonic()
     result = run_phase(root, "execution", RunOptions(memory=memory, command=command, monitor=monitor),
                        echo=lines.append)
@@ -78,7 +115,8 @@ def _run(root: Path, command: list[str] | None, memory: str,
     outcome, seconds = _outcome(output)
     plan = next((line.split(": ", 1)[1].split(":")[0] for line in output
                  if line.startswith("testdock -n auto: ")), "")
-    return wall, outcome, seconds, result.exit_code, result.oom_kills or 0, plan
+    return (wall, outcome, seconds, result.exit_code, result.oom_kills or 0, plan,
+            _breakdown(root, result, output))
 
 
 def _best(suite: str, name: str, root: Path, command: list[str] | None, monitor: bool = True,
@@ -90,9 +128,9 @@ def _best(suite: str, name: str, root: Path, command: list[str] | None, monitor:
         if before is not None:
             before.unlink(missing_ok=True)
         runs.append(_run(root, command, memory, monitor))
-    wall, outcome, seconds, code, _, plan = min(runs)
+    wall, outcome, seconds, code, _, plan, breakdown = min(runs, key=lambda run: run[0])
     print(f"    {name}: {wall:.1f}s ({outcome})", file=sys.stderr)
-    return Row(suite, name, wall, seconds, outcome, code, max(run[4] for run in runs), plan)
+    return Row(suite, name, wall, seconds, outcome, code, max(run[4] for run in runs), plan, breakdown)
 
 
 def measure(suite: str, root: Path, base_image: str) -> list[Row]:
@@ -153,6 +191,18 @@ def main() -> None:
         for row in mine:
             print(f"{row.suite:<18}{SUITES[suite][2]:<6}{row.name:<46}{row.wall:>7.1f}s{row.pytest_seconds:>8.1f}s"
                   f"{row.wall / plain:>7.2f}{row.oom_kills:>5}  {row.plan or '-':<13}{row.outcome}")
+    print()
+    print("where the time went (the fastest run of each row): first output: the container's start to "
+          "pytest's first line; workers: their start, summed (replaced); measuring: testdock's per-test "
+          "code, summed over the processes (gc: the collections it triggered), and its share of the wall")
+    print(f"{'suite':<18}{'configuration':<46}{'wall':>8}{'first out':>10}{'workers':>14}"
+          f"{'measuring':>11}{'gc':>7}{'share':>7}{'plot':>7}")
+    for row in rows:
+        b = row.breakdown or Breakdown()
+        workers = f"{b.worker_starts:.1f}s/{b.workers}" + (f" ({b.replaced})" if b.replaced else "")
+        print(f"{row.suite:<18}{row.name:<46}{row.wall:>7.1f}s{b.first_output:>9.2f}s"
+              f"{workers if b.workers else '-':>14}{b.measuring:>10.3f}s{b.collecting:>6.3f}s"
+              f"{b.measuring / row.wall:>7.1%}{b.plot:>6.2f}s")
 
 
 if __name__ == "__main__":

@@ -114,6 +114,22 @@ def test_history_keeps_the_last_runs_and_summary_names_the_heaviest(isolated: py
     assert "leak suspects" in output and "test_keeps_memory" in output
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_what_measuring_cost_is_reported(isolated: pytest.Pytester, workers: int) -> None:
+    """The plugin's own per-test time, the garbage collections it triggered (the 120 MiB test
+    makes one) and the workers' start, summed over the processes, in memory.json and the summary."""
+    isolated.makepyfile(test_alloc=ALLOCATING)
+    result = isolated.runpytest_subprocess(*(["-n", str(workers)] if workers else []))
+    result.assert_outcomes(passed=5)
+    overhead = json.loads((isolated.path / "test-results" / "memory.json").read_text())["overhead"]
+    assert 0 < overhead["measuring"] < 0.5  # 5 tests: milliseconds, not the tests' own time
+    assert overhead["collections"] >= 1 and 0 < overhead["collecting"] <= overhead["measuring"]
+    assert overhead["workers"] == workers and (overhead["worker_starts"] > 0) == bool(workers)
+    summary = next(line for line in result.stdout.lines if line.startswith("measuring cost"))
+    assert "over 5 tests" in summary and "garbage collection(s) it triggered" in summary
+    assert ("worker(s) took" in summary) == bool(workers)
+
+
 def test_a_tests_duration_leaves_out_the_time_it_waited_for_a_cpu(isolated: pytest.Pytester) -> None:
     """Another process hogs the one CPU the test may use: the test spins for 0.4 s of CPU time
     over about twice that on the clock; the history keeps what it takes on its own."""

@@ -162,10 +162,10 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
             data = data[start:end + 1]
         else:
             self.send_response(200)
+        self.sent.append(len(data))  # before the client can have it all and look
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-        self.sent.append(len(data))
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,11 @@ class RunResult:
     read_only_failures: int = 0  # tests that failed writing into the read-only filesystem
     refused_writes: bool = False  # the output shows a write refused (a session fixture's database)
     read_only: bool = False  # the container's root filesystem was read-only
+    # where the run's own time went, for `bench/overhead.py`: the container's start to its first
+    # line of output (the engine, the interpreter, pytest's and its plugins' imports), and the
+    # wait for the plot after the tests
+    first_output_seconds: float | None = None
+    plot_seconds: float = 0.0
 
 
 OUTPUT_FOLDERS = (RESULTS_DIR, MONITORING_DIR, HISTORY_DIR)  # mounted read-write into containers
@@ -203,6 +209,7 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
     progress_path = root / RESULTS_DIR / PROGRESS_FILE
     progress_path.unlink(missing_ok=True)
     (root / RESULTS_DIR / JUNIT_FILE).unlink(missing_ok=True)
+    starting = time.monotonic()
     container = _start(client, image_name, command, limit, phase, settings, volumes,
                        {**_environment(project, options.mount_source),
                         **getattr(settings.phases, phase).environment, **options.environment})
@@ -222,6 +229,8 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
             result.source = monitoring.source.name
         carried = ""
         for chunk in container.logs(stream=True, follow=True):
+            if result.first_output_seconds is None:
+                result.first_output_seconds = time.monotonic() - starting
             text = chunk.decode(errors="replace")
             echo(text.rstrip("\n"))
             result.refused_writes = result.refused_writes or any(
@@ -249,7 +258,9 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
         result.tests_done, result.tests_failed = follower.done, follower.failed
         result.killed_tests = follower.current()
         if monitoring is not None:
+            drawing = time.monotonic()
             result.plot = monitoring.finish()
+            result.plot_seconds = time.monotonic() - drawing
         if removal is not None:
             removal.wait()
         if interrupted and not (root / RESULTS_DIR / JUNIT_FILE).exists():

@@ -51,35 +51,65 @@ class RecordWriter:
         os.write(self._fd, (json.dumps({"worker": self.path.stem.split("-")[0],
                                         "startup": round(seconds, 3)}) + "\n").encode())
 
+    def write_overhead(self, measuring: float, collecting: float, collections: int) -> None:
+        """What measuring cost this process: seconds in testdock's own per-test code, and
+        the garbage collections it triggered (their seconds and number)."""
+        os.write(self._fd, (json.dumps({"worker": self.path.stem.split("-")[0], "overhead": {
+            "measuring": round(measuring, 4), "collecting": round(collecting, 4),
+            "collections": collections}}) + "\n").encode())
+
     def close(self) -> None:
         os.close(self._fd)
 
 
-def read_records(folder: Path) -> tuple[list[TestMemory], dict[str, float]]:
-    """Every test record in the folder, and each worker's start-up seconds by its name; a line
-    cut short by a killed worker is skipped."""
+@dataclass
+class Overhead:
+    """What testdock's plugin cost a run, summed over its processes."""
+
+    measuring: float = 0.0  # seconds in testdock's per-test code, garbage collections included
+    collecting: float = 0.0  # seconds of the garbage collections it triggered
+    collections: int = 0
+    worker_starts: float = 0.0  # seconds the xdist workers took to their first test, summed
+    workers: int = 0
+
+    def add(self, data: dict[str, Any]) -> None:
+        self.measuring += float(data.get("measuring", 0))
+        self.collecting += float(data.get("collecting", 0))
+        self.collections += int(data.get("collections", 0))
+
+
+def read_records(folder: Path) -> tuple[list[TestMemory], dict[str, float], Overhead]:
+    """Every test record in the folder, each worker's start-up seconds by its name, and what
+    measuring cost; a line cut short by a killed worker is skipped."""
     records: list[TestMemory] = []
     startups: dict[str, float] = {}
+    overhead = Overhead()
     for path in sorted(folder.glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 data = json.loads(line)
                 if "startup" in data:
                     startups[str(data["worker"])] = float(data["startup"])
+                elif "overhead" in data:
+                    overhead.add(data["overhead"])
                 else:
                     records.append(TestMemory(**data))
             except (ValueError, TypeError, KeyError):
                 continue
-    return records, startups
+    overhead.worker_starts, overhead.workers = sum(startups.values()), len(startups)
+    return records, startups, overhead
 
 
 def write_report(path: Path, records: list[TestMemory], budget: int | None, budget_source: str,
-                 method: str, leak_checks: dict[str, list[int]] | None = None) -> None:
+                 method: str, leak_checks: dict[str, list[int]] | None = None,
+                 overhead: Overhead | None = None) -> None:
     report = {
         "budget": budget, "budget_source": budget_source, "method": method,
         "peak": max((r.peak for r in records), default=0),
         "tests": [{**vars(r), "growth": r.growth} for r in records],
         "leak_checks": leak_checks or {},
+        "overhead": {key: round(value, 4) if isinstance(value, float) else value
+                     for key, value in vars(overhead or Overhead()).items()},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")

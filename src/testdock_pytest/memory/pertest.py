@@ -26,6 +26,7 @@ from testdock_pytest.contract import (
 from testdock_pytest.memory import budget as budgets
 from testdock_pytest.memory import leaks
 from testdock_pytest.memory.history import (
+    Overhead,
     RecordWriter,
     TestMemory,
     read_records,
@@ -77,6 +78,18 @@ def register(config: pytest.Config) -> None:
     config.pluginmanager.register(plugin, "testdock-memory")
 
 
+def overhead_line(overhead: Overhead, tests: int) -> str:
+    """What testdock's plugin cost the run, in one line of its summary."""
+    line = (f"measuring cost {overhead.measuring:.2f}s over {tests} tests "
+            f"({overhead.measuring / max(1, tests) * 1000:.2f} ms a test")
+    if overhead.collections:
+        line += f"; {overhead.collections} garbage collection(s) it triggered took {overhead.collecting:.2f}s"
+    line += ")"
+    if overhead.workers:
+        line += f"; {overhead.workers} worker(s) took {overhead.worker_starts:.1f}s to start"
+    return line
+
+
 def history_path(config: pytest.Config) -> Path:
     """The memory history: --testdock-history, else $TESTDOCK_HISTORY, else .testdock/."""
     return Path(config.getoption("testdock_history") or os.environ.get(HISTORY_ENV)
@@ -114,6 +127,10 @@ class MemoryPlugin:
         self.budget, self.budget_source = budgets.find_budget(budget_option)
         self.records: list[TestMemory] = []
         self.leak_checks: dict[str, list[int]] = {}
+        self.measuring = 0.0  # seconds in this process's per-test code (what measuring costs)
+        self.collecting = 0.0  # ... of which in the garbage collections it triggered
+        self.collections = 0
+        self.overhead = Overhead()
 
     # -- measuring, in every process ----------------------------------------------------------
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -124,12 +141,15 @@ class MemoryPlugin:
 
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+        entered = time.perf_counter()
         self._baseline = current_rss()
         self._waited = cpu_wait()
         cpu, (read, written) = time.process_time(), storage_bytes()
         self._started = time.perf_counter()
         self.meter.start()
+        self.measuring += time.perf_counter() - entered
         yield
+        resumed = time.perf_counter()
         peak = max(self.meter.stop(), self._baseline)
         cpu = time.process_time() - cpu
         read_after, written_after = storage_bytes()
@@ -142,13 +162,17 @@ class MemoryPlugin:
         # every test) at most once a second; what that lets through, leak confirmation filters
         grown = after - self._baseline
         if grown > GC_THRESHOLD and (grown > GC_ALWAYS or time.monotonic() - self._last_gc > GC_INTERVAL):
+            collecting = time.perf_counter()
             gc.collect()
             self._last_gc = time.monotonic()
+            self.collecting += time.perf_counter() - collecting
+            self.collections += 1
             after = current_rss()
         outcome = "failed" if item.nodeid in self._failed else "passed"
         self.writer.write(TestMemory(item.nodeid, _worker(self.config), self._baseline, peak,
                                      after - self._baseline, duration, outcome, round(cpu, 4),
                                      max(0, read_after - read), max(0, written_after - written)))
+        self.measuring += time.perf_counter() - resumed
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
@@ -183,10 +207,11 @@ class MemoryPlugin:
         return Path(report), history_path(self.config)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.writer.write_overhead(self.measuring, self.collecting, self.collections)
         self.writer.close()
         if self.is_worker:
             return
-        self.records, self.startups = read_records(self.folder)
+        self.records, self.startups, self.overhead = read_records(self.folder)
         if not self.records:
             return
         if self.config.getoption("testdock_leaks") and not os.environ.get(leaks.NESTED_ENV):
@@ -197,7 +222,7 @@ class MemoryPlugin:
         report_path, history_path = self._paths()
         try:
             write_report(report_path, self.records, self.budget, self.budget_source, self.meter.method,
-                         self.leak_checks)
+                         self.leak_checks, self.overhead)
             keep = int(self.config.getini("testdock_history_runs") or 10)
             update_history(history_path, self.records, keep, self.startups)
         except OSError as error:
@@ -214,6 +239,7 @@ class MemoryPlugin:
         budget = size(self.budget) if self.budget else "unknown"
         writer.line(f"budget {budget} ({self.budget_source}); run peak {size(peak.peak)} "
                     f"in {peak.worker} during {peak.nodeid}; measured by {self.meter.method}")
+        writer.line(overhead_line(self.overhead, len(self.records)))
         grown = [r for r in self.records if r.growth > 0]
         if grown:
             writer.line("top tests by peak growth:")
