@@ -7,7 +7,7 @@ import signal
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import click
 
@@ -187,12 +187,25 @@ def inspect(path: Path, as_json: bool) -> None:
         click.echo(f"{key:>18}: {value}")
 
 
+def _parallel(value: str | None) -> int | Literal["auto"] | None:
+    if value is None:
+        return None
+    if value == "auto":
+        return "auto"
+    if value.isdigit() and 1 <= int(value) <= 32:
+        return int(value)
+    raise click.BadParameter(f"{value!r} is neither a number from 1 to 32 nor 'auto'")
+
+
 @main.command()
 @PATH_ARGUMENT
 @click.option("--phase", "phases", multiple=True, type=click.Choice(PHASES),
               help="Build only this phase's image; repeat for several. Default: all four.")
-@click.option("--parallel", type=click.IntRange(1, 32),
-              help="Images built at once. Default: [tool.testdock.build] parallel (3).")
+@click.option("--parallel", callback=lambda context, option, value: _parallel(value), metavar="N|auto",
+              help="Images built at once: a number (1-32), or 'auto': builds start while their "
+                   "memory, measured in recent builds, fits what the machine has available (one per "
+                   "CPU at most); a build killed for memory is retried alone, once. Default: "
+                   "[tool.testdock.build] parallel (auto).")
 @click.option("--tag", help="Image tag, given besides 'latest'. Default: the git short commit.")
 @click.option("--registry", metavar="HOST[:PORT][/PREFIX]",
               help="Name images <registry>/<project>-<phase>. Default: [tool.testdock.build] registry.")
@@ -213,7 +226,7 @@ def inspect(path: Path, as_json: bool) -> None:
                    "earlier build, e.g. 'latest'); needs --registry.")
 @click.option("--log", "log_path", type=click.Path(path_type=Path),
               help="Build log, relative to PATH. Default: logs/build_test_images.log.")
-def build(path: Path, phases: tuple[str, ...], parallel: int | None, tag: str | None,
+def build(path: Path, phases: tuple[str, ...], parallel: int | Literal["auto"] | None, tag: str | None,
           registry: str | None, push: bool, no_cache: bool, pull: bool, cleanup: bool,
           keep: int | None, health: bool, as_json: bool, bake: bool, cache_from: str | None,
           log_path: Path | None) -> None:
@@ -595,7 +608,8 @@ def k8s() -> None:
               help="PersistentVolumeClaim the shards write their results to (default: an emptyDir).")
 @click.option("--namespace", help="The Job's namespace.")
 @click.option("--name", help="The Job's name (default: PROJECT-tests).")
-@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write here, not to stdout.")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write here, not to stdout ('-': stdout).")
 def k8s_job(path: Path, shards: int, tag: str, registry: str | None, parallelism: int | None,
             results_claim: str | None, namespace: str | None, name: str | None, output: Path | None) -> None:
     """Print a Kubernetes Indexed Job running the execution phase's shards of PATH.
@@ -608,7 +622,7 @@ def k8s_job(path: Path, shards: int, tag: str, registry: str | None, parallelism
 
     text = job_manifest(path, JobOptions(shards, tag, registry or "", parallelism, results_claim,
                                          namespace, name))
-    if output is None:
+    if output is None or str(output) == "-":
         click.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")

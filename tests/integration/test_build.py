@@ -258,3 +258,67 @@ def test_the_images_install_the_versions_of_the_lock_file(project: Path,
     output = docker_client.containers.run(f"{_prefix(project)}-execution:locked", ["python", "-c", script],
                                           remove=True, network_mode="host")
     assert output.decode().strip() == "4.4.0"
+
+
+def _hold_memory(project: Path, phases: dict[str, str], mib: int, round_: int) -> None:
+    """A step in each image that holds `mib` MiB for a few seconds (a compiler's peak, say):
+    the last stage's, so the dependency layers come from the cache; `round_` makes it new."""
+    for phase, dockerfile in phases.items():
+        path = project / "docker" / dockerfile
+        lines = [line for line in path.read_text().splitlines() if "testdock-test-hold" not in line]
+        cmd = max(i for i, line in enumerate(lines) if line.startswith("CMD"))
+        hold = f"b = bytearray({mib} * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(6)"
+        lines.insert(cmd, f'RUN python3 -c "import time; {hold}"  # testdock-test-hold {phase} {round_}')
+        path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def buildkit_limited() -> Iterator[int]:
+    """The engine's BuildKit cgroup limited to 900 MiB, as on a small machine, and restored."""
+    from testdock.engine import buildmemory
+
+    found = buildmemory.buildkit_cgroup()
+    assert found is not None, "the engine's BuildKit cgroup (docker/buildkit, cgroupfs) is not found"
+    folder, version = found
+    limit = folder / ("memory.limit_in_bytes" if version == 1 else "memory.max")
+    before = limit.read_text().strip()
+    limit.write_text(str(900 * 2**20))
+    try:
+        yield 900 * 2**20
+    finally:
+        limit.write_text("-1" if version == 1 else "max")
+        assert version == 2 or before.isdigit()
+
+
+def test_auto_builds_what_fits_and_a_build_killed_for_memory_is_retried_alone(
+        project: Path, buildkit_limited: int) -> None:
+    """Three builds that each hold 350 MiB for a while, with 900 MiB for BuildKit: with the
+    memory their earlier builds took, `auto` runs two at once and none is killed; three at once
+    (--parallel 3) gets one killed by the kernel, which is then built again, alone."""
+    phases = {"collection": "pytest.collection.Dockerfile", "execution": "pytest.execution.Dockerfile",
+              "backend": "backend.test.Dockerfile"}
+    chosen = [argument for phase in phases for argument in ("--phase", phase)]
+    _hold_memory(project, phases, 350, 1)
+    first = run_cli("build", str(project), "--tag", "m1", "--json", "--parallel", "1", *chosen)
+    assert first.returncode == 0, first.stderr[-3000:]
+    peaks = {row["phase"]: row["peak_memory"] for row in json.loads(first.stdout)["images"]}
+    assert all(peak >= 350 * 2**20 for peak in peaks.values()), peaks  # each measured, alone
+    history = json.loads((project / ".testdock" / "build-memory.json").read_text())
+    assert sorted(history) == sorted(phases)
+
+    _hold_memory(project, phases, 350, 2)
+    fitted = run_cli("build", str(project), "--tag", "m2", "--json", *chosen)  # auto, the default
+    assert fitted.returncode == 0, fitted.stderr[-3000:]
+    assert "--parallel auto: builds start while their memory fits 900.0 MiB" in fitted.stderr
+    rows = json.loads(fitted.stdout)["images"]
+    assert all(row["result"] == "built" and not row["retried_alone"] for row in rows), rows
+
+    _hold_memory(project, phases, 350, 3)
+    crowded = run_cli("build", str(project), "--tag", "m3", "--json", "--parallel", "3", *chosen)
+    assert crowded.returncode == 0, crowded.stderr[-3000:]
+    rows = json.loads(crowded.stdout)["images"]
+    assert all(row["result"] == "built" for row in rows), rows
+    retried = [row["phase"] for row in rows if row["retried_alone"]]
+    assert retried, "three 350 MiB steps in 900 MiB: the kernel should have killed one"
+    log = (project / "logs" / "build_test_images.log").read_text()
+    assert "killed for memory at [" in log

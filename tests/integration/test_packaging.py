@@ -120,3 +120,4 @@ def test_every_command_works_from_a_bare_install(bare_venv: Path, example_copy: 
     assert f"pip install testdock=={__version__}" in outputs["ci github"]
     assert f"pip install testdock=={__version__}" in outputs["ci gitlab"]
     assert json.loads((example_copy / "merged.json").read_text())
+    assert "kind: Job" in outputs["k8s job"] and not (example_copy / "-").exists()  # '-' is stdout

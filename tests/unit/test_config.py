@@ -13,7 +13,7 @@ def test_defaults_when_no_table(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
     settings = load_settings(tmp_path)
     assert settings == Settings()
-    assert settings.build.parallel == 3
+    assert settings.build.parallel == "auto" and settings.build.memory is None
     assert settings.backend.health_path == "/health"
 
 
@@ -41,7 +41,9 @@ def test_full_table_is_read(tmp_path: Path) -> None:
     ({"base_image": "python:3.12\nRUN evil"}, "is not a Docker image reference"),
     ({"project": "Shop App"}, "project: 'Shop App' must be lower-case"),
     ({"phases": {"stress": {"memory": "lots"}}}, "memory: not a size: 'lots'"),
-    ({"build": {"parallel": 0}}, "[tool.testdock.build] parallel:"),
+    ({"build": {"parallel": 0}}, "[tool.testdock.build] parallel: 0 is neither a number from 1 to 32"),
+    ({"build": {"parallel": "many"}}, "[tool.testdock.build] parallel: 'many' is neither"),
+    ({"build": {"memory": "lots"}}, "[tool.testdock.build] memory:"),
     ({"phases": {"execution": {"extra_requirements": ["a$(id)"]}}}, "unsafe character"),
     ({"collection": {"stub": ["numpy; rm"]}}, "is not a module name"),
     ({"system_packages": ["libpq-dev && curl evil"]}, "is not a Debian package name"),

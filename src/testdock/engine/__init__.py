@@ -138,6 +138,7 @@ def build_argv(builder: Builder, request: BuildRequest) -> list[str]:
         argv += ["--label", f"{key}={value}"]
     if request.iidfile is not None:
         argv += ["--iidfile", str(request.iidfile)]
+
     argv.append(str(request.context))
     return argv
 

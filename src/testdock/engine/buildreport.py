@@ -34,6 +34,8 @@ def rows(results: Sequence[ImageResult], health: dict[str, HealthResult]) -> lis
             "steps": result.steps, "result": result.state, "pushed": list(result.pushed),
             "health": None if check is None else {"ok": check.ok, "detail": check.detail},
             "error_tail": list(result.error_tail),
+            "peak_memory": result.peak_memory, "oom_step": result.oom_step or None,
+            "retried_alone": result.retried,
         })
     return table
 
@@ -52,11 +54,13 @@ def as_table(results: Sequence[ImageResult], health: dict[str, HealthResult]) ->
     table = Table(title="testdock build", title_justify="left")
     for column, justify in (("image", "left"), ("tag", "left"), ("size", "right"),
                             ("change", "right"), ("time", "right"), ("cache hits", "right"),
-                            ("result", "left")):
+                            ("memory", "right"), ("result", "left")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for result in results:
         repository, _, tag = result.image.rpartition(":")
         outcome = result.state
+        if result.retried:
+            outcome += ", alone after an OOM kill"
         if result.pushed:
             outcome += ", pushed"
         check = health.get(result.phase)
@@ -66,6 +70,7 @@ def as_table(results: Sequence[ImageResult], health: dict[str, HealthResult]) ->
         table.add_row(repository, tag, format_size(result.size) if result.size is not None else "-",
                       _change(result), f"{result.seconds:.1f}s",
                       f"{result.cache_hits}/{result.steps}" if result.steps else "-",
+                      format_size(result.peak_memory) if result.peak_memory else "-",
                       f"[{style}]{outcome}[/{style}]")
     return table
 

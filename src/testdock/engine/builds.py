@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from testdock import engine
-from testdock.engine import builtimages
+from testdock.engine import buildmemory, builtimages
 from testdock.engine.credentials import check_context
 from testdock.engine.pipfailure import PipWatch
 from testdock.errors import BadInput
@@ -40,6 +40,7 @@ from testdock.safepaths import check_inside
 from testdock.validation import check_tag
 from testdock.workspace import Workspace, as_workspace, repository
 from testdock_pytest.contract import LABEL_MANAGED, LABEL_PHASE, LABEL_PROJECT
+from testdock_pytest.sizes import format_size, parse_size
 
 DEFAULT_LOG = Path("logs/build_test_images.log")
 STEP_LINE = re.compile(r"^#(\d+) \[([^\]]+)\] (.*)$")
@@ -59,6 +60,9 @@ class ImageResult:
     steps: int = 0
     error_tail: tuple[str, ...] = ()
     pushed: tuple[str, ...] = ()
+    peak_memory: int | None = None  # the most its steps used at once, where measured
+    oom_step: str = ""  # the step the kernel killed for memory ("" when it did not)
+    retried: bool = False  # built again, alone, after an OOM kill
 
     @property
     def ok(self) -> bool:
@@ -85,7 +89,7 @@ class BuildListener(Protocol):
 class BuildOptions:
     phases: Sequence[str] = PHASES
     tag: str | None = None
-    parallel: int | None = None
+    parallel: int | Literal["auto"] | None = None
     no_cache: bool = False
     pull: bool = False
     registry: str | None = None
@@ -181,12 +185,16 @@ class _Run:
         self.private_tags: set[str] = set()
         self.scratch = tempfile.TemporaryDirectory(prefix="testdock-build-")
         self._lock = threading.Lock()
+        # BuildKit's steps are measured where the engine runs on this machine
+        found = buildmemory.buildkit_cgroup() if os.environ.get(
+            "DOCKER_HOST", "unix://").startswith("unix://") else None
+        self.buildkit = buildmemory.BuildKitMemory(*found) if found else None
 
     def output(self, phase: str, text: str) -> None:
         self.log.line(phase, text)
         self.listener.line(phase, text)
 
-    def build(self, phase: str) -> ImageResult:
+    def build(self, phase: str, retry: bool = False) -> ImageResult:
         tags = image_tags(self.prefix, phase, self.tag, self.registry)
         previous = engine.image_info(self.client, tags[-1])
         private = f"{repository(self.prefix, phase)}:testdock-building-{uuid.uuid4().hex[:8]}"
@@ -214,21 +222,38 @@ class _Run:
             pip.feed(text)
             self.output(phase, text)
 
-        self.listener.state(phase, "building")
+        self.listener.state(phase, "building", "alone, after an OOM kill" if retry else "")
         started = time.monotonic()
+        begun = self.buildkit.begin() if self.buildkit else None
         try:
             engine.build(self.builder, request, on_line, self.processes)
         except engine.BuildFailed as failure:
             seconds = time.monotonic() - started
+            peak, kills = self.buildkit.end(begun) if self.buildkit and begun else (None, 0)
+            # a step ended by SIGKILL (exit code 137): in a build, the kernel's OOM killer (its
+            # count confirms it where cgroup v2 keeps it for the whole of BuildKit)
+            killed = any("exit code: 137" in line for line in failure.tail)
+            if peak and killed:
+                buildmemory.record(self.root, phase, peak)  # what it needs, at least
             state = "interrupted" if self.processes.stopping else "failed"
-            self.output(phase, f"{state.upper()} after {seconds:.1f}s")
+            self.output(phase, f"{state.upper()} after {seconds:.1f}s"
+                        + (f" (killed for memory at {counter.current})" if killed else ""))
             self.listener.state(phase, state, counter.current)
             tail = tuple(line for line in failure.tail if line.strip())[-15:]
             explanation = pip.explanation()
-            if explanation and not self.processes.stopping:
+            if killed and not self.processes.stopping:
+                used = f"; BuildKit's steps held up to {format_size(peak)}" if peak else ""
+                why = "for memory (OOM)" if kills else "(SIGKILL: the OOM killer, most likely)"
+                tail = (f"the kernel killed the build {why} at {counter.current}{used}", *tail)
+            elif explanation and not self.processes.stopping:
                 tail = (explanation, *tail)
             return ImageResult(phase, tags[0], tags, seconds, state, cache_hits=len(counter.cached),
-                               steps=len(counter.steps), error_tail=tail)
+                               steps=len(counter.steps), error_tail=tail, peak_memory=peak,
+                               oom_step=counter.current if killed and not self.processes.stopping else "",
+                               retried=retry)
+        peak, _ = self.buildkit.end(begun) if self.buildkit and begun else (None, 0)
+        if peak:
+            buildmemory.record(self.root, phase, peak)
         self.record(request, phase)
         engine.tag(self.client, private, tags)
         engine.untag(self.client, private)
@@ -239,7 +264,8 @@ class _Run:
         self.output(phase, f"built {tags[0]} in {seconds:.1f}s")
         self.listener.state(phase, "built", f"{seconds:.1f}s")
         return ImageResult(phase, tags[0], tags, seconds, "built", info.size if info else None,
-                           previous.size if previous else None, len(counter.cached), len(counter.steps))
+                           previous.size if previous else None, len(counter.cached), len(counter.steps),
+                           peak_memory=peak, retried=retry)
 
     def build_early_stage(self, phase: str) -> None:
         """Build (into the cache only) the phase's stage that does not need its dependency, so
@@ -288,42 +314,92 @@ class _Run:
 _EXPECTED_ORDER = ("execution", "stress", "backend", "collection")
 
 
-def _schedule(run: _Run, chosen: list[str], workers: int) -> None:
-    pending: dict[Future[ImageResult], str] = {}
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="build") as pool:
+def _gate(run: _Run, chosen: list[str],
+          parallel: int | Literal["auto"]) -> tuple[int, buildmemory.MemoryGate]:
+    """How many builds at most, and the gate that starts them: with "auto", by the memory their
+    recent builds took; with a number, that many whatever their memory."""
+    history = buildmemory.load(run.root)
 
-        def start(phase: str) -> None:
-            dependency = SPECS[phase].depends_on
-            if dependency in run.results and not run.results[dependency].ok:
-                run.results[phase] = run.skipped(phase, f"the {dependency} image it builds FROM failed")
-                return
-            pending[pool.submit(run.build, phase)] = phase
+    def expected(phase: str) -> int:
+        return buildmemory.expected_peak(history, phase) or buildmemory.UNKNOWN_PEAK
 
-        early: list[Future[None]] = []
-        # the longest builds first: they set the wall time
-        for phase in sorted(chosen, key=lambda p: _EXPECTED_ORDER.index(p)):
-            if SPECS[phase].depends_on not in chosen:
-                start(phase)
-            else:
+    if parallel != "auto":
+        return parallel, buildmemory.MemoryGate(1 << 62, expected)
+    setting = run.settings.build.memory
+    memory = parse_size(setting) if setting else buildmemory.available_memory(run.buildkit)
+    cpus = engine.cpu_count(run.client)
+    for warning in buildmemory.too_big_alone(chosen, history, memory):
+        run.listener.note(warning)
+    if len(chosen) > 1:
+        run.listener.note(buildmemory.parallel_plan(chosen, history, memory, cpus))
+    return max(1, min(cpus, len(chosen))), buildmemory.MemoryGate(memory, expected)
+
+
+def _schedule(run: _Run, chosen: list[str], parallel: int | Literal["auto"]) -> None:
+    """Start each build once its dependency is built and the gate lets it in; a build the kernel
+    killed for memory goes again once the others are over, alone."""
+    workers, gate = _gate(run, chosen, parallel)
+    pending: dict[Future[ImageResult | None], tuple[str, str]] = {}  # (kind, phase)
+    # the longest builds first: they set the wall time
+    ready = sorted((phase for phase in chosen if SPECS[phase].depends_on not in chosen),
+                   key=lambda p: _EXPECTED_ORDER.index(p))
+    early = [phase for phase in chosen if SPECS[phase].depends_on in chosen
+             and SPECS[phase].early_stage and not run.options.no_cache]
+    killed: list[str] = []
+    with ThreadPoolExecutor(max_workers=workers + len(early), thread_name_prefix="build") as pool:
+
+        def launch() -> None:
+            for phase in list(ready):
+                if sum(kind == "build" for kind, _ in pending.values()) >= workers:
+                    return
+                if not gate.may_start(phase):
+                    continue
+                ready.remove(phase)
+                dependency = SPECS[phase].depends_on
+                if dependency in run.results and not run.results[dependency].ok:
+                    run.results[phase] = run.skipped(phase, f"the {dependency} image it builds FROM failed")
+                    continue
+                gate.started(phase)
+                pending[pool.submit(run.build, phase)] = ("build", phase)
+            for phase in list(early):  # a stage that needs nothing built, while there is room
+                if gate.may_start(phase) and gate.running:
+                    early.remove(phase)
+                    gate.started(f"{phase} (early stage)", gate.expected(phase))
+                    pending[pool.submit(run.build_early_stage, phase)] = ("early", phase)
+
+        for phase in chosen:
+            if SPECS[phase].depends_on in chosen:
                 run.listener.state(phase, "waiting", f"for {SPECS[phase].depends_on}")
-                if SPECS[phase].early_stage and not run.options.no_cache:
-                    early.append(pool.submit(run.build_early_stage, phase))
+        launch()
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    phase = pending.pop(future)
-                    run.results[phase] = future.result()
-                    for dependant in chosen:
-                        if SPECS[dependant].depends_on == phase:
-                            start(dependant)
-            wait(early)
+                    kind, phase = pending.pop(future)
+                    if kind == "early":
+                        gate.ended(f"{phase} (early stage)")
+                        future.result()
+                        continue
+                    gate.ended(phase)
+                    result = future.result()
+                    assert result is not None
+                    run.results[phase] = result
+                    if result.oom_step and not result.retried:
+                        killed.append(phase)
+                        run.listener.state(phase, "waiting", "to be built again alone (killed for memory)")
+                        continue
+                    ready.extend(dependant for dependant in chosen if SPECS[dependant].depends_on == phase)
+                launch()
+                if not pending and killed:  # the others are over: the killed builds, one at a time
+                    phase = killed.pop(0)
+                    gate.started(phase)
+                    pending[pool.submit(run.build, phase, True)] = ("build", phase)
+            for phase in early:  # never started: the gate had no room beside the others
+                run.output(phase, "early stage not built beside the others: no memory to spare")
         except BaseException:
             run.processes.stop_all()
             for waiting in pending:
                 waiting.cancel()
-            for warming in early:
-                warming.cancel()
             raise
 
 
@@ -382,9 +458,12 @@ def build_images(target: Path | Workspace, options: BuildOptions,
         return _bake(root, project, settings, options, registry, chosen, listener)
     run = _Run(root, project, settings, options, registry, listener)
     try:
-        _schedule(run, chosen, options.parallel or settings.build.parallel)
+        parallel = options.parallel or settings.build.parallel
+        _schedule(run, chosen, parallel if isinstance(parallel, int) else "auto")
     finally:
         run.forget_private_tags()
+        if run.buildkit is not None:
+            run.buildkit.close()
         run.log.close()
         run.scratch.cleanup()
     results = [run.results[p] for p in chosen]

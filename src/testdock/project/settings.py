@@ -76,6 +76,12 @@ def _container_memory(value: str) -> str:
     return value
 
 
+def _parallel(value: int | str) -> int | str:
+    if value == "auto" or (isinstance(value, int) and 1 <= value <= 32):
+        return value
+    raise ValueError(f"{value!r} is neither a number from 1 to 32 nor 'auto'")
+
+
 ImageRef = Annotated[str, AfterValidator(_image_reference)]
 Size = Annotated[str, AfterValidator(_size)]
 ContainerMemory = Annotated[str, AfterValidator(_size), AfterValidator(_container_memory)]
@@ -86,7 +92,11 @@ class _Strict(BaseModel):
 
 
 class BuildSettings(_Strict):
-    parallel: int = Field(default=3, ge=1, le=32)
+    # images built at once: "auto" starts builds while their recent peak memory fits what the
+    # machine has available (one per CPU at most); a number is that many, memory or not
+    parallel: Annotated[int | str, AfterValidator(_parallel)] = "auto"
+    # the memory builds may use together under "auto" (default: what the machine has available)
+    memory: ContainerMemory | None = None
     registry: Annotated[str, AfterValidator(_registry)] = ""
     keep: int = Field(default=3, ge=0)
     # files of the build context that look like credentials but go into the images on purpose
