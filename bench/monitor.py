@@ -5,6 +5,9 @@ memory monitoring on and off, runs interleaved in one session.
 
 Per mode: end-to-end wall time of the command, pytest's own duration inside the container (does
 sampling slow the tests?), and the testdock process's peak RSS (GNU time). Medians; ratios on-/off.
+Then the sampler's own cost per sample (memory alone, and with CPU, storage and processes), and
+the build memory of the example's four images (issue 19): each built alone, with no layer cached,
+its peak as `testdock build` measures it (BuildKit's steps, from the engine's cgroup).
 """
 
 from __future__ import annotations
@@ -135,6 +138,32 @@ def sampling_cost(base_image: str, reads: int = 400) -> list[tuple[str, str, str
              "part of <= 2% wall")]
 
 
+def build_memory(base_image: str, folder: Path) -> list[tuple[str, str, str, str, str]]:
+    """Each of the example's images built alone (--parallel 1, no layer cached): its peak."""
+    import json
+
+    root = folder / "buildmem"
+    shutil.copytree(REPO / "examples" / "shop", root)
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + '\n[tool.testdock]\nproject = "bench-buildmem"\n')
+    subprocess.run(testdock("init", str(root), "--base-image", base_image), check=True, capture_output=True)
+    result = subprocess.run(testdock("build", str(root), "--parallel", "1", "--no-cache", "--json",
+                                     "--tag", "bench"), capture_output=True, text=True, check=False)
+    rows = []
+    try:
+        images = json.loads(result.stdout)["images"]
+    except (ValueError, KeyError):
+        return [("build memory", "-", f"build failed: {result.stderr[-200:]}", "", "")]
+    for image in images:
+        peak = image.get("peak_memory")
+        rows.append((f"build memory: {image['phase']} image", "-",
+                     f"{peak / 2**20:.0f} MiB" if peak else "not measured", f"{image['seconds']:.0f} s", ""))
+    from overhead import remove_images  # bench/overhead.py: the images it built, by label
+
+    remove_images("bench-buildmem")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -155,6 +184,7 @@ def main() -> None:
             rows += measure(root, args.rounds, repeat)
         rows.append(("plot rendering alone (incl. import)", "-", f"{plot_seconds(root):.2f} s", "", ""))
         rows += sampling_cost(base_image)
+        rows += build_memory(base_image, Path(folder))
     print(f"example execution phase, {args.rounds} interleaved rounds per mode, medians")
     print(f"{'figure':<40}{'monitor off':>14}{'monitor on':>14}{'on/off':>12}  target")
     for title, off, on, ratio, target in rows:

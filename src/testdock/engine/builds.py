@@ -388,7 +388,9 @@ def _schedule(run: _Run, chosen: list[str], parallel: int | Literal["auto"]) -> 
                         killed.append(phase)
                         run.listener.state(phase, "waiting", "to be built again alone (killed for memory)")
                         continue
-                    ready.extend(dependant for dependant in chosen if SPECS[dependant].depends_on == phase)
+                    dependants = [other for other in chosen if SPECS[other].depends_on == phase]
+                    ready.extend(dependants)
+                    early[:] = [other for other in early if other not in dependants]  # too late
                 launch()
                 if not pending and killed:  # the others are over: the killed builds, one at a time
                     phase = killed.pop(0)
