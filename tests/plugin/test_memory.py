@@ -4,6 +4,7 @@ history, the memory_limit marker and the terminal summary."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,28 @@ def test_what_measuring_cost_is_reported(isolated: pytest.Pytester, workers: int
     summary = next(line for line in result.stdout.lines if line.startswith("measuring cost"))
     assert "over 5 tests" in summary and "garbage collection(s) it triggered" in summary
     assert ("worker(s) took" in summary) == bool(workers)
+
+
+def test_the_collections_measuring_triggers_stay_within_their_share(isolated: pytest.Pytester) -> None:
+    """Every test grows the process by 20 MiB on a heap of a million objects (a full collection
+    costs milliseconds there): collecting after each would cost more than the tests; the plugin
+    collects within 1% of the process's time."""
+    isolated.makepyfile(test_heavy_heap="""
+        import pytest
+
+        HEAP = [[index] for index in range(1_000_000)]
+
+        @pytest.mark.parametrize("number", range(40))
+        def test_grows(number):
+            test_grows.kept = b"x" * (20 * 2**20)
+    """)
+    started = time.monotonic()
+    result = isolated.runpytest_subprocess("-p", "no:cacheprovider")
+    wall = time.monotonic() - started
+    result.assert_outcomes(passed=40)
+    overhead = json.loads((isolated.path / "test-results" / "memory.json").read_text())["overhead"]
+    assert 1 <= overhead["collections"] < 40
+    assert overhead["collecting"] <= 0.01 * wall + 0.1  # the share, and the one that went over it
 
 
 def test_a_tests_duration_leaves_out_the_time_it_waited_for_a_cpu(isolated: pytest.Pytester) -> None:

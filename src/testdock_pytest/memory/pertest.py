@@ -38,8 +38,12 @@ from testdock_pytest.memory.measure import PeakMeter, cpu_wait, current_rss, pro
 MEMORY_DIR_ENV = "TESTDOCK_MEMORY_DIR"
 RESULTS_ENV = RESULTS_DIR_ENV
 GC_THRESHOLD = 1 << 20  # collect garbage before measuring what a test kept only when it grew this much
-GC_ALWAYS = 16 << 20  # ... every time from this much on
+GC_ALWAYS = 16 << 20  # ... every time from this much on, within GC_SHARE
 GC_INTERVAL = 1.0  # ... else at most once in this many seconds
+# ... and the collections take at most this share of the process's time: on a heap of hundreds of
+# MiB (a plotting library's worker) one costs tens of milliseconds, and collecting after every
+# test that grew took 8-15% of such a suite's wall
+GC_SHARE = 0.01
 SECTION = "testdock memory"
 
 
@@ -122,6 +126,7 @@ class MemoryPlugin:
         self._waited = 0.0
         self.startups: dict[str, float] = {}
         self._last_gc = 0.0
+        self._began = time.perf_counter()
         self._failed: set[str] = set()
         budget_option = config.getoption("memory_budget") or config.getini("memory_budget") or None
         self.budget, self.budget_source = budgets.find_budget(budget_option)
@@ -161,7 +166,8 @@ class MemoryPlugin:
         # big heap costs milliseconds: for small growths (a coverage tracer's data grows with
         # every test) at most once a second; what that lets through, leak confirmation filters
         grown = after - self._baseline
-        if grown > GC_THRESHOLD and (grown > GC_ALWAYS or time.monotonic() - self._last_gc > GC_INTERVAL):
+        if grown > GC_THRESHOLD and (grown > GC_ALWAYS or time.monotonic() - self._last_gc > GC_INTERVAL) \
+                and self.collecting <= GC_SHARE * (time.perf_counter() - self._began):
             collecting = time.perf_counter()
             gc.collect()
             self._last_gc = time.monotonic()
