@@ -36,29 +36,48 @@ class TestMemory:
 
 
 class RecordWriter:
+    """Appends records to the process's own file, a few at a time (a write a test cost as much as
+    the rest of the measuring on suites of millisecond tests): at most FLUSH_SECONDS of them are
+    lost with a process the kernel kills, and those tests are measured again next run."""
+
+    FLUSH_SECONDS = 0.25
+
     def __init__(self, folder: Path, worker: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / f"{worker}-{os.getpid()}.jsonl"
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._pending: list[str] = []
+        self._flushed = time.monotonic()
 
     def write(self, record: TestMemory) -> None:
         # vars(), not asdict(): asdict deep-copies, which costs more than the measuring itself
-        os.write(self._fd, (json.dumps(vars(record), separators=(",", ":")) + "\n").encode())
+        self._pending.append(json.dumps(vars(record), separators=(",", ":")))
+        if time.monotonic() - self._flushed >= self.FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            os.write(self._fd, ("\n".join(self._pending) + "\n").encode())
+            self._pending.clear()
+        self._flushed = time.monotonic()
 
     def write_startup(self, seconds: float) -> None:
         """How long this worker took from its start to the end of its collection (interpreter,
         imports, collection): what starting another one costs."""
+        self.flush()
         os.write(self._fd, (json.dumps({"worker": self.path.stem.split("-")[0],
                                         "startup": round(seconds, 3)}) + "\n").encode())
 
     def write_overhead(self, measuring: float, collecting: float, collections: int) -> None:
         """What measuring cost this process: seconds in testdock's own per-test code, and
         the garbage collections it triggered (their seconds and number)."""
+        self.flush()
         os.write(self._fd, (json.dumps({"worker": self.path.stem.split("-")[0], "overhead": {
             "measuring": round(measuring, 4), "collecting": round(collecting, 4),
             "collections": collections}}) + "\n").encode())
 
     def close(self) -> None:
+        self.flush()
         os.close(self._fd)
 
 

@@ -12,7 +12,6 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
-import pluggy
 import pytest
 
 from testdock_pytest import sizes
@@ -144,8 +143,11 @@ class MemoryPlugin:
         if age is not None:
             self.writer.write_startup(age)
 
-    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
-    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+    # new-style wrappers (wrapper=True): pluggy calls them at a fraction of the old style's cost,
+    # paid four times a test
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None
+                                ) -> Generator[None, object, object]:
         entered = time.perf_counter()
         self._baseline = current_rss()
         self._waited = cpu_wait()
@@ -153,7 +155,12 @@ class MemoryPlugin:
         self._started = time.perf_counter()
         self.meter.start()
         self.measuring += time.perf_counter() - entered
-        yield
+        try:
+            return (yield)
+        finally:
+            self._measured(item, cpu, read, written)
+
+    def _measured(self, item: pytest.Item, cpu: float, read: int, written: int) -> None:
         resumed = time.perf_counter()
         peak = max(self.meter.stop(), self._baseline)
         cpu = time.process_time() - cpu
@@ -180,14 +187,19 @@ class MemoryPlugin:
                                      max(0, read_after - read), max(0, written_after - written)))
         self.measuring += time.perf_counter() - resumed
 
-    @pytest.hookimpl(hookwrapper=True)
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
-                                  ) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
-        outcome = yield
-        report = outcome.get_result()
+                                  ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        resumed = time.perf_counter()
+        self._report(item, call, report)
+        self.measuring += time.perf_counter() - resumed
+        return report
+
+    def _report(self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
         if report.failed:
             self._failed.add(item.nodeid)
-        if call.when == "teardown":
+        if call.when == "teardown" and self.is_worker:
             # for --dist memory: the worker's memory now, and how far the test took it
             report.testdock_rss = current_rss()  # type: ignore[attr-defined]
             report.testdock_growth = max(0, self.meter.peak() - self._baseline)  # type: ignore[attr-defined]
