@@ -204,7 +204,7 @@ def _parallel(value: str | None) -> int | Literal["auto"] | None:
 @click.option("--parallel", callback=lambda context, option, value: _parallel(value), metavar="N|auto",
               help="Images built at once: a number (1-32), or 'auto': builds start while their "
                    "memory, measured in recent builds, fits what the machine has available (one per "
-                   "CPU at most); a build killed for memory is retried alone, once. Default: "
+                   "CPU, at least 3); a build killed for memory is retried alone, once. Default: "
                    "[tool.testdock.build] parallel (auto).")
 @click.option("--tag", help="Image tag, given besides 'latest'. Default: the git short commit.")
 @click.option("--registry", metavar="HOST[:PORT][/PREFIX]",

@@ -111,13 +111,19 @@ def too_big_alone(phases: Iterable[str], history: dict[str, list[int]], memory: 
     return warnings
 
 
+def most_at_once(cpus: int) -> int:
+    """Builds at once at most: one per CPU, and never fewer than 3 (builds wait on the network
+    and the disk as much as on a CPU: three on two CPUs finish sooner than two)."""
+    return max(3, cpus)
+
+
 def parallel_plan(phases: list[str], history: dict[str, list[int]], memory: int, cpus: int) -> str:
     """One line on what --parallel auto will do."""
     known = {phase: expected_peak(history, phase) for phase in phases}
     told = ", ".join(f"{phase} {format_size(peak) if peak else 'not measured yet'}"
                      for phase, peak in known.items())
     return (f"testdock: --parallel auto: builds start while their memory fits {format_size(memory)} "
-            f"available (up to {cpus} at once, one per CPU); recent peaks: {told}")
+            f"available (up to {most_at_once(cpus)} at once); recent peaks: {told}")
 
 
 # -- measuring ------------------------------------------------------------------------------------

@@ -332,7 +332,7 @@ def _gate(run: _Run, chosen: list[str],
         run.listener.note(warning)
     if len(chosen) > 1:
         run.listener.note(buildmemory.parallel_plan(chosen, history, memory, cpus))
-    return max(1, min(cpus, len(chosen))), buildmemory.MemoryGate(memory, expected)
+    return max(1, min(buildmemory.most_at_once(cpus), len(chosen))), buildmemory.MemoryGate(memory, expected)
 
 
 def _schedule(run: _Run, chosen: list[str], parallel: int | Literal["auto"]) -> None:

@@ -93,7 +93,7 @@ class _Strict(BaseModel):
 
 class BuildSettings(_Strict):
     # images built at once: "auto" starts builds while their recent peak memory fits what the
-    # machine has available (one per CPU at most); a number is that many, memory or not
+    # machine has available (one per CPU, at least 3); a number is that many, memory or not
     parallel: Annotated[int | str, AfterValidator(_parallel)] = "auto"
     # the memory builds may use together under "auto" (default: what the machine has available)
     memory: ContainerMemory | None = None
