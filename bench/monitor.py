@@ -168,11 +168,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeats", default="1,8", help="suite sizes: the example suite run N times")
+    parser.add_argument("--build-memory-only", action="store_true",
+                        help="only the build memory of the example's four images")
     args = parser.parse_args()
     base_image = os.environ.get("TESTDOCK_BASE_IMAGE")
     if not base_image:
         raise SystemExit("set TESTDOCK_BASE_IMAGE (eval \"$(scripts/engine.sh)\")")
     rows: list[tuple[str, str, str, str, str]] = []
+    if args.build_memory_only:
+        with tempfile.TemporaryDirectory() as folder:
+            rows = build_memory(base_image, Path(folder))
+        for title, _, on, seconds, _ in rows:
+            print(f"{title:<40}{on:>14}{seconds:>10}")
+        return
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder) / "shop"
         shutil.copytree(REPO / "examples" / "shop", root)
