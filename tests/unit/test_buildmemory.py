@@ -149,10 +149,15 @@ def write_stat(folder: Path, version: int, anon: int, cache: int = 900 * MiB) ->
 
 @pytest.mark.parametrize("version", [1, 2])
 def test_buildkits_cgroup_is_found_and_read(tmp_path: Path, version: int) -> None:
-    assert buildmemory.buildkit_cgroup(tmp_path) is None  # no engine's BuildKit: nothing measured
+    assert buildmemory.buildkit_cgroup(tmp_path) is None  # no memory cgroups here: nothing to read
     folder = fake_buildkit(tmp_path, version)
     assert buildmemory.buildkit_cgroup(tmp_path) == (folder, version)
     memory = BuildKitMemory(folder, version)
+    folder.rename(folder.with_name("later"))  # a fresh engine makes it with its first build step
+    assert buildmemory.buildkit_cgroup(tmp_path) == (folder, version)
+    assert memory.in_use() is None and memory.begin()[1] == 0 and memory.end((0, 0)) == (None, 0)
+    memory.close()
+    folder.with_name("later").rename(folder)
     write_stat(folder, version, 700 * MiB)
     assert memory.in_use() == 700 * MiB
     assert memory.limit() is None  # no file, or no limit

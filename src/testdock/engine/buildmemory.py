@@ -128,13 +128,15 @@ def parallel_plan(phases: list[str], history: dict[str, list[int]], memory: int,
 
 # -- measuring ------------------------------------------------------------------------------------
 def buildkit_cgroup(root: Path = CGROUP_ROOT) -> tuple[Path, int] | None:
-    """The cgroup the engine's BuildKit runs steps in (the cgroupfs layout, v1 or v2), and the
-    cgroup version; None where it is not found (systemd-managed, remote, rootless)."""
+    """Where the engine's BuildKit runs its steps (the cgroupfs layout, v1 or v2), and the cgroup
+    version; None where this machine has no memory cgroups to read. The folder itself appears
+    with a fresh engine's first build step: until then, and where the engine puts its steps
+    elsewhere (systemd-managed cgroups), nothing is read there and nothing is measured."""
     if (root / "cgroup.controllers").is_file():
-        folder, version = root / "docker" / "buildkit", 2
-    else:
-        folder, version = root / "memory" / "docker" / "buildkit", 1
-    return (folder, version) if folder.is_dir() else None
+        return root / "docker" / "buildkit", 2
+    if (root / "memory").is_dir():
+        return root / "memory" / "docker" / "buildkit", 1
+    return None
 
 
 class BuildKitMemory:
