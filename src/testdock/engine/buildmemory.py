@@ -15,6 +15,7 @@ nothing is measured and unknown builds are expected to take UNKNOWN_PEAK.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterable
@@ -23,6 +24,9 @@ from pathlib import Path
 
 import psutil
 
+from testdock.monitor.sources import NO_LIMIT, read_int, stat_value
+from testdock.safepaths import write_atomically
+from testdock_pytest.memory.budget import unreclaimable_memory
 from testdock_pytest.sizes import format_size
 
 MEMORY_FILE = Path(".testdock") / "build-memory.json"
@@ -45,19 +49,17 @@ def load(root: Path) -> dict[str, list[int]]:
             for phase, peaks in data.items() if isinstance(peaks, list)}
 
 
+_RECORDING = threading.Lock()  # builds end in their own threads: one reads and writes at a time
+
+
 def record(root: Path, phase: str, peak: int) -> None:
     """Keep the build's peak (the last KEEP per phase); a history that cannot be written is
     skipped, never a failed build."""
-    history = load(root)
-    history[phase] = [*history.get(phase, []), peak][-KEEP:]
-    path = root / MEMORY_FILE
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(history, indent=1), encoding="utf-8")
-        temporary.replace(path)
-    except OSError:
-        pass
+    with _RECORDING:
+        history = load(root)
+        history[phase] = [*history.get(phase, []), peak][-KEEP:]
+        with contextlib.suppress(OSError):
+            write_atomically(root / MEMORY_FILE, json.dumps(history, indent=1))
 
 
 def expected_peak(history: dict[str, list[int]], phase: str) -> int | None:
@@ -155,40 +157,17 @@ class BuildKitMemory:
 
     def in_use(self) -> int | None:
         """Anonymous and shared memory of all BuildKit's steps now."""
-        try:
-            lines = (self.folder / "memory.stat").read_text().splitlines()
-        except OSError:
-            return None
-        stat = dict(line.split(" ", 1) for line in lines if " " in line)
-        names = ("total_rss", "total_shmem") if self.version == 1 else ("anon", "shmem")
-        try:
-            return sum(int(stat.get(name, "0")) for name in names)
-        except ValueError:
-            return None
+        return unreclaimable_memory(self.folder / "memory.stat")
 
     def limit(self) -> int | None:
         """The cgroup's memory limit, None when it has none."""
-        try:
-            name = "memory.limit_in_bytes" if self.version == 1 else "memory.max"
-            text = (self.folder / name).read_text()
-        except OSError:
-            return None
-        if text.strip() == "max" or not text.strip().isdigit() or int(text) >= 1 << 60:
-            return None
-        return int(text)
+        value = read_int(self.folder / ("memory.limit_in_bytes" if self.version == 1 else "memory.max"))
+        return value if value is not None and value < NO_LIMIT else None
 
     def oom_kills(self) -> int:
         """Processes of BuildKit's steps the kernel killed for memory, so far."""
-        name = "memory.oom_control" if self.version == 1 else "memory.events"
-        try:
-            lines = (self.folder / name).read_text().splitlines()
-        except OSError:
-            return 0
-        for line in lines:
-            key, _, value = line.partition(" ")
-            if key == "oom_kill" and value.strip().isdigit():
-                return int(value)
-        return 0
+        return stat_value(self.folder / ("memory.oom_control" if self.version == 1 else "memory.events"),
+                          "oom_kill")
 
     def begin(self) -> tuple[int, int]:
         """A build starts: its token and the OOM kills so far."""

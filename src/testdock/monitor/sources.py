@@ -29,7 +29,7 @@ class MemorySource(Protocol):
     def close(self) -> None: ...
 
 
-def _read_int(path: Path) -> int | None:
+def read_int(path: Path) -> int | None:
     try:
         text = path.read_text().strip()
     except (OSError, ValueError):
@@ -42,7 +42,7 @@ def _read_int(path: Path) -> int | None:
         return None
 
 
-def _stat_value(path: Path, key: str) -> int:
+def stat_value(path: Path, key: str) -> int:
     try:
         for line in path.read_text().splitlines():
             name, _, value = line.partition(" ")
@@ -88,17 +88,17 @@ class CgroupSource:
         self.last_oom_kills = 0  # kept from the last reading: the cgroup vanishes with the container
 
     def read(self) -> Reading | None:
-        usage = _read_int(self.files.usage)
+        usage = read_int(self.files.usage)
         if usage is None:
             return None
         self.last_oom_kills = max(self.last_oom_kills, self.oom_kills())
-        limit = _read_int(self.files.limit)
-        usage = max(0, usage - _stat_value(self.files.stat, self.files.inactive_key))
+        limit = read_int(self.files.limit)
+        usage = max(0, usage - stat_value(self.files.stat, self.files.inactive_key))
         resources = self.resources.read() if self.resources is not None else None
         return Reading(usage, None if limit is None or limit >= NO_LIMIT else limit, resources)
 
     def oom_kills(self) -> int:
-        return _stat_value(self.files.events, "oom_kill")
+        return stat_value(self.files.events, "oom_kill")
 
     def close(self) -> None:
         pass

@@ -71,14 +71,23 @@ def cgroup_memory_in_use(root: Path = Path("/sys/fs/cgroup")) -> int | None:
             text = path.read_text().strip()
             if text == "max" or int(text) >= NO_LIMIT:
                 return None
-            stat = _stat(path.with_name("memory.stat"))
         except (OSError, ValueError):
             continue
-        if "total_rss" in stat:  # v1, with the hierarchy's totals
-            return stat["total_rss"] + stat.get("total_shmem", 0)
-        if "anon" in stat:  # v2
-            return stat["anon"] + stat.get("shmem", 0)
+        return unreclaimable_memory(path.with_name("memory.stat"))
+    return None
+
+
+def unreclaimable_memory(stat_file: Path) -> int | None:
+    """From a cgroup's memory.stat (v1 or v2): its anonymous and shared memory, with its
+    descendants'; None when the file cannot be read."""
+    try:
+        stat = _stat(stat_file)
+    except (OSError, ValueError):
         return None
+    if "total_rss" in stat:  # v1, with the hierarchy's totals
+        return stat["total_rss"] + stat.get("total_shmem", 0)
+    if "anon" in stat:  # v2
+        return stat["anon"] + stat.get("shmem", 0)
     return None
 
 
