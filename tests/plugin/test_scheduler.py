@@ -266,6 +266,50 @@ def test_a_fresh_worker_starts_when_the_retired_ones_memory_is_gone(monkeypatch:
     assert 0.1 <= time.monotonic() - before < 1.0
 
 
+def test_a_worker_that_has_not_reported_yet_holds_what_fresh_workers_hold() -> None:
+    """A worker's start (the suite's libraries, its collection) is when it grows the most: one
+    that has not reported counts as what workers held at their first test (recent runs, then
+    this one), not as the controller, which imports none of it."""
+    model = MemoryModel(1000 * MiB, 0.0, 60 * MiB, {}, 10 * MiB, started=[300 * MiB])
+    assert model.baseline("gw0") == 300 * MiB == model.fresh_baseline
+    model.observe("gw0", "t.py::test_a", 5 * MiB, 420 * MiB, start=410 * MiB)
+    assert model.started == [300 * MiB, 410 * MiB] and model.baseline("gw1") == 410 * MiB
+    assert model.retained["t.py::test_a"] == 10 * MiB  # from its worker's start, not the controller's
+    model.observe("gw0", "t.py::test_b", 5 * MiB, 430 * MiB, start=425 * MiB)  # not its first
+    assert model.started == [300 * MiB, 410 * MiB] and model.retained["t.py::test_b"] == 10 * MiB
+    unknown = MemoryModel(1000 * MiB, 0.0, 60 * MiB, {}, 10 * MiB)  # nothing measured yet
+    assert unknown.baseline("gw0") == 60 * MiB
+
+
+def test_a_replacement_still_starting_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between its start and its first word a replacement is not one of the scheduler's workers,
+    and it is importing and collecting the suite: tests admitted beside it then must leave room
+    for what fresh workers hold."""
+    collection = [f"t::test_{name}" for name in "abcd"]
+    model = MemoryModel(1000 * MiB, 0.0, 50 * MiB, {nodeid: (300 * MiB, 1.0) for nodeid in collection},
+                        10 * MiB, started=[400 * MiB])
+    monkeypatch.setattr("testdock_pytest.parallel.scheduler.start_replacement_worker",
+                        lambda config, node: None)
+    sched = MemoryScheduling(FakeConfig(2), None, model)
+    busy, waiting = FakeNode("gw0"), FakeNode("gw1")
+    for node in (busy, waiting):
+        sched.add_node(node)
+        model.baselines[node] = 60 * MiB
+    sched.collection = collection
+    sched.node2pending[busy][:] = [0, 1]  # runs test_a (330 MiB reserved)
+    sched.node2pending[waiting][:] = [2]
+    # 60 + 60 + 330 + 330 = 780 fit in 950 usable: without a replacement starting, it may start
+    assert sched._may_start(waiting, 2)
+    sched._replace(FakeNode("gw2"))
+    assert sched.starting == 1
+    time.sleep(0.03)
+    assert not sched._may_start(waiting, 2)  # + 400 for the replacement: 1180
+    fresh = FakeNode("gw3")
+    sched.add_node(fresh)  # ready: a worker of its own from now on, holding what fresh ones do
+    assert sched.starting == 0 and sched.model.baseline(fresh) == 400 * MiB
+    assert not sched._may_start(waiting, 2)
+
+
 def test_workers_are_started_only_where_they_save_more_than_they_cost() -> None:
     def model(expected: dict[str, tuple[int, float]]) -> MemoryModel:
         return MemoryModel(1024 * MiB, 0.0, 100 * MiB, expected, 64 * MiB)
@@ -418,6 +462,9 @@ def test_auto_workers_follow_the_budget_and_never_exceed_the_cpus(pytester: pyte
     assert f"created: {cpus}/{cpus} worker" in large.stdout.str()
     history = json.loads((pytester.path / ".testdock" / "memory-history.json").read_text())
     assert len(history["worker_start"]) == cpus and all(0 < start < 60 for start in history["worker_start"])
+    # and what each held then (pytest, its plugins, the collection: tens of MiB)
+    assert len(history["worker_memory"]) == cpus
+    assert all(10 * MiB < rss < 500 * MiB for rss in history["worker_memory"])
     # with the history of a suite this short, workers would cost more than they save
     serial = pytester.runpytest_subprocess("-n", "auto", "--dist", "memory", "--memory-budget", "64g")
     serial.assert_outcomes(passed=1)

@@ -138,3 +138,11 @@ def test_merged_history_keeps_each_tests_latest_entry() -> None:
     assert merged["tests"]["a"]["runs"][-1]["ts"] == 9
     assert merged["tests"]["b"]["runs"][-1]["ts"] == 8
     assert set(merged["tests"]) == {"a", "b", "c"}
+
+
+def test_merged_history_keeps_every_shards_worker_figures() -> None:
+    shard0 = {"version": 1, "run": 4, "tests": {}, "worker_start": [1.5], "worker_memory": [300]}
+    shard1 = {"version": 1, "run": 4, "tests": {}, "worker_memory": [310, 320]}
+    merged = merge_histories([shard0, shard1])
+    assert merged["worker_start"] == [1.5] and merged["worker_memory"] == [300, 310, 320]
+    assert "worker_start" not in merge_histories([shard1])

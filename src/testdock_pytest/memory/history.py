@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +61,12 @@ class RecordWriter:
             self._pending.clear()
         self._flushed = time.monotonic()
 
-    def write_startup(self, seconds: float) -> None:
+    def write_startup(self, seconds: float, rss: int) -> None:
         """How long this worker took from its start to the end of its collection (interpreter,
-        imports, collection): what starting another one costs."""
+        imports, collection), and the memory it holds then: what starting another one costs."""
         self.flush()
         os.write(self._fd, (json.dumps({"worker": self.path.stem.split("-")[0],
-                                        "startup": round(seconds, 3)}) + "\n").encode())
+                                        "startup": round(seconds, 3), "rss": rss}) + "\n").encode())
 
     def write_overhead(self, measuring: float, collecting: float, collections: int) -> None:
         """What measuring cost this process: seconds in testdock's own per-test code, and
@@ -90,6 +90,7 @@ class Overhead:
     collections: int = 0
     worker_starts: float = 0.0  # seconds the xdist workers took to their first test, summed
     workers: int = 0
+    worker_memory: list[int] = field(default_factory=list)  # each worker's RSS at its first test
 
     def add(self, data: dict[str, Any]) -> None:
         self.measuring += float(data.get("measuring", 0))
@@ -109,6 +110,8 @@ def read_records(folder: Path) -> tuple[list[TestMemory], dict[str, float], Over
                 data = json.loads(line)
                 if "startup" in data:
                     startups[str(data["worker"])] = float(data["startup"])
+                    if "rss" in data:
+                        overhead.worker_memory.append(int(data["rss"]))
                 elif "overhead" in data:
                     overhead.add(data["overhead"])
                 else:
@@ -147,12 +150,15 @@ def load_history(path: Path) -> dict[str, Any]:
 
 
 def update_history(path: Path, records: list[TestMemory], keep: int,
-                   startups: dict[str, float] | None = None) -> dict[str, Any]:
-    """Add this run's records (the last `keep` runs per test) and its workers' start-up times,
-    forget long-unseen tests."""
+                   startups: dict[str, float] | None = None,
+                   worker_memory: list[int] | None = None) -> dict[str, Any]:
+    """Add this run's records (the last `keep` runs per test) and its workers' start-up times and
+    memory, forget long-unseen tests."""
     history = load_history(path)
     if startups:
         history["worker_start"] = [*history.get("worker_start", []), *startups.values()][-keep:]
+    if worker_memory:
+        history["worker_memory"] = [*history.get("worker_memory", []), *worker_memory][-keep:]
     run = int(history.get("run", 0)) + 1
     tests: dict[str, Any] = history.get("tests", {})
     for record in records:
@@ -191,6 +197,12 @@ def worker_start(history: dict[str, Any]) -> float | None:
     return starts[len(starts) // 2] if starts else None
 
 
+def worker_memory(history: dict[str, Any]) -> list[int]:
+    """What a fresh xdist worker held at its first test (its imports and collection), in recent
+    runs."""
+    return [int(value) for value in history.get("worker_memory", [])]
+
+
 def merge_histories(histories: list[dict[str, Any]]) -> dict[str, Any]:
     """One history from those of shards that started from the same one: each test keeps the entry
     of the shard that ran it last (the highest run number, then the most recent measurement)."""
@@ -204,8 +216,9 @@ def merge_histories(histories: list[dict[str, Any]]) -> dict[str, Any]:
             if nodeid not in tests or recency(entry) > recency(tests[nodeid]):
                 tests[nodeid] = entry
     run = max((int(history.get("run", 0)) for history in histories), default=0)
-    starts = [value for history in histories for value in history.get("worker_start", [])]
     merged: dict[str, Any] = {"version": HISTORY_VERSION, "run": run, "tests": tests}
-    if starts:
-        merged["worker_start"] = starts
+    for key in ("worker_start", "worker_memory"):
+        values = [value for history in histories for value in history.get(key, [])]
+        if values:
+            merged[key] = values
     return merged

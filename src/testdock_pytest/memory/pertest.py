@@ -141,7 +141,7 @@ class MemoryPlugin:
         """A worker is ready: what it took to get here is what starting another one costs."""
         age = process_age() if self.is_worker else None
         if age is not None:
-            self.writer.write_startup(age)
+            self.writer.write_startup(age, current_rss())
 
     # new-style wrappers (wrapper=True): pluggy calls them at a fraction of the old style's cost,
     # paid four times a test
@@ -203,6 +203,7 @@ class MemoryPlugin:
             # for --dist memory: the worker's memory now, and how far the test took it
             report.testdock_rss = current_rss()  # type: ignore[attr-defined]
             report.testdock_growth = max(0, self.meter.peak() - self._baseline)  # type: ignore[attr-defined]
+            report.testdock_before = self._baseline  # type: ignore[attr-defined]
         if call.when != "call":
             return
         marker = item.get_closest_marker("memory_limit")
@@ -242,7 +243,7 @@ class MemoryPlugin:
             write_report(report_path, self.records, self.budget, self.budget_source, self.meter.method,
                          self.leak_checks, self.overhead)
             keep = int(self.config.getini("testdock_history_runs") or 10)
-            update_history(history_path, self.records, keep, self.startups)
+            update_history(history_path, self.records, keep, self.startups, self.overhead.worker_memory)
         except OSError as error:
             self.config.issue_config_time_warning(
                 pytest.PytestWarning(f"testdock: cannot write the memory report: {error}"), stacklevel=2)

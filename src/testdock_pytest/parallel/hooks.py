@@ -10,7 +10,7 @@ import pytest
 
 from testdock_pytest import sizes
 from testdock_pytest.memory import budget as budgets
-from testdock_pytest.memory.history import expectations, load_history, worker_start
+from testdock_pytest.memory.history import expectations, load_history, worker_memory, worker_start
 from testdock_pytest.memory.measure import current_rss
 from testdock_pytest.memory.pertest import history_path
 from testdock_pytest.parallel.model import MemoryModel, choose_workers, conservative_default, describe
@@ -29,7 +29,7 @@ def build_model(config: pytest.Config) -> MemoryModel:
     max_rss = sizes.parse_size(max_rss_text) if max_rss_text else None
     return MemoryModel(budget or 4 * 2**30, margin, current_rss(), expected,
                        conservative_default(expected), retained=retained, max_worker_rss=max_rss,
-                       worker_start=worker_start(history))
+                       worker_start=worker_start(history), started=worker_memory(history))
 
 
 def uses_memory_dist(config: pytest.Config) -> bool:
@@ -118,4 +118,6 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     config = node.config if hasattr(node, "config") else None
     model = config.stash.get(MODEL_KEY, None) if config is not None else None
     if model is not None:
-        model.observe(node, report.nodeid, int(getattr(report, "testdock_growth", 0)), int(rss))
+        before = getattr(report, "testdock_before", None)
+        model.observe(node, report.nodeid, int(getattr(report, "testdock_growth", 0)), int(rss),
+                      None if before is None else int(before))

@@ -28,6 +28,9 @@ class MemoryModel:
     # parametrizations, its class, its module; what one member showed informs the others
     families: dict[str, list[int]] = field(default_factory=dict)
     worker_start: float | None = None  # seconds a worker took to its first test, in recent runs
+    # what workers held at their first test (imports, collection), in recent runs, then in this
+    # one: what a worker that has not reported yet holds, or soon will
+    started: list[int] = field(default_factory=list)
     # what the controller has grown by since the run started (its reports, coverage data): it
     # shares the budget, and a long run's controller holds much more than it did at its start
     controller_growth: int = 0
@@ -53,7 +56,10 @@ class MemoryModel:
 
     @property
     def fresh_baseline(self) -> int:
-        """What a worker holds before it has kept anything: the lowest baseline seen."""
+        """What a worker holds before it has kept anything: the most a worker held at its first
+        test (recent runs, this one); before any was measured, the lowest baseline seen."""
+        if self.started:
+            return max(self.started)
         return min([self.controller_rss, *self.baselines.values()])
 
     @property
@@ -101,11 +107,22 @@ class MemoryModel:
         return known[1] if known else 0.0
 
     def baseline(self, node: Any) -> int:
-        return self.baselines.get(node, self.controller_rss)
+        """What the worker holds between tests, as it last reported it; before its first report,
+        what fresh workers hold once their imports and collection are done (a worker's start is
+        when it grows the most: the suite's libraries, its collection), else the controller's."""
+        known = self.baselines.get(node)
+        if known is not None:
+            return known
+        return max(self.started) if self.started else self.controller_rss
 
-    def observe(self, node: Any, nodeid: str, growth: int, rss: int) -> None:
-        """What a finished test showed: the worker's new baseline, and the test's growth."""
-        before = self.baselines.get(node, self.controller_rss)
+    def observe(self, node: Any, nodeid: str, growth: int, rss: int, start: int | None = None) -> None:
+        """What a finished test showed: the worker's new baseline, and the test's growth; with its
+        first test, the worker's memory before it (`start`: what a fresh worker holds)."""
+        if node not in self.baselines and start is not None:
+            self.started.append(start)
+            before = start
+        else:
+            before = self.baseline(node)
         self.baselines[node] = rss
         self.expected[nodeid] = (growth, self.expected.get(nodeid, (0, 0.0))[1])
         self.retained[nodeid] = max(0, rss - before)

@@ -54,6 +54,7 @@ class MemoryScheduling(LoadScheduling):
         self.shutdown_sent: set[WorkerController] = set()
         self.retiring: set[WorkerController] = set()  # to be replaced by a fresh worker
         self.replaced: list[str] = []
+        self.starting = 0  # replacement workers started and not yet ready (not in node2pending)
         self.solo: list[int] = []  # tests a worker died running: re-run alone at the end
         self.crashes: Counter[str] = Counter()
 
@@ -94,8 +95,11 @@ class MemoryScheduling(LoadScheduling):
         return str(self.collection[index])
 
     def _in_use(self, exclude: WorkerController | None = None) -> tuple[int, int]:
-        """(memory the workers use now, how many tests run) not counting `exclude`'s test."""
+        """(memory the workers use now, how many tests run) not counting `exclude`'s test. A
+        replacement worker still starting counts as what fresh workers hold: it is importing the
+        suite's libraries and collecting it, the steepest growth of a worker's life."""
         total = sum(self.model.baseline(node) for node in self.node2pending)
+        total += self.starting * self.model.fresh_baseline
         running = 0
         for node in self.node2pending:
             reserved = self._reserved(node)
@@ -195,6 +199,7 @@ class MemoryScheduling(LoadScheduling):
         workers on its own), once the container has room for its start."""
         self._wait_for_room(self.model.fresh_baseline)
         start_replacement_worker(self.config, node)
+        self.starting += 1
         self.replaced.append(f"{node.gateway.id}: {format_size(self.model.baseline(node))} "
                                  "kept; replaced by a fresh worker")
 
@@ -231,6 +236,11 @@ class MemoryScheduling(LoadScheduling):
             if not collection:
                 return
         self._fill_all()
+
+    def add_node(self, node: WorkerController) -> None:
+        if self.collection is not None:  # a replacement, ready (the first workers come before)
+            self.starting = max(0, self.starting - 1)
+        super().add_node(node)
 
     def check_schedule(self, node: WorkerController, duration: float = 0) -> None:
         self._fill_all()
