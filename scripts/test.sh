@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-venv.sh
 eval "$(scripts/engine.sh)"
+# linux/arm64 under QEMU user emulation, and an arm64 base image, for the multi-platform tests
+eval "$(scripts/arm64.sh)"
 # A real registry for the push tests (Debian's package; served on 127.0.0.1 by the tests).
 if ! command -v docker-registry >/dev/null && [ "$(id -u)" -eq 0 ]; then
     echo "test: installing docker-registry (apt)" >&2

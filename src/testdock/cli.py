@@ -226,10 +226,16 @@ def _parallel(value: str | None) -> int | Literal["auto"] | None:
                    "earlier build, e.g. 'latest'); needs --registry.")
 @click.option("--log", "log_path", type=click.Path(path_type=Path),
               help="Build log, relative to PATH. Default: logs/build_test_images.log.")
+@click.option("--platform", "platform_text", metavar="OS/ARCH[,OS/ARCH...]",
+              help="Build every image for each platform, one after the other (linux/amd64,linux/arm64); "
+                   "each platform's images are tagged TAG-ARCH, the engine's own keeps the plain tags "
+                   "too; with --push the plain tags become multi-platform images (manifest lists). "
+                   "Another architecture builds under emulation (QEMU, binfmt_misc), several times "
+                   "slower. Default: [tool.testdock.build] platforms, else the engine's.")
 def build(path: Path, phases: tuple[str, ...], parallel: int | Literal["auto"] | None, tag: str | None,
           registry: str | None, push: bool, no_cache: bool, pull: bool, cleanup: bool,
           keep: int | None, health: bool, as_json: bool, bake: bool, cache_from: str | None,
-          log_path: Path | None) -> None:
+          log_path: Path | None, platform_text: str | None) -> None:
     """Build the test images of the project in PATH with BuildKit, in dependency order.
 
     The stress image is built FROM the execution image, so it waits for it; the others start at
@@ -240,11 +246,12 @@ def build(path: Path, phases: tuple[str, ...], parallel: int | Literal["auto"] |
 
     from testdock.engine import buildreport
     from testdock.engine.builds import BuildOptions, PlainListener, build_images
+    from testdock.engine.platforms import parse_platforms
     from testdock.workspace import Workspace
 
     workspace = Workspace.load(path)  # read once for the build, its health tests and cleanup
     options = BuildOptions(phases or PHASES, tag, parallel, no_cache, pull, registry, push, log_path, bake,
-                           cache_from)
+                           cache_from, parse_platforms(platform_text) if platform_text is not None else ())
     console = Console(stderr=as_json)
     if not console.is_terminal:
         console = Console(stderr=as_json, width=140)
@@ -286,7 +293,7 @@ def _health_checks(workspace: Workspace, results: list[Any]) -> dict[str, Any]:
     for result in results:
         if result.ok:
             click.echo(f"[{result.phase}] health test ...", err=True)
-            checks[result.phase] = health_test(client, result.phase, result.image, project, settings)
+            checks[result.image] = health_test(client, result.phase, result.image, project, settings)
     return checks
 
 
@@ -428,9 +435,13 @@ def _shard(value: str | None) -> tuple[int, int] | None:
 @click.option("--registry", metavar="HOST[:PORT][/PREFIX]",
               help="Pull a missing image from this registry before building it "
                    "(default: [tool.testdock.build] registry).")
+@click.option("--platform", metavar="OS/ARCH",
+              help="Run the image built for this platform (TAG-ARCH, from `testdock build "
+                   "--platform`), built first when missing; another architecture than the engine's "
+                   "runs under emulation (QEMU, binfmt_misc). The execution and collection phases.")
 def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None, tag: str,
         mount_source: bool, metrics_port: int | None, no_monitor: bool, local: bool,
-        shard: tuple[int, int] | None, registry: str | None) -> None:
+        shard: tuple[int, int] | None, registry: str | None, platform: str | None) -> None:
     """Run PHASE's image for the project in PATH; arguments after `--` go to pytest.
 
     \b
@@ -446,6 +457,14 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
     from testdock.workspace import Workspace
 
     path, pytest_args = _pytest_arguments(path, pytest_args)
+    if platform is not None:
+        from testdock.engine.platforms import check_platform
+        from testdock.errors import BadInput
+
+        check_platform(platform)
+        if local or phase in ("stress", "backend"):
+            raise BadInput(f"--platform runs the execution and collection images, not "
+                           f"{'--local' if local else phase}; leave it out there")
     workspace = Workspace.load(path)  # read once: bad settings stop the run before anything starts
 
     if shard is not None:
@@ -454,7 +473,7 @@ def run(phase: str, path: Path, pytest_args: tuple[str, ...], memory: str | None
         pytest_args = ("--testdock-shards", str(shard[1]), "--testdock-shard-index", str(shard[0]),
                        "--testdock-shard-workers", str(shard_workers(workspace)), *pytest_args)
     options = RunOptions(pytest_args, tag, memory, mount_source, not no_monitor, metrics_port,
-                         registry=registry)
+                         registry=registry, platform=platform)
     from testdock.run.lock import one_run_at_a_time
 
     try:

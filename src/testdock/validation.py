@@ -17,6 +17,8 @@ PROJECT_NAME = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
 TAG = re.compile(r"\w[\w.-]{0,127}")
 REGISTRY = re.compile(r"[a-zA-Z0-9.-]+(?::\d{1,5})?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
 ENVIRONMENT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# os/architecture[/variant], as Docker and OCI name them: linux/amd64, linux/arm64, linux/arm/v7
+PLATFORM = re.compile(r"linux/(?:amd64|arm64|arm|386|ppc64le|s390x|riscv64)(?:/v[5-8])?")
 
 
 def is_image_reference(value: str) -> bool:
@@ -25,6 +27,10 @@ def is_image_reference(value: str) -> bool:
 
 def is_project_name(value: str) -> bool:
     return PROJECT_NAME.fullmatch(value) is not None and len(value) <= 100
+
+
+def is_platform(value: str) -> bool:
+    return PLATFORM.fullmatch(value) is not None
 
 
 def is_environment_name(value: str) -> bool:

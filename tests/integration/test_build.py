@@ -4,9 +4,11 @@ label-scoped cleanup, health tests and the JSON summary."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,6 +137,49 @@ def test_push_to_a_real_registry_and_pull_back(project: Path, registry: str,
     docker_client.images.remove(f"{repository}:pushed")
     pulled = docker_client.images.pull(repository, tag="pushed")
     assert pulled.labels["io.testdock.phase"] == "collection"
+
+
+def test_an_arm64_image_is_pushed_as_a_multi_platform_image_and_runs_under_emulation(
+        project: Path, registry: str, docker_client: docker.DockerClient) -> None:
+    """The execution image for linux/amd64 and linux/arm64 (QEMU user emulation through
+    binfmt_misc: scripts/arm64.sh), pushed; the registry's plain tag is a manifest list of both;
+    the arm64 image, pulled back by `run --platform`, runs the example's suite as aarch64."""
+    arm64_base = os.environ.get("TESTDOCK_BASE_IMAGE_ARM64")
+    if not arm64_base:
+        pytest.fail("TESTDOCK_BASE_IMAGE_ARM64 is not set: scripts/test.sh runs scripts/arm64.sh")
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text()
+                         + f'\n[tool.testdock.build.platform_base_images]\n"linux/arm64" = "{arm64_base}"\n')
+    result = run_cli("build", str(project), "--phase", "execution", "--platform", "linux/amd64,linux/arm64",
+                     "--registry", registry, "--push", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads(result.stdout)["images"]
+    repository = f"{registry}/{_prefix(project)}-execution"
+    assert [(row["platform"], row["tag"], row["result"]) for row in rows] == [
+        ("linux/amd64", "latest-amd64", "built"), ("linux/arm64", "latest-arm64", "built")]
+    assert f"{repository}:latest" in rows[1]["pushed"] and f"{repository}:latest-arm64" in rows[1]["pushed"]
+    assert docker_client.images.get(f"{repository}:latest-arm64").attrs["Architecture"] == "arm64"
+    assert docker_client.images.get(f"{repository}:latest").attrs["Architecture"] == "amd64"  # the engine's
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{_prefix(project)}-execution/manifests/latest",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.list.v2+json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        listed = json.load(response)
+    assert listed["mediaType"] == "application/vnd.docker.distribution.manifest.list.v2+json"
+    assert sorted(entry["platform"]["architecture"] for entry in listed["manifests"]) == ["amd64", "arm64"]
+
+    local = f"{_prefix(project)}-execution:latest-arm64"
+    assert _tags(docker_client, _prefix(project)) == set()  # pushed names only: run pulls it
+    result = run_cli("run", "execution", str(project), "--platform", "linux/arm64", "--registry", registry)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "29 passed" in result.stdout + result.stderr
+    machine = docker_client.containers.run(
+        local, ["python", "-c", "import platform; print(platform.machine())"], platform="linux/arm64",
+        network_mode="host", remove=True)
+    assert machine.decode().strip() == "aarch64"
+
+    wrong = run_cli("run", "execution", str(project), "--platform", "linux/arm/v9")
+    assert wrong.returncode == 2 and "is not a platform" in wrong.stderr
 
 
 def test_push_needs_a_registry(project: Path) -> None:

@@ -118,6 +118,7 @@ class BuildRequest:
     cache_from: tuple[str, ...] = ()  # images whose inline cache BuildKit may reuse
     labels: Mapping[str, str] = field(default_factory=dict)  # on the image built
     iidfile: Path | None = None  # where the client writes the built image's id
+    platform: str | None = None  # os/arch to build for (None: the engine's)
 
 
 def build_argv(builder: Builder, request: BuildRequest) -> list[str]:
@@ -138,6 +139,8 @@ def build_argv(builder: Builder, request: BuildRequest) -> list[str]:
         argv += ["--label", f"{key}={value}"]
     if request.iidfile is not None:
         argv += ["--iidfile", str(request.iidfile)]
+    if request.platform is not None:
+        argv += ["--platform", request.platform]
 
     argv.append(str(request.context))
     return argv
@@ -342,6 +345,7 @@ class ContainerSpec:
     pids_limit: int = 4096  # HARDENED
     healthcheck: Mapping[str, Any] | None = None
     network: str = "host"  # containers share the host's network (never a bridge here)
+    platform: str | None = None  # os/arch of the image to run (None: the engine's)
 
 
 def container_options(spec: ContainerSpec) -> dict[str, Any]:
@@ -356,6 +360,8 @@ def container_options(spec: ContainerSpec) -> dict[str, Any]:
         options["nano_cpus"] = int(spec.cpus * 1e9)
     if spec.healthcheck is not None:
         options["healthcheck"] = dict(spec.healthcheck)
+    if spec.platform is not None:
+        options["platform"] = spec.platform
     if spec.profile is Profile.HARDENED:
         options.update(cap_drop=["ALL"], security_opt=["no-new-privileges"], pids_limit=spec.pids_limit,
                        read_only=spec.read_only, tmpfs={"/tmp": f"rw,size={spec.tmp_size}"},

@@ -26,9 +26,10 @@ def rows(results: Sequence[ImageResult], health: dict[str, HealthResult]) -> lis
     table: list[dict[str, Any]] = []
     for result in results:
         repository, _, tag = result.image.rpartition(":")
-        check = health.get(result.phase)
+        check = health.get(result.image)
         table.append({
             "phase": result.phase, "image": repository, "tag": tag, "tags": list(result.tags),
+            "platform": result.platform or None,
             "size": result.size, "size_change": result.size_change,
             "seconds": round(result.seconds, 2), "cache_hits": result.cache_hits,
             "steps": result.steps, "result": result.state, "pushed": list(result.pushed),
@@ -63,7 +64,7 @@ def as_table(results: Sequence[ImageResult], health: dict[str, HealthResult]) ->
             outcome += ", alone after an OOM kill"
         if result.pushed:
             outcome += ", pushed"
-        check = health.get(result.phase)
+        check = health.get(result.image)
         if check is not None:
             outcome += ", health ok" if check.ok else ", health FAILED"
         style = "green" if result.ok and (check is None or check.ok) else "red"

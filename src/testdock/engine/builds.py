@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from testdock import engine
-from testdock.engine import buildmemory, builtimages
+from testdock.engine import buildmemory, builtimages, platforms
 from testdock.engine.credentials import check_context
 from testdock.engine.pipfailure import PipWatch
 from testdock.errors import BadInput
@@ -63,6 +63,7 @@ class ImageResult:
     peak_memory: int | None = None  # the most its steps used at once, where measured
     oom_step: str = ""  # the step the kernel killed for memory ("" when it did not)
     retried: bool = False  # built again, alone, after an OOM kill
+    platform: str = ""  # built for this platform ("" : the engine's own, not asked for)
 
     @property
     def ok(self) -> bool:
@@ -97,6 +98,7 @@ class BuildOptions:
     log_path: Path | None = None
     bake: bool = False
     cache_from: str | None = None  # a tag in the registry whose images seed the cache
+    platforms: tuple[str, ...] = ()  # each image built for each (empty: the settings', else the engine's)
 
 
 def default_tag(root: Path) -> str:
@@ -110,9 +112,9 @@ def default_tag(root: Path) -> str:
     return commit if result.returncode == 0 and commit else "latest"
 
 
-def image_tags(prefix: str, phase: str, tag: str, registry: str = "") -> tuple[str, ...]:
+def image_tags(prefix: str, phase: str, tag: str, registry: str = "", suffix: str = "") -> tuple[str, ...]:
     name = repository(prefix, phase, registry)
-    return tuple(dict.fromkeys([f"{name}:{tag}", f"{name}:latest"]))
+    return tuple(dict.fromkeys([f"{name}:{tag}{suffix}", f"{name}:latest{suffix}"]))
 
 
 def ordered_phases(phases: Sequence[str]) -> list[str]:
@@ -168,8 +170,13 @@ class _Run:
     """One invocation of `testdock build`: shared state of the worker threads."""
 
     def __init__(self, root: Path, project: Project, settings: Settings, options: BuildOptions,
-                 registry: str, listener: BuildListener) -> None:
+                 registry: str, listener: BuildListener, platform: str = "", native: bool = True) -> None:
         self.root = root
+        # another platform than the engine's (or several): its tags end with -ARCH; the engine's
+        # own platform keeps the plain tags too
+        self.platform = platform
+        self.suffix = platforms.suffix(platform) if platform else ""
+        self.native = native
         self.project = project
         self.settings = settings
         self.options = options
@@ -194,26 +201,37 @@ class _Run:
         self.log.line(phase, text)
         self.listener.line(phase, text)
 
+    def tags(self, phase: str) -> tuple[str, ...]:
+        own = image_tags(self.prefix, phase, self.tag, self.registry, self.suffix)
+        if self.suffix and self.native:
+            return (*own, *image_tags(self.prefix, phase, self.tag, self.registry))
+        return own
+
+    def base_image(self) -> str:
+        chosen = self.settings.build.platform_base_images.get(self.platform)
+        return chosen or base_image(self.project, self.settings)
+
     def build(self, phase: str, retry: bool = False) -> ImageResult:
-        tags = image_tags(self.prefix, phase, self.tag, self.registry)
+        tags = self.tags(phase)
         previous = engine.image_info(self.client, tags[-1])
         private = f"{repository(self.prefix, phase)}:testdock-building-{uuid.uuid4().hex[:8]}"
         with self._lock:
             self.private_tags.add(private)
-        args = {"BASE_IMAGE": base_image(self.project, self.settings)}
+        args = {"BASE_IMAGE": self.base_image()}
         dependency = SPECS[phase].depends_on
         if dependency:
             built = self.results.get(dependency)
-            args["EXECUTION_IMAGE"] = built.image if built else image_tags(
-                self.prefix, dependency, self.tag, self.registry)[0]
+            args["EXECUTION_IMAGE"] = built.image if built else self.tags(dependency)[0]
         cache_from: tuple[str, ...] = ()
         if self.options.cache_from:
-            cache_from = (f"{repository(self.prefix, phase, self.registry)}:{self.options.cache_from}",)
+            seed = f"{self.options.cache_from}{self.suffix}"
+            cache_from = (f"{repository(self.prefix, phase, self.registry)}:{seed}",)
         if self.options.push or cache_from:
             args["BUILDKIT_INLINE_CACHE"] = "1"  # pushed images carry their cache for the next build
         request = engine.BuildRequest(self.root, self.root / SPECS[phase].dockerfile_path, (private,),
                                       args, self.options.no_cache, self.options.pull,
-                                      cache_from=cache_from, iidfile=self.iidfile(phase))
+                                      cache_from=cache_from, iidfile=self.iidfile(phase),
+                                      platform=self.platform or None)
         counter = _StepCounter()
         pip = PipWatch()
 
@@ -250,7 +268,7 @@ class _Run:
             return ImageResult(phase, tags[0], tags, seconds, state, cache_hits=len(counter.cached),
                                steps=len(counter.steps), error_tail=tail, peak_memory=peak,
                                oom_step=counter.current if killed and not self.processes.stopping else "",
-                               retried=retry)
+                               retried=retry, platform=self.platform)
         peak, _ = self.buildkit.end(begun) if self.buildkit and begun else (None, 0)
         if peak:
             buildmemory.record(self.root, phase, peak)
@@ -265,7 +283,7 @@ class _Run:
         self.listener.state(phase, "built", f"{seconds:.1f}s")
         return ImageResult(phase, tags[0], tags, seconds, "built", info.size if info else None,
                            previous.size if previous else None, len(counter.cached), len(counter.steps),
-                           peak_memory=peak, retried=retry)
+                           peak_memory=peak, retried=retry, platform=self.platform)
 
     def build_early_stage(self, phase: str) -> None:
         """Build (into the cache only) the phase's stage that does not need its dependency, so
@@ -273,13 +291,14 @@ class _Run:
         stage = SPECS[phase].early_stage
         if stage is None:
             return
-        args = {"BASE_IMAGE": base_image(self.project, self.settings)}
+        args = {"BASE_IMAGE": self.base_image()}
         # BuildKit leaves the stage as an untagged image: labelled and recorded, cleanup finds it
         labels = {LABEL_MANAGED: "true", LABEL_PROJECT: self.prefix, LABEL_PHASE: phase,
                   "io.testdock.stage": stage}
         request = engine.BuildRequest(self.root, self.root / SPECS[phase].dockerfile_path, (), args,
                                       self.options.no_cache, self.options.pull, target=stage,
-                                      labels=labels, iidfile=self.iidfile(f"{phase}-{stage}"))
+                                      labels=labels, iidfile=self.iidfile(f"{phase}-{stage}"),
+                                      platform=self.platform or None)
         self.listener.state(phase, "building", f"{stage} while {SPECS[phase].depends_on} builds")
         try:
             engine.build(self.builder, request, lambda text: self.output(phase, text), self.processes)
@@ -290,9 +309,9 @@ class _Run:
             self.listener.state(phase, "waiting", f"for {SPECS[phase].depends_on}")
 
     def skipped(self, phase: str, reason: str, state: str = "skipped") -> ImageResult:
-        tags = image_tags(self.prefix, phase, self.tag, self.registry)
+        tags = self.tags(phase)
         self.listener.state(phase, state, reason)
-        return ImageResult(phase, tags[0], tags, 0.0, state, error_tail=(reason,))
+        return ImageResult(phase, tags[0], tags, 0.0, state, error_tail=(reason,), platform=self.platform)
 
     def iidfile(self, name: str) -> Path:
         return Path(self.scratch.name) / f"{name}.iid"
@@ -426,6 +445,10 @@ def build_images(target: Path | Workspace, options: BuildOptions,
     if options.push and not registry:
         raise BadInput("--push needs a registry: pass --registry HOST[:PORT][/PREFIX] or set "
                        "[tool.testdock.build] registry")
+    wanted = options.platforms or tuple(settings.build.platforms)
+    if options.bake and wanted:
+        raise BadInput("--bake builds for the engine's platform only; leave out --bake to build "
+                       f"for {', '.join(wanted)}")
     for message in sync_generated_files(workspace).messages():
         listener.note(message)
     python_warning = basepython.describe(project, settings)[1]
@@ -458,27 +481,39 @@ def build_images(target: Path | Workspace, options: BuildOptions,
                            "as it is, older than this testdock; `testdock init --force` replaces it")
     if options.bake:
         return _bake(root, project, settings, options, registry, chosen, listener)
-    run = _Run(root, project, settings, options, registry, listener)
-    try:
-        parallel = options.parallel or settings.build.parallel
-        _schedule(run, chosen, parallel if isinstance(parallel, int) else "auto")
-    finally:
-        run.forget_private_tags()
-        if run.buildkit is not None:
-            run.buildkit.close()
-        run.log.close()
-        run.scratch.cleanup()
-    results = [run.results[p] for p in chosen]
-    if options.push:
-        results = [_push(run, result) for result in results]
+    native = platforms.native_platform(engine.client()) if wanted else ""
+    if wanted:
+        listener.note(f"testdock: building for {', '.join(wanted)}, one platform after the other "
+                      f"(the engine's own: {native}; others run under emulation, several times slower)")
+    results: list[ImageResult] = []
+    for platform in wanted or ("",):
+        run = _Run(root, project, settings, options, registry, listener, platform,
+                   native=not platform or platforms.same_platform(platform, native))
+        try:
+            parallel = options.parallel or settings.build.parallel
+            _schedule(run, chosen, parallel if isinstance(parallel, int) else "auto")
+        finally:
+            run.forget_private_tags()
+            if run.buildkit is not None:
+                run.buildkit.close()
+            run.log.close()
+            run.scratch.cleanup()
+        built = [run.results[p] for p in chosen]
+        if options.push:
+            built = [_push(run, result) for result in built]
+        results += built
+    if options.push and wanted:
+        results = _push_manifest_lists(engine.find_builder(), results, wanted, listener)
     return results
 
 
 def _push(run: _Run, result: ImageResult) -> ImageResult:
+    """Push the result's tags; for a platform asked for, only its own (TAG-ARCH): the plain tags
+    in the registry become the manifest lists of every platform."""
     if not result.ok:
         return result
     pushed: list[str] = []
-    for reference in result.tags:
+    for reference in [tag for tag in result.tags if tag.endswith(run.suffix)]:
         run.listener.state(result.phase, "pushing", reference)
         try:
             engine.push(run.client, reference)
@@ -489,6 +524,38 @@ def _push(run: _Run, result: ImageResult) -> ImageResult:
         pushed.append(reference)
     run.listener.state(result.phase, "pushed", ", ".join(pushed))
     return ImageResult(**{**result.__dict__, "pushed": tuple(pushed)})
+
+
+def _push_manifest_lists(builder: engine.Builder, results: list[ImageResult], wanted: Sequence[str],
+                         listener: BuildListener) -> list[ImageResult]:
+    """Per phase whose image was built and pushed for every platform: its plain tags in the
+    registry become manifest lists of the platforms' images. A phase missing a platform gets
+    none (a list without it would say the image runs where it was never built)."""
+    by_phase: dict[str, list[ImageResult]] = {}
+    for result in results:
+        by_phase.setdefault(result.phase, []).append(result)
+    final: list[ImageResult] = []
+    for phase, images in by_phase.items():
+        if not all(image.ok and image.pushed for image in images) or len(images) != len(wanted):
+            final += images
+            continue
+        plain = [tag.removesuffix(platforms.suffix(images[0].platform))
+                 for tag in images[0].tags if tag.endswith(platforms.suffix(images[0].platform))]
+        made: list[str] = []
+        try:
+            for target in plain:
+                listener.state(phase, "pushing", f"{target} for {', '.join(wanted)}")
+                sources = [target + platforms.suffix(image.platform) for image in images]
+                platforms.push_manifest_list(builder.argv[0], target, sources)
+                made.append(target)
+        except platforms.ManifestFailed as failure:
+            listener.state(phase, "failed", str(failure))
+            final += [ImageResult(**{**image.__dict__, "state": "failed", "error_tail": (str(failure),)})
+                      for image in images]
+            continue
+        listener.state(phase, "pushed", f"{', '.join(made)} ({', '.join(wanted)})")
+        final += [ImageResult(**{**image.__dict__, "pushed": (*image.pushed, *made)}) for image in images]
+    return final
 
 
 class PlainListener:

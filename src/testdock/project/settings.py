@@ -12,7 +12,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from testdock.errors import BadInput
 from testdock.project.pyproject import read_toml
 from testdock.project.requirements import requirement_text
-from testdock.validation import check_registry, is_environment_name, is_image_reference, is_project_name
+from testdock.validation import (
+    check_registry,
+    is_environment_name,
+    is_image_reference,
+    is_platform,
+    is_project_name,
+)
 from testdock_pytest.sizes import parse_size
 
 PHASES = ("collection", "execution", "stress", "backend")
@@ -23,6 +29,20 @@ def _image_reference(value: str) -> str:
     if not is_image_reference(value):
         raise ValueError(f"{value!r} is not a Docker image reference (like 'python:3.12-slim')")
     return value
+
+
+def _platforms(values: list[str]) -> list[str]:
+    for value in values:
+        if not is_platform(value):
+            raise ValueError(f"{value!r} is not a platform (os/architecture: linux/amd64, linux/arm64)")
+    return values
+
+
+def _platform_images(values: dict[str, str]) -> dict[str, str]:
+    _platforms(list(values))
+    for value in values.values():
+        _image_reference(value)
+    return values
 
 
 def _project_name(value: str) -> str:
@@ -113,6 +133,14 @@ class BuildSettings(_Strict):
     # top-level packages kept whole, for tests that use their test helpers or sources in ways a
     # scan of the project's imports does not see (those it sees are kept anyway)
     keep_packages: Annotated[list[str], AfterValidator(_module_names)] = []
+    # the platforms every image is built for (`testdock build --platform`); empty: the engine's.
+    # Each platform's images are tagged TAG-ARCH (latest-arm64); with --push the plain tags in the
+    # registry become multi-platform images (manifest lists). Another architecture than the
+    # engine's builds and runs under emulation (QEMU with binfmt_misc), several times slower
+    platforms: Annotated[list[str], AfterValidator(_platforms)] = []
+    # a base image per platform, where base_image is not published for all of them (a local or
+    # mirrored image has one architecture): {"linux/arm64" = "registry.example/python:3.12-arm64"}
+    platform_base_images: Annotated[dict[str, str], AfterValidator(_platform_images)] = {}
 
 
 def _environment(values: dict[str, str]) -> dict[str, str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from testdock import engine
+from testdock.engine import platforms
 from testdock.errors import BadInput
 from testdock.images.phases import USER_ID, memory_limit
 from testdock.images.render import app_pythonpath
@@ -52,6 +53,7 @@ class RunOptions:
     command: Sequence[str] | None = None  # replaces the image's command (pytest_args still follow)
     registry: str | None = None  # where a missing image is pulled from before building it
     environment: Mapping[str, str] = field(default_factory=dict)  # added to the container's
+    platform: str | None = None  # run the image built for this platform (TAG-ARCH), emulated if need be
 
 
 @dataclass
@@ -104,14 +106,16 @@ def untrusted_links_dropped(root: Path) -> None:
 
 
 def ensure_image(workspace: Workspace, phase: str, tag: str, client: docker.DockerClient,
-                 echo: Callable[[str], None], build_missing: bool, registry: str = "") -> Any:
+                 echo: Callable[[str], None], build_missing: bool, registry: str = "",
+                 platform: str | None = None) -> Any:
     """The phase's image: present, else pulled from `registry`, else built (unless told not to).
-    Present but made from files that the settings have changed since: built again."""
+    Present but made from files that the settings have changed since: built again. For another
+    `platform`, the image built for it (TAG-ARCH)."""
     import docker.errors
 
     from testdock.images.sync import sync_generated_files
 
-    image_name = workspace.image(phase, tag)
+    image_name = workspace.image(phase, tag + (platforms.suffix(platform) if platform else ""))
     synced = sync_generated_files(workspace)
     for message in synced.messages():
         echo(message)
@@ -131,7 +135,9 @@ def ensure_image(workspace: Workspace, phase: str, tag: str, client: docker.Dock
                 return client.images.get(image_name)
             echo(f"testdock: {remote} could not be pulled")
         if not build_missing:
-            raise BadInput(f"image {image_name} not found; run `testdock build --phase {phase}`") from None
+            how = f" --platform {platform}" if platform else ""
+            raise BadInput(f"image {image_name} not found; run `testdock build --phase {phase}{how}`"
+                           ) from None
     from testdock.engine.builds import BuildOptions, PlainListener, build_images
 
     if not stale:
@@ -139,7 +145,9 @@ def ensure_image(workspace: Workspace, phase: str, tag: str, client: docker.Dock
     missing_execution = phase == "stress" and (
         stale or engine.image_info(client, workspace.image("execution", tag)) is None)
     phases = ("execution", "stress") if missing_execution else (phase,)
-    results = build_images(workspace, BuildOptions(phases=phases, tag=tag), PlainListener(echo))
+    results = build_images(workspace, BuildOptions(phases=phases, tag=tag,
+                                                   platforms=(platform,) if platform else ()),
+                           PlainListener(echo))
     failed = [result for result in results if not result.ok]
     if failed:
         raise BadInput(f"building {failed[0].image} failed; see logs/build_test_images.log")
@@ -187,7 +195,8 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
         raise BadInput(f"unknown phase {phase!r}; choose from {', '.join(PHASES)}")
     workspace = as_workspace(target)
     root, settings, project = workspace.root, workspace.settings, workspace.project
-    image_name = workspace.image(phase, options.tag)
+    platform = platforms.check_platform(options.platform) if options.platform else None
+    image_name = workspace.image(phase, options.tag + (platforms.suffix(platform) if platform else ""))
     check_tag(options.tag)
     for relative in OUTPUT_FOLDERS:
         check_inside(root, relative)
@@ -202,7 +211,10 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
     client = engine.client()
     check_phase_cpus(client, phase, settings)
     image = ensure_image(workspace, phase, options.tag, client, echo, options.build_missing,
-                         workspace.registry(options.registry))
+                         workspace.registry(options.registry), platform)
+    if platform and not platforms.same_platform(platform, platforms.image_platform(image)):
+        raise BadInput(f"{image_name} is a {platforms.image_platform(image)} image, not {platform}; "
+                       f"build it again: testdock build --phase {phase} --platform {platform}")
     default_command = list(options.command or image.attrs["Config"].get("Cmd") or [])
     command = [*default_command, *options.pytest_args] if options.pytest_args or options.command else None
     volumes = _volumes(root, project, options.mount_source)  # checked before anything is touched
@@ -212,7 +224,7 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
     starting = time.monotonic()
     container = _start(client, image_name, command, limit, phase, settings, volumes,
                        {**_environment(project, options.mount_source),
-                        **getattr(settings.phases, phase).environment, **options.environment})
+                        **getattr(settings.phases, phase).environment, **options.environment}, platform)
     result = RunResult(phase, image_name, -1, False, limit,
                        read_only=getattr(settings.phases, phase).read_only)
     monitoring: MonitoringSession | None = None
@@ -304,7 +316,8 @@ class ContainerRemoval:
 
 
 def _start(client: docker.DockerClient, image_name: str, command: list[str] | None, limit: int, phase: str,
-           settings: Settings, volumes: dict[str, dict[str, str]], environment: dict[str, str]) -> Any:
+           settings: Settings, volumes: dict[str, dict[str, str]], environment: dict[str, str],
+           platform: str | None = None) -> Any:
     cpus = getattr(settings.phases, phase).cpus
     # As root, the image's own unprivileged user writes into folders chowned to it; otherwise
     # the container runs as the caller, so that results on the host belong to them.
@@ -316,7 +329,7 @@ def _start(client: docker.DockerClient, image_name: str, command: list[str] | No
         environment = {"HOME": "/tmp", **environment}
     return engine.start_container(client, engine.ContainerSpec(
         image_name, command, limit, cpus, environment, volumes, {LABEL_RUN: phase},
-        read_only=read_only, user=user))
+        read_only=read_only, user=user, platform=platform))
 
 
 READ_ONLY_ERROR = "[Errno 30] Read-only file system"
