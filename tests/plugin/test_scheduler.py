@@ -316,6 +316,9 @@ def test_workers_are_started_only_where_they_save_more_than_they_cost() -> None:
 
     first, reason = choose_workers(model({}), 4)
     assert first == 4 and "no history" in reason  # nothing known: as many as allowed
+    fat = model({})
+    fat.started = [350 * MiB]  # workers held 350 MiB at their first test: two fit in 1 GiB, not four
+    assert choose_workers(fat, 4)[0] == 2
     short = {f"t::test_{i}": (5 * MiB, 0.02) for i in range(30)}  # 0.6 s in all
     assert choose_workers(model(short), 4)[0] == 0  # serial, in pytest's own process
     long = {f"t::test_{i}": (5 * MiB, 0.5) for i in range(30)}

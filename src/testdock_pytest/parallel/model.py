@@ -159,7 +159,9 @@ def choose_workers(model: MemoryModel, cpus: int) -> tuple[int, str]:
     says the whole suite fits in one process and workers would cost more than they save; one,
     not none, when a test may not fit, so that the run survives its OOM kill."""
     growths = sorted(growth for growth, _ in model.expected.values())
-    per_worker = model.controller_rss + (growths[len(growths) // 2] if growths else model.default_growth)
+    # a worker holds what fresh workers held at their first test (the controller's size before any
+    # was measured), and grows by the typical test
+    per_worker = model.fresh_baseline + (growths[len(growths) // 2] if growths else model.default_growth)
     workers = max(1, min(cpus, model.usable // max(per_worker, 1)))
     if not growths:
         return workers, f"{workers} worker(s): no history yet, as many as the CPUs and the budget allow"
