@@ -522,3 +522,38 @@ def test_max_worker_rss_replaces_workers_above_it(pytester: pytest.Pytester,
                                            "-p", "no:randomly")
     result.assert_outcomes(passed=3)
     assert "replaced by a fresh worker" in result.stdout.str()
+
+
+def test_a_retired_workers_process_ends_before_its_replacement_runs(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """xdist ends its workers' processes with the session: a retired one would hold what it kept
+    beside its replacement. Its process is gone (or a zombie, which holds no memory) by the time
+    the replacement runs a test."""
+    monkeypatch.delenv("TESTDOCK_MEMORY_DIR", raising=False)
+    monkeypatch.delenv("TESTDOCK_RESULTS_DIR", raising=False)
+    pytester.makepyfile(test_keep="""
+        import os, pathlib, time
+
+        KEPT = []
+        PIDS = pathlib.Path("pids")
+
+        def test_a():
+            KEPT.append(b"k" * (100 * 2**20))
+            PIDS.write_text(str(os.getpid()))
+
+        def test_b():  # admitted with test_a, before its report: on the same worker
+            pass
+
+        def test_c():
+            retired = int(PIDS.read_text())
+            assert retired != os.getpid()  # a fresh worker
+            status = pathlib.Path(f"/proc/{retired}/status")
+            deadline = time.monotonic() + 10
+            while status.exists() and "State:\tZ" not in status.read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not status.exists() or "State:\tZ" in status.read_text()
+    """)
+    result = pytester.runpytest_subprocess("-n", "1", "--dist", "memory", "--max-worker-rss", "80m",
+                                           "-p", "no:randomly")
+    result.assert_outcomes(passed=3)
+    assert "replaced by a fresh worker" in result.stdout.str()

@@ -7,6 +7,7 @@ import inspect
 
 import pytest
 from xdist.dsession import DSession
+from xdist.workermanage import WorkerController
 
 
 def test_xdist_still_clones_a_node_the_way_the_replacement_of_a_full_worker_needs() -> None:
@@ -15,6 +16,10 @@ def test_xdist_still_clones_a_node_the_way_the_replacement_of_a_full_worker_need
     assert "setup_node" in source and "_active_nodes.add" in source
     # a worker that finished cleanly (the scheduler retired it) reaches the scheduler's remove_node
     assert "self.sched.remove_node(node)" in inspect.getsource(DSession.worker_workerfinished)
+    # a finished worker's process ends when asked, before the session's end
+    assert callable(getattr(WorkerController, "ensure_teardown", None))
+    assert "gateway.exit()" in inspect.getsource(WorkerController.ensure_teardown)
+    assert "self.workeroutput = " in inspect.getsource(WorkerController.process_from_remote)
 
 
 @pytest.mark.parametrize("load", [["-p", "testdock_pytest.plugin", "-p", "xdist.plugin"],

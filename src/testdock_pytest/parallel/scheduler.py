@@ -26,7 +26,7 @@ from xdist.scheduler.load import LoadScheduling
 from xdist.workermanage import WorkerController
 
 from testdock_pytest.parallel.model import MemoryModel, MiB
-from testdock_pytest.parallel.xdist_internals import start_replacement_worker
+from testdock_pytest.parallel.xdist_internals import end_finished_worker, start_replacement_worker
 from testdock_pytest.sizes import format_size
 
 MAX_BATCH = 50  # tests sent to a worker at once, at most
@@ -261,6 +261,10 @@ class MemoryScheduling(LoadScheduling):
     def remove_node(self, node: WorkerController) -> str | None:
         self.shutdown_sent.discard(node)
         pending = self.node2pending.pop(node)
+        if not pending and getattr(node, "workeroutput", None) is not None:
+            # it finished: its process would idle until the session's end, holding all it kept
+            # (the suite's libraries, its caches), beside the workers still running
+            end_finished_worker(node)
         if node in self.retiring:
             self.retiring.discard(node)
             if not pending and (self.pending or self.solo):

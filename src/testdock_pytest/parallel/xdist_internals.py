@@ -9,6 +9,9 @@ upgrade changes either.
   worker only for a crashed one; `DSession._clone_node` is its way, and there is no public one
   (pytest-dev/pytest-xdist#363). Crashing the worker instead would spend xdist's restart allowance
   and lose the worker's end-of-session output.
+- Ending a finished worker's process: xdist tears its workers' gateways down only when the whole
+  session ends, so a worker that finished early (retired for the memory it keeps) would hold that
+  memory, idle, beside its replacement. `WorkerController.ensure_teardown` is xdist's own way.
 """
 
 from __future__ import annotations
@@ -47,3 +50,12 @@ def start_replacement_worker(config: pytest.Config, node: Any) -> None:
                            "which --dist memory needs to replace a full worker; run with --dist load "
                            "until testdock supports this xdist")
     clone(node)
+
+
+def end_finished_worker(node: Any) -> None:
+    """Let a worker that has finished (its session's end was reported) exit now rather than with
+    the session: its process gives back what it kept (execnet waits up to 5 s for the worker's
+    last hooks, then interrupts it)."""
+    teardown = getattr(node, "ensure_teardown", None)
+    if callable(teardown):
+        teardown()
