@@ -4,6 +4,8 @@ as testdock chose it for the project, said in the table).
 
 Per suite (the example, and real projects' suites from their sdists on PyPI):
 - plain `pytest` and plain `pytest -n auto`, testdock's plugin off;
+- plain `pytest` with the reports testdock's command adds (JUnit XML, the per-test timeout), its
+  plugin off: what the reports cost apart from testdock's own work (not a plain row of the ratio);
 - `testdock run execution` with no history (a first run), then again with the history the first
   run left (a second run), then the second run's configuration without monitoring;
 - each the best (lowest wall) of the suite's runs (three, one for the long suite), after one
@@ -147,8 +149,11 @@ def measure(suite: str, root: Path, base_image: str) -> list[Row]:
     history = root / ".testdock" / "memory-history.json"
     memory = SUITES[suite][2]
     _run(root, plain, memory, monitor=False)  # warm-up: the image's files in the page cache
+    # testdock's reports without testdock: the JUnit XML and the per-test timeout its command adds
+    reporting = [*plain, "--junitxml=test-results/junit.xml", "--timeout=600"]
     rows = [_best(suite, "pytest", root, plain, monitor=False),
             _best(suite, "pytest -n auto", root, [*plain, "-n", "auto"], monitor=False),
+            _best(suite, "reports: pytest + JUnit + timeout", root, reporting, monitor=False),
             _best(suite, "testdock, first run", root, None, before=history)]
     _run(root, None, memory)  # a history to start from
     rows.append(_best(suite, "testdock, second run", root, None))
@@ -186,7 +191,7 @@ def main() -> None:
     for suite in chosen_suites:
         mine = [row for row in rows if row.suite == suite]
         # a plain row that stopped at a collection error ran nothing to compare with
-        plain = min((row.wall for row in mine if not row.name.startswith("testdock")
+        plain = min((row.wall for row in mine if row.name.startswith("pytest")
                      and " passed" in f" {row.outcome}"), default=float("nan"))
         for row in mine:
             print(f"{row.suite:<18}{SUITES[suite][2]:<6}{row.name:<46}{row.wall:>7.1f}s{row.pytest_seconds:>8.1f}s"
