@@ -17,12 +17,14 @@ from testdock_pytest.sharding import selection as shards
 HAS_XDIST = importlib.util.find_spec("xdist") is not None  # asked before any stub is in place
 if HAS_XDIST:
     from testdock_pytest.parallel.hooks import (  # noqa: F401  (hooks, found by name)
+        hash_seed_line,
         pytest_handlecrashitem,
         pytest_report_teststatus,
         pytest_runtest_logreport,
         pytest_xdist_auto_num_workers,
         pytest_xdist_make_scheduler,
         recovery_summary,
+        same_hash_seed_for_workers,
         workers_choice,
     )
     from testdock_pytest.parallel.xdist_internals import add_dist_choice, is_xdist
@@ -89,7 +91,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    lines = [workers_choice(config)] if HAS_XDIST else []
+    lines = [workers_choice(config), hash_seed_line(config)] if HAS_XDIST else []
     if stubs.installed() is not None:
         lines.append("testdock: imports of modules that are not installed are stubbed")
     return [line for line in lines if line]
@@ -132,6 +134,8 @@ def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if HAS_XDIST:
+        same_hash_seed_for_workers(config)
     progress.register(config)
     memory.register(config)
     shards.register(config)

@@ -557,3 +557,33 @@ def test_a_retired_workers_process_ends_before_its_replacement_runs(
                                            "-p", "no:randomly")
     result.assert_outcomes(passed=3)
     assert "replaced by a fresh worker" in result.stdout.str()
+
+
+SET_PARAMETRIZED = """
+import pytest
+
+@pytest.mark.parametrize("name", {f"zone-{index}" for index in range(40)})
+def test_zone(name):
+    pass
+"""
+
+
+def test_workers_collect_a_set_in_one_order(pytester: pytest.Pytester,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parametrization over a set is collected in each process's own string-hash order: xdist
+    stops at "Different tests were collected" unless the workers share one hash seed."""
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    pytester.makepyfile(test_zones=SET_PARAMETRIZED)
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "memory", "-p", "no:randomly")
+    result.assert_outcomes(passed=40)
+    assert "PYTHONHASHSEED=" in result.stdout.str() and "for every worker" in result.stdout.str()
+    plain = pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly", "-p", "no:testdock")
+    assert "Different tests were collected" in plain.stdout.str() + plain.stderr.str()
+
+
+def test_a_hash_seed_the_user_set_is_kept(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONHASHSEED", "123")
+    pytester.makepyfile(test_zones=SET_PARAMETRIZED)
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "memory", "-p", "no:randomly")
+    result.assert_outcomes(passed=40)
+    assert "PYTHONHASHSEED=" not in result.stdout.str()

@@ -4,6 +4,7 @@ whose worker died. Loaded only where xdist is installed."""
 from __future__ import annotations
 
 import os
+import random
 from typing import Any
 
 import pytest
@@ -19,6 +20,8 @@ from testdock_pytest.parallel.xdist_internals import MEMORY_DIST
 MODEL_KEY = pytest.StashKey[MemoryModel]()
 CRASHES_KEY = pytest.StashKey[list[str]]()
 WORKERS_KEY = pytest.StashKey[str]()
+HASH_SEED_KEY = pytest.StashKey[str]()
+HASH_SEED = "PYTHONHASHSEED"
 
 
 def build_model(config: pytest.Config) -> MemoryModel:
@@ -53,6 +56,32 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
 def workers_choice(config: pytest.Config) -> str | None:
     """What `-n auto` chose and why, for the report's header."""
     return config.stash.get(WORKERS_KEY, None)
+
+
+def same_hash_seed_for_workers(config: pytest.Config) -> None:
+    """xdist runs only when every worker collected the same tests in the same order; a suite that
+    parametrizes over a set (`zoneinfo.available_timezones()`) collects in each process's own
+    string-hash order, and the run stops at "Different tests were collected". Where testdock's
+    plugin runs with workers and the hash seed is not fixed already, the workers get one seed,
+    drawn for this run (so runs still differ from each other, as serial runs do)."""
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
+        return
+    if os.environ.get(HASH_SEED):
+        return
+    seed = str(random.SystemRandom().randint(1, 4294967295))
+    os.environ[HASH_SEED] = seed  # the workers' processes inherit it: they start after configure
+    config.stash[HASH_SEED_KEY] = seed
+
+    def forget() -> None:
+        os.environ.pop(HASH_SEED, None)
+
+    config.add_cleanup(forget)
+
+
+def hash_seed_line(config: pytest.Config) -> str | None:
+    seed = config.stash.get(HASH_SEED_KEY, None)
+    return None if seed is None else (f"testdock: {HASH_SEED}={seed} for every worker (their collections "
+                                      "must match; set it yourself to repeat a run's order)")
 
 
 @pytest.hookimpl(optionalhook=True)
