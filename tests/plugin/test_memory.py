@@ -252,3 +252,23 @@ def test_leak_check_tells_a_leak_from_a_cache(isolated: pytest.Pytester) -> None
     assert "no leak confirmed" in cache_line
     report = json.loads((isolated.path / "test-results" / "memory.json").read_text())
     assert len(report["leak_checks"]["test_leaky.py::test_leaks"]) == 3
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]])
+def test_awkward_node_ids_reach_the_report_and_the_history_unchanged(isolated: pytest.Pytester,
+                                                                    workers: list[str]) -> None:
+    isolated.makepyfile(test_awkward='''
+import pytest
+
+@pytest.mark.parametrize("text", ['quote"d', "back\\\\slash", "{brace}", "comma,colon:"])
+def test_awkward(text):
+    pass
+
+def test_caf\u00e9():
+    pass
+''')
+    expected = {line for line in isolated.runpytest_subprocess("--collect-only", "-q").outlines if "::" in line}
+    isolated.runpytest_subprocess(*workers).assert_outcomes(passed=5)
+    assert set(_report(isolated)) == expected and len(expected) == 5
+    history = json.loads((isolated.path / ".testdock" / "memory-history.json").read_text())
+    assert set(history["tests"]) == expected

@@ -47,6 +47,33 @@ def test_progress_events(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPa
     assert all(isinstance(e["ts"], float) for e in events)
 
 
+AWKWARD_IDS = """
+import pytest
+
+@pytest.mark.parametrize("text", ['quote"d', "back\\\\slash", "tab\\there", "caf\u00e9 \u2603", "{brace}"])
+def test_awkward(text):
+    pass
+
+def test_caf\u00e9():  # a test name pytest does not escape
+    pass
+"""
+
+
+def test_awkward_node_ids_are_written_as_valid_json_with_the_exact_ids(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    monkeypatch.setenv("TESTDOCK_RESULTS_DIR", str(results))
+    pytester.makepyfile(AWKWARD_IDS)
+    outcome = pytester.runpytest_subprocess("--collect-only", "-q")
+    expected = {line for line in outcome.outlines if "::" in line}
+    monkeypatch.setenv("TESTDOCK_RESULTS_DIR", str(results))
+    pytester.runpytest_subprocess().assert_outcomes(passed=6)
+    events = _events(results)
+    assert {str(e["nodeid"]) for e in events if e["event"] == "start"} == expected
+    assert {str(e["nodeid"]) for e in events if e["event"] == "finish"} == expected
+    assert len(expected) == 6 and any("\u00e9" in nodeid for nodeid in expected)
+
+
 def test_nothing_written_without_the_env_variable(pytester: pytest.Pytester,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TESTDOCK_RESULTS_DIR", raising=False)

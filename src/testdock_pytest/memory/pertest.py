@@ -32,7 +32,7 @@ from testdock_pytest.memory.history import (
     update_history,
     write_report,
 )
-from testdock_pytest.memory.measure import PeakMeter, cpu_wait, current_rss, process_age, storage_bytes
+from testdock_pytest.memory.measure import Probe, Reading, current_rss, process_age
 
 MEMORY_DIR_ENV = "TESTDOCK_MEMORY_DIR"
 RESULTS_ENV = RESULTS_DIR_ENV
@@ -109,7 +109,8 @@ class MemoryPlugin:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.is_worker = hasattr(config, "workerinput")
-        self.meter = PeakMeter()
+        self.probe = Probe()
+        self.worker = _worker(config)
         self._owned_folder: tempfile.TemporaryDirectory[str] | None = None
         self._previous_folder = os.environ.get(MEMORY_DIR_ENV)
         if self.is_worker and self._previous_folder:
@@ -120,10 +121,11 @@ class MemoryPlugin:
             folder = self._owned_folder.name
             os.environ[MEMORY_DIR_ENV] = folder
         self.folder = Path(folder)
-        self.writer = RecordWriter(self.folder, _worker(config))
-        self._baseline = 0
-        self._started = 0.0
-        self._waited = 0.0
+        self.writer = RecordWriter(self.folder, self.worker)
+        self._baseline = self._read = self._written = self._waited = 0
+        self._started = self._cpu = 0.0
+        self._teardown: Reading | None = None
+        self._limits: dict[str, str] = {}
         self.startups: dict[str, float] = {}
         self._last_gc = 0.0
         self._began = time.perf_counter()
@@ -145,79 +147,79 @@ class MemoryPlugin:
             self.writer.write_startup(age, current_rss())
 
     # new-style wrappers (wrapper=True): pluggy calls them at a fraction of the old style's cost,
-    # paid four times a test
+    # paid four times a test; and few Python calls a test (see measure.Probe)
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None
                                 ) -> Generator[None, object, object]:
         entered = time.perf_counter()
-        self._baseline = current_rss()
-        self._waited = cpu_wait()
-        cpu, (read, written) = time.process_time(), storage_bytes()
+        self._baseline, self._waited, self._read, self._written = self.probe.start()
+        self._teardown = None
+        self._cpu = time.process_time()
         self._started = time.perf_counter()
-        self.meter.start()
-        self.measuring += time.perf_counter() - entered
+        self.measuring += self._started - entered
         try:
             return (yield)
         finally:
-            self._measured(item, cpu, read, written)
+            self._measured(item)
 
-    def _measured(self, item: pytest.Item, cpu: float, read: int, written: int) -> None:
+    def _measured(self, item: pytest.Item) -> None:
         resumed = time.perf_counter()
-        peak = max(self.meter.stop(), self._baseline)
-        cpu = time.process_time() - cpu
-        read_after, written_after = storage_bytes()
+        cpu = time.process_time() - self._cpu
+        peak, after, waited, read, written = self._teardown or self.probe.read()
+        self.probe.stop()
+        peak = max(peak, self._baseline)
         # the time it waited for a CPU is the run's contention, not the test's: the next run's plan
         # (serial or how many workers) needs what the test takes on its own
-        duration = max(0.0, time.perf_counter() - self._started - (cpu_wait() - self._waited))
-        after = current_rss()
+        duration = max(0.0, resumed - self._started - (waited - self._waited) / 1e9)
         # garbage is collected before what the test kept is measured, but a full collection of a
         # big heap costs milliseconds: for small growths (a coverage tracer's data grows with
         # every test) at most once a second; what that lets through, leak confirmation filters
         grown = after - self._baseline
         if grown > GC_THRESHOLD and (grown > GC_ALWAYS or time.monotonic() - self._last_gc > GC_INTERVAL) \
-                and self.collecting <= GC_SHARE * (time.perf_counter() - self._began):
+                and self.collecting <= GC_SHARE * (resumed - self._began):
             collecting = time.perf_counter()
             gc.collect()
             self._last_gc = time.monotonic()
             self.collecting += time.perf_counter() - collecting
             self.collections += 1
             after = current_rss()
-        outcome = "failed" if item.nodeid in self._failed else "passed"
-        self.writer.write(TestMemory(item.nodeid, _worker(self.config), self._baseline, peak,
-                                     after - self._baseline, duration, outcome, round(cpu, 4),
-                                     max(0, read_after - read), max(0, written_after - written)))
+        self.writer.add(item.nodeid, self.worker, self._baseline, peak, after - self._baseline, duration,
+                        "failed" if item.nodeid in self._failed else "passed", cpu,
+                        max(0, read - self._read), max(0, written - self._written))
         self.measuring += time.perf_counter() - resumed
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
                                   ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        resumed = time.perf_counter()
-        self._report(item, call, report)
-        self.measuring += time.perf_counter() - resumed
-        return report
-
-    def _report(self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
         if report.failed:
             self._failed.add(item.nodeid)
         if call.when == "teardown" and self.is_worker:
+            resumed = time.perf_counter()
             # for --dist memory: the worker's memory now, and how far the test took it
-            report.testdock_rss = current_rss()  # type: ignore[attr-defined]
-            report.testdock_growth = max(0, self.meter.peak() - self._baseline)  # type: ignore[attr-defined]
+            self._teardown = reading = self.probe.read()
+            report.testdock_rss = reading[1]  # type: ignore[attr-defined]
+            report.testdock_growth = max(0, reading[0] - self._baseline)  # type: ignore[attr-defined]
             report.testdock_before = self._baseline  # type: ignore[attr-defined]
-        if call.when != "call":
-            return
-        marker = item.get_closest_marker("memory_limit")
-        if marker is None or not marker.args:
-            return
-        limit = sizes.parse_size(str(marker.args[0]))
-        growth = max(0, self.meter.peak() - self._baseline)
+            self.measuring += time.perf_counter() - resumed
+        elif call.when == "call" and item.nodeid in self._limits:
+            self._check_limit(item, report)
+        return report
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        # looked up once here, not at every test (a marker lookup walks the item's parents)
+        self._limits = {item.nodeid: str(marker.args[0]) for item in items
+                        if (marker := item.get_closest_marker("memory_limit")) is not None and marker.args}
+
+    def _check_limit(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        limit = sizes.parse_size(self._limits[item.nodeid])
+        growth = max(0, self.probe.read()[0] - self._baseline)
         if growth > limit and report.outcome != "failed":
             report.outcome = "failed"
             report.longrepr = (f"memory limit exceeded: the test grew the process by "
                                f"{sizes.format_size(growth)}, its limit is {sizes.format_size(limit)}")
             report.sections.append((SECTION, f"growth {sizes.format_size(growth)} > limit "
-                                             f"{sizes.format_size(limit)} (method {self.meter.method})"))
+                                             f"{sizes.format_size(limit)} (method {self.probe.method})"))
             self._failed.add(item.nodeid)
 
     # -- gathering, in the controller ---------------------------------------------------------
@@ -241,7 +243,7 @@ class MemoryPlugin:
                                                self.config.rootpath)
         report_path, history_path = self._paths()
         try:
-            write_report(report_path, self.records, self.budget, self.budget_source, self.meter.method,
+            write_report(report_path, self.records, self.budget, self.budget_source, self.probe.method,
                          self.leak_checks, self.overhead)
             keep = int(self.config.getini("testdock_history_runs") or 10)
             update_history(history_path, self.records, keep, self.startups, self.overhead.worker_memory)
@@ -258,7 +260,7 @@ class MemoryPlugin:
         writer.section("testdock memory")
         budget = size(self.budget) if self.budget else "unknown"
         writer.line(f"budget {budget} ({self.budget_source}); run peak {size(peak.peak)} "
-                    f"in {peak.worker} during {peak.nodeid}; measured by {self.meter.method}")
+                    f"in {peak.worker} during {peak.nodeid}; measured by {self.probe.method}")
         writer.line(overhead_line(self.overhead, len(self.records)))
         grown = [r for r in self.records if r.growth > 0]
         if grown:

@@ -1,0 +1,66 @@
+"""The per-test probe: its inline /proc reads agree with the slower general functions, it falls
+back to them where the fast way fails, and a forked child reads its own process."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from testdock_pytest.memory.measure import Probe, current_rss, storage_bytes
+
+MiB = 2**20
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux's /proc")
+
+
+def test_fast_readings_agree_with_the_general_functions() -> None:
+    probe = Probe()
+    rss, waited, read, written = probe.start()
+    assert abs(rss - current_rss()) < 4 * MiB
+    assert waited >= 0 and (read, written) <= storage_bytes()
+    data = bytearray(64 * MiB)  # touched: resident
+    peak, rss_now, waited_after, *_ = probe.read()
+    assert peak >= rss + 60 * MiB and abs(rss_now - current_rss()) < 4 * MiB
+    assert waited_after >= waited
+    del data
+    probe.stop()
+
+
+def test_the_peak_is_reset_by_start() -> None:
+    probe = Probe()
+    probe.start()
+    data = bytearray(80 * MiB)
+    high = probe.read()[0]
+    del data
+    baseline = probe.start()[0]
+    assert probe.read()[0] < high - 60 * MiB
+    assert probe.read()[0] >= baseline - MiB
+
+
+def test_when_the_fast_way_fails_the_general_functions_answer() -> None:
+    probe = Probe()
+    probe.start()
+    os.close(probe._files[0])  # type: ignore[index]  # a read that fails: the probe falls back
+    peak, rss, *_ = probe.read()
+    assert probe._files is None
+    assert abs(rss - current_rss()) < 4 * MiB and peak >= rss - MiB
+    start = probe.start()  # and go on answering
+    assert abs(start[0] - current_rss()) < 4 * MiB
+
+
+def test_a_forked_child_reads_its_own_process() -> None:
+    probe = Probe()
+    parent_rss = probe.start()[0]
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child grows by 100 MiB; readings through the parent's files would not see it
+        data = bytearray(100 * MiB)
+        os.write(writer, str(probe.start()[0] - parent_rss).encode())
+        del data
+        os._exit(0)
+    os.close(writer)
+    grown = int(os.read(reader, 64))
+    os.waitpid(pid, 0)
+    assert grown >= 90 * MiB
