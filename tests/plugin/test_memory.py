@@ -267,7 +267,8 @@ def test_awkward(text):
 def test_caf\u00e9():
     pass
 ''')
-    expected = {line for line in isolated.runpytest_subprocess("--collect-only", "-q").outlines if "::" in line}
+    listed = isolated.runpytest_subprocess("--collect-only", "-q").outlines
+    expected = {line for line in listed if "::" in line}
     isolated.runpytest_subprocess(*workers).assert_outcomes(passed=5)
     assert set(_report(isolated)) == expected and len(expected) == 5
     history = json.loads((isolated.path / ".testdock" / "memory-history.json").read_text())
