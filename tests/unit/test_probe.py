@@ -52,12 +52,13 @@ def test_when_the_fast_way_fails_the_general_functions_answer() -> None:
 
 def test_a_forked_child_reads_its_own_process() -> None:
     probe = Probe()
-    parent_rss = probe.start()[0]
+    probe.start()
     reader, writer = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child grows by 100 MiB; readings through the parent's files would not see it
+        before = probe.start()[0]
         data = bytearray(100 * MiB)
-        os.write(writer, str(probe.start()[0] - parent_rss).encode())
+        os.write(writer, str(probe.read()[1] - before).encode())
         del data
         os._exit(0)
     os.close(writer)

@@ -5,6 +5,7 @@ imported by the controller of a distributed run."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,7 +130,8 @@ class MemoryModel:
         self._learn(nodeid, growth)
 
 
-def family_keys(nodeid: str) -> list[str]:
+@functools.cache  # asked for every pending test at every scheduling step: a dict lookup, not a parse
+def family_keys(nodeid: str) -> tuple[str, ...]:
     """The families a test belongs to, nearest first: its function (all its parametrizations),
     its numbered siblings (`test_case_1`, `test_case_2`: the same test written out by hand), its
     class, its module. `t.py::C::test_f[2]` -> [`t.py::C::test_f`, `t.py::C`, `t.py`];
@@ -144,7 +146,7 @@ def family_keys(nodeid: str) -> list[str]:
         keys.append("::".join(parts[:-1]))
     if len(parts) > 1:
         keys.append(parts[0])
-    return keys
+    return tuple(keys)
 
 
 # what a worker costs before its first test: an interpreter, pytest and the plugins, and its own

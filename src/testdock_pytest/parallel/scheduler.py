@@ -32,6 +32,7 @@ from testdock_pytest.sizes import format_size
 MAX_BATCH = 50  # tests sent to a worker at once, at most
 BATCH_SECONDS = 0.5  # ... and at most this many seconds of them, by their history
 BATCH_KEPT = 32 * MiB  # ... and at most this much memory left behind by them, by their history
+PICK_SCAN = 200  # pending tests looked at for one that fits now, at most (in the run's order)
 REPLACEMENT_WAIT = 5.0  # seconds a fresh worker waits, at most, for a retired one's memory to go
 
 
@@ -178,10 +179,12 @@ class MemoryScheduling(LoadScheduling):
         kept = baseline - model.fresh_baseline
         if kept < 32 * MiB or not self.pending:
             return False
-        lightest = min(self._growth(index) for index in self.pending)
         others = sum(model.baseline(n) for n in self.node2pending if n is not node)
-        return (others + baseline + lightest > model.usable
-                and others + model.fresh_baseline + lightest <= model.usable)
+        room = model.usable - others - baseline
+        if self._growth(self.pending[0]) <= room:
+            return False  # the lightest fits too: no walk over every pending test (asked per test)
+        lightest = min(self._growth(index) for index in self.pending)
+        return lightest > room and others + model.fresh_baseline + lightest <= model.usable
 
     def _retire_after(self, node: WorkerController, index: int) -> bool:
         """True when the test about to start is to be the worker's last (its history says it
@@ -308,16 +311,23 @@ class MemoryScheduling(LoadScheduling):
         others += sum(self._growth(queue[0]) for other, queue in self.node2pending.items()
                       if other is not node and len(queue) == 1 and other not in self.shutdown_sent)
         learning = self._learning(node)
-        candidates = [position for position, index in enumerate(self.pending)
-                      if not learning or self.model.unmeasured_siblings(self._nodeid(index)) not in learning]
-        if not candidates:
-            return None  # only siblings of a test being measured are left: they wait for it
-        for position in candidates:
-            if others + self._growth(self.pending[position]) <= self.model.usable:
+        lightest: tuple[int, int] | None = None  # (growth, position)
+        scanned = 0
+        for position, index in enumerate(self.pending):
+            if learning and self.model.unmeasured_siblings(self._nodeid(index)) in learning:
+                continue
+            growth = self._growth(index)
+            if others + growth <= self.model.usable:
                 return int(self.pending.pop(position))
-        # none fits now: the lightest, which room is soonest made for
-        lightest = min(candidates, key=lambda position: self._growth(self.pending[position]))
-        return int(self.pending.pop(lightest))
+            if lightest is None or growth < lightest[0]:
+                lightest = (growth, position)
+            scanned += 1
+            if scanned >= PICK_SCAN:  # a step's cost stays bounded on suites of 20,000 tests
+                break
+        if lightest is None:
+            return None  # only siblings of a test being measured are left: they wait for it
+        # none fits now: the lightest seen, which room is soonest made for
+        return int(self.pending.pop(lightest[1]))
 
     def _learning(self, node: WorkerController) -> set[str]:
         """The families none of whose members was measured yet and one of which is in another
