@@ -4,11 +4,12 @@ back to them where the fast way fails, and a forked child reads its own process.
 from __future__ import annotations
 
 import os
+import platform
 import sys
 
 import pytest
 
-from testdock_pytest.memory.measure import Probe, current_rss, storage_bytes
+from testdock_pytest.memory.measure import Probe, current_rss, release_memory, storage_bytes
 
 MiB = 2**20
 
@@ -65,3 +66,18 @@ def test_a_forked_child_reads_its_own_process() -> None:
     grown = int(os.read(reader, 64))
     os.waitpid(pid, 0)
     assert grown >= 90 * MiB
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc_trim")
+def test_freed_memory_scattered_through_the_heap_is_given_back() -> None:
+    """Blocks under glibc's mmap threshold come from the heap; freed, with a live block above
+    them, their pages stay in the process's RSS until malloc_trim gives them back."""
+    blocks = [b"x" * (100 * 1024) for _ in range(2000)]  # 200 MiB, written: resident
+    pinned = blocks[-1]
+    before = current_rss()
+    del blocks
+    freed = current_rss()
+    release_memory()
+    after = current_rss()
+    assert len(pinned) == 100 * 1024
+    assert before - after > 150 * MiB, (before, freed, after)

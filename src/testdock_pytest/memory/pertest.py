@@ -4,7 +4,6 @@ terminal; the `memory_limit` marker fails a test whose growth exceeds its limit.
 
 from __future__ import annotations
 
-import gc
 import os
 import tempfile
 import time
@@ -32,7 +31,7 @@ from testdock_pytest.memory.history import (
     update_history,
     write_report,
 )
-from testdock_pytest.memory.measure import Probe, Reading, current_rss, process_age
+from testdock_pytest.memory.measure import Probe, Reading, current_rss, process_age, release_memory
 
 MEMORY_DIR_ENV = "TESTDOCK_MEMORY_DIR"
 RESULTS_ENV = RESULTS_DIR_ENV
@@ -44,6 +43,7 @@ GC_INTERVAL = 1.0  # ... else at most once in this many seconds
 # test that grew took 8-15% of such a suite's wall; at 1% each, the workers' collections summed
 # still came to 2% of seaborn's wall beside the rest of the measuring
 GC_SHARE = 0.005
+FIRST_COLLECTION_GUESS = 0.01
 SECTION = "testdock memory"
 
 
@@ -123,11 +123,14 @@ class MemoryPlugin:
         self.folder = Path(folder)
         self.writer = RecordWriter(self.folder, self.worker)
         self._baseline = self._read = self._written = self._waited = 0
-        self._started = self._cpu = 0.0
+        self._started = self._cpu = self._ended = self._cpu_used = 0.0
         self._teardown: Reading | None = None
         self._limits: dict[str, str] = {}
         self.startups: dict[str, float] = {}
         self._last_gc = 0.0
+        # what the next collection will cost, by the last one; before any, a guess: a worker's
+        # heap right after the suite's imports takes 10-30 ms, more than a short run's share
+        self._collection_cost = FIRST_COLLECTION_GUESS
         self._began = time.perf_counter()
         self._failed: set[str] = set()
         budget_option = config.getoption("memory_budget") or config.getini("memory_budget") or None
@@ -164,29 +167,42 @@ class MemoryPlugin:
 
     def _measured(self, item: pytest.Item) -> None:
         resumed = time.perf_counter()
-        cpu = time.process_time() - self._cpu
-        peak, after, waited, read, written = self._teardown or self.probe.read()
+        peak, after, waited, read, written = self._teardown or self._settle()
         self.probe.stop()
-        peak = max(peak, self._baseline)
         # the time it waited for a CPU is the run's contention, not the test's: the next run's plan
         # (serial or how many workers) needs what the test takes on its own
-        duration = max(0.0, resumed - self._started - (waited - self._waited) / 1e9)
-        # garbage is collected before what the test kept is measured, but a full collection of a
-        # big heap costs milliseconds: for small growths (a coverage tracer's data grows with
-        # every test) at most once a second; what that lets through, leak confirmation filters
-        grown = after - self._baseline
-        if grown > GC_THRESHOLD and (grown > GC_ALWAYS or time.monotonic() - self._last_gc > GC_INTERVAL) \
-                and self.collecting <= GC_SHARE * (resumed - self._began):
-            collecting = time.perf_counter()
-            gc.collect()
-            self._last_gc = time.monotonic()
-            self.collecting += time.perf_counter() - collecting
-            self.collections += 1
-            after = current_rss()
-        self.writer.add(item.nodeid, self.worker, self._baseline, peak, after - self._baseline, duration,
-                        "failed" if item.nodeid in self._failed else "passed", cpu,
+        duration = max(0.0, self._ended - self._started - (waited - self._waited) / 1e9)
+        outcome = "failed" if item.nodeid in self._failed else "passed"
+        self.writer.add(item.nodeid, self.worker, self._baseline, max(peak, self._baseline),
+                        after - self._baseline, duration, outcome, self._cpu_used,
                         max(0, read - self._read), max(0, written - self._written))
         self.measuring += time.perf_counter() - resumed
+
+    def _settle(self) -> Reading:
+        """The readings at the test's end, what it kept measured after its garbage is collected
+        and the C allocator's free pages are given back (see measure.release_memory). Before the
+        report goes to the controller, so --dist memory sees what the worker truly holds."""
+        self._ended = time.perf_counter()
+        self._cpu_used = round(time.process_time() - self._cpu, 4)
+        reading = self.probe.read()
+        # a full collection of a big heap costs milliseconds: after a big growth within the
+        # share; after small ones (a coverage tracer's data grows with every test) at most once a
+        # second and only when the next one, by the last one's cost, stays within it (the first
+        # would cost a short run more than its share); what that lets through, leak
+        # confirmation filters
+        grown = reading[1] - self._baseline
+        allowed = GC_SHARE * (self._ended - self._began)
+        if (grown > GC_ALWAYS and self.collecting <= allowed) or (
+                grown > GC_THRESHOLD and time.monotonic() - self._last_gc > GC_INTERVAL
+                and self.collecting + self._collection_cost <= allowed):
+            collecting = time.perf_counter()
+            release_memory()
+            self._last_gc = time.monotonic()
+            self._collection_cost = time.perf_counter() - collecting
+            self.collecting += self._collection_cost
+            self.collections += 1
+            reading = (reading[0], current_rss(), *reading[2:])
+        return reading
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
@@ -194,13 +210,13 @@ class MemoryPlugin:
         report = yield
         if report.failed:
             self._failed.add(item.nodeid)
-        if call.when == "teardown" and self.is_worker:
+        if call.when == "teardown":
             resumed = time.perf_counter()
-            # for --dist memory: the worker's memory now, and how far the test took it
-            self._teardown = reading = self.probe.read()
-            report.testdock_rss = reading[1]  # type: ignore[attr-defined]
-            report.testdock_growth = max(0, reading[0] - self._baseline)  # type: ignore[attr-defined]
-            report.testdock_before = self._baseline  # type: ignore[attr-defined]
+            self._teardown = reading = self._settle()
+            if self.is_worker:  # for --dist memory: the worker's memory now, how far the test took it
+                report.testdock_rss = reading[1]  # type: ignore[attr-defined]
+                report.testdock_growth = max(0, reading[0] - self._baseline)  # type: ignore[attr-defined]
+                report.testdock_before = self._baseline  # type: ignore[attr-defined]
             self.measuring += time.perf_counter() - resumed
         elif call.when == "call" and item.nodeid in self._limits:
             self._check_limit(item, report)
