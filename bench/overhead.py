@@ -50,6 +50,9 @@ SUITES: dict[str, tuple[str | None, str, str, int]] = {
     "python-dateutil": ("2.9.0.post0", "", "2g", 3),
     # about 7,000 tests (a JSON Schema test suite's cases), a second or two of them each second
     "jsonschema": ("4.23.0", "", "2g", 1),
+    # about 27,000 tests (version specifiers, requirements, markers), under a millisecond each:
+    # what testdock adds per test shows here
+    "packaging": ("25.0", "", "2g", 3),
     # a plotting library's suite (about 2,400 tests) in a tight limit: its libraries cache
     # hundreds of MiB per worker; one run each, they take minutes
     "seaborn": ("0.13.2", '[tool.testdock.phases.execution]\nmemory = "1g"\n', "1g", 1),
