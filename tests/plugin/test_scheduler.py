@@ -337,6 +337,19 @@ def test_workers_are_started_only_where_they_save_more_than_they_cost() -> None:
     assert count == 0 and "cost 12.0s to start (measured)" in reason
 
 
+def test_sub_millisecond_suites_run_serially_once_handing_tests_out_is_measured_to_cost_more() -> None:
+    """xdist sends each test's reports to the controller, which handles them on the same CPUs:
+    on 27,000 tests of half a millisecond that costs more than two workers save."""
+    def model(tests: int, seconds: float, dispatch: float | None) -> MemoryModel:
+        expected = {f"t{i // 100}.py::test_{i}": (0, seconds) for i in range(tests)}
+        return MemoryModel(4096 * MiB, 0.0, 60 * MiB, expected, 64 * MiB, worker_start=1.0,
+                           dispatch_cost=dispatch)
+    assert choose_workers(model(2000, 0.01, 0.001), 2)[0] == 2  # 20 s of tests: 9 s saved
+    count, reason = choose_workers(model(2000, 0.01, 0.012), 2)  # handing out costs 24 s
+    assert count == 0 and "handing them out costs 24.0s, measured" in reason
+    assert choose_workers(model(27000, 0.0005, None), 2)[0] == 0  # the assumed cost: serial too
+
+
 def test_a_test_that_does_not_fit_beside_idle_workers_memory_waits_for_them_to_be_replaced(
         pytestconfig: pytest.Config) -> None:
     """Two workers keep 400 MiB each; a 300 MiB test does not fit beside both in 1 GiB: the idle
@@ -468,6 +481,8 @@ def test_auto_workers_follow_the_budget_and_never_exceed_the_cpus(pytester: pyte
     # and what each held then (pytest, its plugins, the collection: tens of MiB)
     assert len(history["worker_memory"]) == cpus
     assert all(10 * MiB < rss < 500 * MiB for rss in history["worker_memory"])
+    # and what handing the tests out cost beyond them (one test: the workers' wait for it)
+    assert len(history["dispatch_cost"]) == 1 and history["dispatch_cost"][0] > 0
     # with the history of a suite this short, workers would cost more than they save
     serial = pytester.runpytest_subprocess("-n", "auto", "--dist", "memory", "--memory-budget", "64g")
     serial.assert_outcomes(passed=1)

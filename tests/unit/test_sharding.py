@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from testdock_pytest.memory.history import merge_histories
+from testdock_pytest.memory.history import TestMemory, dispatch_cost, merge_histories, run_dispatch_cost
 from testdock_pytest.sharding.plan import Capacity, MiB, check_shard, plan_shards, plan_table
 
 
@@ -142,7 +142,17 @@ def test_merged_history_keeps_each_tests_latest_entry() -> None:
 
 def test_merged_history_keeps_every_shards_worker_figures() -> None:
     shard0 = {"version": 1, "run": 4, "tests": {}, "worker_start": [1.5], "worker_memory": [300]}
-    shard1 = {"version": 1, "run": 4, "tests": {}, "worker_memory": [310, 320]}
+    shard1 = {"version": 1, "run": 4, "tests": {}, "worker_memory": [310, 320], "dispatch_cost": [0.002]}
     merged = merge_histories([shard0, shard1])
     assert merged["worker_start"] == [1.5] and merged["worker_memory"] == [300, 310, 320]
+    assert merged["dispatch_cost"] == [0.002]
     assert "worker_start" not in merge_histories([shard1])
+
+
+def test_what_handing_a_test_to_workers_cost_is_what_the_workers_time_did_not_go_to() -> None:
+    records = [TestMemory(f"t::test_{i}", "gw0", 0, 0, 0, 0.5, "passed") for i in range(10)]
+    # 2 workers for 4 s: 8 s, of which the tests took 5 and the workers' starts 1
+    assert run_dispatch_cost(4.0, 2, records, 1.0) == pytest.approx(0.2)
+    assert run_dispatch_cost(2.0, 2, records, 0.0) == 0.0  # never below nothing
+    assert dispatch_cost({"dispatch_cost": [0.3, 0.001, 0.002]}) == 0.002  # the median
+    assert dispatch_cost({}) is None

@@ -157,10 +157,14 @@ def load_history(path: Path) -> dict[str, Any]:
 
 def update_history(path: Path, records: list[TestMemory], keep: int,
                    startups: dict[str, float] | None = None,
-                   worker_memory: list[int] | None = None) -> dict[str, Any]:
-    """Add this run's records (the last `keep` runs per test) and its workers' start-up times and
-    memory, forget long-unseen tests."""
+                   worker_memory: list[int] | None = None,
+                   dispatch: float | None = None) -> dict[str, Any]:
+    """Add this run's records (the last `keep` runs per test), its workers' start-up times and
+    memory, and what distributing a test to workers cost (see dispatch_cost); forget long-unseen
+    tests."""
     history = load_history(path)
+    if dispatch is not None:
+        history["dispatch_cost"] = [*history.get("dispatch_cost", []), round(dispatch, 6)][-keep:]
     if startups:
         history["worker_start"] = [*history.get("worker_start", []), *startups.values()][-keep:]
     if worker_memory:
@@ -203,6 +207,21 @@ def worker_start(history: dict[str, Any]) -> float | None:
     return starts[len(starts) // 2] if starts else None
 
 
+def run_dispatch_cost(wall: float, workers: int, records: list[TestMemory], worker_starts: float) -> float:
+    """Seconds a test cost a run with workers beyond its own time: the workers' time (wall x
+    workers) less the tests' own and the workers' starts, per test. What xdist's distribution
+    costs (each test's reports sent to the controller and handled there, on the same CPUs), and
+    the waits for memory: on a suite of sub-millisecond tests it is more than the tests."""
+    busy = sum(record.duration for record in records)
+    return max(0.0, (wall * workers - busy - worker_starts) / max(1, len(records)))
+
+
+def dispatch_cost(history: dict[str, Any]) -> float | None:
+    """What distributing a test to workers cost in recent runs with workers (the median)."""
+    costs = sorted(float(value) for value in history.get("dispatch_cost", []))
+    return costs[len(costs) // 2] if costs else None
+
+
 def worker_memory(history: dict[str, Any]) -> list[int]:
     """What a fresh xdist worker held at its first test (its imports and collection), in recent
     runs."""
@@ -223,7 +242,7 @@ def merge_histories(histories: list[dict[str, Any]]) -> dict[str, Any]:
                 tests[nodeid] = entry
     run = max((int(history.get("run", 0)) for history in histories), default=0)
     merged: dict[str, Any] = {"version": HISTORY_VERSION, "run": run, "tests": tests}
-    for key in ("worker_start", "worker_memory"):
+    for key in ("worker_start", "worker_memory", "dispatch_cost"):
         values = [value for history in histories for value in history.get(key, [])]
         if values:
             merged[key] = values

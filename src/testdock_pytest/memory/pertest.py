@@ -28,6 +28,7 @@ from testdock_pytest.memory.history import (
     RecordWriter,
     TestMemory,
     read_records,
+    run_dispatch_cost,
     update_history,
     write_report,
 )
@@ -262,7 +263,11 @@ class MemoryPlugin:
             write_report(report_path, self.records, self.budget, self.budget_source, self.probe.method,
                          self.leak_checks, self.overhead)
             keep = int(self.config.getini("testdock_history_runs") or 10)
-            update_history(history_path, self.records, keep, self.startups, self.overhead.worker_memory)
+            workers = len(self.config.getoption("tx", None) or []) if self.overhead.workers else 0
+            dispatch = run_dispatch_cost(time.perf_counter() - self._began, workers, self.records,
+                                         self.overhead.worker_starts) if workers else None
+            update_history(history_path, self.records, keep, self.startups, self.overhead.worker_memory,
+                           dispatch)
         except OSError as error:
             self.config.issue_config_time_warning(
                 pytest.PytestWarning(f"testdock: cannot write the memory report: {error}"), stacklevel=2)

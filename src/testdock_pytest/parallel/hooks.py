@@ -11,7 +11,13 @@ import pytest
 
 from testdock_pytest import sizes
 from testdock_pytest.memory import budget as budgets
-from testdock_pytest.memory.history import expectations, load_history, worker_memory, worker_start
+from testdock_pytest.memory.history import (
+    dispatch_cost,
+    expectations,
+    load_history,
+    worker_memory,
+    worker_start,
+)
 from testdock_pytest.memory.measure import current_rss
 from testdock_pytest.memory.pertest import history_path
 from testdock_pytest.parallel.model import MemoryModel, choose_workers, conservative_default, describe
@@ -32,7 +38,8 @@ def build_model(config: pytest.Config) -> MemoryModel:
     max_rss = sizes.parse_size(max_rss_text) if max_rss_text else None
     return MemoryModel(budget or 4 * 2**30, margin, current_rss(), expected,
                        conservative_default(expected), retained=retained, max_worker_rss=max_rss,
-                       worker_start=worker_start(history), started=worker_memory(history))
+                       worker_start=worker_start(history), started=worker_memory(history),
+                       dispatch_cost=dispatch_cost(history))
 
 
 def uses_memory_dist(config: pytest.Config) -> bool:

@@ -29,6 +29,7 @@ class MemoryModel:
     # parametrizations, its class, its module; what one member showed informs the others
     families: dict[str, list[int]] = field(default_factory=dict)
     worker_start: float | None = None  # seconds a worker took to its first test, in recent runs
+    dispatch_cost: float | None = None  # seconds a test cost runs with workers beyond its own
     # what workers held at their first test (imports, collection), in recent runs, then in this
     # one: what a worker that has not reported yet holds, or soon will
     started: list[int] = field(default_factory=list)
@@ -153,6 +154,9 @@ def family_keys(nodeid: str) -> tuple[str, ...]:
 # collection of the suite; on a suite the history knows to be shorter than this saves, the run
 # is serial, in one process. Assumed until a run with workers has measured it.
 WORKER_START_SECONDS = 1.0
+# what handing a test to a worker costs beyond the test (its reports sent to the controller and
+# handled there, on the same CPUs), until a run with workers has measured it
+DISPATCH_SECONDS = 0.0005
 
 
 def choose_workers(model: MemoryModel, cpus: int) -> tuple[int, str]:
@@ -169,11 +173,15 @@ def choose_workers(model: MemoryModel, cpus: int) -> tuple[int, str]:
         return workers, f"{workers} worker(s): no history yet, as many as the CPUs and the budget allow"
     total = sum(seconds for _, seconds in model.expected.values())
     fits = int(growths[-1] * 1.1) <= model.usable
-    saved = total * (1 - 1 / workers)
     start = model.worker_start if model.worker_start is not None else WORKER_START_SECONDS
+    dispatch = model.dispatch_cost if model.dispatch_cost is not None else DISPATCH_SECONDS
+    distributing = len(growths) * dispatch
+    saved = total - (total + distributing) / workers
     measured = "measured" if model.worker_start is not None else "assumed"
     if fits and saved < start:
         return 0, (f"serial: the tests took {total:.1f}s; {workers} worker(s) would save {saved:.1f}s "
+                   f"(handing them out costs {distributing:.1f}s, "
+                   f"{'measured' if model.dispatch_cost is not None else 'assumed'}) "
                    f"and cost {start:.1f}s to start ({measured})")
     if workers == 1:
         return 1, "1 worker: one test at a time, in a worker that an OOM kill does not end the run with"
