@@ -632,3 +632,15 @@ def test_a_scheduling_step_looks_at_a_bounded_number_of_tests(pytestconfig: pyte
         finished += 1
     assert finished == tests
     assert asked[0] < 40 * tests, asked[0]  # a walk per step would be ~tests * tests / 2
+
+
+def test_each_worker_runs_its_tests_in_the_collections_order(pytestconfig: pytest.Config) -> None:
+    """Even where the history says the last tests take longest: suites depend on their order more
+    often than they say (a cached result a later test clears), as in plain xdist's runs."""
+    collection = [f"t.py::test_{i}" for i in range(40)]
+    expected = {nodeid: (1 * MiB, 0.01 * (i + 1)) for i, nodeid in enumerate(collection)}
+    sched, fakes = _scheduler(expected, 1000 * MiB, 2, collection, pytestconfig)
+    _drive(sched, 1000 * MiB)
+    assert sorted(index for node in fakes for index in node.sent) == list(range(40))
+    for node in fakes:
+        assert node.sent == sorted(node.sent), node.sent

@@ -233,9 +233,11 @@ class MemoryScheduling(LoadScheduling):
                 return
             collection = list(next(iter(self.node2collection.values())))
             self.collection = collection
-            # longest first (known durations), then the heaviest, then collection order
-            self.pending[:] = sorted(range(len(collection)), key=lambda i: (
-                -self.model.duration(collection[i]), -self.model.growth(collection[i]), i))
+            # in the collection's order, as plain xdist hands them out: each worker runs a
+            # subsequence of it. Longest first made shorter runs, but suites depend on their order
+            # more often than they say (packaging's tests of a function's cached result pass only
+            # after the tests that clear the cache); tests leave it only to wait for memory
+            self.pending[:] = range(len(collection))
             if not collection:
                 return
         self._fill_all()
@@ -301,7 +303,7 @@ class MemoryScheduling(LoadScheduling):
         return bool(self.pending or self.solo or any(self.node2pending.values()))
 
     def _pick(self, node: WorkerController) -> int | None:
-        """The next pending test for `node`: the first in order (longest, heaviest) that fits
+        """The next pending test for `node`: the first in the collection's order that fits
         beside what the other workers run now, else the first; it starts after `node`'s current
         test, so that one is not counted."""
         if not self.pending:
