@@ -19,11 +19,10 @@ if HAS_XDIST:
     from testdock_pytest.parallel.hooks import (  # noqa: F401  (hooks, found by name)
         hash_seed_line,
         pytest_handlecrashitem,
-        pytest_report_teststatus,
-        pytest_runtest_logreport,
         pytest_xdist_auto_num_workers,
         pytest_xdist_make_scheduler,
         recovery_summary,
+        register_controller_hooks,
         same_hash_seed_for_workers,
         workers_choice,
     )
@@ -136,6 +135,7 @@ def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -
 def pytest_configure(config: pytest.Config) -> None:
     if HAS_XDIST:
         same_hash_seed_for_workers(config)
+        register_controller_hooks(config)
     progress.register(config)
     memory.register(config)
     shards.register(config)

@@ -139,21 +139,31 @@ def recovery_summary(terminalreporter: Any, config: pytest.Config) -> None:
 Status = tuple[str, str, tuple[str, dict[str, bool]]]
 
 
-def pytest_report_teststatus(report: pytest.TestReport) -> Status | None:
-    if report.outcome == "rerun":  # type: ignore[comparison-overlap]
-        return "rerun", "R", ("RERUN", {"yellow": True})
-    return None
+class ControllerHooks:
+    """The hooks a test's reports pass through on the controller of a run with workers; not
+    registered elsewhere, where they would cost a call per report for nothing (a suite of
+    sub-millisecond tests under coverage feels each)."""
+
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> Status | None:
+        if report.outcome == "rerun":  # type: ignore[comparison-overlap]
+            return "rerun", "R", ("RERUN", {"yellow": True})
+        return None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Each finished test tells the model its worker's RSS and its growth."""
+        node = getattr(report, "node", None)
+        rss = getattr(report, "testdock_rss", None)
+        if node is None or rss is None or report.when != "teardown":
+            return
+        config = node.config if hasattr(node, "config") else None
+        model = config.stash.get(MODEL_KEY, None) if config is not None else None
+        if model is not None:
+            before = getattr(report, "testdock_before", None)
+            model.observe(node, report.nodeid, int(getattr(report, "testdock_growth", 0)), int(rss),
+                          None if before is None else int(before))
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """On the controller: each finished test tells the model its worker's RSS and its growth."""
-    node = getattr(report, "node", None)
-    rss = getattr(report, "testdock_rss", None)
-    if node is None or rss is None or report.when != "teardown":
+def register_controller_hooks(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
         return
-    config = node.config if hasattr(node, "config") else None
-    model = config.stash.get(MODEL_KEY, None) if config is not None else None
-    if model is not None:
-        before = getattr(report, "testdock_before", None)
-        model.observe(node, report.nodeid, int(getattr(report, "testdock_growth", 0)), int(rss),
-                      None if before is None else int(before))
+    config.pluginmanager.register(ControllerHooks(), "testdock-controller")
