@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from testdock_pytest.memory.history import TestMemory, dispatch_cost, merge_histories, run_dispatch_cost
+from testdock_pytest.memory.history import TS, TestMemory, dispatch_cost, merge_histories, run_dispatch_cost
 from testdock_pytest.sharding.plan import Capacity, MiB, check_shard, plan_shards, plan_table
 
 
@@ -129,14 +129,17 @@ def test_plan_table_marks_the_selected_shard() -> None:
 
 
 def test_merged_history_keeps_each_tests_latest_entry() -> None:
-    base = {"a": {"last_run": 3, "runs": [{"ts": 1}]}, "b": {"last_run": 3, "runs": [{"ts": 1}]}}
-    shard0 = {"version": 1, "run": 4, "tests": {**base, "a": {"last_run": 4, "runs": [{"ts": 1}, {"ts": 9}]}}}
-    shard1 = {"version": 1, "run": 4, "tests": {**base, "b": {"last_run": 4, "runs": [{"ts": 1}, {"ts": 8}]},
-                                                "c": {"last_run": 4, "runs": [{"ts": 8}]}}}
+    def run(ts: int) -> list[object]:
+        return [0, 0, 0, 0.1, "passed", ts]
+
+    base = {"a": {"last_run": 3, "runs": [run(1)]}, "b": {"last_run": 3, "runs": [run(1)]}}
+    shard0 = {"version": 2, "run": 4, "tests": {**base, "a": {"last_run": 4, "runs": [run(1), run(9)]}}}
+    shard1 = {"version": 2, "run": 4, "tests": {**base, "b": {"last_run": 4, "runs": [run(1), run(8)]},
+                                                "c": {"last_run": 4, "runs": [run(8)]}}}
     merged = merge_histories([shard0, shard1])
     assert merged["run"] == 4
-    assert merged["tests"]["a"]["runs"][-1]["ts"] == 9
-    assert merged["tests"]["b"]["runs"][-1]["ts"] == 8
+    assert merged["tests"]["a"]["runs"][-1][TS] == 9
+    assert merged["tests"]["b"]["runs"][-1][TS] == 8
     assert set(merged["tests"]) == {"a", "b", "c"}
 
 

@@ -19,7 +19,7 @@ from testdock.run.phase import HISTORY_DIR
 from testdock.safepaths import write_atomically
 from testdock.validation import check_tag
 from testdock.workspace import Workspace, as_workspace
-from testdock_pytest.memory.history import merge_histories
+from testdock_pytest.memory.history import current_format, merge_histories
 from testdock_pytest.sizes import parse_size
 
 PLAN_SECTION = "testdock shard plan"
@@ -94,7 +94,7 @@ def merge_history_files(output: Path, inputs: list[Path], ignore_missing: bool =
             raise BadInput(f"{path} is not a memory history ({error})") from None
         if not isinstance(data, dict) or not isinstance(data.get("tests"), dict):
             raise BadInput(f"{path} is not a memory history (no 'tests' table)")
-        histories.append(data)
+        histories.append(current_format(data))
     if not histories:
         raise BadInput("none of the histories exists; nothing to merge")
     merged = merge_histories(histories)

@@ -11,7 +11,9 @@ from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
-HISTORY_VERSION = 1
+HISTORY_VERSION = 2  # 2: a run is a list (RUN_FIELDS), not an object: half the size
+RUN_FIELDS = ("growth", "peak", "retained", "duration", "outcome", "ts")
+GROWTH, PEAK, RETAINED, DURATION, OUTCOME, TS = range(len(RUN_FIELDS))
 _quote = encode_basestring_ascii  # a JSON string, in C
 FORGET_AFTER_RUNS = 50  # a test not seen for this many runs (renamed, deleted) is dropped
 
@@ -145,14 +147,49 @@ def write_report(path: Path, records: list[TestMemory], budget: int | None, budg
     temporary.replace(path)
 
 
+_loaded: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+
+
+def _empty() -> dict[str, Any]:
+    return {"version": HISTORY_VERSION, "run": 0, "tests": {}}
+
+
+def current_format(data: dict[str, Any]) -> dict[str, Any]:
+    """A history read from a file, in this version's format (version 1 kept each run as an
+    object)."""
+    if data.get("version") != 1:
+        return data
+    for entry in data.get("tests", {}).values():
+        entry["runs"] = [[run.get(name, 0) for name in RUN_FIELDS] for run in entry.get("runs", [])
+                         if isinstance(run, dict)]
+    return {**data, "version": HISTORY_VERSION}
+
+
 def load_history(path: Path) -> dict[str, Any]:
+    """The history at path (an empty one where there is none or it cannot be read). Read once
+    per process while the file is unchanged: the controller asks for it several times (the
+    worker count, the scheduler, the shards), and a suite of 27,000 tests has megabytes of it.
+    Callers do not modify what they get."""
     try:
+        stat = path.stat()
+        key = (stat.st_mtime_ns, stat.st_size)
+        if path in _loaded and _loaded[path][0] == key:
+            return _loaded[path][1]
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {"version": HISTORY_VERSION, "run": 0, "tests": {}}
-    if not isinstance(data, dict) or data.get("version") != HISTORY_VERSION:
-        return {"version": HISTORY_VERSION, "run": 0, "tests": {}}
+        return _empty()
+    if not isinstance(data, dict) or not isinstance(data.get("tests"), dict):
+        return _empty()
+    data = current_format(data)
+    if data.get("version") != HISTORY_VERSION:
+        return _empty()
+    _loaded[path] = (key, data)
     return data
+
+
+def run_fields(run: list[Any]) -> dict[str, Any]:
+    """A run of a test's history entry, its fields by name."""
+    return dict(zip(RUN_FIELDS, run, strict=False))
 
 
 def update_history(path: Path, records: list[TestMemory], keep: int,
@@ -162,7 +199,7 @@ def update_history(path: Path, records: list[TestMemory], keep: int,
     """Add this run's records (the last `keep` runs per test), its workers' start-up times and
     memory, and what distributing a test to workers cost (see dispatch_cost); forget long-unseen
     tests."""
-    history = load_history(path)
+    history = dict(load_history(path))  # a new one: what was loaded may be held elsewhere
     if dispatch is not None:
         history["dispatch_cost"] = [*history.get("dispatch_cost", []), round(dispatch, 6)][-keep:]
     if startups:
@@ -170,14 +207,13 @@ def update_history(path: Path, records: list[TestMemory], keep: int,
     if worker_memory:
         history["worker_memory"] = [*history.get("worker_memory", []), *worker_memory][-keep:]
     run = int(history.get("run", 0)) + 1
-    tests: dict[str, Any] = history.get("tests", {})
+    tests: dict[str, Any] = dict(history.get("tests", {}))
+    now = round(time.time())
     for record in records:
-        entry = tests.setdefault(record.nodeid, {"runs": []})
-        entry["runs"] = [*entry.get("runs", []), {
-            "growth": record.growth, "peak": record.peak, "retained": record.retained,
-            "duration": round(record.duration, 4), "outcome": record.outcome,
-            "ts": round(time.time())}][-keep:]
-        entry["last_run"] = run
+        runs = tests.get(record.nodeid, {}).get("runs", [])
+        tests[record.nodeid] = {"runs": [*runs, [record.growth, record.peak, record.retained,
+                                                 round(record.duration, 4), record.outcome, now]][-keep:],
+                                "last_run": run}
     for nodeid in [n for n, e in tests.items() if run - int(e.get("last_run", run)) > FORGET_AFTER_RUNS]:
         del tests[nodeid]
     history.update({"version": HISTORY_VERSION, "run": run, "tests": tests})
@@ -195,9 +231,9 @@ def expectations(history: dict[str, Any]) -> tuple[dict[str, tuple[int, float]],
     for nodeid, entry in history.get("tests", {}).items():
         runs = entry.get("runs", [])
         if runs:
-            expected[nodeid] = (max(int(r["growth"]) for r in runs),
-                                sum(float(r["duration"]) for r in runs) / len(runs))
-            retained[nodeid] = max(int(r.get("retained", 0)) for r in runs)
+            expected[nodeid] = (max(int(r[GROWTH]) for r in runs),
+                                sum(float(r[DURATION]) for r in runs) / len(runs))
+            retained[nodeid] = max(int(r[RETAINED]) for r in runs)
     return expected, retained
 
 
@@ -233,7 +269,7 @@ def merge_histories(histories: list[dict[str, Any]]) -> dict[str, Any]:
     of the shard that ran it last (the highest run number, then the most recent measurement)."""
     def recency(entry: dict[str, Any]) -> tuple[int, int]:
         runs = entry.get("runs", [])
-        return int(entry.get("last_run", 0)), int(runs[-1].get("ts", 0)) if runs else 0
+        return int(entry.get("last_run", 0)), int(runs[-1][TS]) if runs else 0
 
     tests: dict[str, Any] = {}
     for history in histories:

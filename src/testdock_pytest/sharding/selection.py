@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from testdock_pytest.memory import budget as budgets
-from testdock_pytest.memory.history import load_history
+from testdock_pytest.memory.history import GROWTH, PEAK, load_history
 from testdock_pytest.memory.pertest import history_path
 from testdock_pytest.sharding.plan import (
     DEFAULT_BASELINE,
@@ -87,8 +87,8 @@ def _workers(config: pytest.Config) -> int:
 def capacity(config: pytest.Config, history: dict[str, Any]) -> Capacity:
     budget, margin = budgets.configured_budget(config)
     # a worker's RSS when its test started: the lowest seen is what a fresh worker holds
-    starts = [int(run["peak"]) - int(run["growth"]) for entry in history.get("tests", {}).values()
-              for run in entry.get("runs", []) if "peak" in run and "growth" in run]
+    starts = [int(run[PEAK]) - int(run[GROWTH]) for entry in history.get("tests", {}).values()
+              for run in entry.get("runs", [])]
     baseline = min((start for start in starts if start > 0), default=DEFAULT_BASELINE)
     return Capacity(_workers(config), int((budget or 4 * 2**30) * (1 - margin)), baseline)
 

@@ -1,0 +1,76 @@
+"""The memory history's file: its compact format, the older format read, one read per change."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from testdock_pytest.memory.history import (
+    DURATION,
+    GROWTH,
+    HISTORY_VERSION,
+    TestMemory,
+    expectations,
+    load_history,
+    run_fields,
+    update_history,
+)
+
+MiB = 2**20
+
+
+def record(nodeid: str, growth: int, duration: float = 0.01) -> TestMemory:
+    return TestMemory(nodeid, "gw0", 100 * MiB, 100 * MiB + growth, 0, duration, "passed")
+
+
+def test_a_run_is_kept_as_a_list_of_its_fields(tmp_path: Path) -> None:
+    path = tmp_path / "history.json"
+    update_history(path, [record("t.py::test_a", 5 * MiB, 0.25)], keep=5)
+    saved = json.loads(path.read_text())
+    assert saved["version"] == HISTORY_VERSION
+    (run,) = saved["tests"]["t.py::test_a"]["runs"]
+    assert run[GROWTH] == 5 * MiB and run[DURATION] == 0.25
+    assert run_fields(run)["outcome"] == "passed"
+    assert expectations(saved)[0]["t.py::test_a"] == (5 * MiB, 0.25)
+
+
+def test_the_compact_format_is_about_half_the_older_ones_size(tmp_path: Path) -> None:
+    path = tmp_path / "history.json"
+    records = [record(f"tests/test_version.py::test_parse[1.{i}.0]", i * 1024, 0.0004) for i in range(2000)]
+    for _ in range(5):
+        update_history(path, records, keep=5)
+    compact = len(path.read_bytes())
+    older = json.dumps({"version": 1, "tests": {nodeid: {"last_run": entry["last_run"], "runs": [
+        run_fields(run) for run in entry["runs"]]} for nodeid, entry in load_history(path)["tests"].items()}},
+        separators=(",", ":"))
+    assert compact < 0.6 * len(older), (compact, len(older))
+
+
+def test_a_version_1_history_is_read_and_carried_on(tmp_path: Path) -> None:
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps({"version": 1, "run": 7, "worker_start": [2.5], "tests": {"t.py::test_a": {
+        "last_run": 7, "runs": [{"growth": 3 * MiB, "peak": 9 * MiB, "retained": 0, "duration": 0.5,
+                                 "outcome": "passed", "ts": 1}]}}}))
+    assert expectations(load_history(path))[0] == {"t.py::test_a": (3 * MiB, 0.5)}
+    history = update_history(path, [record("t.py::test_a", 1 * MiB, 1.5)], keep=5)
+    assert history["run"] == 8 and history["worker_start"] == [2.5]
+    assert expectations(history)[0] == {"t.py::test_a": (3 * MiB, 1.0)}
+
+
+def test_an_unknown_version_or_a_broken_file_is_an_empty_history(tmp_path: Path) -> None:
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps({"version": 99, "run": 3, "tests": {"t.py::test_a": {}}}))
+    assert load_history(path)["tests"] == {}
+    path.write_text("{cut sho")
+    assert load_history(path) == {"version": HISTORY_VERSION, "run": 0, "tests": {}}
+
+
+def test_the_file_is_read_once_while_unchanged_and_an_update_leaves_what_was_read(tmp_path: Path) -> None:
+    path = tmp_path / "history.json"
+    update_history(path, [record("t.py::test_a", 1 * MiB)], keep=5)
+    first = load_history(path)
+    assert load_history(path) is first
+    update_history(path, [record("t.py::test_a", 7 * MiB), record("t.py::test_b", 0)], keep=5)
+    assert set(first["tests"]) == {"t.py::test_a"} and len(first["tests"]["t.py::test_a"]["runs"]) == 1
+    again = load_history(path)
+    assert again is not first and len(again["tests"]["t.py::test_a"]["runs"]) == 2
