@@ -63,14 +63,3 @@ def test_an_unknown_version_or_a_broken_file_is_an_empty_history(tmp_path: Path)
     assert load_history(path)["tests"] == {}
     path.write_text("{cut sho")
     assert load_history(path) == {"version": HISTORY_VERSION, "run": 0, "tests": {}}
-
-
-def test_the_file_is_read_once_while_unchanged_and_an_update_leaves_what_was_read(tmp_path: Path) -> None:
-    path = tmp_path / "history.json"
-    update_history(path, [record("t.py::test_a", 1 * MiB)], keep=5)
-    first = load_history(path)
-    assert load_history(path) is first
-    update_history(path, [record("t.py::test_a", 7 * MiB), record("t.py::test_b", 0)], keep=5)
-    assert set(first["tests"]) == {"t.py::test_a"} and len(first["tests"]["t.py::test_a"]["runs"]) == 1
-    again = load_history(path)
-    assert again is not first and len(again["tests"]["t.py::test_a"]["runs"]) == 2

@@ -3,9 +3,12 @@ folder shared with xdist workers), merged by the controller into a report and a 
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
@@ -147,7 +150,17 @@ def write_report(path: Path, records: list[TestMemory], budget: int | None, budg
     temporary.replace(path)
 
 
-_loaded: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+@contextlib.contextmanager
+def _no_garbage_collection() -> Iterator[None]:
+    """Nothing to collect while building a big tree of new objects that all stay: the collector
+    would only walk them, repeatedly."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _empty() -> dict[str, Any]:
@@ -166,25 +179,18 @@ def current_format(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_history(path: Path) -> dict[str, Any]:
-    """The history at path (an empty one where there is none or it cannot be read). Read once
-    per process while the file is unchanged: the controller asks for it several times (the
-    worker count, the scheduler, the shards), and a suite of 27,000 tests has megabytes of it.
-    Callers do not modify what they get."""
+    """The history at path (an empty one where there is none or it cannot be read). Not kept:
+    its objects (hundreds of thousands on a big suite) held through a run would make every full
+    garbage collection of the run walk them, which cost a run of 27,000 tests 2 s."""
     try:
-        stat = path.stat()
-        key = (stat.st_mtime_ns, stat.st_size)
-        if path in _loaded and _loaded[path][0] == key:
-            return _loaded[path][1]
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with _no_garbage_collection():  # it would walk the new objects again and again: 0.15 s
+            data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return _empty()
     if not isinstance(data, dict) or not isinstance(data.get("tests"), dict):
         return _empty()
     data = current_format(data)
-    if data.get("version") != HISTORY_VERSION:
-        return _empty()
-    _loaded[path] = (key, data)
-    return data
+    return data if data.get("version") == HISTORY_VERSION else _empty()
 
 
 def run_fields(run: list[Any]) -> dict[str, Any]:
@@ -199,7 +205,13 @@ def update_history(path: Path, records: list[TestMemory], keep: int,
     """Add this run's records (the last `keep` runs per test), its workers' start-up times and
     memory, and what distributing a test to workers cost (see dispatch_cost); forget long-unseen
     tests."""
-    history = dict(load_history(path))  # a new one: what was loaded may be held elsewhere
+    with _no_garbage_collection():
+        return _updated_history(path, records, keep, startups, worker_memory, dispatch)
+
+
+def _updated_history(path: Path, records: list[TestMemory], keep: int, startups: dict[str, float] | None,
+                     worker_memory: list[int] | None, dispatch: float | None) -> dict[str, Any]:
+    history = load_history(path)
     if dispatch is not None:
         history["dispatch_cost"] = [*history.get("dispatch_cost", []), round(dispatch, 6)][-keep:]
     if startups:
@@ -207,7 +219,7 @@ def update_history(path: Path, records: list[TestMemory], keep: int,
     if worker_memory:
         history["worker_memory"] = [*history.get("worker_memory", []), *worker_memory][-keep:]
     run = int(history.get("run", 0)) + 1
-    tests: dict[str, Any] = dict(history.get("tests", {}))
+    tests: dict[str, Any] = history.get("tests", {})
     now = round(time.time())
     for record in records:
         runs = tests.get(record.nodeid, {}).get("runs", [])
