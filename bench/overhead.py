@@ -92,7 +92,9 @@ def _outcome(lines: list[str]) -> tuple[str, float]:
         match = SUMMARY.search(line)
         if match:
             return match.group(1), float(match.group(2))
-    return "no summary", 0.0
+    # a run that stopped before its tests: its last error line says why
+    errors = [line.strip() for line in lines if line.strip().startswith(("ERROR", "error:"))]
+    return f"no summary: {errors[-1][:80]}" if errors else "no summary", 0.0
 
 
 Run = tuple[float, str, float, int, int, str, Breakdown]
