@@ -33,6 +33,7 @@ MAX_BATCH = 50  # tests sent to a worker at once, at most
 BATCH_SECONDS = 0.5  # ... and at most this many seconds of them, by their history
 BATCH_KEPT = 32 * MiB  # ... and at most this much memory left behind by them, by their history
 PICK_SCAN = 200  # pending tests looked at for one that fits now, at most (in the run's order)
+SKIP_SCAN = 5000  # ... and passed over as siblings of a test being measured, at most
 REPLACEMENT_WAIT = 5.0  # seconds a fresh worker waits, at most, for a retired one's memory to go
 
 
@@ -52,6 +53,7 @@ class MemoryScheduling(LoadScheduling):
         # out (saving their coverage data) and children of tests included
         self.memory_in_use = memory_in_use
         self._in_use_read: tuple[float, int | None] = (-1.0, None)
+        self._controller_read = -1.0  # when the controller's memory was last read
         self.shutdown_sent: set[WorkerController] = set()
         self.retiring: set[WorkerController] = set()  # to be replaced by a fresh worker
         self.replaced: list[str] = []
@@ -252,7 +254,10 @@ class MemoryScheduling(LoadScheduling):
 
     def mark_test_complete(self, node: WorkerController, item_index: int, duration: float = 0) -> None:
         self.node2pending[node].remove(item_index)
-        if self.controller_memory is not None:
+        if self.controller_memory is not None and time.monotonic() - self._controller_read > 0.05:
+            # at most every 50 ms: the read gives up the interpreter's lock, which execnet's
+            # threads take meanwhile (39 us a test, a second of a 27,000-test run's controller)
+            self._controller_read = time.monotonic()
             self.model.controller_growth = max(0, self.controller_memory() - self.model.controller_rss)
         if node not in self.retiring and self._too_full(node, self.model.baseline(node)):
             self.retiring.add(node)
@@ -315,19 +320,23 @@ class MemoryScheduling(LoadScheduling):
         learning = self._learning(node)
         lightest: tuple[int, int] | None = None  # (growth, position)
         scanned = 0
+        skipped = 0
         for position, index in enumerate(self.pending):
             if learning and self.model.unmeasured_siblings(self._nodeid(index)) in learning:
+                skipped += 1  # cheaper than a test weighed, but a family can be thousands long
+                if skipped > SKIP_SCAN:
+                    break
                 continue
+            scanned += 1
+            if scanned > PICK_SCAN:  # a step's cost stays bounded on suites of 20,000 tests
+                break
             growth = self._growth(index)
             if others + growth <= self.model.usable:
                 return int(self.pending.pop(position))
             if lightest is None or growth < lightest[0]:
                 lightest = (growth, position)
-            scanned += 1
-            if scanned >= PICK_SCAN:  # a step's cost stays bounded on suites of 20,000 tests
-                break
         if lightest is None:
-            return None  # only siblings of a test being measured are left: they wait for it
+            return None  # only siblings of a test being measured come next: they wait for it
         # none fits now: the lightest seen, which room is soonest made for
         return int(self.pending.pop(lightest[1]))
 
