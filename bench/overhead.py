@@ -16,8 +16,10 @@ every row). The ratio column is against the better of the two plain rows; the ta
 
 A second table says where each row's time went: the container's start to its first line of output
 (the engine, the interpreter, pytest's and its plugins' imports), the xdist workers' start (summed
-over the workers, and how many were replaced), testdock's per-test measuring (summed over the
-processes; the garbage collections it triggered apart, and as a share of the wall), and the wait
+over the workers, and how many were replaced), testdock's per-test measuring (the CPU time of its
+per-test code, summed over the processes; the garbage collections it triggered apart, and as a
+share of the wall: beside busy workers, the wall of that code also counts the time the kernel gave
+the others), and the wait
 for the plot after the tests.
 
     python bench/overhead.py [SUITE ...]   # needs DOCKER_HOST and TESTDOCK_BASE_IMAGE (scripts/engine.sh)
@@ -203,8 +205,9 @@ def main() -> None:
                   f"{row.wall / plain:>7.2f}{row.oom_kills:>5}  {row.plan or '-':<13}{row.outcome}")
     print()
     print("where the time went (the fastest run of each row): first output: the container's start to "
-          "pytest's first line; workers: their start, summed (replaced); measuring: testdock's per-test "
-          "code, summed over the processes (gc: the collections it triggered), and its share of the wall")
+          "pytest's first line; workers: their start, summed (replaced); measuring: the CPU time of "
+          "testdock's per-test code, summed over the processes (gc: the collections it triggered), "
+          "and its share of the wall")
     print(f"{'suite':<18}{'configuration':<46}{'wall':>8}{'first out':>10}{'workers':>14}"
           f"{'measuring':>11}{'gc':>7}{'share':>7}{'plot':>7}")
     for row in rows:
