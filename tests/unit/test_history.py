@@ -12,6 +12,7 @@ from testdock_pytest.memory.history import (
     TestMemory,
     expectations,
     load_history,
+    read_records,
     run_fields,
     update_history,
 )
@@ -63,3 +64,15 @@ def test_an_unknown_version_or_a_broken_file_is_an_empty_history(tmp_path: Path)
     assert load_history(path)["tests"] == {}
     path.write_text("{cut sho")
     assert load_history(path) == {"version": HISTORY_VERSION, "run": 0, "tests": {}}
+
+
+def test_records_are_read_whole_and_a_line_cut_short_by_a_killed_worker_is_skipped(tmp_path: Path) -> None:
+    whole = [f'["t.py::test_{i}","gw0",{i},{i + 10},0,0.001,"passed",0.0,0,0]' for i in range(3)]
+    (tmp_path / "gw0.jsonl").write_text("\n".join([*whole, '{"startup": 1.5, "worker": "gw0"}']) + "\n")
+    # gw1 died writing its second record: the line ends mid-array
+    (tmp_path / "gw1.jsonl").write_text('["t.py::test_x","gw1",1,2,0,0.5,"failed",0.1,0,0]\n'
+                                        '["t.py::test_y","gw1",1\n')
+    records, startups, overhead = read_records(tmp_path)
+    assert [r.nodeid for r in records] == ["t.py::test_0", "t.py::test_1", "t.py::test_2", "t.py::test_x"]
+    assert records[1].peak == 11 and records[3].outcome == "failed"
+    assert startups == {"gw0": 1.5} and overhead.workers == 1

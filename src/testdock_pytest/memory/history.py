@@ -115,9 +115,8 @@ def read_records(folder: Path) -> tuple[list[TestMemory], dict[str, float], Over
     startups: dict[str, float] = {}
     overhead = Overhead()
     for path in sorted(folder.glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        for data in _json_lines(path.read_text(encoding="utf-8", errors="replace")):
             try:
-                data = json.loads(line)
                 if isinstance(data, list):
                     records.append(TestMemory(*data))
                 elif "startup" in data:
@@ -130,6 +129,26 @@ def read_records(folder: Path) -> tuple[list[TestMemory], dict[str, float], Over
                 continue
     overhead.worker_starts, overhead.workers = sum(startups.values()), len(startups)
     return records, startups, overhead
+
+
+def _json_lines(text: str) -> list[Any]:
+    """The values of a file of JSON lines, parsed in one call (one per line cost 27,000 calls on
+    a large suite); line by line, skipping what does not parse, where a line was cut short."""
+    lines = text.splitlines()
+    with _no_garbage_collection():
+        try:
+            values = json.loads(f"[{','.join(lines)}]")
+            if isinstance(values, list) and len(values) == len(lines):
+                return values
+        except ValueError:
+            pass
+        parsed = []
+        for line in lines:
+            try:
+                parsed.append(json.loads(line))
+            except ValueError:
+                continue
+        return parsed
 
 
 def write_report(path: Path, records: list[TestMemory], budget: int | None, budget_source: str,
