@@ -45,10 +45,27 @@ INFRASTRUCTURE = "testdock-local/"
 
 
 def _tags(client: docker.DockerClient) -> set[str]:
-    return {tag for image in client.images.list() for tag in image.tags}
+    return set(_tagged(client))
 
 
-def _remove_what_the_session_made(client: docker.DockerClient, images: set[str], tags: set[str],
+def _tagged(client: docker.DockerClient) -> dict[str, str]:
+    """Every tag, and the id of the image it names."""
+    return {tag: str(image.id) for image in client.images.list() for tag in image.tags}
+
+
+def _restore_tags(client: docker.DockerClient, tagged: dict[str, str]) -> None:
+    """A tag a test moved to an image of its own (the example rebuilt under a developer's
+    `shop-execution:latest`) names again the image it named before the session, where that image
+    is still there: removing the test's image took the tag with it."""
+    now = _tagged(client)
+    for tag, image_id in tagged.items():
+        if now.get(tag) != image_id:
+            repository, _, name = tag.rpartition(":")
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.get(image_id).tag(repository, name)
+
+
+def _remove_what_the_session_made(client: docker.DockerClient, images: set[str], tags: dict[str, str],
                                   containers: set[str], volumes: set[str]) -> None:
     """Every container, image, tag and volume that appeared during the session goes, so that the
     tests leave the engine as they found it (scripts/test.sh checks). A build whose layers were
@@ -59,7 +76,7 @@ def _remove_what_the_session_made(client: docker.DockerClient, images: set[str],
     for volume in client.volumes.list():
         if volume.id not in volumes:
             volume.remove(force=True)
-    for tag in _tags(client) - tags:
+    for tag in _tags(client) - set(tags):
         if not tag.startswith(INFRASTRUCTURE):
             with contextlib.suppress(docker.errors.APIError):
                 client.images.remove(tag, noprune=True)  # untagged only: the image may be older
@@ -67,10 +84,11 @@ def _remove_what_the_session_made(client: docker.DockerClient, images: set[str],
         new = [image for image in client.images.list(all=True) if image.id not in images
                and not any(tag.startswith(INFRASTRUCTURE) for tag in image.tags)]
         if not new:
-            return
+            break
         for image in sorted(new, key=lambda image: str(image.attrs["Created"]), reverse=True):
             with contextlib.suppress(docker.errors.APIError):
                 client.images.remove(str(image.id), force=True)
+    _restore_tags(client, tags)
 
 
 @contextlib.contextmanager
@@ -107,7 +125,7 @@ def docker_client() -> Iterator[docker.DockerClient]:
             snapshot["workers"] += 1
         else:
             snapshot = {"workers": 1, "images": [str(image.id) for image in client.images.list(all=True)],
-                        "tags": sorted(_tags(client)),
+                        "tags": _tagged(client),
                         "containers": [str(container.id) for container in client.containers.list(all=True)],
                         "volumes": [str(volume.id) for volume in client.volumes.list()]}
         state.write_text(json.dumps(snapshot))
@@ -119,7 +137,7 @@ def docker_client() -> Iterator[docker.DockerClient]:
             state.write_text(json.dumps(snapshot))
         else:
             state.unlink()
-            _remove_what_the_session_made(client, set(snapshot["images"]), set(snapshot["tags"]),
+            _remove_what_the_session_made(client, set(snapshot["images"]), snapshot["tags"],
                                           set(snapshot["containers"]), set(snapshot["volumes"]))
     client.close()
 
