@@ -44,10 +44,6 @@ def _engine_environment() -> dict[str, str]:
 INFRASTRUCTURE = "testdock-local/"
 
 
-def _tags(client: docker.DockerClient) -> set[str]:
-    return set(_tagged(client))
-
-
 def _tagged(client: docker.DockerClient) -> dict[str, str]:
     """Every tag, and the id of the image it names."""
     return {tag: str(image.id) for image in client.images.list() for tag in image.tags}
@@ -76,7 +72,7 @@ def _remove_what_the_session_made(client: docker.DockerClient, images: set[str],
     for volume in client.volumes.list():
         if volume.id not in volumes:
             volume.remove(force=True)
-    for tag in _tags(client) - set(tags):
+    for tag in set(_tagged(client)) - set(tags):
         if not tag.startswith(INFRASTRUCTURE):
             with contextlib.suppress(docker.errors.APIError):
                 client.images.remove(tag, noprune=True)  # untagged only: the image may be older

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from testdock_pytest.memory.history import (
     DURATION,
     GROWTH,
     HISTORY_VERSION,
+    RUN_FIELDS,
     TestMemory,
     expectations,
     load_history,
     read_records,
-    run_fields,
     update_history,
 )
 
 MiB = 2**20
+
+
+def run_fields(run: list[Any]) -> dict[str, Any]:
+    """A run of a test's history entry, its fields by name."""
+    return dict(zip(RUN_FIELDS, run, strict=False))
 
 
 def record(nodeid: str, growth: int, duration: float = 0.01) -> TestMemory:

@@ -212,11 +212,6 @@ def load_history(path: Path) -> dict[str, Any]:
     return data if data.get("version") == HISTORY_VERSION else _empty()
 
 
-def run_fields(run: list[Any]) -> dict[str, Any]:
-    """A run of a test's history entry, its fields by name."""
-    return dict(zip(RUN_FIELDS, run, strict=False))
-
-
 def update_history(path: Path, records: list[TestMemory], keep: int,
                    startups: dict[str, float] | None = None,
                    worker_memory: list[int] | None = None,

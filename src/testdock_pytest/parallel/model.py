@@ -57,7 +57,7 @@ class MemoryModel:
         since (a sort per learnt test would cost a large family's first run its length squared)."""
         measured = self.families[key]
         typical, count = self._typical.get(key, (0, 0))
-        if len(measured) > count * 1.1 or len(measured) < count:
+        if len(measured) > count * 1.1:  # a family only grows
             ordered = sorted(measured)
             typical, count = ordered[len(ordered) // 2], len(ordered)
             self._typical[key] = (typical, count)
