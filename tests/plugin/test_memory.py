@@ -157,6 +157,31 @@ def test_the_collections_measuring_triggers_stay_within_their_share(isolated: py
     assert overhead["collecting"] <= GC_SHARE * wall + one
 
 
+def test_a_collection_the_heap_makes_too_costly_for_the_share_is_not_triggered(
+        isolated: pytest.Pytester) -> None:
+    """Tests that each keep 2 MiB (enough to collect the garbage before measuring what they kept,
+    within the share) on a heap of three million objects: the interpreter's own full collections
+    while the module built it took a tenth of a second or more each, far over the share a run of
+    a few seconds allows. The plugin knows that cost and triggers none (with the 10 ms guess it
+    used before it had collected itself, it triggered one of 0.2 s)."""
+    isolated.makepyfile(test_big_heap="""
+        import time
+        import pytest
+
+        HEAP = [[index] for index in range(3_000_000)]
+        KEPT = []
+
+        @pytest.mark.parametrize("number", range(12))
+        def test_keeps(number):
+            KEPT.append(b"x" * (2 * 2**20))
+            time.sleep(0.2)
+    """)
+    result = isolated.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=12)
+    overhead = json.loads((isolated.path / "test-results" / "memory.json").read_text())["overhead"]
+    assert overhead["collections"] == 0
+
+
 def test_a_tests_duration_leaves_out_the_time_it_waited_for_a_cpu(isolated: pytest.Pytester) -> None:
     """Another process hogs the one CPU the test may use: the test spins for 0.4 s of CPU time
     over about twice that on the clock; the history keeps what it takes on its own."""
