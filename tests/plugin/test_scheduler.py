@@ -673,3 +673,27 @@ def test_a_large_familys_heaviest_and_typical_growth_are_kept_not_walked(
     assert sorts[0] < 200, sorts[0]  # the median is redone as the family grows by a tenth
     assert model.growth("t.py::test_unseen") == int(4 * MiB * 1.1)  # the module's median member
 
+
+
+def test_the_history_is_read_once_for_the_plan_and_the_scheduler(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """-n auto's plan and --dist memory's scheduler share one model: a big suite's history (12 MB
+    for 27,000 tests) is read once, not twice."""
+    from testdock_pytest.memory.history import load_history
+    from testdock_pytest.parallel import hooks
+
+    reads: list[Path] = []
+    original = load_history
+
+    def counted(path: Path) -> dict[str, object]:
+        reads.append(path)
+        return original(path)
+
+    monkeypatch.setattr(hooks, "load_history", counted)
+    config = pytester.parseconfigure("-p", "xdist", "-n", "auto", "--dist", "memory",
+                                     "--memory-budget", "64g")
+    workers = hooks.pytest_xdist_auto_num_workers(config)  # as xdist's pytest_cmdline_main asks
+    assert workers is not None and workers >= 1 and len(reads) == 1
+    config.option.numprocesses, config.option.tx = workers, ["popen"] * workers
+    scheduler = hooks.pytest_xdist_make_scheduler(config, log=None)
+    assert isinstance(scheduler.model, MemoryModel) and len(reads) == 1

@@ -55,7 +55,12 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         cpus = os.cpu_count() or 1
-    workers, reason = choose_workers(build_model(config), cpus)
+    model = build_model(config)
+    workers, reason = choose_workers(model, cpus)
+    if workers:
+        # the scheduler's: a big suite's history read once. Not kept for a serial run: its
+        # hundreds of thousands of objects would make every full garbage collection walk them
+        config.stash[MODEL_KEY] = model
     config.stash[WORKERS_KEY] = f"testdock -n auto: {reason}"
     return workers
 
@@ -95,7 +100,7 @@ def hash_seed_line(config: pytest.Config) -> str | None:
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     if not uses_memory_dist(config):
         return None
-    model = build_model(config)
+    model = config.stash.get(MODEL_KEY, None) or build_model(config)
     config.stash[MODEL_KEY] = model
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
