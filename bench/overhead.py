@@ -96,6 +96,7 @@ def _outcome(lines: list[str]) -> tuple[str, float]:
             return match.group(1), float(match.group(2))
     # a run that stopped before its tests: its last error line says why
     errors = [line.strip() for line in lines if line.strip().startswith(("ERROR", "error:"))]
+    errors = errors or [line.strip() for line in lines if line.strip()]  # else its last line
     return f"no summary: {errors[-1][:80]}" if errors else "no summary", 0.0
 
 
