@@ -43,7 +43,8 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
                     help="Headroom --dist memory keeps under the budget (default 10%%).")
     parser.addini("testdock_margin", "Like --testdock-margin.", default="10%")
     group.addoption("--max-worker-rss", metavar="SIZE",
-                    help="--dist memory replaces a worker whose memory between tests exceeds SIZE "
+                    help="--dist memory replaces a worker whose own memory between tests (what it "
+                         "allocated; the libraries it shares with the others apart) exceeds SIZE "
                          "(default: when what it keeps leaves no room for the next test).")
     parser.addini("max_worker_rss", "Like --max-worker-rss.", default="")
     group.addoption("--testdock-stubs", action="store_true", default=False,

@@ -221,6 +221,28 @@ def test_the_controllers_growth_is_counted_in_the_budget(pytestconfig: pytest.Co
     assert len(_running(sched)) == 1  # no longer two side by side
 
 
+@pytest.mark.parametrize(("own", "files", "retired"), [(300, 100, False), (400, 0, True)])
+def test_the_libraries_pages_workers_share_are_counted_once(own: int, files: int, retired: bool) -> None:
+    """Two workers that each hold 300 MiB of their own (150 MiB when they started) and map the
+    same 100 MiB of libraries (one copy in memory, which the kernel can drop before it kills
+    anything): a 250 MiB test fits under a 1 GiB budget beside them, 100 MiB counted once.
+    Counted as two RSS of 400 MiB (the second case), it does not, and the idle worker is retired
+    to make room: how the first run of a plotting suite replaced six workers that plain xdist
+    kept without an OOM kill."""
+    model = MemoryModel(1024 * MiB, 0.0, 0, {"t::test_big": (250 * MiB, 1.0)}, 10 * MiB)
+    sched = MemoryScheduling(FakeConfig(2), None, model)
+    nodes = [FakeNode("gw0"), FakeNode("gw1")]
+    for node in nodes:
+        sched.add_node(node)
+        sched.add_node_collection(node, ["t::test_big"])
+        model.observe(node, f"t::warm_up_{node.name}", 0, own * MiB, 150 * MiB, files=files * MiB)
+    assert model.usable == (1024 - files) * MiB
+    sched.collection = ["t::test_big"]
+    # it starts now beside the other worker, or waits for that worker, retired, to go
+    assert sched._may_start(nodes[0], 0) == (not retired)
+    assert (nodes[1] in sched.shutdown_sent) == retired
+
+
 def test_what_the_kernel_counts_in_the_container_holds_tests_back_too(pytestconfig: pytest.Config) -> None:
     """The model counts the workers it knows of; a worker on its way out saving its coverage
     data, or a test's child process, is in the container's memory all the same."""

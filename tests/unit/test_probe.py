@@ -3,13 +3,21 @@ back to them where the fast way fails, and a forked child reads its own process.
 
 from __future__ import annotations
 
+import mmap
 import os
 import platform
 import sys
+from pathlib import Path
 
 import pytest
 
-from testdock_pytest.memory.measure import Probe, current_rss, release_memory, storage_bytes
+from testdock_pytest.memory.measure import (
+    Probe,
+    current_rss,
+    private_and_file_memory,
+    release_memory,
+    storage_bytes,
+)
 
 MiB = 2**20
 
@@ -25,6 +33,27 @@ def test_fast_readings_agree_with_the_general_functions() -> None:
     peak, rss_now, waited_after, *_ = probe.read()
     assert peak >= rss + 60 * MiB and abs(rss_now - current_rss()) < 4 * MiB
     assert waited_after >= waited
+    del data
+    probe.stop()
+
+
+def test_own_memory_and_the_files_pages_split_the_rss() -> None:
+    """What the process allocated is its own; the pages of a file it maps (as it maps its shared
+    libraries) are apart, shared with every process mapping the same file: the probe says both at
+    a test's start and end."""
+    own, files = private_and_file_memory()
+    assert files > 0 and abs(own + files - current_rss()) < 4 * MiB
+    probe = Probe()
+    probe.start()
+    data = bytearray(64 * MiB)
+    with Path(sys.executable).open("rb") as binary:
+        mapped = mmap.mmap(binary.fileno(), 0, access=mmap.ACCESS_READ)
+        touched = sum(mapped[offset] for offset in range(0, len(mapped), 4096))  # resident now
+        probe.read()
+        assert probe.files_now >= probe.files_at_start and touched >= 0
+        own_now, files_now = private_and_file_memory()
+        assert own_now >= own + 60 * MiB and abs(files_now - probe.files_now) < 4 * MiB
+        mapped.close()
     del data
     probe.stop()
 

@@ -73,7 +73,8 @@ class RecordWriter:
 
     def write_startup(self, seconds: float, rss: int) -> None:
         """How long this worker took from its start to the end of its collection (interpreter,
-        imports, collection), and the memory it holds then: what starting another one costs."""
+        imports, collection), and the memory it holds then of its own (its libraries' pages,
+        shared with other workers, apart): what starting another one costs."""
         self.flush()
         os.write(self._fd, (json.dumps({"worker": self.path.stem.split("-")[0],
                                         "startup": round(seconds, 3), "rss": rss}) + "\n").encode())
@@ -100,7 +101,7 @@ class Overhead:
     collections: int = 0
     worker_starts: float = 0.0  # seconds the xdist workers took to their first test, summed
     workers: int = 0
-    worker_memory: list[int] = field(default_factory=list)  # each worker's RSS at its first test
+    worker_memory: list[int] = field(default_factory=list)  # each worker's own memory at its first test
 
     def add(self, data: dict[str, Any]) -> None:
         self.measuring += float(data.get("measuring", 0))

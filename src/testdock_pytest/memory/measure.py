@@ -111,6 +111,25 @@ def current_rss() -> int:
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * scale
 
 
+def private_and_file_memory() -> tuple[int, int]:
+    """This process's resident memory in two parts, in bytes: what it alone holds (its anonymous
+    memory: what it allocated) and what is backed by files (shared libraries, mapped files) or
+    shared memory. The kernel keeps one copy of a file's pages for every process mapping it, and
+    can drop them before it kills a process: workers that import the same libraries share them.
+    (current_rss(), 0) where the kernel does not say."""
+    try:
+        fields = _STATM.read().split()
+        resident, shared = int(fields[1]) * PAGE, int(fields[2]) * PAGE
+        return resident - shared, shared
+    except (OSError, ValueError, IndexError):
+        return current_rss(), 0
+
+
+def private_memory() -> int:
+    """What this process alone holds (see private_and_file_memory)."""
+    return private_and_file_memory()[0]
+
+
 class PeakMeter:
     """start() then peak(): the highest RSS in between."""
 
@@ -198,6 +217,9 @@ class Probe:
         self.meter = PeakMeter()
         self._pid = 0
         self._files: tuple[int, int, int, int, int] | None = None
+        # of the resident memory at the last start() and read(), what is backed by files or
+        # shared (see private_and_file_memory); 0 where the fast way is refused
+        self.files_at_start = self.files_now = 0
 
     @property
     def method(self) -> str:
@@ -222,12 +244,14 @@ class Probe:
                 io = os.pread(files[3], 512, 0)
                 read = io.index(b"\nread_bytes:") + 12
                 written = io.index(b"\nwrite_bytes:") + 13
-                return (int(os.pread(files[0], 128, 0).split()[1]) * PAGE,
-                        int(os.pread(files[2], 128, 0).split()[1]),
+                statm = os.pread(files[0], 128, 0).split()
+                self.files_at_start = int(statm[2]) * PAGE
+                return (int(statm[1]) * PAGE, int(os.pread(files[2], 128, 0).split()[1]),
                         int(io[read:io.index(b"\n", read)]), int(io[written:io.index(b"\n", written)]))
             except (OSError, ValueError, IndexError):
                 self._files = None
         self.meter.start()
+        self.files_at_start = 0
         return current_rss(), int(cpu_wait() * 1e9), *storage_bytes()
 
     def read(self) -> Reading:
@@ -240,12 +264,14 @@ class Probe:
                 io = os.pread(files[3], 512, 0)
                 read = io.index(b"\nread_bytes:") + 12
                 written = io.index(b"\nwrite_bytes:") + 13
-                return (int(status[hwm:status.index(b"kB", hwm)]) * 1024,
-                        int(os.pread(files[0], 128, 0).split()[1]) * PAGE,
+                statm = os.pread(files[0], 128, 0).split()
+                self.files_now = int(statm[2]) * PAGE
+                return (int(status[hwm:status.index(b"kB", hwm)]) * 1024, int(statm[1]) * PAGE,
                         int(os.pread(files[2], 128, 0).split()[1]),
                         int(io[read:io.index(b"\n", read)]), int(io[written:io.index(b"\n", written)]))
             except (OSError, ValueError, IndexError):
                 self._files = None
+        self.files_now = 0
         return self.meter.peak(), current_rss(), int(cpu_wait() * 1e9), *storage_bytes()
 
     def stop(self) -> None:

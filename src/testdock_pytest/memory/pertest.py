@@ -34,7 +34,14 @@ from testdock_pytest.memory.history import (
     update_history,
     write_report,
 )
-from testdock_pytest.memory.measure import Probe, Reading, current_rss, process_age, release_memory
+from testdock_pytest.memory.measure import (
+    Probe,
+    Reading,
+    current_rss,
+    private_memory,
+    process_age,
+    release_memory,
+)
 
 MEMORY_DIR_ENV = "TESTDOCK_MEMORY_DIR"
 RESULTS_ENV = RESULTS_DIR_ENV
@@ -176,7 +183,7 @@ class MemoryPlugin:
         """A worker is ready: what it took to get here is what starting another one costs."""
         age = process_age() if self.is_worker else None
         if age is not None:
-            self.writer.write_startup(age, current_rss())
+            self.writer.write_startup(age, private_memory())
 
     # new-style wrappers (wrapper=True): pluggy calls them at a fraction of the old style's cost,
     # paid four times a test; and few Python calls a test (see measure.Probe)
@@ -242,10 +249,14 @@ class MemoryPlugin:
         if call.when == "teardown":
             resumed = time.thread_time()
             self._teardown = reading = self._settle()
-            if self.is_worker:  # for --dist memory: the worker's memory now, how far the test took it
-                report.testdock_rss = reading[1]  # type: ignore[attr-defined]
+            if self.is_worker:
+                # for --dist memory: how far the test took the worker, and what the worker holds
+                # now and held before it, of its own (its libraries' pages, shared with the other
+                # workers, counted apart: once for all)
                 report.testdock_growth = max(0, reading[0] - self._baseline)  # type: ignore[attr-defined]
-                report.testdock_before = self._baseline  # type: ignore[attr-defined]
+                report.testdock_rss = reading[1] - self.probe.files_now  # type: ignore[attr-defined]
+                report.testdock_before = self._baseline - self.probe.files_at_start  # type: ignore[attr-defined]
+                report.testdock_files = self.probe.files_now  # type: ignore[attr-defined]
             self.measuring += time.thread_time() - resumed
         elif call.when == "call" and item.nodeid in self._limits:
             self._check_limit(item, report)

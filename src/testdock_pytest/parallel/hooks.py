@@ -18,7 +18,7 @@ from testdock_pytest.memory.history import (
     worker_memory,
     worker_start,
 )
-from testdock_pytest.memory.measure import current_rss
+from testdock_pytest.memory.measure import private_and_file_memory, private_memory
 from testdock_pytest.memory.pertest import history_path
 from testdock_pytest.parallel.model import MemoryModel, choose_workers, conservative_default, describe
 from testdock_pytest.parallel.xdist_internals import MEMORY_DIST
@@ -36,10 +36,11 @@ def build_model(config: pytest.Config) -> MemoryModel:
     expected, retained = expectations(history)
     max_rss_text = config.getoption("max_worker_rss") or config.getini("max_worker_rss") or None
     max_rss = sizes.parse_size(max_rss_text) if max_rss_text else None
-    return MemoryModel(budget or 4 * 2**30, margin, current_rss(), expected,
+    private, files = private_and_file_memory()
+    return MemoryModel(budget or 4 * 2**30, margin, private, expected,
                        conservative_default(expected), retained=retained, max_worker_rss=max_rss,
                        worker_start=worker_start(history), started=worker_memory(history),
-                       dispatch_cost=dispatch_cost(history))
+                       dispatch_cost=dispatch_cost(history), shared_files=files)
 
 
 def uses_memory_dist(config: pytest.Config) -> bool:
@@ -107,7 +108,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         reporter.write_line(describe(model))
     from testdock_pytest.parallel.scheduler import MemoryScheduling  # xdist's machinery: here only
 
-    return MemoryScheduling(config, log, model, current_rss, budgets.cgroup_memory_in_use)
+    return MemoryScheduling(config, log, model, private_memory, budgets.cgroup_memory_in_use)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -165,7 +166,7 @@ class ControllerHooks:
         if model is not None:
             before = getattr(report, "testdock_before", None)
             model.observe(node, report.nodeid, int(getattr(report, "testdock_growth", 0)), int(rss),
-                          None if before is None else int(before))
+                          None if before is None else int(before), int(getattr(report, "testdock_files", 0)))
 
 
 def register_controller_hooks(config: pytest.Config) -> None:

@@ -36,6 +36,10 @@ class MemoryModel:
     # what the controller has grown by since the run started (its reports, coverage data): it
     # shares the budget, and a long run's controller holds much more than it did at its start
     controller_growth: int = 0
+    # the pages of files (shared libraries, mapped data) in the processes' memory: one copy for
+    # all that map them, so counted once, as the most any one process has shown; every other
+    # figure here is what a process holds of its own
+    shared_files: int = 0
     # a family's heaviest and typical growths, kept as members are learnt: the scheduler asks
     # for them at every step, and a family holds thousands of tests in a large suite (a walk over
     # them per step made a first run of 27,000 tests spend 7 s of its controller in max())
@@ -73,7 +77,8 @@ class MemoryModel:
 
     @property
     def usable(self) -> int:
-        return int(self.budget * (1 - self.margin)) - self.controller_rss - self.controller_growth
+        return (int(self.budget * (1 - self.margin)) - self.controller_rss - self.controller_growth
+                - self.shared_files)
 
     def growth(self, nodeid: str) -> int:
         """What the test is expected to add, with 10% for run-to-run noise: its own measurement;
@@ -124,9 +129,12 @@ class MemoryModel:
             return known
         return max(self.started) if self.started else self.controller_rss
 
-    def observe(self, node: Any, nodeid: str, growth: int, rss: int, start: int | None = None) -> None:
-        """What a finished test showed: the worker's new baseline, and the test's growth; with its
-        first test, the worker's memory before it (`start`: what a fresh worker holds)."""
+    def observe(self, node: Any, nodeid: str, growth: int, rss: int, start: int | None = None,
+                files: int = 0) -> None:
+        """What a finished test showed: the worker's new baseline (what it holds of its own), and
+        the test's growth; with its first test, the worker's memory before it (`start`: what a
+        fresh worker holds); and its files' pages (`files`), shared with the other processes."""
+        self.shared_files = max(self.shared_files, files)
         if node not in self.baselines and start is not None:
             self.started.append(start)
             before = start

@@ -47,7 +47,7 @@ class MemoryScheduling(LoadScheduling):
                  memory_in_use: Callable[[], int | None] | None = None) -> None:
         super().__init__(config, log)
         self.model = model
-        self.controller_memory = controller_memory  # the controller's RSS now (the real run's)
+        self.controller_memory = controller_memory  # what the controller holds of its own now
         # what the container holds now, as the kernel counts it (None outside a limited cgroup):
         # the model counts the processes it knows of; this counts everything, workers on their way
         # out (saving their coverage data) and children of tests included
