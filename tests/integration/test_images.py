@@ -114,6 +114,30 @@ def test_execution_image_has_precompiled_bytecode(
     assert logs.split() == ["True"]
 
 
+_REWRITES = """
+import _pytest.assertion.rewrite as rewrite, pytest
+seen = []
+original = rewrite._rewrite_test
+def counted(path, config):
+    seen.append(str(path))
+    return original(path, config)
+rewrite._rewrite_test = counted
+pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"])
+print("REWRITTEN", sorted(path for path in seen if path.startswith("/app/")))
+"""
+
+
+def test_the_tests_asserts_are_rewritten_when_the_image_is_built_not_at_every_run(
+        built: tuple[Path, str], docker_client: docker.DockerClient) -> None:
+    """pytest finds every test module's rewritten bytecode in the image (/app is read-only at run
+    time, and bytecode is not written there): it rewrites none of them again."""
+    _, prefix = built
+    code, logs = _run(docker_client, f"{prefix}-execution:it", command=["python", "-c", _REWRITES])
+    assert code == 0, logs
+    assert " collected" in logs or "tests collected" in logs, logs[-2000:]
+    assert "REWRITTEN []" in logs, logs[-2000:]
+
+
 _PLUGIN_CHECK = ("import importlib.metadata as m, os, pathlib; "
                  "print([e.value for e in m.entry_points(group='pytest11') if e.name == 'testdock'], "
                  "'PYTEST_PLUGINS' in os.environ, pathlib.Path('/opt/testdock/testdock_pytest').exists())")

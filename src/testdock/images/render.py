@@ -76,6 +76,7 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
         "installable": project.installable,
         "pythonpath": app_pythonpath(project),
         "compile_paths": _compile_paths(project),
+        "rewrite_paths": _rewrite_paths(project),
         "package_dirs": _package_dirs(project) if re.fullmatch(r"[\w.-]+", project.name) else [],
         "distribution": project.name,
         "stub_modules": ",".join(settings.collection.stub),
@@ -119,6 +120,15 @@ def _package_dirs(project: Project) -> list[str]:
     found = [str(PurePosixPath(root) / package) for root in project.source_roots
              for package in project.packages if (project.root / root / package).is_dir()]
     return [folder for folder in found if re.fullmatch(r"[\w./-]+", folder)]
+
+
+def _rewrite_paths(project: Project) -> str:
+    """Where pytest finds the tests whose asserts it rewrites: the test paths (all of /app when
+    they are not known)."""
+    folders = sorted({app_path(path) for path in project.test_paths if (project.root / path).exists()})
+    if not folders or "/app" in folders or not all(re.fullmatch(r"[\w./-]+", folder) for folder in folders):
+        return ""  # all of /app: a path the shell would split is never written into a RUN
+    return " ".join(folders)
 
 
 def _compile_paths(project: Project, source: bool = False) -> str:
