@@ -3,11 +3,12 @@
 pytest rewrites the asserts of every test module and conftest.py as it imports them, and keeps
 the result in __pycache__ for the next run. In a test image it cannot: /app is read-only and
 PYTHONDONTWRITEBYTECODE is set, so every process of every run rewrote every test module again
-(networkx's 4,970 tests: 8.5 s of a 10.2 s collection, in each xdist worker). Made here once, by
-pytest's own rewriting under the project's configuration (its `python_files`), they are read
-like any cached bytecode: pytest checks each against its source's hash, and rewrites a file that
-changed. Best effort: whatever stands in the way (a pytest whose internals differ, a project
-that turns on `enable_assertion_pass_hook`) is said in one line and the build goes on.
+(networkx's 4,970 tests: 8.5 s of a 10.2 s collection, in each xdist worker), and the installed
+pytest plugins' modules, which pytest rewrites too. Made here once, by pytest's own rewriting
+under the project's configuration (its `python_files`), they are read like any cached bytecode:
+pytest checks each against its source's hash, and rewrites a file that changed. Best effort:
+whatever stands in the way (a pytest whose internals differ, a project that turns on
+`enable_assertion_pass_hook`) is said in one line and the build goes on.
 
     python -m testdock_pytest.imagebuild.rewrite ROOT [FOLDER ...]
 """
@@ -42,6 +43,20 @@ def candidates(folders: list[Path], patterns: list[str]) -> Iterator[Path]:
                 if name.endswith(".py") and (name == "conftest.py"
                                              or any(fnmatch_ex(pattern, path) for pattern in patterns)):
                     yield path
+
+
+def plugin_files() -> list[Path]:
+    """The modules of the installed pytest plugins (distributions with a `pytest11` entry point):
+    pytest rewrites their asserts on import too (a tenth of a second a process for xdist,
+    pytest-cov, pytest-timeout and testdock's own)."""
+    from importlib import metadata
+
+    files: list[Path] = []
+    for distribution in metadata.distributions():
+        if any(entry.group == "pytest11" for entry in distribution.entry_points):
+            files += [Path(str(distribution.locate_file(file))) for file in distribution.files or []
+                      if file.suffix == ".py"]
+    return [path for path in files if path.is_file()]
 
 
 def rewrite_file(path: Path) -> bool:
@@ -88,12 +103,12 @@ class Rewriter:
         return 0
 
     def _rewrite(self, patterns: list[str]) -> str:
-        files = sorted(set(candidates(self.folders, patterns)))
-        if not files:
-            return "no test module found"
+        tests = sorted(set(candidates(self.folders, patterns)))
+        plugins = sorted(set(plugin_files()) - set(tests))
         with concurrent.futures.ProcessPoolExecutor() as pool:
-            written = sum(pool.map(rewrite_file, files, chunksize=8))
-        return f"{written} of {len(files)} test module(s) and conftest.py file(s)"
+            written = list(pool.map(rewrite_file, [*tests, *plugins], chunksize=8))
+        return (f"{sum(written[:len(tests)])} of {len(tests)} test module(s) and conftest.py file(s), "
+                f"{sum(written[len(tests):])} plugin module(s)")
 
 
 def main(argv: list[str] | None = None) -> int:
