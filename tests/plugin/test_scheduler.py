@@ -513,6 +513,19 @@ def test_auto_workers_follow_the_budget_and_never_exceed_the_cpus(pytester: pyte
     assert "created:" not in serial.stdout.str()
 
 
+def test_a_serial_plan_runs_past_a_collection_error_as_workers_do(pytester: pytest.Pytester) -> None:
+    """With workers, a module that fails to collect does not stop the others' tests (xdist runs
+    what was collected); the second run, serial by its plan, must not end at the error having
+    run nothing (python-dateutil under pytest 9: a deprecation turned error in one module)."""
+    pytester.makepyfile(test_one="def test_one():\n    pass\n", test_broken="import not_installed_anywhere\n")
+    first = pytester.runpytest_subprocess("-n", "auto", "--dist", "memory", "--memory-budget", "64g")
+    assert first.parseoutcomes() == {"passed": 1, "errors": 1}
+    second = pytester.runpytest_subprocess("-n", "auto", "--dist", "memory", "--memory-budget", "64g")
+    assert "testdock -n auto: serial: the tests took" in second.stdout.str()
+    assert second.parseoutcomes() == {"passed": 1, "errors": 1}
+    assert second.ret == pytest.ExitCode.TESTS_FAILED
+
+
 def test_a_worker_that_keeps_memory_is_replaced_before_the_next_heavy_test(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TESTDOCK_MEMORY_DIR", raising=False)

@@ -62,6 +62,12 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
         # the scheduler's: a big suite's history read once. Not kept for a serial run: its
         # hundreds of thousands of objects would make every full garbage collection walk them
         config.stash[MODEL_KEY] = model
+    elif not config.option.continue_on_collection_errors:
+        # with workers, a module that fails to collect does not stop the run (xdist runs what
+        # was collected); run serially by this plan, the suite keeps that outcome: a run that
+        # went serial once its history said so must not end at the error, having run nothing
+        config.option.continue_on_collection_errors = True
+        reason += "; a collection error does not stop the run, as with workers"
     config.stash[WORKERS_KEY] = f"testdock -n auto: {reason}"
     return workers
 
