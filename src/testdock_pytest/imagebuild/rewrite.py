@@ -16,7 +16,9 @@ whatever stands in the way (a pytest whose internals differ, a project that turn
 from __future__ import annotations
 
 import argparse
+import ast
 import concurrent.futures
+import importlib.util
 import os
 import sys
 from collections.abc import Iterator
@@ -62,9 +64,6 @@ def plugin_files() -> list[Path]:
 def rewrite_file(path: Path) -> bool:
     """Rewrite one file's asserts and write the bytecode where pytest looks for it; False when it
     does not compile (pytest reports that itself at run time)."""
-    import ast
-    import importlib.util
-
     from _pytest.assertion.rewrite import PYC_TAIL, _write_pyc_fp, get_cache_dir, rewrite_asserts
 
     source = path.read_bytes()
@@ -133,4 +132,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
