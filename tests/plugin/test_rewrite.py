@@ -4,6 +4,8 @@ write bytecode (the test images' read-only /app)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -76,3 +78,35 @@ def test_a_module_that_does_not_compile_is_left_for_pytest_to_report(
     pytester.makepyfile(test_broken="def test_x(:\n", test_fine=FAILING)
     assert "1 of 2 test module(s)" in _rewrite(pytester)
     assert _cached(pytester.path) == {"test_fine"}
+
+
+@pytest.fixture(scope="module")
+def older_pytest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pytest 8.3 (the last whose bytecode header records the source's time and size, not its
+    hash), installed apart: projects pin it, and their images get it."""
+    target = tmp_path_factory.mktemp("pytest-8")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+                    str(target), "pytest==8.3.4"], check=True, capture_output=True)
+    return target
+
+
+def test_an_older_pytest_gets_the_bytecode_it_reads_and_nothing_half_written(
+        pytester: pytest.Pytester, older_pytest: Path) -> None:
+    pytester.makepyfile(test_numbers=FAILING)
+    environment = {**os.environ, "PYTHONPATH": str(older_pytest), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+                   "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def run(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", *arguments], cwd=pytester.path, env=environment,
+                              capture_output=True, text=True, check=False)
+
+    built = run("testdock_pytest.imagebuild.rewrite", str(pytester.path))
+    assert "1 of 1 test module(s)" in built.stderr
+    cache = pytester.path / "__pycache__"
+    assert [path.name for path in cache.iterdir()] == ["test_numbers.cpython-"
+                                                       f"{sys.version_info.major}{sys.version_info.minor}-pytest-8.3.4.pyc"]
+    tested = run("pytest", "-p", "no:cacheprovider", "--debug=trace.log")
+    assert "At index 1 diff: 2 != 3" in tested.stdout
+    trace = (pytester.path / "trace.log").read_text()
+    # pytest 8 traces "rewriting 'PATH'" for each file it rewrites
+    assert "found cached rewritten pyc" in trace and "rewriting '" not in trace

@@ -19,6 +19,7 @@ import argparse
 import ast
 import concurrent.futures
 import importlib.util
+import inspect
 import os
 import sys
 from collections.abc import Iterator
@@ -61,6 +62,20 @@ def plugin_files() -> list[Path]:
     return [path for path in files if path.is_file()]
 
 
+def _validity(path: Path, source: bytes) -> bytes | os.stat_result:
+    """What pytest's bytecode header records to tell a changed source: the source's hash from
+    pytest 9 on, its modification time and size before (the image's files keep theirs from the
+    build, so either holds at run time)."""
+    from _pytest.assertion.rewrite import _write_pyc_fp
+
+    parameters = list(inspect.signature(_write_pyc_fp).parameters)
+    if parameters[1:2] == ["source_stat"]:
+        return path.stat()
+    if parameters[1:2] == ["source_hash"]:
+        return importlib.util.source_hash(source)
+    raise TypeError(f"pytest's bytecode header is not one this version knows ({', '.join(parameters)})")
+
+
 def rewrite_file(path: Path) -> bool:
     """Rewrite one file's asserts and write the bytecode where pytest looks for it; False when it
     does not compile (pytest reports that itself at run time)."""
@@ -73,13 +88,17 @@ def rewrite_file(path: Path) -> bool:
         return False
     rewrite_asserts(tree, source, str(path))  # no config: what a project without the pass hook gets
     code = compile(tree, str(path), "exec", dont_inherit=True)
+    validity = _validity(path, source)
     cache = get_cache_dir(path)
     cache.mkdir(exist_ok=True)
     target = cache / (path.name[:-3] + PYC_TAIL)
     partial = target.with_name(f"{target.name}.{os.getpid()}")
-    with partial.open("wb") as stream:
-        _write_pyc_fp(stream, importlib.util.source_hash(source), code)
-    partial.replace(target)
+    try:
+        with partial.open("wb") as stream:
+            _write_pyc_fp(stream, validity, code)  # type: ignore[arg-type]  # pytest < 9: a stat
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)  # nothing half-written left in the image
     return True
 
 
