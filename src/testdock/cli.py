@@ -13,7 +13,6 @@ import click
 
 from testdock import __version__
 from testdock.errors import TestdockError
-from testdock.images import initialize
 from testdock.project.settings import PHASES
 
 if TYPE_CHECKING:
@@ -140,6 +139,8 @@ def init(path: Path, force: bool, show_diff: bool, base_image: str | None, app: 
     pyproject.toml.
     Files you edited, or that testdock did not write, are never overwritten without --force.
     """
+    from testdock.images import initialize
+
     options = initialize.InitOptions(force=force, base_image=base_image, app=app)
     project, planned, warnings = initialize.plan(path, options)
     if show_diff:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import PurePosixPath
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from testdock import __version__
 from testdock.images.phases import (
@@ -32,14 +31,22 @@ from testdock_pytest.sizes import parse_size
 HEALTHCHECK_PATH = "docker/healthcheck.py"
 BAKE_PATH = "docker/docker-bake.hcl"
 
-_environment = jinja2.Environment(
-    loader=jinja2.PackageLoader("testdock.images", "templates"),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-    autoescape=False,  # Dockerfiles, not HTML; every interpolated value is validated upstream
-)
+if TYPE_CHECKING:
+    import jinja2
+
+
+@functools.cache  # made at the first rendering: a run of an image already built renders nothing
+def _environment() -> jinja2.Environment:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("testdock.images", "templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # Dockerfiles, not HTML; every interpolated value is validated upstream
+    )
 
 
 def app_path(relative: str) -> str:
@@ -184,7 +191,7 @@ def render_files(project: Project, settings: Settings) -> dict[str, str]:
                    *packages_to_keep(project.root, project.test_paths, project.packages)})
     for phase in PHASES:
         spec = SPECS[phase]
-        template = _environment.get_template(f"{spec.dockerfile}.j2")
+        template = _environment().get_template(f"{spec.dockerfile}.j2")
         files[spec.dockerfile_path] = _tidy(template.render(_context(phase, project, settings, locked, kept)))
         files[spec.requirements_path] = _requirements_text(phase, project, settings)
     files[CONSTRAINTS_PATH] = _constraints_text(pins, source)
@@ -192,8 +199,8 @@ def render_files(project: Project, settings: Settings) -> dict[str, str]:
         "# Dependencies the collection image installs for real when they and everything they need",
         "# are small wheels within [tool.testdock.collection] light_budget; the rest is stubbed.",
         *light_candidates(project, settings)]) + "\n"
-    files[HEALTHCHECK_PATH] = _environment.get_template("healthcheck.py.j2").render()
-    files[BAKE_PATH] = _environment.get_template("docker-bake.hcl.j2").render(
+    files[HEALTHCHECK_PATH] = _environment().get_template("healthcheck.py.j2").render()
+    files[BAKE_PATH] = _environment().get_template("docker-bake.hcl.j2").render(
         base_image=base_image(project, settings), image_prefix=image_prefix(project, settings),
         dockerfiles=[(phase, SPECS[phase].dockerfile_path) for phase in PHASES])
     return files
