@@ -280,6 +280,21 @@ def test_the_phases_environment_reaches_the_tests(built: Path) -> None:
     assert "testdock -n auto: " in result.stdout
 
 
+
+def test_a_run_that_lacks_test_dependencies_names_all_of_them_at_once(built: Path) -> None:
+    # test dependencies the project keeps outside its metadata: the run fails on the first file;
+    # the hint names that module and the one another test file imports, which the image lacks too
+    tests = built / "tests" / "unit"
+    (tests / "test_needs_one.py").write_text("import testdock_absent_one\n\ndef test_x():\n    pass\n")
+    (tests / "test_needs_two.py").write_text("import json\nimport testdock_absent_two\n")
+    result = run_cli("run", "execution", str(built), "--no-monitor", "--mount-source", "--",
+                     "tests/unit/test_needs_one.py")
+    assert result.returncode != 0
+    assert ("the tests import 2 module(s) the execution image does not have: testdock_absent_one "
+            "(tests/unit/test_needs_one.py), testdock_absent_two (tests/unit/test_needs_two.py)"
+            ) in result.stderr
+    assert 'extra_requirements = ["testdock_absent_one", "testdock_absent_two"]' in result.stderr
+
 BUSY_SUITE = """
 import subprocess, sys, time
 

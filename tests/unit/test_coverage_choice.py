@@ -33,8 +33,27 @@ def test_coverage_is_measured_only_where_the_project_measures_it(
     write_tree(tmp_path, {"pyproject.toml": PYPROJECT, "demo/__init__.py": "", "tests/test_a.py": "",
                           **files})
     command = _command(tmp_path)
-    assert ("--cov=demo" in command) is measured
+    assert any(argument == "--cov" or argument.startswith("--cov=") for argument in command) is measured
     assert ("--cov-report=xml:test-results/coverage.xml" in command) is measured
+
+
+@pytest.mark.parametrize("files", [
+    {"pyproject.toml": PYPROJECT + '[tool.coverage.run]\ninclude = ["demo/*", "tests/*"]\n'},
+    {".coveragerc": "[run]\nsource = demo\n"},
+    {"setup.cfg": "[coverage:run]\nsource_pkgs = demo\n"},
+    {"tox.ini": "[coverage:run]\ninclude = demo/*\n"},
+])
+def test_a_coverage_configuration_that_says_what_to_measure_is_left_to_say_it(
+        tmp_path: Path, files: dict[str, str]) -> None:
+    """httpx's `include = ["httpx/*", "tests/*"]`: a `--cov=httpx` made coverage warn that the
+    include is ignored, and its `filterwarnings = error` ended the run before its first test."""
+    write_tree(tmp_path, {"pyproject.toml": PYPROJECT, "demo/__init__.py": "", "tests/test_a.py": "",
+                          **files})
+    command = _command(tmp_path)
+    assert "--cov" in command and not [argument for argument in command if argument.startswith("--cov=")]
+    write_tree(tmp_path, {"pyproject.toml": PYPROJECT + "[tool.coverage.run]\nbranch = true\n",
+                          ".coveragerc": "[run]\n", "setup.cfg": "", "tox.ini": ""})
+    assert "--cov=demo" in _command(tmp_path)  # a configuration that does not say: the packages
 
 
 def test_the_setting_turns_coverage_on_or_off_whatever_the_project_does(tmp_path: Path) -> None:

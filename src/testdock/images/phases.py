@@ -145,8 +145,11 @@ def default_command(phase: str, project: Project, settings: Settings) -> list[st
         # --cov-report=xml` would write it into the read-only /app)
         wanted = settings.phases.execution.coverage
         measured = project.measures_coverage if wanted is None else wanted
-        coverage = [*(f"--cov={package}" for package in project.packages),
-                    "--cov-report=xml:test-results/coverage.xml"] if measured else []
+        # what to measure: the project's coverage configuration where it says (a source given
+        # here would override it), else its packages
+        sources = ["--cov"] if project.coverage_selects_files else [
+            f"--cov={package}" for package in project.packages]
+        coverage = [*sources, "--cov-report=xml:test-results/coverage.xml"] if measured else []
         # workers from the memory budget, tests handed out so that they stay inside it; in one
         # process where the project's coverage records a context per test function, which
         # pytest-cov refuses to combine with xdist (per-test memory is measured all the same)

@@ -71,6 +71,7 @@ class Project:
     # its coverage configuration records a context per test function (`dynamic_context =
     # test_function`), which pytest-cov refuses under xdist
     coverage_contexts_per_test: bool = False
+    coverage_selects_files: bool = False  # its coverage configuration sets source or include
 
     @property
     def image_name(self) -> str:
@@ -504,17 +505,31 @@ def _measures_coverage(root: Path, data: dict[str, Any]) -> bool:
     return False
 
 
-def _coverage_contexts_per_test(root: Path, data: dict[str, Any]) -> bool:
-    """Whether the coverage configuration sets `dynamic_context = test_function` (pyproject's
-    [tool.coverage.run], .coveragerc's [run], a [coverage:run] section)."""
-    if table(data, "tool", "coverage", "run").get("dynamic_context") == "test_function":
-        return True
+def _coverage_run_option(root: Path, data: dict[str, Any], option: str) -> object:
+    """An option of coverage's [run] settings, where the project's configuration sets it
+    (pyproject's [tool.coverage.run], .coveragerc's [run], a [coverage:run] section); None if not."""
+    value = table(data, "tool", "coverage", "run").get(option)
+    if value is not None:
+        return value
     for name, section in ((".coveragerc", "run"), ("setup.cfg", "coverage:run"), ("tox.ini", "coverage:run")):
         if (root / name).is_file():
-            parser = read_ini(root / name)
-            if parser.get(section, "dynamic_context", fallback="").strip() == "test_function":
-                return True
-    return False
+            found = read_ini(root / name).get(section, option, fallback=None)
+            if found is not None:
+                return found.strip()
+    return None
+
+
+def _coverage_contexts_per_test(root: Path, data: dict[str, Any]) -> bool:
+    """Whether the coverage configuration sets `dynamic_context = test_function`."""
+    return _coverage_run_option(root, data, "dynamic_context") == "test_function"
+
+
+def _coverage_selects_files(root: Path, data: dict[str, Any]) -> bool:
+    """Whether the coverage configuration says what to measure (`source` or `include`): a
+    `--cov=PACKAGE` would override its source, and coverage warns that `include` is ignored,
+    which a project's `filterwarnings = error` turns into a failed start."""
+    return any(_coverage_run_option(root, data, option) not in (None, "", [])
+               for option in ("source", "include", "source_pkgs"))
 
 
 def _test_paths(root: Path, data: dict[str, Any]) -> tuple[str, ...]:
@@ -650,6 +665,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         sources=tuple(collected.sources),
         measures_coverage=_measures_coverage(root, data),
         coverage_contexts_per_test=_coverage_contexts_per_test(root, data),
+        coverage_selects_files=_coverage_selects_files(root, data),
     )
 
 

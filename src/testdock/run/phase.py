@@ -25,6 +25,7 @@ from testdock.monitor.sources import CgroupSource, MemorySource, StatsSource, cg
 from testdock.monitor.tests_running import ProgressFollower
 from testdock.project.inspection import Project
 from testdock.project.settings import MINIMUM_CONTAINER_MEMORY, PHASES, Settings
+from testdock.run import missingmodules
 from testdock.safepaths import check_inside, drop_links, output_folder
 from testdock.validation import check_cpus, check_tag
 from testdock.workspace import Workspace, as_workspace
@@ -73,6 +74,9 @@ class RunResult:
     oom_kills: int | None = None  # the kernel's count for the container's cgroup, where readable
     read_only_failures: int = 0  # tests that failed writing into the read-only filesystem
     refused_writes: bool = False  # the output shows a write refused (a session fixture's database)
+    # modules the tests import that the image lacks (named by the output, or found by the check
+    # a failed run makes): module -> the first test file importing it, where known
+    missing_modules: dict[str, str | None] = field(default_factory=dict)
     read_only: bool = False  # the container's root filesystem was read-only
     # where the run's own time went, for `bench/overhead.py`: the container's start to its first
     # line of output (the engine, the interpreter, pytest's and its plugins' imports), and the
@@ -240,6 +244,7 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
                 follower, options.sample_interval, phase, options.metrics_port).start()
             result.source = monitoring.source.name
         carried = ""
+        named: set[str] = set()
         for chunk in container.logs(stream=True, follow=True):
             if result.first_output_seconds is None:
                 result.first_output_seconds = time.monotonic() - starting
@@ -247,6 +252,7 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
             echo(text.rstrip("\n"))
             result.refused_writes = result.refused_writes or any(
                 marker in carried + text for marker in REFUSED_WRITE_MARKERS)
+            named.update(missingmodules.named_in_output(carried + text))
             carried = text[-100:]
         status = container.wait()
         container.reload()
@@ -284,6 +290,8 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
     near_limit = result.stats is not None and result.stats.peak >= 0.95 * limit
     if result.exit_code == 137 and near_limit:
         result.oom_killed = True
+    if named and result.exit_code not in (0, 137):
+        result.missing_modules = _missing_modules(client, image_name, root, project, named)
     if getattr(settings.phases, phase).read_only and result.exit_code == 1:
         result.read_only_failures = read_only_failures(root / RESULTS_DIR / JUNIT_FILE)
     if (result.oom_killed or result.exit_code == 137) and not (root / RESULTS_DIR / JUNIT_FILE).exists():
@@ -347,6 +355,16 @@ def read_only_failures(junit: Path) -> int:
     return sum(READ_ONLY_ERROR in case for case in text.split("<testcase")[1:])
 
 
+def _missing_modules(client: docker.DockerClient, image: str, root: Path, project: Project,
+                     named: set[str]) -> dict[str, str | None]:
+    """Every module the tests import that the image lacks, from those the output named: the
+    test files' other imports are checked in the image, so that one run names them all."""
+    imported = missingmodules.imported_by_tests(root, project.test_paths, project.source_roots)
+    candidates = {module for module in imported if module not in named}
+    absent = missingmodules.absent_in_image(client, image, candidates, {}) or set()
+    return {module: imported.get(module) for module in sorted(named | absent)}
+
+
 def summary_lines(result: RunResult) -> list[str]:
     """The end-of-run memory summary, and the OOM block when the container was killed."""
     lines: list[str] = []
@@ -362,6 +380,7 @@ def summary_lines(result: RunResult) -> list[str]:
     if lines and os.getuid() != 0:
         lines.append("testdock: (the image's /app belongs to its own user, and testdock runs the "
                      "container as yours: tests write into /app only when testdock runs as root)")
+    lines += missingmodules.hint(result.phase, result.missing_modules)
     stats = result.stats
     if stats is not None and stats.samples:
         rate = stats.samples / stats.duration if stats.duration else 0.0

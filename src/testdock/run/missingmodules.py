@@ -1,0 +1,104 @@
+"""When a run fails because the tests import what the image does not have (test dependencies a
+project keeps outside its metadata: a requirements file its sdist leaves out, a tox.ini), every
+such module at once, not one per failed run: the modules the failing output names, and those the
+test files import unconditionally that the image cannot find, with the setting that adds them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from testdock.project.testimports import files_of_tests, unconditional_imports
+
+if TYPE_CHECKING:
+    import docker
+
+# how pytest and Python say a module is missing: an import error, a warning filter naming a
+# module's category (`ignore::trio.TrioDeprecationWarning`), a `-p plugin` that does not import
+_MISSING = re.compile(r"No module named '([\w.]+)'|Failed to import filter module '([\w.]+)'"
+                      r"|Error importing plugin \"([\w.]+)\"")
+
+# Run in the image with its own environment and /app as the working directory (the tests' own
+# helper modules are found as pytest finds them): the modules it cannot find
+_ABSENT = ("import importlib.util as u, json, sys\n"
+           "print(json.dumps([n for n in sys.argv[1:] if u.find_spec(n) is None]))\n")
+
+
+def named_in_output(text: str) -> set[str]:
+    """The top-level modules an output says are missing."""
+    return {next(group for group in match.groups() if group).partition(".")[0]
+            for match in _MISSING.finditer(text)}
+
+
+def _local_names(root: Path, folders: Iterable[str]) -> set[str]:
+    """Modules and packages that live in the project's tree (a tests folder's helpers, the
+    project's own packages): never a dependency to install."""
+    local: set[str] = set()
+    for folder in {".", *folders}:
+        base = root / folder
+        if not base.is_dir():
+            continue
+        for _folder, subfolders, files in os.walk(base):
+            subfolders[:] = [name for name in subfolders if not name.startswith(".")
+                             and name not in {"node_modules", "__pycache__", "docker"} and "venv" not in name]
+            local.update(name for name in subfolders)
+            local.update(name[:-3] for name in files if name.endswith(".py"))
+    return local
+
+
+def imported_by_tests(root: Path, test_paths: Iterable[str], source_roots: Iterable[str]) -> dict[str, str]:
+    """The third-party modules the test files import unconditionally: module -> the first file
+    (relative to root) that does; the standard library and the project's own modules left out."""
+    paths = list(test_paths)
+    excluded = set(sys.stdlib_module_names) | _local_names(root, [*paths, *source_roots])
+    found: dict[str, str] = {}
+    for path in files_of_tests(root, paths):
+        try:
+            source = path.read_bytes()
+        except OSError:
+            continue
+        for module in sorted(unconditional_imports(source, str(path)) - excluded):
+            found.setdefault(module, os.path.relpath(path, root).replace(os.sep, "/"))
+    return found
+
+
+def absent_in_image(client: docker.DockerClient, image: str, modules: Iterable[str],
+                    environment: dict[str, str]) -> set[str] | None:
+    """Which of `modules` the image cannot import; None when it cannot tell."""
+    import docker.errors
+
+    from testdock import engine
+
+    names = sorted(set(modules))
+    if not names:
+        return set()
+    try:
+        code, output = engine.run_to_completion(client, engine.ContainerSpec(
+            image, ["python", "-c", _ABSENT, *names], environment=environment, network="none",
+            profile=engine.Profile.PLAIN), timeout=120)
+        if code != 0:
+            return None
+        absent = json.loads(output.strip().splitlines()[-1])
+    except (docker.errors.DockerException, ValueError, IndexError):
+        return None
+    return {str(name) for name in absent} if isinstance(absent, list) else None
+
+
+def hint(phase: str, missing: dict[str, str | None]) -> list[str]:
+    """The lines that name every missing module and the setting that installs them."""
+    from testdock.run.installhint import owner_by_name
+
+    if not missing:
+        return []
+    listed = ", ".join(f"{module} ({where})" if where else module
+                       for module, where in sorted(missing.items()))
+    owners = json.dumps(sorted({owner_by_name(module) for module in missing}))
+    return [f"testdock: the tests import {len(missing)} module(s) the {phase} image does not have: {listed}",
+            "testdock: no dependency the project declares provides them; declare them as its test "
+            f"dependencies, or set [tool.testdock.phases.{phase}] extra_requirements = {owners} "
+            "in pyproject.toml, then run testdock build"]

@@ -1,0 +1,48 @@
+"""Naming every module the tests import that an image lacks, from a failed run's output and the
+test files' imports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from testdock.run.missingmodules import hint, imported_by_tests, named_in_output
+
+PYTEST_CONFIG_ERROR = """\
+  File "/opt/venv/lib/python3.11/site-packages/_pytest/config/__init__.py", in apply_warning_filters
+pytest.PytestConfigWarning: Failed to import filter module 'trio': ignore: trio.MultiError is deprecated
+"""
+COLLECTION_ERROR = """\
+_______________ ERROR collecting tests/test_app.py _______________
+E   ModuleNotFoundError: No module named 'uvicorn.config'
+"""
+PLUGIN_ERROR = 'ImportError: Error importing plugin "pytest_asyncio": No module named \'pytest_asyncio\'\n'
+
+
+def test_the_output_names_missing_modules_in_each_way_pytest_says_it() -> None:
+    assert named_in_output(PYTEST_CONFIG_ERROR) == {"trio"}
+    assert named_in_output(COLLECTION_ERROR) == {"uvicorn"}
+    assert named_in_output(PLUGIN_ERROR) == {"pytest_asyncio"}
+    assert named_in_output("1 failed: AssertionError: no module named here\n") == set()
+
+
+def test_the_tests_third_party_imports_leave_out_the_standard_library_and_the_projects_own(
+        tmp_path: Path) -> None:
+    (tmp_path / "src" / "shop").mkdir(parents=True)
+    (tmp_path / "src" / "shop" / "__init__.py").write_text("")
+    tests = tmp_path / "tests"
+    (tests / "helpers").mkdir(parents=True)
+    (tests / "helpers" / "__init__.py").write_text("")
+    (tests / "conftest.py").write_text("import os\nimport trustme\nimport shop\nfrom helpers import make\n")
+    (tests / "test_app.py").write_text(
+        "import json\nimport uvicorn\nimport trustme\nfrom . import sibling\n"
+        "try:\n    import optional_thing\nexcept ImportError:\n    optional_thing = None\n"
+        "def test_x():\n    import lazily_imported\n")
+    assert imported_by_tests(tmp_path, ["tests"], ["src"]) == {
+        "trustme": "tests/conftest.py", "uvicorn": "tests/test_app.py"}
+
+
+def test_the_hint_names_every_module_and_the_distributions_to_install() -> None:
+    lines = hint("execution", {"sklearn": "tests/test_model.py", "trio": None})
+    assert "2 module(s) the execution image does not have: sklearn (tests/test_model.py), trio" in lines[0]
+    assert 'extra_requirements = ["scikit-learn", "trio"]' in lines[1]
+    assert hint("execution", {}) == []
