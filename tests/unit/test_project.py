@@ -924,3 +924,14 @@ def test_a_tests_folder_requirements_file_adds_to_the_dev_set_and_may_be_test_da
     assert names_of(inspect_project(tmp_path)) == {
         "attrs", "pytest", "pytest-mock", "responses", "pytest-timeout"}
     assert names_of(inspect_project(broken)) == {"attrs"}
+
+
+def test_an_extra_named_after_its_module_and_its_purpose_joins_the_test_set(tmp_path: Path) -> None:
+    # pyparsing: `diagrams = ["railroad-diagrams", "jinja2"]`, and its tests `import railroad`
+    write(tmp_path, {
+        "pyproject.toml": ('[project]\nname = "demo"\n[project.optional-dependencies]\n'
+                           'diagrams = ["railroad-diagrams", "jinja2"]\nplots = ["cloud-charts"]\n'),
+        "tests/test_diagram.py": "import railroad\n\ndef test_x():\n    pass\n",
+    })
+    project = inspect_project(tmp_path)
+    assert reqs(project.test_dependencies) == reqs(["railroad-diagrams"])

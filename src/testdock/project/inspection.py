@@ -600,7 +600,9 @@ def _needed_by_tests(root: Path, test_paths: tuple[str, ...], collected: _Collec
                 offered.setdefault(name, (requirement, where))
     provided = set(sys.stdlib_module_names).union(
         *(module_names(name) for name in (*chosen_names, *TOOL_NAMES)))
-    modules = {name: module_names(Requirement(requirement).name) - provided
+    # a declared extra's distribution named after its module and what it does (railroad-diagrams:
+    # `import railroad`) counts by its first word too: only the project's own extras are offered
+    modules = {name: (module_names(Requirement(requirement).name) | {name.split("-")[0]}) - provided
                for name, (requirement, _) in offered.items()}
     imported = imported_by_tests(root, test_paths, set().union(*modules.values()))
     return [offered[name] for name in offered if modules[name] & imported.keys()]
