@@ -9,7 +9,7 @@ import pytest
 from docker.utils.build import PatternMatcher, exclude_paths
 
 from testdock.engine.credentials import check_context, fixture_patterns, suspects
-from testdock.engine.dockerignore import Matcher
+from testdock.engine.dockerignore import Matcher, read_patterns
 from testdock.errors import BadInput
 from testdock.images.initialize import DOCKERIGNORE_LINES, _dockerignore
 from tests.conftest import write_tree
@@ -105,6 +105,7 @@ def test_fixtures_and_documented_examples_are_no_false_alarm(tmp_path: Path) -> 
         "tests/data/server_key.txt": PRIVATE_KEY,  # a fixture read by the TLS tests
         "tests/ssh/id_rsa": PRIVATE_KEY,
         "tests/certs/client.p12": "binary\n",
+        "tests/fixtures/.netrc": "machine example.org login user password pass\n",  # httpx's netrc tests
         "docs/serialization.rst": f"Load a key::\n\n{PRIVATE_KEY}",
         "README.md": "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n",
         "config/sample.ini": "key = AKIAIOSFODNN7EXAMPLE\n",  # AWS's documented example key id
@@ -112,7 +113,10 @@ def test_fixtures_and_documented_examples_are_no_false_alarm(tmp_path: Path) -> 
     (tmp_path / ".dockerignore").write_text(_dockerignore(None, ("tests",)))
     assert suspects(tmp_path, fixture_patterns(["tests"]), ["tests"]) == []
     check_context(tmp_path, test_paths=["tests"])
+    sent = set(Matcher(read_patterns(tmp_path)).walk(tmp_path))  # what the engine receives
+    assert {"tests/fixtures/.netrc", "tests/ssh/id_rsa"} <= sent
     # the same key in a file of the project itself is a suspect
     (tmp_path / "config" / "deploy.txt").write_text(PRIVATE_KEY)
+    (tmp_path / "config" / ".netrc").write_text("machine example.org login user password pass\n")
     assert [item.path for item in suspects(tmp_path, fixture_patterns(["tests"]), ["tests"])] == [
         "config/deploy.txt"]

@@ -46,9 +46,11 @@ _SKIPPED_SUFFIXES = (".py", ".pyc", ".so", ".whl", ".gz", ".zip", ".png", ".jpg"
                      ".html", ".css", ".js", ".map", ".csv", ".parquet", ".npy", ".tar")
 
 
-# key and certificate files under the test paths are the tests' fixtures (TLS and SSH tests)
+# key and certificate files under the test paths are the tests' fixtures (TLS and SSH tests),
+# and so are the credential files of tools that the tests parse (httpx's tests/fixtures/.netrc:
+# a real one lives in the home folder, never in a tests folder)
 _FIXTURE_NAMES = ("*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "id_rsa*", "id_dsa*",
-                  "id_ecdsa*", "id_ed25519*")
+                  "id_ecdsa*", "id_ed25519*", ".netrc", ".pypirc")
 # where a private key or a key id is an example, not a secret: documentation, and AWS's own
 # documented example key id
 _DOCUMENTATION_SUFFIXES = (".md", ".rst", ".adoc", ".txt.example")
