@@ -935,3 +935,20 @@ def test_an_extra_named_after_its_module_and_its_purpose_joins_the_test_set(tmp_
     })
     project = inspect_project(tmp_path)
     assert reqs(project.test_dependencies) == reqs(["railroad-diagrams"])
+
+
+def test_an_extra_the_projects_own_module_imports_joins_when_the_tests_import_that_module(
+        tmp_path: Path) -> None:
+    # pyparsing: its tests import `pyparsing.diagram`, whose module imports jinja2 (extra `diagrams`)
+    write(tmp_path, {
+        "pyproject.toml": ('[project]\nname = "demo"\n[project.optional-dependencies]\n'
+                           'diagrams = ["jinja2"]\nserver = ["uvicorn"]\nextra = ["redis"]\n'),
+        "src/demo/__init__.py": "",
+        "src/demo/diagram/__init__.py": "import jinja2\n",
+        "src/demo/serve.py": "def main():\n    import uvicorn\n",  # only when called
+        "src/demo/cache.py": "try:\n    import redis\nexcept ImportError:\n    redis = None\n",
+        "tests/test_diagram.py": "from demo.diagram import render\nfrom demo import serve, cache\n",
+    })
+    project = inspect_project(tmp_path)
+    assert reqs(project.test_dependencies) == reqs(["jinja2"])
+    assert "jinja2 from extra 'diagrams'" in project.sources[-1]

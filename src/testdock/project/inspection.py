@@ -26,7 +26,7 @@ from testdock.project.requirements import (
     read_requirements_file,
     requirement_text,
 )
-from testdock.project.testimports import imported_by_tests
+from testdock.project.testimports import imported_by_tests, imported_through_project
 from testdock_pytest.collection.importnames import module_names
 
 TEST_GROUPS = ("test", "tests", "testing")
@@ -604,7 +604,9 @@ def _needed_by_tests(root: Path, test_paths: tuple[str, ...], collected: _Collec
     # `import railroad`) counts by its first word too: only the project's own extras are offered
     modules = {name: (module_names(Requirement(requirement).name) | {name.split("-")[0]}) - provided
                for name, (requirement, _) in offered.items()}
-    imported = imported_by_tests(root, test_paths, set().union(*modules.values()))
+    candidates = set().union(*modules.values())
+    imported = {**imported_through_project(root, test_paths, _source_roots(root), candidates),
+                **imported_by_tests(root, test_paths, candidates)}
     return [offered[name] for name in offered if modules[name] & imported.keys()]
 
 

@@ -53,27 +53,30 @@ def _guards_absence(statement: ast.With | ast.AsyncWith) -> bool:
                for item in statement.items for node in ast.walk(item.context_expr))
 
 
-def _unconditional(body: list[ast.stmt]) -> Iterator[str]:
+def _unconditional(body: list[ast.stmt], dotted: bool = False) -> Iterator[str]:
     """Top-level module names imported by the statements that always run when the module is
     imported: not under an `if` (TYPE_CHECKING, `__main__`, a feature flag), nor in a try block or
-    a `with` that handles ImportError."""
+    a `with` that handles ImportError. With `dotted`, the full names, and for `from a import b`
+    both `a` and `a.b` (b may be a submodule)."""
     for statement in body:
         if isinstance(statement, ast.Import):
-            yield from (alias.name.partition(".")[0] for alias in statement.names)
+            yield from (alias.name if dotted else alias.name.partition(".")[0] for alias in statement.names)
         elif isinstance(statement, ast.ImportFrom):
             if statement.level == 0 and statement.module:
-                yield statement.module.partition(".")[0]
+                yield statement.module if dotted else statement.module.partition(".")[0]
+                if dotted:
+                    yield from (f"{statement.module}.{alias.name}" for alias in statement.names)
         elif isinstance(statement, ast.Try) or type(statement).__name__ == "TryStar":
             handlers: list[ast.ExceptHandler] = getattr(statement, "handlers", [])
             if not any(catches_absence(h) for h in handlers):
-                yield from _unconditional(getattr(statement, "body", []))
+                yield from _unconditional(getattr(statement, "body", []), dotted)
             for block in _BLOCKS[1:]:
-                yield from _unconditional(getattr(statement, block, []))
+                yield from _unconditional(getattr(statement, block, []), dotted)
         elif isinstance(statement, (ast.With, ast.AsyncWith)):
             if not _guards_absence(statement):
-                yield from _unconditional(statement.body)
+                yield from _unconditional(statement.body, dotted)
         elif isinstance(statement, ast.ClassDef):
-            yield from _unconditional(statement.body)
+            yield from _unconditional(statement.body, dotted)
 
 
 def _skipped_without(tree: ast.Module) -> set[str]:
@@ -148,4 +151,86 @@ def imported_by_tests(root: Path, test_paths: Iterable[str], modules: Iterable[s
         imported = unconditional_imports(source, str(path)) & wanted
         for module in sorted(imported - folder_skips(path.parent)):
             found.setdefault(module, os.path.relpath(path, root).replace(os.sep, "/"))
+    return found
+
+
+def _own_module_files(dotted: str, source_folders: list[Path]) -> list[Path]:
+    """The files of the project's own modules that importing `dotted` runs: each package's
+    __init__.py on the way, and the module's file."""
+    parts = dotted.split(".")
+    for folder in source_folders:
+        if not ((folder / parts[0]).is_dir() or (folder / f"{parts[0]}.py").is_file()):
+            continue
+        files: list[Path] = []
+        for depth in range(1, len(parts) + 1):
+            base = folder.joinpath(*parts[:depth])
+            for candidate in (base / "__init__.py", base.with_suffix(".py")):
+                if candidate.is_file():
+                    files.append(candidate)
+                    break
+            else:
+                break
+        return files
+    return []
+
+
+def _importing_own_files(folders: list[Path], wanted: set[str]) -> dict[Path, set[str]]:
+    """The files of the project's own packages and modules that import some of `wanted` at
+    their top level, with those modules. Files that do not name one are not parsed."""
+    # at the start of a line: a library's modules import most of theirs inside functions, and
+    # parsing each file that names one cost networkx's inspection 0.3 s
+    names = b"|".join(re.escape(module.encode()) for module in sorted(wanted))
+    mention = re.compile(rb"^(?:import|from)[ \t]+(?:" + names + rb")\b", re.MULTILINE)
+    found: dict[Path, set[str]] = {}
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            if entry.is_dir() and (entry / "__init__.py").is_file() and entry.name.lower() not in _TEST_DIRS:
+                paths = [Path(directory, name) for directory, subfolders, names in os.walk(entry)
+                         for name in names if name.endswith(".py")]
+            elif entry.suffix == ".py" and entry.is_file():
+                paths = [entry]
+            else:
+                continue
+            for path in paths:
+                try:
+                    source = path.read_bytes()
+                except OSError:
+                    continue
+                if mention.search(source):
+                    imported = unconditional_imports(source, str(path)) & wanted
+                    if imported:
+                        found[path] = imported
+    return found
+
+
+def imported_through_project(root: Path, test_paths: Iterable[str], source_roots: Iterable[str],
+                             modules: Iterable[str]) -> dict[str, str]:
+    """Which of `modules` the project's own modules import at their top level, where the test
+    files import those modules unconditionally (pyparsing's tests import `pyparsing.diagram`,
+    which imports jinja2): module -> "test file (via the project's file)", relative to root."""
+    wanted = set(modules)
+    folders = [root / source_root for source_root in source_roots]
+    importing = _importing_own_files(folders, wanted) if wanted else {}
+    if not importing:
+        return {}
+    # a test file that imports one of them names its module (`diagram`) or, through a package's
+    # __init__.py, its package
+    names = {(path.parent if path.name == "__init__.py" else path.with_suffix("")).name for path in importing}
+    mention = re.compile(rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(names)) + rb")\b")
+    found: dict[str, str] = {}
+    for path in files_of_tests(root, test_paths):
+        try:
+            source = path.read_bytes()
+        except OSError:
+            continue
+        tree = _parse(source, str(path)) if mention.search(source) else None
+        if tree is None:
+            continue
+        for dotted in sorted(set(_unconditional(tree.body, dotted=True))):
+            for module_file in _own_module_files(dotted, folders):
+                for module in sorted(importing.get(module_file, ())):
+                    found.setdefault(module, f"{os.path.relpath(path, root)} (via "
+                                             f"{os.path.relpath(module_file, root)})".replace(os.sep, "/"))
     return found
