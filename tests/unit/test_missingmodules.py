@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from testdock.run.missingmodules import hint, imported_by_tests, named_in_output
+from testdock.run.missingmodules import OutputScanner, hint, imported_by_tests, named_in_output
 
 PYTEST_CONFIG_ERROR = """\
   File "/opt/venv/lib/python3.11/site-packages/_pytest/config/__init__.py", in apply_warning_filters
@@ -46,3 +46,14 @@ def test_the_hint_names_every_module_and_the_distributions_to_install() -> None:
     assert "2 module(s) the execution image does not have: sklearn (tests/test_model.py), trio" in lines[0]
     assert 'extra_requirements = ["scikit-learn", "trio"]' in lines[1]
     assert hint("execution", {}) == []
+
+
+def test_a_streamed_output_names_the_file_pytest_was_importing() -> None:
+    scanner = OutputScanner()
+    # chunks cut lines anywhere
+    for chunk in ["____ ERROR collecting tests/test_plo", "ts.py ____\nE   ModuleNotFoundError: No mod",
+                  "ule named 'matplotlib.pyplot'\n",
+                  "ImportError while loading conftest '/app/tests/conftest.py'.\n",
+                  "E   ModuleNotFoundError: No module named 'trustme'\n"]:
+        scanner.feed(chunk)
+    assert scanner.missing == {"matplotlib": "tests/test_plots.py", "trustme": "/app/tests/conftest.py"}

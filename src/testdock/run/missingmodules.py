@@ -29,10 +29,35 @@ _ABSENT = ("import importlib.util as u, json, sys\n"
            "print(json.dumps([n for n in sys.argv[1:] if u.find_spec(n) is None]))\n")
 
 
+# where pytest says which file it was importing: a collection error's heading, a conftest's
+_WHERE = re.compile(r"^_+ ERROR collecting (\S+) _+$|^ImportError while loading conftest '([^']+)'")
+
+
 def named_in_output(text: str) -> set[str]:
     """The top-level modules an output says are missing."""
-    return {next(group for group in match.groups() if group).partition(".")[0]
-            for match in _MISSING.finditer(text)}
+    return set(OutputScanner().feed(text + "\n").missing)
+
+
+class OutputScanner:
+    """Reads a run's output as it streams, in chunks that may cut lines: the modules it says
+    are missing, each with the file pytest was importing when it said so (None where unsaid)."""
+
+    def __init__(self) -> None:
+        self.missing: dict[str, str | None] = {}
+        self._partial = ""
+        self._file: str | None = None
+
+    def feed(self, text: str) -> OutputScanner:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            if where := _WHERE.match(line):
+                self._file = next(group for group in where.groups() if group)
+            for match in _MISSING.finditer(line):
+                module = next(group for group in match.groups() if group).partition(".")[0]
+                if self.missing.get(module) is None:
+                    self.missing[module] = self._file
+        return self
 
 
 def _local_names(root: Path, folders: Iterable[str]) -> set[str]:

@@ -235,6 +235,7 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
     follower = ProgressFollower(progress_path)
     interrupted = False
     removal: ContainerRemoval | None = None
+    scanner = missingmodules.OutputScanner()
     try:
         if options.monitor:
             monitoring = MonitoringSession(
@@ -244,7 +245,6 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
                 follower, options.sample_interval, phase, options.metrics_port).start()
             result.source = monitoring.source.name
         carried = ""
-        named: set[str] = set()
         for chunk in container.logs(stream=True, follow=True):
             if result.first_output_seconds is None:
                 result.first_output_seconds = time.monotonic() - starting
@@ -252,7 +252,7 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
             echo(text.rstrip("\n"))
             result.refused_writes = result.refused_writes or any(
                 marker in carried + text for marker in REFUSED_WRITE_MARKERS)
-            named.update(missingmodules.named_in_output(carried + text))
+            scanner.feed(text)
             carried = text[-100:]
         status = container.wait()
         container.reload()
@@ -290,8 +290,8 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
     near_limit = result.stats is not None and result.stats.peak >= 0.95 * limit
     if result.exit_code == 137 and near_limit:
         result.oom_killed = True
-    if named and result.exit_code not in (0, 137):
-        result.missing_modules = _missing_modules(client, image_name, root, project, named)
+    if scanner.missing and result.exit_code not in (0, 137):
+        result.missing_modules = _missing_modules(client, image_name, root, project, scanner.missing)
     if getattr(settings.phases, phase).read_only and result.exit_code == 1:
         result.read_only_failures = read_only_failures(root / RESULTS_DIR / JUNIT_FILE)
     if (result.oom_killed or result.exit_code == 137) and not (root / RESULTS_DIR / JUNIT_FILE).exists():
@@ -356,13 +356,16 @@ def read_only_failures(junit: Path) -> int:
 
 
 def _missing_modules(client: docker.DockerClient, image: str, root: Path, project: Project,
-                     named: set[str]) -> dict[str, str | None]:
-    """Every module the tests import that the image lacks, from those the output named: the
-    test files' other imports are checked in the image, so that one run names them all."""
+                     named: dict[str, str | None]) -> dict[str, str | None]:
+    """Every module the tests import that the image lacks, from those the output named (with the
+    file it was importing): the test files' other imports are checked in the image, so that one
+    run names them all."""
     imported = missingmodules.imported_by_tests(root, project.test_paths, project.source_roots)
     candidates = {module for module in imported if module not in named}
     absent = missingmodules.absent_in_image(client, image, candidates, {}) or set()
-    return {module: imported.get(module) for module in sorted(named | absent)}
+    found = {module: imported.get(module) or (named.get(module) or "").removeprefix("/app/") or None
+             for module in {*named, *absent}}
+    return dict(sorted(found.items()))
 
 
 def summary_lines(result: RunResult) -> list[str]:
