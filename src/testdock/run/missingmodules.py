@@ -123,7 +123,15 @@ def hint(phase: str, missing: dict[str, str | None]) -> list[str]:
     listed = ", ".join(f"{module} ({where})" if where else module
                        for module, where in sorted(missing.items()))
     owners = json.dumps(sorted({owner_by_name(module) for module in missing}))
-    return [f"testdock: the tests import {len(missing)} module(s) the {phase} image does not have: {listed}",
-            "testdock: no dependency the project declares provides them; declare them as its test "
-            f"dependencies, or set [tool.testdock.phases.{phase}] extra_requirements = {owners} "
-            "in pyproject.toml, then run testdock build"]
+    lines = [f"testdock: the tests import {len(missing)} module(s) the {phase} image does not have: {listed}",
+             "testdock: no dependency the project declares provides them; declare them as its test "
+             f"dependencies, or set [tool.testdock.phases.{phase}] extra_requirements = {owners} "
+             "in pyproject.toml, then run testdock build"]
+    # a module's name is not always its distribution's (skmisc is scikit-misc): never installed
+    # on a guess without the user's look
+    guessed = sorted(module for module in missing if owner_by_name(module) == module)
+    if guessed:
+        plural = "s" if len(guessed) > 1 else ""
+        lines.append(f"testdock: {', '.join(guessed)}: named after the module{plural}; check the "
+                     "distribution's name (the project's docs or extras, PyPI) before adding it")
+    return lines

@@ -55,4 +55,6 @@ def module_names(distribution: str) -> set[str]:
     modules.update(KNOWN.get(name, ()))
     if name.startswith("python-"):
         modules.add(name[len("python-"):].replace("-", "_"))
+    if name.startswith("scikit-"):  # the scikits' own convention: scikit-misc is skmisc, scikit-rf skrf
+        modules.add("sk" + name[len("scikit-"):].replace("-", ""))
     return modules
