@@ -53,6 +53,8 @@ class OutputScanner:
         for line in lines:
             if where := _WHERE.match(line):
                 self._file = next(group for group in where.groups() if group)
+            elif line.startswith(("___", "===")):  # another section: a test's failure, a summary
+                self._file = None
             for match in _MISSING.finditer(line):
                 module = next(group for group in match.groups() if group).partition(".")[0]
                 if self.missing.get(module) is None:
