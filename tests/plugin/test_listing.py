@@ -98,6 +98,28 @@ def test_errors_only_the_stand_ins_cause_are_skipped_and_real_errors_still_fail(
             def test_start():
                 pass
         """,
+        # a parametrize list computed from a stand-in, in a function's decorator (xarray's
+        # `zip(np.roll(CASES, 1), CASES, strict=True)`), and the same list gone wrong for real
+        test_decorated_stand_in="""
+            import pytest
+            import nosuch_numbers as np
+
+            CASES = [1, 2, 3]
+
+            @pytest.mark.parametrize(
+                ("a", "b"),
+                list(zip(np.roll(CASES, 1), CASES, strict=True)),
+            )
+            def test_pairs(a, b):
+                pass
+        """,
+        test_decorated_real_error="""
+            import pytest
+
+            @pytest.mark.parametrize(("a", "b"), list(zip([1], [1, 2], strict=True)))
+            def test_pairs(a, b):
+                pass
+        """,
         test_syntax="def test_(:\n    pass\n",
         test_missing_project_module="from geolib import GeoFrame\n\ndef test_f():\n    pass\n",
         test_real_error_beside_a_stub="""
@@ -113,11 +135,12 @@ def test_errors_only_the_stand_ins_cause_are_skipped_and_real_errors_still_fail(
     monkeypatch.setenv("TESTDOCK_LIST_COLLECTED", "1")
     result = pytester.runpytest_subprocess("--collect-only", "-q", "--testdock-stubs", "-rs")
     record = _record(result.outlines)
-    assert sorted(record.errors) == ["test_missing_project_module.py", "test_real_error_beside_a_stub.py",
-                                     "test_syntax.py"]
-    assert sorted(record.unverifiable) == ["test_sample_data.py", "test_stub_arithmetic.py"]
-    assert "not verifiable with stand-ins for nosuch_frames: TypeError: Non geometry data passed" in \
-        record.unverifiable["test_sample_data.py"]
+    assert sorted(record.errors) == ["test_decorated_real_error.py", "test_missing_project_module.py",
+                                     "test_real_error_beside_a_stub.py", "test_syntax.py"]
+    assert sorted(record.unverifiable) == ["test_decorated_stand_in.py", "test_sample_data.py",
+                                           "test_stub_arithmetic.py"]
+    assert "not verifiable with stand-ins for nosuch_frames, nosuch_numbers: TypeError: Non geometry " \
+        "data passed" in record.unverifiable["test_sample_data.py"]
     assert record.nodeids == ["test_fine.py::test_fine"]
     assert result.ret == 2  # the real errors fail the collection
     assert "SKIPPED [1] test_sample_data.py" in result.stdout.str()

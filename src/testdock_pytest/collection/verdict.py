@@ -66,7 +66,18 @@ def _statements(filename: str) -> tuple[tuple[int, int, frozenset[str]], ...]:
                               if isinstance(name, ast.Name))
             first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
             found.append((first, node.body[0].lineno - 1 if node.body else node.lineno, names))
-        elif isinstance(node, ast.stmt) and not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            # a function statement runs its decorators and defaults when the module does: a
+            # parametrize list computed from a stand-in (`zip(np.roll(cases, 1), ...)`) fails there
+            header = [*node.decorator_list, *node.args.defaults,
+                      *(default for default in node.args.kw_defaults if default is not None)]
+            if header:
+                names = frozenset(name.id for part in header for name in ast.walk(part)
+                                  if isinstance(name, ast.Name))
+                first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
+                last = max(part.end_lineno or part.lineno for part in header)
+                found.append((first, last, names))
+        elif isinstance(node, ast.stmt):
             names = frozenset(name.id for name in ast.walk(node) if isinstance(name, ast.Name))
             found.append((node.lineno, node.end_lineno or node.lineno, names))
     return tuple(found)
