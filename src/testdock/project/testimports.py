@@ -132,22 +132,28 @@ class _FolderSkips:
         return self._by_folder[folder]
 
 
+def _test_files_naming(root: Path, test_paths: Iterable[str], names: set[str]
+                       ) -> Iterator[tuple[Path, bytes]]:
+    """The test files whose text names one of `names` (the others need no parsing), with it."""
+    mention = re.compile(rb"\b(?:" + b"|".join(re.escape(name.encode()) for name in sorted(names)) + rb")\b")
+    for path in files_of_tests(root, test_paths):
+        try:
+            source = path.read_bytes()
+        except OSError:
+            continue
+        if mention.search(source):
+            yield path, source
+
+
 def imported_by_tests(root: Path, test_paths: Iterable[str], modules: Iterable[str]) -> dict[str, str]:
     """Which of `modules` the test files import unconditionally: module -> the first file (relative
     to `root`) that does. Files that do not name a module are not parsed."""
     wanted = set(modules)
     if not wanted:
         return {}
-    mention = re.compile(rb"\b(?:" + b"|".join(re.escape(m.encode()) for m in sorted(wanted)) + rb")\b")
     folder_skips = _FolderSkips(root)
     found: dict[str, str] = {}
-    for path in files_of_tests(root, test_paths):
-        try:
-            source = path.read_bytes()
-        except OSError:
-            continue
-        if not mention.search(source):
-            continue
+    for path, source in _test_files_naming(root, test_paths, wanted):
         imported = unconditional_imports(source, str(path)) & wanted
         for module in sorted(imported - folder_skips(path.parent)):
             found.setdefault(module, os.path.relpath(path, root).replace(os.sep, "/"))
@@ -218,14 +224,9 @@ def imported_through_project(root: Path, test_paths: Iterable[str], source_roots
     # a test file that imports one of them names its module (`diagram`) or, through a package's
     # __init__.py, its package
     names = {(path.parent if path.name == "__init__.py" else path.with_suffix("")).name for path in importing}
-    mention = re.compile(rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(names)) + rb")\b")
     found: dict[str, str] = {}
-    for path in files_of_tests(root, test_paths):
-        try:
-            source = path.read_bytes()
-        except OSError:
-            continue
-        tree = _parse(source, str(path)) if mention.search(source) else None
+    for path, source in _test_files_naming(root, test_paths, names):
+        tree = _parse(source, str(path))
         if tree is None:
             continue
         for dotted in sorted(set(_unconditional(tree.body, dotted=True))):
