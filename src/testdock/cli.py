@@ -180,6 +180,8 @@ def inspect(path: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(description, indent=2))
         return
+    description["optional_requirements"] = [f"{requirement} ({where})"
+                                            for requirement, where in project.optional_requirements]
     for key, value in description.items():
         if isinstance(value, list | tuple):
             value = ", ".join(str(v) for v in value) or "-"

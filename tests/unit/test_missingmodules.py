@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from testdock.run.missingmodules import OutputScanner, hint, imported_by_tests, named_in_output
+from testdock.run.missingmodules import (
+    OutputScanner,
+    declared_owners,
+    hint,
+    imported_by_tests,
+    named_in_output,
+)
 from testdock_pytest.collection.importnames import module_names
 
 PYTEST_CONFIG_ERROR = """\
@@ -69,3 +75,16 @@ def test_a_streamed_output_names_the_file_pytest_was_importing() -> None:
 def test_a_scikit_is_imported_by_its_short_name() -> None:
     assert {"skmisc", "scikit_misc"} <= module_names("scikit-misc")
     assert "skrf" in module_names("scikit-rf")
+
+
+def test_a_module_one_of_the_projects_extras_provides_is_installed_as_the_project_declares_it() -> None:
+    # plotnine: `extra = ["scikit-misc>=0.5.1", ...]`, its smoothing tests import skmisc
+    optional = [("scikit-misc>=0.5.1", "extra 'extra'"), ("h2>=3,<5", "extra 'http2'"),
+                ("not a requirement ((", "extra 'broken'")]
+    declared = declared_owners({"skmisc", "h2", "pytz"}, optional)
+    assert declared == {"skmisc": ("scikit-misc>=0.5.1", "extra 'extra'"),
+                        "h2": ("h2>=3,<5", "extra 'http2'")}
+    lines = hint("execution", {"skmisc": None, "pytz": None}, declared)
+    assert 'extra_requirements = ["pytz", "scikit-misc>=0.5.1"]' in lines[1]
+    assert "testdock: skmisc: the project declares scikit-misc>=0.5.1 in its extra 'extra'" in lines
+    assert lines[-1].startswith("testdock: pytz: named after the module")  # skmisc is no guess now

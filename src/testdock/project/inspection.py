@@ -72,6 +72,8 @@ class Project:
     # test_function`), which pytest-cov refuses under xdist
     coverage_contexts_per_test: bool = False
     coverage_selects_files: bool = False  # its coverage configuration sets source or include
+    # every requirement its extras and groups declare, with where: (requirement, "extra 'http2'")
+    optional_requirements: tuple[tuple[str, str], ...] = ()
 
     @property
     def image_name(self) -> str:
@@ -670,6 +672,8 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         measures_coverage=_measures_coverage(root, data),
         coverage_contexts_per_test=_coverage_contexts_per_test(root, data),
         coverage_selects_files=_coverage_selects_files(root, data),
+        optional_requirements=(*((r, f"extra {key!r}") for key, requirements in collected.extras.items()
+                                 if ":" not in key for r in requirements), *collected.declared),
     )
 
 

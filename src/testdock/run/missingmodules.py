@@ -116,22 +116,50 @@ def absent_in_image(client: docker.DockerClient, image: str, modules: Iterable[s
     return {str(name) for name in absent} if isinstance(absent, list) else None
 
 
-def hint(phase: str, missing: dict[str, str | None]) -> list[str]:
-    """The lines that name every missing module and the setting that installs them."""
+def declared_owners(modules: Iterable[str], optional: Iterable[tuple[str, str]]
+                    ) -> dict[str, tuple[str, str]]:
+    """module -> (the requirement, where the project declares it) for the modules one of the
+    project's own extras or groups provides (plotnine's `skmisc`: scikit-misc of its extra `all`)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    from testdock_pytest.collection.importnames import module_names
+
+    owners: dict[str, tuple[str, str]] = {}
+    for requirement, where in optional:
+        try:
+            name = Requirement(requirement).name
+        except InvalidRequirement:
+            continue
+        provided = module_names(name) | {name.lower().split("-")[0]}
+        for module in modules:
+            if module in provided:
+                owners.setdefault(module, (requirement, where))
+    return owners
+
+
+def hint(phase: str, missing: dict[str, str | None], declared: dict[str, tuple[str, str]] | None = None
+         ) -> list[str]:
+    """The lines that name every missing module and the setting that installs them: the
+    project's own declaration where it has one, else the distribution the module is known by."""
     from testdock.run.installhint import owner_by_name
 
     if not missing:
         return []
+    declared = declared or {}
     listed = ", ".join(f"{module} ({where})" if where else module
                        for module, where in sorted(missing.items()))
-    owners = json.dumps(sorted({owner_by_name(module) for module in missing}))
+    owners = json.dumps(sorted({declared[module][0] if module in declared else owner_by_name(module)
+                                for module in missing}))
     lines = [f"testdock: the tests import {len(missing)} module(s) the {phase} image does not have: {listed}",
-             "testdock: no dependency the project declares provides them; declare them as its test "
-             f"dependencies, or set [tool.testdock.phases.{phase}] extra_requirements = {owners} "
+             "testdock: no dependency the image installs provides them; declare them as the project's "
+             f"test dependencies, or set [tool.testdock.phases.{phase}] extra_requirements = {owners} "
              "in pyproject.toml, then run testdock build"]
     # a module's name is not always its distribution's (skmisc is scikit-misc): never installed
     # on a guess without the user's look
-    guessed = sorted(module for module in missing if owner_by_name(module) == module)
+    lines += [f"testdock: {module}: the project declares {requirement} in its {where}"
+              for module, (requirement, where) in sorted(declared.items()) if module in missing]
+    guessed = sorted(module for module in missing
+                     if module not in declared and owner_by_name(module) == module)
     if guessed:
         plural = "s" if len(guessed) > 1 else ""
         lines.append(f"testdock: {', '.join(guessed)}: named after the module{plural}; check the "
