@@ -9,8 +9,7 @@ from testdock.run.missingmodules import (
     OutputScanner,
     declared_owners,
     hint,
-    imported_by_tests,
-    named_in_output,
+    third_party_imports,
 )
 from testdock_pytest.collection.importnames import module_names
 
@@ -23,6 +22,10 @@ _______________ ERROR collecting tests/test_app.py _______________
 E   ModuleNotFoundError: No module named 'uvicorn.config'
 """
 PLUGIN_ERROR = 'ImportError: Error importing plugin "pytest_asyncio": No module named \'pytest_asyncio\'\n'
+
+
+def named_in_output(text: str) -> set[str]:
+    return set(OutputScanner().feed(text).missing)
 
 
 def test_the_output_names_missing_modules_in_each_way_pytest_says_it() -> None:
@@ -44,7 +47,7 @@ def test_the_tests_third_party_imports_leave_out_the_standard_library_and_the_pr
         "import json\nimport uvicorn\nimport trustme\nfrom . import sibling\n"
         "try:\n    import optional_thing\nexcept ImportError:\n    optional_thing = None\n"
         "def test_x():\n    import lazily_imported\n")
-    assert imported_by_tests(tmp_path, ["tests"], ["src"]) == {
+    assert third_party_imports(tmp_path, ["tests"], ["src"]) == {
         "trustme": "tests/conftest.py", "uvicorn": "tests/test_app.py"}
 
 

@@ -27,7 +27,7 @@ from testdock.project.requirements import (
     requirement_text,
 )
 from testdock.project.testimports import imported_by_tests, imported_through_project
-from testdock_pytest.collection.importnames import module_names
+from testdock_pytest.collection.importnames import declared_module_names, module_names
 
 TEST_GROUPS = ("test", "tests", "testing")
 DEV_GROUPS = ("dev", "develop", "development")
@@ -602,9 +602,7 @@ def _needed_by_tests(root: Path, test_paths: tuple[str, ...], collected: _Collec
                 offered.setdefault(name, (requirement, where))
     provided = set(sys.stdlib_module_names).union(
         *(module_names(name) for name in (*chosen_names, *TOOL_NAMES)))
-    # a declared extra's distribution named after its module and what it does (railroad-diagrams:
-    # `import railroad`) counts by its first word too: only the project's own extras are offered
-    modules = {name: (module_names(Requirement(requirement).name) | {name.split("-")[0]}) - provided
+    modules = {name: declared_module_names(Requirement(requirement).name) - provided
                for name, (requirement, _) in offered.items()}
     candidates = set().union(*modules.values())
     imported = {**imported_through_project(root, test_paths, _source_roots(root), candidates),

@@ -193,8 +193,8 @@ def _importing_own_files(folders: list[Path], wanted: set[str]) -> dict[Path, se
             continue
         for entry in folder.iterdir():
             if entry.is_dir() and (entry / "__init__.py").is_file() and entry.name.lower() not in _TEST_DIRS:
-                paths = [Path(directory, name) for directory, subfolders, names in os.walk(entry)
-                         for name in names if name.endswith(".py")]
+                paths = [Path(directory, file) for directory, _subfolders, files in os.walk(entry)
+                         for file in files if file.endswith(".py")]
             elif entry.suffix == ".py" and entry.is_file():
                 paths = [entry]
             else:

@@ -18,6 +18,8 @@ from testdock.project.testimports import files_of_tests, unconditional_imports
 if TYPE_CHECKING:
     import docker
 
+    from testdock.project.inspection import Project
+
 # how pytest and Python say a module is missing: an import error, a warning filter naming a
 # module's category (`ignore::trio.TrioDeprecationWarning`), a `-p plugin` that does not import
 _MISSING = re.compile(r"No module named '([\w.]+)'|Failed to import filter module '([\w.]+)'"
@@ -31,11 +33,6 @@ _ABSENT = ("import importlib.util as u, json, sys\n"
 
 # where pytest says which file it was importing: a collection error's heading, a conftest's
 _WHERE = re.compile(r"^_+ ERROR collecting (\S+) _+$|^ImportError while loading conftest '([^']+)'")
-
-
-def named_in_output(text: str) -> set[str]:
-    """The top-level modules an output says are missing."""
-    return set(OutputScanner().feed(text + "\n").missing)
 
 
 class OutputScanner:
@@ -78,7 +75,7 @@ def _local_names(root: Path, folders: Iterable[str]) -> set[str]:
     return local
 
 
-def imported_by_tests(root: Path, test_paths: Iterable[str], source_roots: Iterable[str]) -> dict[str, str]:
+def third_party_imports(root: Path, test_paths: Iterable[str], source_roots: Iterable[str]) -> dict[str, str]:
     """The third-party modules the test files import unconditionally: module -> the first file
     (relative to root) that does; the standard library and the project's own modules left out."""
     paths = list(test_paths)
@@ -94,8 +91,7 @@ def imported_by_tests(root: Path, test_paths: Iterable[str], source_roots: Itera
     return found
 
 
-def absent_in_image(client: docker.DockerClient, image: str, modules: Iterable[str],
-                    environment: dict[str, str]) -> set[str] | None:
+def absent_in_image(client: docker.DockerClient, image: str, modules: Iterable[str]) -> set[str] | None:
     """Which of `modules` the image cannot import; None when it cannot tell."""
     import docker.errors
 
@@ -106,7 +102,7 @@ def absent_in_image(client: docker.DockerClient, image: str, modules: Iterable[s
         return set()
     try:
         code, output = engine.run_to_completion(client, engine.ContainerSpec(
-            image, ["python", "-c", _ABSENT, *names], environment=environment, network="none",
+            image, ["python", "-c", _ABSENT, *names], network="none",
             profile=engine.Profile.PLAIN), timeout=120)
         if code != 0:
             return None
@@ -116,13 +112,26 @@ def absent_in_image(client: docker.DockerClient, image: str, modules: Iterable[s
     return {str(name) for name in absent} if isinstance(absent, list) else None
 
 
+def every_missing(client: docker.DockerClient, image: str, project: Project,
+                  named: dict[str, str | None]) -> dict[str, str | None]:
+    """Every module the tests import that the image lacks, from those the output named (with the
+    file it was importing): the test files' other imports are checked in the image, so that one
+    run names them all."""
+    imported = third_party_imports(project.root, project.test_paths, project.source_roots)
+    candidates = {module for module in imported if module not in named}
+    absent = absent_in_image(client, image, candidates) or set()
+    found = {module: imported.get(module) or (named.get(module) or "").removeprefix("/app/") or None
+             for module in {*named, *absent}}
+    return dict(sorted(found.items()))
+
+
 def declared_owners(modules: Iterable[str], optional: Iterable[tuple[str, str]]
                     ) -> dict[str, tuple[str, str]]:
     """module -> (the requirement, where the project declares it) for the modules one of the
     project's own extras or groups provides (plotnine's `skmisc`: scikit-misc of its extra `all`)."""
     from packaging.requirements import InvalidRequirement, Requirement
 
-    from testdock_pytest.collection.importnames import module_names
+    from testdock_pytest.collection.importnames import declared_module_names
 
     owners: dict[str, tuple[str, str]] = {}
     for requirement, where in optional:
@@ -130,7 +139,7 @@ def declared_owners(modules: Iterable[str], optional: Iterable[tuple[str, str]]
             name = Requirement(requirement).name
         except InvalidRequirement:
             continue
-        provided = module_names(name) | {name.lower().split("-")[0]}
+        provided = declared_module_names(name)
         for module in modules:
             if module in provided:
                 owners.setdefault(module, (requirement, where))

@@ -293,7 +293,7 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
     if result.exit_code == 137 and near_limit:
         result.oom_killed = True
     if scanner.missing and result.exit_code not in (0, 137):
-        result.missing_modules = _missing_modules(client, image_name, root, project, scanner.missing)
+        result.missing_modules = missingmodules.every_missing(client, image_name, project, scanner.missing)
         result.declared_owners = missingmodules.declared_owners(result.missing_modules,
                                                                 project.optional_requirements)
     if getattr(settings.phases, phase).read_only and result.exit_code == 1:
@@ -357,19 +357,6 @@ def read_only_failures(junit: Path) -> int:
     except OSError:
         return 0
     return sum(READ_ONLY_ERROR in case for case in text.split("<testcase")[1:])
-
-
-def _missing_modules(client: docker.DockerClient, image: str, root: Path, project: Project,
-                     named: dict[str, str | None]) -> dict[str, str | None]:
-    """Every module the tests import that the image lacks, from those the output named (with the
-    file it was importing): the test files' other imports are checked in the image, so that one
-    run names them all."""
-    imported = missingmodules.imported_by_tests(root, project.test_paths, project.source_roots)
-    candidates = {module for module in imported if module not in named}
-    absent = missingmodules.absent_in_image(client, image, candidates, {}) or set()
-    found = {module: imported.get(module) or (named.get(module) or "").removeprefix("/app/") or None
-             for module in {*named, *absent}}
-    return dict(sorted(found.items()))
 
 
 def summary_lines(result: RunResult) -> list[str]:

@@ -58,3 +58,10 @@ def module_names(distribution: str) -> set[str]:
     if name.startswith("scikit-"):  # the scikits' own convention: scikit-misc is skmisc, scikit-rf skrf
         modules.add("sk" + name[len("scikit-"):].replace("-", ""))
     return modules
+
+
+def declared_module_names(distribution: str) -> set[str]:
+    """module_names, and the first word of the name, for a distribution the project itself
+    declares (in its extras or groups): one named after its module and what it does
+    (railroad-diagrams: `import railroad`). Never used for names from elsewhere."""
+    return module_names(distribution) | {re.sub(r"[-_.]+", "-", distribution).lower().split("-")[0]}
