@@ -181,6 +181,14 @@ def test_unpacking_comparisons_and_builtin_arguments():
     assert len(SEEN) == 3 and [1, FRAME].index(FRAME) == 1
 
 
+def test_dtype_codes_are_strings_code_can_test():
+    # `if data.dtype.kind in "OMm"`, run at import time to build sample data
+    assert nosuch_a.asarray([1]).dtype.kind not in "OMmSU"
+    assert nosuch_a.dtype("f8").char not in "fdg"
+    assert nosuch_a.Series().dtype.kind.upper() == "?"  # a str, not a stand-in
+    assert not isinstance(nosuch_a.spec.kind, str)  # other `kind` attributes stay stand-ins
+
+
 def test_objects_holding_stand_ins_copy():
     import copy
 
@@ -217,7 +225,7 @@ def test_markers_with_stubbed_arguments():
 def test_stub_behaviours(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_behaviours=BEHAVIOURS)
     result = pytester.runpytest_subprocess("--testdock-stubs", "-p", "no:randomly")
-    result.assert_outcomes(passed=8, skipped=1)
+    result.assert_outcomes(passed=9, skipped=1)
     output = result.stdout.str()
     assert "stubbed 3 module(s) that are not installed: nosuch_a, nosuch_b, nosuch_c" in output
 

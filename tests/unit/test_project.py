@@ -356,6 +356,24 @@ def test_requirements_folder_conventions(tmp_path: Path) -> None:
                                "requirements/tests.txt", "tests/requirements.txt")
 
 
+def test_variants_of_the_plain_test_set_are_left_to_their_ci_rows(tmp_path: Path) -> None:
+    # flask: requirements/tests.txt, tests-min.txt (oldest pins), tests-dev.txt (main branches)
+    write(tmp_path, {
+        "requirements/tests.txt": "pytest==8.3.3\nwerkzeug==3.1.3\n",
+        "requirements/tests-min.txt": "werkzeug==3.1.0\n",
+        "requirements/tests-dev.txt": "https://github.com/pallets/werkzeug/archive/refs/heads/main.tar.gz\n",
+        "requirements/tests-integration.txt": "redis\n",
+        "requirements-test-min.txt": "attrs==20.1\n",  # no plain set beside it: the only one
+        "tests/test_a.py": "",
+    })
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.test_dependencies) == reqs(["attrs==20.1", "redis", "pytest==8.3.3",
+                                                    "werkzeug==3.1.3"])
+    assert "requirements/tests-min.txt" not in project.sources
+
+
 # --- 5. setup.cfg -------------------------------------------------------------------------
 
 

@@ -285,3 +285,20 @@ def test_editable_vcs_line_becomes_a_direct_reference(tmp_path: Path) -> None:
     path = tmp_path / "requirements.txt"
     path.write_text("-e git+https://github.com/a/b@v1#egg=bee\n-r missing_dir/../base.txt\n")
     assert read_requirements_file(path, tmp_path) == ["bee @ git+https://github.com/a/b@v1", "attrs"]
+
+
+def test_a_url_alone_is_named_by_its_egg_fragment(tmp_path: Path) -> None:
+    path = write(tmp_path / "requirements.txt", "https://example.org/werkzeug-main.tar.gz#egg=werkzeug\n")
+    assert read_requirements_file(path, tmp_path) == ["werkzeug @ https://example.org/werkzeug-main.tar.gz"]
+
+
+@pytest.mark.parametrize(("line", "says"), [
+    ("https://example.org/archive/refs/heads/main.tar.gz", "names no project; write it as 'NAME @ https"),
+    ("./vendor/lib", "cannot install the local path './vendor/lib'"),
+    ("../lib.whl", "cannot install the local path"),
+])
+def test_a_nameless_line_says_how_to_name_it(tmp_path: Path, line: str, says: str) -> None:
+    path = write(tmp_path / "requirements.txt", f"attrs\n{line}\n")
+    with pytest.raises(BadInput, match=r"^requirements\.txt:2: ") as raised:
+        read_requirements_file(path, tmp_path)
+    assert says in str(raised.value)

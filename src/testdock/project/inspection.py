@@ -394,9 +394,30 @@ def requirement_files(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
         elif path.parent == root or stem in ("base", "main", "prod", "production", "common",
                                              "runtime", "requirements"):
             runtime.append(path)
+    test = _without_variants(test)
     # a tests folder's file adds to the dev set rather than replacing it (it may be a tool's own)
     replaces_dev = [path for path in test if path.parent not in tests_folders]
     return runtime, test, (dev if not replaces_dev else [])
+
+
+# tests-min.txt, tests-dev.txt: the test set again, at the oldest supported versions or the
+# dependencies' development branches, for a CI matrix's other rows. Merged with the plain set,
+# their pins would win over its own.
+_VARIANT = re.compile(r"[-_.](min|minimum|minimal|oldest|lowest|dev|devel|nightly|upstream|latest"
+                      r"|pre|prerelease|main|master|head|git)$")
+
+
+def _test_stem(path: Path) -> str:
+    return re.sub(r"[-_.]?(requirements|reqs)$", "", re.sub(r"^requirements[-_.]", "", path.stem.lower()))
+
+
+def _without_variants(test_files: list[Path]) -> list[Path]:
+    """The test requirements files without a plain set's variants, where the plain set exists."""
+    plain = {(path.parent, _test_stem(path)) for path in test_files
+             if _test_stem(path) in ("test", "tests", "testing")}
+    return [path for path in test_files
+            if not ((match := _VARIANT.search(_test_stem(path)))
+                    and (path.parent, _test_stem(path)[:match.start()]) in plain)]
 
 
 def _requirements_txt(root: Path, collected: _Collected) -> None:

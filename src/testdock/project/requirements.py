@@ -17,6 +17,8 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f$`\\|&{}]")
 _SELF = re.compile(r"^(?:-e\s+|--editable\s+)?\.(\[[^\]]*\])?$")
 SELF_REFERENCE = "testdock-this-project"  # stands for the project in `-e .[extra]`
 _EDITABLE_URL = re.compile(r"^(?:-e|--editable)\s+((?:git\+)?https?://[^\s#]+)#egg=([\w.-]+)")
+# pip's lines that give an archive's URL or a local path alone, no name
+_NAMELESS = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|\.{0,2}/|~)", re.IGNORECASE)
 _OPTION_WITH_FILE = re.compile(r"^(-r|--requirement|-c|--constraint)\s*=?\s*(\S+)$")
 
 
@@ -107,8 +109,21 @@ def read_requirements_file(path: Path, root: Path, _seen: frozenset[Path] = froz
         if line.startswith("-"):
             continue
         text = re.split(r"\s+--", line, maxsplit=1)[0].strip()
+        if _NAMELESS.match(text):
+            text = _named_url(text, where)
         requirements.append(requirement_text(text, where))
     return requirements
+
+
+def _named_url(text: str, where: str) -> str:
+    """`name @ url` for a line that gives a URL alone, named by its `#egg=` fragment."""
+    egg = re.search(r"#egg=([\w.-]+)", text)
+    if egg and "://" in text:
+        return f"{egg.group(1)} @ {text[:egg.start()]}"
+    if "://" not in text:
+        raise BadInput(f"{where}: cannot install the local path {text!r} in an image; "
+                       "publish it or vendor it into the project")
+    raise BadInput(f"{where}: {text!r} names no project; write it as 'NAME @ {text}'")
 
 
 def _relative(path: Path, root: Path) -> str:

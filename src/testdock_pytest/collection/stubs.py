@@ -148,6 +148,8 @@ class Stub:
             return self._stub_name.rpartition(".")[0] or self._stub_name
         if name == "__doc__":
             return ""
+        if name in _DTYPE_CODES and self._stub_name.removesuffix("()").endswith("dtype"):
+            return _DTYPE_CODES[name]
         if name.startswith("__") and name.endswith("__") and (
                 self._stub_name.endswith(f".{name}") or not _project_reads(sys._getframe(1), name)):
             # probes (getattr, hasattr, the interpreter's) find no protocol; nor does a loop
@@ -392,6 +394,12 @@ def _project_reads(frame: types.FrameType, name: str) -> bool:
         return frame.f_code.co_names[index] == name
     except (IndexError, AttributeError):
         return False
+
+
+# An array library's dtype codes are one-character strings that code tests with `in`
+# (`if data.dtype.kind in "OMm"`), which a stand-in cannot answer (`in <string>` wants a str).
+# "?" (a boolean's) is the code such tests least often look for, so they take the general path.
+_DTYPE_CODES = {"kind": "?", "char": "?"}
 
 
 def _stands_for_an_instance(name: str) -> bool:
