@@ -287,13 +287,18 @@ def test_a_run_that_lacks_test_dependencies_names_all_of_them_at_once(built: Pat
     tests = built / "tests" / "unit"
     (tests / "test_needs_one.py").write_text("import testdock_absent_one\n\ndef test_x():\n    pass\n")
     (tests / "test_needs_two.py").write_text("import json\nimport testdock_absent_two\n")
+    # and a plugin: pytest says only that the fixture is unknown
+    (tests / "test_needs_mocker.py").write_text("def test_y(mocker):\n    pass\n")
     result = run_cli("run", "execution", str(built), "--no-monitor", "--mount-source", "--",
-                     "tests/unit/test_needs_one.py")
+                     "tests/unit/test_needs_one.py", "tests/unit/test_needs_mocker.py")
     assert result.returncode != 0
     assert ("the tests import 2 module(s) the execution image does not have: testdock_absent_one "
             "(tests/unit/test_needs_one.py), testdock_absent_two (tests/unit/test_needs_two.py)"
             ) in result.stderr
-    assert 'extra_requirements = ["testdock_absent_one", "testdock_absent_two"]' in result.stderr
+    assert ("1 pytest plugin(s) the execution image does not have: fixture mocker (pytest-mock)"
+            in result.stderr)
+    assert ('extra_requirements = ["pytest-mock", "testdock_absent_one", "testdock_absent_two"]'
+            in result.stderr)
 
 BUSY_SUITE = """
 import subprocess, sys, time

@@ -91,3 +91,42 @@ def test_a_module_one_of_the_projects_extras_provides_is_installed_as_the_projec
     assert 'extra_requirements = ["pytz", "scikit-misc>=0.5.1"]' in lines[1]
     assert "testdock: skmisc: the project declares scikit-misc>=0.5.1 in its extra 'extra'" in lines
     assert lines[-1].startswith("testdock: pytz: named after the module")  # skmisc is no guess now
+
+
+# what pytest says when a plugin the tests use is absent, in each of its four forms
+PLUGINLESS_RUN = """\
+E       'django_db' not found in `markers` configuration option
+E       fixture 'mocker' not found
+>       available fixtures: cache, capfd, ..., tmp_path
+  PytestUnknownMarkWarning: Unknown pytest.mark.asyncio - is this a typo?
+PytestConfigWarning: Unknown config option: asyncio_mode
+E       fixture 'client' not found
+E       fixture 'my_own_fixture' not found
+ERROR: usage: pytest [options] [file_or_dir] [file_or_dir] [...]
+pytest: error: unrecognized arguments: --reuse-db --benchmark-disable=yes --my-own-flag
+"""
+
+
+def test_unknown_fixtures_markers_and_options_name_the_plugin_that_defines_them() -> None:
+    scanner = OutputScanner()
+    for start in range(0, len(PLUGINLESS_RUN), 17):  # streamed in chunks that cut lines
+        scanner.feed(PLUGINLESS_RUN[start:start + 17])
+    scanner.feed("\n")
+    # `client` could be pytest-django's or pytest-flask's, `my_own_fixture` anyone's: not listed
+    assert scanner.plugins == {"pytest-django": "marker django_db", "pytest-mock": "fixture mocker",
+                               "pytest-asyncio": "marker asyncio",
+                               "pytest-benchmark": "option --benchmark-disable"}
+    assert scanner.missing == {}
+
+
+def test_the_hint_installs_missing_plugins_as_the_project_declares_them() -> None:
+    plugins = {"pytest-django": "marker django_db", "pytest-mock": "fixture mocker"}
+    declared = declared_owners({"trio"}, [("pytest-Django>=4.5", "group 'test'")], plugins)
+    assert declared == {"pytest-django": ("pytest-Django>=4.5", "group 'test'")}
+    lines = hint("execution", {"trio": None}, declared, plugins)
+    assert lines[0].endswith("1 module(s) the execution image does not have: trio")
+    assert lines[1].endswith("2 pytest plugin(s) the execution image does not have: "
+                             "marker django_db (pytest-django), fixture mocker (pytest-mock)")
+    assert 'extra_requirements = ["pytest-Django>=4.5", "pytest-mock", "trio"]' in lines[2]
+    assert "testdock: pytest-django: the project declares pytest-Django>=4.5 in its group 'test'" in lines
+    assert len(hint("execution", {}, None, {"pytest-mock": "fixture mocker"})) == 2

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from testdock.project.testimports import files_of_tests, unconditional_imports
+from testdock.run.missingplugins import plugins_named
 
 if TYPE_CHECKING:
     import docker
@@ -41,6 +42,7 @@ class OutputScanner:
 
     def __init__(self) -> None:
         self.missing: dict[str, str | None] = {}
+        self.plugins: dict[str, str] = {}  # pytest plugin -> the fixture, marker... pytest lacked
         self._partial = ""
         self._file: str | None = None
 
@@ -52,6 +54,8 @@ class OutputScanner:
                 self._file = next(group for group in where.groups() if group)
             elif line.startswith(("___", "===")):  # another section: a test's failure, a summary
                 self._file = None
+            for plugin, named in plugins_named(line).items():
+                self.plugins.setdefault(plugin, named)
             for match in _MISSING.finditer(line):
                 module = next(group for group in match.groups() if group).partition(".")[0]
                 if self.missing.get(module) is None:
@@ -125,20 +129,25 @@ def every_missing(client: docker.DockerClient, image: str, project: Project,
     return dict(sorted(found.items()))
 
 
-def declared_owners(modules: Iterable[str], optional: Iterable[tuple[str, str]]
-                    ) -> dict[str, tuple[str, str]]:
-    """module -> (the requirement, where the project declares it) for the modules one of the
-    project's own extras or groups provides (plotnine's `skmisc`: scikit-misc of its extra `all`)."""
+def declared_owners(modules: Iterable[str], optional: Iterable[tuple[str, str]],
+                    plugins: Iterable[str] = ()) -> dict[str, tuple[str, str]]:
+    """module or plugin -> (the requirement, where the project declares it) for the modules one
+    of the project's own extras or groups provides (plotnine's `skmisc`: scikit-misc of its
+    extra `all`), and the plugins one of them names."""
     from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
 
     from testdock_pytest.collection.importnames import declared_module_names
 
+    wanted_plugins = {canonicalize_name(plugin): plugin for plugin in plugins}
     owners: dict[str, tuple[str, str]] = {}
     for requirement, where in optional:
         try:
             name = Requirement(requirement).name
         except InvalidRequirement:
             continue
+        if canonicalize_name(name) in wanted_plugins:
+            owners.setdefault(wanted_plugins[canonicalize_name(name)], (requirement, where))
         provided = declared_module_names(name)
         for module in modules:
             if module in provided:
@@ -146,27 +155,37 @@ def declared_owners(modules: Iterable[str], optional: Iterable[tuple[str, str]]
     return owners
 
 
-def hint(phase: str, missing: dict[str, str | None], declared: dict[str, tuple[str, str]] | None = None
-         ) -> list[str]:
-    """The lines that name every missing module and the setting that installs them: the
-    project's own declaration where it has one, else the distribution the module is known by."""
+def hint(phase: str, missing: dict[str, str | None], declared: dict[str, tuple[str, str]] | None = None,
+         plugins: dict[str, str] | None = None) -> list[str]:
+    """The lines that name every missing module and pytest plugin and the setting that installs
+    them: the project's own declaration where it has one, else the distribution it is known by."""
     from testdock.run.installhint import owner_by_name
 
-    if not missing:
+    plugins = plugins or {}
+    if not missing and not plugins:
         return []
     declared = declared or {}
-    listed = ", ".join(f"{module} ({where})" if where else module
-                       for module, where in sorted(missing.items()))
-    owners = json.dumps(sorted({declared[module][0] if module in declared else owner_by_name(module)
-                                for module in missing}))
-    lines = [f"testdock: the tests import {len(missing)} module(s) the {phase} image does not have: {listed}",
-             "testdock: no dependency the image installs provides them; declare them as the project's "
-             f"test dependencies, or set [tool.testdock.phases.{phase}] extra_requirements = {owners} "
-             "in pyproject.toml, then run testdock build"]
+    lines: list[str] = []
+    if missing:
+        listed = ", ".join(f"{module} ({where})" if where else module
+                           for module, where in sorted(missing.items()))
+        lines.append(f"testdock: the tests import {len(missing)} module(s) the {phase} image does not "
+                     f"have: {listed}")
+    if plugins:
+        listed = ", ".join(f"{named} ({plugin})" for plugin, named in sorted(plugins.items()))
+        lines.append(f"testdock: the tests use {len(plugins)} pytest plugin(s) the {phase} image does not "
+                     f"have: {listed}")
+    owners = json.dumps(sorted({declared[name][0] if name in declared else owner_by_name(name)
+                                for name in missing} | {declared[plugin][0] if plugin in declared else plugin
+                                                         for plugin in plugins}))
+    lines.append("testdock: no dependency the image installs provides them; declare them as the project's "
+                 f"test dependencies, or set [tool.testdock.phases.{phase}] extra_requirements = {owners} "
+                 "in pyproject.toml, then run testdock build")
     # a module's name is not always its distribution's (skmisc is scikit-misc): never installed
     # on a guess without the user's look
-    lines += [f"testdock: {module}: the project declares {requirement} in its {where}"
-              for module, (requirement, where) in sorted(declared.items()) if module in missing]
+    lines += [f"testdock: {name}: the project declares {requirement} in its {where}"
+              for name, (requirement, where) in sorted(declared.items())
+              if name in missing or name in plugins]
     guessed = sorted(module for module in missing
                      if module not in declared and owner_by_name(module) == module)
     if guessed:

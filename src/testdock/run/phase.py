@@ -77,7 +77,9 @@ class RunResult:
     # modules the tests import that the image lacks (named by the output, or found by the check
     # a failed run makes): module -> the first test file importing it, where known
     missing_modules: dict[str, str | None] = field(default_factory=dict)
-    # of those, the ones an extra or group of the project provides: module -> (requirement, where)
+    # pytest plugins the output shows the tests use: plugin -> the fixture, marker... it lacked
+    missing_plugins: dict[str, str] = field(default_factory=dict)
+    # of those, the ones an extra or group of the project provides: name -> (requirement, where)
     declared_owners: dict[str, tuple[str, str]] = field(default_factory=dict)
     read_only: bool = False  # the container's root filesystem was read-only
     # where the run's own time went, for `bench/overhead.py`: the container's start to its first
@@ -292,10 +294,13 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
     near_limit = result.stats is not None and result.stats.peak >= 0.95 * limit
     if result.exit_code == 137 and near_limit:
         result.oom_killed = True
-    if scanner.missing and result.exit_code not in (0, 137):
-        result.missing_modules = missingmodules.every_missing(client, image_name, project, scanner.missing)
-        result.declared_owners = missingmodules.declared_owners(result.missing_modules,
-                                                                project.optional_requirements)
+    if (scanner.missing or scanner.plugins) and result.exit_code not in (0, 137):
+        if scanner.missing:
+            result.missing_modules = missingmodules.every_missing(client, image_name, project,
+                                                                  scanner.missing)
+        result.missing_plugins = scanner.plugins
+        result.declared_owners = missingmodules.declared_owners(
+            result.missing_modules, project.optional_requirements, scanner.plugins)
     if getattr(settings.phases, phase).read_only and result.exit_code == 1:
         result.read_only_failures = read_only_failures(root / RESULTS_DIR / JUNIT_FILE)
     if (result.oom_killed or result.exit_code == 137) and not (root / RESULTS_DIR / JUNIT_FILE).exists():
@@ -374,7 +379,8 @@ def summary_lines(result: RunResult) -> list[str]:
     if lines and os.getuid() != 0:
         lines.append("testdock: (the image's /app belongs to its own user, and testdock runs the "
                      "container as yours: tests write into /app only when testdock runs as root)")
-    lines += missingmodules.hint(result.phase, result.missing_modules, result.declared_owners)
+    lines += missingmodules.hint(result.phase, result.missing_modules, result.declared_owners,
+                                 result.missing_plugins)
     stats = result.stats
     if stats is not None and stats.samples:
         rate = stats.samples / stats.duration if stats.duration else 0.0
