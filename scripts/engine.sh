@@ -62,11 +62,15 @@ start_dockerd() {
     fi
     if ! [ -f "$pidfile" ]; then
         log "starting dockerd (data root $STATE_DIR/data, socket $SOCK)"
+        # BuildKit keeps every layer and cache mount of every build until told otherwise: sessions
+        # of builds filled this machine's disk (69 GB). Kept to 20 GB, the oldest unused go first.
+        printf '{"builder": {"gc": {"enabled": true, "defaultKeepStorage": "20GB"}}}\n' \
+            >"$STATE_DIR/daemon.json"
         # No bridge: containers and builds use host networking; nothing may route to private ranges.
         nohup /usr/sbin/dockerd \
             --bridge=none --iptables=false --ip-forward=false --ip-masq=false \
             --data-root "$STATE_DIR/data" --exec-root "$RUN_DIR/exec" \
-            --pidfile "$pidfile" -H "unix://$SOCK" \
+            --pidfile "$pidfile" -H "unix://$SOCK" --config-file "$STATE_DIR/daemon.json" \
             >"$STATE_DIR/dockerd.log" 2>&1 </dev/null &
     fi
     for _ in $(seq 1 120); do
