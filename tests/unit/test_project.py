@@ -400,6 +400,18 @@ def test_setup_cfg_invalid_requirement_names_the_file(tmp_path: Path) -> None:
         inspect_project(tmp_path)
 
 
+def test_setup_cfg_options_are_interpolated_as_setuptools_does(tmp_path: Path) -> None:
+    # SQLAlchemy: `asyncio = greenlet!=0.4.17`, then `postgresql_asyncpg = %(asyncio)s asyncpg`
+    write(tmp_path, {"setup.cfg": "[options.extras_require]\nasyncio =\n    greenlet!=0.4.17\n"
+                                  "asyncpg =\n    %(asyncio)s\n    asyncpg\n"
+                                  "test =\n    pytest\n"})
+    assert reqs(inspect_project(tmp_path).test_dependencies) == reqs(["pytest"])
+    assert ("greenlet!=0.4.17", "extra 'asyncpg'") in inspect_project(tmp_path).optional_requirements
+    write(tmp_path, {"setup.cfg": "[options.extras_require]\ntest =\n    %(missing)s\n"})
+    with pytest.raises(BadInput, match=r"setup\.cfg: Bad value substitution"):
+        inspect_project(tmp_path)
+
+
 def test_unparsable_setup_cfg_is_bad_input(tmp_path: Path) -> None:
     write(tmp_path, {"setup.cfg": "install_requires = attrs\n"})  # no section header
 
@@ -970,3 +982,20 @@ def test_an_extra_the_projects_own_module_imports_joins_when_the_tests_import_th
     project = inspect_project(tmp_path)
     assert reqs(project.test_dependencies) == reqs(["jinja2"])
     assert "jinja2 from extra 'diagrams'" in project.sources[-1]
+
+
+@pytest.mark.parametrize(("files", "compiles"), [
+    ({"setup.py": "from setuptools import Extension, setup\nsetup(ext_modules=[Extension('m', ['m.c'])])\n"},
+     True),
+    ({"pyproject.toml": '[build-system]\nrequires = ["setuptools", "Cython>=3"]\n'}, True),
+    ({"pyproject.toml": '[build-system]\nrequires = ["meson-python"]\nbuild-backend = "mesonpy"\n'}, True),
+    ({"pyproject.toml": '[project]\nname = "fast"\n', "src/fast/__init__.py": "",
+      "src/fast/_speedups.pyx": ""}, True),
+    ({"pyproject.toml": '[project]\nname = "fast"\n', "src/fast/core.py": "",
+      "src/fast/tests/fixture.c": ""}, False),  # a test's data, not the project's code
+    ({"pyproject.toml": '[build-system]\nrequires = ["hatchling"]\n', "src/fast/core.py": ""}, False),
+])
+def test_a_project_building_extension_modules_is_recognised(tmp_path: Path, files: dict[str, str],
+                                                            compiles: bool) -> None:
+    write(tmp_path, {**files, "tests/test_a.py": ""})
+    assert inspect_project(tmp_path).builds_extensions is compiles

@@ -117,7 +117,7 @@ def _hadolint() -> str:
 
 def _projects() -> list[Project]:
     projects = [inspect_project(EXAMPLE), _project(), _project(installable=False, app=None),
-                _project(app=AppRef("app", "app", "wsgi", "Flask"))]
+                _project(app=AppRef("app", "app", "wsgi", "Flask")), _project(builds_extensions=True)]
     if FIXTURES.is_dir():
         for folder in sorted(FIXTURES.iterdir()):
             try:
@@ -130,10 +130,24 @@ def _projects() -> list[Project]:
 def test_system_and_build_packages() -> None:
     settings = settings_from_table({"system_packages": ["libpq5"], "build_packages": ["gcc", "libpq-dev"]})
     text = render_files(_project(), settings)["docker/pytest.execution.Dockerfile"]
-    _, base, deps, app = text.split("\nFROM ")[0:4]
+    _, base, deps, wheel, app = text.split("\nFROM ")
     assert "install -y --no-install-recommends libpq5" in base
     assert "install -y --no-install-recommends gcc libpq-dev" in deps
+    # the project is built where they are, and the final image installs its wheel
+    assert wheel.startswith("deps AS project-wheel") and "pip wheel --no-deps" in wheel
+    assert "install --no-deps /tmp/project-wheel/*.whl" in app
     assert "gcc" not in app  # compilers stay out of the final image
+
+
+def test_a_project_with_extension_modules_gets_the_compilers_where_it_is_built() -> None:
+    text = render_files(_project(builds_extensions=True), Settings())["docker/pytest.execution.Dockerfile"]
+    _, _, deps, _, app = text.split("\nFROM ")
+    assert "install -y --no-install-recommends gcc g++ libc6-dev" in deps
+    assert "|| apt-get install -y --no-install-recommends python3-dev" in deps  # where Python.h lacks
+    assert "gcc" not in app and "/tmp/project-wheel/*.whl" in app
+    # a pure project is installed from its source, as before
+    pure = render_files(_project(), Settings())["docker/pytest.execution.Dockerfile"]
+    assert "project-wheel" not in pure and "gcc" not in pure and "--no-deps /tmp/project;" in pure
 
 
 def test_hadolint_finds_nothing(tmp_path: Path) -> None:

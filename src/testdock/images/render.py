@@ -109,7 +109,10 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
                                                     *locked, *EXECUTION_TOOLS, "coverage", "execnet",
                                                     *settings.phases.execution.extra_requirements])),
         "system_packages": " ".join(settings.system_packages),
-        "build_packages": " ".join(settings.build_packages),
+        "build_packages": " ".join(build_packages(project, settings)),
+        # the project's own wheel is built where the compilers are, and only the wheel goes on
+        "project_wheel": project.installable and bool(build_packages(project, settings)),
+        "python_headers": project.builds_extensions and not settings.build_packages,
         "command": json.dumps(default_command(phase, project, settings)),
         "user_id": USER_ID,
         "user_name": USER_NAME,
@@ -119,6 +122,16 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
         "health_path": settings.backend.health_path,
         "health_max_memory": settings.backend.health_max_memory,
     }
+
+
+# what compiling a C, C++ or Cython extension takes on Debian, where the project says nothing
+COMPILERS = ("gcc", "g++", "libc6-dev")
+
+
+def build_packages(project: Project, settings: Settings) -> list[str]:
+    """The Debian packages the dependency stages install: the user's, else the compilers where
+    the project builds extension modules of its own."""
+    return list(settings.build_packages or (COMPILERS if project.builds_extensions else ()))
 
 
 def _package_dirs(project: Project) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import configparser
 import re
 import sys
 import unicodedata
@@ -19,6 +20,7 @@ from testdock.errors import BadInput
 from testdock.images.tools import TOOL_NAMES
 from testdock.project import poetry
 from testdock.project.apps import AppRef, detect_app
+from testdock.project.extensions import builds_extensions
 from testdock.project.pyproject import ini_lines, ini_list, read_ini, read_toml, table
 from testdock.project.requirements import (
     SELF_REFERENCE,
@@ -74,6 +76,7 @@ class Project:
     coverage_selects_files: bool = False  # its coverage configuration sets source or include
     # every requirement its extras and groups declare, with where: (requirement, "extra 'http2'")
     optional_requirements: tuple[tuple[str, str], ...] = ()
+    builds_extensions: bool = False  # installing it compiles C, C++ or Cython code of its own
 
     @property
     def image_name(self) -> str:
@@ -255,7 +258,13 @@ def _setup_cfg(root: Path, collected: _Collected) -> None:
     path = root / "setup.cfg"
     if not path.is_file():
         return
-    parser = read_ini(path)
+    try:
+        _setup_cfg_options(read_ini(path, interpolate=True), collected)
+    except configparser.InterpolationError as error:
+        raise BadInput(f"{path}: {str(error).splitlines()[0]}") from None
+
+
+def _setup_cfg_options(parser: configparser.ConfigParser, collected: _Collected) -> None:
     runtime: list[str] = []
     if parser.has_option("options", "install_requires"):
         runtime = [requirement_text(line, "setup.cfg install_requires")
@@ -675,6 +684,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         table(data, "tool", "poetry")) or (root / "setup.py").is_file() or (root / "setup.cfg").is_file()
     app = parse_app_reference(app_override) if app_override else detect_app(
         [root / source_root for source_root in source_roots])
+    packages = _packages(root, source_roots, test_paths)
     return Project(
         root=root.resolve(),
         name=name,
@@ -684,7 +694,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         test_dependencies=test_dependencies,
         test_paths=test_paths,
         source_roots=source_roots,
-        packages=_packages(root, source_roots, test_paths),
+        packages=packages,
         installable=installable,
         app=app,
         sources=tuple(collected.sources),
@@ -693,6 +703,8 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         coverage_selects_files=_coverage_selects_files(root, data),
         optional_requirements=(*((r, f"extra {key!r}") for key, requirements in collected.extras.items()
                                  if ":" not in key for r in requirements), *collected.declared),
+        builds_extensions=installable and builds_extensions(
+            root, data, [root / folder / package for folder in source_roots for package in packages]),
     )
 
 

@@ -20,9 +20,12 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise BadInput(f"{path}: not UTF-8 text") from None
 
 
-def read_ini(path: Path) -> configparser.ConfigParser:
-    """An INI file (setup.cfg, tox.ini, pytest.ini), read without interpolation."""
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
+def read_ini(path: Path, interpolate: bool = False) -> configparser.ConfigParser:
+    """An INI file (setup.cfg, tox.ini, pytest.ini), read without interpolation, as pytest reads
+    it; with it (`%(asyncio)s` names another value of the section), as setuptools reads its
+    options."""
+    parser = configparser.ConfigParser(
+        interpolation=configparser.BasicInterpolation() if interpolate else None, strict=False)
     try:
         parser.read_string(path.read_text(encoding="utf-8"), source=str(path))
     except configparser.Error as error:
