@@ -265,6 +265,49 @@ def test_a_flat_setuptools_project_builds_and_runs(tmp_path: Path, base_image: s
         container.remove(force=True)
 
 
+SPEED_C = """\
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+static PyObject *add(PyObject *self, PyObject *args) {
+    long a, b;
+    if (!PyArg_ParseTuple(args, "ll", &a, &b)) return NULL;
+    return PyLong_FromLong(a + b);
+}
+
+static PyMethodDef methods[] = {{"add", add, METH_VARARGS, "a + b"}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_speed", NULL, -1, methods};
+PyMODINIT_FUNC PyInit__speed(void) { return PyModule_Create(&module); }
+"""
+
+
+def test_a_project_with_a_c_extension_builds_with_zero_settings_and_no_compiler_ships(
+        tmp_path: Path, base_image: str, docker_client: docker.DockerClient) -> None:
+    """msgpack, SQLAlchemy...: the project's own C code is compiled where the compilers are
+    (found by the project's setup.py), and the final image has its compiled module, not gcc."""
+    root = tmp_path / "cext"
+    (root / "src" / "cext").mkdir(parents=True)
+    (root / "src" / "cext" / "__init__.py").write_text("")
+    (root / "src" / "cext" / "_speed.c").write_text(SPEED_C)
+    (root / "tests").mkdir()
+    (root / "tests" / "test_speed.py").write_text(
+        "from cext._speed import add\n\ndef test_add():\n    assert add(2, 3) == 5\n")
+    (root / "setup.py").write_text('from setuptools import Extension, setup\n'
+                                   'setup(ext_modules=[Extension("cext._speed", ["src/cext/_speed.c"])])\n')
+    (root / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "cext"\nversion = "1.0"\n[project.optional-dependencies]\n'
+        'test = ["pytest"]\n')
+    assert run_cli("init", str(root), "--base-image", base_image).returncode == 0
+    result = run_cli("build", str(root), "--phase", "execution", "--tag", "cext")
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = docker_client.containers.run(
+        "cext-execution:cext", ["sh", "-c", "pytest -q -p no:cacheprovider --no-cov -n 0 tests; "
+                                            "command -v gcc cc || echo no-compiler"],
+        remove=True, network_mode="host").decode()
+    assert "1 passed" in output and "no-compiler" in output, output[-2000:]
+
+
 def test_system_packages_in_the_image_and_build_packages_only_where_built(
         project: Path, docker_client: docker.DockerClient, base_image: str) -> None:
     """The settings reach the images with no `testdock init`: at `build`, and at `run`, which
