@@ -372,6 +372,22 @@ def test_sub_millisecond_suites_run_serially_once_handing_tests_out_is_measured_
     assert choose_workers(model(27000, 0.0005, None), 2)[0] == 0  # the assumed cost: serial too
 
 
+def test_a_long_suite_goes_serial_only_once_several_runs_with_workers_said_so() -> None:
+    """DRF: its one run with workers shared the machine with image builds, measured handing out
+    at 70 ms a test, and every later run was serial: 116 s where two workers save up to 55 s."""
+    def model(samples: int) -> MemoryModel:
+        expected = {f"t{i // 100}.py::test_{i}": (0, 0.075) for i in range(1500)}  # 112 s
+        return MemoryModel(4096 * MiB, 0.0, 60 * MiB, expected, 64 * MiB, worker_start=3.8,
+                           dispatch_cost=0.072, dispatch_samples=samples)
+    count, reason = choose_workers(model(1), 2)
+    assert count == 2 and "1 run(s) with workers said serial" in reason and "up to 56s" in reason
+    assert choose_workers(model(3), 2)[0] == 0  # three runs agree: serial
+    # where workers could save little, one run's word stands
+    short = MemoryModel(4096 * MiB, 0.0, 60 * MiB, {f"t::test_{i}": (0, 0.01) for i in range(2000)},
+                        64 * MiB, worker_start=1.0, dispatch_cost=0.012, dispatch_samples=1)
+    assert choose_workers(short, 2)[0] == 0
+
+
 def test_a_test_that_does_not_fit_beside_idle_workers_memory_waits_for_them_to_be_replaced(
         pytestconfig: pytest.Config) -> None:
     """Two workers keep 400 MiB each; a 300 MiB test does not fit beside both in 1 GiB: the idle

@@ -285,6 +285,11 @@ def dispatch_cost(history: dict[str, Any]) -> float | None:
     return costs[len(costs) // 2] if costs else None
 
 
+def dispatch_samples(history: dict[str, Any]) -> int:
+    """Of how many recent runs with workers dispatch_cost is the median."""
+    return len(history.get("dispatch_cost", []))
+
+
 def worker_memory(history: dict[str, Any]) -> list[int]:
     """What a fresh xdist worker held at its first test (its imports and collection), in recent
     runs."""

@@ -13,6 +13,7 @@ from testdock_pytest import sizes
 from testdock_pytest.memory import budget as budgets
 from testdock_pytest.memory.history import (
     dispatch_cost,
+    dispatch_samples,
     expectations,
     load_history,
     worker_memory,
@@ -40,7 +41,8 @@ def build_model(config: pytest.Config) -> MemoryModel:
     return MemoryModel(budget or 4 * 2**30, margin, private, expected,
                        conservative_default(expected), retained=retained, max_worker_rss=max_rss,
                        worker_start=worker_start(history), started=worker_memory(history),
-                       dispatch_cost=dispatch_cost(history), shared_files=files)
+                       dispatch_cost=dispatch_cost(history), dispatch_samples=dispatch_samples(history),
+                       shared_files=files)
 
 
 def uses_memory_dist(config: pytest.Config) -> bool:

@@ -30,6 +30,7 @@ class MemoryModel:
     families: dict[str, list[int]] = field(default_factory=dict)
     worker_start: float | None = None  # seconds a worker took to its first test, in recent runs
     dispatch_cost: float | None = None  # seconds a test cost runs with workers beyond its own
+    dispatch_samples: int = 0  # of how many recent runs with workers
     # what workers held at their first test (imports, collection), in recent runs, then in this
     # one: what a worker that has not reported yet holds, or soon will
     started: list[int] = field(default_factory=list)
@@ -172,6 +173,10 @@ WORKER_START_SECONDS = 1.0
 # what handing a test to a worker costs beyond the test (its reports sent to the controller and
 # handled there, on the same CPUs), until a run with workers has measured it
 DISPATCH_SECONDS = 0.0005
+# how many runs with workers it takes to settle that a suite runs faster serially, where workers
+# could save at least this much (below it, one run's word is enough: little is at stake)
+DISPATCH_SAMPLES = 3
+PROBE_WORTH_SECONDS = 30.0
 
 
 def choose_workers(model: MemoryModel, cpus: int) -> tuple[int, str]:
@@ -194,6 +199,14 @@ def choose_workers(model: MemoryModel, cpus: int) -> tuple[int, str]:
     saved = total - (total + distributing) / workers
     measured = "measured" if model.worker_start is not None else "assumed"
     if fits and saved < start:
+        # what workers would save, handing out free: where that is much, one run with workers
+        # slowed by something else on the machine (builds beside it) must not make every later
+        # run serial, and serial runs measure nothing more: a few runs with workers decide
+        worth = total * (1 - 1 / workers)
+        if workers > 1 and model.dispatch_samples < DISPATCH_SAMPLES and worth >= PROBE_WORTH_SECONDS:
+            return workers, (f"{workers} workers: {model.dispatch_samples} run(s) with workers said "
+                             f"serial, where workers could save up to {worth:.0f}s; measuring again "
+                             f"({DISPATCH_SAMPLES} runs decide)")
         return 0, (f"serial: the tests took {total:.1f}s; {workers} worker(s) would save {saved:.1f}s "
                    f"(handing them out costs {distributing:.1f}s, "
                    f"{'measured' if model.dispatch_cost is not None else 'assumed'}) "
