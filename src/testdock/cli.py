@@ -159,10 +159,16 @@ def init(path: Path, force: bool, show_diff: bool, base_image: str | None, app: 
     app_text = project.app.target if project.app else "none found (backend image runs pytest)"
     from testdock.images.basepython import describe
 
-    python, _ = describe(project, initialize.planned_settings(path, options))
+    settings = initialize.planned_settings(path, options)
+    python, _ = describe(project, settings)
     click.echo(f"{project.name}: {python}, "
                f"{len(project.dependencies)} runtime + {len(project.test_dependencies)} test "
                f"dependencies, tests in {', '.join(project.test_paths)}, app {app_text}")
+    if project.builds_extensions and not settings.build_packages:
+        from testdock.images.render import COMPILERS
+
+        click.echo(f"{project.name} compiles extension modules of its own: {', '.join(COMPILERS)} "
+                   "where it is built (set [tool.testdock] build_packages to choose others)")
     changed = len(written) + sum(action != "unchanged" for action, _ in placed)
     click.echo(f"{changed} file(s) written." if changed else "Nothing to change.")
 

@@ -298,7 +298,8 @@ def test_a_project_with_a_c_extension_builds_with_zero_settings_and_no_compiler_
         '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
         '[project]\nname = "cext"\nversion = "1.0"\n[project.optional-dependencies]\n'
         'test = ["pytest"]\n')
-    assert run_cli("init", str(root), "--base-image", base_image).returncode == 0
+    init = run_cli("init", str(root), "--base-image", base_image)
+    assert init.returncode == 0 and "cext compiles extension modules of its own: gcc" in init.stdout
     result = run_cli("build", str(root), "--phase", "execution", "--tag", "cext")
     assert result.returncode == 0, result.stderr[-3000:]
     output = docker_client.containers.run(
