@@ -380,7 +380,7 @@ def test_a_long_suite_goes_serial_only_once_several_runs_with_workers_said_so() 
         return MemoryModel(4096 * MiB, 0.0, 60 * MiB, expected, 64 * MiB, worker_start=3.8,
                            dispatch_cost=0.072, dispatch_samples=samples)
     count, reason = choose_workers(model(1), 2)
-    assert count == 2 and "1 run(s) with workers said serial" in reason and "up to 56s" in reason
+    assert count == 2 and "serial by the 1 run(s) with workers so far" in reason and "up to 56s" in reason
     assert choose_workers(model(3), 2)[0] == 0  # three runs agree: serial
     # where workers could save little, one run's word stands
     short = MemoryModel(4096 * MiB, 0.0, 60 * MiB, {f"t::test_{i}": (0, 0.01) for i in range(2000)},

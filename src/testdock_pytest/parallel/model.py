@@ -204,9 +204,9 @@ def choose_workers(model: MemoryModel, cpus: int) -> tuple[int, str]:
         # run serial, and serial runs measure nothing more: a few runs with workers decide
         worth = total * (1 - 1 / workers)
         if workers > 1 and model.dispatch_samples < DISPATCH_SAMPLES and worth >= PROBE_WORTH_SECONDS:
-            return workers, (f"{workers} workers: {model.dispatch_samples} run(s) with workers said "
-                             f"serial, where workers could save up to {worth:.0f}s; measuring again "
-                             f"({DISPATCH_SAMPLES} runs decide)")
+            return workers, (f"{workers} workers: serial by the {model.dispatch_samples} run(s) with "
+                             f"workers so far, where workers could save up to {worth:.0f}s; measuring "
+                             f"again ({DISPATCH_SAMPLES} runs decide)")
         return 0, (f"serial: the tests took {total:.1f}s; {workers} worker(s) would save {saved:.1f}s "
                    f"(handing them out costs {distributing:.1f}s, "
                    f"{'measured' if model.dispatch_cost is not None else 'assumed'}) "
