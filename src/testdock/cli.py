@@ -396,7 +396,7 @@ def collect(path: Path, compare: bool, tag: str) -> None:
 def _real_run_problems(execution: Any) -> None:
     """What the real run's own collection fails on comes first: no collection-image setting can
     fix it. A module no declared dependency provides is named, with the setting that adds it."""
-    from testdock.run.collect import error_excerpt, missing_modules
+    from testdock.run.collect import error_excerpt, missing_modules, missing_plugins
     from testdock.run.installhint import owner_by_name
 
     if not execution.errors and execution.exit_code in (0, 5):
@@ -411,6 +411,10 @@ def _real_run_problems(execution: Any) -> None:
                    f"{module!r}, which no declared dependency provides; add it to the project's test "
                    f"dependencies, or set [tool.testdock.phases.execution] extra_requirements = "
                    f"[\"{owner_by_name(module)}\"] (and the collection image stubs it)")
+    for plugin, named in sorted(missing_plugins(execution).items()):
+        click.echo(f"undeclared: the tests use the {named} of {plugin}, which the image lacks; add "
+                   f"{plugin} to the project's test dependencies, or set [tool.testdock.phases.execution] "
+                   f"extra_requirements = [\"{plugin}\"]")
 
 
 def _shard(value: str | None) -> tuple[int, int] | None:

@@ -166,6 +166,16 @@ def test_the_real_runs_own_errors_are_read_with_their_undeclared_module() -> Non
     assert excerpt[0] == "tests/test_a.py:" and excerpt[-1].endswith("No module named 'not_declared_mod'")
 
 
+def test_the_real_runs_collection_names_a_plugin_it_lacks() -> None:
+    # DRF: `--strict-markers` and no pytest-django in the image
+    from testdock.run.collect import missing_plugins, parse_output
+
+    output = REAL_RUN_FAILS.replace("E   ModuleNotFoundError: No module named 'not_declared_mod'",
+                                    "E   'django_db' not found in `markers` configuration option")
+    assert missing_plugins(parse_output("execution", "img", output)) == {"pytest-django": "marker django_db"}
+    assert missing_plugins(parse_output("execution", "img", REAL_RUN_FAILS)) == {}
+
+
 def test_no_collection_image_change_is_proposed_for_a_file_the_real_run_fails_too(tmp_path: Path) -> None:
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "test_a.py").write_text("import numpy\nimport not_declared_mod\n")

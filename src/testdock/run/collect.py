@@ -237,6 +237,18 @@ def error_excerpt(collection: Collection, files: int = 2, lines: int = 8) -> lis
     return excerpt
 
 
+def missing_plugins(collection: Collection) -> dict[str, str]:
+    """The pytest plugins a collection's output shows missing: plugin -> what pytest did not know
+    (a marker under `--strict-markers`, an ini option, a command-line option)."""
+    from testdock.run.missingplugins import plugins_named
+
+    found: dict[str, str] = {}
+    for line in collection.output.splitlines():
+        for plugin, named in plugins_named(line).items():
+            found.setdefault(plugin, named)
+    return found
+
+
 def missing_modules(collection: Collection) -> dict[str, list[str]]:
     """The modules a collection failed to import (ModuleNotFoundError), with the files that failed."""
     missing: dict[str, list[str]] = {}
