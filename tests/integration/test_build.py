@@ -239,19 +239,25 @@ def test_a_rebuild_after_a_code_change_reuses_the_dependency_layers(project: Pat
     assert (project / "logs" / "build_test_images.log").is_file()
 
 
+def _setuptools_project(root: Path, files: dict[str, str]) -> Path:
+    """A setuptools project named after its folder, testing with pytest, made of these files."""
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    (root / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+        f'[project]\nname = "{root.name}"\nversion = "1.0"\n[project.optional-dependencies]\n'
+        'test = ["pytest"]\n')
+    return root
+
+
 def test_a_flat_setuptools_project_builds_and_runs(tmp_path: Path, base_image: str,
                                                    docker_client: docker.DockerClient) -> None:
     """docker/ next to a flat layout must not become a 'package' in the image's install."""
-    root = tmp_path / "flatpkg"
-    (root / "flatpkg").mkdir(parents=True)
-    (root / "flatpkg" / "__init__.py").write_text("def double(x: int) -> int:\n    return 2 * x\n")
-    (root / "tests").mkdir()
-    (root / "tests" / "test_double.py").write_text(
-        "from flatpkg import double\n\ndef test_double():\n    assert double(2) == 4\n")
-    (root / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
-        '[project]\nname = "flatpkg"\nversion = "1.0"\n[project.optional-dependencies]\n'
-        'test = ["pytest"]\n')
+    root = _setuptools_project(tmp_path / "flatpkg", {
+        "flatpkg/__init__.py": "def double(x: int) -> int:\n    return 2 * x\n",
+        "tests/test_double.py": ("from flatpkg import double\n\n"
+                                 "def test_double():\n    assert double(2) == 4\n")})
     init = run_cli("init", str(root), "--base-image", base_image)
     assert init.returncode == 0 and "setuptools discovers packages automatically" in init.stderr
     result = run_cli("build", str(root), "--phase", "execution", "--tag", "flat")
@@ -285,19 +291,11 @@ def test_a_project_with_a_c_extension_builds_with_zero_settings_and_no_compiler_
         tmp_path: Path, base_image: str, docker_client: docker.DockerClient) -> None:
     """msgpack, SQLAlchemy...: the project's own C code is compiled where the compilers are
     (found by the project's setup.py), and the final image has its compiled module, not gcc."""
-    root = tmp_path / "cext"
-    (root / "src" / "cext").mkdir(parents=True)
-    (root / "src" / "cext" / "__init__.py").write_text("")
-    (root / "src" / "cext" / "_speed.c").write_text(SPEED_C)
-    (root / "tests").mkdir()
-    (root / "tests" / "test_speed.py").write_text(
-        "from cext._speed import add\n\ndef test_add():\n    assert add(2, 3) == 5\n")
-    (root / "setup.py").write_text('from setuptools import Extension, setup\n'
-                                   'setup(ext_modules=[Extension("cext._speed", ["src/cext/_speed.c"])])\n')
-    (root / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
-        '[project]\nname = "cext"\nversion = "1.0"\n[project.optional-dependencies]\n'
-        'test = ["pytest"]\n')
+    root = _setuptools_project(tmp_path / "cext", {
+        "src/cext/__init__.py": "", "src/cext/_speed.c": SPEED_C,
+        "tests/test_speed.py": "from cext._speed import add\n\ndef test_add():\n    assert add(2, 3) == 5\n",
+        "setup.py": 'from setuptools import Extension, setup\n'
+                    'setup(ext_modules=[Extension("cext._speed", ["src/cext/_speed.c"])])\n'})
     init = run_cli("init", str(root), "--base-image", base_image)
     assert init.returncode == 0 and "cext compiles extension modules of its own: gcc" in init.stdout
     result = run_cli("build", str(root), "--phase", "execution", "--tag", "cext")
