@@ -250,10 +250,16 @@ def test_the_projects_own_code_is_imported_for_real(pytester: pytest.Pytester) -
 
         def test_never():
             pass
+    """, test_compiled="""
+        from mypkg._speedups import add  # compiled from mypkg/_speedups.pyx in the real run
+
+        def test_compiled():
+            assert add is not None
     """)
+    (pytester.path / "mypkg" / "_speedups.pyx").write_text("def add(a, b):\n    return a + b\n")
     result = pytester.runpytest_subprocess("--testdock-stubs", "-p", "no:randomly",
                                            "--continue-on-collection-errors")
-    result.assert_outcomes(passed=1, errors=1)
+    result.assert_outcomes(passed=2, errors=1)
     assert "No module named 'mypkg.missing_module'" in result.stdout.str()
 
 

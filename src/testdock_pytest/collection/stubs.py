@@ -477,9 +477,10 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return _resolving_a_warning_filter()
         filename, line, probing = importer
         if fullname != top:
-            # a submodule: stub it only inside a stubbed package, never inside real code
+            # a submodule: stub it only inside a stubbed package, never inside real code, but for
+            # the project's own extension modules, which the real run has compiled
             parent = sys.modules.get(top)
-            return isinstance(parent, StubModule)
+            return isinstance(parent, StubModule) or _compiled_in_the_real_run(fullname)
         if self.dependencies is None:
             return not probing  # without the dependency list, a probe sees the module missing
         declared = top in self.dependencies or (self.provided is not None and top in self.provided)
@@ -556,6 +557,19 @@ def _in_project_tree(name: str, depth: int = 4) -> str | None:
                     below.append(entry.path)
         level = below
     return None
+
+
+_EXTENSION_SOURCES = (".pyx", ".c", ".cpp", ".cc", ".cxx")
+
+
+def _compiled_in_the_real_run(fullname: str) -> bool:
+    """Whether a submodule of a real package is one of its extension modules (its C, C++ or
+    Cython source beside the package's modules): installed compiled in the real run, never built
+    in the collection image."""
+    package, _, name = fullname.rpartition(".")
+    folders = getattr(sys.modules.get(package), "__path__", None) or ()
+    return any(os.path.isfile(os.path.join(folder, name + suffix))
+               for folder in folders for suffix in _EXTENSION_SOURCES)
 
 
 def _own_code(relative: str) -> bool:
