@@ -568,7 +568,7 @@ def _compiled_in_the_real_run(fullname: str) -> bool:
     in the collection image."""
     package, _, name = fullname.rpartition(".")
     folders = getattr(sys.modules.get(package), "__path__", None) or ()
-    return any(os.path.isfile(os.path.join(folder, name + suffix))
+    return any((pathlib.Path(folder) / (name + suffix)).is_file()
                for folder in folders for suffix in _EXTENSION_SOURCES)
 
 
