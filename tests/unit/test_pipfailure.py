@@ -90,3 +90,20 @@ def test_a_requirement_the_index_has_no_version_of_is_named() -> None:
     watch = feed("#9 1.2 ERROR: Could not find a version that satisfies the requirement nosuch==9\n"
                  "#9 1.2 ERROR: No matching distribution found for nosuch==9\n")
     assert watch.explanation() == "pip found no distribution for nosuch==9 on the index"
+
+
+def test_what_a_build_from_source_lacked_is_said_with_what_to_install() -> None:
+    # msgpack's own build in an image without a compiler: no requirement to name, the project's
+    compiler = feed("#16 0.5 Processing /tmp/project\n#16 2.9   error: [Errno 2] No such file or "
+                    "directory: 'x86_64-linux-gnu-gcc'\n#16 2.9 error: subprocess-exited-with-error\n")
+    assert compiler.explanation() == ("a build from source failed: it lacked a C/C++ compiler: name gcc, "
+                                      "g++ and libc6-dev in [tool.testdock] build_packages")
+    header = feed(SDIST_FAILURE.replace("#10 29.23 error: subprocess", "#10 29.2 src/lxml/etree.c:96:10: "
+                                        "fatal error: libxml/xmlversion.h: No such file or directory\n"
+                                        "#10 29.23 error: subprocess"))
+    assert (header.explanation() or "").endswith(
+        "; the build lacked the C header libxml/xmlversion.h: name the Debian package that has it "
+        "(usually lib<name>-dev) in [tool.testdock] build_packages")
+    rust = feed("#9 3.0   error: can't find Rust compiler\n")
+    assert "a Rust toolchain" in (rust.explanation() or "")
+    assert "pg_config" in (feed("#9 1.0 Error: pg_config executable not found.\n").explanation() or "")

@@ -15,6 +15,22 @@ _PAST_COLLECTING = ("Processing ", "Obtaining ", "Successfully installed", "Inst
                     "Building wheels for", "Requirement already satisfied")
 
 
+# what a build from source says it lacked, and what to name in build_packages for it
+_LACKS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"No such file or directory: '(?:[\w-]+-)?(gcc|g\+\+|cc|c\+\+)'"
+                r"|command '(?:[\w/-]+/)?(gcc|g\+\+|cc|c\+\+)' failed|unable to execute '(gcc|cc)'"),
+     "a C/C++ compiler: name gcc, g++ and libc6-dev in [tool.testdock] build_packages"),
+    (re.compile(r"fatal error: ([\w./+-]+\.h): No such file or directory"),
+     "the C header {0}: name the Debian package that has it (usually lib<name>-dev) in "
+     "[tool.testdock] build_packages"),
+    (re.compile(r"pg_config executable not found|pg_config is required"),
+     "PostgreSQL's pg_config: name libpq-dev in [tool.testdock] build_packages (libpq5 in system_packages)"),
+    (re.compile(r"can't find Rust compiler|cargo:? not found|Cargo, the Rust package manager, is not"),
+     "a Rust toolchain: allow a version with a wheel for this Python and platform, or use a base "
+     "image that has one (Debian's rustc is often older than what the build needs)"),
+)
+
+
 class PipWatch:
     """Fed a build's output line by line; remembers what pip was collecting, in each build step,
     when it failed."""
@@ -25,10 +41,16 @@ class PipWatch:
         self.conflict: list[str] = []  # pip's "The conflict is caused by:" lines
         self._reading_conflict = False
         self.not_found: str | None = None  # a requirement no distribution on the index matches
+        self.lacking: str | None = None  # what a build from source said it lacked
 
     def feed(self, text: str) -> None:
         match = _BUILD_OUTPUT.match(text)
         step, body = (match.group(1), match.group(2)) if match else ("", text)
+        if self.lacking is None:
+            for pattern, lacks in _LACKS:
+                if found := pattern.search(body):
+                    self.lacking = lacks.format(next((group for group in found.groups() if group), ""))
+                    break
         if self._reading_conflict:
             if body.startswith("    ") and len(self.conflict) < 4:
                 self.conflict.append(body.strip())
@@ -58,11 +80,13 @@ class PipWatch:
                     + (pinned if from_lock else ""))
         if self.not_found is not None:
             return f"pip found no distribution for {self.not_found} on the index"
+        lacking = f"; the build lacked {self.lacking}" if self.lacking else ""
         if self.failed is None:
-            return None
+            # the project's own build (its extension modules), or a step pip does not name
+            return f"a build from source failed: it lacked {self.lacking}" if self.lacking else None
         requirement, from_source = self.failed
         if from_source:
             return (f"pip failed on {requirement}, built from source (no wheel of it for this Python): "
                     "allow a version that has one, or name what it needs to compile in "
-                    "[tool.testdock] build_packages")
-        return f"pip failed on {requirement}"
+                    f"[tool.testdock] build_packages{lacking}")
+        return f"pip failed on {requirement}{lacking}"
