@@ -999,3 +999,44 @@ def test_a_project_building_extension_modules_is_recognised(tmp_path: Path, file
                                                             compiles: bool) -> None:
     write(tmp_path, {**files, "tests/test_a.py": ""})
     assert inspect_project(tmp_path).builds_extensions is compiles
+
+
+def test_hatch_environments_give_the_test_set(tmp_path: Path) -> None:
+    # hatch's own `hatch-test` env is the test group; envs inherit from `default` (unless their
+    # template says otherwise); features are the project's extras; context formatting is skipped
+    write(tmp_path, {"pyproject.toml": """\
+[project]
+name = "hatched"
+dependencies = ["attrs"]
+[project.optional-dependencies]
+yaml = ["pyyaml"]
+[tool.hatch.envs.default]
+dependencies = ["coverage[toml]", "{root:uri}/vendor/thing"]
+[tool.hatch.envs.hatch-test]
+extra-dependencies = ["pytest-asyncio"]
+features = ["yaml"]
+[tool.hatch.envs.lint]
+template = "lint"
+dependencies = ["ruff"]
+""", "tests/test_a.py": ""})
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.test_dependencies) == reqs(["coverage[toml]", "pytest-asyncio", "pyyaml"])
+    assert "pyproject.toml [tool.hatch.envs]" in project.sources
+    assert ("ruff", "Hatch environment 'lint'") in project.optional_requirements
+
+
+def test_pdm_dev_groups_give_the_test_set(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": """\
+[project]
+name = "pdmed"
+[tool.pdm.dev-dependencies]
+test = ["pytest>=8", "-e file:///${PROJECT_ROOT}/plugins/x#egg=x", "pytest-mock"]
+lint = ["ruff"]
+""", "tests/test_a.py": ""})
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.test_dependencies) == reqs(["pytest>=8", "pytest-mock"])
+    assert "ruff" not in names_of(project)

@@ -29,6 +29,7 @@ from testdock.project.requirements import (
     requirement_text,
 )
 from testdock.project.testimports import imported_by_tests, imported_through_project
+from testdock.project.toolgroups import hatch_groups, pdm_groups
 from testdock_pytest.collection.importnames import declared_module_names, module_names
 
 TEST_GROUPS = ("test", "tests", "testing")
@@ -212,6 +213,27 @@ def _dependency_groups(data: dict[str, Any], collected: _Collected) -> None:
     }
     collected.add("pyproject.toml [dependency-groups]", [],
                   _test_set(_expand_self(test, name, extras), groups))
+
+
+def _tool_groups(data: dict[str, Any], collected: _Collected) -> None:
+    """Hatch's environments and PDM's development groups: their test group, else the dev one.
+    An entry that is no requirement (Hatch's `{root:uri}` context formatting) is left out: a group
+    is read for what it declares, not refused for what testdock cannot read."""
+    name = str(table(data, "project").get("name", ""))
+    for source, kind, found in (
+            ("pyproject.toml [tool.hatch.envs]", "Hatch environment", hatch_groups(data)),
+            ("pyproject.toml [tool.pdm.dev-dependencies]", "PDM group", pdm_groups(data))):
+        groups: dict[str, list[str]] = {}
+        for group, entries in found.items():
+            for entry in entries:
+                try:
+                    groups.setdefault(group, []).append(requirement_text(entry, f"{source} {group}"))
+                except BadInput:
+                    continue
+        test = [requirement for group in _pick_groups(groups) for requirement in groups[group]]
+        collected.declared += [(r, f"{kind} {group!r}") for group, requirements in groups.items()
+                               for r in requirements]
+        collected.add(source, [], _test_set(_expand_self(test, name, collected.extras), groups))
 
 
 def _poetry_table(entries: dict[str, Any], where: str, optional: bool = False) -> list[str]:
@@ -661,6 +683,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
     collected = _Collected()
     _pep621(data, collected)
     _dependency_groups(data, collected)
+    _tool_groups(data, collected)
     _poetry(data, collected)
     _setup_cfg(root, collected)
     _setup_py(root, collected)
