@@ -1040,3 +1040,30 @@ lint = ["ruff"]
 
     assert reqs(project.test_dependencies) == reqs(["pytest>=8", "pytest-mock"])
     assert "ruff" not in names_of(project)
+
+
+def test_what_tox_installs_in_every_environment_is_part_of_the_test_set(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "setup.py": ("from setuptools import setup\n"
+                     "setup(name='toxed', extras_require={'yaml': ['pyyaml']})\n"),
+        "requirements-test.txt": "hypothesis\n",
+        "tox.ini": """\
+[tox]
+envlist = py311, lint
+[testenv]
+deps =
+    pytest>=7
+    py38: mock
+    -rrequirements-test.txt
+    -r requirements/gone.txt
+    {[base]deps}
+    flake8
+extras = yaml
+[testenv:lint]
+deps = ruff
+""", "tests/test_a.py": ""})
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.test_dependencies) == reqs(["pytest>=7", "hypothesis", "pyyaml"])
+    assert "tox.ini [testenv]" in project.sources

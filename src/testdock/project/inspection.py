@@ -29,7 +29,7 @@ from testdock.project.requirements import (
     requirement_text,
 )
 from testdock.project.testimports import imported_by_tests, imported_through_project
-from testdock.project.toolgroups import hatch_groups, pdm_groups
+from testdock.project.toolgroups import hatch_groups, pdm_groups, tox_requirements
 from testdock_pytest.collection.importnames import declared_module_names, module_names
 
 TEST_GROUPS = ("test", "tests", "testing")
@@ -215,8 +215,9 @@ def _dependency_groups(data: dict[str, Any], collected: _Collected) -> None:
                   _test_set(_expand_self(test, name, extras), groups))
 
 
-def _tool_groups(data: dict[str, Any], collected: _Collected) -> None:
-    """Hatch's environments and PDM's development groups: their test group, else the dev one.
+def _tool_groups(root: Path, data: dict[str, Any], collected: _Collected) -> None:
+    """Hatch's environments and PDM's development groups: their test group, else the dev one;
+    and what tox installs in every environment.
     An entry that is no requirement (Hatch's `{root:uri}` context formatting) is left out: a group
     is read for what it declares, not refused for what testdock cannot read."""
     name = str(table(data, "project").get("name", ""))
@@ -234,6 +235,13 @@ def _tool_groups(data: dict[str, Any], collected: _Collected) -> None:
         collected.declared += [(r, f"{kind} {group!r}") for group, requirements in groups.items()
                                for r in requirements]
         collected.add(source, [], _test_set(_expand_self(test, name, collected.extras), groups))
+    tox: list[str] = []
+    for entry in tox_requirements(root, SELF_REFERENCE):  # its extras expand once all are read
+        try:
+            tox.append(requirement_text(entry, "tox.ini [testenv] deps"))
+        except BadInput:
+            continue
+    collected.add("tox.ini [testenv]", [], _without_dev_tools(tox))
 
 
 def _poetry_table(entries: dict[str, Any], where: str, optional: bool = False) -> list[str]:
@@ -683,7 +691,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
     collected = _Collected()
     _pep621(data, collected)
     _dependency_groups(data, collected)
-    _tool_groups(data, collected)
+    _tool_groups(root, data, collected)
     _poetry(data, collected)
     _setup_cfg(root, collected)
     _setup_py(root, collected)

@@ -1,11 +1,20 @@
-"""Test dependencies that project managers keep in their own tables: Hatch's environments and
-PDM's development groups. Read as the tools read them, as named groups of requirement strings."""
+"""Test dependencies that project managers keep in their own tables: Hatch's environments, PDM's
+development groups and tox's test environment. Read as the tools read them, as named groups of
+requirement strings."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
-from testdock.project.pyproject import table
+from testdock.errors import BadInput
+from testdock.project.pyproject import ini_lines, read_ini, table
+from testdock.project.requirements import read_requirements_file
+
+# a tox line that applies to some environments only (`py38: mock`, `tests,mypy: pytest`)
+_TOX_FACTORS = re.compile(r"^[\w.{},!-]+:\s")
+_TOX_INCLUDE = re.compile(r"^-r\s*(\S+)$")
 
 # Hatch's own test environment (`hatch test`), and its default one, which every other inherits
 _HATCH_TEST_ENV = "hatch-test"
@@ -50,3 +59,29 @@ def pdm_groups(data: dict[str, Any]) -> dict[str, list[str]]:
     return {name: [entry for entry in _strings(value) if not entry.startswith("-e")]
             for name, value in table(data, "tool", "pdm", "dev-dependencies").items()
             if _strings(value)}
+
+
+def tox_requirements(root: Path, project: str) -> list[str]:
+    """What tox's `[testenv]` installs in every environment: its `deps` (requirements files named
+    with `-r` included, where they exist) and `extras` (the project's, as `project[extra]`); the
+    lines of some environments only, and tox's substitutions, are left out."""
+    path = root / "tox.ini"
+    if not path.is_file():
+        return []
+    parser = read_ini(path)
+    if not parser.has_section("testenv"):
+        return []
+    found: list[str] = []
+    for line in ini_lines(parser.get("testenv", "deps", fallback="")):
+        if _TOX_FACTORS.match(line) or "{" in line or line.startswith(("-c", "--")):
+            continue
+        if include := _TOX_INCLUDE.match(line):
+            try:
+                found += read_requirements_file(root / include.group(1), root)
+            except BadInput:
+                continue  # a file the sdist left out, or one that is not the suite's
+            continue
+        found.append(line)
+    extras = [line for line in ini_lines(parser.get("testenv", "extras", fallback=""))
+              if not _TOX_FACTORS.match(line) and "{" not in line]
+    return found + ([f"{project}[{','.join(extras)}]"] if project and extras else [])
