@@ -164,11 +164,12 @@ def init(path: Path, force: bool, show_diff: bool, base_image: str | None, app: 
     click.echo(f"{project.name}: {python}, "
                f"{len(project.dependencies)} runtime + {len(project.test_dependencies)} test "
                f"dependencies, tests in {', '.join(project.test_paths)}, app {app_text}")
-    if project.builds_extensions and not settings.build_packages:
+    if project.builds_extensions:
         from testdock.images.render import COMPILERS
 
         click.echo(f"{project.name} compiles extension modules of its own: {', '.join(COMPILERS)} "
-                   "where it is built (set [tool.testdock] build_packages to choose others)")
+                   "where it is built (name the libraries' headers it needs in [tool.testdock] "
+                   "build_packages)")
     changed = len(written) + sum(action != "unchanged" for action, _ in placed)
     click.echo(f"{changed} file(s) written." if changed else "Nothing to change.")
 

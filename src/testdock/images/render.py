@@ -112,7 +112,7 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
         "build_packages": " ".join(build_packages(project, settings)),
         # the project's own wheel is built where the compilers are, and only the wheel goes on
         "project_wheel": project.installable and bool(build_packages(project, settings)),
-        "python_headers": project.builds_extensions and not settings.build_packages,
+        "python_headers": project.builds_extensions,
         "command": json.dumps(default_command(phase, project, settings)),
         "user_id": USER_ID,
         "user_name": USER_NAME,
@@ -129,9 +129,10 @@ COMPILERS = ("gcc", "g++", "libc6-dev")
 
 
 def build_packages(project: Project, settings: Settings) -> list[str]:
-    """The Debian packages the dependency stages install: the user's, else the compilers where
-    the project builds extension modules of its own."""
-    return list(settings.build_packages or (COMPILERS if project.builds_extensions else ()))
+    """The Debian packages the dependency stages install: the compilers where the project builds
+    extension modules of its own, and the user's (the headers of the libraries it links)."""
+    compilers = COMPILERS if project.builds_extensions else ()
+    return list(dict.fromkeys([*compilers, *settings.build_packages]))
 
 
 def _package_dirs(project: Project) -> list[str]:
