@@ -16,6 +16,7 @@ from testdock_pytest.sharding import selection as shards
 
 HAS_XDIST = importlib.util.find_spec("xdist") is not None  # asked before any stub is in place
 if HAS_XDIST:
+    from testdock_pytest.parallel import alone
     from testdock_pytest.parallel.hooks import (  # noqa: F401  (hooks, found by name)
         hash_seed_line,
         pytest_handlecrashitem,
@@ -53,6 +54,9 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption("--testdock-stub", action="append", default=[], metavar="MODULE",
                     help="Stub this module even when it is installed (repeatable).")
     if HAS_XDIST:
+        group.addoption("--no-testdock-recheck", action="store_true", default=False,
+                        help="Do not run a run's few failures again alone, at the end of a run with "
+                             "workers, to name the tests that fail only beside others.")
         if any(is_xdist(plugin) for plugin in pluginmanager.get_plugins()):
             add_dist_choice(parser)  # xdist was registered first
         else:
@@ -137,6 +141,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if HAS_XDIST:
         same_hash_seed_for_workers(config)
         register_controller_hooks(config)
+        alone.register(config)
     progress.register(config)
     memory.register(config)
     shards.register(config)

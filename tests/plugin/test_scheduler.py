@@ -748,3 +748,34 @@ def test_the_history_is_read_once_for_the_plan_and_the_scheduler(
     config.option.numprocesses, config.option.tx = workers, ["popen"] * workers
     scheduler = hooks.pytest_xdist_make_scheduler(config, log=None)
     assert isinstance(scheduler.model, MemoryModel) and len(reads) == 1
+
+
+def test_failures_that_pass_alone_are_named_at_the_end_of_a_run_with_workers(
+        pytester: pytest.Pytester) -> None:
+    """anyio's `test_nonexistent_main_module` reads `__main__.__file__`, which an xdist worker's
+    `__main__` lacks: it fails under workers and passes in one process. The run still fails; the
+    summary names that test, and not the one that fails anyway."""
+    pytester.makepyfile(test_mixed="""
+        import __main__
+
+        def test_reads_main_file():
+            assert hasattr(__main__, "__file__")
+
+        def test_always_fails():
+            assert False
+
+        def test_passes():
+            pass
+    """)
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "memory", "-p", "no:randomly")
+    assert result.parseoutcomes() == {"failed": 2, "passed": 1}
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    output = result.stdout.str()
+    section = output.split("failed beside other tests, passed alone")[1].split("short test summary")[0]
+    assert "1 of the 2 failed test(s) pass when run again alone" in section
+    assert "  test_mixed.py::test_reads_main_file" in section
+    assert "test_always_fails" not in section
+    # nothing of the re-run reaches the run's own results, and it can be turned off
+    assert not (pytester.path / "junit.xml").exists()
+    quiet = pytester.runpytest_subprocess("-n", "2", "--no-testdock-recheck", "-p", "no:randomly")
+    assert "pass when run again alone" not in quiet.stdout.str()
