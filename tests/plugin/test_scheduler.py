@@ -372,6 +372,18 @@ def test_sub_millisecond_suites_run_serially_once_handing_tests_out_is_measured_
     assert choose_workers(model(27000, 0.0005, None), 2)[0] == 0  # the assumed cost: serial too
 
 
+def test_what_a_serial_run_costs_around_its_tests_counts_against_it() -> None:
+    """werkzeug: 948 tests took 9.8 s of their own; with workers the run took 12.8 s, the next,
+    serial by the plan, 16.7 s: pytest's own work around each test (7 ms there) was not weighed."""
+    def model(serial_cost: float | None) -> MemoryModel:
+        expected = {f"t{i // 100}.py::test_{i}": (0, 9.8 / 948) for i in range(948)}
+        return MemoryModel(4096 * MiB, 0.0, 60 * MiB, expected, 64 * MiB, worker_start=2.5,
+                           dispatch_cost=0.0117, dispatch_samples=3, serial_cost=serial_cost)
+    count, reason = choose_workers(model(None), 2)  # before serial runs measured it
+    assert count == 0 and "(+0.0s around them in one process)" in reason
+    assert choose_workers(model(0.0073), 2)[0] == 2
+
+
 def test_a_long_suite_goes_serial_only_once_several_runs_with_workers_said_so() -> None:
     """DRF: its one run with workers shared the machine with image builds, measured handing out
     at 70 ms a test, and every later run was serial: 116 s where two workers save up to 55 s."""
@@ -527,6 +539,10 @@ def test_auto_workers_follow_the_budget_and_never_exceed_the_cpus(pytester: pyte
     assert "testdock -n auto: serial: the tests took" in serial.stdout.str()
     assert "to start (measured)" in serial.stdout.str()
     assert "created:" not in serial.stdout.str()
+    # and what the serial run cost around its tests, for the next plan
+    history = json.loads((pytester.path / ".testdock" / "memory-history.json").read_text())
+    assert len(history["serial_cost"]) == 1 and history["serial_cost"][0] > 0
+    assert len(history["dispatch_cost"]) == 1  # a serial run measures no distribution
 
 
 def test_a_serial_plan_runs_past_a_collection_error_as_workers_do(pytester: pytest.Pytester) -> None:

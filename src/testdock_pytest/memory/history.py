@@ -216,19 +216,22 @@ def load_history(path: Path) -> dict[str, Any]:
 def update_history(path: Path, records: list[TestMemory], keep: int,
                    startups: dict[str, float] | None = None,
                    worker_memory: list[int] | None = None,
-                   dispatch: float | None = None) -> dict[str, Any]:
+                   dispatch: float | None = None, serial: float | None = None) -> dict[str, Any]:
     """Add this run's records (the last `keep` runs per test), its workers' start-up times and
-    memory, and what distributing a test to workers cost (see dispatch_cost); forget long-unseen
-    tests."""
+    memory, and what a test cost beyond its own time, distributed to workers (see dispatch_cost)
+    or in one process (`serial`); forget long-unseen tests."""
     with _no_garbage_collection():
-        return _updated_history(path, records, keep, startups, worker_memory, dispatch)
+        return _updated_history(path, records, keep, startups, worker_memory, dispatch, serial)
 
 
 def _updated_history(path: Path, records: list[TestMemory], keep: int, startups: dict[str, float] | None,
-                     worker_memory: list[int] | None, dispatch: float | None) -> dict[str, Any]:
+                     worker_memory: list[int] | None, dispatch: float | None,
+                     serial: float | None) -> dict[str, Any]:
     history = load_history(path)
     if dispatch is not None:
         history["dispatch_cost"] = [*history.get("dispatch_cost", []), round(dispatch, 6)][-keep:]
+    if serial is not None:
+        history["serial_cost"] = [*history.get("serial_cost", []), round(serial, 6)][-keep:]
     if startups:
         history["worker_start"] = [*history.get("worker_start", []), *startups.values()][-keep:]
     if worker_memory:
@@ -285,6 +288,13 @@ def dispatch_cost(history: dict[str, Any]) -> float | None:
     return costs[len(costs) // 2] if costs else None
 
 
+def serial_cost(history: dict[str, Any]) -> float | None:
+    """What a test cost serial runs beyond its own time (the median of recent ones): pytest's own
+    work around each test (its reports, the JUnit file, the plugins' hooks) and the collection."""
+    costs = sorted(float(value) for value in history.get("serial_cost", []))
+    return costs[len(costs) // 2] if costs else None
+
+
 def dispatch_samples(history: dict[str, Any]) -> int:
     """Of how many recent runs with workers dispatch_cost is the median."""
     return len(history.get("dispatch_cost", []))
@@ -310,7 +320,7 @@ def merge_histories(histories: list[dict[str, Any]]) -> dict[str, Any]:
                 tests[nodeid] = entry
     run = max((int(history.get("run", 0)) for history in histories), default=0)
     merged: dict[str, Any] = {"version": HISTORY_VERSION, "run": run, "tests": tests}
-    for key in ("worker_start", "worker_memory", "dispatch_cost"):
+    for key in ("worker_start", "worker_memory", "dispatch_cost", "serial_cost"):
         values = [value for history in histories for value in history.get(key, [])]
         if values:
             merged[key] = values

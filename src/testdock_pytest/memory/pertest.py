@@ -303,10 +303,13 @@ class MemoryPlugin:
                          self.leak_checks, self.overhead)
             keep = int(self.config.getini("testdock_history_runs") or 10)
             workers = len(self.config.getoption("tx", None) or []) if self.overhead.workers else 0
-            dispatch = run_dispatch_cost(time.perf_counter() - self._began, workers, self.records,
+            elapsed = time.perf_counter() - self._began
+            dispatch = run_dispatch_cost(elapsed, workers, self.records,
                                          self.overhead.worker_starts) if workers else None
+            # the same measure for a run in one process: what its tests cost beyond their own time
+            serial = None if workers else run_dispatch_cost(elapsed, 1, self.records, 0.0)
             update_history(history_path, self.records, keep, self.startups, self.overhead.worker_memory,
-                           dispatch)
+                           dispatch, serial)
         except OSError as error:
             self.config.issue_config_time_warning(
                 pytest.PytestWarning(f"testdock: cannot write the memory report: {error}"), stacklevel=2)

@@ -16,6 +16,7 @@ from testdock_pytest.memory.history import (
     dispatch_samples,
     expectations,
     load_history,
+    serial_cost,
     worker_memory,
     worker_start,
 )
@@ -42,7 +43,7 @@ def build_model(config: pytest.Config) -> MemoryModel:
                        conservative_default(expected), retained=retained, max_worker_rss=max_rss,
                        worker_start=worker_start(history), started=worker_memory(history),
                        dispatch_cost=dispatch_cost(history), dispatch_samples=dispatch_samples(history),
-                       shared_files=files)
+                       serial_cost=serial_cost(history), shared_files=files)
 
 
 def uses_memory_dist(config: pytest.Config) -> bool:
