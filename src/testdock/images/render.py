@@ -71,6 +71,7 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
              kept: list[str]) -> dict[str, Any]:
     spec = SPECS[phase]
     prefix = image_prefix(project, settings)
+    packages = build_packages(project, settings)
     return {
         "version": __version__,
         "phase": phase,
@@ -109,9 +110,9 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
                                                     *locked, *EXECUTION_TOOLS, "coverage", "execnet",
                                                     *settings.phases.execution.extra_requirements])),
         "system_packages": " ".join(settings.system_packages),
-        "build_packages": " ".join(build_packages(project, settings)),
+        "build_packages": " ".join(packages),
         # the project's own wheel is built where the compilers are, and only the wheel goes on
-        "project_wheel": project.installable and bool(build_packages(project, settings)),
+        "project_wheel": project.installable and bool(packages),
         "python_headers": project.builds_extensions,
         "command": json.dumps(default_command(phase, project, settings)),
         "user_id": USER_ID,

@@ -215,9 +215,8 @@ def _dependency_groups(data: dict[str, Any], collected: _Collected) -> None:
                   _test_set(_expand_self(test, name, extras), groups))
 
 
-def _tool_groups(root: Path, data: dict[str, Any], collected: _Collected) -> None:
-    """Hatch's environments and PDM's development groups: their test group, else the dev one;
-    and what tox installs in every environment.
+def _tool_groups(data: dict[str, Any], collected: _Collected) -> None:
+    """Hatch's environments and PDM's development groups: their test group, else the dev one.
     An entry that is no requirement (Hatch's `{root:uri}` context formatting) is left out: a group
     is read for what it declares, not refused for what testdock cannot read."""
     name = str(table(data, "project").get("name", ""))
@@ -235,6 +234,10 @@ def _tool_groups(root: Path, data: dict[str, Any], collected: _Collected) -> Non
         collected.declared += [(r, f"{kind} {group!r}") for group, requirements in groups.items()
                                for r in requirements]
         collected.add(source, [], _test_set(_expand_self(test, name, collected.extras), groups))
+
+
+def _tox(root: Path, collected: _Collected) -> None:
+    """What tox installs in every environment."""
     tox: list[str] = []
     for entry in tox_requirements(root, SELF_REFERENCE):  # its extras expand once all are read
         try:
@@ -691,7 +694,8 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
     collected = _Collected()
     _pep621(data, collected)
     _dependency_groups(data, collected)
-    _tool_groups(root, data, collected)
+    _tool_groups(data, collected)
+    _tox(root, collected)
     _poetry(data, collected)
     _setup_cfg(root, collected)
     _setup_py(root, collected)
