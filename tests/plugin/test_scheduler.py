@@ -795,3 +795,54 @@ def test_failures_that_pass_alone_are_named_at_the_end_of_a_run_with_workers(
     assert not (pytester.path / "junit.xml").exists()
     quiet = pytester.runpytest_subprocess("-n", "2", "--no-testdock-recheck", "-p", "no:randomly")
     assert "pass when run again alone" not in quiet.stdout.str()
+
+
+def test_ids_made_of_values_each_worker_makes_anew_do_not_stop_the_run(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """marshmallow's `[17:31:47 2026-12-03]`: plain xdist stops at "Different tests were
+    collected" when two workers collect a second apart; the process id stands for the clock."""
+    monkeypatch.delenv("TESTDOCK_MEMORY_DIR", raising=False)
+    pytester.makepyfile(test_made="""
+        import os, pytest
+
+        @pytest.mark.parametrize("made", [os.getpid(), 1])
+        def test_made_at_collection(made):
+            assert made
+
+        def test_plain():
+            pass
+    """)
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "memory", "-p", "no:randomly")
+    result.assert_outcomes(passed=3)
+    assert "1 test id(s) differ between the workers' collections" in result.stdout.str()
+    assert "Different tests were collected" not in result.stdout.str()
+
+
+def test_collections_that_differ_in_their_tests_still_stop_the_run(pytester: pytest.Pytester,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TESTDOCK_MEMORY_DIR", raising=False)
+    pytester.makepyfile(test_made="""
+        import os, pytest
+
+        FEWER = os.environ.get("PYTEST_XDIST_WORKER") == "gw1"
+
+        @pytest.mark.parametrize("made", range(2 if FEWER else 3))
+        def test_made_at_collection(made):
+            pass
+    """)
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "memory", "-p", "no:randomly")
+    assert "Different tests were collected" in result.stdout.str()
+    assert result.ret != 0
+
+
+@pytest.mark.parametrize(("other", "same"), [
+    (["t.py::a[1]", "t.py::b"], True),
+    (["t.py::a[2]", "t.py::b"], True),
+    (["t.py::c[1]", "t.py::b"], False),  # another test at that place
+    (["t.py::a", "t.py::b"], False),
+    (["t.py::a[1]"], False),
+])
+def test_same_tests_compares_all_but_parametrization_ids(other: list[str], same: bool) -> None:
+    from testdock_pytest.parallel.scheduler import same_tests
+
+    assert same_tests(["t.py::a[1]", "t.py::b"], other) is same

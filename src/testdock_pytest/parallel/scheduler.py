@@ -37,6 +37,18 @@ SKIP_SCAN = 5000  # ... and passed over as siblings of a test being measured, at
 REPLACEMENT_WAIT = 5.0  # seconds a fresh worker waits, at most, for a retired one's memory to go
 
 
+def same_tests(first: Sequence[str], other: Sequence[str]) -> bool:
+    """Two workers' collections name the same tests in the same order, their parametrization ids
+    aside: ids made of the time or of random values (`test_parse[17:31:47 2026-12-03]`) differ
+    between workers that collect a second apart, and plain xdist stops the run there. Tests are
+    handed out by position, so each still runs once, with the values its worker made."""
+    def same_test(mine: str, theirs: str) -> bool:
+        return mine == theirs or ("[" in mine and "[" in theirs
+                                  and mine.partition("[")[0] == theirs.partition("[")[0])
+
+    return len(first) == len(other) and all(map(same_test, first, other))
+
+
 class MemoryScheduling(LoadScheduling):
     collection: list[str] | None
     pending: list[int]
@@ -60,6 +72,7 @@ class MemoryScheduling(LoadScheduling):
         self.starting = 0  # replacement workers started and not yet ready (not in node2pending)
         self.solo: list[int] = []  # tests a worker died running: re-run alone at the end
         self.crashes: Counter[str] = Counter()
+        self.differing_ids = 0  # tests whose parametrization ids differ between the workers
 
     # -- the memory arithmetic ---------------------------------------------------------------
     def _running(self, node: WorkerController) -> int | None:
@@ -227,6 +240,41 @@ class MemoryScheduling(LoadScheduling):
             time.sleep(0.02)
 
     # -- xdist's scheduling interface --------------------------------------------------------
+    def _check_nodes_have_same_collection(self) -> bool:
+        collections = list(self.node2collection.values())
+        if not all(same_tests(collections[0], other) for other in collections[1:]):
+            return bool(super()._check_nodes_have_same_collection())  # xdist reports the difference
+        self.differing_ids = sum(any(other[index] != test for other in collections[1:])
+                                 for index, test in enumerate(collections[0]))
+        if self.differing_ids:
+            reporter = self.config.pluginmanager.get_plugin("terminalreporter") if self.config else None
+            if reporter is not None:
+                example = next(test for index, test in enumerate(collections[0])
+                               if any(other[index] != test for other in collections[1:]))
+                reporter.write_line(
+                    f"testdock: {self.differing_ids} test id(s) differ between the workers' collections, "
+                    f"their parametrization aside (ids made of the time or of random values, e.g. "
+                    f"{example}): run by position, each once")
+        return True
+
+    def add_node_collection(self, node: WorkerController, collection: Sequence[str]) -> None:
+        if self.collection is not None and list(collection) != self.collection \
+                and same_tests(self.collection, collection):
+            self.node2collection[node] = list(collection)  # a replacement, its ids made anew
+            return
+        super().add_node_collection(node, collection)
+
+    def _position(self, nodeid: str) -> int:
+        """The test's index in the run's collection, by the id a worker gave it."""
+        assert self.collection is not None
+        try:
+            return self.collection.index(nodeid)
+        except ValueError:
+            for collection in self.node2collection.values():
+                if nodeid in collection:
+                    return int(collection.index(nodeid))
+            raise
+
     def schedule(self) -> None:
         assert self.collection_is_completed
         if self.collection is None:
@@ -265,7 +313,7 @@ class MemoryScheduling(LoadScheduling):
 
     def mark_test_pending(self, item: str) -> None:
         assert self.collection is not None
-        self.pending.insert(0, self.collection.index(item))
+        self.pending.insert(0, self._position(item))
         self._fill_all()
 
     def remove_node(self, node: WorkerController) -> str | None:
@@ -294,7 +342,7 @@ class MemoryScheduling(LoadScheduling):
         self.crashes[nodeid] += 1
         if self.crashes[nodeid] > 1 or self.collection is None:
             return False
-        self.solo.append(self.collection.index(nodeid))
+        self.solo.append(self._position(nodeid))
         return True
 
     @property
