@@ -14,6 +14,7 @@ import pytest
 from testdock.monitor.junit import junit_from_progress
 from testdock.monitor.metrics import RunMetrics
 from testdock.monitor.plot import plot_memory
+from testdock.monitor.resources import Resources
 from testdock.monitor.sampler import MemorySampler
 from testdock.monitor.session import MonitoringFiles, MonitoringSession
 from testdock.monitor.sources import CgroupSource, Reading, cgroup_files
@@ -135,6 +136,46 @@ def test_a_limit_that_reads_as_gone_at_the_end_is_still_the_limit(tmp_path: Path
     sampler.sample_once()
     stats = sampler.stop()
     assert stats.limit == 1000 * MiB and stats.headroom == 700 * MiB
+
+
+class _OneBusyCpu:
+    """A source whose CPU counter runs with the clock: one CPU busy all the time."""
+
+    name = "busy"
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def read(self) -> Reading | None:
+        return Reading(MiB, None, Resources(cpu_seconds=time.monotonic() - self.started))
+
+    def close(self) -> None:
+        pass
+
+
+class _SlowFollower(ProgressFollower):
+    """Following the progress file takes long every other sample (a big file's new lines)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.polls = 0
+
+    def poll(self) -> None:
+        self.polls += 1
+        time.sleep(0.15 if self.polls % 2 else 0.0)
+        super().poll()
+
+
+def test_the_cpu_rate_is_over_the_readings_own_interval(tmp_path: Path) -> None:
+    """aiohttp's run said "peak 2975% of a CPU" on a 2-CPU machine: the interval was timed after
+    the progress file was followed, not when the counter was read."""
+    progress = tmp_path / "progress.jsonl"
+    progress.write_text("")
+    sampler = MemorySampler(_OneBusyCpu(), tmp_path / "memory.csv", _SlowFollower(progress), interval=0.01)
+    for _ in range(6):
+        sampler.sample_once()
+    stats = sampler.stop()
+    assert 90 <= stats.peak_cpu_percent <= 115
 
 
 def test_sampler_thread_samples_at_10_hz_or_more(tmp_path: Path) -> None:
