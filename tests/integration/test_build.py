@@ -253,11 +253,17 @@ def _setuptools_project(root: Path, files: dict[str, str]) -> Path:
 
 def test_a_flat_setuptools_project_builds_and_runs(tmp_path: Path, base_image: str,
                                                    docker_client: docker.DockerClient) -> None:
-    """docker/ next to a flat layout must not become a 'package' in the image's install."""
+    """docker/ next to a flat layout must not become a 'package' in the image's install; a test
+    module written for a newer Python does not fail the build."""
     root = _setuptools_project(tmp_path / "flatpkg", {
         "flatpkg/__init__.py": "def double(x: int) -> int:\n    return 2 * x\n",
         "tests/test_double.py": ("from flatpkg import double\n\n"
-                                 "def test_double():\n    assert double(2) == 4\n")})
+                                 "def test_double():\n    assert double(2) == 4\n"),
+        # cattrs's tests of PEP 695 generics, left out by its conftest below Python 3.12: the
+        # build's bytecode step must not fail on them
+        "tests/test_generics_695.py": "class Box[T]:\n    pass\n\ndef test_box():\n    assert Box\n",
+        "tests/conftest.py": ("import sys\n\ncollect_ignore = [] if sys.version_info >= (3, 12) "
+                              "else ['test_generics_695.py']\n")})
     init = run_cli("init", str(root), "--base-image", base_image)
     assert init.returncode == 0 and "setuptools discovers packages automatically" in init.stderr
     result = run_cli("build", str(root), "--phase", "execution", "--tag", "flat")
@@ -266,7 +272,7 @@ def test_a_flat_setuptools_project_builds_and_runs(tmp_path: Path, base_image: s
                                              network_mode="host", labels={"io.testdock.test": "1"})
     try:
         assert container.wait(timeout=300)["StatusCode"] == 0, container.logs().decode()[-2000:]
-        assert "1 passed" in container.logs().decode()
+        assert "1 passed" in container.logs().decode()  # the base image has Python 3.11
     finally:
         container.remove(force=True)
 
@@ -289,19 +295,20 @@ PyMODINIT_FUNC PyInit__speed(void) { return PyModule_Create(&module); }
 
 def test_a_project_with_a_c_extension_builds_with_zero_settings_and_no_compiler_ships(
         tmp_path: Path, base_image: str, docker_client: docker.DockerClient) -> None:
-    """msgpack, SQLAlchemy...: the project's own C code is compiled where the compilers are
-    (found by the project's setup.py), and the final image has its compiled module, not gcc."""
+    """msgpack, SQLAlchemy, yarl...: the project's own C code is compiled where the compilers are
+    (found by the project's setup.py), and the final image has its compiled module, not gcc; in a
+    flat layout, beside the sources too, which `python -m pytest` in /app imports."""
     root = _setuptools_project(tmp_path / "cext", {
-        "src/cext/__init__.py": "", "src/cext/_speed.c": SPEED_C,
+        "cext/__init__.py": "", "cext/_speed.c": SPEED_C,
         "tests/test_speed.py": "from cext._speed import add\n\ndef test_add():\n    assert add(2, 3) == 5\n",
         "setup.py": 'from setuptools import Extension, setup\n'
-                    'setup(ext_modules=[Extension("cext._speed", ["src/cext/_speed.c"])])\n'})
+                    'setup(packages=["cext"], ext_modules=[Extension("cext._speed", ["cext/_speed.c"])])\n'})
     init = run_cli("init", str(root), "--base-image", base_image)
     assert init.returncode == 0 and "cext compiles extension modules of its own: gcc" in init.stdout
     result = run_cli("build", str(root), "--phase", "execution", "--tag", "cext")
     assert result.returncode == 0, result.stderr[-3000:]
     output = docker_client.containers.run(
-        "cext-execution:cext", ["sh", "-c", "pytest -q -p no:cacheprovider --no-cov -n 0 tests; "
+        "cext-execution:cext", ["sh", "-c", "python -m pytest -q -p no:cacheprovider --no-cov -n 0 tests; "
                                             "command -v gcc cc || echo no-compiler"],
         remove=True, network_mode="host").decode()
     assert "1 passed" in output and "no-compiler" in output, output[-2000:]
