@@ -30,6 +30,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from testdock_pytest.imagebuild.prune import site_packages
 from testdock_pytest.sizes import format_size
@@ -49,47 +50,57 @@ class ElfFacts:
 
 
 def elf_facts(path: Path) -> ElfFacts | None:
-    """What stripping `path` would remove, from its section headers; None for a file that is not
-    an ELF shared object or executable this reader understands."""
+    """What stripping `path` would remove, from its section headers (read alone: a library may
+    weigh hundreds of megabytes); None for a file that is not an ELF object this reader knows."""
     try:
         with path.open("rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] not in (1, 2) or data[5] not in (1, 2):
-        return None
-    wide = data[4] == 2
-    order = "<" if data[5] == 1 else ">"
-    try:
-        if wide:
-            section_offset, = struct.unpack_from(order + "Q", data, 0x28)
-            entry_size, count, names_index = struct.unpack_from(order + "HHH", data, 0x3A)
-            header = order + "IIQQQQIIQQ"
-        else:
-            section_offset, = struct.unpack_from(order + "I", data, 0x20)
-            entry_size, count, names_index = struct.unpack_from(order + "HHH", data, 0x2E)
-            header = order + "IIIIIIIIII"
-        sections = [struct.unpack_from(header, data, section_offset + index * entry_size)
-                    for index in range(count)]
-        names_at = sections[names_index][4]
-    except (struct.error, IndexError):
+            return _read_facts(handle)
+    except (OSError, struct.error, IndexError, ValueError):
         return None
 
+
+def _read_facts(handle: BinaryIO) -> ElfFacts | None:
+    ident = handle.read(64)
+    if len(ident) < 64 or ident[:4] != b"\x7fELF" or ident[4] not in (1, 2) or ident[5] not in (1, 2):
+        return None
+    wide = ident[4] == 2
+    order = "<" if ident[5] == 1 else ">"
+    if wide:
+        section_offset, = struct.unpack_from(order + "Q", ident, 0x28)
+        entry_size, count, names_index = struct.unpack_from(order + "HHH", ident, 0x3A)
+        header = order + "IIQQQQIIQQ"
+    else:
+        section_offset, = struct.unpack_from(order + "I", ident, 0x20)
+        entry_size, count, names_index = struct.unpack_from(order + "HHH", ident, 0x2E)
+        header = order + "IIIIIIIIII"
+    if count == 0 or entry_size < struct.calcsize(header):
+        return None
+
+    def read(offset: int, size: int) -> bytes:
+        handle.seek(offset)
+        data = handle.read(size)
+        if len(data) < size:
+            raise ValueError("truncated")
+        return data
+
+    table = read(section_offset, count * entry_size)
+    sections = [struct.unpack_from(header, table, index * entry_size) for index in range(count)]
+    names = read(sections[names_index][4], sections[names_index][5])
+
     def name(section: tuple[int, ...]) -> str:
-        start = names_at + section[0]
-        return data[start:data.find(b"\0", start)].decode("ascii", "replace")
+        return names[section[0]:names.find(b"\0", section[0])].decode("ascii", "replace")
 
     symbols = sum(section[5] for section in sections
                   if name(section) in (".symtab", ".strtab") or name(section).startswith(".debug"))
+    step = 16 if wide else 8
+    tag_format = order + ("qQ" if wide else "iI")
     patched = False
     for section in sections:
-        if section[1] != _SHT_DYNAMIC:
-            continue
-        step = 16 if wide else 8
-        tag_format = order + ("qQ" if wide else "iI")
-        for at in range(section[4], section[4] + section[5] - step + 1, step):
-            tag, _ = struct.unpack_from(tag_format, data, at)
-            patched = patched or tag in (_DT_RPATH, _DT_RUNPATH)
+        if section[1] == _SHT_DYNAMIC:
+            entries = read(section[4], section[5])
+            tags = {struct.unpack_from(tag_format, entries, at)[0]
+                    for at in range(0, len(entries) - step + 1, step)}
+            patched = patched or bool(tags & {_DT_RPATH, _DT_RUNPATH})
     return ElfFacts(symbols, patched)
 
 
