@@ -62,6 +62,7 @@ class Image:
     rebuild: float | None = None
     outcome: str = ""
     pruned: str = ""
+    stripped: str = ""
 
 
 @dataclass
@@ -147,6 +148,11 @@ def measure(name: str, root: Path, base_image: str) -> Project:
         removed = [line.split("testdock prune: ", 1)[1] for line in log.splitlines()
                    if "testdock prune: removed" in line]
         project.images["lean"].pruned = removed[-1] if removed else ""
+        # each build's last strip line: what went in all, or why nothing did
+        summaries = [line.split("testdock strip: ", 1)[1].strip() for line in log.splitlines()
+                     if "testdock strip: " in line and "(symbols and debug information)" not in line
+                     and "kept as it was" not in line]
+        project.images["lean"].stripped = " | ".join(dict.fromkeys(summaries))
         print("  rebuild after a code change", file=sys.stderr)
         touch_source(root)
         project.images["lean"].rebuild = _build(root, "lean")[0]
@@ -211,6 +217,8 @@ def main() -> None:
               f"{'yes' if project.same_versions else 'NO'}")
         if lean.pruned:
             print(f"{'':<10}pruned: {lean.pruned}")
+        if lean.stripped:
+            print(f"{'':<10}stripped: {lean.stripped}")
     print("targets (heavy project): lean <= 0.6 x naive, (lean - base) <= 0.6 x (naive - base); "
           "uv cold build <= 0.5 x pip's; distroless >= 60 MB smaller than lean; identical test outcomes")
 

@@ -4,6 +4,7 @@ and the JUnit file written for killed runs."""
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.request
 import xml.etree.ElementTree as ElementTree
@@ -176,6 +177,22 @@ def test_the_cpu_rate_is_over_the_readings_own_interval(tmp_path: Path) -> None:
         sampler.sample_once()
     stats = sampler.stop()
     assert 90 <= stats.peak_cpu_percent <= 115
+
+
+class _JumpingCounter(_OneBusyCpu):
+    """A counter read late: ten CPU seconds between two readings 10 ms apart."""
+
+    def read(self) -> Reading | None:
+        self.calls = getattr(self, "calls", 0) + 1
+        return Reading(MiB, None, Resources(cpu_seconds=10.0 * self.calls))
+
+
+def test_the_cpu_rate_never_exceeds_all_the_cpus(tmp_path: Path) -> None:
+    sampler = MemorySampler(_JumpingCounter(), tmp_path / "memory.csv", None, interval=0.01)
+    for _ in range(3):
+        sampler.sample_once()
+        time.sleep(0.01)
+    assert sampler.stop().peak_cpu_percent == 100.0 * (os.cpu_count() or 1)
 
 
 def test_sampler_thread_samples_at_10_hz_or_more(tmp_path: Path) -> None:

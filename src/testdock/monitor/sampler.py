@@ -125,6 +125,9 @@ class MemorySampler:
         if self._previous is not None:
             before_time, before = self._previous
             cpu = _percent(resources.cpu_seconds, before.cpu_seconds, elapsed - before_time)
+            # the counters are read a few milliseconds apart from the clock: never more than all
+            # the CPUs (50 ms intervals made 226% of 2 CPUs)
+            cpu = None if cpu is None else min(cpu, 100.0 * (os.cpu_count() or 1))
             throttled = _percent(resources.throttled_seconds, before.throttled_seconds, elapsed - before_time)
         self._previous = (elapsed, resources)
         if cpu is not None and cpu > stats.peak_cpu_percent:
