@@ -841,8 +841,11 @@ def test_collections_that_differ_in_their_tests_still_stop_the_run(pytester: pyt
     (["t.py::c[1]", "t.py::b"], False),  # another test at that place
     (["t.py::a", "t.py::b"], False),
     (["t.py::a[1]"], False),
+    (["t.py::b", "t.py::a[1]"], False),  # the same tests, another order
 ])
 def test_same_tests_compares_all_but_parametrization_ids(other: list[str], same: bool) -> None:
     from testdock_pytest.parallel.scheduler import same_tests
 
     assert same_tests(["t.py::a[1]", "t.py::b"], other) is same
+    # parametrized over a set of classes: the same ids, in each process's own order
+    assert not same_tests(["t.py::a[A]", "t.py::a[B]"], ["t.py::a[B]", "t.py::a[A]"])

@@ -38,15 +38,19 @@ REPLACEMENT_WAIT = 5.0  # seconds a fresh worker waits, at most, for a retired o
 
 
 def same_tests(first: Sequence[str], other: Sequence[str]) -> bool:
-    """Two workers' collections name the same tests in the same order, their parametrization ids
-    aside: ids made of the time or of random values (`test_parse[17:31:47 2026-12-03]`) differ
-    between workers that collect a second apart, and plain xdist stops the run there. Tests are
-    handed out by position, so each still runs once, with the values its worker made."""
-    def same_test(mine: str, theirs: str) -> bool:
-        return mine == theirs or ("[" in mine and "[" in theirs
-                                  and mine.partition("[")[0] == theirs.partition("[")[0])
-
-    return len(first) == len(other) and all(map(same_test, first, other))
+    """Two workers' collections name the same tests in the same order, ids made anew aside: ids
+    made of the time or of random values (`test_parse[17:31:47 2026-12-03]`) differ between
+    workers that collect a second apart, and plain xdist stops the run there. Tests are handed out
+    by position, so each still runs once, with the values its worker made. The same ids in
+    another order (a set of classes, ordered by address) are not the same tests at each place."""
+    if len(first) != len(other):
+        return False
+    differing = [(mine, theirs) for mine, theirs in zip(first, other, strict=True) if mine != theirs]
+    if not differing:
+        return True
+    mine_all, theirs_all = set(first), set(other)
+    return all("[" in mine and "[" in theirs and mine.partition("[")[0] == theirs.partition("[")[0]
+               and mine not in theirs_all and theirs not in mine_all for mine, theirs in differing)
 
 
 class MemoryScheduling(LoadScheduling):
