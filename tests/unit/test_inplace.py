@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.machinery
 from pathlib import Path
 
-from testdock_pytest.imagebuild.inplace import place
+from testdock_pytest.imagebuild.packagedata import place_compiled
 from tests.conftest import write_tree
 
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
@@ -20,7 +20,7 @@ def test_compiled_modules_go_beside_the_sources_and_nothing_else_moves(tmp_path:
     write_tree(app, {"yarl/__init__.py": "", "yarl/_quoting_c.pyx": "", "yarl/sub/__init__.py": "",
                      "src/own/__init__.py": "", f"src/own/_mine{SUFFIX}": "built in place already"})
     write_tree(site, {f"own/_mine{SUFFIX}": "compiled"})
-    placed = place(app, ["yarl", "src/own", "missing"], site)
+    placed = place_compiled(app, ["yarl", "src/own", "missing"], site)
     assert sorted(placed) == [f"yarl/_quoting_c{SUFFIX}", f"yarl/sub/_fast{SUFFIX}"]
     assert (app / "yarl" / f"_quoting_c{SUFFIX}").read_text() == "compiled"
     assert not (app / "yarl" / "gone").exists()  # no folder made that the sources do not have

@@ -3,12 +3,20 @@ that the build left out: files that setuptools-scm finds through git (or a MANIF
 name), which an image's build context does not have. A developer's checkout has them, and tests
 read them. Python modules are not copied: a build that leaves one out means to.
 
-    python packagedata.py PROJECT_DIR DISTRIBUTION FOLDER...   (FOLDER: src/pkg, relative)
+With --compiled-to APP, the other way too: the installed packages' compiled extension modules go
+beside their sources under APP, as a developer's `pip install -e .` or `build_ext --inplace` puts
+them: a flat-layout project's tests, run from /app, import its packages from there (`python -m
+pytest` and pytest's rootdir put /app first on the path, `--doctest-modules` imports the
+sources), and without them find no compiled module (yarl's `yarl._quoting_c`) or silently take
+the pure-Python fallback (msgpack's).
+
+    python packagedata.py PROJECT_DIR DISTRIBUTION FOLDER... [--compiled-to APP]   (FOLDER: src/pkg)
 
 Standard library only: it runs in the images, with the project's Python."""
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.metadata
 import os
 import pathlib
@@ -48,15 +56,51 @@ def fill(project: str, distribution: str, folders: list[str], site: str) -> list
     return copied
 
 
+def place_compiled(app: pathlib.Path, folders: list[str], site: pathlib.Path) -> list[str]:
+    """Copy each installed package's extension modules into its source folder under `app`, where
+    the folder they belong in exists and has none of its own; the files placed, relative to app."""
+    placed: list[str] = []
+    for folder in folders:
+        source = app / folder
+        installed = site / source.name
+        if not source.is_dir() or not installed.is_dir():
+            continue
+        for directory, subdirectories, names in os.walk(installed):
+            subdirectories[:] = [name for name in subdirectories if name != "__pycache__"]
+            here = pathlib.Path(directory)
+            for name in names:
+                if not name.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+                    continue
+                target = source / here.relative_to(installed) / name
+                if not target.parent.is_dir() or target.exists():
+                    continue
+                shutil.copy2(here / name, target)
+                placed.append(target.relative_to(app).as_posix())
+    return placed
+
+
 def main(arguments: list[str]) -> int:
+    app = None
+    if "--compiled-to" in arguments[:-1]:
+        at = arguments.index("--compiled-to")
+        app, arguments = pathlib.Path(arguments[at + 1]), arguments[:at] + arguments[at + 2:]
     if len(arguments) < 2:
         print(__doc__, file=sys.stderr)
         return 2
-    copied = fill(arguments[0], arguments[1], arguments[2:], sysconfig.get_paths()["purelib"])
+    site = sysconfig.get_paths()["purelib"]
+    copied = fill(arguments[0], arguments[1], arguments[2:], site)
     if copied:
         print(f"testdock: {len(copied)} file(s) of the project's packages the build left out, "
-              f"copied from its source: {', '.join(copied[:5])}{', ...' if len(copied) > 5 else ''}")
+              f"copied from its source: {_some(copied)}")
+    placed = place_compiled(app, arguments[2:], pathlib.Path(site)) if app else []
+    if placed:
+        print(f"testdock: {len(placed)} compiled module(s) of the project put beside its sources, "
+              f"where its tests import them: {_some(placed)}")
     return 0
+
+
+def _some(paths: list[str]) -> str:
+    return ", ".join(paths[:5]) + (", ..." if len(paths) > 5 else "")
 
 
 if __name__ == "__main__":
