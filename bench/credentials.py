@@ -20,7 +20,7 @@ from testdock.images.initialize import _dockerignore
 
 
 def make_context(root: Path, files: int) -> None:
-    (root / ".dockerignore").write_text(_dockerignore(None, ("tests",)))
+    (root / ".dockerignore").write_text(_dockerignore(None, ("tests",))[0])
     for index in range(files):
         folder = root / ("src" if index % 3 else "tests") / f"pkg{index % 50}" / f"sub{index % 7}"
         folder.mkdir(parents=True, exist_ok=True)

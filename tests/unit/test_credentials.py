@@ -61,8 +61,8 @@ def test_the_fast_walk_finds_what_the_docker_sdk_sends(tmp_path: Path) -> None:
 def test_inits_dockerignore_keeps_every_credential_out_at_any_depth(tmp_path: Path) -> None:
     nested = {f"nested/deep/{path}": text for path, text in CREDENTIALS.items()}
     write_tree(tmp_path, {**CREDENTIALS, **nested, "src/app.py": "print('hi')\n"})
-    (tmp_path / ".dockerignore").write_text(_dockerignore(None, ("tests",)))
-    received = set(Matcher(_dockerignore(None, ("tests",)).splitlines()).walk(tmp_path))
+    (tmp_path / ".dockerignore").write_text(_dockerignore(None, ("tests",))[0])
+    received = set(Matcher(_dockerignore(None, ("tests",))[0].splitlines()).walk(tmp_path))
     leaked = [path for path in CREDENTIALS if path in received or f"nested/deep/{path}" in received]
     # a private key or access key in an innocently named text file is left to the content check
     assert leaked == ["deploy/ops.txt", "conf/settings.ini"]
@@ -95,7 +95,7 @@ def test_the_check_stops_the_build_naming_the_files_and_the_ways_out(tmp_path: P
 def test_test_fixture_keys_that_init_lets_in_pass(tmp_path: Path) -> None:
     write_tree(tmp_path, {"tests/certs/server.key": PRIVATE_KEY, "tests/certs/ca.pem": CERTIFICATE,
                           "src/app.py": ""})
-    (tmp_path / ".dockerignore").write_text(_dockerignore(None, ("tests",)))
+    (tmp_path / ".dockerignore").write_text(_dockerignore(None, ("tests",))[0])
     assert suspects(tmp_path, fixture_patterns(["tests"])) == []
     assert [item.path for item in suspects(tmp_path)] == ["tests/certs/server.key"]
 
@@ -110,7 +110,7 @@ def test_fixtures_and_documented_examples_are_no_false_alarm(tmp_path: Path) -> 
         "README.md": "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n",
         "config/sample.ini": "key = AKIAIOSFODNN7EXAMPLE\n",  # AWS's documented example key id
         "src/app.py": ""})
-    (tmp_path / ".dockerignore").write_text(_dockerignore(None, ("tests",)))
+    (tmp_path / ".dockerignore").write_text(_dockerignore(None, ("tests",))[0])
     assert suspects(tmp_path, fixture_patterns(["tests"]), ["tests"]) == []
     check_context(tmp_path, test_paths=["tests"])
     sent = set(Matcher(read_patterns(tmp_path)).walk(tmp_path))  # what the engine receives

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import tomlkit
 
+from testdock.engine.dockerignore import Matcher
 from testdock.errors import BadInput
 from testdock.images.initialize import Action, InitOptions, apply, diff, plan
 from testdock.images.pluginwheel import legacy_files
@@ -150,6 +151,29 @@ def test_an_allow_list_dockerignore_gets_what_the_images_need(project: Path) -> 
     text = (project / ".dockerignore").read_text()
     assert text.index("*\n!src") < text.index("!docker")
     assert "!pyproject.toml" in text.split("!src", 1)[1]
+
+
+def test_what_the_projects_own_dockerignore_leaves_out_of_the_tests_is_reincluded_keys_still_out(
+        project: Path) -> None:
+    """pygments ships a .dockerignore for its docs image: `tests` and `.*` (its .coveragerc) out."""
+    (project / ".coveragerc").write_text("[run]\nbranch = true\n")
+    (project / "tests" / ".env").write_text("SECRET=1\n")
+    (project / "tests" / "server.pem").write_text("fixture\n")
+    (project / ".dockerignore").write_text("doc\ntests\n.*\n")
+    _, planned, warnings = plan(project, InitOptions())
+    assert any("leave out tests, .coveragerc" in warning for warning in warnings)
+    apply(project, planned)
+    text = (project / ".dockerignore").read_text()
+    assert text.index("doc\ntests\n.*") < text.index("\n!tests\n") < text.index("\n!.coveragerc\n")
+    matcher = Matcher([line for line in text.splitlines() if line and not line.startswith("#")])
+    assert not matcher.matches("tests/test_api.py") and not matcher.matches(".coveragerc")
+    assert matcher.matches("tests/.env") and not matcher.matches("tests/server.pem")  # a TLS fixture
+    assert matcher.matches("doc/index.rst")
+    _init(project)
+    assert (project / ".dockerignore").read_text() == text
+    (project / ".dockerignore").write_text(text.replace("doc\ntests\n.*\n", "doc\n"))
+    _init(project)
+    assert "re-includes" not in (project / ".dockerignore").read_text()  # nothing left out any more
 
 
 def test_flat_setuptools_layout_is_warned_about(tmp_path: Path) -> None:

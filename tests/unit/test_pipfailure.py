@@ -107,3 +107,18 @@ def test_what_a_build_from_source_lacked_is_said_with_what_to_install() -> None:
     rust = feed("#9 3.0   error: can't find Rust compiler\n")
     assert "a Rust toolchain" in (rust.explanation() or "")
     assert "pg_config" in (feed("#9 1.0 Error: pg_config executable not found.\n").explanation() or "")
+
+
+def test_development_packages_a_build_asks_for_are_named() -> None:
+    # lxml's own build (setup.py's pre-flight check) and a meson/pkg-config one
+    lxml = feed("#16 4.3 Processing /tmp/project\n#16 4.3       Error: Please make sure the libxml2 and "
+                "libxslt development packages are installed.\n#16 4.3 error: subprocess-exited-with-error\n")
+    assert lxml.explanation() == (
+        "a build from source failed: it lacked the development packages of libxml2 and libxslt: name them "
+        "in [tool.testdock] build_packages (Debian calls them lib<name>-dev: libxml2-dev, libxslt1-dev...)")
+    pkgconfig = feed("#16 2.0   Package 'cairo', required by 'virtual:world', not found\n")
+    assert (pkgconfig.explanation() or "").startswith(
+        "a build from source failed: it lacked the development files of cairo (pkg-config)")
+    assert "lib<name>-dev" in (pkgconfig.explanation() or "")
+    meson = feed("#16 2.0   Package libffi was not found in the pkg-config search path.\n")
+    assert "the development files of libffi" in (meson.explanation() or "")

@@ -23,6 +23,14 @@ _LACKS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"fatal error: ([\w./+-]+\.h): No such file or directory"),
      "the C header {0}: name the Debian package that has it (usually lib<name>-dev) in "
      "[tool.testdock] build_packages"),
+    (re.compile(r"[Mm]ake sure the ([\w+.-]+(?:(?:,| and| or) [\w+.-]+)*) development packages "
+                r"are installed"),
+     "the development packages of {0}: name them in [tool.testdock] build_packages (Debian calls "
+     "them lib<name>-dev: libxml2-dev, libxslt1-dev...)"),
+    (re.compile(r"Package '?([\w+.-]+)'?,? (?:required by '[^']*', )?(?:was )?not found"
+                r"(?: in the pkg-config search path)?"),
+     "the development files of {0} (pkg-config): name the Debian package that has them (usually "
+     "lib<name>-dev) in [tool.testdock] build_packages"),
     (re.compile(r"pg_config executable not found|pg_config is required"),
      "PostgreSQL's pg_config: name libpq-dev in [tool.testdock] build_packages (libpq5 in system_packages)"),
     (re.compile(r"can't find Rust compiler|cargo:? not found|Cargo, the Rust package manager, is not"),

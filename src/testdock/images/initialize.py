@@ -14,6 +14,7 @@ from tomlkit.exceptions import TOMLKitError
 
 from testdock import __version__
 from testdock.engine.credentials import IGNORE_LINES, fixture_patterns
+from testdock.engine.dockerignore import Matcher
 from testdock.errors import BadInput
 from testdock.images import basepython
 from testdock.images.pluginwheel import (
@@ -24,7 +25,7 @@ from testdock.images.pluginwheel import (
     write_wheel,
 )
 from testdock.images.render import base_image, image_prefix, render_files
-from testdock.images.stamps import Ownership, merge_block, ownership, stamp
+from testdock.images.stamps import Ownership, merge_block, ownership, remove_block, stamp
 from testdock.project.inspection import Project, inspect_project
 from testdock.project.pyproject import read_toml
 from testdock.project.settings import Settings, load_settings, settings_from_table
@@ -38,6 +39,9 @@ DOCKERIGNORE_LINES = [
     "test-results", "monitoring/*.csv", "monitoring/*.png", "monitoring/*.prom", "logs/*.log",
     ".testdock", ".benchmarks",
 ]
+# the files of the project's settings the images read (pytest's, coverage's)
+NEEDED_SETTINGS = ("pyproject.toml", "setup.cfg", "pytest.ini", ".pytest.ini", "tox.ini", "conftest.py",
+                   ".coveragerc")
 # With an allow-list .dockerignore ("*" then "!src"...), the images still need these.
 DOCKERIGNORE_REINCLUDES = ["!docker", "!pyproject.toml", "!setup.py", "!setup.cfg", "!README*",
                            "!LICEN[CS]E*", "!requirements*.txt", "!requirements"]
@@ -137,16 +141,44 @@ def _pyproject_text(root: Path, project: Project, settings: Settings, options: I
     return tomlkit.dumps(document)
 
 
-def _dockerignore(old: str | None, test_paths: tuple[str, ...] = ()) -> str:
+def _dockerignore(old: str | None, test_paths: tuple[str, ...] = (),
+                  root: Path | None = None) -> tuple[str, list[str]]:
     """testdock's exclusions first, so the user's own lines (re-includes too) win; an allow-list
     file also gets the re-includes the images need, last. Keys and certificates stay out of the
-    images, except under the test paths, where they are the tests' fixtures (TLS tests)."""
+    images, except under the test paths, where they are the tests' fixtures (TLS tests). What the
+    project's own lines leave out that the images need (its tests, its pytest and coverage
+    settings: a .dockerignore written for another image, pygments's docs) is re-included last
+    too, keys and certificates out again. Returns the text and what was re-included that way."""
     fixtures = [f"!{pattern}" for pattern in fixture_patterns(test_paths)]
-    text = merge_block(old, [*DOCKERIGNORE_LINES, *fixtures], at_top=True)
+    # (the re-includes block repeats the key lines: not the user's own, which the top block skips)
+    text = merge_block(remove_block(old or "", name="re-includes"), [*DOCKERIGNORE_LINES, *fixtures],
+                       at_top=True)
     user_lines = {line.strip() for line in (old or "").splitlines()}
-    if user_lines & {"*", "**", "/*"}:
-        text = merge_block(text, DOCKERIGNORE_REINCLUDES, name="re-includes")
-    return text
+    reincludes = list(DOCKERIGNORE_REINCLUDES) if user_lines & {"*", "**", "/*"} else []
+    left_out = _left_out(text, test_paths, root) if root else []
+    if left_out:
+        reincludes += [f"!{path}" for path in left_out] + [*IGNORE_LINES, *fixtures]
+    if reincludes:
+        text = merge_block(text, reincludes, name="re-includes", repeat=bool(left_out))
+    return text, left_out
+
+
+def _left_out(text: str, test_paths: tuple[str, ...], root: Path) -> list[str]:
+    """The test paths and the settings files the images need that these lines leave out."""
+    matcher = Matcher([line.strip() for line in text.splitlines()
+                       if line.strip() and not line.lstrip().startswith("#")])
+    needed = [path.strip("/") for path in test_paths
+              if path not in (".", "") and not any(c in path for c in "*?[") and (root / path).exists()]
+    needed += [name for name in NEEDED_SETTINGS if (root / name).is_file()]
+    left_out = []
+    for path in needed:
+        # a folder's first test module too: `tests/*.py` leaves the folder in, its modules out
+        folder = (root / path).is_dir()
+        first = next(files_of_tests(root, [path], modules_only=True), None) if folder else None
+        inside = [first.relative_to(root).as_posix()] if first else []
+        if any(matcher.matches(candidate) for candidate in [path, *inside]):
+            left_out.append(path)
+    return left_out
 
 
 def _flat_setuptools_warning(root: Path, project: Project, data: dict[str, object]) -> str | None:
@@ -198,14 +230,17 @@ def plan(root: Path, options: InitOptions) -> tuple[Project, list[PlannedFile], 
         files.append(_plan_one(relative, old, stamp(body, __version__), owned))
     _check_writable(root, ".dockerignore")
     old_ignore = read_existing(root / ".dockerignore")
-    files.append(_plan_one(".dockerignore", old_ignore, _dockerignore(old_ignore, project.test_paths),
-                           owned=True))
+    ignore_text, left_out = _dockerignore(old_ignore, project.test_paths, root)
+    files.append(_plan_one(".dockerignore", old_ignore, ignore_text, owned=True))
     old_pyproject = read_existing(root / "pyproject.toml")
     new_pyproject = _pyproject_text(root, project, settings, options)
     files.append(_plan_one("pyproject.toml", old_pyproject, new_pyproject, owned=True))
     warnings = [f"kept {item.path}: edited since testdock wrote it, or not written by testdock "
                 "(--force overwrites it, --diff shows the difference)"
                 for item in files if item.action is Action.KEEP]
+    if left_out:
+        warnings.append(f".dockerignore: the project's own lines leave out {', '.join(left_out)} (written "
+                        "for another image?); the test images need them: re-included at the end of the file")
     python_warning = basepython.describe(project, settings)[1]
     if python_warning:
         warnings.append(python_warning)

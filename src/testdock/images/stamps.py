@@ -38,16 +38,18 @@ def ownership(existing: str | None) -> Ownership:
     return Ownership.OURS if match.group(1) == _digest(body) else Ownership.EDITED
 
 
-def merge_block(existing: str | None, lines: list[str], name: str = "", at_top: bool = False) -> str:
+def merge_block(existing: str | None, lines: list[str], name: str = "", at_top: bool = False,
+                repeat: bool = False) -> str:
     """`existing` with testdock's block (by `name`) replaced, or added at the top or the end;
-    lines already present outside the block are not repeated, nothing outside it changes."""
+    lines already present outside the block are not repeated (unless `repeat`: where they come
+    matters, a .dockerignore's last match winning), nothing outside it changes."""
     suffix = f" {name}" if name else ""
     start, end = _BLOCK_START.format(name=suffix), _BLOCK_END.format(name=suffix)
     pattern = rf"(?ms)^{re.escape(start)}$.*?^{re.escape(end)}$\n?"
     text = existing or ""
     outside = re.sub(pattern, "", text)
     present = {line.strip() for line in outside.splitlines()}
-    wanted = [line for line in lines if line not in present]
+    wanted = [line for line in lines if repeat or line not in present]
     block = "\n".join([start, *wanted, end]) + "\n"
     if re.search(pattern, text):
         return re.sub(pattern, lambda _: block, text, count=1)
@@ -55,3 +57,10 @@ def merge_block(existing: str | None, lines: list[str], name: str = "", at_top: 
         return block + ("\n" + text if text else "")
     separator = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
     return text + separator + block
+
+
+def remove_block(text: str, name: str = "") -> str:
+    """`text` without testdock's block of that name (and the blank line before it, where added)."""
+    suffix = f" {name}" if name else ""
+    start, end = _BLOCK_START.format(name=suffix), _BLOCK_END.format(name=suffix)
+    return re.sub(rf"(?ms)\n?^{re.escape(start)}$.*?^{re.escape(end)}$\n?", "", text)

@@ -32,11 +32,13 @@ if TYPE_CHECKING:
 
 # Runs pytest --collect-only in a child and reports its wall time and peak RSS as a last line. The
 # plugin lists what was collected in its own lines (LIST_ENV), and --color=no comes
-# after the project's addopts: `-v` or `--color=yes` there reshape pytest's own listing.
+# after the project's addopts: `-v` or `--color=yes` there reshape pytest's own listing. xdist
+# stays loaded (it does nothing when collecting only): addopts may say `--numprocesses=auto`
+# (yarl's), which `-p no:xdist` turns into a usage error.
 _MEASURED = (
     "import json, os, resource, subprocess, sys, time\n"
     "started = time.monotonic()\n"
-    "code = subprocess.call([sys.executable, '-m', 'pytest', '-p', 'no:cacheprovider', '-p', 'no:xdist',"
+    "code = subprocess.call([sys.executable, '-m', 'pytest', '-p', 'no:cacheprovider',"
     " '--collect-only', '-q', '--color=no', *sys.argv[1:]],"
     f" env={{**os.environ, {LIST_ENV!r}: '1'}})\n"
     "print('TESTDOCK-COLLECT ' + json.dumps({'code': code, 'seconds': time.monotonic() - started,"
