@@ -256,9 +256,9 @@ class MemoryScheduling(LoadScheduling):
                 example = next(test for index, test in enumerate(collections[0])
                                if any(other[index] != test for other in collections[1:]))
                 reporter.write_line(
-                    f"testdock: {self.differing_ids} test id(s) differ between the workers' collections, "
-                    f"their parametrization aside (ids made of the time or of random values, e.g. "
-                    f"{example}): run by position, each once")
+                    f"testdock: {self.differing_ids} test id(s) differ between the workers' collections "
+                    f"in their parametrization only (ids made of the time or of random values, e.g. "
+                    f"{example}): each runs once, by its place in the collection")
         return True
 
     def add_node_collection(self, node: WorkerController, collection: Sequence[str]) -> None:
