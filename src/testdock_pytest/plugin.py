@@ -22,6 +22,7 @@ if HAS_XDIST:
         pytest_handlecrashitem,
         pytest_xdist_auto_num_workers,
         pytest_xdist_make_scheduler,
+        quiet_xdist_config_warnings,
         recovery_summary,
         register_controller_hooks,
         same_hash_seed_for_workers,
@@ -137,8 +138,11 @@ def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -
         add_dist_choice(_parsers.pop(manager))
 
 
+# before xdist's own, which warns at configuration (and the workers' hash seed is best set early)
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     if HAS_XDIST:
+        quiet_xdist_config_warnings(config)
         same_hash_seed_for_workers(config)
         register_controller_hooks(config)
         alone.register(config)

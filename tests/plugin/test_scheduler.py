@@ -849,3 +849,15 @@ def test_same_tests_compares_all_but_parametrization_ids(other: list[str], same:
     assert same_tests(["t.py::a[1]", "t.py::b"], other) is same
     # parametrized over a set of classes: the same ids, in each process's own order
     assert not same_tests(["t.py::a[A]", "t.py::a[B]"], ["t.py::a[B]", "t.py::a[A]"])
+
+
+def test_xdists_own_configuration_warnings_do_not_end_a_run_testdock_gave_workers(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """frozenlist: `filterwarnings = error`, and pytest-cov before 6 adds rsync folders for xdist's
+    workers, which xdist warns about while configuring: an INTERNALERROR before any test ran,
+    where plain pytest, without workers, passes. An rsyncdirs line stands for pytest-cov here."""
+    monkeypatch.delenv("TESTDOCK_MEMORY_DIR", raising=False)
+    pytester.makeini("[pytest]\nfilterwarnings =\n    error\nrsyncdirs = .\n")
+    pytester.makepyfile(test_one="def test_one():\n    pass\n")
+    assert pytester.runpytest_subprocess("-n", "2").ret == pytest.ExitCode.INTERNAL_ERROR
+    pytester.runpytest_subprocess("-n", "2", "--dist", "memory").assert_outcomes(passed=1)

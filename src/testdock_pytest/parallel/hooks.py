@@ -80,6 +80,21 @@ def workers_choice(config: pytest.Config) -> str | None:
     return config.stash.get(WORKERS_KEY, None)
 
 
+# what xdist itself warns about at configuration when pytest-cov (before 6) adds rsync folders for
+# its workers: with `filterwarnings = error` (aio-libs' projects), the run ends in an INTERNALERROR
+# before a test runs, for workers the project did not ask for
+_XDIST_CONFIG_WARNINGS = ("ignore:The --rsyncdir command line argument:DeprecationWarning",)
+
+
+def quiet_xdist_config_warnings(config: pytest.Config) -> None:
+    """Where testdock chose the workers (`--dist memory`), xdist's own deprecation warnings at
+    configuration are not the project's to fail on: plain pytest, without workers, has none. (A
+    worker's options say `--dist no`: a worker runs because its controller passed this check.)"""
+    if uses_memory_dist(config) or hasattr(config, "workerinput"):
+        for line in _XDIST_CONFIG_WARNINGS:
+            config.addinivalue_line("filterwarnings", line)
+
+
 def same_hash_seed_for_workers(config: pytest.Config) -> None:
     """xdist runs only when every worker collected the same tests in the same order; a suite that
     parametrizes over a set (`zoneinfo.available_timezones()`) collects in each process's own
