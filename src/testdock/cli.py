@@ -158,6 +158,7 @@ def init(path: Path, force: bool, show_diff: bool, base_image: str | None, app: 
         click.echo(f"testdock: warning: {warning}", err=True)
     app_text = project.app.target if project.app else "none found (backend image runs pytest)"
     from testdock.images.basepython import describe
+    from testdock.images.phases import holds_pytest_back
 
     settings = initialize.planned_settings(path, options)
     python, _ = describe(project, settings)
@@ -170,6 +171,9 @@ def init(path: Path, force: bool, show_diff: bool, base_image: str | None, app: 
         click.echo(f"{project.name} compiles extension modules of its own: {', '.join(COMPILERS)} "
                    "where it is built (name the libraries' headers it needs in [tool.testdock] "
                    "build_packages)")
+    if holds_pytest_back(project):
+        click.echo(f"{project.name}'s {', '.join(project.py_path_hooks)} implement(s) pytest hooks with "
+                   "py.path arguments (`path`), which pytest 9 removed: the images install pytest 8")
     changed = len(written) + sum(action != "unchanged" for action, _ in placed)
     click.echo(f"{changed} file(s) written." if changed else "Nothing to change.")
 

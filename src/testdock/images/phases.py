@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from testdock.images.tools import BACKEND_TOOLS, COLLECTION_TOOLS, EXECUTION_TOOLS, STRESS_TOOLS
+from testdock.images.tools import (
+    BACKEND_TOOLS,
+    COLLECTION_TOOLS,
+    EXECUTION_TOOLS,
+    PYTEST_BEFORE_9,
+    STRESS_TOOLS,
+)
 from testdock.project.inspection import Project
 from testdock.project.requirements import merge, names
 from testdock.project.settings import PHASES, Settings
@@ -100,13 +106,26 @@ def requirement_set(phase: str, project: Project, settings: Settings) -> tuple[s
         # the project's own pins first: another pytest may name parametrized tests differently
         plugins = _pytest_plugins(project.test_dependencies)
         installed = _chosen([*settings.collection.install, *_plugin_frameworks(plugins)], project)
-        return merge(plugins, installed, COLLECTION_TOOLS, extra)
+        return merge(plugins, installed, _tools(COLLECTION_TOOLS, project), extra)
     if phase == "execution":
-        return merge(project.dependencies, project.test_dependencies, EXECUTION_TOOLS, extra)
+        return merge(project.dependencies, project.test_dependencies, _tools(EXECUTION_TOOLS, project), extra)
     if phase == "stress":
         # Installed on top of the execution image: only what it lacks.
         return merge(STRESS_TOOLS, extra)
-    return merge(project.dependencies, project.test_dependencies, BACKEND_TOOLS, extra)
+    return merge(project.dependencies, project.test_dependencies, _tools(BACKEND_TOOLS, project), extra)
+
+
+def holds_pytest_back(project: Project) -> bool:
+    """Whether the images install pytest 8: the project's conftests implement hooks with py.path
+    arguments (pytest 9 fails at start-up on them) and the project names no pytest of its own."""
+    return bool(project.py_path_hooks) and "pytest" not in names(
+        [*project.dependencies, *project.test_dependencies])
+
+
+def _tools(tools: tuple[str, ...], project: Project) -> tuple[str, ...]:
+    if not holds_pytest_back(project):
+        return tools
+    return tuple(PYTEST_BEFORE_9 if names([tool]) == {"pytest"} else tool for tool in tools)
 
 
 LIGHT_CANDIDATES_PATH = "docker/collection_light_requirements.txt"

@@ -12,6 +12,8 @@ STRESS_TOOLS = ("memray>=1.11", "py-spy>=0.3.14", "pympler>=1.0", "memory-profil
                 "pytest-benchmark>=4", "pytest-html>=4", "locust>=2.20")
 BACKEND_TOOLS = ("uvicorn>=0.29", "pytest>=8", "psutil>=5.9")
 COLLECTION_TOOLS = ("pytest>=8",)
+# where the project's conftests implement hooks with py.path arguments, which pytest 9 removed
+PYTEST_BEFORE_9 = "pytest>=8,<9"
 UV = "uv>=0.9,<1"  # installs the dependencies in the build stages, never in a final image
 
 # every name above, canonical: pytest, pytest-xdist, coverage (through pytest-cov)...

@@ -21,6 +21,7 @@ from testdock.images.tools import TOOL_NAMES
 from testdock.project import poetry
 from testdock.project.apps import AppRef, detect_app
 from testdock.project.extensions import builds_extensions
+from testdock.project.legacyhooks import py_path_hook_files
 from testdock.project.pyproject import ini_lines, ini_list, read_ini, read_toml, table
 from testdock.project.requirements import (
     SELF_REFERENCE,
@@ -78,6 +79,8 @@ class Project:
     # every requirement its extras and groups declare, with where: (requirement, "extra 'http2'")
     optional_requirements: tuple[tuple[str, str], ...] = ()
     builds_extensions: bool = False  # installing it compiles C, C++ or Cython code of its own
+    # conftest files implementing hooks with py.path arguments (`path`), which pytest 9 removed
+    py_path_hooks: tuple[str, ...] = ()
 
     @property
     def image_name(self) -> str:
@@ -740,6 +743,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
                                  if ":" not in key for r in requirements), *collected.declared),
         builds_extensions=installable and builds_extensions(
             root, data, [root / folder / package for folder in source_roots for package in packages]),
+        py_path_hooks=tuple(py_path_hook_files(root, test_paths)),
     )
 
 
