@@ -852,12 +852,19 @@ def test_same_tests_compares_all_but_parametrization_ids(other: list[str], same:
 
 
 def test_xdists_own_configuration_warnings_do_not_end_a_run_testdock_gave_workers(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """frozenlist: `filterwarnings = error`, and pytest-cov before 6 adds rsync folders for xdist's
     workers, which xdist warns about while configuring: an INTERNALERROR before any test ran,
-    where plain pytest, without workers, passes. An rsyncdirs line stands for pytest-cov here."""
-    monkeypatch.delenv("TESTDOCK_MEMORY_DIR", raising=False)
+    where plain pytest, without workers, passes. An rsyncdirs line stands for pytest-cov here.
+    With workers, and with the serial plan the history makes next."""
+    monkeypatch.setenv("TESTDOCK_MEMORY_DIR", str(tmp_path / "history"))
     pytester.makeini("[pytest]\nfilterwarnings =\n    error\nrsyncdirs = .\n")
     pytester.makepyfile(test_one="def test_one():\n    pass\n")
-    assert pytester.runpytest_subprocess("-n", "2").ret == pytest.ExitCode.INTERNAL_ERROR
+    assert pytester.runpytest_subprocess("-n", "2", "-p", "no:testdock").ret == pytest.ExitCode.INTERNAL_ERROR
     pytester.runpytest_subprocess("-n", "2", "--dist", "memory").assert_outcomes(passed=1)
+    plans = []
+    for _ in range(2):
+        result = pytester.runpytest_subprocess("-n", "auto", "--dist", "memory")
+        result.assert_outcomes(passed=1)
+        plans.append(next(line for line in result.outlines if line.startswith("testdock -n auto: ")))
+    assert plans[-1].startswith("testdock -n auto: serial"), plans

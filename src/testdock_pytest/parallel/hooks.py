@@ -89,8 +89,10 @@ _XDIST_CONFIG_WARNINGS = ("ignore:The --rsyncdir command line argument:Deprecati
 def quiet_xdist_config_warnings(config: pytest.Config) -> None:
     """Where testdock chose the workers (`--dist memory`), xdist's own deprecation warnings at
     configuration are not the project's to fail on: plain pytest, without workers, has none. (A
-    worker's options say `--dist no`: a worker runs because its controller passed this check.)"""
-    if uses_memory_dist(config) or hasattr(config, "workerinput"):
+    worker's options say `--dist no`: a worker runs because its controller passed this check; a
+    serial plan turned `--dist memory` into `no`, and pytest-cov took the run for a distributed
+    one all the same.)"""
+    if uses_memory_dist(config) or WORKERS_KEY in config.stash or hasattr(config, "workerinput"):
         for line in _XDIST_CONFIG_WARNINGS:
             config.addinivalue_line("filterwarnings", line)
 
