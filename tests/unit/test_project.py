@@ -537,6 +537,22 @@ def test_setup_py_extra_given_as_a_string(tmp_path: Path) -> None:
     assert reqs(project.test_dependencies) == reqs(["pytest"])
 
 
+def test_setup_py_extras_naming_lists_bound_elsewhere(tmp_path: Path) -> None:
+    """responses: `extras_require = {"tests": tests_require}`, the list bound once above."""
+    write(tmp_path, {"setup.py": (
+        "from setuptools import setup\n"
+        "tests_require = ['pytest>=7', 'pytest-asyncio', 'tomli-w']\n"
+        "setup_requires = []\n"
+        "setup_requires.extend(tests_require)\n"
+        "extras_require = {'tests': tests_require}\n"
+        "setup(name='x', extras_require=extras_require, tests_require=tests_require)\n"
+    )})
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.test_dependencies) == reqs(["pytest>=7", "pytest-asyncio", "tomli-w"])
+
+
 # --- 7./8. where pytest's testpaths come from ------------------------------------------------
 
 

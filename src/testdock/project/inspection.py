@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import copy
 import re
 import sys
 import unicodedata
@@ -383,13 +384,34 @@ def _setup_py_keywords(root: Path) -> dict[str, Any]:
             if isinstance(value, ast.Name) and len(assigned.get(value.id, [])) == 1:
                 value, opened = assigned[value.id][0]
             try:
-                keywords[str(keyword.arg)] = ast.literal_eval(value)
+                # names inside the value too: `extras_require={"tests": tests_require}` (responses)
+                keywords[str(keyword.arg)] = ast.literal_eval(_NamesBoundOnce(assigned).visit(value))
             except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                 files = [root / text for text in (*_strings_in(value), *opened)
                          if text.endswith(".txt") and (root / text).is_file()]
                 if files:
                     keywords[str(keyword.arg)] = RequirementFiles(files)
     return keywords
+
+
+class _NamesBoundOnce(ast.NodeTransformer):
+    """An expression with each name bound once to a value replaced by that value (copied, a few
+    levels deep at most), for `ast.literal_eval`."""
+
+    def __init__(self, assigned: dict[str, list[tuple[ast.expr, tuple[str, ...]]]]) -> None:
+        self.assigned = assigned
+        self.depth = 0
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        bindings = self.assigned.get(node.id, [])
+        if len(bindings) != 1 or self.depth >= 5:
+            return node
+        self.depth += 1
+        try:
+            replaced: ast.AST = self.visit(copy.deepcopy(bindings[0][0]))
+            return replaced
+        finally:
+            self.depth -= 1
 
 
 class RequirementFiles(list[Path]):
