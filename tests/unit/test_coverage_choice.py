@@ -77,6 +77,9 @@ def test_a_context_per_test_function_runs_in_one_process(tmp_path: Path, files: 
                           **files})
     command = _command(tmp_path)
     assert "--cov=demo" in command and "-n" not in command and "--dist" not in command
+    # pytest-cov's start-up advice about such contexts does not fail a `filterwarnings = error`
+    # project (fastapi)
+    assert command[command.index("-W") + 1] == "ignore:Detected dynamic_context=test_function:Warning"
     settings = "[tool.testdock.phases.execution]\ncoverage = false\n"
     write_tree(tmp_path, {"pyproject.toml": PYPROJECT + settings})
     assert "--dist" in _command(tmp_path)  # no coverage measured: the workers come back
