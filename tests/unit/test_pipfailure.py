@@ -122,3 +122,10 @@ def test_development_packages_a_build_asks_for_are_named() -> None:
     assert "lib<name>-dev" in (pkgconfig.explanation() or "")
     meson = feed("#16 2.0   Package libffi was not found in the pkg-config search path.\n")
     assert "the development files of libffi" in (meson.explanation() or "")
+
+
+def test_a_git_url_without_git_says_so() -> None:
+    watch = feed("#9 16.44 Collecting pydantic-extra-types@ git+https://github.com/pydantic/x.git@main\n"
+                 "#9 16.44 ERROR: Cannot find command 'git' - do you have 'git' installed and in your "
+                 "PATH?\n")
+    assert "git, to clone a requirement given as a git URL" in (watch.explanation() or "")

@@ -154,6 +154,18 @@ def test_a_project_with_extension_modules_gets_the_compilers_where_it_is_built()
     assert "project-wheel" not in pure and "gcc" not in pure and "--no-deps /tmp/project;" in pure
 
 
+def test_a_requirement_given_as_a_git_url_gets_git_where_it_is_installed() -> None:
+    """pydantic's test group names `pydantic-extra-types @ git+https://...@main`: pip and uv clone
+    it, and the base image has no git."""
+    project = _project(test_dependencies=("pytest>=8", "extra @ git+https://example.org/extra.git@main"))
+    text = render_files(project, Settings())["docker/pytest.execution.Dockerfile"]
+    _, _, deps, *_ = text.split("\nFROM ")
+    assert "install -y --no-install-recommends git" in deps
+    assert "install -y --no-install-recommends git" not in text.split("\nFROM ")[-1]  # the final stage
+    plain = render_files(_project(), Settings())["docker/pytest.execution.Dockerfile"]
+    assert "--no-install-recommends git" not in plain
+
+
 def test_hadolint_finds_nothing(tmp_path: Path) -> None:
     """Every Dockerfile of every shape of project is clean (the config lists deliberate ignores)."""
     hadolint = _hadolint()

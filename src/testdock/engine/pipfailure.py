@@ -31,6 +31,10 @@ _LACKS: tuple[tuple[re.Pattern[str], str], ...] = (
                 r"(?: in the pkg-config search path)?"),
      "the development files of {0} (pkg-config): name the Debian package that has them (usually "
      "lib<name>-dev) in [tool.testdock] build_packages"),
+    (re.compile(r"Cannot find command 'git'|No such file or directory: 'git'"),
+     "git, to clone a requirement given as a git URL: testdock installs it in the build stage "
+     "where the project's requirements name one; name git in [tool.testdock] build_packages where "
+     "the URL comes from elsewhere"),
     (re.compile(r"pg_config executable not found|pg_config is required"),
      "PostgreSQL's pg_config: name libpq-dev in [tool.testdock] build_packages (libpq5 in system_packages)"),
     (re.compile(r"can't find Rust compiler|cargo:? not found|Cargo, the Rust package manager, is not"),

@@ -131,9 +131,15 @@ COMPILERS = ("gcc", "g++", "libc6-dev")
 
 def build_packages(project: Project, settings: Settings) -> list[str]:
     """The Debian packages the dependency stages install: the compilers where the project builds
-    extension modules of its own, and the user's (the headers of the libraries it links)."""
+    extension modules of its own, git where a requirement is a git URL (pydantic's test group:
+    `pydantic-extra-types @ git+https://...`), and the user's (the headers of the libraries it
+    links)."""
     compilers = COMPILERS if project.builds_extensions else ()
-    return list(dict.fromkeys([*compilers, *settings.build_packages]))
+    requirements = [*project.dependencies, *project.test_dependencies,
+                    *(requirement for phase in ("collection", "execution", "backend")
+                      for requirement in getattr(settings.phases, phase).extra_requirements)]
+    git = ("git",) if any("git+" in requirement for requirement in requirements) else ()
+    return list(dict.fromkeys([*compilers, *git, *settings.build_packages]))
 
 
 def _package_dirs(project: Project) -> list[str]:
