@@ -119,6 +119,17 @@ def test_unknown_fixtures_markers_and_options_name_the_plugin_that_defines_them(
     assert scanner.missing == {}
 
 
+def test_django_tests_run_without_pytest_django_name_it() -> None:
+    """django-filter runs its Django test cases with runtests.py: under plain pytest every one
+    fails on unconfigured settings."""
+    scanner = OutputScanner().feed(
+        "E   django.core.exceptions.ImproperlyConfigured: Requested setting INSTALLED_APPS, but settings "
+        "are not configured. You must either define the environment variable DJANGO_SETTINGS_MODULE or "
+        "call settings.configure() before accessing settings.\n")
+    assert list(scanner.plugins) == ["pytest-django"]
+    assert "DJANGO_SETTINGS_MODULE" in scanner.plugins["pytest-django"]
+
+
 def test_the_hint_installs_missing_plugins_as_the_project_declares_them() -> None:
     plugins = {"pytest-django": "marker django_db", "pytest-mock": "fixture mocker"}
     declared = declared_owners({"trio"}, [("pytest-Django>=4.5", "group 'test'")], plugins)

@@ -93,6 +93,7 @@ OPTIONS = _by_name({
     "pytest-order": ("--order-scope",),
 })
 
+_DJANGO_UNCONFIGURED = "settings are not configured. You must either define the environment variable DJANGO"
 _FIXTURE = re.compile(r"fixture '(\w+)' not found")
 _MARKER = re.compile(r"'(\w+)' not found in `markers` configuration option|Unknown pytest\.mark\.(\w+)")
 _INI = re.compile(r"Unknown config option: ([\w.-]+)")
@@ -102,8 +103,14 @@ _ARGUMENTS = re.compile(r"error: unrecognized arguments: (.+)$")
 def plugins_named(line: str) -> dict[str, str]:
     """plugin distribution -> what of it this line of pytest's output says is unknown."""
     found: dict[str, str] = {}
-    if "not found" not in line and "Unknown" not in line and "unrecognized" not in line:
+    if "not found" not in line and "Unknown" not in line and "unrecognized" not in line \
+            and _DJANGO_UNCONFIGURED not in line:
         return found  # every line of a run's output comes here: most say none of the four
+    if _DJANGO_UNCONFIGURED in line:
+        # Django test cases run by plain pytest (django-filter's, whose own runner is
+        # runtests.py): pytest-django sets Django up, from DJANGO_SETTINGS_MODULE
+        found["pytest-django"] = ("Django's settings (pytest-django sets Django up, with "
+                                  "DJANGO_SETTINGS_MODULE)")
     for match in _FIXTURE.finditer(line):
         if match.group(1) in FIXTURES:
             found.setdefault(FIXTURES[match.group(1)], f"fixture {match.group(1)}")
