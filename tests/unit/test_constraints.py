@@ -116,3 +116,32 @@ def test_a_constraints_url_is_passed_on(tmp_path: Path) -> None:
     pins, source = project_constraints(tmp_path, "app", [tmp_path / "requirements.txt"])
     assert pins == ["-c https://example.org/constraints-3.11.txt"]
     assert source == "https://example.org/constraints-3.11.txt"
+
+
+def test_the_exact_pins_of_requirements_files_constrain_every_image(tmp_path: Path) -> None:
+    """starlette pins typing_extensions in its requirements.txt: the execution image installs it,
+    and the collection image's real installs (anyio) must stay within it too."""
+    (tmp_path / "constraints.txt").write_text("urllib3==2.2.1\n")
+    (tmp_path / "requirements.txt").write_text(
+        "-c constraints.txt\n-e .[full]\ncoverage==7.6.1\ntyping_extensions==4.12.2\nurllib3==1.26.0\n"
+        "requests>=2\nrich[jupyter]==13.0\ntomli==2.0.1; python_version < '3.11'\npytest==8.3.3\n")
+    (tmp_path / "requirements-dev.txt").write_text("coverage==7.0\nmkdocs==1.6.1\n")
+    files = [tmp_path / "requirements.txt", tmp_path / "requirements-dev.txt"]
+    pins, source = project_constraints(tmp_path, "app", files)
+    # the -c file first (its urllib3 wins), then each name's first exact pin, no extras or markers
+    assert pins == ["urllib3==2.2.1", "coverage==7.6.1", "typing_extensions==4.12.2", "pytest==8.3.3",
+                    "mkdocs==1.6.1"]
+    assert source == "constraints.txt, requirements.txt (its == pins), requirements-dev.txt (its == pins)"
+
+
+def test_the_collection_image_gets_the_pytest_a_requirements_txt_pins(tmp_path: Path) -> None:
+    """starlette's requirements.txt (read as runtime requirements, by its name) pins pytest 8.3.3:
+    the collection image collects with it, as the real run does, not with the newest."""
+    from testdock.images.phases import requirement_set
+
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "app"\nversion = "1"\n')
+    (tmp_path / "requirements.txt").write_text("pytest==8.3.3\nanyio>=3\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_a.py").write_text("def test_a():\n    pass\n")
+    chosen = requirement_set("collection", inspect_project(tmp_path), Settings())
+    assert "pytest==8.3.3" in chosen and "pytest>=8" not in chosen

@@ -104,7 +104,8 @@ def requirement_set(phase: str, project: Project, settings: Settings) -> tuple[s
     extra = tuple(getattr(settings.phases, phase).extra_requirements)
     if phase == "collection":
         # the project's own pins first: another pytest may name parametrized tests differently
-        plugins = _pytest_plugins(project.test_dependencies)
+        # (a requirements.txt counts as runtime: starlette pins its pytest there)
+        plugins = _pytest_plugins((*project.dependencies, *project.test_dependencies))
         installed = _chosen([*settings.collection.install, *_plugin_frameworks(plugins)], project)
         return merge(plugins, installed, _tools(COLLECTION_TOOLS, project), extra)
     if phase == "execution":

@@ -91,7 +91,10 @@ def constraint_files(root: Path, requirement_files: Iterable[Path]) -> list[Path
 
 def project_constraints(root: Path, project_name: str,
                         requirement_files: Iterable[Path]) -> tuple[list[str], str]:
-    """(constraints, where they come from): the lock file's pins, else the `-c` files' lines."""
+    """(constraints, where they come from): the lock file's pins, else the `-c` files' lines and
+    the exact pins (`name==1.2.3`) of the requirements files themselves: every image then installs
+    within them, the collection image's few real installs too (starlette pins typing_extensions,
+    which keeps anyio below the release whose deprecation its `filterwarnings = error` fails on)."""
     for name in LOCK_FILES:
         path = root / name
         if path.is_file():
@@ -102,4 +105,30 @@ def project_constraints(root: Path, project_name: str,
     files = constraint_files(root, requirement_files)
     for path in files:
         pins += [requirement_text(text, str(path.name)) for text in read_requirements_file(path, root)]
-    return pins, ", ".join([*(path.name for path in files), *urls])
+    pinned = [path for path in requirement_files if path not in files]
+    exact = _exact_pins(root, pinned, {_pin_name(pin) for pin in pins})
+    sources = [*(path.name for path in files), *urls,
+               *(f"{path.name} (its == pins)" for path in pinned if path.name in exact.values())]
+    return [*pins, *exact], ", ".join(sources)
+
+
+_EXACT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*[\w.!+*-]+$")
+
+
+def _pin_name(pin: str) -> str:
+    match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)", pin)
+    return canonicalize_name(match.group(1)) if match else ""
+
+
+def _exact_pins(root: Path, files: list[Path], known: set[str]) -> dict[str, str]:
+    """pin -> the file it comes from: each requirement of these files pinned to one version,
+    without extras, markers or a URL, the first pin of a name winning."""
+    found: dict[str, str] = {}
+    for path in files:
+        for text in read_requirements_file(path, root):
+            match = _EXACT.match(text.strip())
+            name = canonicalize_name(match.group(1)) if match else ""
+            if match and name not in known:
+                known.add(name)
+                found[text.strip()] = path.name
+    return found
