@@ -77,6 +77,7 @@ class MemorySampler:
         self._lock = threading.Lock()
         self._started = time.monotonic()
         self._previous: tuple[float, Resources] | None = None  # for the rates over an interval
+        self._all_cpus = 100.0 * (os.cpu_count() or 1)  # the highest CPU rate there is, in percent
         self._thread = threading.Thread(target=self._loop, name="testdock-sampler", daemon=True)
 
     def start(self) -> MemorySampler:
@@ -127,7 +128,7 @@ class MemorySampler:
             cpu = _percent(resources.cpu_seconds, before.cpu_seconds, elapsed - before_time)
             # the counters are read a few milliseconds apart from the clock: never more than all
             # the CPUs (50 ms intervals made 226% of 2 CPUs)
-            cpu = None if cpu is None else min(cpu, 100.0 * (os.cpu_count() or 1))
+            cpu = None if cpu is None else min(cpu, self._all_cpus)
             throttled = _percent(resources.throttled_seconds, before.throttled_seconds, elapsed - before_time)
         self._previous = (elapsed, resources)
         if cpu is not None and cpu > stats.peak_cpu_percent:

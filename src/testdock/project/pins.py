@@ -9,11 +9,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from testdock.errors import BadInput
 from testdock.project.pyproject import read_toml
-from testdock.project.requirements import read_requirements_file, requirement_text
+from testdock.project.requirements import names, read_requirements_file, requirement_text
 
 LOCK_FILES = ("uv.lock", "poetry.lock", "pdm.lock")
 _CONSTRAINT_LINE = re.compile(r"^(?:-c|--constraint)(?:\s+|=)(\S+)")
@@ -106,18 +107,10 @@ def project_constraints(root: Path, project_name: str,
     for path in files:
         pins += [requirement_text(text, str(path.name)) for text in read_requirements_file(path, root)]
     pinned = [path for path in requirement_files if path not in files]
-    exact = _exact_pins(root, pinned, {_pin_name(pin) for pin in pins})
+    exact = _exact_pins(root, pinned, names(pin for pin in pins if not pin.startswith("-c ")))
     sources = [*(path.name for path in files), *urls,
                *(f"{path.name} (its == pins)" for path in pinned if path.name in exact.values())]
     return [*pins, *exact], ", ".join(sources)
-
-
-_EXACT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*[\w.!+*-]+$")
-
-
-def _pin_name(pin: str) -> str:
-    match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)", pin)
-    return canonicalize_name(match.group(1)) if match else ""
 
 
 def _exact_pins(root: Path, files: list[Path], known: set[str]) -> dict[str, str]:
@@ -126,9 +119,15 @@ def _exact_pins(root: Path, files: list[Path], known: set[str]) -> dict[str, str
     found: dict[str, str] = {}
     for path in files:
         for text in read_requirements_file(path, root):
-            match = _EXACT.match(text.strip())
-            name = canonicalize_name(match.group(1)) if match else ""
-            if match and name not in known:
-                known.add(name)
-                found[text.strip()] = path.name
+            try:
+                requirement = Requirement(text)
+            except InvalidRequirement:
+                continue
+            specifiers = list(requirement.specifier)
+            name = canonicalize_name(requirement.name)
+            if requirement.extras or requirement.marker or requirement.url or name in known \
+                    or len(specifiers) != 1 or specifiers[0].operator != "==":
+                continue
+            known.add(name)
+            found[text.strip()] = path.name
     return found

@@ -248,13 +248,13 @@ class MemoryScheduling(LoadScheduling):
         collections = list(self.node2collection.values())
         if not all(same_tests(collections[0], other) for other in collections[1:]):
             return bool(super()._check_nodes_have_same_collection())  # xdist reports the difference
-        self.differing_ids = sum(any(other[index] != test for other in collections[1:])
-                                 for index, test in enumerate(collections[0]))
-        if self.differing_ids:
+        differing = [test for index, test in enumerate(collections[0])
+                     if any(other[index] != test for other in collections[1:])]
+        self.differing_ids = len(differing)
+        if differing:
             reporter = self.config.pluginmanager.get_plugin("terminalreporter") if self.config else None
             if reporter is not None:
-                example = next(test for index, test in enumerate(collections[0])
-                               if any(other[index] != test for other in collections[1:]))
+                example = differing[0]
                 reporter.write_line(
                     f"testdock: {self.differing_ids} test id(s) differ between the workers' collections "
                     f"in their parametrization only (ids made of the time or of random values, e.g. "
