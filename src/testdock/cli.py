@@ -362,7 +362,7 @@ def collect(path: Path, compare: bool, tag: str) -> None:
                 click.echo(f"              {name}: {why}")
     ok = all(result.exit_code == 0 for result in results)
     if compare:
-        _real_run_problems(results[1])
+        _real_run_problems(results[1], path)
         unstable = unstable_tests(results[0])
         if unstable:
             click.echo(f"{len(unstable)} test(s) take ids that change from one collection to the next "
@@ -398,11 +398,12 @@ def collect(path: Path, compare: bool, tag: str) -> None:
     sys.exit(0 if ok else 1)
 
 
-def _real_run_problems(execution: Any) -> None:
+def _real_run_problems(execution: Any, root: Path) -> None:
     """What the real run's own collection fails on comes first: no collection-image setting can
     fix it. A module no declared dependency provides is named, with the setting that adds it."""
     from testdock.run.collect import error_excerpt, missing_modules, missing_plugins
     from testdock.run.installhint import owner_by_name
+    from testdock.run.missingmodules import local_hint, project_modules
 
     if not execution.errors and execution.exit_code in (0, 5):
         return
@@ -411,7 +412,11 @@ def _real_run_problems(execution: Any) -> None:
                "whatever the collection image does")
     for line in error_excerpt(execution):
         click.echo(f"  | {line}")
-    for module, files in sorted(missing_modules(execution).items()):
+    missing = missing_modules(execution)
+    own = project_modules(root, missing)
+    for line in local_hint(own):
+        click.echo(line.removeprefix("testdock: "))
+    for module, files in sorted((module, files) for module, files in missing.items() if module not in own):
         click.echo(f"undeclared: {', '.join(files[:3])} import{'s' if len(files) == 1 else ''} "
                    f"{module!r}, which no declared dependency provides; add it to the project's test "
                    f"dependencies, or set [tool.testdock.phases.execution] extra_requirements = "

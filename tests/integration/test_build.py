@@ -263,18 +263,30 @@ def test_a_flat_setuptools_project_builds_and_runs(tmp_path: Path, base_image: s
         # build's bytecode step must not fail on them
         "tests/test_generics_695.py": "class Box[T]:\n    pass\n\ndef test_box():\n    assert Box\n",
         "tests/conftest.py": ("import sys\n\ncollect_ignore = [] if sys.version_info >= (3, 12) "
-                              "else ['test_generics_695.py']\n")})
+                              "else ['test_generics_695.py']\n"),
+        # cloudpickle's: a package of the tests' own, which its requirements name by path
+        "requirements-test.txt": "pytest\n./tests/helperpkg\n",
+        "tests/helperpkg/pyproject.toml": ('[build-system]\nrequires = ["setuptools>=68"]\n'
+                                           'build-backend = "setuptools.build_meta"\n'
+                                           '[project]\nname = "flat-helper"\nversion = "1.0"\n'),
+        "tests/helperpkg/flat_helper.py": "HALF = 0.5\n",
+        "tests/test_helper.py": ("from flat_helper import HALF\n\n"
+                                 "def test_half():\n    assert HALF * 2 == 1\n")})
     init = run_cli("init", str(root), "--base-image", base_image)
     assert init.returncode == 0 and "setuptools discovers packages automatically" in init.stderr
-    result = run_cli("build", str(root), "--phase", "execution", "--tag", "flat")
+    result = run_cli("build", str(root), "--phase", "execution", "--phase", "collection", "--tag", "flat")
     assert result.returncode == 0, result.stderr[-3000:]
     container = docker_client.containers.run("flatpkg-execution:flat", detach=True,
                                              network_mode="host", labels={"io.testdock.test": "1"})
     try:
         assert container.wait(timeout=300)["StatusCode"] == 0, container.logs().decode()[-2000:]
-        assert "1 passed" in container.logs().decode()  # the base image has Python 3.11
+        assert "2 passed" in container.logs().decode()  # the base image has Python 3.11
     finally:
         container.remove(force=True)
+    # the collection image has the tests' own package for real: its import is no missing module
+    collected = docker_client.containers.run("flatpkg-collection:flat", remove=True,
+                                             network_mode="host").decode()
+    assert "tests/test_helper.py::test_half" in collected, collected[-2000:]
 
 
 SPEED_C = """\

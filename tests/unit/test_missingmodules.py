@@ -9,6 +9,8 @@ from testdock.run.missingmodules import (
     OutputScanner,
     declared_owners,
     hint,
+    local_hint,
+    project_modules,
     third_party_imports,
 )
 from testdock_pytest.collection.importnames import module_names
@@ -141,3 +143,22 @@ def test_the_hint_installs_missing_plugins_as_the_project_declares_them() -> Non
     assert 'extra_requirements = ["pytest-Django>=4.5", "pytest-mock", "trio"]' in lines[2]
     assert "testdock: pytest-django: the project declares pytest-Django>=4.5 in its group 'test'" in lines
     assert len(hint("execution", {}, None, {"pytest-mock": "fixture mocker"})) == 2
+
+
+def test_a_module_of_the_projects_own_tree_is_never_a_distribution_to_install(tmp_path: Path) -> None:
+    """dill's tests import their siblings by a bare name (`import test_mixins`), as its own
+    runner allows: the summary told to install `test_mixins` from PyPI. They are named as the
+    project's own, with pytest's `pythonpath` setting, and left out of the requirements line."""
+    for relative in ("dill/tests/__init__.py", "dill/tests/test_mixins.py", "dill/tests/helpers/__init__.py",
+                     ".venv/lib/attr/__init__.py", "docs/notes/__init__.txt"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text("")
+
+    own = project_modules(tmp_path, ["test_mixins", "helpers", "attr", "notes"])
+
+    assert own == {"test_mixins": "dill/tests/test_mixins.py", "helpers": "dill/tests/helpers"}
+    lines = local_hint(own)
+    assert "2 module(s) of the project's own tree" in lines[0]
+    assert "test_mixins (dill/tests/test_mixins.py)" in lines[0]
+    assert "pythonpath = dill/tests" in lines[1]
+    assert local_hint({}) == []

@@ -1043,6 +1043,17 @@ dependencies = ["ruff"]
     assert ("ruff", "Hatch environment 'lint'") in project.optional_requirements
 
 
+def test_local_package_folders_are_kept_apart_from_the_requirements(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": '[project]\nname = "pickler"\n',
+                     "dev-requirements.txt": "pytest\n./tests/testpkg\n-e ./tests/testpkg\n",
+                     "tests/testpkg/setup.py": "", "tests/test_a.py": ""})
+
+    project = inspect_project(tmp_path)
+
+    assert project.local_packages == ("tests/testpkg",)
+    assert reqs(project.test_dependencies) == reqs(["pytest"])
+
+
 def test_pdm_dev_groups_give_the_test_set(tmp_path: Path) -> None:
     write(tmp_path, {"pyproject.toml": """\
 [project]

@@ -117,7 +117,8 @@ def _hadolint() -> str:
 
 def _projects() -> list[Project]:
     projects = [inspect_project(EXAMPLE), _project(), _project(installable=False, app=None),
-                _project(app=AppRef("app", "app", "wsgi", "Flask")), _project(builds_extensions=True)]
+                _project(app=AppRef("app", "app", "wsgi", "Flask")), _project(builds_extensions=True),
+                _project(local_packages=("tests/testpkg",), installable=False)]
     if FIXTURES.is_dir():
         for folder in sorted(FIXTURES.iterdir()):
             try:
@@ -164,6 +165,26 @@ def test_a_requirement_given_as_a_git_url_gets_git_where_it_is_installed() -> No
     assert "install -y --no-install-recommends git" not in text.split("\nFROM ")[-1]  # the final stage
     plain = render_files(_project(), Settings())["docker/pytest.execution.Dockerfile"]
     assert "--no-install-recommends git" not in plain
+
+
+def test_the_projects_own_local_packages_are_installed_from_its_tree() -> None:
+    """cloudpickle's tests import a package of their own (`./tests/cloudpickle_testpkg` in its
+    requirements): the final stages install it from the build context, with its dependencies
+    where the tests run, without them where collection stubs them; never in the deps stage,
+    which has no project tree."""
+    project = _project(local_packages=("tests/testpkg", "packages/core"))
+    files = render_files(project, Settings())
+    execution = files["docker/pytest.execution.Dockerfile"]
+    app = execution.split("\nFROM ")[-1]
+    assert ("--constraint /tmp/constraints.txt /tmp/project/tests/testpkg /tmp/project/packages/core"
+            in app)
+    collection = files["docker/pytest.collection.Dockerfile"].split("\nFROM ")[-1]
+    assert "--no-deps /tmp/project/tests/testpkg /tmp/project/packages/core" in collection
+    assert "/tmp/project/tests/testpkg" in files["docker/backend.test.Dockerfile"]
+    for relative, text in files.items():
+        if relative.endswith(".txt"):
+            assert "testpkg" not in text, relative
+    assert "testpkg" not in render_files(_project(), Settings())["docker/pytest.execution.Dockerfile"]
 
 
 def test_hadolint_finds_nothing(tmp_path: Path) -> None:

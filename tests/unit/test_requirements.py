@@ -8,7 +8,13 @@ import pytest
 from packaging.requirements import Requirement
 
 from testdock.errors import BadInput
-from testdock.project.requirements import merge, names, parse_requirement, read_requirements_file
+from testdock.project.requirements import (
+    local_package_path,
+    merge,
+    names,
+    parse_requirement,
+    read_requirements_file,
+)
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "projects"
 
@@ -294,11 +300,28 @@ def test_a_url_alone_is_named_by_its_egg_fragment(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("line", "says"), [
     ("https://example.org/archive/refs/heads/main.tar.gz", "names no project; write it as 'NAME @ https"),
-    ("./vendor/lib", "cannot install the local path './vendor/lib'"),
-    ("../lib.whl", "cannot install the local path"),
+    ("./vendor/lib", "'vendor/lib' is not a Python package (no pyproject.toml"),
+    ("../lib.whl", "cannot install the local path '../lib.whl' in an image: it lies outside the project"),
+    ("/opt/lib", "cannot install the local path '/opt/lib'"),
 ])
 def test_a_nameless_line_says_how_to_name_it(tmp_path: Path, line: str, says: str) -> None:
     path = write(tmp_path / "requirements.txt", f"attrs\n{line}\n")
     with pytest.raises(BadInput, match=r"^requirements\.txt:2: ") as raised:
         read_requirements_file(path, tmp_path)
     assert says in str(raised.value)
+
+
+def test_a_package_folder_of_the_project_is_a_local_package(tmp_path: Path) -> None:
+    """cloudpickle's dev-requirements.txt installs `./tests/cloudpickle_testpkg`, which its tests
+    import: the images install it from the project's tree (init refused the line)."""
+    write(tmp_path / "tests" / "testpkg" / "setup.py", "")
+    write(tmp_path / "packages" / "core" / "pyproject.toml", "")
+    path = write(tmp_path / "requirements" / "dev.txt",
+                 "../tests/testpkg\n-e ../packages/core\n-e ..[socks]\nattrs\n")
+
+    found = read_requirements_file(path, tmp_path)
+
+    assert found == ["testpkg @ file:///testdock-local-package/tests/testpkg",
+                     "core @ file:///testdock-local-package/packages/core",
+                     "testdock-this-project[socks]", "attrs"]
+    assert [local_package_path(text) for text in found] == ["tests/testpkg", "packages/core", None, None]

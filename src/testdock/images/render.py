@@ -82,6 +82,7 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
         "requirements_path": spec.requirements_path,
         "execution_requirements_path": SPECS["execution"].requirements_path,
         "installable": project.installable,
+        "local_packages": list(project.local_packages),
         "pythonpath": app_pythonpath(project),
         "compile_paths": _compile_paths(project),
         "rewrite_paths": _rewrite_paths(project),

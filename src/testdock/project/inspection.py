@@ -26,6 +26,7 @@ from testdock.project.legacyhooks import py_path_hook_files
 from testdock.project.pyproject import ini_lines, ini_list, read_ini, read_toml, table
 from testdock.project.requirements import (
     SELF_REFERENCE,
+    local_package_path,
     merge,
     read_requirements_file,
     requirement_text,
@@ -82,6 +83,8 @@ class Project:
     builds_extensions: bool = False  # installing it compiles C, C++ or Cython code of its own
     # conftest files implementing hooks with py.path arguments (`path`), which pytest 9 removed
     py_path_hooks: tuple[str, ...] = ()
+    # package folders of its own tree that its requirements name by path (`./tests/testpkg`)
+    local_packages: tuple[str, ...] = ()
 
     @property
     def image_name(self) -> str:
@@ -739,6 +742,10 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         test_dependencies = tuple(merge(test_dependencies, [requirement for requirement, _ in needed]))
         collected.sources.append("tests' imports (" + ", ".join(
             f"{Requirement(requirement).name} from {where}" for requirement, where in needed) + ")")
+    local_packages = tuple(dict.fromkeys(
+        path for r in (*dependencies, *test_dependencies) if (path := local_package_path(r))))
+    dependencies = tuple(r for r in dependencies if not local_package_path(r))
+    test_dependencies = tuple(r for r in test_dependencies if not local_package_path(r))
     source_roots = _source_roots(root)
     installable = bool(table(data, "build-system")) or bool(table(data, "project")) or bool(
         table(data, "tool", "poetry")) or (root / "setup.py").is_file() or (root / "setup.cfg").is_file()
@@ -766,6 +773,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         builds_extensions=installable and builds_extensions(
             root, data, [root / folder / package for folder in source_roots for package in packages]),
         py_path_hooks=tuple(py_path_hook_files(root, test_paths)),
+        local_packages=local_packages,
     )
 
 

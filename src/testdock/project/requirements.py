@@ -20,6 +20,12 @@ _EDITABLE_URL = re.compile(r"^(?:-e|--editable)\s+((?:git\+)?https?://[^\s#]+)#e
 # pip's lines that give an archive's URL or a local path alone, no name
 _NAMELESS = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|\.{0,2}/|~)", re.IGNORECASE)
 _OPTION_WITH_FILE = re.compile(r"^(-r|--requirement|-c|--constraint)\s*=?\s*(\S+)$")
+# a local folder of the project's own ("./tests/testpkg", "-e ./packages/core"): its requirement
+# names it by a file URL under this prefix, and the images install it from the project's tree
+LOCAL_PACKAGE_URL = "file:///testdock-local-package/"
+_LOCAL_PATH = re.compile(
+    r"^(?:(?:-e|--editable)\s+)?(\.{1,2}(?:/[^\s;#\[:]*)?|[\w.-]+/[^\s;#\[:]*)(\[[^\]]*\])?$")
+_PACKAGE_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg")
 
 
 def parse_requirement(text: str, where: str) -> Requirement:
@@ -101,6 +107,14 @@ def read_requirements_file(path: Path, root: Path, _seen: frozenset[Path] = froz
             if self_line.group(1):  # its extras' requirements are wanted: the project expands them
                 requirements.append(f"{SELF_REFERENCE}{self_line.group(1)}")
             continue
+        local = _LOCAL_PATH.match(line)
+        if local and (local.group(1).startswith(".") or (path.parent / local.group(1)).is_dir()):
+            if (path.parent / local.group(1)).resolve() == root.resolve():  # "./": the project
+                if local.group(2):
+                    requirements.append(f"{SELF_REFERENCE}{local.group(2)}")
+            else:
+                requirements.append(_local_package(local.group(1), path.parent, root, where))
+            continue
         editable_url = _EDITABLE_URL.match(line)
         if editable_url:  # "-e git+https://...#egg=name": the same package, installed normally
             url, name = editable_url.groups()
@@ -113,6 +127,29 @@ def read_requirements_file(path: Path, root: Path, _seen: frozenset[Path] = froz
             text = _named_url(text, where)
         requirements.append(requirement_text(text, where))
     return requirements
+
+
+def _local_package(text: str, base: Path, root: Path, where: str) -> str:
+    """The requirement that stands for a package folder of the project's own tree."""
+    resolved = (base / text).resolve()
+    try:
+        relative = resolved.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise BadInput(f"{where}: cannot install the local path {text!r} in an image: it "
+                       "lies outside the project; publish it or vendor it into the project") from None
+    if not any((resolved / marker).is_file() for marker in _PACKAGE_MARKERS):
+        raise BadInput(f"{where}: {relative!r} is not a Python package (no pyproject.toml, setup.py "
+                       "or setup.cfg); name the package's own folder")
+    if _UNSAFE.search(relative) or not re.fullmatch(r"[\w./-]+", relative):
+        raise BadInput(f"{where}: unsafe character in the path {relative!r}; rename the folder")
+    name = re.sub(r"[^A-Za-z0-9]+", "-", resolved.name).strip("-") or "local"
+    return f"{name} @ {LOCAL_PACKAGE_URL}{relative}"
+
+
+def local_package_path(requirement: str) -> str | None:
+    """The project-relative folder of a requirement that stands for a local package, else None."""
+    url = Requirement(requirement).url
+    return url.removeprefix(LOCAL_PACKAGE_URL) if url and url.startswith(LOCAL_PACKAGE_URL) else None
 
 
 def _named_url(text: str, where: str) -> str:

@@ -63,6 +63,17 @@ class OutputScanner:
         return self
 
 
+_NOT_THE_PROJECTS = {"node_modules", "__pycache__", "docker"}
+
+
+def _walk(root: Path) -> Iterable[tuple[str, list[str], list[str]]]:
+    """os.walk of the project's own folders (no hidden folder, virtualenv or testdock's docker/)."""
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith(".")
+                               and name not in _NOT_THE_PROJECTS and "venv" not in name)
+        yield folder, subfolders, files
+
+
 def _local_names(root: Path, folders: Iterable[str]) -> set[str]:
     """Modules and packages that live in the project's tree (a tests folder's helpers, the
     project's own packages): never a dependency to install."""
@@ -71,12 +82,25 @@ def _local_names(root: Path, folders: Iterable[str]) -> set[str]:
         base = root / folder
         if not base.is_dir():
             continue
-        for _folder, subfolders, files in os.walk(base):
-            subfolders[:] = [name for name in subfolders if not name.startswith(".")
-                             and name not in {"node_modules", "__pycache__", "docker"} and "venv" not in name]
+        for _folder, subfolders, files in _walk(base):
             local.update(name for name in subfolders)
             local.update(name[:-3] for name in files if name.endswith(".py"))
     return local
+
+
+def project_modules(root: Path, modules: Iterable[str]) -> dict[str, str]:
+    """module -> its file, for the modules that are files of the project's own tree (dill's tests
+    import their sibling `test_mixins` by its bare name, as its own runner allows): never a
+    distribution to install, whatever the output said."""
+    wanted = set(modules)
+    found: dict[str, str] = {}
+    for folder, subfolders, files in _walk(root):
+        for module in sorted(wanted - found.keys()):
+            if f"{module}.py" in files or (module in subfolders
+                                          and (Path(folder) / module / "__init__.py").is_file()):
+                path = Path(folder) / (f"{module}.py" if f"{module}.py" in files else module)
+                found[module] = path.relative_to(root).as_posix()
+    return found
 
 
 def third_party_imports(root: Path, test_paths: Iterable[str], source_roots: Iterable[str]) -> dict[str, str]:
@@ -153,6 +177,19 @@ def declared_owners(modules: Iterable[str], optional: Iterable[tuple[str, str]],
             if module in provided:
                 owners.setdefault(module, (requirement, where))
     return owners
+
+
+def local_hint(local: dict[str, str]) -> list[str]:
+    """What to say of the project's own modules the tests could not import by their bare name."""
+    if not local:
+        return []
+    listed = ", ".join(f"{module} ({where})" for module, where in sorted(local.items()))
+    folders = sorted({str(Path(where).parent) for where in local.values()})
+    return [f"testdock: the tests import {len(local)} module(s) of the project's own tree by their bare "
+            f"name, and pytest does not put their folder on the import path: {listed}",
+            "testdock: not a dependency to install; where the project's own runner puts the folder on "
+            f"sys.path, pytest's `pythonpath` setting does the same (pythonpath = {' '.join(folders)} in "
+            "its configuration), or the tests import them by their package"]
 
 
 def hint(phase: str, missing: dict[str, str | None], declared: dict[str, tuple[str, str]] | None = None,

@@ -77,6 +77,8 @@ class RunResult:
     # modules the tests import that the image lacks (named by the output, or found by the check
     # a failed run makes): module -> the first test file importing it, where known
     missing_modules: dict[str, str | None] = field(default_factory=dict)
+    # modules of the project's own tree the tests import by a bare name pytest's path lacks
+    project_modules: dict[str, str] = field(default_factory=dict)
     # pytest plugins the output shows the tests use: plugin -> the fixture, marker... it lacked
     missing_plugins: dict[str, str] = field(default_factory=dict)
     # of those, the ones an extra or group of the project provides: name -> (requirement, where)
@@ -296,8 +298,10 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
         result.oom_killed = True
     if (scanner.missing or scanner.plugins) and result.exit_code not in (0, 137):
         if scanner.missing:
-            result.missing_modules = missingmodules.every_missing(client, image_name, project,
-                                                                  scanner.missing)
+            missing = missingmodules.every_missing(client, image_name, project, scanner.missing)
+            result.project_modules = missingmodules.project_modules(project.root, missing)
+            result.missing_modules = {module: where for module, where in missing.items()
+                                      if module not in result.project_modules}
         result.missing_plugins = scanner.plugins
         result.declared_owners = missingmodules.declared_owners(
             result.missing_modules, project.optional_requirements, scanner.plugins)
@@ -381,6 +385,7 @@ def summary_lines(result: RunResult) -> list[str]:
                      "container as yours: tests write into /app only when testdock runs as root)")
     lines += missingmodules.hint(result.phase, result.missing_modules, result.declared_owners,
                                  result.missing_plugins)
+    lines += missingmodules.local_hint(result.project_modules)
     stats = result.stats
     if stats is not None and stats.samples:
         rate = stats.samples / stats.duration if stats.duration else 0.0
