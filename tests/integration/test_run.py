@@ -208,6 +208,14 @@ def test_writes_its_cache_under_home():
     cache = Path.home() / ".cache" / "some-tool"
     cache.mkdir(parents=True, exist_ok=True)
     (cache / "index").write_text("x")
+
+def test_runs_a_script_it_wrote_in_a_temporary_folder(tmp_path):
+    # pexpect's suite, a virtualenv made in tmp_path: /tmp must not be noexec
+    import subprocess
+    script = tmp_path / "hello.sh"
+    script.write_text("#!/bin/sh\\necho hello\\n")
+    script.chmod(0o755)
+    assert subprocess.run([str(script)], capture_output=True, text=True).stdout == "hello\\n"
 """
 
 SESSION_DATABASE = """
@@ -231,7 +239,7 @@ def test_a_suite_writing_into_its_tree_passes_with_zero_settings_and_read_only_i
     refused = run_cli("run", "execution", str(project), "--no-monitor", "--", "tests/unit/test_writes.py")
     assert refused.returncode == 1
     # the home folder is writable (HOME=/tmp): caches under ~ do not fail
-    assert "1 failed, 1 passed" in refused.stdout, refused.stdout[-2000:]
+    assert "1 failed, 2 passed" in refused.stdout, refused.stdout[-2000:]
     assert "1 test(s) failed writing into the image's read-only filesystem" in refused.stderr
     assert "[tool.testdock.phases.execution] read_only = false" in refused.stderr
     # a session hook creating its database in the working directory: pytest's INTERNALERROR, exit 3

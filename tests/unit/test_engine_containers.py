@@ -13,7 +13,7 @@ def test_the_project_code_runs_hardened() -> None:
     assert options["nano_cpus"] == 1_500_000_000
     assert options["cap_drop"] == ["ALL"] and options["security_opt"] == ["no-new-privileges"]
     assert options["pids_limit"] == 64 and options["read_only"] is False and options["user"] == "1000:1000"
-    assert options["tmpfs"] == {"/tmp": "rw,size=256m"}
+    assert options["tmpfs"] == {"/tmp": "rw,exec,nosuid,nodev,size=256m"}
     assert options["network_mode"] == "host" and options["detach"] is True
     assert options["labels"] == {"io.testdock.managed": "true", "io.testdock.run": "execution"}
     assert ContainerSpec("img:1").read_only is True  # read-only unless a phase says otherwise

@@ -364,7 +364,9 @@ def container_options(spec: ContainerSpec) -> dict[str, Any]:
         options["platform"] = spec.platform
     if spec.profile is Profile.HARDENED:
         options.update(cap_drop=["ALL"], security_opt=["no-new-privileges"], pids_limit=spec.pids_limit,
-                       read_only=spec.read_only, tmpfs={"/tmp": f"rw,size={spec.tmp_size}"},
+                       # exec: Docker's tmpfs is noexec by default, and suites run what they write
+                       # there (pexpect's scripts, a virtualenv in tmp_path), as in a plain container
+                       read_only=spec.read_only, tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={spec.tmp_size}"},
                        user=spec.user)
     return options
 
