@@ -797,6 +797,47 @@ def test_failures_that_pass_alone_are_named_at_the_end_of_a_run_with_workers(
     assert "pass when run again alone" not in quiet.stdout.str()
 
 
+BESIDE_EACH_OTHER = """
+    import time
+    from pathlib import Path
+
+    def _alone(me, other):
+        here = Path(me)
+        here.write_text("x")
+        seen = False
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:  # the whole time: each sees the other, when beside
+            seen = seen or Path(other).exists()
+            time.sleep(0.05)
+        here.unlink()
+        assert not seen, "ran beside the other"
+
+    def test_first():
+        _alone("first.here", "second.here")
+
+    def test_second():
+        _alone("second.here", "first.here")
+"""
+
+
+def test_tests_that_passed_alone_run_alone_in_later_runs(pytester: pytest.Pytester,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """pexpect's socket tests bind one port: beside each other under workers they fail, alone
+    they pass. The recheck names them and the history keeps them: the next run with workers runs
+    them alone, after the others, and passes as plain `pytest` does."""
+    monkeypatch.delenv("TESTDOCK_MEMORY_DIR", raising=False)
+    pytester.makepyfile(test_shared=BESIDE_EACH_OTHER)
+    first = pytester.runpytest_subprocess("-n", "2", "--dist", "memory", "-p", "no:randomly")
+    assert first.parseoutcomes()["failed"] == 2, first.stdout.str()[-3000:]
+    assert "2 of the 2 failed test(s) pass when run again alone" in first.stdout.str()
+
+    second = pytester.runpytest_subprocess("-n", "2", "--dist", "memory", "-p", "no:randomly")
+
+    assert second.parseoutcomes() == {"passed": 2}, second.stdout.str()[-3000:]
+    assert "testdock: 2 test(s) that failed beside others in an earlier run and passed alone run " \
+           "alone" in second.stdout.str()
+
+
 def test_ids_made_of_values_each_worker_makes_anew_do_not_stop_the_run(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     """marshmallow's `[17:31:47 2026-12-03]`: plain xdist stops at "Different tests were

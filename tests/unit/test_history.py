@@ -7,14 +7,19 @@ from pathlib import Path
 from typing import Any
 
 from testdock_pytest.memory.history import (
+    ALONE_KEEP,
+    ALONE_KEY,
     DURATION,
     GROWTH,
     HISTORY_VERSION,
     RUN_FIELDS,
     TestMemory,
+    alone_tests,
     expectations,
     load_history,
+    merge_histories,
     read_records,
+    remember_alone,
     update_history,
 )
 
@@ -82,3 +87,16 @@ def test_records_are_read_whole_and_a_line_cut_short_by_a_killed_worker_is_skipp
     assert [r.nodeid for r in records] == ["t.py::test_0", "t.py::test_1", "t.py::test_2", "t.py::test_x"]
     assert records[1].peak == 11 and records[3].outcome == "failed"
     assert startups == {"gw0": 1.5} and overhead.workers == 1
+
+
+def test_tests_that_passed_alone_are_kept_once_each_the_most_recent_first_to_go(tmp_path: Path) -> None:
+    path = tmp_path / "history.json"
+    remember_alone(path, ["a.py::t1", "a.py::t2"])
+    remember_alone(path, ["a.py::t2", "b.py::t3"])
+    history = load_history(path)
+    assert history[ALONE_KEY] == ["a.py::t1", "a.py::t2", "b.py::t3"]
+    assert alone_tests(history) == {"a.py::t1", "a.py::t2", "b.py::t3"}
+    remember_alone(path, [f"c.py::t{n}" for n in range(ALONE_KEEP)])
+    assert "a.py::t1" not in alone_tests(load_history(path))  # bounded: the oldest go
+    # shards' histories keep what each found
+    assert alone_tests(merge_histories([{"alone": ["x"]}, {"alone": ["y"]}])) == {"x", "y"}

@@ -198,6 +198,11 @@ def current_format(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "version": HISTORY_VERSION}
 
 
+# tests that failed beside others under workers and passed alone, in one process of their own
+ALONE_KEY = "alone"
+ALONE_KEEP = 200
+
+
 def load_history(path: Path) -> dict[str, Any]:
     """The history at path (an empty one where there is none or it cannot be read). Not kept:
     its objects (hundreds of thousands on a big suite) held through a run would make every full
@@ -247,11 +252,29 @@ def _updated_history(path: Path, records: list[TestMemory], keep: int, startups:
     for nodeid in [n for n, e in tests.items() if run - int(e.get("last_run", run)) > FORGET_AFTER_RUNS]:
         del tests[nodeid]
     history.update({"version": HISTORY_VERSION, "run": run, "tests": tests})
+    _write(path, history)
+    return history
+
+
+def _write(path: Path, history: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(history, separators=(",", ":")), encoding="utf-8")
     temporary.replace(path)
-    return history
+
+
+def remember_alone(path: Path, nodeids: list[str]) -> None:
+    """Keep the tests that failed beside others and passed alone: later runs with workers run
+    them alone, at the end (the most recent ALONE_KEEP)."""
+    with _no_garbage_collection():
+        history = load_history(path)
+        history[ALONE_KEY] = list(dict.fromkeys([*history.get(ALONE_KEY, []), *nodeids]))[-ALONE_KEEP:]
+        _write(path, history)
+
+
+def alone_tests(history: dict[str, Any]) -> frozenset[str]:
+    """The tests earlier runs found failing beside others and passing alone."""
+    return frozenset(str(nodeid) for nodeid in history.get(ALONE_KEY, []))
 
 
 def expectations(history: dict[str, Any]) -> tuple[dict[str, tuple[int, float]], dict[str, int]]:
@@ -320,7 +343,7 @@ def merge_histories(histories: list[dict[str, Any]]) -> dict[str, Any]:
                 tests[nodeid] = entry
     run = max((int(history.get("run", 0)) for history in histories), default=0)
     merged: dict[str, Any] = {"version": HISTORY_VERSION, "run": run, "tests": tests}
-    for key in ("worker_start", "worker_memory", "dispatch_cost", "serial_cost"):
+    for key in ("worker_start", "worker_memory", "dispatch_cost", "serial_cost", ALONE_KEY):
         values = [value for history in histories for value in history.get(key, [])]
         if values:
             merged[key] = values

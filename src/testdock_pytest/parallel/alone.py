@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from testdock_pytest.contract import RESULTS_DIR_ENV
+from testdock_pytest.memory.history import remember_alone
+from testdock_pytest.memory.pertest import history_path
 
 # more failures than this are not the workers' doing, and re-running them would cost too much
 RECHECK_LIMIT = 20
@@ -49,6 +51,8 @@ class Recheck:
             outcomes = run_alone(self.failed, self.config.invocation_params.dir,
                                  self.config.pluginmanager.hasplugin("pytest_cov"))
             self.passed_alone = [nodeid for nodeid in self.failed if outcomes.get(nodeid) == "passed"]
+            if self.passed_alone:
+                remember_alone(history_path(self.config), self.passed_alone)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.passed_alone:
@@ -56,8 +60,9 @@ class Recheck:
         terminalreporter.section("testdock: failed beside other tests, passed alone")
         terminalreporter.line(f"{len(self.passed_alone)} of the {len(self.failed)} failed test(s) pass "
                               "when run again alone, in one process: not safe in parallel (shared files, "
-                              "ports or state; `__main__` in a worker). Run serially with `-n 0`, or keep "
-                              "them on one worker with @pytest.mark.xdist_group(\"serial\").")
+                              "ports or state; `__main__` in a worker). Later runs with workers run them "
+                              "alone, after the others (the history keeps them); or run serially with "
+                              "`-n 0`, or keep them on one worker with @pytest.mark.xdist_group(\"serial\").")
         for nodeid in self.passed_alone:
             terminalreporter.line(f"  {nodeid}")
 

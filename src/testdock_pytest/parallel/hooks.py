@@ -12,6 +12,7 @@ import pytest
 from testdock_pytest import sizes
 from testdock_pytest.memory import budget as budgets
 from testdock_pytest.memory.history import (
+    alone_tests,
     dispatch_cost,
     dispatch_samples,
     expectations,
@@ -43,7 +44,7 @@ def build_model(config: pytest.Config) -> MemoryModel:
                        conservative_default(expected), retained=retained, max_worker_rss=max_rss,
                        worker_start=worker_start(history), started=worker_memory(history),
                        dispatch_cost=dispatch_cost(history), dispatch_samples=dispatch_samples(history),
-                       serial_cost=serial_cost(history), shared_files=files)
+                       serial_cost=serial_cost(history), shared_files=files, alone=alone_tests(history))
 
 
 def uses_memory_dist(config: pytest.Config) -> bool:

@@ -42,6 +42,8 @@ class MemoryModel:
     # all that map them, so counted once, as the most any one process has shown; every other
     # figure here is what a process holds of its own
     shared_files: int = 0
+    # tests earlier runs found failing beside others and passing alone: run alone, at the end
+    alone: frozenset[str] = frozenset()
     # a family's heaviest and typical growths, kept as members are learnt: the scheduler asks
     # for them at every step, and a family holds thousands of tests in a large suite (a walk over
     # them per step made a first run of 27,000 tests spend 7 s of its controller in max())

@@ -294,7 +294,23 @@ class MemoryScheduling(LoadScheduling):
             self.pending[:] = range(len(collection))
             if not collection:
                 return
+            self._keep_alone(collection)
         self._fill_all()
+
+    def _keep_alone(self, collection: list[str]) -> None:
+        """The tests earlier runs found failing beside others and passing alone run alone, after
+        the others (as a worker's crashed test is re-run): each then passes as it did alone."""
+        alone = [index for index, nodeid in enumerate(collection) if nodeid in self.model.alone]
+        if not alone:
+            return
+        kept = set(alone)
+        self.pending[:] = [index for index in self.pending if index not in kept]
+        self.solo.extend(alone)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter") if self.config else None
+        if reporter is not None:
+            reporter.write_line(f"testdock: {len(alone)} test(s) that failed beside others in an earlier "
+                                "run and passed alone run alone, after the others "
+                                f"(e.g. {collection[alone[0]]})")
 
     def add_node(self, node: WorkerController) -> None:
         if self.collection is not None:  # a replacement, ready (the first workers come before)
