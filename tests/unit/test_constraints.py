@@ -145,3 +145,13 @@ def test_the_collection_image_gets_the_pytest_a_requirements_txt_pins(tmp_path: 
     (tmp_path / "tests" / "test_a.py").write_text("def test_a():\n    pass\n")
     chosen = requirement_set("collection", inspect_project(tmp_path), Settings())
     assert "pytest==8.3.3" in chosen and "pytest>=8" not in chosen
+
+
+def test_what_the_images_tools_depend_on_stays_free_too(tmp_path: Path) -> None:
+    """tornado's requirements.txt is a pip-compile lock of its tox and docs tools: its
+    pluggy==1.0.0 made pytest 8 uninstallable, and every image failed to build."""
+    (tmp_path / "setup.py").write_text("from setuptools import setup\nsetup(name='web')\n")
+    (tmp_path / "requirements.txt").write_text(
+        "pluggy==1.0.0\niniconfig==1.1.1\nexecnet==1.9.0\ncoverage==6.0\npackaging==23.1\nsphinx==5.3.0\n")
+    lines = render_files(inspect_project(tmp_path), Settings())["docker/constraints.txt"].splitlines()
+    assert lines[1:] == ["packaging==23.1", "sphinx==5.3.0"]

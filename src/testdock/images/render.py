@@ -19,7 +19,14 @@ from testdock.images.phases import (
     requirement_set,
 )
 from testdock.images.pluginwheel import WHEEL_FOLDER, WHEEL_GLOB
-from testdock.images.tools import BACKEND_TOOLS, COLLECTION_TOOLS, EXECUTION_TOOLS, STRESS_TOOLS, UV
+from testdock.images.tools import (
+    BACKEND_TOOLS,
+    COLLECTION_TOOLS,
+    EXECUTION_TOOLS,
+    STRESS_TOOLS,
+    TOOL_DEPENDENCIES,
+    UV,
+)
 from testdock.project.dependencytests import compiles_code, packages_to_keep
 from testdock.project.inspection import Project
 from testdock.project.modulenames import import_names
@@ -194,8 +201,9 @@ def _pins(project: Project) -> tuple[list[str], str]:
 
 
 def _constraints_text(pins: list[str], source: str) -> str:
-    tools = names([*COLLECTION_TOOLS, *EXECUTION_TOOLS, *BACKEND_TOOLS, *STRESS_TOOLS])
-    # the images' own tools stay free; `-c URL` lines are passed on for pip to read
+    tools = names([*COLLECTION_TOOLS, *EXECUTION_TOOLS, *BACKEND_TOOLS, *STRESS_TOOLS, *TOOL_DEPENDENCIES])
+    # the images' own tools stay free, and what they depend on; `-c URL` lines are passed on for
+    # pip to read
     kept = [pin for pin in pins if pin.startswith("-c ") or not names([pin]) & tools]
     header = (f"# Versions the images install within, from {source} (testdock init rewrites this file)."
               if source else "# The project pins no versions (no lock file, no -c constraints file).")
