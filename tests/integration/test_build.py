@@ -313,7 +313,9 @@ def test_a_project_with_a_c_extension_builds_with_zero_settings_and_no_compiler_
     root = _setuptools_project(tmp_path / "cext", {
         "cext/__init__.py": "", "cext/_speed.c": SPEED_C,
         "tests/test_speed.py": "from cext._speed import add\n\ndef test_add():\n    assert add(2, 3) == 5\n",
-        "setup.py": 'from setuptools import Extension, setup\n'
+        # scikit-image's build runs a `#!/usr/bin/env python` script: the base image has python3 only
+        "setup.py": 'import subprocess\nfrom setuptools import Extension, setup\n'
+                    'subprocess.run(["python", "-c", "pass"], check=True)\n'
                     'setup(packages=["cext"], ext_modules=[Extension("cext._speed", ["cext/_speed.c"])])\n'})
     init = run_cli("init", str(root), "--base-image", base_image)
     assert init.returncode == 0 and "cext compiles extension modules of its own: gcc" in init.stdout

@@ -146,6 +146,7 @@ def test_a_project_with_extension_modules_gets_the_compilers_where_it_is_built()
     assert "install -y --no-install-recommends gcc g++ libc6-dev" in deps
     assert "|| apt-get install -y --no-install-recommends python3-dev" in deps  # where Python.h lacks
     assert "gcc" not in app and "/tmp/project-wheel/*.whl" in app
+    assert 'ENV PATH="$PATH:/opt/build-python"' in deps and "build-python" not in app  # `python`
     # the user's packages add to the compilers (the headers of a library the project links)
     settings = settings_from_table({"build_packages": ["libpq-dev"]})
     linked = render_files(_project(builds_extensions=True), settings)["docker/pytest.execution.Dockerfile"]
