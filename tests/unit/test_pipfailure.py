@@ -129,3 +129,23 @@ def test_a_git_url_without_git_says_so() -> None:
                  "#9 16.44 ERROR: Cannot find command 'git' - do you have 'git' installed and in your "
                  "PATH?\n")
     assert "git, to clone a requirement given as a git URL" in (watch.explanation() or "")
+
+
+def test_the_projects_own_build_failing_says_what_its_backend_raised() -> None:
+    """cloudpickle 3.1.0 requires flit_core unpinned; flit_core 4 refuses its [tool.flit.metadata]:
+    uv's error names the project and the backend's exception says why."""
+    uv = feed("#17 0.477 error: Failed to build `cloudpickle @ file:///tmp/project`\n"
+              "#17 0.478   cause: The build backend returned an error\n"
+              "#17 0.478            File \"/root/.cache/uv/x/flit_core/config.py\", line 91, in prep\n"
+              "#17 0.478          flit_core.config.ConfigError: The [tool.flit.metadata] table is no "
+              "longer supported. Switch to the standard [project] table or require flit_core<4\n")
+    explained = uv.explanation()
+    assert explained is not None and explained.startswith(
+        "the project itself failed to build: flit_core.config.ConfigError: The [tool.flit.metadata] table")
+    assert "[build-system] requires" in explained
+    pip = feed("#12 0.5 Processing /tmp/project\n#12 0.8 ModuleNotFoundError: No module named 'numpy'\n"
+               "#12 0.9 error: metadata-generation-failed\n")
+    assert pip.explanation() == ("the project itself failed to build: ModuleNotFoundError: No module "
+                                 "named 'numpy' (its build backend's error: check its [build-system] "
+                                 "requires; one without an upper bound may have moved on since the "
+                                 "project was written)")

@@ -43,6 +43,14 @@ _LACKS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# the project itself failing to build: uv names it (`Failed to build `x @ file:///tmp/project``),
+# pip says it was processing it
+_PROJECT_BUILD_FAILED = re.compile(r"Failed to build `[\w.-]+ @ file:///(?:tmp/project|app)`")
+_PROJECT_PROCESSING = ("Processing /tmp/project", "Obtaining file:///app", "Processing /app")
+# the last exception a build backend raised: `flit_core.config.ConfigError: The [tool.flit...`
+_RAISED = re.compile(r"^\s*((?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception)): (.+)$")
+
+
 class PipWatch:
     """Fed a build's output line by line; remembers what pip was collecting, in each build step,
     when it failed."""
@@ -54,6 +62,9 @@ class PipWatch:
         self._reading_conflict = False
         self.not_found: str | None = None  # a requirement no distribution on the index matches
         self.lacking: str | None = None  # what a build from source said it lacked
+        self._project_steps: set[str] = set()  # steps that build the project itself (pip)
+        self.project_failed = False
+        self.raised: str | None = None  # the last exception a build backend raised
 
     def feed(self, text: str) -> None:
         match = _BUILD_OUTPUT.match(text)
@@ -63,6 +74,13 @@ class PipWatch:
                 if found := pattern.search(body):
                     self.lacking = lacks.format(next((group for group in found.groups() if group), ""))
                     break
+        if raised := _RAISED.match(body):
+            self.raised = f"{raised.group(1)}: {raised.group(2).strip()}"
+        if _PROJECT_BUILD_FAILED.search(body) or (
+                step in self._project_steps and body.startswith(_UNNAMED_FAILURES)):
+            self.project_failed = True
+        if body.startswith(_PROJECT_PROCESSING):
+            self._project_steps.add(step)
         if self._reading_conflict:
             if body.startswith("    ") and len(self.conflict) < 4:
                 self.conflict.append(body.strip())
@@ -95,7 +113,13 @@ class PipWatch:
         lacking = f"; the build lacked {self.lacking}" if self.lacking else ""
         if self.failed is None:
             # the project's own build (its extension modules), or a step pip does not name
-            return f"a build from source failed: it lacked {self.lacking}" if self.lacking else None
+            if self.lacking:
+                return f"a build from source failed: it lacked {self.lacking}"
+            if self.project_failed and self.raised:
+                return (f"the project itself failed to build: {self.raised} (its build backend's "
+                        "error: check its [build-system] requires; one without an upper bound may "
+                        "have moved on since the project was written)")
+            return None
         requirement, from_source = self.failed
         if from_source:
             return (f"pip failed on {requirement}, built from source (no wheel of it for this Python): "
