@@ -155,3 +155,12 @@ def test_what_the_images_tools_depend_on_stays_free_too(tmp_path: Path) -> None:
         "pluggy==1.0.0\niniconfig==1.1.1\nexecnet==1.9.0\ncoverage==6.0\npackaging==23.1\nsphinx==5.3.0\n")
     lines = render_files(inspect_project(tmp_path), Settings())["docker/constraints.txt"].splitlines()
     assert lines[1:] == ["packaging==23.1", "sphinx==5.3.0"]
+    # read as the project's runtime requirements too: there its pins go, the names stay
+    from testdock.images.phases import requirement_set
+
+    for phase in ("execution", "backend"):
+        chosen = requirement_set(phase, inspect_project(tmp_path), Settings())
+        assert {"pluggy", "iniconfig", "execnet", "coverage", "packaging==23.1"} <= set(chosen), chosen
+    # a project that names its own pytest keeps the set it tests with
+    (tmp_path / "requirements.txt").write_text("pytest==7.4.4\npluggy==1.0.0\n")
+    assert "pluggy==1.0.0" in requirement_set("execution", inspect_project(tmp_path), Settings())

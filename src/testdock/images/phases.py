@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from testdock.images.tools import (
@@ -13,6 +14,7 @@ from testdock.images.tools import (
     EXECUTION_TOOLS,
     PYTEST_BEFORE_9,
     STRESS_TOOLS,
+    TOOL_DEPENDENCIES,
 )
 from testdock.project.inspection import Project
 from testdock.project.requirements import merge, names
@@ -102,18 +104,40 @@ def _chosen(wanted: list[str], project: Project) -> list[str]:
 def requirement_set(phase: str, project: Project, settings: Settings) -> tuple[str, ...]:
     """What the phase's image installs (the project itself is installed separately)."""
     extra = tuple(getattr(settings.phases, phase).extra_requirements)
+    dependencies, test_dependencies = _own_requirements(project)
     if phase == "collection":
         # the project's own pins first: another pytest may name parametrized tests differently
         # (a requirements.txt counts as runtime: starlette pins its pytest there)
-        plugins = _pytest_plugins((*project.dependencies, *project.test_dependencies))
+        plugins = _pytest_plugins((*dependencies, *test_dependencies))
         installed = _chosen([*settings.collection.install, *_plugin_frameworks(plugins)], project)
         return merge(plugins, installed, _tools(COLLECTION_TOOLS, project), extra)
     if phase == "execution":
-        return merge(project.dependencies, project.test_dependencies, _tools(EXECUTION_TOOLS, project), extra)
+        return merge(dependencies, test_dependencies, _tools(EXECUTION_TOOLS, project), extra)
     if phase == "stress":
         # Installed on top of the execution image: only what it lacks.
         return merge(STRESS_TOOLS, extra)
-    return merge(project.dependencies, project.test_dependencies, _tools(BACKEND_TOOLS, project), extra)
+    return merge(dependencies, test_dependencies, _tools(BACKEND_TOOLS, project), extra)
+
+
+def _own_requirements(project: Project) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The project's runtime and test requirements, but where it names no pytest of its own, its
+    versions of what the images' tools depend on are left to the tools: tornado's requirements.txt
+    (a lock of its tox and docs tools) pins pluggy==1.0.0, which no pytest 8 installs beside."""
+    if "pytest" in names([*project.dependencies, *project.test_dependencies]):
+        return project.dependencies, project.test_dependencies
+    tool_dependencies = names(TOOL_DEPENDENCIES)
+
+    def freed(requirements: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_unpinned(text) if names([text]) & tool_dependencies else text for text in requirements)
+
+    return freed(project.dependencies), freed(project.test_dependencies)
+
+
+def _unpinned(text: str) -> str:
+    requirement = Requirement(text)
+    requirement.specifier = SpecifierSet()
+    requirement.url = None
+    return str(requirement)
 
 
 def holds_pytest_back(project: Project) -> bool:
@@ -139,8 +163,7 @@ def light_candidates(project: Project, settings: Settings) -> tuple[str, ...]:
     bring is known to the collection stage as the real run's."""
     installed = names(requirement_set("collection", project, settings))
     stubbed = {name.partition(".")[0].lower().replace("_", "-") for name in settings.collection.stub}
-    real = merge(project.dependencies, project.test_dependencies,
-                 settings.phases.execution.extra_requirements)
+    real = merge(*_own_requirements(project), settings.phases.execution.extra_requirements)
     return tuple(requirement for requirement in real if not names([requirement]) & (installed | stubbed))
 
 
