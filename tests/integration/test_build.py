@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -319,8 +320,13 @@ def test_a_project_with_a_c_extension_builds_with_zero_settings_and_no_compiler_
                     'setup(packages=["cext"], ext_modules=[Extension("cext._speed", ["cext/_speed.c"])])\n'})
     init = run_cli("init", str(root), "--base-image", base_image)
     assert init.returncode == 0 and "cext compiles extension modules of its own: gcc" in init.stdout
-    result = run_cli("build", str(root), "--phase", "execution", "--tag", "cext")
+    result = run_cli("build", str(root), "--phase", "execution", "--phase", "backend", "--tag", "cext")
     assert result.returncode == 0, result.stderr[-3000:]
+    # compiled once: the backend image waited for the execution image's wheel and found it cached
+    assert "[backend] waiting: for execution" in result.stdout + result.stderr
+    log = (root / "logs" / "build_test_images.log").read_text()
+    steps = re.findall(r"\[backend\] (#\d+) \[project-wheel 1/1\]", log)
+    assert steps and any(f"[backend] {step} CACHED" in log for step in steps), log[-3000:]
     output = docker_client.containers.run(
         "cext-execution:cext", ["sh", "-c", "python -m pytest -q -p no:cacheprovider --no-cov -n 0 tests; "
                                             "command -v gcc cc || echo no-compiler"],

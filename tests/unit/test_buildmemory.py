@@ -72,6 +72,9 @@ class FakeRun:
         self.order: list[tuple[str, bool]] = []
         self._lock = threading.Lock()
 
+    def waits(self, chosen: list[str]) -> dict[str, tuple[str, str | None]]:
+        return {"stress": ("execution", "stress-tools")} if {"execution", "stress"} <= set(chosen) else {}
+
     def notes_append(self, text: str) -> None:
         self.notes.append(text)
 

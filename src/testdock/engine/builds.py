@@ -31,7 +31,7 @@ from testdock.images.pluginwheel import (
     wheel_name,
     write_wheel,
 )
-from testdock.images.render import base_image, image_prefix
+from testdock.images.render import base_image, builds_project_wheel, image_prefix
 from testdock.images.sync import sync_generated_files
 from testdock.project.inspection import Project
 from testdock.project.programs import files_running_programs
@@ -285,12 +285,21 @@ class _Run:
                            previous.size if previous else None, len(counter.cached), len(counter.steps),
                            peak_memory=peak, retried=retry, platform=self.platform)
 
-    def build_early_stage(self, phase: str) -> None:
-        """Build (into the cache only) the phase's stage that does not need its dependency, so
-        that it runs alongside the dependency's build; failures show in the real build."""
-        stage = SPECS[phase].early_stage
-        if stage is None:
-            return
+    def waits(self, chosen: list[str]) -> dict[str, tuple[str, str | None]]:
+        """phase -> (the build it waits for, the stage of its own it may build meanwhile): the
+        image it builds FROM, and, where the project's wheel is compiled (the same stage in
+        every Dockerfile), the backend image waits for the execution image's: it finds the wheel
+        in the cache instead of compiling it a second time beside it."""
+        waits = {phase: (str(SPECS[phase].depends_on), SPECS[phase].early_stage) for phase in chosen
+                 if SPECS[phase].depends_on in chosen}
+        both = "execution" in chosen and "backend" in chosen
+        if both and builds_project_wheel(self.project, self.settings):
+            waits["backend"] = ("execution", "deps")
+        return waits
+
+    def build_early_stage(self, phase: str, stage: str, waiting_for: str) -> None:
+        """Build (into the cache only) the phase's stage that does not need what it waits for,
+        so that it runs alongside that build; failures show in the real build."""
         args = {"BASE_IMAGE": self.base_image()}
         # BuildKit leaves the stage as an untagged image: labelled and recorded, cleanup finds it
         labels = {LABEL_MANAGED: "true", LABEL_PROJECT: self.prefix, LABEL_PHASE: phase,
@@ -299,14 +308,14 @@ class _Run:
                                       self.options.no_cache, self.options.pull, target=stage,
                                       labels=labels, iidfile=self.iidfile(f"{phase}-{stage}"),
                                       platform=self.platform or None)
-        self.listener.state(phase, "building", f"{stage} while {SPECS[phase].depends_on} builds")
+        self.listener.state(phase, "building", f"{stage} while {waiting_for} builds")
         try:
             engine.build(self.builder, request, lambda text: self.output(phase, text), self.processes)
             self.record(request, phase)
         except engine.BuildFailed:
             self.output(phase, f"early stage {stage} failed; the full build will show why")
         if not self.processes.stopping:
-            self.listener.state(phase, "waiting", f"for {SPECS[phase].depends_on}")
+            self.listener.state(phase, "waiting", f"for {waiting_for}")
 
     def skipped(self, phase: str, reason: str, state: str = "skipped") -> ImageResult:
         tags = self.tags(phase)
@@ -360,10 +369,9 @@ def _schedule(run: _Run, chosen: list[str], parallel: int | Literal["auto"]) -> 
     workers, gate = _gate(run, chosen, parallel)
     pending: dict[Future[ImageResult | None], tuple[str, str]] = {}  # (kind, phase)
     # the longest builds first: they set the wall time
-    ready = sorted((phase for phase in chosen if SPECS[phase].depends_on not in chosen),
-                   key=lambda p: _EXPECTED_ORDER.index(p))
-    early = [phase for phase in chosen if SPECS[phase].depends_on in chosen
-             and SPECS[phase].early_stage and not run.options.no_cache]
+    waits = run.waits(chosen)
+    ready = sorted((phase for phase in chosen if phase not in waits), key=lambda p: _EXPECTED_ORDER.index(p))
+    early = [phase for phase, (_, stage) in waits.items() if stage and not run.options.no_cache]
     killed: list[str] = []
     with ThreadPoolExecutor(max_workers=workers + len(early), thread_name_prefix="build") as pool:
 
@@ -384,11 +392,13 @@ def _schedule(run: _Run, chosen: list[str], parallel: int | Literal["auto"]) -> 
                 if gate.may_start(phase) and gate.running:
                     early.remove(phase)
                     gate.started(f"{phase} (early stage)", gate.expected(phase))
-                    pending[pool.submit(run.build_early_stage, phase)] = ("early", phase)
+                    waiting_for, stage = waits[phase]
+                    started: Future[ImageResult | None] = pool.submit(
+                        run.build_early_stage, phase, str(stage), waiting_for)
+                    pending[started] = ("early", phase)
 
-        for phase in chosen:
-            if SPECS[phase].depends_on in chosen:
-                run.listener.state(phase, "waiting", f"for {SPECS[phase].depends_on}")
+        for phase, (waiting_for, _) in waits.items():
+            run.listener.state(phase, "waiting", f"for {waiting_for}")
         launch()
         try:
             while pending:
@@ -407,7 +417,7 @@ def _schedule(run: _Run, chosen: list[str], parallel: int | Literal["auto"]) -> 
                         killed.append(phase)
                         run.listener.state(phase, "waiting", "to be built again alone (killed for memory)")
                         continue
-                    dependants = [other for other in chosen if SPECS[other].depends_on == phase]
+                    dependants = [other for other, (waiting_for, _) in waits.items() if waiting_for == phase]
                     ready.extend(dependants)
                     early[:] = [other for other in early if other not in dependants]  # too late
                 launch()

@@ -120,7 +120,7 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
         "system_packages": " ".join(settings.system_packages),
         "build_packages": " ".join(packages),
         # the project's own wheel is built where the compilers are, and only the wheel goes on
-        "project_wheel": project.installable and bool(packages),
+        "project_wheel": builds_project_wheel(project, settings),
         "python_headers": project.builds_extensions,
         "command": json.dumps(default_command(phase, project, settings)),
         "user_id": USER_ID,
@@ -135,6 +135,12 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
 
 # what compiling a C, C++ or Cython extension takes on Debian, where the project says nothing
 COMPILERS = ("gcc", "g++", "libc6-dev")
+
+
+def builds_project_wheel(project: Project, settings: Settings) -> bool:
+    """Whether the images get the project as a wheel built where the build packages are (its
+    extension modules compiled there): the same stage in every image's Dockerfile."""
+    return project.installable and bool(build_packages(project, settings))
 
 
 def build_packages(project: Project, settings: Settings) -> list[str]:
