@@ -44,6 +44,7 @@ class MemoryModel:
     shared_files: int = 0
     # tests earlier runs found failing beside others and passing alone: run alone, at the end
     alone: frozenset[str] = frozenset()
+    observations: int = 0  # tests measured in this run
     # a family's heaviest and typical growths, kept as members are learnt: the scheduler asks
     # for them at every step, and a family holds thousands of tests in a large suite (a walk over
     # them per step made a first run of 27,000 tests spend 7 s of its controller in max())
@@ -148,6 +149,7 @@ class MemoryModel:
         self.expected[nodeid] = (growth, self.expected.get(nodeid, (0, 0.0))[1])
         self.retained[nodeid] = max(0, rss - before)
         self._learn(nodeid, growth)
+        self.observations += 1
 
 
 @functools.cache  # asked for every pending test at every scheduling step: a dict lookup, not a parse

@@ -77,6 +77,8 @@ class MemoryScheduling(LoadScheduling):
         self.solo: list[int] = []  # tests a worker died running: re-run alone at the end
         self.crashes: Counter[str] = Counter()
         self.differing_ids = 0  # tests whose parametrization ids differ between the workers
+        # the lightest pending test's growth when last walked: (growth, pending, learnt, when)
+        self._lightest: tuple[int, int, int, float] | None = None
 
     # -- the memory arithmetic ---------------------------------------------------------------
     def _running(self, node: WorkerController) -> int | None:
@@ -202,8 +204,25 @@ class MemoryScheduling(LoadScheduling):
         room = model.usable - others - baseline
         if self._growth(self.pending[0]) <= room:
             return False  # the lightest fits too: no walk over every pending test (asked per test)
-        lightest = min(self._growth(index) for index in self.pending)
+        lightest = self._lightest_pending()
         return lightest > room and others + model.fresh_baseline + lightest <= model.usable
+
+    def _lightest_pending(self) -> int:
+        """The least any pending test is expected to add. A walk over every pending test, asked
+        after every test while the next one does not fit: on scikit-image's 8,000 tests with
+        history that was 26 million growths, a minute of the controller's CPU beside the
+        workers. Walked again once the pending tests or what the model has learnt changed by a
+        twentieth, or after a second: in between, the lightest only grows as tests leave."""
+        pending, learnt = len(self.pending), self.model.observations
+        last = self._lightest
+        if last is not None:
+            value, at_pending, at_learnt, at_time = last
+            if (at_pending - pending <= at_pending / 20 and learnt - at_learnt <= max(at_learnt, 20) / 20
+                    and time.monotonic() - at_time < 1.0):
+                return value
+        value = min(self._growth(index) for index in self.pending)
+        self._lightest = (value, pending, learnt, time.monotonic())
+        return value
 
     def _retire_after(self, node: WorkerController, index: int) -> bool:
         """True when the test about to start is to be the worker's last (its history says it
