@@ -97,7 +97,22 @@ def test_test_fixture_keys_that_init_lets_in_pass(tmp_path: Path) -> None:
                           "src/app.py": ""})
     (tmp_path / ".dockerignore").write_text(_dockerignore(None, ("tests",))[0])
     assert suspects(tmp_path, fixture_patterns(["tests"])) == []
-    assert [item.path for item in suspects(tmp_path)] == ["tests/certs/server.key"]
+    # a key the project's own line lets in elsewhere is a suspect
+    write_tree(tmp_path, {"config/server.key": PRIVATE_KEY})
+    (tmp_path / ".dockerignore").write_text(_dockerignore(None, ("tests",))[0] + "!config/server.key\n")
+    assert [item.path for item in suspects(tmp_path, fixture_patterns(["tests"]))] == ["config/server.key"]
+
+
+def test_keys_in_a_test_folder_inside_the_package_are_fixtures_too(tmp_path: Path) -> None:
+    """tornado keeps its tests in tornado/test (its test path is "."): its TLS tests' test.key
+    was left out of the images, and 112 tests failed on `keyfile ... does not exist`."""
+    write_tree(tmp_path, {"tornado/test/test.key": PRIVATE_KEY, "tornado/test/test.crt": CERTIFICATE,
+                          "tornado/web.py": "", "deploy/prod.key": PRIVATE_KEY})
+    (tmp_path / ".dockerignore").write_text(_dockerignore(None, (".",))[0])
+    sent = set(Matcher(read_patterns(tmp_path)).walk(tmp_path))
+    assert "tornado/test/test.key" in sent and "deploy/prod.key" not in sent
+    assert suspects(tmp_path, fixture_patterns(["."]), ["."]) == []
+    check_context(tmp_path, test_paths=["."])
 
 
 def test_fixtures_and_documented_examples_are_no_false_alarm(tmp_path: Path) -> None:

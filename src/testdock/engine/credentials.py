@@ -58,11 +58,17 @@ _DOCUMENTATION_FOLDERS = ("docs", "doc")
 _EXAMPLE_KEY_ID = re.compile(rb"^(?:AKIA|ASIA)[0-9A-Z]*EXAMPLE$")
 
 
+# folders whose keys and certificates are the tests' fixtures wherever they are: tornado keeps its
+# tests (and its TLS tests' test.key) in tornado/test, under a test path of "."
+_TEST_FOLDERS = ("test", "tests", "testing")
+
+
 def fixture_patterns(test_paths: Sequence[str]) -> list[str]:
-    """Keys and certificates under the test paths: the tests' fixtures, which init's
-    .dockerignore block lets into the images and the check lets through."""
-    return [f"{path.strip('/')}/**/{name}" for path in test_paths if path not in (".", "")
-            for name in _FIXTURE_NAMES]
+    """Keys and certificates under the test paths and in any test folder: the tests' fixtures,
+    which init's .dockerignore block lets into the images and the check lets through."""
+    folders = [*(path.strip("/") for path in test_paths if path not in (".", "")),
+               *(f"**/{folder}" for folder in _TEST_FOLDERS)]
+    return [f"{folder}/**/{name}" for folder in dict.fromkeys(folders) for name in _FIXTURE_NAMES]
 
 
 def _is_example(relative: str, test_paths: Sequence[str]) -> bool:
@@ -70,6 +76,8 @@ def _is_example(relative: str, test_paths: Sequence[str]) -> bool:
     test paths, or in the documentation."""
     parts = relative.split("/")
     if relative.endswith(_DOCUMENTATION_SUFFIXES) or any(p in _DOCUMENTATION_FOLDERS for p in parts[:-1]):
+        return True
+    if any(part in _TEST_FOLDERS for part in parts[:-1]):
         return True
     return any(relative.startswith(path.strip("/") + "/") for path in test_paths if path not in (".", ""))
 
