@@ -56,6 +56,24 @@ def test_a_coverage_configuration_that_says_what_to_measure_is_left_to_say_it(
     assert "--cov=demo" in _command(tmp_path)  # a configuration that does not say: the packages
 
 
+@pytest.mark.parametrize(("files", "enforced"), [
+    ({"pyproject.toml": PYPROJECT + "[tool.coverage.report]\nfail_under = 76\n"}, False),
+    ({".coveragerc": "[report]\nfail_under = 76\n"}, False),
+    ({"pyproject.toml": PYPROJECT + '[tool.coverage.report]\nfail_under = 76\n[tool.pytest.ini_options]\n'
+      'addopts = "--cov=demo"\n'}, True),
+    ({"setup.cfg": "[tool:pytest]\naddopts = --cov=demo\n[coverage:report]\nfail_under = 76\n"}, True),
+])
+def test_a_coverage_threshold_fails_only_runs_whose_pytest_options_ask_for_coverage(
+        tmp_path: Path, files: dict[str, str], enforced: bool) -> None:
+    """platformdirs's `fail_under = 76` is its CI's, combined over three systems: plain `pytest`
+    does not measure coverage, and testdock's run, measuring it for the report, failed at 71%."""
+    write_tree(tmp_path, {"pyproject.toml": PYPROJECT, "demo/__init__.py": "", "tests/test_a.py": "",
+                          **files})
+    command = _command(tmp_path)
+    assert "--cov-report=xml:test-results/coverage.xml" in command
+    assert ("--cov-fail-under=0" not in command) is enforced
+
+
 def test_the_setting_turns_coverage_on_or_off_whatever_the_project_does(tmp_path: Path) -> None:
     write_tree(tmp_path, {"pyproject.toml": PYPROJECT + "[tool.testdock.phases.execution]\ncoverage = true\n",
                           "demo/__init__.py": "", "tests/test_a.py": ""})

@@ -195,7 +195,12 @@ def default_command(phase: str, project: Project, settings: Settings) -> list[st
         # here would override it), else its packages
         sources = ["--cov"] if project.coverage_selects_files else [
             f"--cov={package}" for package in project.packages]
-        coverage = [*sources, "--cov-report=xml:test-results/coverage.xml"] if measured else []
+        # a coverage configuration's `fail_under` fails only the runs whose pytest options ask
+        # for coverage, as plain `pytest` does: platformdirs's 76% is its CI's, combined over
+        # Windows, macOS and Linux, and one Linux run measured 71%
+        keep_threshold = project.pytest_measures_coverage or wanted
+        threshold = [] if keep_threshold else ["--cov-fail-under=0"]
+        coverage = [*sources, "--cov-report=xml:test-results/coverage.xml", *threshold] if measured else []
         # workers from the memory budget, tests handed out so that they stay inside it; in one
         # process where the project's coverage records a context per test function, which
         # pytest-cov refuses to combine with xdist (per-test memory is measured all the same)

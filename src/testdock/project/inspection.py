@@ -78,6 +78,8 @@ class Project:
     # test_function`), which pytest-cov refuses under xdist
     coverage_contexts_per_test: bool = False
     coverage_selects_files: bool = False  # its coverage configuration sets source or include
+    # pytest's own options ask for coverage (`addopts = --cov`): plain `pytest` measures it too
+    pytest_measures_coverage: bool = False
     # every requirement its extras and groups declare, with where: (requirement, "extra 'http2'")
     optional_requirements: tuple[tuple[str, str], ...] = ()
     builds_extensions: bool = False  # installing it compiles C, C++ or Cython code of its own
@@ -578,22 +580,31 @@ def _pytest_testpaths(root: Path, data: dict[str, Any]) -> list[str] | None:
     return None
 
 
+_INI_FILES = ("pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg")
+
+
 def _measures_coverage(root: Path, data: dict[str, Any]) -> bool:
     """Whether the project's own test runs measure coverage: `--cov` in pytest's options, or a
     coverage configuration (.coveragerc, [tool.coverage], a [coverage:...] section)."""
     if (root / ".coveragerc").is_file() or "coverage" in table(data, "tool"):
         return True
+    if _pytest_options_measure_coverage(root, data):
+        return True
+    return any(section.startswith("coverage:") for name in _INI_FILES
+               if (root / name).is_file() for section in read_ini(root / name).sections())
+
+
+def _pytest_options_measure_coverage(root: Path, data: dict[str, Any]) -> bool:
+    """Whether pytest's own options (addopts) ask for coverage: plain `pytest` then measures it,
+    and fails under the configuration's `fail_under` as testdock's run does."""
     addopts = table(data, "tool", "pytest", "ini_options").get("addopts", "")
     if "--cov" in (" ".join(addopts) if isinstance(addopts, list) else str(addopts)):
         return True
-    for name in ("pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg"):
-        if not (root / name).is_file():
-            continue
-        parser = read_ini(root / name)
-        if any(section.startswith("coverage:") for section in parser.sections()):
-            return True
-        for section in ("pytest", "tool:pytest"):
-            if "--cov" in parser.get(section, "addopts", fallback=""):
+    for name in _INI_FILES:
+        if (root / name).is_file():
+            parser = read_ini(root / name)
+            if any("--cov" in parser.get(section, "addopts", fallback="")
+                   for section in ("pytest", "tool:pytest")):
                 return True
     return False
 
@@ -766,6 +777,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         app=app,
         sources=tuple(collected.sources),
         measures_coverage=_measures_coverage(root, data),
+        pytest_measures_coverage=_pytest_options_measure_coverage(root, data),
         coverage_contexts_per_test=_coverage_contexts_per_test(root, data),
         coverage_selects_files=_coverage_selects_files(root, data),
         optional_requirements=(*((r, f"extra {key!r}") for key, requirements in collected.extras.items()
