@@ -149,3 +149,12 @@ def test_the_projects_own_build_failing_says_what_its_backend_raised() -> None:
                                  "named 'numpy' (its build backend's error: check its [build-system] "
                                  "requires; one without an upper bound may have moved on since the "
                                  "project was written)")
+
+
+def test_a_library_pillows_build_could_not_find_is_named() -> None:
+    watch = feed("#17 2.571       The headers or library files could not be found for jpeg,\n"
+                 "#17 2.571       a required dependency when compiling Pillow from source.\n")
+    assert watch.explanation() == (
+        "a build from source failed: it lacked the headers and library of jpeg: name the Debian "
+        "package that has them (usually lib<name>-dev: libjpeg-dev, zlib1g-dev...) in "
+        "[tool.testdock] build_packages, and the library in system_packages")

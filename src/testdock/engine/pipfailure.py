@@ -31,6 +31,9 @@ _LACKS: tuple[tuple[re.Pattern[str], str], ...] = (
                 r"(?: in the pkg-config search path)?"),
      "the development files of {0} (pkg-config): name the Debian package that has them (usually "
      "lib<name>-dev) in [tool.testdock] build_packages"),
+    (re.compile(r"The headers or library files could not be found for ([\w+.-]+)"),
+     "the headers and library of {0}: name the Debian package that has them (usually lib<name>-dev: "
+     "libjpeg-dev, zlib1g-dev...) in [tool.testdock] build_packages, and the library in system_packages"),
     (re.compile(r"Cannot find command 'git'|No such file or directory: 'git'"),
      "git, to clone a requirement given as a git URL: testdock installs it in the build stage "
      "where the project's requirements name one; name git in [tool.testdock] build_packages where "
