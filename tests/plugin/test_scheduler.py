@@ -671,6 +671,19 @@ def test_a_hash_seed_the_user_set_is_kept(pytester: pytest.Pytester, monkeypatch
     assert "PYTHONHASHSEED=" not in result.stdout.str()
 
 
+def _count_growths(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A counter of the model's growth estimates, as the scheduler asks for them."""
+    asked = [0]
+    growth = MemoryModel.growth
+
+    def counted(model: MemoryModel, nodeid: str) -> int:
+        asked[0] += 1
+        return growth(model, nodeid)
+
+    monkeypatch.setattr(MemoryModel, "growth", counted)
+    return asked
+
+
 @pytest.mark.parametrize("history", [False, True])
 def test_a_scheduling_step_looks_at_a_bounded_number_of_tests(pytestconfig: pytest.Config,
                                                               monkeypatch: pytest.MonkeyPatch,
@@ -681,14 +694,7 @@ def test_a_scheduling_step_looks_at_a_bounded_number_of_tests(pytestconfig: pyte
     collection = [f"t{i // 50}.py::test_{i}x" for i in range(tests)]
     expected = {nodeid: (1 * MiB, 0.001) for nodeid in collection} if history else {}
     sched, _ = _scheduler(expected, 2048 * MiB, 2, collection, pytestconfig)
-    asked = [0]
-    growth = MemoryModel.growth
-
-    def counted(model: MemoryModel, nodeid: str) -> int:
-        asked[0] += 1
-        return growth(model, nodeid)
-
-    monkeypatch.setattr(MemoryModel, "growth", counted)
+    asked = _count_growths(monkeypatch)
     finished = 0
     while not sched.tests_finished and finished < 2 * tests:
         node = next(n for n in sched.node2pending if sched.node2pending[n]
@@ -712,14 +718,7 @@ def test_the_lightest_pending_test_is_not_walked_for_at_every_step(pytestconfig:
     collection = [f"t{i // 50}.py::test_{i}x" for i in range(tests)]
     expected = {nodeid: ((i % 7 + 2) * MiB, 0.001) for i, nodeid in enumerate(collection)}
     sched, fakes = _scheduler(expected, 2048 * MiB, 2, collection, pytestconfig)
-    asked = [0]
-    growth = MemoryModel.growth
-
-    def counted(model: MemoryModel, nodeid: str) -> int:
-        asked[0] += 1
-        return growth(model, nodeid)
-
-    monkeypatch.setattr(MemoryModel, "growth", counted)
+    asked = _count_growths(monkeypatch)
     lightest = []
     for _ in range(2000):
         lightest.append(sched._lightest_pending())
