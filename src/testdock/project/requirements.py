@@ -108,12 +108,13 @@ def read_requirements_file(path: Path, root: Path, _seen: frozenset[Path] = froz
                 requirements.append(f"{SELF_REFERENCE}{self_line.group(1)}")
             continue
         local = _LOCAL_PATH.match(line)
-        if local and (local.group(1).startswith(".") or (path.parent / local.group(1)).is_dir()):
-            if (path.parent / local.group(1)).resolve() == root.resolve():  # "./": the project
+        folder = path.parent / local.group(1) if local else None
+        if local and folder and (local.group(1).startswith(".") or folder.is_dir()):
+            if folder.resolve() == root.resolve():  # "./": the project
                 if local.group(2):
                     requirements.append(f"{SELF_REFERENCE}{local.group(2)}")
             else:
-                requirements.append(_local_package(local.group(1), path.parent, root, where))
+                requirements.append(_local_package(local.group(1), folder, root, where))
             continue
         editable_url = _EDITABLE_URL.match(line)
         if editable_url:  # "-e git+https://...#egg=name": the same package, installed normally
@@ -129,9 +130,10 @@ def read_requirements_file(path: Path, root: Path, _seen: frozenset[Path] = froz
     return requirements
 
 
-def _local_package(text: str, base: Path, root: Path, where: str) -> str:
-    """The requirement that stands for a package folder of the project's own tree."""
-    resolved = (base / text).resolve()
+def _local_package(text: str, folder: Path, root: Path, where: str) -> str:
+    """The requirement that stands for a package folder of the project's own tree (`text`, as
+    the line gave it, names `folder`)."""
+    resolved = folder.resolve()
     try:
         relative = resolved.relative_to(root.resolve()).as_posix()
     except ValueError:
@@ -140,7 +142,7 @@ def _local_package(text: str, base: Path, root: Path, where: str) -> str:
     if not any((resolved / marker).is_file() for marker in _PACKAGE_MARKERS):
         raise BadInput(f"{where}: {relative!r} is not a Python package (no pyproject.toml, setup.py "
                        "or setup.cfg); name the package's own folder")
-    if _UNSAFE.search(relative) or not re.fullmatch(r"[\w./-]+", relative):
+    if not re.fullmatch(r"[\w./-]+", relative):
         raise BadInput(f"{where}: unsafe character in the path {relative!r}; rename the folder")
     name = re.sub(r"[^A-Za-z0-9]+", "-", resolved.name).strip("-") or "local"
     return f"{name} @ {LOCAL_PACKAGE_URL}{relative}"
