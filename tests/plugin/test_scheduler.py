@@ -439,6 +439,40 @@ def test_a_test_that_does_not_fit_beside_idle_workers_memory_waits_for_them_to_b
     assert sched._running(holder) == heavy  # now it fits
 
 
+@pytest.mark.parametrize(("seconds_left", "replaced"), [(4.0, False), (60.0, True)])
+def test_a_retired_worker_is_replaced_only_where_the_tests_left_outlast_a_fresh_workers_start(
+        seconds_left: float, replaced: bool) -> None:
+    """A fresh worker joins after its start (10 s here): with 4 s of tests left, the other
+    worker finishes them sooner alone; with 60 s left, the fresh worker saves more than it costs."""
+    collection = ["t::first", *[f"t::left{i}" for i in range(8)]]
+    expected = {nodeid: (10 * MiB, seconds_left / 8) for nodeid in collection}
+    model = MemoryModel(1024 * MiB, 0.0, 50 * MiB, expected, 64 * MiB, worker_start=10.0)
+    config = FakeConfig(2)
+    sched = MemoryScheduling(config, None, model)
+    fresh: list[FakeNode] = []
+
+    class Session:
+        def _clone_node(self, node: FakeNode) -> FakeNode:
+            fresh.append(FakeNode(f"{node.name}-fresh"))
+            return fresh[-1]
+
+    config.pluginmanager = type("Manager", (), {"get_plugin": lambda self, name: Session()})()
+    nodes = [FakeNode("gw0"), FakeNode("gw1")]
+    for node in nodes:
+        sched.add_node(node)
+        sched.add_node_collection(node, collection)
+    sched.schedule()
+    retired = nodes[0]
+    for index in list(sched.node2pending[retired]):
+        sched.pending.append(index)  # back to the pending tests: the worker is idle
+    sched.node2pending[retired].clear()
+    sched.retiring.add(retired)
+    sched.remove_node(retired)
+    assert bool(fresh) == replaced
+    assert ("not replaced" in " ".join(sched.replaced)) != replaced
+    assert len(sched.replaced) == 1
+
+
 HEAVY_SUITE = """
 import os, time, pytest
 

@@ -244,6 +244,29 @@ class MemoryScheduling(LoadScheduling):
         self.replaced.append(f"{node.gateway.id}: {format_size(self.model.baseline(node))} "
                                  "kept; replaced by a fresh worker")
 
+    def _replacement_pays(self) -> bool:
+        """Whether a fresh worker in place of a retired one finishes the run sooner than the
+        workers left do on their own. `w` workers share `left` seconds of tests: alone they take
+        left / w; with a fresh one that joins after its start `s`, (left + s) / (w + 1), which is
+        sooner only while left > w * s. Near the end of a run whose workers start slowly (an
+        interpreter, the suite's imports, a collection of thousands of tests: 14 s each on
+        scikit-image's), the others finish first. Tests that run alone at the end do not count:
+        one worker runs them either way. Without a measured start, or with no worker left, a
+        fresh worker starts."""
+        start = self.model.worker_start
+        workers = len(self.node2pending) + self.starting
+        if start is None or workers == 0:
+            return True
+        if not self.pending:
+            return False
+        known = [entry[1] for index in self.pending
+                 if (entry := self.model.expected.get(self._nodeid(index))) is not None]
+        if not known:
+            return True
+        typical = sum(known) / len(known)
+        left = sum(known) + typical * (len(self.pending) - len(known))
+        return left > workers * start
+
     def _wait_for_room(self, needed: int, timeout: float = REPLACEMENT_WAIT) -> None:
         """Wait until the container's memory as the kernel counts it leaves `needed` under the
         budget less the margin, or `timeout`. A retired worker has said it finished, but its
@@ -365,7 +388,13 @@ class MemoryScheduling(LoadScheduling):
         if node in self.retiring:
             self.retiring.discard(node)
             if not pending and (self.pending or self.solo):
-                self._replace(node)
+                if self._replacement_pays():
+                    self._replace(node)
+                else:
+                    self.replaced.append(
+                        f"{node.gateway.id}: {format_size(self.model.baseline(node))} kept; ended, not "
+                        f"replaced: the tests left take the other workers less than a fresh "
+                        f"worker's start ({self.model.worker_start:.1f} s)")
         self.model.baselines.pop(node, None)
         if not pending:
             self._fill_all()
