@@ -272,7 +272,8 @@ def test_a_flat_setuptools_project_builds_and_runs(tmp_path: Path, base_image: s
                                            '[project]\nname = "flat-helper"\nversion = "1.0"\n'),
         "tests/helperpkg/flat_helper.py": "HALF = 0.5\n",
         "tests/test_helper.py": ("from flat_helper import HALF\n\n"
-                                 "def test_half():\n    assert HALF * 2 == 1\n")})
+                                 "def test_half():\n    assert HALF * 2 == 1\n"),
+        "docker/compose.yaml": "services: {}\n"})  # the project's own, beside testdock's
     init = run_cli("init", str(root), "--base-image", base_image)
     assert init.returncode == 0 and "setuptools discovers packages automatically" in init.stderr
     result = run_cli("build", str(root), "--phase", "execution", "--phase", "collection", "--tag", "flat")
@@ -284,6 +285,14 @@ def test_a_flat_setuptools_project_builds_and_runs(tmp_path: Path, base_image: s
         assert "2 passed" in container.logs().decode()  # the base image has Python 3.11
     finally:
         container.remove(force=True)
+    # /app is the project's tree without testdock's files: a flat layout's build (pytest-checkdocs)
+    # found docker/, logs/ and monitoring/ there as packages, pytest-ruff linted healthcheck.py
+    for image in ("flatpkg-execution:flat", "flatpkg-collection:flat"):
+        listing = docker_client.containers.run(
+            image, ["sh", "-c", "ls -A /app /app/docker"], remove=True, network_mode="host").decode()
+        assert "logs" not in listing.split() and "monitoring" not in listing.split(), listing
+        assert "compose.yaml" in listing and "healthcheck.py" not in listing, listing
+        assert "Dockerfile" not in listing and ".whl" not in listing, listing
     # the collection image has the tests' own package for real: its import is no missing module
     collected = docker_client.containers.run("flatpkg-collection:flat", remove=True,
                                              network_mode="host").decode()

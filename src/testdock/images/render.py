@@ -100,6 +100,7 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
         # bytecode loads several times faster than source compiles
         "collection_compile_paths": _compile_paths(project, source=True),
         "plugin_wheel_glob": f"{WHEEL_FOLDER}/{WHEEL_GLOB}",
+        "testdock_files": [f"/app/{path}" for path in testdock_files()],
         "results_dir_env": RESULTS_DIR_ENV,
         "label_keys": {"managed": LABEL_MANAGED, "project": LABEL_PROJECT, "phase": LABEL_PHASE,
                    "version": LABEL_VERSION},
@@ -214,6 +215,14 @@ def _constraints_text(pins: list[str], source: str) -> str:
     header = (f"# Versions the images install within, from {source} (testdock init rewrites this file)."
               if source else "# The project pins no versions (no lock file, no -c constraints file).")
     return "\n".join([header, *kept]) + "\n"
+
+
+def testdock_files() -> list[str]:
+    """The files testdock writes into the project's tree for its builds (docker/), as paths
+    relative to the project root; the plugin's wheel as a glob."""
+    return [*(path for spec in SPECS.values() for path in (spec.dockerfile_path, spec.requirements_path)),
+            CONSTRAINTS_PATH, LIGHT_CANDIDATES_PATH, HEALTHCHECK_PATH, BAKE_PATH,
+            f"{WHEEL_FOLDER}/{WHEEL_GLOB}"]
 
 
 def render_files(project: Project, settings: Settings) -> dict[str, str]:

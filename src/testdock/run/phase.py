@@ -91,7 +91,9 @@ class RunResult:
     plot_seconds: float = 0.0
 
 
-OUTPUT_FOLDERS = (RESULTS_DIR, MONITORING_DIR, HISTORY_DIR)  # mounted read-write into containers
+# what a run writes on the host; all but the monitoring (the host's own) mounted read-write into
+# containers
+OUTPUT_FOLDERS = (RESULTS_DIR, MONITORING_DIR, HISTORY_DIR)
 
 
 def writable_folder(root: Path, relative: str) -> Path:
@@ -169,7 +171,7 @@ def _volumes(root: Path, project: Project, mount_source: bool) -> dict[str, dict
     if mount_source:
         volumes[str(root)] = {"bind": "/app", "mode": "ro"}
     volumes[str(writable_folder(root, RESULTS_DIR))] = {"bind": f"/app/{RESULTS_DIR}", "mode": "rw"}
-    volumes[str(writable_folder(root, MONITORING_DIR))] = {"bind": f"/app/{MONITORING_DIR}", "mode": "rw"}
+    writable_folder(root, MONITORING_DIR)  # the host writes the timeline and plot there
     # the plugin's memory history lives on the host, so the next run can schedule with it
     volumes[str(writable_folder(root, HISTORY_DIR))] = {"bind": f"/app/{HISTORY_DIR}", "mode": "rw"}
     return volumes
