@@ -11,8 +11,16 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from testdock.errors import BadInput
+from testdock.images.phases import requirement_set
 from testdock.project.apps import AppRef
-from testdock.project.inspection import Project, image_safe_name, inspect_project, parse_app_reference
+from testdock.project.inspection import (
+    Project,
+    image_safe_name,
+    inspect_project,
+    parse_app_reference,
+    requirement_files,
+)
+from testdock.project.settings import Settings
 from tests.conftest import write_tree
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "projects"
@@ -356,6 +364,47 @@ def test_requirements_folder_conventions(tmp_path: Path) -> None:
                                "requirements/tests.txt", "tests/requirements.txt")
 
 
+def test_locks_of_the_maintainers_own_tools_are_not_the_projects_requirements(tmp_path: Path) -> None:
+    # wcwidth: pip-compile locks for its data-update script and its wheel builds beside the tests'
+    # own; their pins (certifi==<a version the index lacked>) made every image unbuildable
+    write(tmp_path, {
+        "requirements-update.txt": "certifi==2026.10.23\nrequests==2.34.2\n",
+        "requirements-wheels.txt": "cibuildwheel==4.3.4\n",
+        "requirements_build.txt": "setuptools-rust\n",
+        "requirements-tests39.txt": "pytest==8.4.2\n",
+        "requirements-extras.txt": "attrs\n",  # an unknown word: still the runtime set
+        "tests/test_a.py": "",
+    })
+
+    runtime, test, _ = requirement_files(tmp_path)
+
+    assert [path.name for path in runtime] == ["requirements-extras.txt"]
+    assert [path.name for path in test] == ["requirements-tests39.txt"]
+    project = inspect_project(tmp_path)
+    assert "certifi" not in names_of(project) and "cibuildwheel" not in names_of(project)
+
+
+@pytest.mark.parametrize(("files", "plugins"), [
+    ({"setup.cfg": "[coverage:run]\nplugins = covdefaults\n"}, ("covdefaults",)),
+    ({".coveragerc": "[run]\nplugins =\n    Cython.Coverage\n    coverage_conditional_plugin\n"},
+     ("Cython", "coverage_conditional_plugin")),
+    ({"pyproject.toml": '[tool.coverage.run]\nplugins = ["covdefaults"]\n'}, ("covdefaults",)),
+    # the project's own plugin is no distribution to install
+    ({"tox.ini": "[coverage:run]\nplugins = tests.cover_plugin\n"}, ()),
+])
+def test_the_coverage_plugins_the_configuration_loads_are_installed_with_the_tools(
+        tmp_path: Path, files: dict[str, str], plugins: tuple[str, ...]) -> None:
+    # pyflakes: `[coverage:run] plugins = covdefaults` in setup.cfg and no requirement naming it;
+    # coverage refused to start, and every run with it
+    write(tmp_path, {"requirements.txt": "", **files, "tests/test_a.py": "", "tests/cover_plugin.py": ""})
+
+    project = inspect_project(tmp_path)
+
+    assert project.coverage_plugins == plugins
+    execution = requirement_set("execution", project, Settings())
+    assert set(plugins) <= {text.split()[0] for text in execution}
+
+
 def test_variants_of_the_plain_test_set_are_left_to_their_ci_rows(tmp_path: Path) -> None:
     # flask: requirements/tests.txt, tests-min.txt (oldest pins), tests-dev.txt (main branches)
     write(tmp_path, {
@@ -505,6 +554,18 @@ def test_a_project_of_requirement_files_in_a_reqs_folder(tmp_path: Path) -> None
     write(tmp_path, {"reqs/base-requirements.txt": "attrs\n", "tests/test_a.py": "def test_a():\n    pass\n"})
 
     assert reqs(inspect_project(tmp_path).dependencies) == reqs(["attrs"])
+
+
+def test_setup_pys_tests_require_names_the_tests_dependencies_not_the_tools_versions(tmp_path: Path) -> None:
+    # pyrsistent: its tests import hypothesis, which only tests_require names
+    write(tmp_path, {"setup.py": ("from setuptools import setup\n"
+                                  "setup(name='demo', install_requires=['six'],\n"
+                                  "      tests_require=['pytest<7', 'hypothesis<7'])\n")})
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.dependencies) == reqs(["six"])
+    assert reqs(project.test_dependencies) == reqs(["pytest", "hypothesis<7"])
 
 
 def test_setup_py_with_syntax_error_is_skipped(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from testdock.images.tools import (
@@ -17,7 +16,7 @@ from testdock.images.tools import (
     TOOL_DEPENDENCIES,
 )
 from testdock.project.inspection import Project
-from testdock.project.requirements import merge, names
+from testdock.project.requirements import merge, names, unpinned
 from testdock.project.settings import PHASES, Settings
 
 DEFAULT_MEMORY = {"collection": "512m", "execution": "1g", "stress": "2g", "backend": "1g"}
@@ -112,11 +111,13 @@ def requirement_set(phase: str, project: Project, settings: Settings) -> tuple[s
         installed = _chosen([*settings.collection.install, *_plugin_frameworks(plugins)], project)
         return merge(plugins, installed, _tools(COLLECTION_TOOLS, project), extra)
     if phase == "execution":
-        return merge(dependencies, test_dependencies, _tools(EXECUTION_TOOLS, project), extra)
+        return merge(dependencies, test_dependencies, _tools(EXECUTION_TOOLS, project),
+                     project.coverage_plugins, extra)
     if phase == "stress":
         # Installed on top of the execution image: only what it lacks.
         return merge(STRESS_TOOLS, extra)
-    return merge(dependencies, test_dependencies, _tools(BACKEND_TOOLS, project), extra)
+    return merge(dependencies, test_dependencies, _tools(BACKEND_TOOLS, project), project.coverage_plugins,
+                 extra)
 
 
 def _own_requirements(project: Project) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -128,16 +129,9 @@ def _own_requirements(project: Project) -> tuple[tuple[str, ...], tuple[str, ...
     tool_dependencies = names(TOOL_DEPENDENCIES)
 
     def freed(requirements: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(_unpinned(text) if names([text]) & tool_dependencies else text for text in requirements)
+        return tuple(unpinned(text) if names([text]) & tool_dependencies else text for text in requirements)
 
     return freed(project.dependencies), freed(project.test_dependencies)
-
-
-def _unpinned(text: str) -> str:
-    requirement = Requirement(text)
-    requirement.specifier = SpecifierSet()
-    requirement.url = None
-    return str(requirement)
 
 
 def holds_pytest_back(project: Project) -> bool:

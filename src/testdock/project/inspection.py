@@ -30,6 +30,7 @@ from testdock.project.requirements import (
     merge,
     read_requirements_file,
     requirement_text,
+    unpinned,
 )
 from testdock.project.testimports import imported_by_tests, imported_through_project
 from testdock.project.toolgroups import hatch_groups, pdm_groups, tox_requirements
@@ -80,6 +81,9 @@ class Project:
     coverage_selects_files: bool = False  # its coverage configuration sets source or include
     # pytest's own options ask for coverage (`addopts = --cov`): plain `pytest` measures it too
     pytest_measures_coverage: bool = False
+    # the distributions of the coverage plugins its configuration loads (`plugins = covdefaults`):
+    # coverage refuses to start without them, and pytest-cov with it
+    coverage_plugins: tuple[str, ...] = ()
     # every requirement its extras and groups declare, with where: (requirement, "extra 'http2'")
     optional_requirements: tuple[tuple[str, str], ...] = ()
     builds_extensions: bool = False  # installing it compiles C, C++ or Cython code of its own
@@ -439,7 +443,25 @@ def _setup_py(root: Path, collected: _Collected) -> None:
             test += [requirement_text(v, f"setup.py extras_require {extra}")
                      for v in _requirement_list(extras[extra])]
         test = _test_set(test, extras)
+    test += _tests_require(keywords.get("tests_require"), root)
     collected.add("setup.py", runtime, test)
+
+
+def _tests_require(value: object, root: Path) -> list[str]:
+    """setup()'s `tests_require` (pyrsistent: `['pytest<7', 'hypothesis<7']`), a deprecated
+    field that went stale where it is kept: what it names is the tests' (hypothesis), but the
+    versions of the images' own tools it bounds are left to them (no pytest 6 runs xdist 3)."""
+    requirements = [requirement_text(v, "setup.py tests_require") for v in _requirement_list(value, root)]
+    return [unpinned(text) if canonicalize_name(Requirement(text).name) in TOOL_NAMES else text
+            for text in requirements]
+
+
+# requirements-update.txt, requirements-wheels.txt (wcwidth): locks of the maintainers' own tools
+# (a script that updates data files, cibuildwheel), which the tests neither import nor run with
+_TOOLING_WORDS = {"update", "updates", "upgrade", "wheel", "wheels", "build", "builds", "publish",
+                  "deploy", "bench", "benchmark", "benchmarks", "ci", "tools", "tooling", "packaging",
+                  "dist", "upload", "precommit", "pre-commit", "tox", "setup", "pip", "bootstrap",
+                  "security", "audit", "format", "formatting"}
 
 
 def requirement_files(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
@@ -461,7 +483,8 @@ def requirement_files(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
             test.append(path)
         elif "dev" in stem:
             dev.append(path)
-        elif any(word in stem for word in ("doc", "lint", "typing", "mypy", "style", "release")):
+        elif (any(word in stem for word in ("doc", "lint", "typing", "mypy", "style", "release"))
+              or _TOOLING_WORDS & set(re.split(r"[-_.]", stem))):
             continue
         elif path.parent == root or stem in ("base", "main", "prod", "production", "common",
                                              "runtime", "requirements"):
@@ -636,6 +659,20 @@ def _coverage_selects_files(root: Path, data: dict[str, Any]) -> bool:
                for option in ("source", "include", "source_pkgs"))
 
 
+def _coverage_plugins(root: Path, data: dict[str, Any]) -> tuple[str, ...]:
+    """The distributions of the plugins coverage's [run] settings load, by their top-level
+    module (`Cython.Coverage` is Cython's; pip reads `coverage_conditional_plugin` as the
+    distribution with hyphens)."""
+    value = _coverage_run_option(root, data, "plugins")
+    modules = value if isinstance(value, list) else re.split(r"[\s,]+", str(value or ""))
+    plugins = (str(module).strip().partition(".")[0] for module in modules)
+    # a plugin of the project's own tree (`plugins = tests.coverage_plugin`) is no distribution
+    folders = [root, root / "src"]
+    return tuple(dict.fromkeys(
+        plugin for plugin in plugins if re.fullmatch(r"[A-Za-z_]\w*", plugin)
+        and not any((folder / plugin).is_dir() or (folder / f"{plugin}.py").is_file() for folder in folders)))
+
+
 def _test_paths(root: Path, data: dict[str, Any]) -> tuple[str, ...]:
     configured = _pytest_testpaths(root, data)
     if configured:
@@ -780,6 +817,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         pytest_measures_coverage=_pytest_options_measure_coverage(root, data),
         coverage_contexts_per_test=_coverage_contexts_per_test(root, data),
         coverage_selects_files=_coverage_selects_files(root, data),
+        coverage_plugins=_coverage_plugins(root, data),
         optional_requirements=(*((r, f"extra {key!r}") for key, requirements in collected.extras.items()
                                  if ":" not in key for r in requirements), *collected.declared),
         builds_extensions=installable and builds_extensions(

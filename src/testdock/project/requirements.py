@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from testdock.errors import BadInput
@@ -170,6 +171,14 @@ def _relative(path: Path, root: Path) -> str:
         return str(path.resolve().relative_to(root.resolve()))
     except ValueError:
         return str(path)
+
+
+def unpinned(text: str) -> str:
+    """The requirement without its versions or URL: its name, extras and marker."""
+    requirement = Requirement(text)
+    requirement.specifier = SpecifierSet()
+    requirement.url = None
+    return str(requirement)
 
 
 def merge(*groups: Iterable[str]) -> tuple[str, ...]:
