@@ -204,7 +204,7 @@ def _flat_setuptools_warning(root: Path, project: Project, data: dict[str, objec
         return None
     include = ", ".join(f'"{package}*"' for package in project.packages) or '"yourpackage*"'
     return ("setuptools discovers packages automatically in this flat layout and will take "
-            "testdock's docker/ and logs/ folders for packages (`pip install .` then fails); "
+            "testdock's docker/, logs/ and monitoring/ folders for packages (`pip install .` then fails); "
             "list yours in pyproject.toml: "
             f"[tool.setuptools.packages.find] include = [{include}]. The images are not affected.")
 
