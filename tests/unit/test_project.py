@@ -568,6 +568,20 @@ def test_setup_pys_tests_require_names_the_tests_dependencies_not_the_tools_vers
     assert reqs(project.test_dependencies) == reqs(["pytest", "hypothesis<7"])
 
 
+def test_a_test_path_named_as_the_project_is_its_package_with_doctests(tmp_path: Path) -> None:
+    # wcwidth: `testpaths = tests wcwidth` (doctests); its package went unseen, and with it the
+    # compiled module its tests import from the source folder
+    pyproject = ('[project]\nname = "wcwidth"\nversion = "1"\n'
+                 '[tool.pytest.ini_options]\ntestpaths = ["tests", "wcwidth", "bench"]\n')
+    write(tmp_path, {"pyproject.toml": pyproject,
+                     "wcwidth/__init__.py": "", "bench/__init__.py": "", "tests/test_a.py": ""})
+
+    project = inspect_project(tmp_path)
+
+    assert project.test_paths == ("tests", "wcwidth", "bench")
+    assert project.packages == ("wcwidth",)
+
+
 def test_setup_py_with_syntax_error_is_skipped(tmp_path: Path) -> None:
     write(tmp_path, {"setup.py": "setup(install_requires=['attrs'\n", "requirements.txt": "six\n"})
 

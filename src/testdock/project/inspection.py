@@ -687,9 +687,14 @@ def _source_roots(root: Path) -> tuple[str, ...]:
     return ("src",) if (root / "src").is_dir() else (".",)
 
 
-def _packages(root: Path, source_roots: tuple[str, ...], test_paths: tuple[str, ...]) -> tuple[str, ...]:
-    skipped = {*(p.strip("/").split("/")[0] for p in test_paths), "tests", "test", "docs", "examples",
-               "scripts", "build", "dist", "docker"}
+def _packages(root: Path, source_roots: tuple[str, ...], test_paths: tuple[str, ...],
+              name: str = "") -> tuple[str, ...]:
+    """The project's top-level packages: folders with an __init__.py beside its tests, not its
+    tests. A test path named as the project is its package, with doctests in it (wcwidth's
+    `testpaths = tests wcwidth`)."""
+    own = re.sub(r"[-.]+", "_", name).lower()
+    skipped = {*(top for p in test_paths if (top := p.strip("/").split("/")[0]).lower() != own),
+               "tests", "test", "docs", "examples", "scripts", "build", "dist", "docker"}
     found: list[str] = []
     for source_root in source_roots:
         base = root / source_root
@@ -799,7 +804,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         table(data, "tool", "poetry")) or (root / "setup.py").is_file() or (root / "setup.cfg").is_file()
     app = parse_app_reference(app_override) if app_override else detect_app(
         [root / source_root for source_root in source_roots])
-    packages = _packages(root, source_roots, test_paths)
+    packages = _packages(root, source_roots, test_paths, name)
     return Project(
         root=root.resolve(),
         name=name,
