@@ -582,6 +582,45 @@ def test_a_test_path_named_as_the_project_is_its_package_with_doctests(tmp_path:
     assert project.packages == ("wcwidth",)
 
 
+NOXFILE = """
+import nox
+
+TEST_DEPS = ["hypothesis", "pytest-mock"]
+
+
+@nox.session(python=["3.11", "3.12"])
+def tests(session):
+    session.install("-r", "ci/test.txt")
+    session.install("-e", ".[socks]")
+    session.install("pytest>=7", *TEST_DEPS)
+    session.install(f"django=={session.posargs[0]}", "--pre")
+    session.run("pytest")
+
+
+@nox.session
+def lint(session):
+    session.install("ruff", "black")
+
+
+@nox.session(name="unit-3.12")
+def other(session):
+    session.install("freezegun", "-c", "constraints.txt")
+"""
+
+
+def test_noxfiles_test_sessions_name_the_tests_dependencies_read_not_run(tmp_path: Path) -> None:
+    write(tmp_path, {"noxfile.py": NOXFILE, "ci/test.txt": "attrs\n",
+                     "pyproject.toml": ('[project]\nname = "demo"\nversion = "1"\n'
+                                        '[project.optional-dependencies]\nsocks = ["pysocks"]\n'),
+                     "tests/test_a.py": ""})
+
+    project = inspect_project(tmp_path)
+
+    assert names_of(project) >= {"attrs", "pysocks", "pytest", "hypothesis", "pytest-mock", "freezegun"}
+    assert not names_of(project) & {"ruff", "black", "django", "constraints-txt"}
+    assert "noxfile.py test sessions" in project.sources
+
+
 def test_setup_py_with_syntax_error_is_skipped(tmp_path: Path) -> None:
     write(tmp_path, {"setup.py": "setup(install_requires=['attrs'\n", "requirements.txt": "six\n"})
 

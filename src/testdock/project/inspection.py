@@ -33,7 +33,7 @@ from testdock.project.requirements import (
     unpinned,
 )
 from testdock.project.testimports import imported_by_tests, imported_through_project
-from testdock.project.toolgroups import hatch_groups, pdm_groups, tox_requirements
+from testdock.project.toolgroups import hatch_groups, nox_requirements, pdm_groups, tox_requirements
 from testdock_pytest.collection.importnames import declared_module_names, module_names
 
 TEST_GROUPS = ("test", "tests", "testing")
@@ -258,6 +258,17 @@ def _tox(root: Path, collected: _Collected) -> None:
         except BadInput:
             continue
     collected.add("tox.ini [testenv]", [], _without_dev_tools(tox))
+
+
+def _nox(root: Path, collected: _Collected) -> None:
+    """What noxfile.py's test sessions install."""
+    nox: list[str] = []
+    for entry in nox_requirements(root, SELF_REFERENCE):  # its extras expand once all are read
+        try:
+            nox.append(requirement_text(entry, "noxfile.py"))
+        except BadInput:
+            continue
+    collected.add("noxfile.py test sessions", [], _without_dev_tools(nox))
 
 
 def _poetry_table(entries: dict[str, Any], where: str, optional: bool = False) -> list[str]:
@@ -777,6 +788,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
     _dependency_groups(data, collected)
     _tool_groups(data, collected)
     _tox(root, collected)
+    _nox(root, collected)
     _poetry(data, collected)
     _setup_cfg(root, collected)
     _setup_py(root, collected)

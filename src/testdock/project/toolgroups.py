@@ -1,9 +1,11 @@
 """Test dependencies that project managers keep in their own tables: Hatch's environments, PDM's
-development groups and tox's test environment. Read as the tools read them, as named groups of
-requirement strings."""
+development groups, tox's test environment and nox's test sessions. Read as the tools read them
+(nox's without running its file), as named groups of requirement strings."""
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import re
 from pathlib import Path
 from typing import Any
@@ -85,3 +87,82 @@ def tox_requirements(root: Path, project: str) -> list[str]:
     extras = [line for line in ini_lines(parser.get("testenv", "extras", fallback=""))
               if not _TOX_FACTORS.match(line) and "{" not in line]
     return found + ([f"{project}[{','.join(extras)}]"] if project and extras else [])
+
+
+# a nox session that runs the tests: `tests`, `test-3.12`, `unit`, `pytest`
+_NOX_TEST_SESSION = re.compile(r"test|unit|pytest", re.IGNORECASE)
+
+
+def nox_requirements(root: Path, project: str) -> list[str]:
+    """What noxfile.py's test sessions install, read without running it: the string literals
+    given to `session.install(...)` (and module-level lists of them passed with `*`), requirements
+    files named with `-r`, and the project's extras (`.[test]`, as `project[test]`). Installs
+    built from variables or inside other functions are left out."""
+    path = root / "noxfile.py"
+    if not path.is_file():
+        return []
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+    except SyntaxError:
+        return []
+    constants = {target.id: node.value for node in tree.body if isinstance(node, ast.Assign)
+                 for target in node.targets if isinstance(target, ast.Name)}
+    found: list[str] = []
+    for function in tree.body:
+        if not (isinstance(function, ast.FunctionDef) and _is_nox_test_session(function)):
+            continue
+        for call in ast.walk(function):
+            if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                    and call.func.attr == "install"):
+                found += _nox_install_arguments(call.args, constants, root, project)
+    return list(dict.fromkeys(found))
+
+
+def _is_nox_test_session(function: ast.FunctionDef) -> bool:
+    for decorator in function.decorator_list:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        named = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+        if named != "session":
+            continue
+        name = function.name
+        if isinstance(decorator, ast.Call):
+            for keyword in decorator.keywords:
+                if keyword.arg == "name" and isinstance(keyword.value, ast.Constant):
+                    name = str(keyword.value.value)
+        return bool(_NOX_TEST_SESSION.search(name))
+    return False
+
+
+def _nox_install_arguments(arguments: list[ast.expr], constants: dict[str, ast.expr], root: Path,
+                           project: str) -> list[str]:
+    values: list[str] = []
+    for argument in arguments:
+        if isinstance(argument, ast.Starred) and isinstance(argument.value, ast.Name):
+            listed = constants.get(argument.value.id)
+            if isinstance(listed, ast.List | ast.Tuple):
+                values += [item.value for item in listed.elts
+                           if isinstance(item, ast.Constant) and isinstance(item.value, str)]
+        elif isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+            values.append(argument.value)
+        else:
+            values.append("")  # a value only known when nox runs: what it qualifies is unknown too
+    found: list[str] = []
+    option = ""
+    for value in values:
+        if value.startswith("-r") and len(value) > 2:  # `-rrequirements.txt`
+            option, value = "-r", value[2:].strip()
+        if option in ("-r", "--requirement") and value:
+            with contextlib.suppress(BadInput):  # a file the checkout does not have
+                found += read_requirements_file(root / value, root)
+        elif option in ("-c", "--constraint") or not value:
+            pass
+        elif value.startswith("-"):
+            option = value
+            continue
+        elif extras := re.fullmatch(r"\.(\[[\w,\s-]+\])", value):
+            if project:
+                found.append(f"{project}{extras.group(1)}")
+        elif option not in ("-e", "--editable") and value != "." and not value.startswith(("./", "/", "..")):
+            found.append(value)
+        option = ""
+    return found
