@@ -509,6 +509,34 @@ def test_with_history_heavy_tests_do_not_overlap(pytester: pytest.Pytester, monk
         assert start >= end - 0.05, heavy  # one finishes before the next starts
 
 
+@pytest.mark.parametrize(("dying", "replacement"), [(("gw0",), False), (("gw0", "gw1"), True)])
+def test_a_worker_that_dies_collecting_beside_others_is_not_replaced(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, dying: tuple[str, ...],
+        replacement: bool) -> None:
+    """falcon: its test modules build 900 MiB of data at import; two workers collecting side by
+    side in 1 GiB were killed together, then their replacements, until xdist gave up with no test
+    run. A worker that dies collecting beside others is not replaced: they go on. Where none is
+    left, its replacement collects alone."""
+    monkeypatch.delenv("TESTDOCK_MEMORY_DIR", raising=False)
+    pytester.makepyfile(test_heavy_import=f"""
+        import os, time
+        if os.environ.get("PYTEST_XDIST_WORKER") in {dying!r}:
+            time.sleep(1)  # the others are well into their collection by then
+            os._exit(1)  # as the kernel's OOM kill ends a worker collecting
+
+        def test_one():
+            pass
+
+        def test_two():
+            pass
+    """)
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "memory", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    output = result.stdout.str()
+    assert "gw0 died collecting the tests beside other workers" in output
+    assert ("gw2" in output) == replacement, output  # the replacement of the last one to die
+
+
 def test_a_worker_death_is_recovered_by_rerunning_alone(pytester: pytest.Pytester,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TESTDOCK_MEMORY_DIR", raising=False)

@@ -16,6 +16,10 @@ def test_xdist_still_clones_a_node_the_way_the_replacement_of_a_full_worker_need
     assert "setup_node" in source and "_active_nodes.add" in source
     # a worker that finished cleanly (the scheduler retired it) reaches the scheduler's remove_node
     assert "self.sched.remove_node(node)" in inspect.getsource(DSession.worker_workerfinished)
+    # a crashed worker reaches the scheduler's remove_node before xdist replaces it, so that the
+    # scheduler can decline its replacement (a worker that died collecting beside others)
+    errordown = inspect.getsource(DSession.worker_errordown)
+    assert errordown.index("self.sched.remove_node(node)") < errordown.index("self._clone_node(node)")
     # a finished worker's process ends when asked, before the session's end
     assert callable(getattr(WorkerController, "ensure_teardown", None))
     assert "gateway.exit()" in inspect.getsource(WorkerController.ensure_teardown)

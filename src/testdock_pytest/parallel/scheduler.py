@@ -26,7 +26,11 @@ from xdist.scheduler.load import LoadScheduling
 from xdist.workermanage import WorkerController
 
 from testdock_pytest.parallel.model import MemoryModel, MiB
-from testdock_pytest.parallel.xdist_internals import end_finished_worker, start_replacement_worker
+from testdock_pytest.parallel.xdist_internals import (
+    end_finished_worker,
+    skip_next_replacement,
+    start_replacement_worker,
+)
 from testdock_pytest.sizes import format_size
 
 MAX_BATCH = 50  # tests sent to a worker at once, at most
@@ -55,6 +59,7 @@ def same_tests(first: Sequence[str], other: Sequence[str]) -> bool:
 
 class MemoryScheduling(LoadScheduling):
     collection: list[str] | None
+    numnodes: int
     pending: list[int]
     node2pending: dict[Any, list[int]]
 
@@ -77,6 +82,7 @@ class MemoryScheduling(LoadScheduling):
         self.solo: list[int] = []  # tests a worker died running: re-run alone at the end
         self.crashes: Counter[str] = Counter()
         self.differing_ids = 0  # tests whose parametrization ids differ between the workers
+        self.collection_deaths: list[str] = []  # workers that died collecting, not replaced
         # the lightest pending test's growth when last walked: (growth, pending, learnt, when)
         self._lightest: tuple[int, int, int, float] | None = None
 
@@ -380,6 +386,12 @@ class MemoryScheduling(LoadScheduling):
 
     def remove_node(self, node: WorkerController) -> str | None:
         self.shutdown_sent.discard(node)
+        # a worker that dies before its collection came (or before it said it was ready, which
+        # xdist's KeyError stands for), while others still collect
+        if self.collection is None and node not in self.node2collection and set(self.node2pending) - {node}:
+            self.node2pending.pop(node, None)
+            self._died_collecting(node)
+            return None
         pending = self.node2pending.pop(node)
         if not pending and getattr(node, "workeroutput", None) is not None:
             # it finished: its process would idle until the session's end, holding all it kept
@@ -404,6 +416,24 @@ class MemoryScheduling(LoadScheduling):
         self.pending[:0] = pending
         self._fill_all()
         return crashitem
+
+    def _died_collecting(self, node: WorkerController) -> None:
+        """A worker died before its collection came, while others collect: the run goes on with
+        them. Workers collect side by side, each importing every test module, and a suite whose
+        modules build large data at import (falcon's: 900 MiB) kills them all together, and their
+        replacements after them, until xdist gives up having run no test. Where none is left, xdist
+        replaces it, and that one collects alone."""
+        skip_next_replacement(self.config)
+        self.numnodes = max(1, self.numnodes - 1)
+        self.collection_deaths.append(str(node.gateway.id))
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter") if self.config else None
+        if reporter is not None:
+            reporter.write_line(f"testdock: {node.gateway.id} died collecting the tests beside other workers "
+                                "(an OOM kill, most likely: collecting them holds much memory); xdist's "
+                                f"replacement is not started, the run goes on with {len(self.node2pending)} "
+                                "worker(s)")
+        if self.collection_is_completed:
+            self.schedule()
 
     def requeue_alone(self, nodeid: str) -> bool:
         """Re-run a test a worker died running, alone after the others; False the second time."""

@@ -9,6 +9,8 @@ upgrade changes either.
   worker only for a crashed one; `DSession._clone_node` is its way, and there is no public one
   (pytest-dev/pytest-xdist#363). Crashing the worker instead would spend xdist's restart allowance
   and lose the worker's end-of-session output.
+- Not replacing a worker that died collecting the tests beside others: xdist replaces every
+  crashed worker at once, with no hook to decline; a one-time `_clone_node` that does nothing.
 - Ending a finished worker's process: xdist tears its workers' gateways down only when the whole
   session ends, so a worker that finished early (retired for the memory it keeps) would hold that
   memory, idle, beside its replacement. `WorkerController.ensure_teardown` is xdist's own way.
@@ -50,6 +52,20 @@ def start_replacement_worker(config: pytest.Config, node: Any) -> None:
                            "which --dist memory needs to replace a full worker; run with --dist load "
                            "until testdock supports this xdist")
     clone(node)
+
+
+def skip_next_replacement(config: pytest.Config) -> None:
+    """xdist replaces a crashed worker at once (`DSession.worker_errordown`, right after the
+    scheduler's remove_node); let it not, this once: a worker that died collecting the tests,
+    beside others collecting them too, died of what they hold together (an OOM kill)."""
+    session = config.pluginmanager.get_plugin("dsession")
+    if session is None or not callable(getattr(session, "_clone_node", None)):
+        return
+
+    def not_this_time(node: Any) -> None:
+        del session._clone_node  # the class's own again
+
+    session._clone_node = not_this_time
 
 
 def end_finished_worker(node: Any) -> None:
