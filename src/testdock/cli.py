@@ -171,6 +171,9 @@ def init(path: Path, force: bool, show_diff: bool, base_image: str | None, app: 
         click.echo(f"{project.name} compiles extension modules of its own: {', '.join(COMPILERS)} "
                    "where it is built (name the libraries' headers it needs in [tool.testdock] "
                    "build_packages)")
+    if project.program_packages:
+        click.echo(f"{project.name}'s tests run programs: the images that run them install the Debian "
+                   f"package(s) {', '.join(project.program_packages)}")
     if holds_pytest_back(project):
         click.echo(f"{project.name}'s {', '.join(project.py_path_hooks)} implement(s) pytest hooks with "
                    "py.path arguments (`path`), which pytest 9 removed: the images install pytest 8")

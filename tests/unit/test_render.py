@@ -118,7 +118,8 @@ def _hadolint() -> str:
 def _projects() -> list[Project]:
     projects = [inspect_project(EXAMPLE), _project(), _project(installable=False, app=None),
                 _project(app=AppRef("app", "app", "wsgi", "Flask")), _project(builds_extensions=True),
-                _project(local_packages=("tests/testpkg",), installable=False)]
+                _project(local_packages=("tests/testpkg",), installable=False),
+                _project(program_packages=("git", "mercurial"))]
     if FIXTURES.is_dir():
         for folder in sorted(FIXTURES.iterdir()):
             try:
@@ -191,6 +192,24 @@ def test_the_projects_own_local_packages_are_installed_from_its_tree() -> None:
         if relative.endswith(".txt"):
             assert "testpkg" not in text, relative
     assert "testpkg" not in render_files(_project(), Settings())["docker/pytest.execution.Dockerfile"]
+
+
+def test_the_programs_the_tests_run_are_installed_where_tests_run(tmp_path: Path) -> None:
+    # isort: its tests `git init` folders; without git, 11 failed on FileNotFoundError
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\nversion = "1"\n')
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_vcs.py").write_text(
+        "import shutil, subprocess, sys\n"
+        "def test_git(tmp_path):\n    subprocess.run(['git', 'init', str(tmp_path)], check=True)\n"
+        "def test_hg():\n    if shutil.which('hg') is None:\n        return\n"
+        "def test_python():\n    subprocess.run([sys.executable, '-c', 'pass'])\n"
+        "def test_unknown():\n    subprocess.check_output('frobnicate --now', shell=True)\n")
+    project = inspect_project(tmp_path)
+    assert project.program_packages == ("git", "mercurial")
+    files = render_files(project, Settings())
+    for phase in ("execution", "backend"):
+        assert "apt-get install -y --no-install-recommends git mercurial" in files[SPECS[phase].dockerfile_path]
+    assert "mercurial" not in files[SPECS["collection"].dockerfile_path]
 
 
 def test_hadolint_finds_nothing(tmp_path: Path) -> None:

@@ -118,7 +118,9 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
         "stub_dependencies": ",".join(import_names([*project.dependencies, *project.test_dependencies,
                                                     *locked, *EXECUTION_TOOLS, "coverage", "execnet",
                                                     *settings.phases.execution.extra_requirements])),
-        "system_packages": " ".join(settings.system_packages),
+        # the programs its tests run, where tests run (not in the collection image)
+        "system_packages": " ".join(dict.fromkeys([
+            *settings.system_packages, *(project.program_packages if phase != "collection" else ())])),
         "build_packages": " ".join(packages),
         # the project's own wheel is built where the compilers are, and only the wheel goes on
         "project_wheel": builds_project_wheel(project, settings),

@@ -23,6 +23,7 @@ from testdock.project import poetry
 from testdock.project.apps import AppRef, detect_app
 from testdock.project.extensions import builds_extensions
 from testdock.project.legacyhooks import py_path_hook_files
+from testdock.project.programs import packages_for_programs
 from testdock.project.pyproject import ini_lines, ini_list, read_ini, read_toml, table
 from testdock.project.requirements import (
     SELF_REFERENCE,
@@ -91,6 +92,9 @@ class Project:
     py_path_hooks: tuple[str, ...] = ()
     # package folders of its own tree that its requirements name by path (`./tests/testpkg`)
     local_packages: tuple[str, ...] = ()
+    # the Debian packages of well-known programs its tests run (`git init`): the images that run
+    # them install these
+    program_packages: tuple[str, ...] = ()
 
     @property
     def image_name(self) -> str:
@@ -841,6 +845,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
             root, data, [root / folder / package for folder in source_roots for package in packages]),
         py_path_hooks=tuple(py_path_hook_files(root, test_paths)),
         local_packages=local_packages,
+        program_packages=packages_for_programs(root, test_paths),
     )
 
 

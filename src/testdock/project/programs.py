@@ -28,3 +28,31 @@ def files_running_programs(root: Path, test_paths: Iterable[str], limit: int = 3
             if len(found) >= limit:
                 break
     return found
+
+
+# programs tests commonly run, by the Debian package that has them: installed in the images
+# that run the tests where a test names one (isort's tests `git init` a folder; without git, 11
+# of them failed on FileNotFoundError)
+PROGRAM_PACKAGES = {"git": "git", "hg": "mercurial", "svn": "subversion", "make": "make",
+                    "patch": "patch", "unzip": "unzip", "zip": "zip", "rsync": "rsync",
+                    "file": "file", "openssl": "openssl", "sqlite3": "sqlite3", "curl": "curl"}
+_SUBPROCESS_CALL = r"(?:subprocess\.)?(?:run|call|check_call|check_output|Popen)"
+# the program a call starts: `run(["git", "init"])`, `check_output("git rev-parse", shell=True)`,
+# `shutil.which("git")` (a test skipped without it: a developer's machine runs it)
+_PROGRAM_NAMED = re.compile(
+    rf"\b(?:{_SUBPROCESS_CALL}\(\s*[\[(]?\s*|shutil\.which\(\s*)[rbuf]?[\"']([A-Za-z][\w.+-]*)[\s\"']")
+
+
+def packages_for_programs(root: Path, test_paths: Iterable[str]) -> tuple[str, ...]:
+    """The Debian packages of the well-known programs the tests run, by name, in the files'
+    order."""
+    found: dict[str, None] = {}
+    for path in files_of_tests(root, test_paths):
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for program in _PROGRAM_NAMED.findall(text):
+            if program in PROGRAM_PACKAGES:
+                found[PROGRAM_PACKAGES[program]] = None
+    return tuple(found)
