@@ -521,3 +521,29 @@ def test_a_package_importing_a_submodule_of_a_stubbed_dependency_gets_it(
     """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_a_declared_part_of_a_namespace_package_is_stubbed_beside_real_parts(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    # zipp: it declares jaraco.itertools (installed for real, light) and jaraco.test (not): the
+    # real `jaraco` namespace made `jaraco.test` a submodule of real code, never stubbed, and two
+    # of its test modules "failed" collection in a stage that must not cry wolf
+    (pytester.path / "nsreal" / "realpart").mkdir(parents=True)
+    (pytester.path / "nsreal" / "realpart" / "__init__.py").write_text("VALUE = 1\n")
+    pytester.makepyfile(test_namespace="""
+        import nsreal.realpart
+        from nsreal.declaredpart.cpython import from_test_support, try_import
+
+        os_helper = try_import("os_helper") or from_test_support("FakePath", "temp_dir")
+
+        def test_a():
+            pass
+    """)
+    _collection_image_environment(pytester, monkeypatch)
+    monkeypatch.setenv("TESTDOCK_STUB_DEPENDENCIES", "nosuch_declared,nsreal_declaredpart")
+    result = pytester.runpytest_subprocess("--collect-only", "-q")
+    assert result.ret == 0, result.stdout.str()
+    assert "test_namespace.py::test_a" in result.stdout.str()
+    undeclared = pytester.makepyfile(test_other="import nsreal.undeclared\n\ndef test_b():\n    pass\n")
+    other = pytester.runpytest_subprocess("--collect-only", "-q", str(undeclared))
+    assert other.ret == 2 and "nsreal.undeclared" in other.stdout.str()

@@ -208,7 +208,8 @@ def test_the_programs_the_tests_run_are_installed_where_tests_run(tmp_path: Path
     assert project.program_packages == ("git", "mercurial")
     files = render_files(project, Settings())
     for phase in ("execution", "backend"):
-        assert "apt-get install -y --no-install-recommends git mercurial" in files[SPECS[phase].dockerfile_path]
+        text = files[SPECS[phase].dockerfile_path]
+        assert "apt-get install -y --no-install-recommends git mercurial" in text
     assert "mercurial" not in files[SPECS["collection"].dockerfile_path]
 
 

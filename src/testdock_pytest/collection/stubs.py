@@ -478,9 +478,12 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         filename, line, probing = importer
         if fullname != top:
             # a submodule: stub it only inside a stubbed package, never inside real code, but for
-            # the project's own extension modules, which the real run has compiled
+            # the project's own extension modules, which the real run has compiled, and a part of
+            # a namespace package that a declared dependency provides (`jaraco.test`, where
+            # jaraco.itertools is installed for real and jaraco.test is not)
             parent = sys.modules.get(top)
-            return isinstance(parent, StubModule) or _compiled_in_the_real_run(fullname)
+            return (isinstance(parent, StubModule) or _compiled_in_the_real_run(fullname)
+                    or self._declared_namespace_part(fullname))
         if self.dependencies is None:
             return not probing  # without the dependency list, a probe sees the module missing
         declared = top in self.dependencies or (self.provided is not None and top in self.provided)
@@ -503,6 +506,15 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                     f"No module named {top!r} (the project's {local} is not on the import path "
                     "here, nor in the real run)", name=top)
         return True
+
+    def _declared_namespace_part(self, fullname: str) -> bool:
+        parent_name = fullname.rpartition(".")[0]
+        parent = sys.modules.get(parent_name)
+        if isinstance(parent, StubModule):
+            return True
+        namespace = (parent is not None and getattr(parent, "__file__", None) is None
+                     and hasattr(parent, "__path__"))
+        return namespace and self.dependencies is not None and fullname.replace(".", "_") in self.dependencies
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         if not self._wanted(fullname):
