@@ -81,6 +81,8 @@ def _drive(sched: MemoryScheduling, budget: int,
     `measured`, each finished test reports that growth (its worker keeps 10 MiB)."""
     together: list[list[str]] = []
     for _ in range(1000):
+        for ended in [node for node, queue in sched.node2pending.items() if node.shutting_down and not queue]:
+            sched.remove_node(ended)  # an ended worker's process is gone
         running = _running(sched)
         if not running and sched.tests_finished:
             break
@@ -143,6 +145,39 @@ def test_a_test_larger_than_the_budget_runs_alone(pytestconfig: pytest.Config) -
     sched, _ = _scheduler(expected, 500 * MiB, 2, collection, pytestconfig)
     for running in _drive(sched, 500 * MiB):
         assert "t::huge" not in running or running == ["t::huge"]
+
+
+def test_a_test_that_fits_beside_no_other_worker_runs_last_with_the_others_ended(
+        pytestconfig: pytest.Config) -> None:
+    """scikit-image: a 600 MiB test, known from the history, fits a 1 GiB budget only where no other
+    worker holds its baseline beside it; it was killed with its worker in every run, then passed
+    re-run alone. It now runs alone at the end, the other worker ended first."""
+    collection = ["t::a", "t::heavy", *(f"t::light{i}" for i in range(6))]
+    expected = {nodeid: (10 * MiB, 0.1) for nodeid in collection} | {"t::heavy": (750 * MiB, 1.0)}
+    model = MemoryModel(1000 * MiB, 0.0, 0, expected, 64 * MiB, started=[100 * MiB])
+    sched = MemoryScheduling(FakeConfig(2), None, model)
+    nodes = [FakeNode("gw0"), FakeNode("gw1")]
+    for node in nodes:
+        sched.add_node(node)
+        sched.add_node_collection(node, collection)
+    sched.schedule()
+    heavy = collection.index("t::heavy")
+    assert heavy not in sched.pending  # it runs once the others have
+    together: list[list[str]] = []
+    for _ in range(100):
+        ended = [node for node in sched.node2pending if node.shutting_down and not sched.node2pending[node]]
+        for node in ended:
+            sched.remove_node(node)  # an ended worker's process is gone
+        running = _running(sched)
+        if not running:
+            break
+        together.append(running)
+        if running == ["t::heavy"]:
+            assert len(sched.node2pending) == 1  # the other worker ended before it started
+        node = next(n for n in sched.node2pending if sched._running(n) is not None)
+        sched.mark_test_complete(node, sched.node2pending[node][0])
+    assert together[-1] == ["t::heavy"] and all("t::heavy" not in running for running in together[:-1])
+    assert sched.tests_finished
 
 
 def test_a_crashed_test_is_rerun_alone_once(pytestconfig: pytest.Config) -> None:

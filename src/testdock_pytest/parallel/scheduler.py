@@ -79,7 +79,8 @@ class MemoryScheduling(LoadScheduling):
         self.retiring: set[WorkerController] = set()  # to be replaced by a fresh worker
         self.replaced: list[str] = []
         self.starting = 0  # replacement workers started and not yet ready (not in node2pending)
-        self.solo: list[int] = []  # tests a worker died running: re-run alone at the end
+        self.solo: list[int] = []  # tests to run alone at the end (a worker died running it...)
+        self.alone_indices: set[int] = set()  # every test ever kept for the end, queued ones too
         self.crashes: Counter[str] = Counter()
         self.differing_ids = 0  # tests whose parametrization ids differ between the workers
         self.collection_deaths: list[str] = []  # workers that died collecting, not replaced
@@ -111,9 +112,14 @@ class MemoryScheduling(LoadScheduling):
 
     @property
     def solo_indices(self) -> set[int]:
-        if not self.crashes:  # asked at every step: no walk over the queues before any crash
-            return set(self.solo)
-        return set(self.solo) | {i for i in self._all_queued() if self.crashes[self._nodeid(i)]}
+        """The tests that run alone: those waiting for their turn, and those on their way."""
+        return self.alone_indices | set(self.solo)
+
+    def _run_alone(self, indices: Sequence[int]) -> None:
+        """Keep these tests for the end of the run, each then run alone with the other workers
+        ended."""
+        self.solo.extend(indices)
+        self.alone_indices.update(indices)
 
     def _all_queued(self) -> list[int]:
         return [index for queue in self.node2pending.values() for index in queue]
@@ -149,6 +155,8 @@ class MemoryScheduling(LoadScheduling):
         return running == 0 or total + self._growth(index) <= self.model.usable
 
     def _may_start(self, node: WorkerController, index: int) -> bool:
+        if index in self.solo_indices and (len(self.node2pending) > 1 or self.starting):
+            return False  # the other workers end first (see _spare_for_solo): it has the budget
         total, running = self._in_use(exclude=node)
         if running == 0:
             # alone, it has the whole budget, less what the idle workers keep: those that keep
@@ -185,8 +193,12 @@ class MemoryScheduling(LoadScheduling):
         (the test waits for it to go), False when none can give memory back."""
         slimming = False
         for other in list(self.node2pending):
-            if (other is waiting or self.node2pending[other]
-                    or self.model.baseline(other) - self.model.fresh_baseline < 32 * MiB):
+            if other is waiting or self.node2pending[other]:
+                continue
+            if other in self.shutdown_sent:
+                slimming = True  # ending (a spare one, once only the tests that run alone are left)
+                continue
+            if self.model.baseline(other) - self.model.fresh_baseline < 32 * MiB:
                 continue
             if other not in self.shutdown_sent:  # else on its way out already
                 other.shutdown()
@@ -343,6 +355,7 @@ class MemoryScheduling(LoadScheduling):
             if not collection:
                 return
             self._keep_alone(collection)
+            self._keep_heaviest_alone(collection)
         self._fill_all()
 
     def _keep_alone(self, collection: list[str]) -> None:
@@ -353,12 +366,35 @@ class MemoryScheduling(LoadScheduling):
             return
         kept = set(alone)
         self.pending[:] = [index for index in self.pending if index not in kept]
-        self.solo.extend(alone)
+        self._run_alone(alone)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter") if self.config else None
         if reporter is not None:
             reporter.write_line(f"testdock: {len(alone)} test(s) that failed beside others in an earlier "
                                 "run and passed alone run alone, after the others "
                                 f"(e.g. {collection[alone[0]]})")
+
+    def _keep_heaviest_alone(self, collection: list[str]) -> None:
+        """Tests the history says need more than the budget leaves beside the other workers, even
+        fresh ones, run alone after the others, when the workers not running them have ended (as a
+        test whose worker died is re-run): beside a worker idling at its baseline, scikit-image's
+        600 MiB test was killed with its worker in every run."""
+        model = self.model
+        if self.numnodes < 2 or not model.started:
+            return
+        room = model.usable - self.numnodes * model.fresh_baseline
+        heaviest = [index for index in self.pending
+                    if collection[index] in model.expected and self._growth(index) > room]
+        if not heaviest:
+            return
+        kept = set(heaviest)
+        self.pending[:] = [index for index in self.pending if index not in kept]
+        self._run_alone(heaviest)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter") if self.config else None
+        if reporter is not None:
+            example = f"{collection[heaviest[0]]}: {format_size(self._growth(heaviest[0]))}"
+            reporter.write_line(f"testdock: {len(heaviest)} test(s) that need more than the budget leaves "
+                                "beside other workers run alone, after the others, once those have ended "
+                                f"(e.g. {example})")
 
     def add_node(self, node: WorkerController) -> None:
         if self.collection is not None:  # a replacement, ready (the first workers come before)
@@ -440,7 +476,7 @@ class MemoryScheduling(LoadScheduling):
         self.crashes[nodeid] += 1
         if self.crashes[nodeid] > 1 or self.collection is None:
             return False
-        self.solo.append(self._position(nodeid))
+        self._run_alone([self._position(nodeid)])
         return True
 
     @property
@@ -510,6 +546,19 @@ class MemoryScheduling(LoadScheduling):
             return self.solo.pop(0)
         return None
 
+    def _spare_for_solo(self, node: WorkerController) -> bool:
+        """Whether an idle worker can end while the tests that run alone are all that is left: one
+        worker runs them, one at a time, and every other one holds memory they may need. The
+        leanest idle worker stays (a busy one frees its memory when its test ends)."""
+        keepers = [other for other, queue in self.node2pending.items()
+                   if any(index in self.alone_indices for index in queue)]
+        if keepers:
+            return node not in keepers
+        idle = [other for other in self.node2pending
+                if not self.node2pending[other] and other not in self.shutdown_sent]
+        leanest = min(idle, key=self.model.baseline, default=node)
+        return node is not leanest
+
     def _fill_all(self) -> None:
         progress = True
         while progress:
@@ -531,7 +580,7 @@ class MemoryScheduling(LoadScheduling):
                 return False
             index = self._next(node)
             if index is None:
-                if not self.pending and not self.solo:
+                if not self.pending and (not self.solo or self._spare_for_solo(node)):
                     node.shutdown()
                     self.shutdown_sent.add(node)
                 return False
