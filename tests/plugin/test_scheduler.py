@@ -147,30 +147,47 @@ def test_a_test_larger_than_the_budget_runs_alone(pytestconfig: pytest.Config) -
         assert "t::huge" not in running or running == ["t::huge"]
 
 
-def test_a_test_that_fits_beside_no_other_worker_runs_last_with_the_others_ended(
-        pytestconfig: pytest.Config) -> None:
+@pytest.mark.parametrize("kept", [0, 200])
+def test_a_test_that_fits_beside_no_other_worker_runs_last_with_the_others_ended(kept: int) -> None:
     """scikit-image: a 600 MiB test, known from the history, fits a 1 GiB budget only where no other
     worker holds its baseline beside it; it was killed with its worker in every run, then passed
-    re-run alone. It now runs alone at the end, the other worker ended first."""
+    re-run alone on a fresh worker. It now runs alone at the end, the other worker ended first,
+    and where the worker left keeps too much for it (`kept` MiB), on a fresh one."""
     collection = ["t::a", "t::heavy", *(f"t::light{i}" for i in range(6))]
     expected = {nodeid: (10 * MiB, 0.1) for nodeid in collection} | {"t::heavy": (750 * MiB, 1.0)}
-    model = MemoryModel(1000 * MiB, 0.0, 0, expected, 64 * MiB, started=[100 * MiB])
-    sched = MemoryScheduling(FakeConfig(2), None, model)
+    model = MemoryModel(1000 * MiB, 0.0, 0, expected, 64 * MiB, started=[100 * MiB], worker_start=5.0)
+    config = FakeConfig(2)
+    sched = MemoryScheduling(config, None, model)
+    fresh: list[FakeNode] = []
+
+    class Session:
+        def _clone_node(self, node: FakeNode) -> FakeNode:
+            fresh.append(FakeNode(f"{node.name}-fresh"))  # ready a moment later (below)
+            return fresh[-1]
+
+    config.pluginmanager = type("Manager", (), {
+        "get_plugin": lambda self, name: Session() if name == "dsession" else None})()
     nodes = [FakeNode("gw0"), FakeNode("gw1")]
     for node in nodes:
         sched.add_node(node)
         sched.add_node_collection(node, collection)
+        model.baselines[node] = (100 + kept) * MiB
     sched.schedule()
     heavy = collection.index("t::heavy")
     assert heavy not in sched.pending  # it runs once the others have
     together: list[list[str]] = []
     for _ in range(100):
-        ended = [node for node in sched.node2pending if node.shutting_down and not sched.node2pending[node]]
-        for node in ended:
-            sched.remove_node(node)  # an ended worker's process is gone
+        for ended in [node for node, queue in sched.node2pending.items() if node.shutting_down and not queue]:
+            sched.remove_node(ended)  # an ended worker's process is gone
+        for ready in [node for node in fresh if node not in sched.node2pending and not node.shutting_down]:
+            sched.add_node(ready)
+            sched.add_node_collection(ready, collection)
+            sched.check_schedule(ready)
         running = _running(sched)
         if not running:
-            break
+            if sched.tests_finished:
+                break
+            continue
         together.append(running)
         if running == ["t::heavy"]:
             assert len(sched.node2pending) == 1  # the other worker ended before it started
@@ -178,6 +195,8 @@ def test_a_test_that_fits_beside_no_other_worker_runs_last_with_the_others_ended
         sched.mark_test_complete(node, sched.node2pending[node][0])
     assert together[-1] == ["t::heavy"] and all("t::heavy" not in running for running in together[:-1])
     assert sched.tests_finished
+    runner = next(node for node in [*nodes, *fresh] if heavy in node.sent)
+    assert (runner in fresh) == bool(kept), (runner, fresh)
 
 
 def test_a_crashed_test_is_rerun_alone_once(pytestconfig: pytest.Config) -> None:

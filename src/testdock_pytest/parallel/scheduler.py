@@ -269,14 +269,15 @@ class MemoryScheduling(LoadScheduling):
         sooner only while left > w * s. Near the end of a run whose workers start slowly (an
         interpreter, the suite's imports, a collection of thousands of tests: 14 s each on
         scikit-image's), the others finish first. Tests that run alone at the end do not count:
-        one worker runs them either way. Without a measured start, or with no worker left, a
-        fresh worker starts."""
+        one worker runs them either way, and where they are all that is left, the worker was
+        retired for them (it keeps too much for the next): a fresh one runs them. Without a
+        measured start, or with no worker left, a fresh worker starts."""
         start = self.model.worker_start
         workers = len(self.node2pending) + self.starting
         if start is None or workers == 0:
             return True
         if not self.pending:
-            return False
+            return bool(self.solo)
         known = [entry[1] for index in self.pending
                  if (entry := self.model.expected.get(self._nodeid(index))) is not None]
         if not known:
@@ -391,7 +392,7 @@ class MemoryScheduling(LoadScheduling):
         self._run_alone(heaviest)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter") if self.config else None
         if reporter is not None:
-            example = f"{collection[heaviest[0]]}: {format_size(self._growth(heaviest[0]))}"
+            example = f"{collection[heaviest[0]]}: {format_size(model.growth(collection[heaviest[0]]))}"
             reporter.write_line(f"testdock: {len(heaviest)} test(s) that need more than the budget leaves "
                                 "beside other workers run alone, after the others, once those have ended "
                                 f"(e.g. {example})")
@@ -543,8 +544,27 @@ class MemoryScheduling(LoadScheduling):
         _, running = self._in_use()
         queued = self._all_queued()
         if self.solo and running == 0 and not queued:
-            return self.solo.pop(0)
+            return self._solo_for(node)
         return None
+
+    def _solo_for(self, node: WorkerController) -> int | None:
+        """The next test to run alone, for `node`; None where what the worker keeps leaves no room
+        for it and a fresh worker's would: the worker is retired, and its replacement runs it
+        (scikit-image's 600 MiB test, alone at the end beside a worker holding 300 MiB after 4,000
+        tests and the controller's coverage data, was killed with it; on a fresh worker it passes)."""
+        if not self.solo:
+            return None
+        model = self.model
+        needs = model.growth(self._nodeid(self.solo[0]))
+        baseline = model.baseline(node)
+        if (baseline + needs > model.usable and baseline - model.fresh_baseline >= 32 * MiB
+                and model.fresh_baseline + needs <= model.usable):
+            if node not in self.shutdown_sent:
+                node.shutdown()  # a test queued on it runs first, as its last
+                self.shutdown_sent.add(node)
+                self.retiring.add(node)
+            return None
+        return self.solo.pop(0)
 
     def _spare_for_solo(self, node: WorkerController) -> bool:
         """Whether an idle worker can end while the tests that run alone are all that is left: one
@@ -594,12 +614,12 @@ class MemoryScheduling(LoadScheduling):
             return True
         # The successor only waits in the queue; a solo test queued this way still starts only
         # when nothing else runs (see _may_start).
-        successor = self._pick(node) if self.pending else (self.solo.pop(0) if self.solo else None)
+        successor = self._pick(node) if self.pending else self._solo_for(node)
         if successor is not None:
             self._send(node, self._batch(node, queue[0], successor))
         elif self.pending:
             return False  # what is left waits for a sibling's measurement; so does the queued test
-        else:
+        elif node not in self.shutdown_sent:
             node.shutdown()  # lets the queued test run
             self.shutdown_sent.add(node)
         return True
