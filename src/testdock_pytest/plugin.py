@@ -18,6 +18,7 @@ HAS_XDIST = importlib.util.find_spec("xdist") is not None  # asked before any st
 if HAS_XDIST:
     from testdock_pytest.parallel import alone
     from testdock_pytest.parallel.hooks import (  # noqa: F401  (hooks, found by name)
+        allow_worker_restarts,
         hash_seed_line,
         pytest_handlecrashitem,
         pytest_xdist_auto_num_workers,
@@ -144,6 +145,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if HAS_XDIST:
         quiet_xdist_config_warnings(config)
         same_hash_seed_for_workers(config)
+        allow_worker_restarts(config)
         register_controller_hooks(config)
         alone.register(config)
     progress.register(config)

@@ -118,6 +118,23 @@ def same_hash_seed_for_workers(config: pytest.Config) -> None:
     config.add_cleanup(forget)
 
 
+# worker deaths --dist memory recovers from, beyond xdist's default allowance of 4 a worker
+EXTRA_RESTARTS = 32
+
+
+def allow_worker_restarts(config: pytest.Config) -> None:
+    """--dist memory re-runs a test whose worker died once, alone: each such test may end two
+    workers, and xdist's allowance (4 a worker, for crash loops at collection) ended falcon's run
+    after its fifth heavy test. Raised by EXTRA_RESTARTS where the user did not set
+    --max-worker-restart; a test that dies twice is failed, never run a third time."""
+    if hasattr(config, "workerinput") or not uses_memory_dist(config):
+        return
+    if config.getoption("maxworkerrestart", None) is None:
+        workers = config.getoption("numprocesses", None)
+        count = workers if isinstance(workers, int) else os.cpu_count() or 1
+        config.option.maxworkerrestart = str(4 * count + EXTRA_RESTARTS)
+
+
 def hash_seed_line(config: pytest.Config) -> str | None:
     seed = config.stash.get(HASH_SEED_KEY, None)
     return None if seed is None else (f"testdock: {HASH_SEED}={seed} for every worker (their collections "
