@@ -426,6 +426,24 @@ def test_sub_millisecond_suites_run_serially_once_handing_tests_out_is_measured_
     assert choose_workers(model(27000, 0.0005, None), 2)[0] == 0  # the assumed cost: serial too
 
 
+@pytest.mark.parametrize(("started", "killed", "serial"), [
+    (100, frozenset(), True),  # light: serial, where workers cost more than they save
+    (900, frozenset(), False),  # falcon: 900 MiB of test data at import, beside a 200 MiB test
+    (100, frozenset({"t0.py::test_heavy"}), False),  # a test that killed its worker twice
+])
+def test_a_serial_plan_needs_the_suites_own_memory_and_no_test_that_killed_its_worker(
+        started: int, killed: frozenset[str], serial: bool) -> None:
+    """falcon's second run went serial by its history (its tests are fast) and pytest itself was
+    OOM-killed, the run lost: in one process the tests run beside the suite's imports and
+    collection (900 MiB there), and its heaviest tests, which killed their workers, had no
+    measurement to weigh."""
+    expected = {f"t{i // 100}.py::test_{i}": (200 * MiB if i == 0 else 0, 0.001) for i in range(500)}
+    model = MemoryModel(1024 * MiB, 0.1, 60 * MiB, expected, 64 * MiB, worker_start=2.0,
+                        dispatch_cost=0.01, started=[started * MiB], killed=killed)
+    count, reason = choose_workers(model, 2)
+    assert (count == 0) == serial, reason
+
+
 def test_what_a_serial_run_costs_around_its_tests_counts_against_it() -> None:
     """werkzeug: 948 tests took 9.8 s of their own; with workers the run took 12.8 s, the next,
     serial by the plan, 16.7 s: pytest's own work around each test (7 ms there) was not weighed."""
@@ -638,6 +656,9 @@ def test_a_test_that_always_kills_its_worker_fails_with_the_reason(pytester: pyt
     assert result.parseoutcomes() == {"passed": 2, "failed": 5, "rerun": 5}, result.stdout.str()
     assert "it needs more than 1.0 GiB" in result.stdout.str()
     assert "maximum crashed workers" not in result.stdout.str()
+    # remembered: a later run's plan never puts them in pytest's own process
+    history = json.loads((pytester.path / ".testdock" / "memory-history.json").read_text())
+    assert sorted(history["killed"]) == [f"test_crash.py::test_always_dies[{i}]" for i in range(5)]
 
 
 def test_auto_workers_follow_the_budget_and_never_exceed_the_cpus(pytester: pytest.Pytester) -> None:

@@ -272,6 +272,24 @@ def remember_alone(path: Path, nodeids: list[str]) -> None:
         _write(path, history)
 
 
+KILLED_KEY = "killed"
+
+
+def remember_killed(path: Path, nodeids: list[str]) -> None:
+    """Keep the tests whose worker died twice, the second time alone (more than the budget, an
+    OOM kill most likely): they have no measurement, and a later run's plan must not put them in
+    pytest's own process, where their OOM kill ends the run (the most recent ALONE_KEEP)."""
+    with _no_garbage_collection():
+        history = load_history(path)
+        history[KILLED_KEY] = list(dict.fromkeys([*history.get(KILLED_KEY, []), *nodeids]))[-ALONE_KEEP:]
+        _write(path, history)
+
+
+def killed_tests(history: dict[str, Any]) -> frozenset[str]:
+    """The tests whose worker died twice in earlier runs."""
+    return frozenset(str(nodeid) for nodeid in history.get(KILLED_KEY, []))
+
+
 def alone_tests(history: dict[str, Any]) -> frozenset[str]:
     """The tests earlier runs found failing beside others and passing alone."""
     return frozenset(str(nodeid) for nodeid in history.get(ALONE_KEY, []))
@@ -343,7 +361,7 @@ def merge_histories(histories: list[dict[str, Any]]) -> dict[str, Any]:
                 tests[nodeid] = entry
     run = max((int(history.get("run", 0)) for history in histories), default=0)
     merged: dict[str, Any] = {"version": HISTORY_VERSION, "run": run, "tests": tests}
-    for key in ("worker_start", "worker_memory", "dispatch_cost", "serial_cost", ALONE_KEY):
+    for key in ("worker_start", "worker_memory", "dispatch_cost", "serial_cost", ALONE_KEY, KILLED_KEY):
         values = [value for history in histories for value in history.get(key, [])]
         if values:
             merged[key] = values

@@ -126,6 +126,10 @@ class FullCollectionClock:
             gc.callbacks.remove(self._observe)
 
 
+# worker deaths in this run (a distributed run's controller counts them)
+WORKER_DEATHS_KEY = pytest.StashKey[int]()
+
+
 def history_path(config: pytest.Config) -> Path:
     """The memory history: --testdock-history, else $TESTDOCK_HISTORY, else .testdock/."""
     return Path(config.getoption("testdock_history") or os.environ.get(HISTORY_ENV)
@@ -304,8 +308,11 @@ class MemoryPlugin:
             keep = int(self.config.getini("testdock_history_runs") or 10)
             workers = len(self.config.getoption("tx", None) or []) if self.overhead.workers else 0
             elapsed = time.perf_counter() - self._began
+            # a run whose workers died spent its time recovering (their tests lost, their
+            # replacements started): what handing tests out costs is not measured there
+            deaths = self.config.stash.get(WORKER_DEATHS_KEY, 0)
             dispatch = run_dispatch_cost(elapsed, workers, self.records,
-                                         self.overhead.worker_starts) if workers else None
+                                         self.overhead.worker_starts) if workers and not deaths else None
             # the same measure for a run in one process: what its tests cost beyond their own time
             serial = None if workers else run_dispatch_cost(elapsed, 1, self.records, 0.0)
             update_history(history_path, self.records, keep, self.startups, self.overhead.worker_memory,

@@ -3,6 +3,7 @@ whose worker died. Loaded only where xdist is installed."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from typing import Any
@@ -16,13 +17,15 @@ from testdock_pytest.memory.history import (
     dispatch_cost,
     dispatch_samples,
     expectations,
+    killed_tests,
     load_history,
+    remember_killed,
     serial_cost,
     worker_memory,
     worker_start,
 )
 from testdock_pytest.memory.measure import private_and_file_memory, private_memory
-from testdock_pytest.memory.pertest import history_path
+from testdock_pytest.memory.pertest import WORKER_DEATHS_KEY, history_path
 from testdock_pytest.parallel.model import MemoryModel, choose_workers, conservative_default, describe
 from testdock_pytest.parallel.xdist_internals import MEMORY_DIST
 
@@ -44,7 +47,8 @@ def build_model(config: pytest.Config) -> MemoryModel:
                        conservative_default(expected), retained=retained, max_worker_rss=max_rss,
                        worker_start=worker_start(history), started=worker_memory(history),
                        dispatch_cost=dispatch_cost(history), dispatch_samples=dispatch_samples(history),
-                       serial_cost=serial_cost(history), shared_files=files, alone=alone_tests(history))
+                       serial_cost=serial_cost(history), shared_files=files, alone=alone_tests(history),
+                       killed=killed_tests(history))
 
 
 def uses_memory_dist(config: pytest.Config) -> bool:
@@ -163,6 +167,7 @@ def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: Any
         return
     budget = sizes.format_size(sched.model.budget)
     notes = sched.config.stash.setdefault(CRASHES_KEY, [])
+    sched.config.stash[WORKER_DEATHS_KEY] = sched.config.stash.get(WORKER_DEATHS_KEY, 0) + 1
     if sched.requeue_alone(crashitem):
         report.outcome = "rerun"  # type: ignore[assignment]
         report.longrepr = (f"{report.longrepr}; testdock re-runs it alone, with the whole budget, "
@@ -172,6 +177,8 @@ def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: Any
         report.longrepr = (f"{report.longrepr} again, alone with the whole budget ({budget}): it needs "
                            f"more than {budget} (an OOM kill, most likely)")
         notes.append(f"{crashitem}: its worker died again, running alone: it needs more than {budget}")
+        with contextlib.suppress(OSError):
+            remember_killed(history_path(sched.config), [crashitem])
 
 
 def recovery_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -44,6 +44,8 @@ class MemoryModel:
     shared_files: int = 0
     # tests earlier runs found failing beside others and passing alone: run alone, at the end
     alone: frozenset[str] = frozenset()
+    # tests whose worker died twice in earlier runs (never measured: more than the budget)
+    killed: frozenset[str] = frozenset()
     observations: int = 0  # tests measured in this run
     # a family's heaviest and typical growths, kept as members are learnt: the scheduler asks
     # for them at every step, and a family holds thousands of tests in a large suite (a walk over
@@ -197,7 +199,11 @@ def choose_workers(model: MemoryModel, cpus: int) -> tuple[int, str]:
     if not growths:
         return workers, f"{workers} worker(s): no history yet, as many as the CPUs and the budget allow"
     total = sum(seconds for _, seconds in model.expected.values())
-    fits = int(growths[-1] * 1.1) <= model.usable
+    # in one process, the tests run beside the suite's imports and collection (what a fresh worker
+    # holds: falcon's test modules build 900 MiB of data at import), and a test that killed its
+    # worker twice was never measured
+    in_one_process = model.fresh_baseline + int(growths[-1] * 1.1)
+    fits = not model.killed and in_one_process <= model.usable + model.controller_rss
     start = model.worker_start if model.worker_start is not None else WORKER_START_SECONDS
     dispatch = model.dispatch_cost if model.dispatch_cost is not None else DISPATCH_SECONDS
     distributing = len(growths) * dispatch
