@@ -92,6 +92,18 @@ def test_a_requirement_the_index_has_no_version_of_is_named() -> None:
     assert watch.explanation() == "pip found no distribution for nosuch==9 on the index"
 
 
+def test_a_library_meson_could_not_find_is_named_with_what_to_install() -> None:
+    # shapely 2.2: its meson build looks GEOS up through pkg-config
+    watch = feed("#17 8.6 Processing /tmp/project\n"
+                 "#17 8.6       Run-time dependency geos found: NO (tried pkgconfig)\n"
+                 "#17 8.6       ../meson.build:98:13: ERROR: Dependency lookup for geos with method "
+                 "'pkg-config' failed: Pkg-config for machine host machine not found. Giving up.\n"
+                 "#17 8.6 error: metadata-generation-failed\n")
+    assert (watch.explanation() or "").startswith(
+        "a build from source failed: it lacked the development files of geos (meson finds them with "
+        "pkg-config): name the Debian package that has them (usually lib<name>-dev: libgeos-dev...)")
+
+
 def test_what_a_build_from_source_lacked_is_said_with_what_to_install() -> None:
     # msgpack's own build in an image without a compiler: no requirement to name, the project's
     compiler = feed("#16 0.5 Processing /tmp/project\n#16 2.9   error: [Errno 2] No such file or "

@@ -149,14 +149,14 @@ def test_system_and_build_packages() -> None:
 def test_a_project_with_extension_modules_gets_the_compilers_where_it_is_built() -> None:
     text = render_files(_project(builds_extensions=True), Settings())["docker/pytest.execution.Dockerfile"]
     _, _, build, _, _, app = text.split("\nFROM ")
-    assert "install -y --no-install-recommends gcc g++ libc6-dev" in build
+    assert "install -y --no-install-recommends gcc g++ libc6-dev pkg-config" in build
     assert "|| apt-get install -y --no-install-recommends python3-dev" in build  # where Python.h lacks
     assert "gcc" not in app and "/tmp/project-wheel/*.whl" in app
     assert 'ENV PATH="$PATH:/opt/build-python"' in build and "build-python" not in app  # `python`
     # the user's packages add to the compilers (the headers of a library the project links)
     settings = settings_from_table({"build_packages": ["libpq-dev"]})
     linked = render_files(_project(builds_extensions=True), settings)["docker/pytest.execution.Dockerfile"]
-    assert "install -y --no-install-recommends gcc g++ libc6-dev libpq-dev" in linked
+    assert "install -y --no-install-recommends gcc g++ libc6-dev pkg-config libpq-dev" in linked
     # a pure project is installed from its source, as before
     pure = render_files(_project(), Settings())["docker/pytest.execution.Dockerfile"]
     assert "project-wheel" not in pure and "gcc" not in pure and "--no-deps /tmp/project;" in pure

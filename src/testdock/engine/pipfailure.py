@@ -31,6 +31,12 @@ _LACKS: tuple[tuple[re.Pattern[str], str], ...] = (
                 r"(?: in the pkg-config search path)?"),
      "the development files of {0} (pkg-config): name the Debian package that has them (usually "
      "lib<name>-dev) in [tool.testdock] build_packages"),
+    # meson's (meson-python builds: shapely's GEOS)
+    (re.compile(r"Dependency lookup for ([\w+.-]+) with method '[\w-]+' failed"
+                r"|Dependency \"?([\w+.-]+)\"? not found|Run-time dependency ([\w+.-]+) found: NO"),
+     "the development files of {0} (meson finds them with pkg-config): name the Debian package that has "
+     "them (usually lib<name>-dev: libgeos-dev...) in [tool.testdock] build_packages, and its library in "
+     "system_packages"),
     (re.compile(r"The headers or library files could not be found for ([\w+.-]+)"),
      "the headers and library of {0}: name the Debian package that has them (usually lib<name>-dev: "
      "libjpeg-dev, zlib1g-dev...) in [tool.testdock] build_packages, and the library in system_packages"),

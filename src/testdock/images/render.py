@@ -137,7 +137,8 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
 
 
 # what compiling a C, C++ or Cython extension takes on Debian, where the project says nothing
-COMPILERS = ("gcc", "g++", "libc6-dev")
+# pkg-config: how meson (meson-python) and setup scripts find the libraries to link (shapely: GEOS)
+COMPILERS = ("gcc", "g++", "libc6-dev", "pkg-config")
 
 
 def builds_project_wheel(project: Project, settings: Settings) -> bool:
