@@ -277,7 +277,7 @@ class MemoryScheduling(LoadScheduling):
         if start is None or workers == 0:
             return True
         if not self.pending:
-            return bool(self.solo)
+            return bool(self.solo) and not self.starting  # one fresh worker runs them all
         known = [entry[1] for index in self.pending
                  if (entry := self.model.expected.get(self._nodeid(index))) is not None]
         if not known:
