@@ -659,6 +659,10 @@ def test_a_test_that_always_kills_its_worker_fails_with_the_reason(pytester: pyt
     # remembered: a later run's plan never puts them in pytest's own process
     history = json.loads((pytester.path / ".testdock" / "memory-history.json").read_text())
     assert sorted(history["killed"]) == [f"test_crash.py::test_always_dies[{i}]" for i in range(5)]
+    # the next run runs them alone at the end, once: one death each, not two
+    again = pytester.runpytest_subprocess("-n", "2", "--dist", "memory", "--memory-budget", "1g")
+    assert again.parseoutcomes() == {"passed": 2, "failed": 5}, again.stdout.str()
+    assert "5 test(s) whose worker died twice in an earlier run run alone" in again.stdout.str()
 
 
 def test_auto_workers_follow_the_budget_and_never_exceed_the_cpus(pytester: pytest.Pytester) -> None:

@@ -357,6 +357,7 @@ class MemoryScheduling(LoadScheduling):
                 return
             self._keep_alone(collection)
             self._keep_heaviest_alone(collection)
+            self._keep_killers_alone(collection)
         self._fill_all()
 
     def _keep_alone(self, collection: list[str]) -> None:
@@ -373,6 +374,23 @@ class MemoryScheduling(LoadScheduling):
             reporter.write_line(f"testdock: {len(alone)} test(s) that failed beside others in an earlier "
                                 "run and passed alone run alone, after the others "
                                 f"(e.g. {collection[alone[0]]})")
+
+    def _keep_killers_alone(self, collection: list[str]) -> None:
+        """The tests whose worker died twice in an earlier run, the second time alone, run alone
+        at the end, once: a death there fails them at once (as a second death does), without the
+        death beside the others first, which cost falcon a worker and its 900 MiB collection each."""
+        killers = [index for index in self.pending if collection[index] in self.model.killed]
+        if not killers:
+            return
+        kept = set(killers)
+        self.pending[:] = [index for index in self.pending if index not in kept]
+        self._run_alone(killers)
+        for index in killers:
+            self.crashes[collection[index]] += 1  # as if it had died beside the others already
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter") if self.config else None
+        if reporter is not None:
+            reporter.write_line(f"testdock: {len(killers)} test(s) whose worker died twice in an earlier run "
+                                f"run alone, after the others, once (e.g. {collection[killers[0]]})")
 
     def _keep_heaviest_alone(self, collection: list[str]) -> None:
         """Tests the history says need more than the budget leaves beside the other workers, even
@@ -552,8 +570,9 @@ class MemoryScheduling(LoadScheduling):
         for it and a fresh worker's would: the worker is retired, and its replacement runs it
         (scikit-image's 600 MiB test, alone at the end beside a worker holding 300 MiB after 4,000
         tests and the controller's coverage data, was killed with it; on a fresh worker it passes)."""
-        if not self.solo:
-            return None
+        if not self.solo or any(index in self.alone_indices for other, queue in self.node2pending.items()
+                                if other is not node for index in queue):
+            return None  # one worker at a time runs them: the others end (see _spare_for_solo)
         model = self.model
         needs = model.growth(self._nodeid(self.solo[0]))
         baseline = model.baseline(node)
