@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -593,7 +594,7 @@ def test_a_worker_that_dies_collecting_beside_others_is_not_replaced(
     pytester.makepyfile(test_heavy_import=f"""
         import os, time
         if os.environ.get("PYTEST_XDIST_WORKER") in {dying!r}:
-            time.sleep(1)  # the others are well into their collection by then
+            time.sleep(2)  # the others are well into their collection by then
             os._exit(1)  # as the kernel's OOM kill ends a worker collecting
 
         def test_one():
@@ -605,7 +606,8 @@ def test_a_worker_that_dies_collecting_beside_others_is_not_replaced(
     result = pytester.runpytest_subprocess("-n", "2", "--dist", "memory", "-p", "no:randomly")
     result.assert_outcomes(passed=2)
     output = result.stdout.str()
-    assert "gw0 died collecting the tests beside other workers" in output
+    # the first to die (either, where both do) is not replaced
+    assert re.search(r"gw[01] died collecting the tests beside other workers", output), output
     assert ("gw2" in output) == replacement, output  # the replacement of the last one to die
 
 

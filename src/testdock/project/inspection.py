@@ -253,26 +253,17 @@ def _tool_groups(data: dict[str, Any], collected: _Collected) -> None:
         collected.add(source, [], _test_set(_expand_self(test, name, collected.extras), groups))
 
 
-def _tox(root: Path, collected: _Collected) -> None:
-    """What tox installs in every environment."""
-    tox: list[str] = []
-    for entry in tox_requirements(root, SELF_REFERENCE):  # its extras expand once all are read
+def _test_runner(entries: Iterable[str], source: str, collected: _Collected) -> None:
+    """What a test runner's configuration installs for the tests (tox's `[testenv]`, nox's test
+    sessions), its lines that are no requirement skipped; the project's extras (`SELF_REFERENCE`)
+    expand once all are read."""
+    found: list[str] = []
+    for entry in entries:
         try:
-            tox.append(requirement_text(entry, "tox.ini [testenv] deps"))
+            found.append(requirement_text(entry, source))
         except BadInput:
             continue
-    collected.add("tox.ini [testenv]", [], _without_dev_tools(tox))
-
-
-def _nox(root: Path, collected: _Collected) -> None:
-    """What noxfile.py's test sessions install."""
-    nox: list[str] = []
-    for entry in nox_requirements(root, SELF_REFERENCE):  # its extras expand once all are read
-        try:
-            nox.append(requirement_text(entry, "noxfile.py"))
-        except BadInput:
-            continue
-    collected.add("noxfile.py test sessions", [], _without_dev_tools(nox))
+    collected.add(source, [], _without_dev_tools(found))
 
 
 def _poetry_table(entries: dict[str, Any], where: str, optional: bool = False) -> list[str]:
@@ -791,8 +782,8 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
     _pep621(data, collected)
     _dependency_groups(data, collected)
     _tool_groups(data, collected)
-    _tox(root, collected)
-    _nox(root, collected)
+    _test_runner(tox_requirements(root, SELF_REFERENCE), "tox.ini [testenv]", collected)
+    _test_runner(nox_requirements(root, SELF_REFERENCE), "noxfile.py test sessions", collected)
     _poetry(data, collected)
     _setup_cfg(root, collected)
     _setup_py(root, collected)

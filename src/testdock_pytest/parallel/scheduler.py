@@ -115,11 +115,21 @@ class MemoryScheduling(LoadScheduling):
         """The tests that run alone: those waiting for their turn, and those on their way."""
         return self.alone_indices | set(self.solo)
 
-    def _run_alone(self, indices: Sequence[int]) -> None:
+    def _run_alone(self, indices: Sequence[int], why: str = "", once: bool = False) -> None:
         """Keep these tests for the end of the run, each then run alone with the other workers
-        ended."""
+        ended; with `why`, the run says so."""
+        if not indices:
+            return
+        kept = set(indices)
+        self.pending[:] = [index for index in self.pending if index not in kept]
         self.solo.extend(indices)
         self.alone_indices.update(indices)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter") if self.config and why else None
+        if reporter is not None:
+            example = self._nodeid(indices[0])
+            reporter.write_line(f"testdock: {len(indices)} test(s) {why} run alone, after the others"
+                                f"{', once' if once else ''} (e.g. {example}: "
+                                f"{format_size(self.model.growth(example))} expected)")
 
     def _all_queued(self) -> list[int]:
         return [index for queue in self.node2pending.values() for index in queue]
@@ -363,34 +373,17 @@ class MemoryScheduling(LoadScheduling):
     def _keep_alone(self, collection: list[str]) -> None:
         """The tests earlier runs found failing beside others and passing alone run alone, after
         the others (as a worker's crashed test is re-run): each then passes as it did alone."""
-        alone = [index for index, nodeid in enumerate(collection) if nodeid in self.model.alone]
-        if not alone:
-            return
-        kept = set(alone)
-        self.pending[:] = [index for index in self.pending if index not in kept]
-        self._run_alone(alone)
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter") if self.config else None
-        if reporter is not None:
-            reporter.write_line(f"testdock: {len(alone)} test(s) that failed beside others in an earlier "
-                                "run and passed alone run alone, after the others "
-                                f"(e.g. {collection[alone[0]]})")
+        alone = [index for index in self.pending if collection[index] in self.model.alone]
+        self._run_alone(alone, "that failed beside others in an earlier run and passed alone")
 
     def _keep_killers_alone(self, collection: list[str]) -> None:
         """The tests whose worker died twice in an earlier run, the second time alone, run alone
         at the end, once: a death there fails them at once (as a second death does), without the
         death beside the others first, which cost falcon a worker and its 900 MiB collection each."""
         killers = [index for index in self.pending if collection[index] in self.model.killed]
-        if not killers:
-            return
-        kept = set(killers)
-        self.pending[:] = [index for index in self.pending if index not in kept]
-        self._run_alone(killers)
         for index in killers:
             self.crashes[collection[index]] += 1  # as if it had died beside the others already
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter") if self.config else None
-        if reporter is not None:
-            reporter.write_line(f"testdock: {len(killers)} test(s) whose worker died twice in an earlier run "
-                                f"run alone, after the others, once (e.g. {collection[killers[0]]})")
+        self._run_alone(killers, "whose worker died twice in an earlier run", once=True)
 
     def _keep_heaviest_alone(self, collection: list[str]) -> None:
         """Tests the history says need more than the budget leaves beside the other workers, even
@@ -403,17 +396,7 @@ class MemoryScheduling(LoadScheduling):
         room = model.usable - self.numnodes * model.fresh_baseline
         heaviest = [index for index in self.pending
                     if collection[index] in model.expected and self._growth(index) > room]
-        if not heaviest:
-            return
-        kept = set(heaviest)
-        self.pending[:] = [index for index in self.pending if index not in kept]
-        self._run_alone(heaviest)
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter") if self.config else None
-        if reporter is not None:
-            example = f"{collection[heaviest[0]]}: {format_size(model.growth(collection[heaviest[0]]))}"
-            reporter.write_line(f"testdock: {len(heaviest)} test(s) that need more than the budget leaves "
-                                "beside other workers run alone, after the others, once those have ended "
-                                f"(e.g. {example})")
+        self._run_alone(heaviest, "that need more than the budget leaves beside other workers")
 
     def add_node(self, node: WorkerController) -> None:
         if self.collection is not None:  # a replacement, ready (the first workers come before)
