@@ -91,8 +91,8 @@ class RunResult:
     plot_seconds: float = 0.0
 
 
-# what a run writes on the host; all but the monitoring (the host's own) mounted read-write into
-# containers
+# what a run writes on the host, mounted read-write into containers (the monitoring folder only
+# into the stress phase's)
 OUTPUT_FOLDERS = (RESULTS_DIR, MONITORING_DIR, HISTORY_DIR)
 
 
@@ -166,12 +166,16 @@ def ensure_image(workspace: Workspace, phase: str, tag: str, client: docker.Dock
     return client.images.get(image_name)
 
 
-def _volumes(root: Path, project: Project, mount_source: bool) -> dict[str, dict[str, str]]:
+def _volumes(root: Path, project: Project, mount_source: bool, phase: str) -> dict[str, dict[str, str]]:
     volumes: dict[str, dict[str, str]] = {}
     if mount_source:
         volumes[str(root)] = {"bind": "/app", "mode": "ro"}
     volumes[str(writable_folder(root, RESULTS_DIR))] = {"bind": f"/app/{RESULTS_DIR}", "mode": "rw"}
-    writable_folder(root, MONITORING_DIR)  # the host writes the timeline and plot there
+    monitoring = str(writable_folder(root, MONITORING_DIR))  # the host writes the timeline and plot
+    if phase == "stress":
+        # its load test (locust's CSV) and memory profiles (memray) are written there; elsewhere
+        # /app stays the project's tree (a flat layout's build takes monitoring/ for a package)
+        volumes[monitoring] = {"bind": f"/app/{MONITORING_DIR}", "mode": "rw"}
     # the plugin's memory history lives on the host, so the next run can schedule with it
     volumes[str(writable_folder(root, HISTORY_DIR))] = {"bind": f"/app/{HISTORY_DIR}", "mode": "rw"}
     return volumes
@@ -229,7 +233,7 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
                        f"build it again: testdock build --phase {phase} --platform {platform}")
     default_command = list(options.command or image.attrs["Config"].get("Cmd") or [])
     command = [*default_command, *options.pytest_args] if options.pytest_args or options.command else None
-    volumes = _volumes(root, project, options.mount_source)  # checked before anything is touched
+    volumes = _volumes(root, project, options.mount_source, phase)  # checked before anything is touched
     progress_path = root / RESULTS_DIR / PROGRESS_FILE
     progress_path.unlink(missing_ok=True)
     (root / RESULTS_DIR / JUNIT_FILE).unlink(missing_ok=True)
