@@ -112,8 +112,9 @@ class MemoryScheduling(LoadScheduling):
 
     @property
     def solo_indices(self) -> set[int]:
-        """The tests that run alone: those waiting for their turn, and those on their way."""
-        return self.alone_indices | set(self.solo)
+        """The tests that run alone: those waiting for their turn (`solo`, kept with them), and
+        those on their way."""
+        return self.alone_indices
 
     def _run_alone(self, indices: Sequence[int], why: str = "", once: bool = False) -> None:
         """Keep these tests for the end of the run, each then run alone with the other workers
@@ -210,10 +211,9 @@ class MemoryScheduling(LoadScheduling):
                 continue
             if self.model.baseline(other) - self.model.fresh_baseline < 32 * MiB:
                 continue
-            if other not in self.shutdown_sent:  # else on its way out already
-                other.shutdown()
-                self.shutdown_sent.add(other)
-                self.retiring.add(other)
+            other.shutdown()
+            self.shutdown_sent.add(other)
+            self.retiring.add(other)
             slimming = True
         return slimming
 
