@@ -12,6 +12,7 @@ import pytest
 
 from testdock.images.phases import SPECS, requirement_set
 from testdock.images.render import render_files
+from testdock.images.render import testdock_files as generated_files
 from testdock.project.apps import AppRef
 from testdock.project.inspection import Project, inspect_project
 from testdock.project.settings import PHASES, Settings, settings_from_table
@@ -211,6 +212,11 @@ def test_the_programs_the_tests_run_are_installed_where_tests_run(tmp_path: Path
         text = files[SPECS[phase].dockerfile_path]
         assert "apt-get install -y --no-install-recommends git mercurial" in text
     assert "mercurial" not in files[SPECS["collection"].dockerfile_path]
+
+
+def test_every_file_testdock_writes_for_its_builds_is_left_out_of_app() -> None:
+    files = set(render_files(_project(), Settings()))
+    assert files <= set(generated_files())
 
 
 def test_hadolint_finds_nothing(tmp_path: Path) -> None:

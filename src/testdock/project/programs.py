@@ -1,10 +1,11 @@
 """Whether a project's tests run programs (subprocess, os.system, shutil.which): in a distroless
-image only `python` exists, so such tests fail there; testdock says which files do it."""
+image only `python` exists, so such tests fail there; testdock says which files do it. And which
+well-known programs they run, for the images to install."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from testdock.project.testimports import files_of_tests
@@ -15,14 +16,19 @@ _RUNS_PROGRAMS = re.compile(r"\b(?:subprocess\.(?:run|call|check_call|check_outp
                             r"os\.(?:system|popen|exec\w+|spawn\w+)|shutil\.which|pexpect\.spawn)\s*\(")
 
 
+def _texts(root: Path, test_paths: Iterable[str]) -> Iterator[tuple[Path, str]]:
+    """Each test file with its text, those that cannot be read left out."""
+    for path in files_of_tests(root, test_paths):
+        try:
+            yield path, path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+
+
 def files_running_programs(root: Path, test_paths: Iterable[str], limit: int = 3) -> list[str]:
     """Up to `limit` test files (relative paths) that call something starting a program."""
     found: list[str] = []
-    for path in files_of_tests(root, test_paths):
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
+    for path, text in _texts(root, test_paths):
         if _RUNS_PROGRAMS.search(text):
             found.append(str(path.relative_to(root)))
             if len(found) >= limit:
@@ -47,11 +53,7 @@ def packages_for_programs(root: Path, test_paths: Iterable[str]) -> tuple[str, .
     """The Debian packages of the well-known programs the tests run, by name, in the files'
     order."""
     found: dict[str, None] = {}
-    for path in files_of_tests(root, test_paths):
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
+    for _, text in _texts(root, test_paths):
         for program in _PROGRAM_NAMED.findall(text):
             if program in PROGRAM_PACKAGES:
                 found[PROGRAM_PACKAGES[program]] = None

@@ -263,13 +263,27 @@ def _write(path: Path, history: dict[str, Any]) -> None:
     temporary.replace(path)
 
 
-def remember_alone(path: Path, nodeids: list[str]) -> None:
-    """Keep the tests that failed beside others and passed alone: later runs with workers run
-    them alone, at the end (the most recent ALONE_KEEP)."""
+def _remember(path: Path, key: str, nodeids: list[str]) -> None:
+    """Add the tests to the history's list under `key` (the most recent ALONE_KEEP)."""
     with _no_garbage_collection():
         history = load_history(path)
-        history[ALONE_KEY] = list(dict.fromkeys([*history.get(ALONE_KEY, []), *nodeids]))[-ALONE_KEEP:]
+        history[key] = list(dict.fromkeys([*history.get(key, []), *nodeids]))[-ALONE_KEEP:]
         _write(path, history)
+
+
+def _listed(history: dict[str, Any], key: str) -> frozenset[str]:
+    return frozenset(str(nodeid) for nodeid in history.get(key, []))
+
+
+def remember_alone(path: Path, nodeids: list[str]) -> None:
+    """Keep the tests that failed beside others and passed alone: later runs with workers run
+    them alone, at the end."""
+    _remember(path, ALONE_KEY, nodeids)
+
+
+def alone_tests(history: dict[str, Any]) -> frozenset[str]:
+    """The tests earlier runs found failing beside others and passing alone."""
+    return _listed(history, ALONE_KEY)
 
 
 KILLED_KEY = "killed"
@@ -278,21 +292,13 @@ KILLED_KEY = "killed"
 def remember_killed(path: Path, nodeids: list[str]) -> None:
     """Keep the tests whose worker died twice, the second time alone (more than the budget, an
     OOM kill most likely): they have no measurement, and a later run's plan must not put them in
-    pytest's own process, where their OOM kill ends the run (the most recent ALONE_KEEP)."""
-    with _no_garbage_collection():
-        history = load_history(path)
-        history[KILLED_KEY] = list(dict.fromkeys([*history.get(KILLED_KEY, []), *nodeids]))[-ALONE_KEEP:]
-        _write(path, history)
+    pytest's own process, where their OOM kill ends the run."""
+    _remember(path, KILLED_KEY, nodeids)
 
 
 def killed_tests(history: dict[str, Any]) -> frozenset[str]:
     """The tests whose worker died twice in earlier runs."""
-    return frozenset(str(nodeid) for nodeid in history.get(KILLED_KEY, []))
-
-
-def alone_tests(history: dict[str, Any]) -> frozenset[str]:
-    """The tests earlier runs found failing beside others and passing alone."""
-    return frozenset(str(nodeid) for nodeid in history.get(ALONE_KEY, []))
+    return _listed(history, KILLED_KEY)
 
 
 def expectations(history: dict[str, Any]) -> tuple[dict[str, tuple[int, float]], dict[str, int]]:

@@ -126,8 +126,9 @@ class FullCollectionClock:
             gc.callbacks.remove(self._observe)
 
 
-# worker deaths in this run (a distributed run's controller counts them)
-WORKER_DEATHS_KEY = pytest.StashKey[int]()
+# the worker deaths of this run, a line each for the summary (a distributed run's controller
+# writes them)
+CRASHES_KEY = pytest.StashKey[list[str]]()
 
 
 def history_path(config: pytest.Config) -> Path:
@@ -310,7 +311,7 @@ class MemoryPlugin:
             elapsed = time.perf_counter() - self._began
             # a run whose workers died spent its time recovering (their tests lost, their
             # replacements started): what handing tests out costs is not measured there
-            deaths = self.config.stash.get(WORKER_DEATHS_KEY, 0)
+            deaths = self.config.stash.get(CRASHES_KEY, [])
             dispatch = run_dispatch_cost(elapsed, workers, self.records,
                                          self.overhead.worker_starts) if workers and not deaths else None
             # the same measure for a run in one process: what its tests cost beyond their own time

@@ -25,12 +25,11 @@ from testdock_pytest.memory.history import (
     worker_start,
 )
 from testdock_pytest.memory.measure import private_and_file_memory, private_memory
-from testdock_pytest.memory.pertest import WORKER_DEATHS_KEY, history_path
+from testdock_pytest.memory.pertest import CRASHES_KEY, history_path
 from testdock_pytest.parallel.model import MemoryModel, choose_workers, conservative_default, describe
 from testdock_pytest.parallel.xdist_internals import MEMORY_DIST
 
 MODEL_KEY = pytest.StashKey[MemoryModel]()
-CRASHES_KEY = pytest.StashKey[list[str]]()
 WORKERS_KEY = pytest.StashKey[str]()
 HASH_SEED_KEY = pytest.StashKey[str]()
 HASH_SEED = "PYTHONHASHSEED"
@@ -167,7 +166,6 @@ def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: Any
         return
     budget = sizes.format_size(sched.model.budget)
     notes = sched.config.stash.setdefault(CRASHES_KEY, [])
-    sched.config.stash[WORKER_DEATHS_KEY] = sched.config.stash.get(WORKER_DEATHS_KEY, 0) + 1
     if sched.requeue_alone(crashitem):
         report.outcome = "rerun"  # type: ignore[assignment]
         report.longrepr = (f"{report.longrepr}; testdock re-runs it alone, with the whole budget, "
@@ -177,8 +175,6 @@ def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: Any
         report.longrepr = (f"{report.longrepr} again, alone with the whole budget ({budget}): it needs "
                            f"more than {budget} (an OOM kill, most likely)")
         notes.append(f"{crashitem}: its worker died again, running alone: it needs more than {budget}")
-        with contextlib.suppress(OSError):
-            remember_killed(history_path(sched.config), [crashitem])
 
 
 def recovery_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -200,6 +196,14 @@ class ControllerHooks:
     """The hooks a test's reports pass through on the controller of a run with workers; not
     registered elsewhere, where they would cost a call per report for nothing (a suite of
     sub-millisecond tests under coverage feels each)."""
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """The tests whose worker died twice, kept in the history once, at the end."""
+        sched = getattr(session.config.pluginmanager.get_plugin("dsession"), "sched", None)
+        killed = [nodeid for nodeid, deaths in getattr(sched, "crashes", {}).items() if deaths > 1]
+        if killed:
+            with contextlib.suppress(OSError):
+                remember_killed(history_path(session.config), killed)
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> Status | None:
         if report.outcome == "rerun":  # type: ignore[comparison-overlap]
