@@ -13,6 +13,7 @@ from pathlib import Path
 
 from testdock.engine.dockerignore import Matcher, read_patterns
 from testdock.errors import BadInput
+from testdock.project.testimports import TEST_DIRS
 
 # .dockerignore lines (init's block): credential files and folders, at any depth
 IGNORE_LINES = (
@@ -58,16 +59,15 @@ _DOCUMENTATION_FOLDERS = ("docs", "doc")
 _EXAMPLE_KEY_ID = re.compile(rb"^(?:AKIA|ASIA)[0-9A-Z]*EXAMPLE$")
 
 
-# folders whose keys and certificates are the tests' fixtures wherever they are: tornado keeps its
-# tests (and its TLS tests' test.key) in tornado/test, under a test path of "."
-_TEST_FOLDERS = ("test", "tests", "testing")
+# keys and certificates in test folders are the tests' fixtures wherever they are: tornado keeps
+# its tests (and its TLS tests' test.key) in tornado/test, under a test path of "."
 
 
 def fixture_patterns(test_paths: Sequence[str]) -> list[str]:
     """Keys and certificates under the test paths and in any test folder: the tests' fixtures,
     which init's .dockerignore block lets into the images and the check lets through."""
     folders = [*(path.strip("/") for path in test_paths if path not in (".", "")),
-               *(f"**/{folder}" for folder in _TEST_FOLDERS)]
+               *(f"**/{folder}" for folder in TEST_DIRS)]
     return [f"{folder}/**/{name}" for folder in dict.fromkeys(folders) for name in _FIXTURE_NAMES]
 
 
@@ -77,7 +77,7 @@ def _is_example(relative: str, test_paths: Sequence[str]) -> bool:
     parts = relative.split("/")
     if relative.endswith(_DOCUMENTATION_SUFFIXES) or any(p in _DOCUMENTATION_FOLDERS for p in parts[:-1]):
         return True
-    if any(part in _TEST_FOLDERS for part in parts[:-1]):
+    if any(part in TEST_DIRS for part in parts[:-1]):
         return True
     return any(relative.startswith(path.strip("/") + "/") for path in test_paths if path not in (".", ""))
 

@@ -14,7 +14,7 @@ from testdock_pytest.collection.guards import ABSENCE_ERRORS, catches_absence
 
 _SKIPPED_DIRS = {"node_modules", "build", "dist", "docker", "site-packages", "__pycache__"}
 _MAX_FILES = 5000
-_TEST_DIRS = {"test", "tests", "testing"}
+TEST_DIRS = ("test", "tests", "testing")  # folders whose files are the tests'
 _TEST_FILE = re.compile(r"^(?:test_.*|.*_test|tests)\.py$")  # pytest's defaults, Django's tests.py
 _BLOCKS = ("body", "orelse", "finalbody")
 
@@ -29,13 +29,13 @@ def files_of_tests(root: Path, test_paths: Iterable[str], modules_only: bool = F
         if base.is_file():
             yield base
             continue
-        in_tests_folder = base.name.lower() in _TEST_DIRS
+        in_tests_folder = base.name.lower() in TEST_DIRS
         for folder, subfolders, names in os.walk(base):
             subfolders[:] = sorted(d for d in subfolders
                                    if not (d.startswith(".") or d in _SKIPPED_DIRS or "venv" in d))
             here = Path(folder)
             tests_here = not modules_only and (in_tests_folder or any(
-                part.lower() in _TEST_DIRS for part in here.relative_to(base).parts))
+                part.lower() in TEST_DIRS for part in here.relative_to(base).parts))
             for name in sorted(names):
                 if name.endswith(".py") and (tests_here or _TEST_FILE.match(name) or (
                         name == "conftest.py" and not modules_only)):
@@ -192,7 +192,7 @@ def _importing_own_files(folders: list[Path], wanted: set[str]) -> dict[Path, se
         if not folder.is_dir():
             continue
         for entry in folder.iterdir():
-            if entry.is_dir() and (entry / "__init__.py").is_file() and entry.name.lower() not in _TEST_DIRS:
+            if entry.is_dir() and (entry / "__init__.py").is_file() and entry.name.lower() not in TEST_DIRS:
                 paths = [Path(directory, file) for directory, _subfolders, files in os.walk(entry)
                          for file in files if file.endswith(".py")]
             elif entry.suffix == ".py" and entry.is_file():
