@@ -512,6 +512,56 @@ def test_a_test_that_does_not_fit_beside_idle_workers_memory_waits_for_them_to_b
     assert sched._running(holder) == heavy  # now it fits
 
 
+def test_the_fresh_worker_for_a_test_kept_for_the_end_starts_while_the_others_finish() -> None:
+    """Both workers keep too much for the heavy test kept for the end; a fresh worker would not.
+    It starts once the tests left take the workers no longer than its start, while they run
+    them, not after them; it is started once, and it runs the heavy test."""
+    collection = ["t::heavy", *(f"t::light{i}" for i in range(40))]
+    expected = {nodeid: (10 * MiB, 1.0) for nodeid in collection} | {"t::heavy": (750 * MiB, 1.0)}
+    model = MemoryModel(1000 * MiB, 0.0, 0, expected, 64 * MiB, started=[100 * MiB], worker_start=5.0)
+    config = FakeConfig(2)
+    sched = MemoryScheduling(config, None, model)
+    fresh: list[FakeNode] = []
+
+    class Session:
+        def _clone_node(self, node: FakeNode) -> FakeNode:
+            fresh.append(FakeNode(f"{node.name}-fresh"))
+            return fresh[-1]
+
+    config.pluginmanager = type("Manager", (), {
+        "get_plugin": lambda self, name: Session() if name == "dsession" else None})()
+    nodes = [FakeNode("gw0"), FakeNode("gw1")]
+    for node in nodes:
+        sched.add_node(node)
+        sched.add_node_collection(node, collection)
+        model.baselines[node] = 400 * MiB  # 400 + 825 > 1000: neither keeps room for it
+    sched.schedule()
+    heavy = collection.index("t::heavy")
+    assert heavy in sched.solo
+    pending_when_started: list[int] = []
+    for _ in range(500):
+        for ended in [node for node, queue in sched.node2pending.items() if node.shutting_down and not queue]:
+            sched.remove_node(ended)
+            if fresh and not pending_when_started:
+                pending_when_started.append(len(sched.pending))
+        for ready in [node for node in fresh if node not in sched.node2pending and not node.shutting_down]:
+            sched.add_node(ready)
+            sched.add_node_collection(ready, collection)
+            model.baselines[ready] = 100 * MiB
+            sched.check_schedule(ready)
+        running = _running(sched)
+        if not running:
+            if sched.tests_finished:
+                break
+            continue
+        node = next(n for n in sched.node2pending if sched._running(n) is not None)
+        sched.mark_test_complete(node, sched.node2pending[node][0])
+    assert sched.tests_finished
+    assert len(fresh) == 1, (fresh, sched.replaced)
+    assert pending_when_started and 0 < pending_when_started[0] <= 10  # 10 s of tests: two starts' worth
+    assert heavy in fresh[0].sent
+
+
 @pytest.mark.parametrize(("seconds_left", "replaced"), [(4.0, False), (60.0, True)])
 def test_a_retired_worker_is_replaced_only_where_the_tests_left_outlast_a_fresh_workers_start(
         seconds_left: float, replaced: bool) -> None:

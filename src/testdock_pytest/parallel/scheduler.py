@@ -84,6 +84,7 @@ class MemoryScheduling(LoadScheduling):
         self.crashes: Counter[str] = Counter()
         self.differing_ids = 0  # tests whose parametrization ids differ between the workers
         self.collection_deaths: list[str] = []  # workers that died collecting, not replaced
+        self._keeper_requested = False  # a worker retired early for the tests kept for the end
         # the lightest pending test's growth when last walked: (growth, pending, learnt, when)
         self._lightest: tuple[int, int, int, float] | None = None
 
@@ -284,17 +285,51 @@ class MemoryScheduling(LoadScheduling):
         measured start, or with no worker left, a fresh worker starts."""
         start = self.model.worker_start
         workers = len(self.node2pending) + self.starting
-        if start is None or workers == 0:
+        if start is None or workers == 0 or self._keeper_needs_fresh():
             return True
         if not self.pending:
             return bool(self.solo) and not self.starting  # one fresh worker runs them all
+        left = self._seconds_left()
+        return left is None or left > workers * start
+
+    def _seconds_left(self) -> float | None:
+        """The pending tests' seconds by the history (unknown ones at the mean of the known); None
+        when none is known."""
         known = [entry[1] for index in self.pending
                  if (entry := self.model.expected.get(self._nodeid(index))) is not None]
         if not known:
-            return True
-        typical = sum(known) / len(known)
-        left = sum(known) + typical * (len(self.pending) - len(known))
-        return left > workers * start
+            return None
+        return sum(known) + sum(known) / len(known) * (len(self.pending) - len(known))
+
+    def _keeper_needs_fresh(self) -> bool:
+        """Whether the tests kept to run alone at the end need a fresh worker: every worker keeps
+        too much for the heaviest of them beside it, and a fresh one holds at least 32 MiB less
+        (scikit-image's 600 MiB test, run last on a worker that had run 4,000 tests, was killed
+        with it and passed on its fresh replacement)."""
+        if not self.solo or self.starting:
+            return False
+        model = self.model
+        workers = [node for node in self.node2pending if node not in self.retiring]
+        if not workers:
+            return False
+        leanest = min(model.baseline(node) for node in workers)
+        needs = max(model.growth(self._nodeid(index)) for index in self.solo)
+        return leanest + needs > model.usable and leanest - model.fresh_baseline >= 32 * MiB
+
+    def _start_keeper_early(self) -> None:
+        """Retire a worker for the fresh one the tests kept for the end need, once the tests left
+        take the workers no longer than a fresh worker's start: it starts while the others finish
+        them, not after (a start is 14 s on scikit-image's suite). Once a run."""
+        start = self.model.worker_start
+        if self._keeper_requested or start is None or not self.pending or not self._keeper_needs_fresh():
+            return
+        left = self._seconds_left()
+        workers = [node for node in self.node2pending if node not in self.retiring
+                   and node not in self.shutdown_sent and not node.shutting_down]
+        if left is None or len(workers) < 2 or left > len(workers) * start:
+            return
+        self._keeper_requested = True
+        self.retiring.add(max(workers, key=self.model.baseline))  # it ends after its queued tests
 
     def _wait_for_room(self, needed: int, timeout: float = REPLACEMENT_WAIT) -> None:
         """Wait until the container's memory as the kernel counts it leaves `needed` under the
@@ -550,17 +585,21 @@ class MemoryScheduling(LoadScheduling):
 
     def _solo_for(self, node: WorkerController) -> int | None:
         """The next test to run alone, for `node`; None where what the worker keeps leaves no room
-        for it and a fresh worker's would: the worker is retired, and its replacement runs it
+        for it and a fresh worker keeps less: the worker is retired, and its replacement runs it
         (scikit-image's 600 MiB test, alone at the end beside a worker holding 300 MiB after 4,000
-        tests and the controller's coverage data, was killed with it; on a fresh worker it passes)."""
+        tests and the controller's coverage data, was killed with it; on a fresh worker it passes).
+        Where that is known before the end, the fresh worker started early (_start_keeper_early)."""
         if not self.solo or any(index in self.alone_indices for other, queue in self.node2pending.items()
                                 if other is not node for index in queue):
             return None  # one worker at a time runs them: the others end (see _spare_for_solo)
         model = self.model
-        needs = model.growth(self._nodeid(self.solo[0]))
         baseline = model.baseline(node)
-        if (baseline + needs > model.usable and baseline - model.fresh_baseline >= 32 * MiB
-                and model.fresh_baseline + needs <= model.usable):
+        if any(model.baseline(other) < baseline for other in self.node2pending
+               if other is not node and other not in self.shutdown_sent and other not in self.retiring):
+            return None  # a leaner worker runs them once idle (a fresh one started for them, often)
+        needs = model.growth(self._nodeid(self.solo[0]))
+        # where a fresh worker's memory does not leave room for it either, it has the better chance
+        if baseline + needs > model.usable and baseline - model.fresh_baseline >= 32 * MiB:
             if node not in self.shutdown_sent:
                 node.shutdown()  # a test queued on it runs first, as its last
                 self.shutdown_sent.add(node)
@@ -582,6 +621,8 @@ class MemoryScheduling(LoadScheduling):
         return node is not leanest
 
     def _fill_all(self) -> None:
+        if self.solo:
+            self._start_keeper_early()
         progress = True
         while progress:
             progress = False
