@@ -336,6 +336,14 @@ def test_a_project_with_a_c_extension_builds_with_zero_settings_and_no_compiler_
     log = (root / "logs" / "build_test_images.log").read_text()
     steps = re.findall(r"\[backend\] (#\d+) \[project-wheel 1/1\]", log)
     assert steps and any(f"[backend] {step} CACHED" in log for step in steps), log[-3000:]
+    # testdock's own files changing (a new plugin wheel, a rewritten Dockerfile) compile nothing again
+    (root / "docker" / "notes.txt").write_text("not the project's code\n")
+    before = len(log)
+    again = run_cli("build", str(root), "--phase", "execution", "--tag", "cext")
+    assert again.returncode == 0, again.stderr[-3000:]
+    log = (root / "logs" / "build_test_images.log").read_text()[before:]  # the log is appended to
+    steps = re.findall(r"\[execution\] (#\d+) \[project-wheel 1/1\]", log)
+    assert steps and all(f"[execution] {step} CACHED" in log for step in steps), log[-3000:]
     output = docker_client.containers.run(
         "cext-execution:cext", ["sh", "-c", "python -m pytest -q -p no:cacheprovider --no-cov -n 0 tests; "
                                             "command -v gcc cc || echo no-compiler"],

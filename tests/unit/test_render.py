@@ -133,23 +133,26 @@ def _projects() -> list[Project]:
 def test_system_and_build_packages() -> None:
     settings = settings_from_table({"system_packages": ["libpq5"], "build_packages": ["gcc", "libpq-dev"]})
     text = render_files(_project(), settings)["docker/pytest.execution.Dockerfile"]
-    _, base, build, deps, wheel, app = text.split("\nFROM ")
+    _, base, build, deps, source, wheel, app = text.split("\nFROM ")
     assert "install -y --no-install-recommends libpq5" in base
     assert "install -y --no-install-recommends gcc libpq-dev" in build and deps.startswith("build AS deps")
     # the project is built where they are, on them alone (the same stage in every Dockerfile:
     # compiled once for all images), and the final image installs its wheel
     assert wheel.startswith("build AS project-wheel") and '"$@" wheel --no-deps' in wheel
+    # ... from the project's tree without testdock's files, mounted read-only (cached on its content)
+    assert source.startswith("base AS project-source") and "rm -rf /tmp/project/docker" in source
+    assert "from=project-source" in wheel and ",rw" not in wheel.split("wheel --no-deps")[0]
     backend = render_files(_project(), settings)["docker/backend.test.Dockerfile"].split("\nFROM ")
     assert [stage.split("\n#")[0] for stage in backend[:3]] == [
         stage.split("\n#")[0] for stage in text.split("\nFROM ")[:3]]
-    assert backend[4].split("\n\n")[0] == wheel.split("\n\n")[0]
+    assert backend[5].split("\n\n")[0] == wheel.split("\n\n")[0]
     assert "install --no-deps /tmp/project-wheel/*.whl" in app
     assert "gcc" not in app  # compilers stay out of the final image
 
 
 def test_a_project_with_extension_modules_gets_the_compilers_where_it_is_built() -> None:
     text = render_files(_project(builds_extensions=True), Settings())["docker/pytest.execution.Dockerfile"]
-    _, _, build, _, _, app = text.split("\nFROM ")
+    _, _, build, _, _, _, app = text.split("\nFROM ")
     assert "install -y --no-install-recommends gcc g++ libc6-dev pkg-config" in build
     assert "|| apt-get install -y --no-install-recommends python3-dev" in build  # where Python.h lacks
     assert "gcc" not in app and "/tmp/project-wheel/*.whl" in app
