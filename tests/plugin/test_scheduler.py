@@ -323,6 +323,39 @@ def test_what_the_kernel_counts_in_the_container_holds_tests_back_too(pytestconf
     assert len(_running(sched)) == 2
 
 
+def test_a_test_short_of_room_by_the_kernels_count_does_not_starve(pytestconfig: pytest.Config) -> None:
+    """gw0's next test fits by the model but not by the kernel's count; gw1's light tests fit by
+    both. gw1 admits no more of them while gw0's waits: once gw1's test ends, gw0's runs
+    (scikit-image: a 233 MiB test waited 90 s while the other worker ran light tests)."""
+    collection = [*(f"t::light{i}" for i in range(3)), "t::heavy", *(f"t::light{i}" for i in range(3, 30))]
+    expected = {nodeid: (1 * MiB, 0.1) for nodeid in collection} | {"t::heavy": (200 * MiB, 1.0)}
+    model = MemoryModel(1000 * MiB, 0.1, 0, expected, 10 * MiB)
+    in_use: list[int | None] = [750 * MiB]  # 750 + 220 > 900 in fact; light tests fit
+    sched = MemoryScheduling(FakeConfig(2), None, model, None, lambda: in_use[0])
+    nodes = [FakeNode("gw0"), FakeNode("gw1")]
+    for node in nodes:
+        sched.add_node(node)
+        sched.add_node_collection(node, collection)
+    sched.schedule()
+    heavy = collection.index("t::heavy")
+    light_done = 0
+    for step in range(40):
+        if heavy in _admitted_anywhere(sched):
+            break
+        time.sleep(0.025)  # past the 20 ms the reading is kept
+        turn = [*nodes[step % 2:], *nodes[:step % 2]]  # each worker's tests end in turn
+        ending = next((n for n in turn if sched._running(n) is not None), None)
+        assert ending is not None, "nothing runs, nothing admitted: the run hangs"
+        sched.mark_test_complete(ending, sched.node2pending[ending][0])
+        light_done += 1
+    assert heavy in _admitted_anywhere(sched)
+    assert light_done <= 8, light_done  # those sent before it, then it, not every light test first
+
+
+def _admitted_anywhere(sched: MemoryScheduling) -> set[int]:
+    return {index for node in sched.node2pending for index in sched._admitted(node)}
+
+
 def test_a_fresh_worker_starts_when_the_retired_ones_memory_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
     """The retired worker's process holds its memory until it has exited: its replacement
     waits for that (the container's count), then starts; without a count it starts at once."""
@@ -341,6 +374,36 @@ def test_a_fresh_worker_starts_when_the_retired_ones_memory_is_gone(monkeypatch:
     before = time.monotonic()
     sched._wait_for_room(model.fresh_baseline, timeout=0.1)
     assert 0.1 <= time.monotonic() - before < 1.0
+
+
+def test_a_test_run_alone_waits_for_the_ended_workers_processes_to_be_gone() -> None:
+    """The other worker has ended (it left the scheduler) but its process still holds 300 MiB:
+    the test kept for the end waits for the container's count to come down to what the model
+    counts (the worker left, the controller), then starts; once."""
+    collection = ["t::heavy", "t::light"]
+    expected = {"t::light": (10 * MiB, 0.1), "t::heavy": (700 * MiB, 1.0)}
+    model = MemoryModel(1000 * MiB, 0.1, 50 * MiB, expected, 10 * MiB, started=[100 * MiB])
+    readings = iter([600 * MiB, 600 * MiB, 600 * MiB, 200 * MiB])  # it exits at the fourth reading
+    sched = MemoryScheduling(FakeConfig(2), None, model, None, lambda: next(readings, 200 * MiB))
+    nodes = [FakeNode("gw0"), FakeNode("gw1")]
+    for node in nodes:
+        sched.add_node(node)
+        sched.add_node_collection(node, collection)
+        model.baselines[node] = 100 * MiB
+    sched.schedule()
+    heavy = collection.index("t::heavy")
+    assert heavy in sched.alone_indices  # 770 MiB: no room beside another worker's 100
+    for _ in range(10):
+        for ended in [node for node, queue in sched.node2pending.items() if node.shutting_down and not queue]:
+            sched.remove_node(ended)
+        if any(heavy in sched._admitted(node) for node in sched.node2pending):
+            break
+        running = [node for node in sched.node2pending if sched._running(node) is not None]
+        if running:
+            sched.mark_test_complete(running[0], sched.node2pending[running[0]][0])
+    assert any(heavy in sched._admitted(node) for node in sched.node2pending)
+    assert next(readings, None) is None  # it waited for the reading that showed the process gone
+    assert sched._waited_for_exits == {heavy}
 
 
 def test_a_worker_that_has_not_reported_yet_holds_what_fresh_workers_hold() -> None:

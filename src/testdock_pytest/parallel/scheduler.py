@@ -85,6 +85,7 @@ class MemoryScheduling(LoadScheduling):
         self.differing_ids = 0  # tests whose parametrization ids differ between the workers
         self.collection_deaths: list[str] = []  # workers that died collecting, not replaced
         self._keeper_requested = False  # a worker retired early for the tests kept for the end
+        self._waited_for_exits: set[int] = set()  # tests run alone that waited for ended workers
         # the lightest pending test's growth when last walked: (growth, pending, learnt, when)
         self._lightest: tuple[int, int, int, float] | None = None
 
@@ -155,37 +156,41 @@ class MemoryScheduling(LoadScheduling):
         return total, running
 
     def _blocked_growth(self, exclude: WorkerController) -> int:
-        """The largest test waiting for memory on another worker: admissions leave room for it,
-        so that memory drains until it fits and heavy tests never starve."""
-        waiting = [self._growth(queue[0]) for node, queue in self.node2pending.items()
-                   if node is not exclude and len(queue) == 1 and node not in self.shutdown_sent
-                   and not self._fits_alone_check(node, queue[0])]
-        return max(waiting, default=0)
-
-    def _fits_alone_check(self, node: WorkerController, index: int) -> bool:
-        total, running = self._in_use(exclude=node)
-        return running == 0 or total + self._growth(index) <= self.model.usable
+        """The largest test waiting on another worker (queued, not admitted yet): admissions leave
+        room for it, so that memory drains until it fits and heavy tests never starve. Counted
+        whether or not it fits now: it was queued first, and a test that fits by the model but not
+        by the kernel's count (scikit-image's 233 MiB test) waited 90 s while the other worker,
+        asked first each time, ran light test after light test."""
+        return max((self._growth(queue[0]) for node, queue in self.node2pending.items()
+                    if node is not exclude and len(queue) == 1 and node not in self.shutdown_sent
+                    and queue[0] not in self.solo_indices),  # those wait for the others to end
+                   default=0)
 
     def _may_start(self, node: WorkerController, index: int) -> bool:
-        if index in self.solo_indices and (len(self.node2pending) > 1 or self.starting):
-            return False  # the other workers end first (see _spare_for_solo): it has the budget
+        if index in self.solo_indices:
+            if len(self.node2pending) > 1 or self.starting:
+                return False  # the other workers end first (see _spare_for_solo): it has the budget
+            self._wait_for_exits(index)
         total, running = self._in_use(exclude=node)
+        growth, blocked = self._growth(index), self._blocked_growth(node)
+        beside_blocked = total + growth + blocked <= self.model.usable and self._room_in_fact(index, blocked)
         if running == 0:
+            if blocked > growth and not beside_blocked and total + blocked <= self.model.usable:
+                return False  # the heavier test waiting on another worker, which fits, goes first
             # alone, it has the whole budget, less what the idle workers keep: those that keep
             # much are replaced first when that makes it fit
-            fits = total + self._growth(index) <= self.model.usable and self._room_in_fact(index)
+            fits = total + growth <= self.model.usable and self._room_in_fact(index)
             return fits or not self._slim_idle_workers(node)
         if index in self.solo_indices:
             return False
-        return (total + self._growth(index) + self._blocked_growth(node) <= self.model.usable
-                and self._room_in_fact(index))
+        return beside_blocked
 
-    def _room_in_fact(self, index: int) -> bool:
+    def _room_in_fact(self, index: int, beside: int = 0) -> bool:
         """Whether the container's memory as the kernel counts it now leaves room for the
-        test's growth under the budget less the margin."""
+        test's growth (and `beside` more) under the budget less the margin."""
         in_use = self._in_use_in_fact()
         model = self.model
-        return in_use is None or in_use + self._growth(index) <= model.budget * (1 - model.margin)
+        return in_use is None or in_use + self._growth(index) + beside <= model.budget * (1 - model.margin)
 
     def _in_use_in_fact(self) -> int | None:
         """The container's memory as the kernel counts it (read at most every 20 ms); None
@@ -331,13 +336,28 @@ class MemoryScheduling(LoadScheduling):
         self._keeper_requested = True
         self.retiring.add(max(workers, key=self.model.baseline))  # it ends after its queued tests
 
-    def _wait_for_room(self, needed: int, timeout: float = REPLACEMENT_WAIT) -> None:
+    def _wait_for_exits(self, index: int) -> None:
+        """Before a test that runs alone starts: wait for the ended workers' processes to be gone
+        (the container holds no more than the model counts, the controller and the worker left),
+        or for room for the test, at most REPLACEMENT_WAIT seconds, once a test. An ended worker
+        leaves the scheduler when it says it finished, and its process some moments later:
+        scikit-image's 600 MiB test, started beside the 260 MiB of one still exiting, was killed
+        with its worker."""
+        if index in self._waited_for_exits:
+            return
+        self._waited_for_exits.add(index)
+        model = self.model
+        counted = (sum(model.baseline(node) for node in self.node2pending) + model.controller_rss
+                   + model.controller_growth + 64 * MiB)  # 64 MiB: what the counts leave out
+        self._wait_for_room(self.model.growth(self._nodeid(index)), or_below=counted)
+
+    def _wait_for_room(self, needed: int, timeout: float = REPLACEMENT_WAIT, or_below: int = 0) -> None:
         """Wait until the container's memory as the kernel counts it leaves `needed` under the
-        budget less the margin, or `timeout`. A retired worker has said it finished, but its
-        process gives its memory back only when it has exited (after its coverage data is
-        saved): a fresh worker importing the suite's libraries beside it, and beside the other
-        workers, is how a worker's replacement ended in an OOM kill. The other workers run the
-        tests they were given meanwhile."""
+        budget less the margin, or is `or_below` at most, or `timeout`. A retired worker has said
+        it finished, but its process gives its memory back only when it has exited (after its
+        coverage data is saved): a fresh worker importing the suite's libraries beside it, and
+        beside the other workers, is how a worker's replacement ended in an OOM kill. The other
+        workers run the tests they were given meanwhile."""
         if self.memory_in_use is None:
             return
         ceiling = self.model.budget * (1 - self.model.margin)
@@ -345,7 +365,8 @@ class MemoryScheduling(LoadScheduling):
         while True:
             in_use = self.memory_in_use()
             self._in_use_read = (time.monotonic(), in_use)
-            if in_use is None or in_use + needed <= ceiling or time.monotonic() >= deadline:
+            if (in_use is None or in_use + needed <= ceiling or in_use <= or_below
+                    or time.monotonic() >= deadline):
                 return
             time.sleep(0.02)
 
