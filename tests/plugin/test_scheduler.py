@@ -157,13 +157,26 @@ def test_a_test_that_fits_beside_no_other_worker_runs_last_with_the_others_ended
     collection = ["t::a", "t::heavy", *(f"t::light{i}" for i in range(6))]
     expected = {nodeid: (10 * MiB, 0.1) for nodeid in collection} | {"t::heavy": (750 * MiB, 1.0)}
     model = MemoryModel(1000 * MiB, 0.0, 0, expected, 64 * MiB, started=[100 * MiB], worker_start=5.0)
+    sched, nodes, fresh = _two_workers_and_their_replacements(model, collection, (100 + kept) * MiB)
+    heavy = collection.index("t::heavy")
+    assert heavy not in sched.pending  # it runs once the others have
+    together = _run_to_the_end(sched, fresh)
+    assert together[-1] == ["t::heavy"] and all("t::heavy" not in running for running in together[:-1])
+    runner = next(node for node in [*nodes, *fresh] if heavy in node.sent)
+    assert (runner in fresh) == bool(kept), (runner, fresh)
+
+
+def _two_workers_and_their_replacements(model: MemoryModel, collection: list[str], baselines: int
+                                        ) -> tuple[MemoryScheduling, list[FakeNode], list[FakeNode]]:
+    """A scheduler of two workers holding `baselines` each; the fresh workers it asks xdist for
+    are listed (third), and join when _run_to_the_end adds them."""
     config = FakeConfig(2)
     sched = MemoryScheduling(config, None, model)
     fresh: list[FakeNode] = []
 
     class Session:
         def _clone_node(self, node: FakeNode) -> FakeNode:
-            fresh.append(FakeNode(f"{node.name}-fresh"))  # ready a moment later (below)
+            fresh.append(FakeNode(f"{node.name}-fresh"))  # ready a moment later
             return fresh[-1]
 
     config.pluginmanager = type("Manager", (), {
@@ -172,17 +185,26 @@ def test_a_test_that_fits_beside_no_other_worker_runs_last_with_the_others_ended
     for node in nodes:
         sched.add_node(node)
         sched.add_node_collection(node, collection)
-        model.baselines[node] = (100 + kept) * MiB
+        model.baselines[node] = baselines
     sched.schedule()
-    heavy = collection.index("t::heavy")
-    assert heavy not in sched.pending  # it runs once the others have
+    return sched, nodes, fresh
+
+
+def _run_to_the_end(sched: MemoryScheduling, fresh: list[FakeNode],
+                    on_ended: Callable[[], None] | None = None) -> list[list[str]]:
+    """Complete running tests one at a time, ended workers removed (`on_ended` called after each)
+    and fresh ones joining, until all are done; return what ran together. A test run alone
+    (`t::heavy`) runs with no other worker left."""
+    assert sched.collection is not None
     together: list[list[str]] = []
-    for _ in range(100):
+    for _ in range(500):
         for ended in [node for node, queue in sched.node2pending.items() if node.shutting_down and not queue]:
             sched.remove_node(ended)  # an ended worker's process is gone
+            if on_ended is not None:
+                on_ended()
         for ready in [node for node in fresh if node not in sched.node2pending and not node.shutting_down]:
             sched.add_node(ready)
-            sched.add_node_collection(ready, collection)
+            sched.add_node_collection(ready, sched.collection)
             sched.check_schedule(ready)
         running = _running(sched)
         if not running:
@@ -194,10 +216,8 @@ def test_a_test_that_fits_beside_no_other_worker_runs_last_with_the_others_ended
             assert len(sched.node2pending) == 1  # the other worker ended before it started
         node = next(n for n in sched.node2pending if sched._running(n) is not None)
         sched.mark_test_complete(node, sched.node2pending[node][0])
-    assert together[-1] == ["t::heavy"] and all("t::heavy" not in running for running in together[:-1])
     assert sched.tests_finished
-    runner = next(node for node in [*nodes, *fresh] if heavy in node.sent)
-    assert (runner in fresh) == bool(kept), (runner, fresh)
+    return together
 
 
 def test_a_crashed_test_is_rerun_alone_once(pytestconfig: pytest.Config) -> None:
@@ -305,11 +325,7 @@ def test_what_the_kernel_counts_in_the_container_holds_tests_back_too(pytestconf
     model = MemoryModel(1000 * MiB, 0.1, 0, {nodeid: (100 * MiB, 1.0) for nodeid in collection}, 10 * MiB)
     in_use: list[int | None] = [100 * MiB]
     sched = MemoryScheduling(FakeConfig(2), None, model, None, lambda: in_use[0])
-    nodes = [FakeNode("gw0"), FakeNode("gw1")]
-    for node in nodes:
-        sched.add_node(node)
-        sched.add_node_collection(node, collection)
-    sched.schedule()
+    nodes = _two_workers(sched, collection)
     assert len(_running(sched)) == 2
     in_use[0] = 850 * MiB  # 850 + 110 > 900: no second test beside the one running
     time.sleep(0.03)  # past the 20 ms the reading is kept
@@ -332,11 +348,7 @@ def test_a_test_short_of_room_by_the_kernels_count_does_not_starve(pytestconfig:
     model = MemoryModel(1000 * MiB, 0.1, 0, expected, 10 * MiB)
     in_use: list[int | None] = [750 * MiB]  # 750 + 220 > 900 in fact; light tests fit
     sched = MemoryScheduling(FakeConfig(2), None, model, None, lambda: in_use[0])
-    nodes = [FakeNode("gw0"), FakeNode("gw1")]
-    for node in nodes:
-        sched.add_node(node)
-        sched.add_node_collection(node, collection)
-    sched.schedule()
+    nodes = _two_workers(sched, collection)
     heavy = collection.index("t::heavy")
     light_done = 0
     for step in range(40):
@@ -350,6 +362,16 @@ def test_a_test_short_of_room_by_the_kernels_count_does_not_starve(pytestconfig:
         light_done += 1
     assert heavy in _admitted_anywhere(sched)
     assert light_done <= 8, light_done  # those sent before it, then it, not every light test first
+
+
+def _two_workers(sched: MemoryScheduling, collection: list[str]) -> list[FakeNode]:
+    """Two workers that collected `collection`, and the schedule made."""
+    nodes = [FakeNode("gw0"), FakeNode("gw1")]
+    for node in nodes:
+        sched.add_node(node)
+        sched.add_node_collection(node, collection)
+    sched.schedule()
+    return nodes
 
 
 def _admitted_anywhere(sched: MemoryScheduling) -> set[int]:
@@ -582,47 +604,19 @@ def test_the_fresh_worker_for_a_test_kept_for_the_end_starts_while_the_others_fi
     collection = ["t::heavy", *(f"t::light{i}" for i in range(40))]
     expected = {nodeid: (10 * MiB, 1.0) for nodeid in collection} | {"t::heavy": (750 * MiB, 1.0)}
     model = MemoryModel(1000 * MiB, 0.0, 0, expected, 64 * MiB, started=[100 * MiB], worker_start=5.0)
-    config = FakeConfig(2)
-    sched = MemoryScheduling(config, None, model)
-    fresh: list[FakeNode] = []
-
-    class Session:
-        def _clone_node(self, node: FakeNode) -> FakeNode:
-            fresh.append(FakeNode(f"{node.name}-fresh"))
-            return fresh[-1]
-
-    config.pluginmanager = type("Manager", (), {
-        "get_plugin": lambda self, name: Session() if name == "dsession" else None})()
-    nodes = [FakeNode("gw0"), FakeNode("gw1")]
-    for node in nodes:
-        sched.add_node(node)
-        sched.add_node_collection(node, collection)
-        model.baselines[node] = 400 * MiB  # 400 + 825 > 1000: neither keeps room for it
-    sched.schedule()
-    heavy = collection.index("t::heavy")
-    assert heavy in sched.solo
+    # 400 + 825 > 1000: neither worker keeps room for it
+    sched, _, fresh = _two_workers_and_their_replacements(model, collection, 400 * MiB)
+    assert collection.index("t::heavy") in sched.solo
     pending_when_started: list[int] = []
-    for _ in range(500):
-        for ended in [node for node, queue in sched.node2pending.items() if node.shutting_down and not queue]:
-            sched.remove_node(ended)
-            if fresh and not pending_when_started:
-                pending_when_started.append(len(sched.pending))
-        for ready in [node for node in fresh if node not in sched.node2pending and not node.shutting_down]:
-            sched.add_node(ready)
-            sched.add_node_collection(ready, collection)
-            model.baselines[ready] = 100 * MiB
-            sched.check_schedule(ready)
-        running = _running(sched)
-        if not running:
-            if sched.tests_finished:
-                break
-            continue
-        node = next(n for n in sched.node2pending if sched._running(n) is not None)
-        sched.mark_test_complete(node, sched.node2pending[node][0])
-    assert sched.tests_finished
+
+    def ended() -> None:
+        if fresh and not pending_when_started:
+            pending_when_started.append(len(sched.pending))
+
+    _run_to_the_end(sched, fresh, ended)
     assert len(fresh) == 1, (fresh, sched.replaced)
     assert pending_when_started and 0 < pending_when_started[0] <= 10  # 10 s of tests: two starts' worth
-    assert heavy in fresh[0].sent
+    assert collection.index("t::heavy") in fresh[0].sent
 
 
 @pytest.mark.parametrize(("seconds_left", "replaced"), [(4.0, False), (60.0, True)])
