@@ -364,6 +364,24 @@ def test_a_test_short_of_room_by_the_kernels_count_does_not_starve(pytestconfig:
     assert light_done <= 8, light_done  # those sent before it, then it, not every light test first
 
 
+def test_a_test_sent_to_wait_behind_another_keeps_its_room(pytestconfig: pytest.Config) -> None:
+    """gw0 runs a test with `t::y` (500 MiB) sent behind it; `t::x` (500 MiB) waits on gw1. x
+    does not start in y's room (gw0 would idle for all of x once its test ends: 18 s on
+    scikit-image); y, sent first, runs first."""
+    collection = ["t::first", "t::a1", "t::y", "t::x"]
+    expected = {"t::first": (10 * MiB, 5.0), "t::a1": (10 * MiB, 0.1), "t::y": (500 * MiB, 0.3),
+                "t::x": (500 * MiB, 18.0)}
+    sched, _ = _scheduler(expected, 1000 * MiB, 2, collection, pytestconfig)
+    gw0, gw1 = list(sched.node2pending)
+    index = collection.index
+    assert sched.node2pending[gw0] == [index("t::first"), index("t::y")]
+    assert sched.node2pending[gw1] == [index("t::a1"), index("t::x")]
+    sched.mark_test_complete(gw1, index("t::a1"))
+    assert not _admitted_anywhere(sched) & {index("t::x")}  # y's room is kept
+    sched.mark_test_complete(gw0, index("t::first"))
+    assert index("t::y") in sched._admitted(gw0) and index("t::x") not in sched._admitted(gw1)
+
+
 def _two_workers(sched: MemoryScheduling, collection: list[str]) -> list[FakeNode]:
     """Two workers that collected `collection`, and the schedule made."""
     nodes = [FakeNode("gw0"), FakeNode("gw1")]

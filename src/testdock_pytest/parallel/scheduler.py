@@ -17,6 +17,7 @@ more than the budget".
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -86,6 +87,8 @@ class MemoryScheduling(LoadScheduling):
         self.collection_deaths: list[str] = []  # workers that died collecting, not replaced
         self._keeper_requested = False  # a worker retired early for the tests kept for the end
         self._waited_for_exits: set[int] = set()  # tests run alone that waited for ended workers
+        self._sends = itertools.count()
+        self._sent_order: dict[int, int] = {}  # test -> when it was sent to its worker, in order
         # the lightest pending test's growth when last walked: (growth, pending, learnt, when)
         self._lightest: tuple[int, int, int, float] | None = None
 
@@ -148,23 +151,31 @@ class MemoryScheduling(LoadScheduling):
         total = sum(self.model.baseline(node) for node in self.node2pending)
         total += self.starting * self.model.fresh_baseline
         running = 0
-        for node in self.node2pending:
+        for node, queue in self.node2pending.items():
             reserved = self._reserved(node)
             if reserved is not None and node is not exclude:
+                if len(queue) >= 2 and node not in self.shutdown_sent:
+                    # the test waiting behind is the worker's next, sent already: once its
+                    # predecessor ends it needs its room, or its worker idles until there is
+                    reserved = max(reserved, self._growth(queue[-1]))
                 total += reserved
                 running += 1
         return total, running
 
+    def _waiting(self, exclude: WorkerController) -> list[int]:
+        """The tests queued on the other workers and not admitted yet, each its worker's only one
+        (tests run alone wait for the others to end: not counted)."""
+        return [queue[0] for node, queue in self.node2pending.items()
+                if node is not exclude and len(queue) == 1 and node not in self.shutdown_sent
+                and queue[0] not in self.solo_indices]
+
     def _blocked_growth(self, exclude: WorkerController) -> int:
-        """The largest test waiting on another worker (queued, not admitted yet): admissions leave
-        room for it, so that memory drains until it fits and heavy tests never starve. Counted
-        whether or not it fits now: it was queued first, and a test that fits by the model but not
-        by the kernel's count (scikit-image's 233 MiB test) waited 90 s while the other worker,
-        asked first each time, ran light test after light test."""
-        return max((self._growth(queue[0]) for node, queue in self.node2pending.items()
-                    if node is not exclude and len(queue) == 1 and node not in self.shutdown_sent
-                    and queue[0] not in self.solo_indices),  # those wait for the others to end
-                   default=0)
+        """The largest test waiting on another worker: admissions leave room for it, so that
+        memory drains until it fits and heavy tests never starve. Counted whether or not it fits
+        now: a test that fits by the model but not by the kernel's count (scikit-image's 233 MiB
+        test) waited 90 s while the other worker, asked first each time, ran light test after
+        light test."""
+        return max((self._growth(index) for index in self._waiting(exclude)), default=0)
 
     def _may_start(self, node: WorkerController, index: int) -> bool:
         if index in self.solo_indices:
@@ -175,8 +186,9 @@ class MemoryScheduling(LoadScheduling):
         growth, blocked = self._growth(index), self._blocked_growth(node)
         beside_blocked = total + growth + blocked <= self.model.usable and self._room_in_fact(index, blocked)
         if running == 0:
-            if blocked > growth and not beside_blocked and total + blocked <= self.model.usable:
-                return False  # the heavier test waiting on another worker, which fits, goes first
+            if not beside_blocked and any(self._sent_order[other] < self._sent_order[index]
+                                          for other in self._waiting(node)):
+                return False  # a test sent before it waits on another worker: it goes first
             # alone, it has the whole budget, less what the idle workers keep: those that keep
             # much are replaced first when that makes it fit
             fits = total + growth <= self.model.usable and self._room_in_fact(index)
@@ -720,5 +732,7 @@ class MemoryScheduling(LoadScheduling):
         return self.model.informed(self._nodeid(index))
 
     def _send(self, node: WorkerController, indices: Sequence[int]) -> None:
+        for index in indices:
+            self._sent_order[index] = next(self._sends)
         self.node2pending[node].extend(indices)
         node.send_runtest_some(list(indices))
