@@ -382,6 +382,26 @@ def test_a_test_sent_to_wait_behind_another_keeps_its_room(pytestconfig: pytest.
     assert index("t::y") in sched._admitted(gw0) and index("t::x") not in sched._admitted(gw1)
 
 
+def test_a_test_that_ends_before_the_one_sent_to_wait_starts_runs_in_its_room(
+        pytestconfig: pytest.Config) -> None:
+    """As above, but x takes 0.3 s by its history and gw0's running test 5 s: x runs in y's room
+    meanwhile (backfilling) instead of idling gw1 for 5 s; y, once its predecessor ends, waits
+    only for x."""
+    collection = ["t::first", "t::a1", "t::y", "t::x"]
+    expected = {"t::first": (10 * MiB, 5.0), "t::a1": (10 * MiB, 0.1), "t::y": (500 * MiB, 0.3),
+                "t::x": (500 * MiB, 0.3)}
+    sched, _ = _scheduler(expected, 1000 * MiB, 2, collection, pytestconfig)
+    gw0, gw1 = list(sched.node2pending)
+    index = collection.index
+    assert sched.node2pending[gw0] == [index("t::first"), index("t::y")]
+    sched.mark_test_complete(gw1, index("t::a1"))
+    assert index("t::x") in sched._admitted(gw1)  # it ends long before "first" does
+    sched.mark_test_complete(gw0, index("t::first"))
+    assert index("t::y") not in sched._admitted(gw0)  # x has the room now
+    sched.mark_test_complete(gw1, index("t::x"))
+    assert index("t::y") in sched._admitted(gw0)
+
+
 def _two_workers(sched: MemoryScheduling, collection: list[str]) -> list[FakeNode]:
     """Two workers that collected `collection`, and the schedule made."""
     nodes = [FakeNode("gw0"), FakeNode("gw1")]
