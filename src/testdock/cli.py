@@ -174,9 +174,12 @@ def init(path: Path, force: bool, show_diff: bool, base_image: str | None, app: 
     if project.program_packages:
         click.echo(f"{project.name}'s tests run programs: the images that run them install the Debian "
                    f"package(s) {', '.join(project.program_packages)}")
-    if holds_pytest_back(project):
+    if holds_pytest_back(project) and project.py_path_hooks:
         click.echo(f"{project.name}'s {', '.join(project.py_path_hooks)} implement(s) pytest hooks with "
                    "py.path arguments (`path`), which pytest 9 removed: the images install pytest 8")
+    if holds_pytest_back(project) and project.marked_fixtures:
+        click.echo(f"{project.name}'s {', '.join(project.marked_fixtures)} apply marks to fixtures, which "
+                   "pytest 9 refuses (\"Marks cannot be applied to fixtures\"): the images install pytest 8")
     changed = len(written) + sum(action != "unchanged" for action, _ in placed)
     click.echo(f"{changed} file(s) written." if changed else "Nothing to change.")
 

@@ -1,5 +1,5 @@
-"""Conftests with py.path hook arguments (wrapt's, boltons's) keep the images on pytest 8, where
-the project does not choose its pytest itself."""
+"""What pytest 9 refuses (conftests with py.path hook arguments: wrapt's, boltons's; marks on
+fixtures: seaborn's) keeps the images on pytest 8, where the project did not choose pytest 9."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from testdock.images.phases import holds_pytest_back, requirement_set
 from testdock.project.inspection import inspect_project
-from testdock.project.legacyhooks import py_path_hook_files
+from testdock.project.legacyhooks import marked_fixture_files, py_path_hook_files
 from testdock.project.settings import Settings
 from tests.conftest import write_tree
 
@@ -27,7 +27,7 @@ def test_conftests_with_py_path_hook_arguments_are_found(tmp_path: Path) -> None
     assert py_path_hook_files(tmp_path, ["tests/modern"]) == []
 
 
-def test_such_a_project_gets_pytest_8_unless_it_names_its_own(tmp_path: Path) -> None:
+def test_such_a_project_gets_pytest_8_unless_it_chose_pytest_9(tmp_path: Path) -> None:
     write_tree(tmp_path, {"pyproject.toml": '[project]\nname = "old"\nversion = "1"\n',
                           "old/__init__.py": "", "tests/conftest.py": WRAPT, "tests/test_old.py": ""})
     project = inspect_project(tmp_path)
@@ -35,8 +35,55 @@ def test_such_a_project_gets_pytest_8_unless_it_names_its_own(tmp_path: Path) ->
     for phase in ("collection", "execution", "backend"):
         chosen = requirement_set(phase, project, Settings())
         assert [r for r in chosen if r.startswith("pytest") and "-" not in r] == ["pytest<9,>=8"], chosen
-    own = replace(project, test_dependencies=("pytest>=7",))
-    assert not holds_pytest_back(own)
-    assert "pytest>=7" in requirement_set("execution", own, Settings())
+    own = replace(project, test_dependencies=("pytest>=7",))  # admits 8: held below 9 too
+    assert holds_pytest_back(own) and "pytest<9,>=7" in requirement_set("execution", own, Settings())
+    chose_9 = replace(project, test_dependencies=("pytest>=9",))
+    assert not holds_pytest_back(chose_9)
+    assert "pytest>=9" in requirement_set("execution", chose_9, Settings())
     modern = replace(project, py_path_hooks=())
     assert "pytest>=8" in requirement_set("execution", modern, Settings())
+
+
+SEABORN = '''
+class TestVectorPlotter:
+
+    @pytest.fixture(
+        params=itertools.product(
+            [None, np.nan],
+            ["numeric", "category"],
+        )
+    )
+    @pytest.mark.parametrize("NA,var_type")
+    def comp_data_missing_fixture(self, request):
+        return request.param
+'''
+MARK_ABOVE = ("from pytest import fixture, mark\n\n@mark.slow\n# a comment\n\n@fixture\n"
+              "def data():\n    return 1\n")
+UNMARKED = ('''@pytest.fixture(params=[1, 2])
+def number(request):
+    return request.param
+
+
+@pytest.mark.parametrize("value", [1, 2])
+def test_value(value, number):
+    assert value
+''')
+
+
+def test_test_files_that_mark_a_fixture_are_found(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"tests/test_base.py": SEABORN, "tests/test_above.py": MARK_ABOVE,
+                          "tests/test_plain.py": UNMARKED, "docs/test_doc.py": SEABORN})
+    assert marked_fixture_files(tmp_path, ["tests"]) == ["tests/test_above.py", "tests/test_base.py"]
+
+
+def test_a_project_marking_fixtures_gets_pytest_8_within_its_own_requirement(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"pyproject.toml": '[project]\nname = "sea"\nversion = "1"\n'
+                                            '[project.optional-dependencies]\ndev = ["pytest>=7", "numpy"]\n',
+                          "sea/__init__.py": "", "tests/test_base.py": SEABORN})
+    project = inspect_project(tmp_path)
+    assert project.marked_fixtures == ("tests/test_base.py",) and holds_pytest_back(project)
+    chosen = requirement_set("execution", project, Settings())
+    assert [r for r in chosen if r.startswith("pytest") and "-" not in r] == ["pytest<9,>=7"], chosen
+    chose_9 = replace(project, test_dependencies=("pytest>=9",))
+    assert not holds_pytest_back(chose_9)
+    assert "pytest>=9" in requirement_set("execution", chose_9, Settings())

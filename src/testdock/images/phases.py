@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from testdock.images.tools import (
     BACKEND_TOOLS,
     COLLECTION_TOOLS,
     EXECUTION_TOOLS,
+    LAST_PYTEST_8,
     PYTEST_BEFORE_9,
     STRESS_TOOLS,
     TOOL_DEPENDENCIES,
@@ -123,9 +125,17 @@ def requirement_set(phase: str, project: Project, settings: Settings) -> tuple[s
 def _own_requirements(project: Project) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The project's runtime and test requirements, but where it names no pytest of its own, its
     versions of what the images' tools depend on are left to the tools: tornado's requirements.txt
-    (a lock of its tox and docs tools) pins pluggy==1.0.0, which no pytest 8 installs beside."""
+    (a lock of its tox and docs tools) pins pluggy==1.0.0, which no pytest 8 installs beside.
+    Where pytest 9 refuses the suite, the project's own pytest requirement is held below 9."""
     if "pytest" in names([*project.dependencies, *project.test_dependencies]):
-        return project.dependencies, project.test_dependencies
+        if not holds_pytest_back(project):
+            return project.dependencies, project.test_dependencies
+
+        def below_9(requirements: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(_held_below_9(text) if names([text]) == {"pytest"} else text
+                         for text in requirements)
+
+        return below_9(project.dependencies), below_9(project.test_dependencies)
     tool_dependencies = names(TOOL_DEPENDENCIES)
 
     def freed(requirements: tuple[str, ...]) -> tuple[str, ...]:
@@ -134,11 +144,21 @@ def _own_requirements(project: Project) -> tuple[tuple[str, ...], tuple[str, ...
     return freed(project.dependencies), freed(project.test_dependencies)
 
 
+def _held_below_9(text: str) -> str:
+    requirement = Requirement(text)
+    requirement.specifier &= SpecifierSet("<9")
+    return str(requirement)
+
+
 def holds_pytest_back(project: Project) -> bool:
-    """Whether the images install pytest 8: the project's conftests implement hooks with py.path
-    arguments (pytest 9 fails at start-up on them) and the project names no pytest of its own."""
-    return bool(project.py_path_hooks) and "pytest" not in names(
-        [*project.dependencies, *project.test_dependencies])
+    """Whether the images install pytest 8: pytest 9 refuses some of the project's files (hooks
+    with py.path arguments, marks on fixtures: see legacyhooks) and the project's own pytest
+    requirement, if any, admits pytest 8 (`pytest`, `pytest>=7`: the project did not choose 9)."""
+    if not (project.py_path_hooks or project.marked_fixtures):
+        return False
+    own = [Requirement(text) for text in (*project.dependencies, *project.test_dependencies)
+           if names([text]) == {"pytest"}]
+    return all(requirement.specifier.contains(LAST_PYTEST_8, prereleases=True) for requirement in own)
 
 
 def _tools(tools: tuple[str, ...], project: Project) -> tuple[str, ...]:

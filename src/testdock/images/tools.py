@@ -14,6 +14,7 @@ BACKEND_TOOLS = ("uvicorn>=0.29", "pytest>=8", "psutil>=5.9")
 COLLECTION_TOOLS = ("pytest>=8",)
 # where the project's conftests implement hooks with py.path arguments, which pytest 9 removed
 PYTEST_BEFORE_9 = "pytest>=8,<9"
+LAST_PYTEST_8 = "8.4.2"  # a pytest requirement that admits it admits pytest 8
 # what those tools need in their turn and only they pin tightly: a project's pin of one (tornado's
 # requirements.txt, a pip-compile lock of tox, pins pluggy==1.0.0) would make them uninstallable
 TOOL_DEPENDENCIES = ("pluggy", "iniconfig", "execnet", "coverage")

@@ -22,7 +22,7 @@ from testdock.images.tools import TOOL_NAMES
 from testdock.project import poetry
 from testdock.project.apps import AppRef, detect_app
 from testdock.project.extensions import builds_extensions
-from testdock.project.legacyhooks import py_path_hook_files
+from testdock.project.legacyhooks import marked_fixture_files, py_path_hook_files
 from testdock.project.programs import packages_for_programs
 from testdock.project.pyproject import ini_lines, ini_list, read_ini, read_toml, table
 from testdock.project.requirements import (
@@ -90,6 +90,7 @@ class Project:
     builds_extensions: bool = False  # installing it compiles C, C++ or Cython code of its own
     # conftest files implementing hooks with py.path arguments (`path`), which pytest 9 removed
     py_path_hooks: tuple[str, ...] = ()
+    marked_fixtures: tuple[str, ...] = ()  # test files marking a fixture (pytest 9 refuses)
     # package folders of its own tree that its requirements name by path (`./tests/testpkg`)
     local_packages: tuple[str, ...] = ()
     # the Debian packages of well-known programs its tests run (`git init`): the images that run
@@ -835,6 +836,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         builds_extensions=installable and builds_extensions(
             root, data, [root / folder / package for folder in source_roots for package in packages]),
         py_path_hooks=tuple(py_path_hook_files(root, test_paths)),
+        marked_fixtures=tuple(marked_fixture_files(root, test_paths)),
         local_packages=local_packages,
         program_packages=packages_for_programs(root, test_paths),
     )

@@ -1,13 +1,17 @@
-"""Conftest files that implement pytest hooks with py.path arguments (`path`, `fspath`), which
-pytest 9 no longer passes: such a suite fails at start-up under pytest 9 with "Argument(s)
-{'path'} are declared in the hookimpl but can not be found in the hookspec" (wrapt 1.17). Where
-the project does not choose its pytest, the images then install pytest 8."""
+"""What pytest 9 refuses that pytest 8 ran: conftest files that implement pytest hooks with py.path
+arguments (`path`, `fspath`), which pytest 9 no longer passes (the suite fails at start-up with
+"Argument(s) {'path'} are declared in the hookimpl but can not be found in the hookspec": wrapt
+1.17), and test files that apply a mark to a fixture ("Marks cannot be applied to fixtures": the
+module fails to collect, and the run stops there: seaborn 0.13.2). Where the project's own pytest
+requirement admits pytest 8, the images then install pytest 8."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
 from pathlib import Path
+
+from testdock.project.testimports import files_of_tests
 
 # the hooks whose py.path arguments pytest 7 deprecated and pytest 9 removed
 _HOOK = re.compile(r"^\s*def\s+pytest_(?:collect_file|ignore_collect|pycollect_makemodule|report_header"
@@ -32,3 +36,47 @@ def py_path_hook_files(root: Path, test_paths: Iterable[str]) -> list[str]:
         if any(_PY_PATH_ARGUMENT.search(arguments) for arguments in _HOOK.findall(text)):
             found.append(conftest.relative_to(root).as_posix())
     return found
+
+
+_FIXTURE_DECORATOR = re.compile(r"@(?:pytest\.)?fixture\b")
+_MARK_DECORATOR = re.compile(r"@(?:pytest\.)?mark\.")
+_BRACKETS = str.maketrans("", "", "()[]{}")
+
+
+def marked_fixture_files(root: Path, test_paths: Iterable[str], limit: int = 3) -> list[str]:
+    """Up to `limit` test files (relative to root) that apply a mark to a fixture."""
+    found: list[str] = []
+    for path in files_of_tests(root, test_paths):
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if "fixture" in text and "mark." in text and _marks_a_fixture(text):
+            found.append(path.relative_to(root).as_posix())
+            if len(found) >= limit:
+                break
+    return found
+
+
+def _marks_a_fixture(text: str) -> bool:
+    """Whether a function's decorators, read line by line (a decorator's call may span lines),
+    include both a fixture and a mark."""
+    fixture = mark = False
+    depth = 0  # brackets a decorator's call left open
+    for line in text.splitlines():
+        stripped = line.strip()
+        opened = len(stripped) - len(stripped.translate(_BRACKETS))  # brackets, either way
+        if depth > 0:
+            depth += 2 * sum(stripped.count(c) for c in "([{") - opened
+            continue
+        if stripped.startswith("@"):
+            fixture |= bool(_FIXTURE_DECORATOR.match(stripped))
+            mark |= bool(_MARK_DECORATOR.match(stripped))
+            depth = 2 * sum(stripped.count(c) for c in "([{") - opened
+            continue
+        if not stripped or stripped.startswith("#"):
+            continue
+        if fixture and mark and stripped.startswith(("def ", "async def ")):
+            return True
+        fixture = mark = False
+    return False
