@@ -364,42 +364,32 @@ def test_a_test_short_of_room_by_the_kernels_count_does_not_starve(pytestconfig:
     assert light_done <= 8, light_done  # those sent before it, then it, not every light test first
 
 
-def test_a_test_sent_to_wait_behind_another_keeps_its_room(pytestconfig: pytest.Config) -> None:
-    """gw0 runs a test with `t::y` (500 MiB) sent behind it; `t::x` (500 MiB) waits on gw1. x
-    does not start in y's room (gw0 would idle for all of x once its test ends: 18 s on
-    scikit-image); y, sent first, runs first."""
+@pytest.mark.parametrize("x_seconds", [18.0, 0.3])
+def test_a_test_sent_to_wait_behind_another_keeps_its_room_from_tests_that_outlast_its_wait(
+        x_seconds: float, pytestconfig: pytest.Config) -> None:
+    """gw0 runs a 5 s test with `t::y` (500 MiB) sent behind it; `t::x` (500 MiB) waits on gw1.
+    An 18 s x does not start in y's room (gw0 would idle for all of x once its test ends: 18 s on
+    scikit-image), and y, sent first, runs first. A 0.3 s x, which ends long before y can start,
+    runs in its room meanwhile (backfilling: scikit-image's 1 s tests of 240 MiB idled their
+    worker 5.5 s behind a 6 s test); y then waits only for x."""
     collection = ["t::first", "t::a1", "t::y", "t::x"]
     expected = {"t::first": (10 * MiB, 5.0), "t::a1": (10 * MiB, 0.1), "t::y": (500 * MiB, 0.3),
-                "t::x": (500 * MiB, 18.0)}
+                "t::x": (500 * MiB, x_seconds)}
     sched, _ = _scheduler(expected, 1000 * MiB, 2, collection, pytestconfig)
     gw0, gw1 = list(sched.node2pending)
     index = collection.index
     assert sched.node2pending[gw0] == [index("t::first"), index("t::y")]
     assert sched.node2pending[gw1] == [index("t::a1"), index("t::x")]
     sched.mark_test_complete(gw1, index("t::a1"))
-    assert not _admitted_anywhere(sched) & {index("t::x")}  # y's room is kept
+    backfilled = x_seconds < 5.0
+    assert (index("t::x") in sched._admitted(gw1)) == backfilled
     sched.mark_test_complete(gw0, index("t::first"))
-    assert index("t::y") in sched._admitted(gw0) and index("t::x") not in sched._admitted(gw1)
-
-
-def test_a_test_that_ends_before_the_one_sent_to_wait_starts_runs_in_its_room(
-        pytestconfig: pytest.Config) -> None:
-    """As above, but x takes 0.3 s by its history and gw0's running test 5 s: x runs in y's room
-    meanwhile (backfilling) instead of idling gw1 for 5 s; y, once its predecessor ends, waits
-    only for x."""
-    collection = ["t::first", "t::a1", "t::y", "t::x"]
-    expected = {"t::first": (10 * MiB, 5.0), "t::a1": (10 * MiB, 0.1), "t::y": (500 * MiB, 0.3),
-                "t::x": (500 * MiB, 0.3)}
-    sched, _ = _scheduler(expected, 1000 * MiB, 2, collection, pytestconfig)
-    gw0, gw1 = list(sched.node2pending)
-    index = collection.index
-    assert sched.node2pending[gw0] == [index("t::first"), index("t::y")]
-    sched.mark_test_complete(gw1, index("t::a1"))
-    assert index("t::x") in sched._admitted(gw1)  # it ends long before "first" does
-    sched.mark_test_complete(gw0, index("t::first"))
-    assert index("t::y") not in sched._admitted(gw0)  # x has the room now
-    sched.mark_test_complete(gw1, index("t::x"))
-    assert index("t::y") in sched._admitted(gw0)
+    assert (index("t::y") in sched._admitted(gw0)) != backfilled
+    if backfilled:
+        sched.mark_test_complete(gw1, index("t::x"))
+        assert index("t::y") in sched._admitted(gw0)
+    else:
+        assert index("t::x") not in sched._admitted(gw1)
 
 
 def _two_workers(sched: MemoryScheduling, collection: list[str]) -> list[FakeNode]:
