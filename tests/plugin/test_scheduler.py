@@ -339,6 +339,26 @@ def test_what_the_kernel_counts_in_the_container_holds_tests_back_too(pytestconf
     assert len(_running(sched)) == 2
 
 
+@pytest.mark.parametrize("kernel_count", [950, None])
+def test_a_worker_keeping_what_leaves_no_room_by_the_kernels_count_is_replaced(
+        kernel_count: int | None) -> None:
+    """Two workers keep 400 MiB each (fresh ones hold 100): the model leaves room for the next
+    5 MiB test, the kernel's count (950 MiB, over the 900 MiB ceiling) none, even once the running
+    test ends. The worker whose test ends is replaced (seaborn's idled 26 s instead); where only
+    the model counts, it is kept."""
+    collection = [f"t::test_{i}" for i in range(20)]
+    model = MemoryModel(1000 * MiB, 0.1, 0, {nodeid: (5 * MiB, 0.1) for nodeid in collection}, 10 * MiB,
+                        started=[100 * MiB])
+    sched = MemoryScheduling(FakeConfig(2), None, model, None,
+                             lambda: None if kernel_count is None else kernel_count * MiB)
+    gw0, gw1 = _two_workers(sched, collection)
+    for node in (gw0, gw1):
+        model.baselines[node] = 400 * MiB
+    time.sleep(0.03)  # past the 20 ms a reading is kept
+    sched.mark_test_complete(gw1, sched.node2pending[gw1][0])
+    assert (gw1 in sched.retiring) == (kernel_count is not None)
+
+
 def test_a_test_short_of_room_by_the_kernels_count_does_not_starve(pytestconfig: pytest.Config) -> None:
     """gw0's next test fits by the model but not by the kernel's count; gw1's light tests fit by
     both. gw1 admits no more of them while gw0's waits: once gw1's test ends, gw0's runs

@@ -264,7 +264,10 @@ class MemoryScheduling(LoadScheduling):
         """Whether a worker holding `baseline` should be replaced: above --max-worker-rss, or
         when what it keeps leaves room for none of the tests left, where a fresh one would. A
         worker that can still run some of them is kept: a fresh one costs its start (an
-        interpreter, the imports, its own collection), and heavy tests wait for room instead."""
+        interpreter, the imports, its own collection), and heavy tests wait for room instead.
+        The room is the model's, or less where the kernel's count leaves less once the tests
+        running now have ended: seaborn's workers, holding 450 MiB each, left room for a test by
+        the model and none by the kernel's count, and one idled 26 s without being replaced."""
         model = self.model
         if model.max_worker_rss is not None:
             return baseline > model.max_worker_rss
@@ -273,10 +276,24 @@ class MemoryScheduling(LoadScheduling):
             return False
         others = sum(model.baseline(n) for n in self.node2pending if n is not node)
         room = model.usable - others - baseline
+        in_fact = self._room_in_fact_once_idle()
+        if in_fact is not None:
+            room = min(room, in_fact)
         if self._growth(self.pending[0]) <= room:
             return False  # the lightest fits too: no walk over every pending test (asked per test)
         lightest = self._lightest_pending()
-        return lightest > room and others + model.fresh_baseline + lightest <= model.usable
+        return lightest > room and lightest <= room + kept
+
+    def _room_in_fact_once_idle(self) -> int | None:
+        """The room under the budget less the margin by the kernel's count, with the growth the
+        tests running now are expected to reach given back (they end); None outside a limited
+        cgroup."""
+        in_use = self._in_use_in_fact()
+        if in_use is None:
+            return None
+        running = sum(reserved for node in self.node2pending
+                      if (reserved := self._reserved(node)) is not None)
+        return int(self.model.budget * (1 - self.model.margin)) - in_use + running
 
     def _lightest_pending(self) -> int:
         """The least any pending test is expected to add. A walk over every pending test, asked
