@@ -274,15 +274,11 @@ class MemoryScheduling(LoadScheduling):
         kept = baseline - model.fresh_baseline
         if kept < 32 * MiB or not self.pending:
             return False
-        # a worker retired already gives back what it keeps (a fresh one takes its place): two
-        # workers full together were both replaced, and neither ran a test meanwhile
-        leaving = sum(max(0, model.baseline(n) - model.fresh_baseline) for n in self.retiring
-                      if n is not node and n in self.node2pending)
-        others = sum(model.baseline(n) for n in self.node2pending if n is not node) - leaving
+        others = sum(model.baseline(n) for n in self.node2pending if n is not node)
         room = model.usable - others - baseline
         in_fact = self._room_in_fact_once_idle()
         if in_fact is not None:
-            room = min(room, in_fact + leaving)
+            room = min(room, in_fact)
         if self._growth(self.pending[0]) <= room:
             return False  # the lightest fits too: no walk over every pending test (asked per test)
         lightest = self._lightest_pending()
