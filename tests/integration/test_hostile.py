@@ -65,8 +65,11 @@ def _prefix(project: Path) -> str:
     return str(tomlkit.parse((project / "pyproject.toml").read_text())["tool"]["testdock"]["project"])
 
 
-def _containers(client: docker.DockerClient) -> list[object]:
-    return list(client.containers.list(all=True, filters={"label": "io.testdock.run"}))
+def _containers(client: docker.DockerClient, project: Path) -> list[object]:
+    """This project's run containers (they carry its image's labels): others on the engine are not
+    this test's to count."""
+    labels = ["io.testdock.run", f"io.testdock.project={_prefix(project)}"]
+    return list(client.containers.list(all=True, filters={"label": labels}))
 
 
 def _set(project: Path, table: str, key: str, value: object) -> str:
@@ -105,7 +108,7 @@ def test_a_results_folder_linked_out_of_the_project_is_refused(
     assert result.returncode == 2
     assert "is a symbolic link" in _one_line_error(result.stderr)
     assert _state(outside) == before  # not chowned, nothing written or deleted
-    assert _containers(docker_client) == []
+    assert _containers(docker_client, hostile) == []
 
 
 def test_links_a_test_plants_in_the_mounted_folders_are_not_written_through(
@@ -275,7 +278,7 @@ def test_bad_settings_are_one_line_naming_the_setting_before_anything_runs(
     assert named in _one_line_error(result.stderr)
     after = sorted((hostile / "test-results").iterdir()) if (hostile / "test-results").exists() else []
     assert after == before
-    assert _containers(docker_client) == []
+    assert _containers(docker_client, hostile) == []
 
 
 def test_bad_flags_and_folders_are_one_line_and_build_nothing(
@@ -291,7 +294,7 @@ def test_bad_flags_and_folders_are_one_line_and_build_nothing(
     finally:
         (hostile / "test-results").unlink()
     assert result.returncode == 2 and "is a file" in _one_line_error(result.stderr)
-    assert _containers(docker_client) == []
+    assert _containers(docker_client, hostile) == []
 
 
 def test_ctrl_c_twice_exits_130_keeps_the_finished_tests_and_leaves_nothing(
@@ -306,6 +309,7 @@ def test_ctrl_c_twice_exits_130_keeps_the_finished_tests_and_leaves_nothing(
         while not (progress.is_file() and "test_slow" in progress.read_text()):
             assert time.monotonic() < deadline, "the slow test never started"
             time.sleep(0.2)
+        assert len(_containers(docker_client, hostile)) == 1  # the count below is not vacuous
         process.send_signal(signal.SIGINT)
         time.sleep(0.3)
         process.send_signal(signal.SIGINT)  # impatient: the clean-up must go on all the same
@@ -314,7 +318,7 @@ def test_ctrl_c_twice_exits_130_keeps_the_finished_tests_and_leaves_nothing(
         process.kill()
         (hostile / "tests" / "test_zz_slow.py").unlink()
     assert process.returncode == 130, stderr[-2000:]
-    assert _containers(docker_client) == []
+    assert _containers(docker_client, hostile) == []
     cases = {case.get("name"): case for case in
              ElementTree.parse(hostile / "test-results" / "junit.xml").getroot().iter("testcase")}
     assert set(cases) == {"test_fast", "test_slow"}
