@@ -27,6 +27,11 @@ def _command(root: Path) -> list[str]:
     ({"setup.cfg": "[tool:pytest]\naddopts = --cov=demo --cov-report=term\n"}, True),
     ({"tox.ini": "[coverage:run]\nsource = demo\n"}, True),
     ({"pytest.ini": "[pytest]\naddopts = -ra\n"}, False),
+    # pytest 9's own TOML settings: the table of pyproject.toml and pytest.toml
+    ({"pyproject.toml": PYPROJECT + '[tool.pytest]\naddopts = ["--cov=demo"]\n'}, True),
+    ({"pytest.toml": '[pytest]\naddopts = ["-ra", "--cov"]\n'}, True),
+    # only the file pytest reads counts: pytest.ini shadows setup.cfg's options
+    ({"pytest.ini": "[pytest]\naddopts = -ra\n", "setup.cfg": "[tool:pytest]\naddopts = --cov\n"}, False),
 ])
 def test_coverage_is_measured_only_where_the_project_measures_it(
         tmp_path: Path, files: dict[str, str], measured: bool) -> None:
@@ -101,3 +106,20 @@ def test_a_context_per_test_function_runs_in_one_process(tmp_path: Path, files: 
     settings = "[tool.testdock.phases.execution]\ncoverage = false\n"
     write_tree(tmp_path, {"pyproject.toml": PYPROJECT + settings})
     assert "--dist" in _command(tmp_path)  # no coverage measured: the workers come back
+
+
+@pytest.mark.parametrize(("files", "default_timeout"), [
+    ({}, True),
+    ({"pyproject.toml": PYPROJECT + '[tool.pytest]\ntimeout = "20"\n'}, False),
+    ({"pyproject.toml": PYPROJECT + "[tool.pytest.ini_options]\ntimeout = 20\n"}, False),
+    ({"setup.cfg": "[tool:pytest]\naddopts = -ra --timeout=30\n"}, False),
+    ({"tox.ini": "[pytest]\ntimeout = 5\n"}, False),
+    # a timeout in a file pytest does not read (pytest.ini wins) is not the project's
+    ({"pytest.ini": "[pytest]\n", "tox.ini": "[pytest]\ntimeout = 5\n"}, True),
+])
+def test_the_projects_own_timeout_is_kept_and_testdocks_applies_only_without_one(
+        tmp_path: Path, files: dict[str, str], default_timeout: bool) -> None:
+    """fastapi sets `timeout = "20"`: testdock's `--timeout=600` on the command line overrode it."""
+    write_tree(tmp_path, {"pyproject.toml": PYPROJECT, "demo/__init__.py": "", "tests/test_a.py": "",
+                          **files})
+    assert ("--timeout=600" in _command(tmp_path)) is default_timeout

@@ -225,7 +225,9 @@ def default_command(phase: str, project: Project, settings: Settings) -> list[st
         # `coverage run`, not pytest-cov): pytest-cov is testdock's choice, its advice is not
         # the project's to fail on
         quiet = ["-W", f"ignore:{CENTRAL_CONTEXT_WARNING}:Warning"] if in_one_process else []
-        return [*pytest, *workers, *quiet, "--junitxml=test-results/junit.xml", "--timeout=600", *coverage]
+        # a hung test ends after 10 minutes, unless the project chose its own timeout
+        timeout = [] if project.pytest_timeout else ["--timeout=600"]
+        return [*pytest, *workers, *quiet, "--junitxml=test-results/junit.xml", *timeout, *coverage]
     if phase == "stress":
         return [*pytest, "--junitxml=test-results/stress-junit.xml",
                 "--html=test-results/stress-report.html", "--self-contained-html"]

@@ -25,6 +25,7 @@ from testdock.project.extensions import builds_extensions
 from testdock.project.legacyhooks import marked_fixture_files, py_path_hook_files
 from testdock.project.programs import packages_for_programs
 from testdock.project.pyproject import ini_lines, ini_list, read_ini, read_toml, table
+from testdock.project.pytestconfig import addopts_text, pytest_settings, sets_timeout
 from testdock.project.requirements import (
     SELF_REFERENCE,
     local_package_path,
@@ -82,6 +83,9 @@ class Project:
     coverage_selects_files: bool = False  # its coverage configuration sets source or include
     # pytest's own options ask for coverage (`addopts = --cov`): plain `pytest` measures it too
     pytest_measures_coverage: bool = False
+    # its pytest configuration sets pytest-timeout's timeout (fastapi's 20 s): testdock's own
+    # default is not passed over it
+    pytest_timeout: bool = False
     # the distributions of the coverage plugins its configuration loads (`plugins = covdefaults`):
     # coverage refuses to start without them, and pytest-cov with it
     coverage_plugins: tuple[str, ...] = ()
@@ -583,31 +587,16 @@ def _python_version(root: Path, data: dict[str, Any]) -> tuple[str, str | None]:
 
 
 def _pytest_testpaths(root: Path, data: dict[str, Any]) -> list[str] | None:
-    """`testpaths` from pytest's configuration: the first file holding pytest settings wins,
-    in pytest's own order (pytest.ini, pyproject.toml, tox.ini, setup.cfg)."""
-    for name in ("pytest.ini", ".pytest.ini"):
-        if (root / name).is_file():
-            parser = read_ini(root / name)
-            return ini_list(parser.get("pytest", "testpaths", fallback="")) or None
-    for keys in (("tool", "pytest", "ini_options"), ("tool", "pytest")):
-        if "pytest" in table(data, "tool") and (keys[-1] == "pytest" or keys[-1] in table(data, *keys[:-1])):
-            value = table(data, *keys).get("testpaths")
-            if value is None:
-                continue
-            if isinstance(value, str):
-                return [value]
-            if not isinstance(value, list):
-                raise BadInput(f"{root / 'pyproject.toml'}: [tool.pytest.ini_options] testpaths must "
-                               "be a list of paths")
-            return [str(v) for v in value]
-    if "pytest" in table(data, "tool"):
+    """`testpaths` from pytest's configuration (the one file pytest reads it from)."""
+    where, settings = pytest_settings(root, data)
+    value = settings.get("testpaths")
+    if value is None:
         return None
-    for name, section in (("tox.ini", "pytest"), ("setup.cfg", "tool:pytest")):
-        if (root / name).is_file():
-            parser = read_ini(root / name)
-            if parser.has_section(section):
-                return ini_list(parser.get(section, "testpaths", fallback="")) or None
-    return None
+    if isinstance(value, str):
+        return ini_list(value) or None
+    if not isinstance(value, list):
+        raise BadInput(f"{root / 'pyproject.toml'}: {where} testpaths must be a list of paths")
+    return [str(v) for v in value] or None
 
 
 _INI_FILES = ("pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg")
@@ -627,16 +616,7 @@ def _measures_coverage(root: Path, data: dict[str, Any]) -> bool:
 def _pytest_options_measure_coverage(root: Path, data: dict[str, Any]) -> bool:
     """Whether pytest's own options (addopts) ask for coverage: plain `pytest` then measures it,
     and fails under the configuration's `fail_under` as testdock's run does."""
-    addopts = table(data, "tool", "pytest", "ini_options").get("addopts", "")
-    if "--cov" in (" ".join(addopts) if isinstance(addopts, list) else str(addopts)):
-        return True
-    for name in _INI_FILES:
-        if (root / name).is_file():
-            parser = read_ini(root / name)
-            if any("--cov" in parser.get(section, "addopts", fallback="")
-                   for section in ("pytest", "tool:pytest")):
-                return True
-    return False
+    return "--cov" in addopts_text(pytest_settings(root, data)[1])
 
 
 def _coverage_run_option(root: Path, data: dict[str, Any], option: str) -> object:
@@ -828,6 +808,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         sources=tuple(collected.sources),
         measures_coverage=_measures_coverage(root, data),
         pytest_measures_coverage=_pytest_options_measure_coverage(root, data),
+        pytest_timeout=sets_timeout(pytest_settings(root, data)[1]),
         coverage_contexts_per_test=_coverage_contexts_per_test(root, data),
         coverage_selects_files=_coverage_selects_files(root, data),
         coverage_plugins=_coverage_plugins(root, data),
