@@ -547,3 +547,32 @@ def test_a_declared_part_of_a_namespace_package_is_stubbed_beside_real_parts(
     undeclared = pytester.makepyfile(test_other="import nsreal.undeclared\n\ndef test_b():\n    pass\n")
     other = pytester.runpytest_subprocess("--collect-only", "-q", str(undeclared))
     assert other.ret == 2 and "nsreal.undeclared" in other.stdout.str()
+
+
+def test_installed_code_going_without_a_declared_dependency_not_installed_here_is_not_an_error(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    # fastapi: starlette, installed for real, imports httpx2 (declared, left out of this image by
+    # the light budget) and, without it, warns that httpx is deprecated; `filterwarnings = error`
+    # made that a collection error of 495 test files the real run collects
+    _collection_image_environment(pytester, monkeypatch)
+    site = pytester.mkdir("site")
+    (site / "warnlib.py").write_text(
+        "try:\n    import nosuch_declared as client\nexcept ImportError:\n    import warnings\n"
+        "    warnings.warn('install nosuch_declared: the fallback is deprecated', DeprecationWarning)\n")
+    (site / "needlib.py").write_text("import nosuch_declared\n")
+    (site / "badlib.py").write_text("import nosuch_undeclared_elsewhere\n")
+    pytester.makeconftest(f"""
+        import sys
+        from testdock_pytest.collection import stubs
+        stubs._INSTALLED_CODE = ({str(site)!r},)  # these stand for installed packages
+        sys.path.insert(0, {str(site)!r})
+    """)
+    pytester.makepyfile(test_warned="import warnlib\n\ndef test_a():\n    pass\n",
+                        test_needed="import needlib\n\ndef test_b():\n    pass\n")
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "-rs", "-W", "error::DeprecationWarning")
+    output = result.stdout.str()
+    assert result.ret == 0, output
+    assert output.count("not verifiable without nosuch_declared (declared, not installed here)") == 2
+    pytester.makepyfile(test_broken="import badlib\n\ndef test_c():\n    pass\n")
+    broken = pytester.runpytest_subprocess("--collect-only", "-q", "-W", "error::DeprecationWarning")
+    assert broken.ret == 2 and "nosuch_undeclared_elsewhere" in broken.stdout.str()  # a real error still

@@ -215,3 +215,17 @@ def test_a_remote_wheels_modules_are_read_from_its_end(server: tuple[str, type[R
     unknown_size = Wheel("fastmath", path.name, 0, f"{url}/{path.name}")  # found by a HEAD request
     assert top_level_modules(unknown_size) == {"fastmath", "_fastmath_helper"}
     assert top_level_modules(Wheel("gone", "gone-1.0-py3-none-any.whl", 0, f"{url}/gone.whl")) == set()
+
+
+def test_the_smallest_closures_go_first_within_the_budget() -> None:
+    """fastapi: logfire's 2.4 MiB of wheels, listed first, left no room for httpx2's 197 KiB,
+    without which starlette warns at every import of its test client."""
+    def pure(name: str, size: int) -> Wheel:
+        return Wheel(name, f"{name}-1.0-py3-none-any.whl", size, f"https://127.0.0.1/{name}.whl")
+
+    closures = [("biglib", [pure("biglib", 900), pure("shared", 50)]), ("small", [pure("small", 100)]),
+                ("tiny", [pure("tiny", 10), pure("shared", 50)])]
+    choice = choose(closures, 1000, modules_of=lambda wheel: set())  # biglib alone would fit
+    assert sorted(choice.chosen) == ["shared", "small", "tiny"]
+    notes = [note.split(":")[0] for note in choice.notes]  # in the candidates' order
+    assert notes == ["stubbed biglib", "installed small", "installed tiny"]

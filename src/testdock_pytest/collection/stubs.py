@@ -455,6 +455,9 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self.stubbed: list[str] = []
         self.predicted: list[str] = []  # tests whose node ids the stubs cannot reproduce
         self.left_missing: list[str] = []  # optional modules left missing, as in the real run
+        # declared dependencies not installed here that installed code found missing: it went on
+        # without them, where the real run has them
+        self.declared_missing: set[str] = set()
 
     def _wanted(self, fullname: str) -> bool:
         top = fullname.partition(".")[0]
@@ -474,7 +477,11 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                 return where is None or not _guarded_against_absence(*where)
             # (any module: pytest 8 stops on a category it cannot import, where the real run has
             # it, perhaps through another dependency: numpy through pandas)
-            return _resolving_a_warning_filter()
+            if _resolving_a_warning_filter():
+                return True
+            if fullname == top and self._declared(top):
+                self.declared_missing.add(top)
+            return False
         filename, line, probing = importer
         if fullname != top:
             # a submodule: stub it only inside a stubbed package, never inside real code, but for
@@ -486,7 +493,7 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                     or self._declared_namespace_part(fullname))
         if self.dependencies is None:
             return not probing  # without the dependency list, a probe sees the module missing
-        declared = top in self.dependencies or (self.provided is not None and top in self.provided)
+        declared = self._declared(top)
         if not declared and (probing or _guarded_against_absence(filename, line)):
             if top not in self.left_missing:
                 self.left_missing.append(top)
@@ -506,6 +513,11 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                     f"No module named {top!r} (the project's {local} is not on the import path "
                     "here, nor in the real run)", name=top)
         return True
+
+    def _declared(self, top: str) -> bool:
+        """Whether a declared dependency provides the top-level module (the real run has it)."""
+        return self.dependencies is not None and (
+            top in self.dependencies or (self.provided is not None and top in self.provided))
 
     def _declared_namespace_part(self, fullname: str) -> bool:
         parent_name = fullname.rpartition(".")[0]

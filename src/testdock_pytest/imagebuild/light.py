@@ -239,11 +239,19 @@ def choose(closures: Sequence[Closure], budget: int, installed: set[str] | None 
     present = installed or set()
     choice = Choice()
     chosen = choice.chosen
-    notes = choice.notes
+    notes: dict[int, str] = {}
     used = 0
-    for requirement, wheels in closures:
+
+    def weight(position: int) -> int:
+        wheels = closures[position][1]
+        return sum(wheel.size for wheel in wheels if wheel.project not in present) if wheels else 0
+
+    # the smallest closures first: the most dependencies real within the budget (fastapi's
+    # 197 KiB httpx2, which starlette warns without, came after logfire's 2.4 MiB and was left out)
+    for position in sorted(range(len(closures)), key=weight):
+        requirement, wheels = closures[position]
         if wheels is None:
-            notes.append(f"stubbed {requirement}: not every part of it is published as a wheel")
+            notes[position] = f"stubbed {requirement}: not every part of it is published as a wheel"
             choice.modules = None
             continue
         wheels = [wheel for wheel in wheels if wheel.project not in present]
@@ -251,17 +259,18 @@ def choose(closures: Sequence[Closure], budget: int, installed: set[str] | None 
                   if not wheel.pure and (wheel.size > SMALL_NATIVE or not wheel.size)]
         if native:
             told = f"{native[0].size // 1024} KiB" if native[0].size else "size not published"
-            notes.append(f"stubbed {requirement}: compiled ({native[0].name}, {told})")
+            notes[position] = f"stubbed {requirement}: compiled ({native[0].name}, {told})"
             continue
         new = [wheel for wheel in wheels if wheel.project not in chosen]
         size = sum(wheel.size for wheel in new)
         if used + size > budget:
-            notes.append(f"stubbed {requirement}: {size // 1024} KiB of wheels would exceed the budget")
+            notes[position] = f"stubbed {requirement}: {size // 1024} KiB of wheels would exceed the budget"
             continue
         used += size
         for wheel in new:
             chosen[wheel.project] = wheel
-        notes.append(f"installed {requirement}: {len(new)} wheel(s), {size // 1024} KiB")
+        notes[position] = f"installed {requirement}: {len(new)} wheel(s), {size // 1024} KiB"
+    choice.notes = [notes[position] for position in range(len(closures))]
     if choice.modules is not None:
         # every wheel of every closure, installed or not: what the declared dependencies provide
         every = {wheel.location: wheel for _, wheels in closures for wheel in wheels or []}
