@@ -222,3 +222,12 @@ def test_an_application_factory_is_found_after_module_level_apps(tmp_path: Path)
     assert found == AppRef("web.factory", "create_app", "wsgi", "Flask", factory=True)
     write(tmp_path, {"src/web/main.py": FASTAPI_APP})
     assert detect_app([tmp_path / "src"]) == AppRef("web.main", "app", "asgi", "FastAPI")
+
+
+@pytest.mark.parametrize("folder", ["docs_src/app_testing", "examples", "tutorials/step1", "benchmarks"])
+def test_the_apps_of_documentation_examples_and_benchmarks_are_not_the_projects(
+        tmp_path: Path, folder: str) -> None:
+    """fastapi, a library: its docs_src tutorial apps were taken for the app of its backend image."""
+    write(tmp_path, {f"{folder}/main.py": "from fastapi import FastAPI\napp = FastAPI()\n",
+                     "lib/__init__.py": ""})
+    assert detect_app([tmp_path]) is None

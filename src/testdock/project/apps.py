@@ -9,7 +9,11 @@ from pathlib import Path
 ASGI_FACTORIES = {"FastAPI", "Starlette", "Quart", "Litestar", "Sanic", "get_asgi_application"}
 WSGI_FACTORIES = {"Flask", "Bottle", "Falcon", "App", "get_wsgi_application"}
 _PREFERRED_FILES = ("main.py", "app.py", "asgi.py", "wsgi.py", "server.py", "api.py")
-_SKIPPED_DIRS = {"tests", "test", "docs", "examples", "node_modules", "build", "dist", "migrations"}
+# folders whose apps are not the project's: its tests', its documentation's (fastapi's tutorial
+# apps in docs_src), its examples' and benchmarks'
+_SKIPPED_DIRS = {"tests", "test", "doc", "docs", "docs_src", "documentation", "example", "examples",
+                 "sample", "samples", "tutorial", "tutorials", "benchmarks", "node_modules", "build",
+                 "dist", "migrations"}
 _MAX_FILES = 3000
 _MAX_BYTES = 1_000_000
 
