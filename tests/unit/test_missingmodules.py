@@ -162,3 +162,20 @@ def test_a_module_of_the_projects_own_tree_is_never_a_distribution_to_install(tm
     assert "test_mixins (dill/tests/test_mixins.py)" in lines[0]
     assert "pythonpath = dill/tests" in lines[1]
     assert local_hint({}) == []
+
+
+def test_modules_the_tests_output_only_mentions_are_not_missing() -> None:
+    """sphinx's autodoc tests warn of `missing_module` by design; its 16 unrelated failures made
+    testdock ask for ten modules no one could install."""
+    output = """\
+_________________________ test_coverage_ignore_pyobjects _________________________
+E       AssertionError: assert 'WARNING: failed to import module; No module named 'errmod'' == ''
+----------------------------- Captured stdout call -----------------------------
+WARNING: autodoc: failed to import module 'need_mocks'; No module named 'missing_module'
+________________________________ test_lazy_import ________________________________
+E   ModuleNotFoundError: No module named 'trustme'
+    raise ModuleNotFoundError("No module named 'mentioned_in_a_traceback'")
+FAILED tests/test_c.py::test_d - ModuleNotFoundError: No module named 'zstandard'
+ImportError: No module named 'native_style'
+"""
+    assert named_in_output(output) == {"trustme", "zstandard", "native_style"}

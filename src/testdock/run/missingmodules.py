@@ -34,6 +34,13 @@ _ABSENT = ("import importlib.util as u, json, sys\n"
 
 # where pytest says which file it was importing: a collection error's heading, a conftest's
 _WHERE = re.compile(r"^_+ ERROR collecting (\S+) _+$|^ImportError while loading conftest '([^']+)'")
+# a line that says a test failed on an import (`E   ModuleNotFoundError: ...`, a traceback's last
+# line, the short summary's `FAILED test - ModuleNotFoundError: ...`): the output of code under
+# test that merely mentions one (sphinx's tests of autodoc's mocks warn of `missing_module` by the
+# dozen) is no missing dependency
+_RAISED = re.compile(r"^(?:E\s+)?(?:[\w.]+\.)?(?:ModuleNotFoundError|ImportError)\b"
+                     r"|\s-\s(?:[\w.]+\.)?(?:ModuleNotFoundError|ImportError)\b")
+_CAPTURED = re.compile(r"^-+ Captured \w+")  # a test's captured output or log, to the next heading
 
 
 class OutputScanner:
@@ -45,6 +52,7 @@ class OutputScanner:
         self.plugins: dict[str, str] = {}  # pytest plugin -> the fixture, marker... pytest lacked
         self._partial = ""
         self._file: str | None = None
+        self._captured = False  # in a test's captured output
 
     def feed(self, text: str) -> OutputScanner:
         lines = (self._partial + text).split("\n")
@@ -52,11 +60,18 @@ class OutputScanner:
         for line in lines:
             if where := _WHERE.match(line):
                 self._file = next(group for group in where.groups() if group)
+                self._captured = False
             elif line.startswith(("___", "===")):  # another section: a test's failure, a summary
-                self._file = None
+                self._file, self._captured = None, False
+            elif _CAPTURED.match(line):
+                self._captured = True
+            if self._captured:
+                continue
             for plugin, named in plugins_named(line).items():
                 self.plugins.setdefault(plugin, named)
             for match in _MISSING.finditer(line):
+                if match.group(1) and self._file is None and not _RAISED.search(line):
+                    continue  # named in a message, not raised: not what the test failed on
                 module = next(group for group in match.groups() if group).partition(".")[0]
                 if self.missing.get(module) is None:
                     self.missing[module] = self._file
