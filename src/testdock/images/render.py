@@ -183,9 +183,7 @@ def _compile_paths(project: Project, source: bool = False) -> str:
     paths = [*project.test_paths, *(project.source_roots if source or not project.installable else [])]
     existing = [path for path in paths if (project.root / path).exists()]
     folders = sorted({app_path(path) for path in existing})
-    if not folders or "/app" in folders:
-        return "/app"
-    return " ".join(folders)
+    return " ".join(folders) or "/app"
 
 
 def _requirements_text(phase: str, project: Project, settings: Settings) -> str:
