@@ -158,7 +158,7 @@ def init(path: Path, force: bool, show_diff: bool, base_image: str | None, app: 
         click.echo(f"testdock: warning: {warning}", err=True)
     app_text = project.app.target if project.app else "none found (backend image runs pytest)"
     from testdock.images.basepython import describe
-    from testdock.images.phases import holds_pytest_back
+    from testdock.images.phases import pytest_ceiling
 
     settings = initialize.planned_settings(path, options)
     python, _ = describe(project, settings)
@@ -174,12 +174,17 @@ def init(path: Path, force: bool, show_diff: bool, base_image: str | None, app: 
     if project.program_packages:
         click.echo(f"{project.name}'s tests run programs: the images that run them install the Debian "
                    f"package(s) {', '.join(project.program_packages)}")
-    if holds_pytest_back(project) and project.py_path_hooks:
+    ceiling = pytest_ceiling(project)
+    if ceiling == "9" and project.py_path_hooks:
         click.echo(f"{project.name}'s {', '.join(project.py_path_hooks)} implement(s) pytest hooks with "
                    "py.path arguments (`path`), which pytest 9 removed: the images install pytest 8")
-    if holds_pytest_back(project) and project.marked_fixtures:
+    if ceiling == "9" and project.marked_fixtures:
         click.echo(f"{project.name}'s {', '.join(project.marked_fixtures)} apply marks to fixtures, which "
                    "pytest 9 refuses (\"Marks cannot be applied to fixtures\"): the images install pytest 8")
+    if ceiling == "9.1":
+        readers = ", ".join(project.inicfg_readers)
+        click.echo(f"{project.name}'s {readers} read(s) config.inicfg, which pytest 9.1 deprecates, and its "
+                   "filterwarnings make that warning an error: the images install pytest 9.0")
     changed = len(written) + sum(action != "unchanged" for action, _ in placed)
     click.echo(f"{changed} file(s) written." if changed else "Nothing to change.")
 

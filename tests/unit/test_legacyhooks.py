@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from testdock.images.phases import holds_pytest_back, requirement_set
+from testdock.images.phases import pytest_ceiling, requirement_set
 from testdock.project.inspection import inspect_project
 from testdock.project.legacyhooks import marked_fixture_files, py_path_hook_files
 from testdock.project.settings import Settings
@@ -31,14 +31,14 @@ def test_such_a_project_gets_pytest_8_unless_it_chose_pytest_9(tmp_path: Path) -
     write_tree(tmp_path, {"pyproject.toml": '[project]\nname = "old"\nversion = "1"\n',
                           "old/__init__.py": "", "tests/conftest.py": WRAPT, "tests/test_old.py": ""})
     project = inspect_project(tmp_path)
-    assert project.py_path_hooks == ("tests/conftest.py",) and holds_pytest_back(project)
+    assert project.py_path_hooks == ("tests/conftest.py",) and pytest_ceiling(project) == "9"
     for phase in ("collection", "execution", "backend"):
         chosen = requirement_set(phase, project, Settings())
         assert [r for r in chosen if r.startswith("pytest") and "-" not in r] == ["pytest<9,>=8"], chosen
     own = replace(project, test_dependencies=("pytest>=7",))  # admits 8: held below 9 too
-    assert holds_pytest_back(own) and "pytest<9,>=7" in requirement_set("execution", own, Settings())
+    assert pytest_ceiling(own) == "9" and "pytest<9,>=7" in requirement_set("execution", own, Settings())
     chose_9 = replace(project, test_dependencies=("pytest>=9",))
-    assert not holds_pytest_back(chose_9)
+    assert pytest_ceiling(chose_9) is None
     assert "pytest>=9" in requirement_set("execution", chose_9, Settings())
     modern = replace(project, py_path_hooks=())
     assert "pytest>=8" in requirement_set("execution", modern, Settings())
@@ -81,9 +81,33 @@ def test_a_project_marking_fixtures_gets_pytest_8_within_its_own_requirement(tmp
                                             '[project.optional-dependencies]\ndev = ["pytest>=7", "numpy"]\n',
                           "sea/__init__.py": "", "tests/test_base.py": SEABORN})
     project = inspect_project(tmp_path)
-    assert project.marked_fixtures == ("tests/test_base.py",) and holds_pytest_back(project)
+    assert project.marked_fixtures == ("tests/test_base.py",) and pytest_ceiling(project) == "9"
     chosen = requirement_set("execution", project, Settings())
     assert [r for r in chosen if r.startswith("pytest") and "-" not in r] == ["pytest<9,>=7"], chosen
     chose_9 = replace(project, test_dependencies=("pytest>=9",))
-    assert not holds_pytest_back(chose_9)
+    assert pytest_ceiling(chose_9) is None
     assert "pytest>=9" in requirement_set("execution", chose_9, Settings())
+
+
+BLACK_PLUGIN = '''
+def pytest_configure(config: "Config") -> None:
+    raw_ot_ini: Any = config.inicfg.get("optional-tests")
+'''
+
+
+def test_a_plugin_reading_inicfg_under_warnings_as_errors_gets_pytest_9_0(tmp_path: Path) -> None:
+    """black 26.10: its tests/optional.py reads config.inicfg, which pytest 9.1 deprecates, and its
+    `filterwarnings = ["error"]` made that an INTERNALERROR before the first test."""
+    pyproject = ('[project]\nname = "fmt"\nversion = "1"\n'
+                 '[project.optional-dependencies]\ntests = ["pytest>=7"]\n')
+    strict = '[tool.pytest.ini_options]\nfilterwarnings = ["error"]\n'
+    write_tree(tmp_path, {"pyproject.toml": pyproject + strict, "fmt/__init__.py": "",
+                          "tests/optional.py": BLACK_PLUGIN, "tests/test_fmt.py": ""})
+    project = inspect_project(tmp_path)
+    assert project.inicfg_readers == ("tests/optional.py",) and pytest_ceiling(project) == "9.1"
+    assert "pytest<9.1,>=7" in requirement_set("execution", project, Settings())
+    # without warnings as errors, the deprecation is only a warning: the newest pytest
+    (tmp_path / "pyproject.toml").write_text(pyproject)
+    relaxed = inspect_project(tmp_path)
+    assert relaxed.inicfg_readers == () and pytest_ceiling(relaxed) is None
+    assert "pytest>=7" in requirement_set("execution", relaxed, Settings())

@@ -256,6 +256,13 @@ def test_merge_dedupes_by_canonical_name_the_first_range_wins() -> None:
     assert merged == ("Foo_Bar>=1", "attrs==1", "six")
 
 
+
+def test_the_users_settings_override_the_projects_range_and_keep_its_extras() -> None:
+    """black names `pytest>=7`; `extra_requirements = ["pytest<9.1"]` was dropped for it."""
+    merged = merge(["pytest>=7", "httpx[http2]>=0.23", "six"], ["pytest>=8"],
+                   overriding=["pytest<9.1", "httpx[zstd]", "new>=1"])
+    assert reqs(list(merged)) == reqs(["pytest<9.1", "httpx[http2,zstd]>=0.23", "six", "new>=1"])
+
 def test_merge_keeps_every_mentions_extras() -> None:
     merged = merge(["httpx2>=2.0.0", "uvicorn"], ["httpx2[zstd]>=2.0.0", "uvicorn[standard]"],
                    ["HTTPX2[http2]"])

@@ -12,8 +12,7 @@ from testdock.images.tools import (
     BACKEND_TOOLS,
     COLLECTION_TOOLS,
     EXECUTION_TOOLS,
-    LAST_PYTEST_8,
-    PYTEST_BEFORE_9,
+    LAST_PYTEST_BEFORE,
     STRESS_TOOLS,
     TOOL_DEPENDENCIES,
 )
@@ -111,31 +110,32 @@ def requirement_set(phase: str, project: Project, settings: Settings) -> tuple[s
         # (a requirements.txt counts as runtime: starlette pins its pytest there)
         plugins = _pytest_plugins((*dependencies, *test_dependencies))
         installed = _chosen([*settings.collection.install, *_plugin_frameworks(plugins)], project)
-        return merge(plugins, installed, _tools(COLLECTION_TOOLS, project), extra)
+        return merge(plugins, installed, _tools(COLLECTION_TOOLS, project), overriding=extra)
     if phase == "execution":
         return merge(dependencies, test_dependencies, _tools(EXECUTION_TOOLS, project),
-                     project.coverage_plugins, extra)
+                     project.coverage_plugins, overriding=extra)
     if phase == "stress":
         # Installed on top of the execution image: only what it lacks.
-        return merge(STRESS_TOOLS, extra)
+        return merge(STRESS_TOOLS, overriding=extra)
     return merge(dependencies, test_dependencies, _tools(BACKEND_TOOLS, project), project.coverage_plugins,
-                 extra)
+                 overriding=extra)
 
 
 def _own_requirements(project: Project) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The project's runtime and test requirements, but where it names no pytest of its own, its
     versions of what the images' tools depend on are left to the tools: tornado's requirements.txt
     (a lock of its tox and docs tools) pins pluggy==1.0.0, which no pytest 8 installs beside.
-    Where pytest 9 refuses the suite, the project's own pytest requirement is held below 9."""
+    Where a newer pytest refuses the suite, the project's own pytest requirement is held below it."""
     if "pytest" in names([*project.dependencies, *project.test_dependencies]):
-        if not holds_pytest_back(project):
+        ceiling = pytest_ceiling(project)
+        if ceiling is None:
             return project.dependencies, project.test_dependencies
 
-        def below_9(requirements: tuple[str, ...]) -> tuple[str, ...]:
-            return tuple(_held_below_9(text) if names([text]) == {"pytest"} else text
+        def held(requirements: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(_held_below(text, ceiling) if names([text]) == {"pytest"} else text
                          for text in requirements)
 
-        return below_9(project.dependencies), below_9(project.test_dependencies)
+        return held(project.dependencies), held(project.test_dependencies)
     tool_dependencies = names(TOOL_DEPENDENCIES)
 
     def freed(requirements: tuple[str, ...]) -> tuple[str, ...]:
@@ -144,27 +144,36 @@ def _own_requirements(project: Project) -> tuple[tuple[str, ...], tuple[str, ...
     return freed(project.dependencies), freed(project.test_dependencies)
 
 
-def _held_below_9(text: str) -> str:
+def _held_below(text: str, ceiling: str) -> str:
     requirement = Requirement(text)
-    requirement.specifier &= SpecifierSet("<9")
+    requirement.specifier &= SpecifierSet(f"<{ceiling}")
     return str(requirement)
 
 
-def holds_pytest_back(project: Project) -> bool:
-    """Whether the images install pytest 8: pytest 9 refuses some of the project's files (hooks
-    with py.path arguments, marks on fixtures: see legacyhooks) and the project's own pytest
-    requirement, if any, admits pytest 8 (`pytest`, `pytest>=7`: the project did not choose 9)."""
-    if not (project.py_path_hooks or project.marked_fixtures):
-        return False
+def pytest_ceiling(project: Project) -> str | None:
+    """The pytest release the images stay below ("9", "9.1"), or None: a newer pytest refuses some
+    of the project's files (hooks with py.path arguments and marks on fixtures: pytest 9; reading
+    config.inicfg under `filterwarnings = error`: pytest 9.1; see legacyhooks), and the project's
+    own pytest requirement, if any, admits the release before it (`pytest>=7`: the project did not
+    choose the newer one)."""
+    if project.py_path_hooks or project.marked_fixtures:
+        ceiling = "9"
+    elif project.inicfg_readers:
+        ceiling = "9.1"
+    else:
+        return None
     own = [Requirement(text) for text in (*project.dependencies, *project.test_dependencies)
            if names([text]) == {"pytest"}]
-    return all(requirement.specifier.contains(LAST_PYTEST_8, prereleases=True) for requirement in own)
+    last = LAST_PYTEST_BEFORE[ceiling]
+    admitted = all(requirement.specifier.contains(last, prereleases=True) for requirement in own)
+    return ceiling if admitted else None
 
 
 def _tools(tools: tuple[str, ...], project: Project) -> tuple[str, ...]:
-    if not holds_pytest_back(project):
+    ceiling = pytest_ceiling(project)
+    if ceiling is None:
         return tools
-    return tuple(PYTEST_BEFORE_9 if names([tool]) == {"pytest"} else tool for tool in tools)
+    return tuple(f"pytest>=8,<{ceiling}" if names([tool]) == {"pytest"} else tool for tool in tools)
 
 
 LIGHT_CANDIDATES_PATH = "docker/collection_light_requirements.txt"
@@ -177,7 +186,7 @@ def light_candidates(project: Project, settings: Settings) -> tuple[str, ...]:
     bring is known to the collection stage as the real run's."""
     installed = names(requirement_set("collection", project, settings))
     stubbed = {name.partition(".")[0].lower().replace("_", "-") for name in settings.collection.stub}
-    real = merge(*_own_requirements(project), settings.phases.execution.extra_requirements)
+    real = merge(*_own_requirements(project), overriding=settings.phases.execution.extra_requirements)
     return tuple(requirement for requirement in real if not names([requirement]) & (installed | stubbed))
 
 

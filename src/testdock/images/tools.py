@@ -12,9 +12,10 @@ STRESS_TOOLS = ("memray>=1.11", "py-spy>=0.3.14", "pympler>=1.0", "memory-profil
                 "pytest-benchmark>=4", "pytest-html>=4", "locust>=2.20")
 BACKEND_TOOLS = ("uvicorn>=0.29", "pytest>=8", "psutil>=5.9")
 COLLECTION_TOOLS = ("pytest>=8",)
-# where the project's conftests implement hooks with py.path arguments, which pytest 9 removed
-PYTEST_BEFORE_9 = "pytest>=8,<9"
-LAST_PYTEST_8 = "8.4.2"  # a pytest requirement that admits it admits pytest 8
+# the pytest releases a project's files may need the images to stay below (see legacyhooks), each
+# with the last release before it: a project's own pytest requirement that admits that one
+# admits holding back
+LAST_PYTEST_BEFORE = {"9": "8.4.2", "9.1": "9.0.3"}
 # what those tools need in their turn and only they pin tightly: a project's pin of one (tornado's
 # requirements.txt, a pip-compile lock of tox, pins pluggy==1.0.0) would make them uninstallable
 TOOL_DEPENDENCIES = ("pluggy", "iniconfig", "execnet", "coverage")

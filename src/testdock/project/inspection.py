@@ -22,10 +22,10 @@ from testdock.images.tools import TOOL_NAMES
 from testdock.project import poetry
 from testdock.project.apps import AppRef, detect_app
 from testdock.project.extensions import builds_extensions
-from testdock.project.legacyhooks import marked_fixture_files, py_path_hook_files
+from testdock.project.legacyhooks import inicfg_files, marked_fixture_files, py_path_hook_files
 from testdock.project.programs import packages_for_programs
 from testdock.project.pyproject import ini_lines, ini_list, read_ini, read_toml, table
-from testdock.project.pytestconfig import addopts_text, pytest_settings, sets_timeout
+from testdock.project.pytestconfig import addopts_text, pytest_settings, sets_timeout, warnings_fail
 from testdock.project.requirements import (
     SELF_REFERENCE,
     local_package_path,
@@ -95,6 +95,9 @@ class Project:
     # conftest files implementing hooks with py.path arguments (`path`), which pytest 9 removed
     py_path_hooks: tuple[str, ...] = ()
     marked_fixtures: tuple[str, ...] = ()  # test files marking a fixture (pytest 9 refuses)
+    # files reading config.inicfg, which pytest 9.1 deprecates, where its settings make warnings
+    # errors
+    inicfg_readers: tuple[str, ...] = ()
     # package folders of its own tree that its requirements name by path (`./tests/testpkg`)
     local_packages: tuple[str, ...] = ()
     # the Debian packages of well-known programs its tests run (`git init`): the images that run
@@ -818,6 +821,8 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
             root, data, [root / folder / package for folder in source_roots for package in packages]),
         py_path_hooks=tuple(py_path_hook_files(root, test_paths)),
         marked_fixtures=tuple(marked_fixture_files(root, test_paths)),
+        inicfg_readers=tuple(inicfg_files(root, test_paths)
+                             if warnings_fail(pytest_settings(root, data)[1]) else ()),
         local_packages=local_packages,
         program_packages=packages_for_programs(root, test_paths),
     )

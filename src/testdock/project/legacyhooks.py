@@ -3,7 +3,9 @@ arguments (`path`, `fspath`), which pytest 9 no longer passes (the suite fails a
 "Argument(s) {'path'} are declared in the hookimpl but can not be found in the hookspec": wrapt
 1.17), and test files that apply a mark to a fixture ("Marks cannot be applied to fixtures": the
 module fails to collect, and the run stops there: seaborn 0.13.2). Where the project's own pytest
-requirement admits pytest 8, the images then install pytest 8."""
+requirement admits pytest 8, the images then install pytest 8. And what pytest 9.1 deprecates that
+a project's `filterwarnings = error` turns into a failed start: plugins reading `config.inicfg`
+(black 26.10: an INTERNALERROR before the first test); the images then install pytest 9.0."""
 
 from __future__ import annotations
 
@@ -80,3 +82,28 @@ def _marks_a_fixture(text: str) -> bool:
             return True
         fixture = mark = False
     return False
+
+
+_INICFG = re.compile(r"\.inicfg\b")
+_MOST_FILES = 2000
+
+
+def inicfg_files(root: Path, test_paths: Iterable[str], limit: int = 3) -> list[str]:
+    """Up to `limit` Python files under the tests (conftests and the plugins they load) or at the
+    root that read `config.inicfg`."""
+    found: list[str] = []
+    candidates = [root / "conftest.py"]
+    for test_path in test_paths:
+        folder = root / test_path
+        if folder.is_dir() and folder != root:
+            candidates += sorted(folder.rglob("*.py"))[:_MOST_FILES]
+    for path in dict.fromkeys(candidates):
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if "inicfg" in text and _INICFG.search(text):
+            found.append(path.relative_to(root).as_posix())
+            if len(found) >= limit:
+                break
+    return found

@@ -46,3 +46,10 @@ def addopts_text(settings: dict[str, Any]) -> str:
 def sets_timeout(settings: dict[str, Any]) -> bool:
     """Whether the settings give pytest-timeout a timeout (`timeout = 20`, `addopts = --timeout=20`)."""
     return "timeout" in settings or "--timeout" in addopts_text(settings)
+
+
+def warnings_fail(settings: dict[str, Any]) -> bool:
+    """Whether the settings' `filterwarnings` turn warnings into errors (`error`, `error::...`)."""
+    value = settings.get("filterwarnings", [])
+    entries = value.splitlines() if isinstance(value, str) else [str(entry) for entry in value]
+    return any(entry.strip().startswith("error") for entry in entries)

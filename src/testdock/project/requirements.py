@@ -181,11 +181,13 @@ def unpinned(text: str) -> str:
     return str(requirement)
 
 
-def merge(*groups: Iterable[str]) -> tuple[str, ...]:
+def merge(*groups: Iterable[str], overriding: Iterable[str] = ()) -> tuple[str, ...]:
     """Requirements from several sources, one per name (and marker): the first mention's version
     range (or the first range given, where the first mention has none: the project's pins win
     over the tools' minimums) and every mention's extras (`httpx2` in one extra, `httpx2[zstd]`
-    in a dependency group: the suite needs zstd)."""
+    in a dependency group: the suite needs zstd). The `overriding` ones (the user's settings)
+    replace the range or the URL of the same name: `pytest<9.1` there holds back the project's
+    `pytest>=7`, which it would otherwise follow."""
     merged: dict[tuple[str, str], Requirement] = {}
     for group in groups:
         for text in group:
@@ -198,6 +200,16 @@ def merge(*groups: Iterable[str]) -> tuple[str, ...]:
                 first.extras |= requirement.extras
                 if not first.specifier:
                     first.specifier = requirement.specifier
+    for text in overriding:
+        requirement = Requirement(text)
+        key = (canonicalize_name(requirement.name), str(requirement.marker or ""))
+        first = merged.get(key)
+        if first is not None and not (requirement.specifier or requirement.url):
+            first.extras |= requirement.extras
+            continue
+        if first is not None:
+            requirement.extras |= first.extras
+        merged[key] = requirement
     return tuple(str(requirement) for requirement in merged.values())
 
 
