@@ -10,7 +10,7 @@ a project's `filterwarnings = error` turns into a failed start: plugins reading 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from testdock.project.testimports import files_of_tests
@@ -24,19 +24,29 @@ _MOST_CONFTESTS = 200
 
 def py_path_hook_files(root: Path, test_paths: Iterable[str]) -> list[str]:
     """The conftest files (relative to root) whose hooks take py.path arguments."""
+    return _files_where(root, test_paths, "conftest.py", _MOST_CONFTESTS, lambda text: any(
+        _PY_PATH_ARGUMENT.search(arguments) for arguments in _HOOK.findall(text)))
+
+
+def _files_where(root: Path, test_paths: Iterable[str], name: str, most: int,
+                 matches: Callable[[str], bool], limit: int | None = None) -> list[str]:
+    """The root's conftest.py and the files named `name` (a glob) under the test folders, at most
+    `most` a folder, whose text `matches`: relative to root, `limit` of them at most."""
     found: list[str] = []
     candidates = [root / "conftest.py"]
     for test_path in test_paths:
         folder = root / test_path
         if folder.is_dir() and folder != root:
-            candidates += sorted(folder.rglob("conftest.py"))[:_MOST_CONFTESTS]
-    for conftest in dict.fromkeys(candidates):
+            candidates += sorted(folder.rglob(name))[:most]
+    for path in dict.fromkeys(candidates):
         try:
-            text = conftest.read_text(encoding="utf-8", errors="replace")
+            text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        if any(_PY_PATH_ARGUMENT.search(arguments) for arguments in _HOOK.findall(text)):
-            found.append(conftest.relative_to(root).as_posix())
+        if matches(text):
+            found.append(path.relative_to(root).as_posix())
+            if limit is not None and len(found) >= limit:
+                break
     return found
 
 
@@ -91,19 +101,5 @@ _MOST_FILES = 2000
 def inicfg_files(root: Path, test_paths: Iterable[str], limit: int = 3) -> list[str]:
     """Up to `limit` Python files under the tests (conftests and the plugins they load) or at the
     root that read `config.inicfg`."""
-    found: list[str] = []
-    candidates = [root / "conftest.py"]
-    for test_path in test_paths:
-        folder = root / test_path
-        if folder.is_dir() and folder != root:
-            candidates += sorted(folder.rglob("*.py"))[:_MOST_FILES]
-    for path in dict.fromkeys(candidates):
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        if "inicfg" in text and _INICFG.search(text):
-            found.append(path.relative_to(root).as_posix())
-            if len(found) >= limit:
-                break
-    return found
+    return _files_where(root, test_paths, "*.py", _MOST_FILES,
+                        lambda text: "inicfg" in text and bool(_INICFG.search(text)), limit)
