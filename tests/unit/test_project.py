@@ -992,6 +992,28 @@ def test_optional_dependencies_the_tests_import_join_the_test_set(tmp_path: Path
                                    "dependency group 'bench')")
 
 
+
+def test_a_minimum_versions_groups_pins_and_type_stubs_stay_out_of_the_test_set(tmp_path: Path) -> None:
+    """narwhals: its tests import numpy, which only its `extreme-minimum-versions` group names
+    (numpy==1.21.4: no wheel for Python 3.11, the build failed), and pandas-stubs counted as a
+    provider of `pandas`."""
+    write(tmp_path, {
+        "pyproject.toml": (
+            '[project]\nname = "frames"\n'
+            "[project.optional-dependencies]\npandas = [\"pandas>=1.3.4\"]\n"
+            "[dependency-groups]\n"
+            'tests = ["pytest"]\n'
+            'typing = ["pandas-stubs>=2.3", "types-requests"]\n'
+            'extreme-minimum-versions = ["numpy==1.21.4", "pyarrow==13.0.0", "polars>=0.20,<0.21"]\n'
+        ),
+        "tests/test_frames.py": "import numpy as np\nimport pandas as pd\nimport polars\nimport requests\n",
+    })
+
+    project = inspect_project(tmp_path)
+
+    assert sorted(map(str, reqs(project.test_dependencies))) == sorted(
+        map(str, reqs(["pytest", "pandas>=1.3.4", "numpy", "polars<0.21,>=0.20"])))
+
 def test_tests_importing_only_chosen_dependencies_add_nothing(tmp_path: Path) -> None:
     write(tmp_path, {
         "setup.py": ("from setuptools import setup\nsetup(name='demo', install_requires=['numpy'],\n"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
@@ -726,7 +726,10 @@ def _needed_by_tests(root: Path, test_paths: tuple[str, ...], collected: _Collec
     pool = [(r, f"extra {key!r}") for key, requirements in collected.extras.items() if ":" not in key
             for r in requirements]
     pool += collected.declared
-    pool.sort(key=lambda entry: "doc" in entry[1])  # a docs extra's pins are the docs build's
+    # a docs extra's pins are the docs build's; an exact pin in a group not chosen for the tests
+    # is another job's (narwhals's `extreme-minimum-versions` pins numpy==1.21.4, which no
+    # Python 3.11 installs): a range declared elsewhere comes first, else the bare name
+    pool.sort(key=lambda entry: ("doc" in entry[1], _exactly_pinned(entry[0])))
     offered: dict[str, tuple[str, str]] = {}  # canonical name -> its first declaration
     for text, where in pool:
         for requirement in _expand_self(_expand_self([text], SELF_REFERENCE, collected.extras), own,
@@ -741,7 +744,16 @@ def _needed_by_tests(root: Path, test_paths: tuple[str, ...], collected: _Collec
     candidates = set().union(*modules.values())
     imported = {**imported_through_project(root, test_paths, _source_roots(root), candidates),
                 **imported_by_tests(root, test_paths, candidates)}
-    return [offered[name] for name in offered if modules[name] & imported.keys()]
+    return [(unpinned(requirement) if _exactly_pinned(requirement) else requirement, where)
+            for name, (requirement, where) in offered.items() if modules[name] & imported.keys()]
+
+
+def _exactly_pinned(text: str) -> bool:
+    try:
+        return any(spec.operator in ("==", "===") and "*" not in spec.version
+                   for spec in Requirement(text).specifier)
+    except InvalidRequirement:
+        return False
 
 
 def _is_project(root: Path) -> bool:

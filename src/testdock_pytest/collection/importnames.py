@@ -63,5 +63,9 @@ def module_names(distribution: str) -> set[str]:
 def declared_module_names(distribution: str) -> set[str]:
     """module_names, and the first word of the name, for a distribution the project itself
     declares (in its extras or groups): one named after its module and what it does
-    (railroad-diagrams: `import railroad`). Never used for names from elsewhere."""
-    return module_names(distribution) | {re.sub(r"[-_.]+", "-", distribution).lower().split("-")[0]}
+    (railroad-diagrams: `import railroad`). Never used for names from elsewhere. Type stubs
+    (`pandas-stubs`, `types-requests`) provide no module a test imports."""
+    words = re.sub(r"[-_.]+", "-", distribution).lower().split("-")
+    if words[-1] == "stubs" or words[0] == "types":
+        return set()
+    return module_names(distribution) | {words[0]}
