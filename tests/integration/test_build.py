@@ -273,7 +273,13 @@ def test_a_flat_setuptools_project_builds_and_runs(tmp_path: Path, base_image: s
         "tests/helperpkg/flat_helper.py": "HALF = 0.5\n",
         "tests/test_helper.py": ("from flat_helper import HALF\n\n"
                                  "def test_half():\n    assert HALF * 2 == 1\n"),
-        "docker/compose.yaml": "services: {}\n"})  # the project's own, beside testdock's
+        "docker/compose.yaml": "services: {}\n",  # the project's own, beside testdock's
+        # sphinx's: a test project the tests list the files of (no bytecode written there)
+        "tests/roots/test-root/conf.py": "project = 'x'\n"})
+    # narwhals's sdist: a group names a uv workspace member the sdist leaves out, which uv refuses
+    with (root / "pyproject.toml").open("a") as pyproject:
+        pyproject.write('[dependency-groups]\nplugins = ["flat-plugin"]\n'
+                        '[tool.uv.sources]\nflat-plugin = { workspace = true }\n')
     init = run_cli("init", str(root), "--base-image", base_image)
     assert init.returncode == 0 and "setuptools discovers packages automatically" in init.stderr
     result = run_cli("build", str(root), "--phase", "execution", "--phase", "collection", "--tag", "flat")
@@ -293,6 +299,10 @@ def test_a_flat_setuptools_project_builds_and_runs(tmp_path: Path, base_image: s
         assert "logs" not in listing.split() and "monitoring" not in listing.split(), listing
         assert "compose.yaml" in listing and "healthcheck.py" not in listing, listing
         assert "Dockerfile" not in listing and ".whl" not in listing, listing
+    bytecode = docker_client.containers.run(
+        "flatpkg-execution:flat", ["sh", "-c", "ls -A /app/tests /app/tests/roots/test-root"], remove=True,
+        network_mode="host").decode()
+    assert bytecode.count("__pycache__") == 1, bytecode  # the tests', not the test project's
     # the collection image has the tests' own package for real: its import is no missing module
     collected = docker_client.containers.run("flatpkg-collection:flat", remove=True,
                                              network_mode="host").decode()
