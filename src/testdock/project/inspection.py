@@ -589,9 +589,9 @@ def _python_version(root: Path, data: dict[str, Any]) -> tuple[str, str | None]:
     return chosen, str(requires)
 
 
-def _pytest_testpaths(root: Path, data: dict[str, Any]) -> list[str] | None:
+def _pytest_testpaths(root: Path, pytest_config: tuple[str, dict[str, Any]]) -> list[str] | None:
     """`testpaths` from pytest's configuration (the one file pytest reads it from)."""
-    where, settings = pytest_settings(root, data)
+    where, settings = pytest_config
     value = settings.get("testpaths")
     if value is None:
         return None
@@ -605,21 +605,21 @@ def _pytest_testpaths(root: Path, data: dict[str, Any]) -> list[str] | None:
 _INI_FILES = ("pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg")
 
 
-def _measures_coverage(root: Path, data: dict[str, Any]) -> bool:
+def _measures_coverage(root: Path, data: dict[str, Any], pytest_options: dict[str, Any]) -> bool:
     """Whether the project's own test runs measure coverage: `--cov` in pytest's options, or a
     coverage configuration (.coveragerc, [tool.coverage], a [coverage:...] section)."""
     if (root / ".coveragerc").is_file() or "coverage" in table(data, "tool"):
         return True
-    if _pytest_options_measure_coverage(root, data):
+    if _pytest_options_measure_coverage(pytest_options):
         return True
     return any(section.startswith("coverage:") for name in _INI_FILES
                if (root / name).is_file() for section in read_ini(root / name).sections())
 
 
-def _pytest_options_measure_coverage(root: Path, data: dict[str, Any]) -> bool:
+def _pytest_options_measure_coverage(pytest_options: dict[str, Any]) -> bool:
     """Whether pytest's own options (addopts) ask for coverage: plain `pytest` then measures it,
     and fails under the configuration's `fail_under` as testdock's run does."""
-    return "--cov" in addopts_text(pytest_settings(root, data)[1])
+    return "--cov" in addopts_text(pytest_options)
 
 
 def _coverage_run_option(root: Path, data: dict[str, Any], option: str) -> object:
@@ -663,8 +663,8 @@ def _coverage_plugins(root: Path, data: dict[str, Any]) -> tuple[str, ...]:
         and not any((folder / plugin).is_dir() or (folder / f"{plugin}.py").is_file() for folder in folders)))
 
 
-def _test_paths(root: Path, data: dict[str, Any]) -> tuple[str, ...]:
-    configured = _pytest_testpaths(root, data)
+def _test_paths(root: Path, pytest_config: tuple[str, dict[str, Any]]) -> tuple[str, ...]:
+    configured = _pytest_testpaths(root, pytest_config)
     if configured:
         return tuple(configured)
     for candidate in ("tests", "test"):
@@ -792,7 +792,9 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
     dependencies = tuple(r for r in merge(*runtime) if canonicalize_name(Requirement(r).name) != own)
     test_dependencies = tuple(r for r in merge(*test) if canonicalize_name(Requirement(r).name) != own)
     python_version, requires_python = _python_version(root, data)
-    test_paths = _test_paths(root, data)
+    pytest_config = pytest_settings(root, data)  # (where, pytest's settings): read once
+    pytest_options = pytest_config[1]
+    test_paths = _test_paths(root, pytest_config)
     needed = _needed_by_tests(root, test_paths, collected, (*dependencies, *test_dependencies), own)
     if needed:
         test_dependencies = tuple(merge(test_dependencies, [requirement for requirement, _ in needed]))
@@ -821,9 +823,9 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         installable=installable,
         app=app,
         sources=tuple(collected.sources),
-        measures_coverage=_measures_coverage(root, data),
-        pytest_measures_coverage=_pytest_options_measure_coverage(root, data),
-        pytest_timeout=sets_timeout(pytest_settings(root, data)[1]),
+        measures_coverage=_measures_coverage(root, data, pytest_options),
+        pytest_measures_coverage=_pytest_options_measure_coverage(pytest_options),
+        pytest_timeout=sets_timeout(pytest_options),
         coverage_contexts_per_test=_coverage_contexts_per_test(root, data),
         coverage_selects_files=_coverage_selects_files(root, data),
         coverage_plugins=_coverage_plugins(root, data),
@@ -834,7 +836,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         py_path_hooks=tuple(py_path_hook_files(root, test_paths)),
         marked_fixtures=tuple(marked_fixture_files(root, test_paths)),
         inicfg_readers=tuple(inicfg_files(root, test_paths)
-                             if warnings_fail(pytest_settings(root, data)[1]) else ()),
+                             if warnings_fail(pytest_options) else ()),
         local_packages=local_packages,
         program_packages=packages_for_programs(root, test_paths),
     )

@@ -97,6 +97,14 @@ def _statement_uses_stand_in(frame: types.FrameType, line: int) -> bool:
     return any(_holds_stand_in(scope[name]) for name in names for scope in scopes if name in scope)
 
 
+def _judged(error: BaseException) -> BaseException:
+    """The error to judge: a conftest's failure by its cause."""
+    cause = getattr(error, "cause", None)
+    if type(error).__name__ == "ConftestImportFailure" and isinstance(cause, BaseException):
+        return cause
+    return error
+
+
 def absence_caused(error: BaseException) -> list[str]:
     """The declared dependencies, not installed here, whose absence the error came from: installed
     code that found one missing failed, or took a way the real run does not take (starlette,
@@ -107,9 +115,7 @@ def absence_caused(error: BaseException) -> list[str]:
     missing = finder.declared_missing if finder is not None else set()
     if not missing:
         return []
-    cause = getattr(error, "cause", None)
-    if type(error).__name__ == "ConftestImportFailure" and isinstance(cause, BaseException):
-        error = cause
+    error = _judged(error)
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
@@ -126,9 +132,7 @@ def stand_in_caused(error: BaseException) -> list[str]:
     """The stubbed modules whose stand-ins the error came from (empty: a real error). A stand-in
     in the message, in the error's arguments, or in the locals of a frame the error went through,
     or the error raised by the stand-ins' own code. A conftest's failure is judged by its cause."""
-    cause = getattr(error, "cause", None)
-    if type(error).__name__ == "ConftestImportFailure" and isinstance(cause, BaseException):
-        error = cause
+    error = _judged(error)
     if isinstance(error, REAL_ERRORS):
         return []
     finder = stubs.installed()
