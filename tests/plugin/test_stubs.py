@@ -576,3 +576,30 @@ def test_installed_code_going_without_a_declared_dependency_not_installed_here_i
     pytester.makepyfile(test_broken="import badlib\n\ndef test_c():\n    pass\n")
     broken = pytester.runpytest_subprocess("--collect-only", "-q", "-W", "error::DeprecationWarning")
     assert broken.ret == 2 and "nosuch_undeclared_elsewhere" in broken.stdout.str()  # a real error still
+
+
+def test_an_extension_modules_source_folder_is_not_taken_for_the_module(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ujson: its extension module `ujson` is compiled from src/ujson/*.c; in the collection image
+    (not compiled, src/ on the path) `import ujson` found that folder as an empty namespace
+    package, and `ujson.JSONDecodeError` in a parametrize list failed the stage. A folder holding
+    Python modules stays the namespace package it is."""
+    (pytester.path / "src" / "fastjson").mkdir(parents=True)
+    (pytester.path / "src" / "fastjson" / "fastjson.c").write_text("/* the module */\n")
+    (pytester.path / "src" / "fastjson" / "fastjson.h").write_text("\n")
+    (pytester.path / "src" / "nspkg").mkdir()
+    (pytester.path / "src" / "nspkg" / "util.py").write_text("VALUE = 1\n")
+    (pytester.path / "src" / "nspkg" / "helper.c").write_text("\n")
+    monkeypatch.setenv("PYTHONPATH", str(pytester.path / "src"))
+    pytester.makepyfile(test_json="""
+        import pytest
+        import fastjson
+        import nspkg.util
+
+        @pytest.mark.parametrize("error", [fastjson.JSONDecodeError])
+        def test_decode(error):
+            assert nspkg.util.VALUE == 1
+    """)
+    result = pytester.runpytest_subprocess("--testdock-stubs")
+    result.assert_outcomes(passed=1)
+    assert "stubbed 1 module(s) that are not installed: fastjson" in result.stdout.str()

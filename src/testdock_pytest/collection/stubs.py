@@ -738,7 +738,33 @@ class _AlwaysFirst(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         if any(fullname == n or fullname.startswith(n + ".") for n in self.finder.always):
             return self.finder.find_spec(fullname, path, target)
+        if "." not in fullname and _extension_source_folder(fullname):
+            # the project's own extension module, compiled in the real run: here its folder of C
+            # sources would import as an empty namespace package (ujson's src/ujson/ujson.c)
+            return importlib.machinery.ModuleSpec(fullname, self.finder, is_package=True)
         return None
+
+
+def _extension_source_folder(name: str) -> bool:
+    """Whether the import path finds `name` only as a namespace package of the project's tree
+    whose folders hold extension sources and no Python module: an extension module's sources,
+    which the real run has compiled under that name."""
+    spec = importlib.machinery.PathFinder.find_spec(name)
+    if spec is None or spec.origin is not None or not spec.submodule_search_locations:
+        return False
+    root = pathlib.Path.cwd().resolve()
+    for folder in spec.submodule_search_locations:
+        location = pathlib.Path(folder).resolve()
+        if root not in location.parents:
+            return False
+        try:
+            names = [entry.name for entry in location.iterdir()]
+        except OSError:
+            return False
+        if any(name.endswith(".py") for name in names) \
+                or not any(name.endswith(_EXTENSION_SOURCES) for name in names):
+            return False
+    return True
 
 
 def stubbed_parameters(argvalues: Any) -> str | None:
