@@ -264,3 +264,10 @@ def test_every_image_installs_the_plugin_wheel_and_nothing_activates_it_by_hand(
     # the stubs are switched on after every build step, by the plugin's own .pth
     assert collection.index("TESTDOCK_STUB_IMPORTS=1") > collection.index("pip --python /opt/venv/bin/python")
     assert "stubs.pth" not in collection
+
+
+def test_builds_that_ask_version_control_get_the_projects_own_version() -> None:
+    files = render_files(_project(scm_version="6.1.0"), Settings())
+    for path in ("docker/pytest.execution.Dockerfile", "docker/pytest.collection.Dockerfile"):
+        assert "SETUPTOOLS_SCM_PRETEND_VERSION=6.1.0 " in files[path]
+        assert "0+testdock" not in files[path]

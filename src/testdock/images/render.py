@@ -95,6 +95,7 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
         "rewrite_paths": _rewrite_paths(project),
         "package_dirs": _package_dirs(project) if re.fullmatch(r"[\w.-]+", project.name) else [],
         "distribution": project.name,
+        "scm_version": project.scm_version,
         "stub_modules": ",".join(settings.collection.stub),
         "light_candidates_path": LIGHT_CANDIDATES_PATH,
         # bytecode loads several times faster than source compiles

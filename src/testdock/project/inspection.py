@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import contextlib
 import copy
 import re
 import sys
@@ -36,6 +37,8 @@ from testdock.project.requirements import (
 )
 from testdock.project.testimports import imported_by_tests, imported_through_project
 from testdock.project.toolgroups import hatch_groups, nox_requirements, pdm_groups, tox_requirements
+from testdock.project.version import PLACEHOLDER as PLACEHOLDER_VERSION
+from testdock.project.version import scm_version
 from testdock_pytest.collection.importnames import declared_module_names, module_names
 
 TEST_GROUPS = ("test", "tests", "testing")
@@ -103,6 +106,8 @@ class Project:
     # the Debian packages of well-known programs its tests run (`git init`): the images that run
     # them install these
     program_packages: tuple[str, ...] = ()
+    # the version its build gets where it asks version control (setuptools-scm), which images lack
+    scm_version: str = PLACEHOLDER_VERSION
 
     @property
     def image_name(self) -> str:
@@ -408,13 +413,33 @@ def _setup_py_keywords(root: Path) -> dict[str, Any]:
                 value, opened = assigned[value.id][0]
             try:
                 # names inside the value too: `extras_require={"tests": tests_require}` (responses)
-                keywords[str(keyword.arg)] = ast.literal_eval(_NamesBoundOnce(assigned).visit(value))
+                keywords[str(keyword.arg)] = _literal_requirements(_NamesBoundOnce(assigned).visit(value))
             except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                 files = [root / text for text in (*_strings_in(value), *opened)
                          if text.endswith(".txt") and (root / text).is_file()]
                 if files:
                     keywords[str(keyword.arg)] = RequirementFiles(files)
     return keywords
+
+
+def _literal_requirements(node: ast.AST) -> Any:
+    """A setup() keyword's literal value, where a requirement list's computed items are left out:
+    sqlglot's `extras_require={"dev": ["duckdb>=0.6", ...], "c": [f"sqlglotc=={version}"]}` keeps
+    every extra with its literal requirements (one f-string made the whole dict unreadable)."""
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError):
+        pass
+    if isinstance(node, ast.Dict) and all(key is not None for key in node.keys):
+        return {ast.literal_eval(key): _literal_requirements(value)  # type: ignore[arg-type]
+                for key, value in zip(node.keys, node.values, strict=True)}
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = []
+        for element in node.elts:
+            with contextlib.suppress(ValueError, TypeError, SyntaxError):
+                items.append(_literal_requirements(element))
+        return items
+    return ast.literal_eval(node)  # raises: not a literal
 
 
 class _NamesBoundOnce(ast.NodeTransformer):
@@ -668,9 +693,17 @@ def _test_paths(root: Path, pytest_config: tuple[str, dict[str, Any]]) -> tuple[
     if configured:
         return tuple(configured)
     for candidate in ("tests", "test"):
-        if (root / candidate).is_dir():
+        if (root / candidate).is_dir() and _holds_test_files(root / candidate):
             return (candidate,)
+    # pytest's own default: the whole tree (trio's tests are src/trio/_tests; its tests/ folder
+    # holds helper scripts)
     return (".",)
+
+
+def _holds_test_files(folder: Path) -> bool:
+    """Whether pytest's default patterns find a test module under `folder`."""
+    return any(path.name.startswith("test_") or path.name.endswith("_test.py")
+               for path in folder.rglob("*.py"))
 
 
 def _source_roots(root: Path) -> tuple[str, ...]:
@@ -839,6 +872,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
                              if warnings_fail(pytest_options) else ()),
         local_packages=local_packages,
         program_packages=packages_for_programs(root, test_paths),
+        scm_version=scm_version(root),
     )
 
 

@@ -1,0 +1,37 @@
+"""The version a project's image build pretends for setuptools-scm (ujson's test_version failed
+on the placeholder `0+testdock`)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from testdock.project.version import PLACEHOLDER, scm_version
+
+
+def test_an_unpacked_sdist_keeps_the_version_it_was_built_with(tmp_path: Path) -> None:
+    (tmp_path / "PKG-INFO").write_text("Metadata-Version: 2.4\nName: ujson\nVersion: 6.1.0\n\nlong text\n")
+    assert scm_version(tmp_path) == "6.1.0"
+
+
+def test_a_git_checkout_gets_its_last_release_tag(tmp_path: Path) -> None:
+    def git(*arguments: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t",
+                        *arguments], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "a.py").write_text("")
+    git("add", "a.py")
+    git("commit", "-q", "-m", "first")
+    git("tag", "v2.3.1")
+    (tmp_path / "b.py").write_text("")
+    git("add", "b.py")
+    git("commit", "-q", "-m", "second")
+
+    assert scm_version(tmp_path) == "2.3.1"
+
+
+def test_elsewhere_a_placeholder_that_still_reads_as_a_release(tmp_path: Path) -> None:
+    (tmp_path / "PKG-INFO").write_text("Name: x\nVersion: not a version\n")
+    assert scm_version(tmp_path) == PLACEHOLDER
+    assert PLACEHOLDER.split("+")[0].count(".") == 2
