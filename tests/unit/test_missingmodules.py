@@ -164,6 +164,20 @@ def test_a_module_of_the_projects_own_tree_is_never_a_distribution_to_install(tm
     assert local_hint({}) == []
 
 
+def test_a_module_inside_a_package_of_the_project_is_not_its_bare_name(tmp_path: Path) -> None:
+    """sqlglot's tests `import duckdb` (the database, a test dependency); its own
+    sqlglot/dialects/duckdb.py is `sqlglot.dialects.duckdb`: the hint said to put sqlglot/dialects
+    on pytest's path instead of installing duckdb."""
+    for relative in ("sqlglot/__init__.py", "sqlglot/dialects/__init__.py", "sqlglot/dialects/duckdb.py",
+                     "tests/__init__.py", "tests/test_executor.py"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text("")
+    (tmp_path / "tests" / "test_executor.py").write_text("import duckdb\nimport sqlglot\n")
+
+    assert project_modules(tmp_path, ["duckdb", "sqlglot", "dialects"]) == {"sqlglot": "sqlglot"}
+    assert third_party_imports(tmp_path, ["tests"], ["."]) == {"duckdb": "tests/test_executor.py"}
+
+
 def test_modules_the_tests_output_only_mentions_are_not_missing() -> None:
     """sphinx's autodoc tests warn of `missing_module` by design; its 16 unrelated failures made
     testdock ask for ten modules no one could install."""

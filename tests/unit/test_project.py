@@ -667,6 +667,24 @@ def test_setup_py_extras_naming_lists_bound_elsewhere(tmp_path: Path) -> None:
     assert reqs(project.test_dependencies) == reqs(["pytest>=7", "pytest-asyncio", "tomli-w"])
 
 
+
+def test_setup_py_extras_with_a_computed_requirement_keep_their_literal_ones(tmp_path: Path) -> None:
+    """sqlglot: one f-string requirement (`f"sqlglotc=={version}"`) made the whole extras_require
+    unreadable, and its tests' duckdb, pandas and pytz were never installed."""
+    write(tmp_path, {"setup.py": (
+        "from setuptools import setup\n"
+        "from setuptools_scm import get_version\n"
+        "version = get_version()\n"
+        "setup(extras_require={\n"
+        "    'dev': ['duckdb>=0.6', 'pandas', 'pytz'],\n"
+        "    'c': [f'sqlglotc=={version}; python_version >= \"3.10\"'],\n"
+        "})\n"
+    ), "tests/test_executor.py": "import duckdb\nimport pandas\nimport pytz\n"})
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.test_dependencies) == reqs(["duckdb>=0.6", "pandas", "pytz"])
+
 # --- 7./8. where pytest's testpaths come from ------------------------------------------------
 
 
@@ -678,10 +696,12 @@ def test_pytest_ini_without_testpaths_still_shadows_pyproject(tmp_path: Path) ->
     root = copy_fixture("pytest_ini", tmp_path)
     (root / "pytest.ini").write_text("[pytest]\naddopts = -q\n", encoding="utf-8")
     (root / "tests").mkdir()
+    (root / "tests" / "test_one.py").write_text("def test_x(): pass\n")
 
     # pytest reads only pytest.ini here; pyproject's testpaths = ["tests"] would not apply,
     # the `tests` folder is found by convention instead.
     assert inspect_project(root).test_paths == ("tests",)
+    (root / "tests" / "test_one.py").unlink()
     (root / "tests").rmdir()
     assert inspect_project(root).test_paths == (".",)
 
@@ -793,8 +813,20 @@ def test_test_folder_is_found() -> None:
 def test_tests_folder_preferred_over_test(tmp_path: Path) -> None:
     root = copy_fixture("test_folder", tmp_path)
     (root / "tests").mkdir()
+    (root / "tests" / "test_more.py").write_text("def test_x(): pass\n")
 
     assert inspect_project(root).test_paths == ("tests",)
+
+
+def test_a_tests_folder_without_test_modules_is_not_where_the_tests_are(tmp_path: Path) -> None:
+    """trio: its tests are src/trio/_tests; its tests/ folder holds helper scripts. pytest, given
+    no testpaths, collects the whole tree; the images collected nothing."""
+    write(tmp_path, {"pyproject.toml": '[project]\nname = "trio"\n',
+                     "src/trio/__init__.py": "", "src/trio/_tests/__init__.py": "",
+                     "src/trio/_tests/test_core.py": "def test_x(): pass\n",
+                     "tests/_check_aliases.py": "", "tests/cython/run.py": ""})
+
+    assert inspect_project(tmp_path).test_paths == (".",)
 
 
 # --- 12. broken input -------------------------------------------------------------------------

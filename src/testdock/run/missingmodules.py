@@ -89,6 +89,22 @@ def _walk(root: Path) -> Iterable[tuple[str, list[str], list[str]]]:
         yield folder, subfolders, files
 
 
+def _bare_folders(base: Path) -> Iterable[tuple[str, list[str], list[str]]]:
+    """The folders under `base` whose modules a test can import by their bare name: those that are
+    not packages (src/, the root, a folder of scripts) and folders of tests, packages or not (dill's
+    runner puts dill/tests on the path: `import test_mixins`). A module of another package
+    (sqlglot/dialects/duckdb.py) is imported by its package's name; its bare name (`duckdb`) is a
+    distribution's."""
+    for folder, subfolders, files in _walk(base):
+        if "__init__.py" not in files or any(_is_test_file(name) for name in files):
+            yield folder, subfolders, files
+
+
+def _is_test_file(name: str) -> bool:
+    return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")
+                                     or name == "conftest.py")
+
+
 def _local_names(root: Path, folders: Iterable[str]) -> set[str]:
     """Modules and packages that live in the project's tree (a tests folder's helpers, the
     project's own packages): never a dependency to install."""
@@ -97,7 +113,7 @@ def _local_names(root: Path, folders: Iterable[str]) -> set[str]:
         base = root / folder
         if not base.is_dir():
             continue
-        for _folder, subfolders, files in _walk(base):
+        for _folder, subfolders, files in _bare_folders(base):
             local.update(name for name in subfolders)
             local.update(name[:-3] for name in files if name.endswith(".py"))
     return local
@@ -109,7 +125,7 @@ def project_modules(root: Path, modules: Iterable[str]) -> dict[str, str]:
     distribution to install, whatever the output said."""
     wanted = set(modules)
     found: dict[str, str] = {}
-    for folder, subfolders, files in _walk(root):
+    for folder, subfolders, files in _bare_folders(root):
         for module in sorted(wanted - found.keys()):
             if f"{module}.py" in files or (module in subfolders
                                           and (Path(folder) / module / "__init__.py").is_file()):
