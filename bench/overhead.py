@@ -9,7 +9,8 @@ Per suite (the example, and real projects' suites from their sdists on PyPI):
 - `testdock run execution` with no history (a first run), then again with the history the first
   run left (a second run), then the second run's configuration without monitoring;
 - each the best (lowest wall) of the suite's runs (three, one for the long suite), after one
-  warm-up run that fills the page cache.
+  warm-up run that fills the page cache; the runs go in rounds (each configuration once a round),
+  so that the machine's drift over minutes falls on every row alike.
 
 Wall is measured around the whole run (the container's start and removal included, the same for
 every row). The ratio column is against the better of the two plain rows; the target is <= 1.05.
@@ -55,6 +56,8 @@ SUITES: dict[str, tuple[str | None, str, str, int]] = {
     # about 27,000 tests (version specifiers, requirements, markers), under a millisecond each:
     # what testdock adds per test shows here
     "packaging": ("25.0", "", "2g", 3),
+    # about 15,000 tests of a dataframe-agnostic library, most of them skipped or milliseconds long
+    "narwhals": ("2.29.0", "", "1g", 1),
     # a plotting library's suite (about 2,400 tests) in a tight limit: its libraries cache
     # hundreds of MiB per worker; one run each, they take minutes
     "seaborn": ("0.13.2", '[tool.testdock.phases.execution]\nmemory = "1g"\n', "1g", 1),
@@ -129,15 +132,8 @@ def _run(root: Path, command: list[str] | None, memory: str, monitor: bool = Tru
             _breakdown(root, result, output))
 
 
-def _best(suite: str, name: str, root: Path, command: list[str] | None, monitor: bool = True,
-          before: Path | None = None) -> Row:
-    """The fastest of the suite's runs; `before` (the history) is removed before each when given."""
-    _, _, memory, count = SUITES[suite]
-    runs = []
-    for _ in range(count):
-        if before is not None:
-            before.unlink(missing_ok=True)
-        runs.append(_run(root, command, memory, monitor))
+def _best(suite: str, name: str, runs: list[Run]) -> Row:
+    """The fastest of a configuration's runs."""
     wall, outcome, seconds, code, _, plan, breakdown = min(runs, key=lambda run: run[0])
     print(f"    {name}: {wall:.1f}s ({outcome})", file=sys.stderr)
     return Row(suite, name, wall, seconds, outcome, code, max(run[4] for run in runs), plan, breakdown)
@@ -159,13 +155,23 @@ def measure(suite: str, root: Path, base_image: str) -> list[Row]:
     _run(root, plain, memory, monitor=False)  # warm-up: the image's files in the page cache
     # testdock's reports without testdock: the JUnit XML and the per-test timeout its command adds
     reporting = [*plain, "--junitxml=test-results/junit.xml", "--timeout=600"]
-    rows = [_best(suite, "pytest", root, plain, monitor=False),
-            _best(suite, "pytest -n auto", root, [*plain, "-n", "auto"], monitor=False),
-            _best(suite, "reports: pytest + JUnit + timeout", root, reporting, monitor=False),
-            _best(suite, "testdock, first run", root, None, before=history)]
-    _run(root, None, memory)  # a history to start from
-    rows.append(_best(suite, "testdock, second run", root, None))
-    rows.append(_best(suite, "testdock, second run, --no-monitor", root, None, monitor=False))
+    # (name, command, monitoring, history removed before) in the order of a round
+    configurations: list[tuple[str, list[str] | None, bool, bool]] = [
+        ("pytest", plain, False, False),
+        ("pytest -n auto", [*plain, "-n", "auto"], False, False),
+        ("reports: pytest + JUnit + timeout", reporting, False, False),
+        ("testdock, first run", None, True, True),
+        ("testdock, second run", None, True, False),  # the first run's history
+        ("testdock, second run, --no-monitor", None, False, False)]
+    runs: dict[str, list[Run]] = {name: [] for name, *_ in configurations}
+    # in rounds, every configuration once a round: this machine's speed drifts by 10-20% over
+    # minutes, and configurations run back to back in blocks would compare the drift
+    for _ in range(SUITES[suite][3]):
+        for name, command, monitor, fresh in configurations:
+            if fresh:
+                history.unlink(missing_ok=True)
+            runs[name].append(_run(root, command, memory, monitor))
+    rows = [_best(suite, name, runs[name]) for name, *_ in configurations]
     for row in rows:
         row.name += " (coverage)" if coverage else ""
     remove_images(workspace.prefix)
