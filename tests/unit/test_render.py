@@ -271,3 +271,17 @@ def test_builds_that_ask_version_control_get_the_projects_own_version() -> None:
     for path in ("docker/pytest.execution.Dockerfile", "docker/pytest.collection.Dockerfile"):
         assert "SETUPTOOLS_SCM_PRETEND_VERSION=6.1.0 " in files[path]
         assert "0+testdock" not in files[path]
+
+
+def test_a_distribution_that_runs_a_program_brings_it(tmp_path: Path) -> None:
+    # pylint: its primer tests import GitPython, which refuses to import without git
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "1"\n[project.optional-dependencies]\n'
+        'test = ["GitPython>=3", "pytest"]\n')
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_primer.py").write_text("import git\ndef test_x():\n    pass\n")
+
+    project = inspect_project(tmp_path)
+
+    assert project.program_packages == ("git",)
+    assert "git" in render_files(project, Settings())["docker/pytest.execution.Dockerfile"].split()

@@ -24,7 +24,7 @@ from testdock.project import poetry
 from testdock.project.apps import AppRef, detect_app
 from testdock.project.extensions import builds_extensions
 from testdock.project.legacyhooks import inicfg_files, marked_fixture_files, py_path_hook_files
-from testdock.project.programs import packages_for_programs
+from testdock.project.programs import packages_for_distributions, packages_for_programs
 from testdock.project.pyproject import ini_lines, ini_list, read_ini, read_toml, table
 from testdock.project.pytestconfig import addopts_text, pytest_settings, sets_timeout, warnings_fail
 from testdock.project.requirements import (
@@ -871,7 +871,9 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         inicfg_readers=tuple(inicfg_files(root, test_paths)
                              if warnings_fail(pytest_options) else ()),
         local_packages=local_packages,
-        program_packages=packages_for_programs(root, test_paths),
+        program_packages=tuple(dict.fromkeys([
+            *packages_for_programs(root, test_paths),
+            *packages_for_distributions([*dependencies, *test_dependencies])])),
         scm_version=scm_version(root),
     )
 

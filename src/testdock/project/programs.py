@@ -8,6 +8,9 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
 from testdock.project.testimports import files_of_tests
 
 # a call that starts a program (the interpreter itself, sys.executable, is fine, but a scan
@@ -57,4 +60,24 @@ def packages_for_programs(root: Path, test_paths: Iterable[str]) -> tuple[str, .
         for program in _PROGRAM_NAMED.findall(text):
             if program in PROGRAM_PACKAGES:
                 found[PROGRAM_PACKAGES[program]] = None
+    return tuple(found)
+
+
+# distributions that run a program at import or in every use, by the Debian package that has it:
+# GitPython refuses to import without git (pylint's primer tests: 4 errors in the image)
+DISTRIBUTION_PROGRAMS = {"gitpython": "git", "python-hglib": "mercurial", "graphviz": "graphviz",
+                         "pydot": "graphviz", "pdf2image": "poppler-utils",
+                         "pytesseract": "tesseract-ocr", "python-magic": "libmagic1"}
+
+
+def packages_for_distributions(requirements: Iterable[str]) -> tuple[str, ...]:
+    """The Debian packages of the programs that the given requirements' distributions run."""
+    found: dict[str, None] = {}
+    for text in requirements:
+        try:
+            name = canonicalize_name(Requirement(text).name)
+        except InvalidRequirement:
+            continue
+        if name in DISTRIBUTION_PROGRAMS:
+            found[DISTRIBUTION_PROGRAMS[name]] = None
     return tuple(found)
