@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
+import psutil
 import pytest
 
 from testdock_pytest.parallel.model import MemoryModel, choose_workers, family_keys
@@ -947,6 +948,7 @@ def test_a_retired_workers_process_ends_before_its_replacement_runs(
 
 
 SET_PARAMETRIZED = """
+import psutil
 import pytest
 
 @pytest.mark.parametrize("name", {f"zone-{index}" for index in range(40)})
@@ -1244,3 +1246,33 @@ def test_xdists_own_configuration_warnings_do_not_end_a_run_testdock_gave_worker
         result.assert_outcomes(passed=1)
         plans.append(next(line for line in result.outlines if line.startswith("testdock -n auto: ")))
     assert plans[-1].startswith("testdock -n auto: serial"), plans
+
+
+def test_the_processes_a_crashed_worker_started_end_with_it(pytester: pytest.Pytester,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """sqlglot: its executor tests' multiprocessing pools outlived their OOM-killed workers,
+    holding 400 MiB, and 33 fresh workers were killed in a row beside them."""
+    monkeypatch.delenv("TESTDOCK_MEMORY_DIR", raising=False)
+    pids = pytester.path / "children"
+    pytester.makepyfile(test_pool=f"""
+        import os, signal, subprocess, sys
+        from pathlib import Path
+
+        def test_starts_a_process_and_dies():
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+            with Path({str(pids)!r}).open("a") as file:
+                file.write(f"{{child.pid}}\\n")
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        def test_other():
+            pass
+    """)
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "memory", "--memory-budget", "1g")
+
+    assert result.parseoutcomes() == {"passed": 1, "failed": 1, "rerun": 1}, result.stdout.str()
+    assert re.search(r"worker gw\d died; 1 process\(es\) its tests started outlived it: ended",
+                     result.stdout.str())
+    children = [int(line) for line in pids.read_text().split()]
+    assert len(children) == 2
+    for pid in children:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

@@ -26,6 +26,7 @@ from testdock_pytest.memory.history import (
 )
 from testdock_pytest.memory.measure import private_and_file_memory, private_memory
 from testdock_pytest.memory.pertest import CRASHES_KEY, history_path
+from testdock_pytest.parallel import orphans
 from testdock_pytest.parallel.model import MemoryModel, choose_workers, conservative_default, describe
 from testdock_pytest.parallel.xdist_internals import MEMORY_DIST
 
@@ -205,6 +206,13 @@ class ControllerHooks:
             with contextlib.suppress(OSError):
                 remember_killed(history_path(session.config), killed)
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object | None) -> None:
+        """A crashed worker's processes end with it (see orphans)."""
+        if error is not None and (left := orphans.end_left_processes(node.config, node)):
+            node.config.stash.setdefault(CRASHES_KEY, []).append(
+                f"worker {node.gateway.id} died; {left} process(es) its tests started outlived it: ended")
+
     def pytest_report_teststatus(self, report: pytest.TestReport) -> Status | None:
         if report.outcome == "rerun":  # type: ignore[comparison-overlap]
             return "rerun", "R", ("RERUN", {"yellow": True})
@@ -225,6 +233,11 @@ class ControllerHooks:
 
 
 def register_controller_hooks(config: pytest.Config) -> None:
-    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
+    if hasattr(config, "workerinput"):
+        orphans.lead_own_group(config)
         return
+    if not config.getoption("numprocesses", None):
+        return
+    if uses_memory_dist(config):
+        orphans.make_folder(config)
     config.pluginmanager.register(ControllerHooks(), "testdock-controller")

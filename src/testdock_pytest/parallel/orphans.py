@@ -1,0 +1,85 @@
+"""The processes a crashed worker leaves behind end with it.
+
+A test that starts processes (a multiprocessing pool: sqlglot's executor tests) leaves them
+running when the kernel kills its worker at the memory limit: they hold what they held (200 MiB
+each there), and every fresh worker started in their place was killed in turn, 33 of them in a
+row. Under `--dist memory` each worker leads its own process group, which its children join, and
+tells the controller its process id through a folder the controller made; when a worker crashes,
+the controller ends what is left of its group before xdist starts the replacement.
+
+(A worker in its own group no longer gets the terminal's Ctrl-C itself: the controller does, and
+ends its workers as xdist does.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PIDS_ENV = "TESTDOCK_WORKER_PIDS"
+FOLDER_KEY = pytest.StashKey[str]()
+
+
+def make_folder(config: pytest.Config) -> None:
+    """On the controller, before the workers start (they inherit the variable)."""
+    if not hasattr(os, "killpg") or os.environ.get(PIDS_ENV):
+        return
+    folder = tempfile.mkdtemp(prefix="testdock-workers-")
+    os.environ[PIDS_ENV] = folder
+    config.stash[FOLDER_KEY] = folder
+
+    def remove() -> None:
+        os.environ.pop(PIDS_ENV, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    config.add_cleanup(remove)
+
+
+def lead_own_group(config: pytest.Config) -> None:
+    """In a worker: lead a process group of its own, and say which."""
+    workerinput = getattr(config, "workerinput", None)
+    folder = os.environ.get(PIDS_ENV)
+    if workerinput is None or not folder:
+        return
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+        (Path(folder) / str(workerinput["workerid"])).write_text(str(os.getpid()), encoding="ascii")
+
+
+def _left_in(group: int) -> int:
+    """How many live processes besides its leader (the dead worker, a zombie until reaped) the
+    group holds, by the kernel's /proc; 0 where that is not known."""
+    count = 0
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # after the command: state, ppid, pgrp
+        if len(fields) > 2 and int(fields[2]) == group and int(entry.name) != group and fields[0] != b"Z":
+            count += 1
+    return count
+
+
+def end_left_processes(config: pytest.Config, node: Any) -> int:
+    """On the controller, once `node`'s worker crashed: end the processes left in its group.
+    Returns how many there were."""
+    folder = config.stash.get(FOLDER_KEY, None)
+    worker = getattr(getattr(node, "gateway", None), "id", None)
+    if folder is None or worker is None:
+        return 0
+    try:
+        group = int((Path(folder) / str(worker)).read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return 0
+    left = _left_in(group)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signal.SIGKILL)  # none left: a group ends with its last process
+    return left
