@@ -118,6 +118,11 @@ def test_what_a_build_from_source_lacked_is_said_with_what_to_install() -> None:
         "(usually lib<name>-dev) in [tool.testdock] build_packages")
     rust = feed("#9 3.0   error: can't find Rust compiler\n")
     assert "a Rust toolchain" in (rust.explanation() or "")
+    # pendulum: maturin goes to download one, and the build's error is the download's
+    maturin = feed("#16 1.4 error: Failed to build `pendulum @ file:///tmp/project`\n"
+                   "#16 1.4          Rust not found, installing into a temporary directory\n"
+                   "#16 2.2 httpx.ConnectError: [Errno -2] Name or service not known\n")
+    assert (maturin.explanation() or "").startswith("a build from source failed: it lacked a Rust toolchain")
     assert "pg_config" in (feed("#9 1.0 Error: pg_config executable not found.\n").explanation() or "")
 
 

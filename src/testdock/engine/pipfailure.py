@@ -46,7 +46,9 @@ _LACKS: tuple[tuple[re.Pattern[str], str], ...] = (
      "the URL comes from elsewhere"),
     (re.compile(r"pg_config executable not found|pg_config is required"),
      "PostgreSQL's pg_config: name libpq-dev in [tool.testdock] build_packages (libpq5 in system_packages)"),
-    (re.compile(r"can't find Rust compiler|cargo:? not found|Cargo, the Rust package manager, is not"),
+    # maturin without a toolchain downloads one, which a build without internet cannot (pendulum)
+    (re.compile(r"can't find Rust compiler|cargo:? not found|Cargo, the Rust package manager, is not"
+                r"|Rust not found, installing into a temporary directory"),
      "a Rust toolchain: allow a version with a wheel for this Python and platform, or use a base "
      "image that has one (Debian's rustc is often older than what the build needs)"),
 )
