@@ -1237,6 +1237,27 @@ lint = ["ruff"]
     assert "ruff" not in names_of(project)
 
 
+def test_tox_deps_naming_another_sections_deps_are_followed(tmp_path: Path) -> None:
+    """scrapy: `[testenv] deps = {[test-requirements]deps}`; pexpect, pyftpdlib, pytest-twisted and
+    sybil were never installed, and 264 tests errored."""
+    write(tmp_path, {
+        "pyproject.toml": '[project]\nname = "scraper"\n',
+        "tox.ini": """\
+[test-requirements]
+deps =
+    pexpect >= 4.8.0
+    sybil >= 1.3.0  # a comment
+[testenv]
+deps =
+    {[test-requirements]deps}
+    pytest >= 8.4.1
+""", "tests/test_shell.py": "import pexpect\nimport sybil\n"})
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.test_dependencies) == reqs(["pexpect>=4.8.0", "sybil>=1.3.0", "pytest>=8.4.1"])
+
+
 def test_what_tox_installs_in_every_environment_is_part_of_the_test_set(tmp_path: Path) -> None:
     write(tmp_path, {
         "setup.py": ("from setuptools import setup\n"

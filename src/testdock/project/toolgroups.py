@@ -5,6 +5,7 @@ development groups, tox's test environment and nox's test sessions. Read as the 
 from __future__ import annotations
 
 import ast
+import configparser
 import contextlib
 import re
 from pathlib import Path
@@ -63,6 +64,23 @@ def pdm_groups(data: dict[str, Any]) -> dict[str, list[str]]:
             if _strings(value)}
 
 
+# a line standing for another section's value: `{[test-requirements]deps}` (scrapy)
+_TOX_SECTION_REFERENCE = re.compile(r"^\{\[([^\]]+)\]([\w-]+)\}$")
+
+
+def _tox_lines(parser: configparser.ConfigParser, section: str, key: str, depth: int = 0) -> list[str]:
+    """The lines of a tox setting, with lines that stand for another section's setting replaced
+    by its lines (a few levels deep)."""
+    lines: list[str] = []
+    for line in ini_lines(parser.get(section, key, fallback="")):
+        reference = _TOX_SECTION_REFERENCE.match(line)
+        if reference and depth < 3 and parser.has_section(reference.group(1)):
+            lines += _tox_lines(parser, reference.group(1), reference.group(2), depth + 1)
+        else:
+            lines.append(line)
+    return lines
+
+
 def tox_requirements(root: Path, project: str) -> list[str]:
     """What tox's `[testenv]` installs in every environment: its `deps` (requirements files named
     with `-r` included, where they exist) and `extras` (the project's, as `project[extra]`); the
@@ -74,7 +92,7 @@ def tox_requirements(root: Path, project: str) -> list[str]:
     if not parser.has_section("testenv"):
         return []
     found: list[str] = []
-    for line in ini_lines(parser.get("testenv", "deps", fallback="")):
+    for line in _tox_lines(parser, "testenv", "deps"):
         if _TOX_FACTORS.match(line) or "{" in line or line.startswith(("-c", "--")):
             continue
         if include := _TOX_INCLUDE.match(line):
