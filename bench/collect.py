@@ -10,13 +10,14 @@ in the collection image, which no stubbing can go below.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,8 +62,12 @@ def sdist(name: str, version: str, folder: Path) -> Path:
     archives = [p for p in CACHE.glob("*.tar.gz") if p.name.lower().replace("_", "-").startswith(
         f"{name}-{version}".lower())]
     if not archives:
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary",
-                        ":all:", f"{name}=={version}", "-d", str(CACHE)], check=True)
+        # the index's file itself: `pip download --no-binary :all:` prepares the metadata, which
+        # builds the build backend from source too (narwhals' uv_build: Rust)
+        with urllib.request.urlopen(f"https://pypi.org/pypi/{name}/{version}/json", timeout=60) as answer:
+            files = json.load(answer)["urls"]
+        url = next(file["url"] for file in files if file["packagetype"] == "sdist")
+        urllib.request.urlretrieve(url, CACHE / url.rsplit("/", 1)[1])
         return sdist(name, version, folder)
     with tarfile.open(archives[0]) as tar:
         tar.extractall(folder, filter="data")
