@@ -10,13 +10,14 @@ in the collection image, which no stubbing can go below.
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import shutil
 import statistics
 import sys
 import tarfile
 import tempfile
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -64,9 +65,12 @@ def sdist(name: str, version: str, folder: Path) -> Path:
     if not archives:
         # the index's file itself: `pip download --no-binary :all:` prepares the metadata, which
         # builds the build backend from source too (narwhals' uv_build: Rust)
-        with urllib.request.urlopen(f"https://pypi.org/pypi/{name}/{version}/json", timeout=60) as answer:
-            files = json.load(answer)["urls"]
-        url = next(file["url"] for file in files if file["packagetype"] == "sdist")
+        with urllib.request.urlopen(f"https://pypi.org/simple/{name}/", timeout=60) as answer:
+            page = answer.read().decode()
+        spelled = "[-_.]+".join(re.escape(part) for part in re.split(r"[-_.]+", name))  # python_dateutil
+        wanted = re.compile(rf'href="([^"#]*/{spelled}-{re.escape(version)}\.tar\.gz)[#"]', re.IGNORECASE)
+        url = urllib.parse.urljoin(f"https://pypi.org/simple/{name}/",
+                                   next(match.group(1) for match in wanted.finditer(page)))
         urllib.request.urlretrieve(url, CACHE / url.rsplit("/", 1)[1])
         return sdist(name, version, folder)
     with tarfile.open(archives[0]) as tar:
