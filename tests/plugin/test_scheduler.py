@@ -6,6 +6,8 @@ import itertools
 import json
 import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -1274,5 +1276,50 @@ def test_the_processes_a_crashed_worker_started_end_with_it(pytester: pytest.Pyt
                      result.stdout.str())
     children = [int(line) for line in pids.read_text().split()]
     assert len(children) == 2
-    for pid in children:
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not any(_alive(pid) for pid in children)
+
+
+def test_workers_die_with_a_killed_controller(pytester: pytest.Pytester,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers lead their own process groups (above), so a terminal's or a runner's signal to the
+    controller's group no longer reaches them: a controller killed outright takes them with it."""
+    monkeypatch.delenv("TESTDOCK_MEMORY_DIR", raising=False)
+    pids = pytester.path / "workers"
+    pytester.makepyfile(test_slow=f"""
+        import os, time
+        from pathlib import Path
+
+        def test_a():
+            with Path({str(pids)!r}).open("a") as file:
+                file.write(f"{{os.getpid()}}\\n")
+            time.sleep(60)
+
+        def test_b():
+            test_a()
+    """)
+    controller = subprocess.Popen([sys.executable, "-m", "pytest", "-n", "2", "--dist", "memory",
+                                   "--memory-budget", "1g", "-p", "no:cacheprovider"], cwd=pytester.path,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not pids.exists() or len(pids.read_text().split()) < 2):
+            time.sleep(0.1)
+        workers = [int(line) for line in pids.read_text().split()]
+        assert len(workers) == 2
+    finally:
+        controller.kill()
+        controller.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.1)
+    alive = [pid for pid in workers if _alive(pid)]
+    for pid in alive:
+        os.kill(pid, 9)
+    assert alive == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

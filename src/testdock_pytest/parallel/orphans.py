@@ -7,8 +7,9 @@ row. Under `--dist memory` each worker leads its own process group, which its ch
 tells the controller its process id through a folder the controller made; when a worker crashes,
 the controller ends what is left of its group before xdist starts the replacement.
 
-(A worker in its own group no longer gets the terminal's Ctrl-C itself: the controller does, and
-ends its workers as xdist does.)
+A worker in its own group no longer gets the terminal's Ctrl-C itself: the controller does, and
+ends its workers as xdist does; a controller killed outright takes them with it all the same
+(execnet's worker ends when its channel to the controller closes).
 """
 
 from __future__ import annotations
