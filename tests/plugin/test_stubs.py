@@ -590,15 +590,20 @@ def test_an_extension_modules_source_folder_is_not_taken_for_the_module(
     (pytester.path / "src" / "nspkg").mkdir()
     (pytester.path / "src" / "nspkg" / "util.py").write_text("VALUE = 1\n")
     (pytester.path / "src" / "nspkg" / "helper.c").write_text("\n")
+    (pytester.path / "src" / "mixed" / "core").mkdir(parents=True)  # Python only below it
+    (pytester.path / "src" / "mixed" / "_speed.c").write_text("\n")
+    (pytester.path / "src" / "mixed" / "core" / "__init__.py").write_text("VALUE = 2\n")
     monkeypatch.setenv("PYTHONPATH", str(pytester.path / "src"))
     pytester.makepyfile(test_json="""
         import pytest
         import fastjson
         import nspkg.util
+        import mixed.core
 
         @pytest.mark.parametrize("error", [fastjson.JSONDecodeError])
         def test_decode(error):
             assert nspkg.util.VALUE == 1
+            assert mixed.core.VALUE == 2
     """)
     result = pytester.runpytest_subprocess("--testdock-stubs")
     result.assert_outcomes(passed=1)

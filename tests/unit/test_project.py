@@ -1283,3 +1283,15 @@ deps = ruff
 
     assert reqs(project.test_dependencies) == reqs(["pytest>=7", "hypothesis", "pyyaml"])
     assert "tox.ini [testenv]" in project.sources
+
+
+def test_setup_py_requirements_read_from_a_file_beside_literal_ones_still_are(tmp_path: Path) -> None:
+    write(tmp_path, {"setup.py": (
+        "from setuptools import setup\n"
+        "def reqs(name):\n    return open(name).read().splitlines()\n"
+        "setup(name='x', install_requires=['numpy', *reqs('requirements.txt')])\n"
+    ), "requirements.txt": "attrs>=22\n"})
+
+    project = inspect_project(tmp_path)
+
+    assert "attrs>=22" in {str(requirement) for requirement in project.dependencies}

@@ -35,3 +35,18 @@ def test_elsewhere_a_placeholder_that_still_reads_as_a_release(tmp_path: Path) -
     (tmp_path / "PKG-INFO").write_text("Name: x\nVersion: not a version\n")
     assert scm_version(tmp_path) == PLACEHOLDER
     assert PLACEHOLDER.split("+")[0].count(".") == 2
+
+
+def test_tags_are_read_as_setuptools_scm_reads_them(tmp_path: Path) -> None:
+    def git(*arguments: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t",
+                        *arguments], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "a.py").write_text("")
+    git("add", "a.py")
+    git("commit", "-q", "-m", "first")
+    git("tag", "release-1.02")
+    git("tag", "latest")  # names no release: passed over
+
+    assert scm_version(tmp_path) == "1.2"

@@ -6,6 +6,7 @@ import ast
 import configparser
 import contextlib
 import copy
+import os
 import re
 import sys
 import unicodedata
@@ -423,22 +424,24 @@ def _setup_py_keywords(root: Path) -> dict[str, Any]:
 
 
 def _literal_requirements(node: ast.AST) -> Any:
-    """A setup() keyword's literal value, where a requirement list's computed items are left out:
-    sqlglot's `extras_require={"dev": ["duckdb>=0.6", ...], "c": [f"sqlglotc=={version}"]}` keeps
-    every extra with its literal requirements (one f-string made the whole dict unreadable)."""
+    """A setup() keyword's literal value, where a requirement made by formatting is left out of its
+    list, and an extra whose list is computed is left out of the dict: sqlglot's
+    `extras_require={"dev": ["duckdb>=0.6", ...], "c": [f"sqlglotc=={version}"]}` keeps every extra
+    with its literal requirements (one f-string made the whole dict unreadable). Anything else
+    computed raises, as before (`[*read("requirements.txt")]` is read from its file)."""
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError):
         pass
     if isinstance(node, ast.Dict) and all(key is not None for key in node.keys):
-        return {ast.literal_eval(key): _literal_requirements(value)  # type: ignore[arg-type]
-                for key, value in zip(node.keys, node.values, strict=True)}
-    if isinstance(node, (ast.List, ast.Tuple)):
-        items = []
-        for element in node.elts:
+        extras = {}
+        for key, value in zip(node.keys, node.values, strict=True):
             with contextlib.suppress(ValueError, TypeError, SyntaxError):
-                items.append(_literal_requirements(element))
-        return items
+                extras[ast.literal_eval(key)] = _literal_requirements(value)  # type: ignore[arg-type]
+        return extras
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [_literal_requirements(element) for element in node.elts
+                if not isinstance(element, ast.JoinedStr)]
     return ast.literal_eval(node)  # raises: not a literal
 
 
@@ -700,10 +703,18 @@ def _test_paths(root: Path, pytest_config: tuple[str, dict[str, Any]]) -> tuple[
     return (".",)
 
 
-def _holds_test_files(folder: Path) -> bool:
-    """Whether pytest's default patterns find a test module under `folder`."""
-    return any(path.name.startswith("test_") or path.name.endswith("_test.py")
-               for path in folder.rglob("*.py"))
+def _holds_test_files(folder: Path, limit: int = 2000) -> bool:
+    """Whether pytest's default patterns find a test module under `folder` (hidden folders,
+    virtualenvs and node_modules skipped; a folder of more than `limit` folders counts as one)."""
+    for count, (_, subfolders, files) in enumerate(os.walk(folder)):
+        if count >= limit:
+            return True
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")
+                         and name != "node_modules" and "venv" not in name]
+        if any(name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
+               for name in files):
+            return True
+    return False
 
 
 def _source_roots(root: Path) -> tuple[str, ...]:

@@ -67,7 +67,9 @@ def packages_for_programs(root: Path, test_paths: Iterable[str]) -> tuple[str, .
 # GitPython refuses to import without git (pylint's primer tests: 4 errors in the image)
 DISTRIBUTION_PROGRAMS = {"gitpython": "git", "python-hglib": "mercurial", "graphviz": "graphviz",
                          "pydot": "graphviz", "pdf2image": "poppler-utils",
-                         "pytesseract": "tesseract-ocr", "python-magic": "libmagic1"}
+                         "pytesseract": "tesseract-ocr",
+                         # its library: libmagic1 on Debian 12, libmagic1t64 on 13; `file` brings either
+                         "python-magic": "file"}
 
 
 def packages_for_distributions(requirements: Iterable[str]) -> tuple[str, ...]:
@@ -75,9 +77,12 @@ def packages_for_distributions(requirements: Iterable[str]) -> tuple[str, ...]:
     found: dict[str, None] = {}
     for text in requirements:
         try:
-            name = canonicalize_name(Requirement(text).name)
+            requirement = Requirement(text)
         except InvalidRequirement:
             continue
+        name = canonicalize_name(requirement.name)
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue  # for another platform or Python (`; sys_platform == "win32"`)
         if name in DISTRIBUTION_PROGRAMS:
             found[DISTRIBUTION_PROGRAMS[name]] = None
     return tuple(found)

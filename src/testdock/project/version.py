@@ -9,6 +9,7 @@ a release (ujson's `test_version`) then pass as on a developer's machine.
 from __future__ import annotations
 
 import email.parser
+import re
 import subprocess
 from pathlib import Path
 
@@ -19,12 +20,15 @@ GIT_TIMEOUT = 5.0
 
 
 def _valid(text: str) -> str | None:
-    text = text.strip().removeprefix("v")
+    """The release a tag names, normalised: `v1.2`, `V1.2`, `release-1.2`, `pkg-v1.2` (as
+    setuptools-scm reads them); None for a tag that names none (`latest`)."""
+    match = re.search(r"(?:^|[-_/])[vV]?(\d[^\s]*)$", text.strip())
+    if match is None:
+        return None
     try:
-        Version(text)
+        return str(Version(match.group(1)))
     except InvalidVersion:
         return None
-    return text
 
 
 def _from_sdist(root: Path) -> str | None:
@@ -39,15 +43,18 @@ def _from_sdist(root: Path) -> str | None:
 
 
 def _from_git(root: Path) -> str | None:
-    """The last release tag reachable from the checkout's commit."""
+    """The newest release tag reachable from the checkout's commit (tags naming no release, such
+    as `latest` or `nightly`, passed over)."""
     if not (root / ".git").exists():
         return None
     try:
-        described = subprocess.run(["git", "-C", str(root), "describe", "--tags", "--abbrev=0"],
-                                   capture_output=True, text=True, timeout=GIT_TIMEOUT, check=False)
+        tags = subprocess.run(["git", "-C", str(root), "tag", "--merged", "HEAD", "--sort=-creatordate"],
+                              capture_output=True, text=True, timeout=GIT_TIMEOUT, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
-    return _valid(described.stdout) if described.returncode == 0 else None
+    if tags.returncode != 0:
+        return None
+    return next((version for tag in tags.stdout.splitlines() if (version := _valid(tag))), None)
 
 
 def scm_version(root: Path) -> str:

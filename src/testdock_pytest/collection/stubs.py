@@ -15,6 +15,7 @@ import importlib.abc
 import importlib.machinery
 import importlib.metadata
 import importlib.util
+import itertools
 import math
 import os
 import pathlib
@@ -752,17 +753,22 @@ def _extension_source_folder(name: str) -> bool:
     spec = importlib.machinery.PathFinder.find_spec(name)
     if spec is None or spec.origin is not None or not spec.submodule_search_locations:
         return False
-    root = pathlib.Path.cwd().resolve()
+    try:
+        root = pathlib.Path.cwd().resolve()
+    except OSError:
+        return False
     for folder in spec.submodule_search_locations:
         location = pathlib.Path(folder).resolve()
         if root not in location.parents:
             return False
-        try:
-            names = [entry.name for entry in location.iterdir()]
-        except OSError:
-            return False
-        if any(name.endswith(".py") for name in names) \
-                or not any(name.endswith(_EXTENSION_SOURCES) for name in names):
+        sources = False
+        # a Python module anywhere below (`mixed/core/__init__.py` beside `mixed/_speed.c`) makes
+        # it a real namespace package
+        for _, _, names in itertools.islice(os.walk(location), 200):
+            if any(name.endswith(".py") for name in names):
+                return False
+            sources = sources or any(name.endswith(_EXTENSION_SOURCES) for name in names)
+        if not sources:
             return False
     return True
 

@@ -207,6 +207,10 @@ class ControllerHooks:
                 remember_killed(history_path(session.config), killed)
 
     @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        orphans.pass_folder(node.config, node)
+
+    @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object | None) -> None:
         """A crashed worker's processes end with it (see orphans)."""
         if error is not None and (left := orphans.end_left_processes(node.config, node)):
