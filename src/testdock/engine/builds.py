@@ -217,7 +217,7 @@ class _Run:
         private = f"{repository(self.prefix, phase)}:testdock-building-{uuid.uuid4().hex[:8]}"
         with self._lock:
             self.private_tags.add(private)
-        args = {"BASE_IMAGE": self.base_image()}
+        args = {"BASE_IMAGE": self.base_image(), "SCM_VERSION": self.project.scm_version}
         dependency = SPECS[phase].depends_on
         if dependency:
             built = self.results.get(dependency)
@@ -300,7 +300,7 @@ class _Run:
     def build_early_stage(self, phase: str, stage: str, waiting_for: str) -> None:
         """Build (into the cache only) the phase's stage that does not need what it waits for,
         so that it runs alongside that build; failures show in the real build."""
-        args = {"BASE_IMAGE": self.base_image()}
+        args = {"BASE_IMAGE": self.base_image(), "SCM_VERSION": self.project.scm_version}
         # BuildKit leaves the stage as an untagged image: labelled and recorded, cleanup finds it
         labels = {LABEL_MANAGED: "true", LABEL_PROJECT: self.prefix, LABEL_PHASE: phase,
                   "io.testdock.stage": stage}
@@ -603,7 +603,7 @@ def _bake(root: Path, project: Project, settings: Settings, options: BuildOption
     argv = [*builder.argv, "--file", str(bake_file), "--progress=plain", "--load",
             *(["--no-cache"] if options.no_cache else []), *(["--pull"] if options.pull else []), *chosen]
     environment = {**os.environ, "TAG": tag, "REGISTRY": registry,
-                   "BASE_IMAGE": base_image(project, settings)}
+                   "BASE_IMAGE": base_image(project, settings), "SCM_VERSION": project.scm_version}
     log = _Log(build_log(root, options.log_path))
     counter = _StepCounter()
     for phase in chosen:

@@ -32,6 +32,7 @@ from testdock.project.inspection import Project
 from testdock.project.modulenames import import_names
 from testdock.project.requirements import names
 from testdock.project.settings import PHASES, Settings
+from testdock.project.version import PLACEHOLDER as SCM_PLACEHOLDER
 from testdock_pytest.contract import LABEL_MANAGED, LABEL_PHASE, LABEL_PROJECT, LABEL_VERSION, RESULTS_DIR_ENV
 from testdock_pytest.sizes import parse_size
 
@@ -95,7 +96,7 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
         "rewrite_paths": _rewrite_paths(project),
         "package_dirs": _package_dirs(project) if re.fullmatch(r"[\w.-]+", project.name) else [],
         "distribution": project.name,
-        "scm_version": project.scm_version,
+        "scm_placeholder": SCM_PLACEHOLDER,
         "stub_modules": ",".join(settings.collection.stub),
         "light_candidates_path": LIGHT_CANDIDATES_PATH,
         # bytecode loads several times faster than source compiles
@@ -249,6 +250,7 @@ def render_files(project: Project, settings: Settings) -> dict[str, str]:
     files[HEALTHCHECK_PATH] = _environment().get_template("healthcheck.py.j2").render()
     files[BAKE_PATH] = _environment().get_template("docker-bake.hcl.j2").render(
         base_image=base_image(project, settings), image_prefix=image_prefix(project, settings),
+        scm_placeholder=SCM_PLACEHOLDER,
         dockerfiles=[(phase, SPECS[phase].dockerfile_path) for phase in PHASES])
     return files
 
