@@ -15,18 +15,9 @@ def test_an_unpacked_sdist_keeps_the_version_it_was_built_with(tmp_path: Path) -
 
 
 def test_a_git_checkout_gets_its_last_release_tag(tmp_path: Path) -> None:
-    def git(*arguments: str) -> None:
-        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t",
-                        *arguments], check=True, capture_output=True)
-
-    git("init", "-q")
-    (tmp_path / "a.py").write_text("")
-    git("add", "a.py")
-    git("commit", "-q", "-m", "first")
-    git("tag", "v2.3.1")
-    (tmp_path / "b.py").write_text("")
-    git("add", "b.py")
-    git("commit", "-q", "-m", "second")
+    _commit(tmp_path, "a.py")
+    _git(tmp_path, "tag", "v2.3.1")
+    _commit(tmp_path, "b.py")
 
     assert scm_version(tmp_path) == "2.3.1"
 
@@ -38,15 +29,22 @@ def test_elsewhere_a_placeholder_that_still_reads_as_a_release(tmp_path: Path) -
 
 
 def test_tags_are_read_as_setuptools_scm_reads_them(tmp_path: Path) -> None:
-    def git(*arguments: str) -> None:
-        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t",
-                        *arguments], check=True, capture_output=True)
-
-    git("init", "-q")
-    (tmp_path / "a.py").write_text("")
-    git("add", "a.py")
-    git("commit", "-q", "-m", "first")
-    git("tag", "release-1.02")
-    git("tag", "latest")  # names no release: passed over
+    _commit(tmp_path, "a.py")
+    _git(tmp_path, "tag", "release-1.02")
+    _git(tmp_path, "tag", "latest")  # names no release: passed over
 
     assert scm_version(tmp_path) == "1.2"
+
+
+def _git(root: Path, *arguments: str) -> None:
+    subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", *arguments],
+                   check=True, capture_output=True)
+
+
+def _commit(root: Path, name: str) -> None:
+    """A commit adding the file `name` (the repository made first where there is none)."""
+    if not (root / ".git").exists():
+        _git(root, "init", "-q")
+    (root / name).write_text("")
+    _git(root, "add", name)
+    _git(root, "commit", "-q", "-m", name)
