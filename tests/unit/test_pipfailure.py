@@ -175,3 +175,27 @@ def test_a_library_pillows_build_could_not_find_is_named() -> None:
         "a build from source failed: it lacked the headers and library of jpeg: name the Debian "
         "package that has them (usually lib<name>-dev: libjpeg-dev, zlib1g-dev...) in "
         "[tool.testdock] build_packages, and the library in system_packages")
+
+
+# uv resolving a project whose requires-python excludes the base image's Python (networkx 3.7)
+UV_PYTHON_EXCLUDED = """\
+#16 1.067 Using Python 3.11.2 environment at: /opt/venv
+#16 1.905 error: No solution found when resolving dependencies
+#16 1.906   cause: Because the current Python version (3.11.2) does not satisfy all of:
+#16 1.906              Python>=3.12,<3.14.1
+#16 1.906              Python>3.14.1
+#16 1.906          and networkx==3.7 depends on one of:
+#16 1.906              Python>=3.12,<3.14.1
+#16 1.907          we can conclude that networkx==3.7 cannot be used.
+"""
+
+
+def test_a_requirement_excluding_the_images_python_is_named_with_the_setting_that_changes_it() -> None:
+    assert feed(UV_PYTHON_EXCLUDED).explanation() == (
+        "networkx does not support the base image's Python 3.11.2: set [tool.testdock] base_image "
+        "to an image with a Python it allows")
+    pip = feed("#9 2.1 ERROR: Package 'networkx' requires a different Python: 3.11.2 not in '>=3.12'")
+    assert pip.explanation() == (
+        "networkx (requires-python >=3.12) does not support the base image's Python 3.11.2: set "
+        "[tool.testdock] base_image to an image with a Python it allows")
+    assert feed(SDIST_FAILURE).python is None

@@ -60,6 +60,11 @@ _PROJECT_BUILD_FAILED = re.compile(r"Failed to build `[\w.-]+ @ file:///(?:tmp/p
 _PROJECT_PROCESSING = ("Processing /tmp/project", "Obtaining file:///app", "Processing /app")
 # the last exception a build backend raised: `flit_core.config.ConfigError: The [tool.flit...`
 _RAISED = re.compile(r"^\s*((?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception)): (.+)$")
+# a requirement that excludes the image's Python: uv's resolver ("Because the current Python
+# version (3.11.2) does not satisfy Python>=3.12 and networkx==3.7 depends on ...") and pip's
+_UV_PYTHON = re.compile(r"the current Python version \(([\d.]+)\) does not satisfy")
+_UV_DEPENDS = re.compile(r"\b([A-Za-z0-9][\w.-]*)==[\w.+!-]+ depends on")
+_PIP_PYTHON = re.compile(r"Package '([\w.-]+)' requires a different Python: ([\d.]+) not in '([^']+)'")
 
 
 class PipWatch:
@@ -76,6 +81,8 @@ class PipWatch:
         self._project_steps: set[str] = set()  # steps that build the project itself (pip)
         self.project_failed = False
         self.raised: str | None = None  # the last exception a build backend raised
+        self.python: str | None = None  # the image's Python, where a requirement excludes it
+        self.python_excluded_by: str | None = None  # the distribution that does
 
     def feed(self, text: str) -> None:
         match = _BUILD_OUTPUT.match(text)
@@ -85,6 +92,7 @@ class PipWatch:
                 if found := pattern.search(body):
                     self.lacking = lacks.format(next((group for group in found.groups() if group), ""))
                     break
+        self._read_python_mismatch(body)
         if raised := _RAISED.match(body):
             self.raised = f"{raised.group(1)}: {raised.group(2).strip()}"
         if _PROJECT_BUILD_FAILED.search(body) or (
@@ -110,8 +118,21 @@ class PipWatch:
         elif body.startswith(_UNNAMED_FAILURES) and step in self._collecting and self.failed is None:
             self.failed = self._collecting[step]
 
+    def _read_python_mismatch(self, body: str) -> None:
+        if found := _PIP_PYTHON.search(body):
+            self.python_excluded_by = f"{found.group(1)} (requires-python {found.group(3)})"
+            self.python = found.group(2)
+        elif found := _UV_PYTHON.search(body):
+            self.python = found.group(1)
+        if self.python and self.python_excluded_by is None and (depends := _UV_DEPENDS.search(body)):
+            self.python_excluded_by = depends.group(1)
+
     def explanation(self) -> str | None:
         """One line naming the requirement pip failed on, and what to do; None if not known."""
+        if self.python is not None:
+            by = self.python_excluded_by or "a requirement"
+            return (f"{by} does not support the base image's Python {self.python}: set "
+                    "[tool.testdock] base_image to an image with a Python it allows")
         pinned = ("; the pin comes from docker/constraints.txt (the project's lock file or -c files): "
                   "a version this index may not have yet; update the lock file, or install from an "
                   "index that has it")
