@@ -77,6 +77,70 @@ def test_uv_lock_pins_registry_packages_locked_at_one_version(tmp_path: Path) ->
     assert lock_pins(tmp_path / "uv.lock", "shop") == ["anyio==4.4.0", "pytest==7.4.4"]
 
 
+FORKED_UV_LOCK = """
+version = 1
+
+[[package]]
+name = "pytest"
+version = "8.4.2"
+source = { registry = "https://pypi.org/simple" }
+resolution-markers = ["python_full_version < '3.10'"]
+
+[[package]]
+name = "pytest"
+version = "9.0.2"
+source = { registry = "https://pypi.org/simple" }
+resolution-markers = ["python_full_version >= '3.12'", "python_full_version == '3.11.*'"]
+
+[[package]]
+name = "numpy"
+version = "2.1.0"
+source = { registry = "https://pypi.org/simple" }
+resolution-markers = ["python_full_version >= '3.10'"]
+
+[[package]]
+name = "numpy"
+version = "1.26.4"
+source = { registry = "https://pypi.org/simple" }
+resolution-markers = ["python_full_version < '3.10' and"]
+"""
+
+
+def test_a_package_the_lock_forks_per_python_is_pinned_under_each_fork_s_markers(tmp_path: Path) -> None:
+    """flask's uv.lock: pytest 8.4.2 below Python 3.10, 9.0.2 from it. Its tests need 9.0.2 (pytest
+    9.1 removed what they import), so the fork is kept, not left free; a fork whose markers do
+    not parse leaves the package free."""
+    from packaging.requirements import Requirement
+
+    (tmp_path / "uv.lock").write_text(FORKED_UV_LOCK)
+    pins = lock_pins(tmp_path / "uv.lock", "flask")
+    assert pins == ["pytest==8.4.2; python_full_version < '3.10'",
+                    "pytest==9.0.2; (python_full_version >= '3.12') or (python_full_version == '3.11.*')"]
+    applying = [pin for pin in pins if Requirement(pin).marker.evaluate(  # type: ignore[union-attr]
+        {"python_full_version": "3.11.2", "python_version": "3.11"})]
+    assert applying == [pins[1]]
+    (tmp_path / "poetry.lock").write_text(
+        '[[package]]\nname = "idna"\nversion = "3.7"\nmarkers = "python_version < \'3.12\'"\n\n'
+        '[[package]]\nname = "idna"\nversion = "3.10"\nmarkers = "python_version >= \'3.12\'"\n')
+    assert lock_pins(tmp_path / "poetry.lock", "app") == [
+        "idna==3.7; python_version < '3.12'", "idna==3.10; python_version >= '3.12'"]
+
+
+def test_the_pytest_a_lock_pins_constrains_the_images_where_their_tools_admit_it(tmp_path: Path) -> None:
+    from testdock.images.tools import pin_within_tools
+
+    assert pin_within_tools("pytest==9.0.2; python_full_version >= '3.10'")
+    assert pin_within_tools("pytest-cov==6.0.0") and pin_within_tools("anyio==4.4.0")
+    assert not pin_within_tools("pytest==7.4.4")  # below the tools' pytest>=8
+    assert not pin_within_tools("pytest-xdist==3.0.2")
+    assert not pin_within_tools("pluggy==1.5.0")  # what the tools depend on stays free
+    assert not pin_within_tools("pytest>=8")  # a range is the tools' to choose within
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "flask"\nversion = "3"\n')
+    (tmp_path / "uv.lock").write_text(FORKED_UV_LOCK)
+    lines = render_files(inspect_project(tmp_path), Settings())["docker/constraints.txt"].splitlines()
+    assert lines[1:] == lock_pins(tmp_path / "uv.lock", "flask")
+
+
 def test_poetry_lock_pins_and_skips_path_sources(tmp_path: Path) -> None:
     (tmp_path / "poetry.lock").write_text(POETRY_LOCK)
     assert lock_pins(tmp_path / "poetry.lock", "shop") == ["idna==3.7"]

@@ -111,3 +111,15 @@ def test_a_plugin_reading_inicfg_under_warnings_as_errors_gets_pytest_9_0(tmp_pa
     relaxed = inspect_project(tmp_path)
     assert relaxed.inicfg_readers == () and pytest_ceiling(relaxed) is None
     assert "pytest>=7" in requirement_set("execution", relaxed, Settings())
+
+
+def test_a_lock_pinning_a_newer_pytest_wins_over_what_the_files_look_like(tmp_path: Path) -> None:
+    """The project tests with the pytest its lock pins: the images stay on it, not below it."""
+    write_tree(tmp_path, {"pyproject.toml": '[project]\nname = "sea"\nversion = "1"\n',
+                          "sea/__init__.py": "", "tests/test_base.py": SEABORN,
+                          "uv.lock": ('version = 1\n\n[[package]]\nname = "pytest"\nversion = "9.0.2"\n'
+                                      'source = { registry = "https://pypi.org/simple" }\n')})
+    assert pytest_ceiling(inspect_project(tmp_path)) is None
+    (tmp_path / "uv.lock").write_text('version = 1\n\n[[package]]\nname = "pytest"\nversion = "8.3.5"\n'
+                                      'source = { registry = "https://pypi.org/simple" }\n')
+    assert pytest_ceiling(inspect_project(tmp_path)) == "9"

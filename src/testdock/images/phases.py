@@ -15,6 +15,7 @@ from testdock.images.tools import (
     LAST_PYTEST_BEFORE,
     STRESS_TOOLS,
     TOOL_DEPENDENCIES,
+    pin_within_tools,
 )
 from testdock.project.inspection import Project
 from testdock.project.requirements import merge, names, unpinned
@@ -166,7 +167,21 @@ def pytest_ceiling(project: Project) -> str | None:
            if names([text]) == {"pytest"}]
     last = LAST_PYTEST_BEFORE[ceiling]
     admitted = all(requirement.specifier.contains(last, prereleases=True) for requirement in own)
-    return ceiling if admitted else None
+    # a lock that pins a newer pytest: the project's tests run with it, whatever its files look like
+    below = SpecifierSet(f"<{ceiling}")
+    newer_locked = any(not below.contains(next(iter(Requirement(pin).specifier)).version)
+                       for pin in project_pins(project)[0]
+                       if not pin.startswith("-c ") and names([pin]) == {"pytest"} and pin_within_tools(pin))
+    return ceiling if admitted and not newer_locked else None
+
+
+def project_pins(project: Project) -> tuple[list[str], str]:
+    """The versions the project pins (lock file or `-c` files) and where they come from."""
+    from testdock.project.inspection import requirement_files
+    from testdock.project.pins import project_constraints
+
+    runtime, test, dev = requirement_files(project.root)
+    return project_constraints(project.root, project.name, [*runtime, *test, *dev])
 
 
 def _tools(tools: tuple[str, ...], project: Project) -> tuple[str, ...]:

@@ -16,21 +16,18 @@ from testdock.images.phases import (
     USER_NAME,
     default_command,
     light_candidates,
+    project_pins,
     requirement_set,
 )
 from testdock.images.pluginwheel import WHEEL_FOLDER, WHEEL_GLOB
 from testdock.images.tools import (
-    BACKEND_TOOLS,
-    COLLECTION_TOOLS,
     EXECUTION_TOOLS,
-    STRESS_TOOLS,
-    TOOL_DEPENDENCIES,
     UV,
+    pin_within_tools,
 )
 from testdock.project.dependencytests import compiles_code, packages_to_keep
 from testdock.project.inspection import Project
 from testdock.project.modulenames import import_names
-from testdock.project.requirements import names
 from testdock.project.settings import PHASES, Settings
 from testdock.project.version import PLACEHOLDER as SCM_PLACEHOLDER
 from testdock_pytest.contract import LABEL_MANAGED, LABEL_PHASE, LABEL_PROJECT, LABEL_VERSION, RESULTS_DIR_ENV
@@ -201,20 +198,10 @@ def _requirements_text(phase: str, project: Project, settings: Settings) -> str:
 CONSTRAINTS_PATH = "docker/constraints.txt"
 
 
-def _pins(project: Project) -> tuple[list[str], str]:
-    """The versions the project pins (lock file or `-c` files) and where they come from."""
-    from testdock.project.inspection import requirement_files
-    from testdock.project.pins import project_constraints
-
-    runtime, test, dev = requirement_files(project.root)
-    return project_constraints(project.root, project.name, [*runtime, *test, *dev])
-
-
 def _constraints_text(pins: list[str], source: str) -> str:
-    tools = names([*COLLECTION_TOOLS, *EXECUTION_TOOLS, *BACKEND_TOOLS, *STRESS_TOOLS, *TOOL_DEPENDENCIES])
-    # the images' own tools stay free, and what they depend on; `-c URL` lines are passed on for
-    # pip to read
-    kept = [pin for pin in pins if pin.startswith("-c ") or not names([pin]) & tools]
+    # the images' tools stay within their own requirements, and what they depend on free; `-c URL`
+    # lines are passed on for pip to read
+    kept = [pin for pin in pins if pin.startswith("-c ") or pin_within_tools(pin)]
     header = (f"# Versions the images install within, from {source} (testdock init rewrites this file)."
               if source else "# The project pins no versions (no lock file, no -c constraints file).")
     return "\n".join([header, *kept]) + "\n"
@@ -231,7 +218,7 @@ def testdock_files() -> list[str]:
 def render_files(project: Project, settings: Settings) -> dict[str, str]:
     """Every generated file, by its path relative to the project root (not yet stamped)."""
     files: dict[str, str] = {}
-    pins, source = _pins(project)
+    pins, source = project_pins(project)
     # a locked package is in the real run even when no dependency names it
     locked = [pin for pin in pins if not pin.startswith("-c ")]
     # packages whose test suites the project's code uses: the images keep them whole

@@ -24,3 +24,29 @@ UV = "uv>=0.9,<1"  # installs the dependencies in the build stages, never in a f
 # every name above, canonical: pytest, pytest-xdist, coverage (through pytest-cov)...
 TOOL_NAMES = frozenset(names([*EXECUTION_TOOLS, *STRESS_TOOLS, *BACKEND_TOOLS, *COLLECTION_TOOLS,
                               "coverage"]))
+
+
+def pin_within_tools(pin: str) -> bool:
+    """Whether a project's pin (`pytest==9.0.2`, with or without markers) may constrain the
+    images: any pin of a name that is not one of their tools; a tool's exact pin where the tools'
+    own requirements of it admit the version (a project tested with pytest 9.0.2 gets it, one
+    pinning pytest 7 gets the tools' pytest). What the tools depend on stays free: a lock's pin of
+    pluggy or coverage fits its own pytest, not necessarily the one installed."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    found = names([pin])
+    if not found & TOOL_NAMES and not found & names(TOOL_DEPENDENCIES):
+        return True
+    if found & names(TOOL_DEPENDENCIES):
+        return False
+    try:
+        requirement = Requirement(pin)
+    except InvalidRequirement:
+        return False
+    specifiers = list(requirement.specifier)
+    if len(specifiers) != 1 or specifiers[0].operator != "==":
+        return False
+    version = specifiers[0].version
+    ours = [Requirement(text) for text in (*EXECUTION_TOOLS, *STRESS_TOOLS, *BACKEND_TOOLS, *COLLECTION_TOOLS)
+            if names([text]) == found]
+    return all(tool.specifier.contains(version, prereleases=True) for tool in ours)

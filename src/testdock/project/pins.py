@@ -34,13 +34,16 @@ def _from_registry(package: dict[str, Any]) -> bool:
 
 
 def lock_pins(path: Path, project_name: str) -> list[str]:
-    """`name==version` for every package of the lock file that comes from an index and is locked
-    at one version only (a lock may fork per platform or Python; those are left free)."""
+    """`name==version` for every package of the lock file that comes from an index. A package
+    locked at several versions (a lock forks per Python or platform: flask's uv.lock has pytest
+    8.4.2 below Python 3.10 and 9.0.2 from it) is pinned at each with the markers it is locked
+    under, where the lock says them for every version; else it is left free."""
     data = read_toml(path)
     packages = data.get("package", [])
     if not isinstance(packages, list):
         raise BadInput(f"{path}: no [[package]] entries; is it a lock file?")
-    versions: dict[str, set[str]] = {}
+    versions: dict[str, dict[str, str | None]] = {}  # name -> version -> its markers
+    free: set[str] = set()
     for package in packages:
         if not isinstance(package, dict):
             continue
@@ -49,11 +52,39 @@ def lock_pins(path: Path, project_name: str) -> list[str]:
             continue
         key = canonicalize_name(name)
         if key == canonicalize_name(project_name) or not _from_registry(package):
-            versions.setdefault(key, set()).add("?")  # not pinnable: stays free
+            free.add(key)  # not pinnable: stays free
             continue
-        versions.setdefault(key, set()).add(version)
-    return [f"{name}=={next(iter(found))}" for name, found in sorted(versions.items())
-            if len(found) == 1 and "?" not in found]
+        versions.setdefault(key, {})[version] = _locked_under(package)
+    pins: list[str] = []
+    for name, found in sorted(versions.items()):
+        if name in free:
+            continue
+        if len(found) == 1:
+            pins.append(f"{name}=={next(iter(found))}")
+        elif all(found.values()):
+            pins += [f"{name}=={version}; {marker}" for version, marker in found.items()]
+    return pins
+
+
+def _locked_under(package: dict[str, Any]) -> str | None:
+    """The environment markers a locked version applies under (uv's `resolution-markers`, poetry's
+    and pdm's `markers`/`marker`), as one PEP 508 marker; None where the lock does not say, or says
+    what does not parse."""
+    from packaging.markers import InvalidMarker, Marker
+
+    markers = package.get("resolution-markers")
+    if isinstance(markers, list) and markers and all(isinstance(item, str) for item in markers):
+        text = " or ".join(f"({item})" for item in markers) if len(markers) > 1 else markers[0]
+    else:
+        text = next((value for key in ("markers", "marker")
+                     if isinstance(value := package.get(key), str) and value.strip()), None)
+    if text is None:
+        return None
+    try:
+        Marker(text)
+    except InvalidMarker:
+        return None
+    return text
 
 
 def _constraint_lines(requirement_files: Iterable[Path]) -> Iterator[tuple[Path, str]]:
