@@ -185,6 +185,10 @@ def init(path: Path, force: bool, show_diff: bool, base_image: str | None, app: 
         readers = ", ".join(project.inicfg_readers)
         click.echo(f"{project.name}'s {readers} read(s) config.inicfg, which pytest 9.1 deprecates, and its "
                    "filterwarnings make that warning an error: the images install pytest 9.0")
+    if project.warnings_fail:
+        click.echo(f"{project.name}'s pytest settings make warnings errors: its tests run with "
+                   "`-W ignore::pytest.PytestDeprecationWarning`, so that a pytest newer than the suite "
+                   "does not fail it for how it uses pytest")
     changed = len(written) + sum(action != "unchanged" for action, _ in placed)
     click.echo(f"{changed} file(s) written." if changed else "Nothing to change.")
 

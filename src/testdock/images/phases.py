@@ -217,7 +217,7 @@ def default_command(phase: str, project: Project, settings: Settings) -> list[st
     configured = getattr(settings.phases, phase).command
     if configured:
         return list(configured)
-    pytest = ["python", "-m", "pytest", "-p", "no:cacheprovider"]
+    pytest = ["python", "-m", "pytest", "-p", "no:cacheprovider", *_newer_pytest_tolerated(project)]
     if phase == "collection":
         # collecting only: no assertion rewriting, which costs more than the imports on big suites,
         # and no coverage (an `addopts = --cov` would measure the imports, then fail to write)
@@ -260,6 +260,20 @@ def default_command(phase: str, project: Project, settings: Settings) -> list[st
     interface = settings.backend.interface if settings.backend.app else project.app.interface
     factory = settings.backend.factory if settings.backend.app else project.app.factory
     return uvicorn_command(project.app.target, interface, settings, factory)
+
+
+# pytest's own deprecations (PytestRemovedIn10Warning...): what a pytest newer than the suite
+# deprecates in how the suite uses pytest
+PYTEST_DEPRECATIONS_IGNORED = "ignore::pytest.PytestDeprecationWarning"
+
+
+def _newer_pytest_tolerated(project: Project) -> list[str]:
+    """Where the project's settings make warnings errors, pytest's own deprecation warnings are
+    not: the images install a pytest that may be newer than the suite, and a deprecation of how
+    the suite uses pytest (scrapy 2.19's session-scoped fixtures defined as methods, which pytest
+    9.2 deprecates) is not a failure of the project's code. A command-line filter takes
+    precedence over the settings' ones."""
+    return ["-W", PYTEST_DEPRECATIONS_IGNORED] if project.warnings_fail else []
 
 
 def uvicorn_command(target: str, interface: str, settings: Settings, factory: bool = False) -> list[str]:

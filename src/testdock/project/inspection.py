@@ -102,6 +102,8 @@ class Project:
     # files reading config.inicfg, which pytest 9.1 deprecates, where its settings make warnings
     # errors
     inicfg_readers: tuple[str, ...] = ()
+    # its pytest settings turn warnings into errors (`filterwarnings = error`)
+    warnings_fail: bool = False
     # package folders of its own tree that its requirements name by path (`./tests/testpkg`)
     local_packages: tuple[str, ...] = ()
     # the Debian packages of well-known programs its tests run (`git init`): the images that run
@@ -881,6 +883,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         marked_fixtures=tuple(marked_fixture_files(root, test_paths)),
         inicfg_readers=tuple(inicfg_files(root, test_paths)
                              if warnings_fail(pytest_options) else ()),
+        warnings_fail=warnings_fail(pytest_options),
         local_packages=local_packages,
         program_packages=tuple(dict.fromkeys([
             *packages_for_programs(root, test_paths),
