@@ -135,3 +135,30 @@ def test_fixtures_and_documented_examples_are_no_false_alarm(tmp_path: Path) -> 
     (tmp_path / "config" / ".netrc").write_text("machine example.org login user password pass\n")
     assert [item.path for item in suspects(tmp_path, fixture_patterns(["tests"]), ["tests"])] == [
         "config/deploy.txt"]
+
+
+def test_init_says_which_files_of_the_tests_it_leaves_out_as_credentials(tmp_path: Path) -> None:
+    """flask's dotenv tests read tests/test_apps/.env: it stays out of the images (a developer's
+    tests/.env may hold real secrets), and init names it with the line that lets it in."""
+    from testdock.images.initialize import InitOptions, plan
+
+    write_tree(tmp_path, {"pyproject.toml": '[project]\nname = "app"\nversion = "1"\n', "app/__init__.py": "",
+                          "tests/test_apps/.env": "FOO=env\n", "tests/test_env.py": "", ".env": "X=1\n",
+                          "tests/certs/server.pem": "fixture\n"})
+    warnings = plan(tmp_path, InitOptions())[2]
+    assert [warning for warning in warnings if "named like credentials" in warning] == [
+        ".dockerignore leaves out tests/test_apps/.env of the tests, named like credentials; if the tests "
+        'read them, list them in [tool.testdock.build] allow_credentials ("tests/test_apps/.env") and '
+        "run init again"]
+    # as told: the file goes into the images and passes the check; the project's own .env does not
+    with (tmp_path / "pyproject.toml").open("a") as handle:
+        handle.write('\n[tool.testdock.build]\nallow_credentials = ["tests/test_apps/.env"]\n')
+    _, planned, warnings = plan(tmp_path, InitOptions())
+    assert not [warning for warning in warnings if "named like credentials" in warning]
+    from testdock.images.initialize import apply
+    from testdock.project.settings import load_settings
+
+    apply(tmp_path, planned)
+    sent = set(Matcher(read_patterns(tmp_path)).walk(tmp_path))
+    assert "tests/test_apps/.env" in sent and ".env" not in sent
+    check_context(tmp_path, load_settings(tmp_path).build.allow_credentials, ["tests"])

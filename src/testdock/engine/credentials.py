@@ -100,6 +100,11 @@ def _by_name(relative: str) -> str | None:
     return f"named like a credential ({_NAMES[index]})"
 
 
+def named_like_credential(relative: str) -> bool:
+    """Whether a path (POSIX, relative to the context) is named like a credential file."""
+    return _by_name(relative) is not None
+
+
 def _by_content(path: Path) -> str | None:
     try:
         if path.stat().st_size > _CONTENT_LIMIT:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
 from testdock import __version__
-from testdock.engine.credentials import IGNORE_LINES, fixture_patterns
+from testdock.engine.credentials import IGNORE_LINES, fixture_patterns, named_like_credential
 from testdock.engine.dockerignore import Matcher
 from testdock.errors import BadInput
 from testdock.images import basepython
@@ -141,15 +142,17 @@ def _pyproject_text(root: Path, project: Project, settings: Settings, options: I
     return tomlkit.dumps(document)
 
 
-def _dockerignore(old: str | None, test_paths: tuple[str, ...] = (),
-                  root: Path | None = None) -> tuple[str, list[str]]:
+def _dockerignore(old: str | None, test_paths: tuple[str, ...] = (), root: Path | None = None,
+                  allowed: tuple[str, ...] = ()) -> tuple[str, list[str]]:
     """testdock's exclusions first, so the user's own lines (re-includes too) win; an allow-list
     file also gets the re-includes the images need, last. Keys and certificates stay out of the
     images, except under the test paths, where they are the tests' fixtures (TLS tests). What the
     project's own lines leave out that the images need (its tests, its pytest and coverage
     settings: a .dockerignore written for another image, pygments's docs) is re-included last
-    too, keys and certificates out again. Returns the text and what was re-included that way."""
-    fixtures = [f"!{pattern}" for pattern in fixture_patterns(test_paths)]
+    too, keys and certificates out again. What `[tool.testdock.build] allow_credentials` lets
+    through on purpose goes in as the fixtures do. Returns the text and what was re-included that
+    way."""
+    fixtures = [f"!{pattern}" for pattern in [*fixture_patterns(test_paths), *allowed]]
     # (the re-includes block repeats the key lines: not the user's own, which the top block skips)
     text = merge_block(remove_block(old or "", name="re-includes"), [*DOCKERIGNORE_LINES, *fixtures],
                        at_top=True)
@@ -179,6 +182,31 @@ def _left_out(text: str, test_paths: tuple[str, ...], root: Path) -> list[str]:
         if any(matcher.matches(candidate) for candidate in [path, *inside]):
             left_out.append(path)
     return left_out
+
+
+def _credentials_left_out_of_tests(text: str, test_paths: tuple[str, ...], root: Path,
+                                   limit: int = 2000) -> list[str]:
+    """Files under the test paths that these lines leave out as credentials (flask's
+    tests/test_apps/.env, which its dotenv tests read): relative paths, sorted; at most `limit`
+    files looked at."""
+    matcher = Matcher([line.strip() for line in text.splitlines()
+                       if line.strip() and not line.lstrip().startswith("#")])
+    found: list[str] = []
+    looked = 0
+    for test_path in test_paths:
+        folder = root / test_path
+        if test_path in (".", "") or not folder.is_dir():
+            continue
+        for current, subfolders, files in os.walk(folder):
+            subfolders[:] = sorted(name for name in subfolders if name not in (".git", "__pycache__"))
+            for name in files:
+                looked += 1
+                relative = (Path(current) / name).relative_to(root).as_posix()
+                if named_like_credential(relative) and matcher.matches(relative):
+                    found.append(relative)
+            if looked >= limit:
+                break
+    return sorted(found)
 
 
 def _flat_setuptools_warning(root: Path, project: Project, data: dict[str, object]) -> str | None:
@@ -230,7 +258,8 @@ def plan(root: Path, options: InitOptions) -> tuple[Project, list[PlannedFile], 
         files.append(_plan_one(relative, old, stamp(body, __version__), owned))
     _check_writable(root, ".dockerignore")
     old_ignore = read_existing(root / ".dockerignore")
-    ignore_text, left_out = _dockerignore(old_ignore, project.test_paths, root)
+    ignore_text, left_out = _dockerignore(old_ignore, project.test_paths, root,
+                                          tuple(settings.build.allow_credentials))
     files.append(_plan_one(".dockerignore", old_ignore, ignore_text, owned=True))
     old_pyproject = read_existing(root / "pyproject.toml")
     new_pyproject = _pyproject_text(root, project, settings, options)
@@ -241,6 +270,12 @@ def plan(root: Path, options: InitOptions) -> tuple[Project, list[PlannedFile], 
     if left_out:
         warnings.append(f".dockerignore: the project's own lines leave out {', '.join(left_out)} (written "
                         "for another image?); the test images need them: re-included at the end of the file")
+    held_back = _credentials_left_out_of_tests(ignore_text, project.test_paths, root)
+    if held_back:
+        listed = ", ".join(held_back[:3]) + (f" and {len(held_back) - 3} more" if len(held_back) > 3 else "")
+        warnings.append(f".dockerignore leaves out {listed} of the tests, named like credentials; if the "
+                        f"tests read them, list them in [tool.testdock.build] allow_credentials "
+                        f"(\"{held_back[0]}\") and run init again")
     python_warning = basepython.describe(project, settings)[1]
     if python_warning:
         warnings.append(python_warning)
