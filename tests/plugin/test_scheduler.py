@@ -1323,3 +1323,29 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+@pytest.mark.parametrize("dist", ["memory", "load"])
+def test_the_kernel_takes_a_worker_or_its_child_before_the_controller(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, dist: str) -> None:
+    """At the memory limit the kernel kills the process it scores highest: the workers and what
+    they start volunteer, the controller keeps the score it was given (xarray's controller was
+    killed at 56% of its first run in 1 GiB, ending it)."""
+    monkeypatch.delenv("TESTDOCK_MEMORY_DIR", raising=False)
+    pytester.makepyfile(test_scores="""
+        import subprocess, sys
+        from pathlib import Path
+
+        def test_worker_and_child():
+            assert Path("/proc/self/oom_score_adj").read_text().strip() == "1000"
+            child = subprocess.run([sys.executable, "-c",
+                                    "print(open('/proc/self/oom_score_adj').read().strip())"],
+                                   capture_output=True, text=True, check=True)
+            assert child.stdout.strip() == "1000"
+    """)
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", dist, "--memory-budget", "1g",
+                                           "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    # where the controller runs the tests itself (serially), its score stays as it was
+    serial = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    serial.assert_outcomes(failed=1)

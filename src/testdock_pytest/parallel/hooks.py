@@ -26,7 +26,7 @@ from testdock_pytest.memory.history import (
 )
 from testdock_pytest.memory.measure import private_and_file_memory, private_memory
 from testdock_pytest.memory.pertest import CRASHES_KEY, history_path
-from testdock_pytest.parallel import orphans
+from testdock_pytest.parallel import oomscore, orphans
 from testdock_pytest.parallel.model import MemoryModel, choose_workers, conservative_default, describe
 from testdock_pytest.parallel.xdist_internals import MEMORY_DIST
 
@@ -238,6 +238,7 @@ class ControllerHooks:
 
 def register_controller_hooks(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
+        oomscore.volunteer()
         orphans.lead_own_group(config)
         return
     if not config.getoption("numprocesses", None):
