@@ -448,3 +448,53 @@ def test_a_removal_that_failed_in_the_background_is_tried_again_and_its_error_to
     fine = _Container(failures=0)
     ContainerRemoval(fine).wait()
     assert fine.calls == 1
+
+
+class _Switch:
+    """A memory source at `before` until switched, then at `after`."""
+
+    name = "switch"
+
+    def __init__(self, before: int, after: int) -> None:
+        self.value, self.after = before, after
+
+    def switch(self) -> None:
+        self.value = self.after
+
+    def read(self) -> Reading | None:
+        return Reading(self.value, 1000 * MiB)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("after", "late_seconds", "drawings"), [
+    (100 * MiB, None, 1),  # the end as sampled when pytest printed its summary: drawn then
+    (900 * MiB, None, 2),  # a higher peak after it: drawn again
+    (100 * MiB, 0.05, 2),  # the run went on long after it (a nested run's summary): drawn again
+])
+def test_the_plot_drawn_at_pytests_summary_stands_unless_more_came_after(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after: int, late_seconds: float | None,
+        drawings: int) -> None:
+    import testdock.monitor.session as session_module
+    from testdock.monitor.plot import PlotRenderer
+
+    renderers: list[object] = []
+
+    class Counted(PlotRenderer):
+        def __init__(self) -> None:
+            super().__init__()
+            renderers.append(self)
+
+    monkeypatch.setattr(session_module, "PlotRenderer", Counted)
+    if late_seconds is not None:
+        monkeypatch.setattr(session_module, "EARLY_DRAWING_SECONDS", late_seconds)
+    source = _Switch(100 * MiB, after)
+    files = MonitoringFiles(tmp_path / "memory.csv", tmp_path / "memory-profile.png", "a run")
+    session = MonitoringSession(source, files, None, 0.02).start()
+    time.sleep(0.2)
+    session.draw_early()
+    source.switch()
+    time.sleep(0.3)
+    assert session.finish() == files.plot and files.plot.read_bytes()[:4] == b"\x89PNG"
+    assert len(renderers) == drawings

@@ -196,16 +196,32 @@ class PlotRenderer:
         idle_priority(self._process.pid)
 
     def render(self, csv_path: Path, path: Path, title: str, timeout: float = 120) -> Path | None:
+        self.request(csv_path, path, title)
+        return self.result(path, timeout)
+
+    def request(self, csv_path: Path, path: Path, title: str) -> None:
+        """Start drawing the CSV as it is now; result() waits for it."""
         import json
+
+        normal_priority(self._process.pid)  # the tests are over: the plot is what the run waits for
+        request = json.dumps({"csv": str(csv_path), "png": str(path), "title": title})
+        assert self._process.stdin is not None
+        try:
+            self._process.stdin.write(request + "\n")
+            self._process.stdin.flush()
+        except (BrokenPipeError, ValueError):  # the child is gone: result() says None
+            pass
+
+    def result(self, path: Path, timeout: float = 120) -> Path | None:
         import subprocess
 
-        request = json.dumps({"csv": str(csv_path), "png": str(path), "title": title})
-        normal_priority(self._process.pid)  # the run is over: the plot is what it waits for now
         try:
-            output, _ = self._process.communicate(request + "\n", timeout=timeout)
+            output, _ = self._process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.communicate()
+            return None
+        except ValueError:  # its input already closed
             return None
         return path if self._process.returncode == 0 and output.strip() == "ok" else None
 

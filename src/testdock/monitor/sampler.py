@@ -154,6 +154,12 @@ class MemorySampler:
             next_time += self.interval
             self._stop.wait(max(0.0, next_time - time.monotonic()))
 
+    def flush(self) -> tuple[int, int, float]:
+        """Write what was sampled so far to the CSV; (samples, peak, seconds) so far."""
+        with self._lock:
+            self._handle.flush()
+            return self.stats.samples, self.stats.peak, self.stats.duration
+
     def stop(self) -> MemoryStats:
         self._stop.set()
         if self._thread.is_alive():

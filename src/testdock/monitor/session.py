@@ -14,6 +14,10 @@ from testdock.monitor.sampler import MemorySampler, MemoryStats
 from testdock.monitor.sources import MemorySource
 from testdock.monitor.tests_running import ProgressFollower
 
+# how long a run may go on after the plot was drawn early for that drawing to stand (the
+# container's exit and removal take a fraction of it)
+EARLY_DRAWING_SECONDS = 3.0
+
 
 @dataclass(frozen=True)
 class MonitoringFiles:
@@ -41,6 +45,8 @@ class MonitoringSession:
         self._sampler: MemorySampler | None = None
         self._metrics: RunMetrics | None = None
         self._renderer: PlotRenderer | None = None
+        # the peak and the duration of the samples an early drawing was asked of
+        self._drawn: tuple[int, float] | None = None
 
     def start(self) -> MonitoringSession:
         self._renderer = PlotRenderer()
@@ -59,6 +65,18 @@ class MonitoringSession:
         self._sampler = MemorySampler(self.source, self.files.csv, self.follower, self.interval,
                                       update).start()
         return self
+
+    def draw_early(self) -> None:
+        """Start drawing the plot of the samples so far, where the run's end is near (pytest has
+        printed its summary): the drawing overlaps the container's exit and removal instead of
+        following them. finish() draws again if a higher peak comes after, or the run goes on for
+        more than EARLY_DRAWING_SECONDS (a summary line that was not the end: a nested run's)."""
+        if self._renderer is None or self._sampler is None or self._drawn is not None:
+            return
+        samples, peak, seconds = self._sampler.flush()
+        if samples:
+            self._renderer.request(self.files.csv, self.files.plot, self.files.title)
+            self._drawn = (peak, seconds)
 
     def stop(self) -> MemoryStats:
         """Stop sampling (idempotent); the figures so far."""
@@ -85,12 +103,24 @@ class MonitoringSession:
         self._metrics = None
         renderer, self._renderer = self._renderer, None
         if renderer is not None:
-            try:
-                if stats.samples:
-                    self.plot = renderer.render(self.files.csv, self.files.plot, self.files.title)
-            finally:
-                renderer.close()
+            self.plot = self._draw(renderer, stats)
         return self.plot
+
+    def _draw(self, renderer: PlotRenderer, stats: MemoryStats) -> Path | None:
+        try:
+            if self._drawn is not None:
+                plot = renderer.result(self.files.plot)
+                peak, seconds = self._drawn
+                late = stats.duration - seconds > EARLY_DRAWING_SECONDS
+                if plot is not None and stats.peak <= peak and not late:
+                    return plot
+                renderer.close()  # the peak, or more of the run, came after the early drawing
+                renderer = PlotRenderer()
+            elif not stats.samples:
+                return None
+            return renderer.render(self.files.csv, self.files.plot, self.files.title)
+        finally:
+            renderer.close()
 
     def __enter__(self) -> MonitoringSession:
         return self.start()

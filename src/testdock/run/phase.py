@@ -5,6 +5,7 @@ kill explained, and no container left behind whatever happens."""
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -265,6 +266,8 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
             result.refused_writes = result.refused_writes or any(
                 marker in carried + text for marker in REFUSED_WRITE_MARKERS)
             scanner.feed(text)
+            if monitoring is not None and PYTEST_SUMMARY.search(text):
+                monitoring.draw_early()
             carried = text[-100:]
         status = container.wait()
         container.reload()
@@ -360,6 +363,10 @@ def _start(client: docker.DockerClient, image_name: str, command: list[str] | No
 
 
 READ_ONLY_ERROR = "[Errno 30] Read-only file system"
+# pytest's last line ("===== 3 failed, 120 passed in 4.21s =====", "no tests ran in 0.01s", with
+# `-q` without the rules): the tests are over, what follows is the container's exit
+PYTEST_SUMMARY = re.compile(r"^=* ?(?:no tests ran|\d+ [a-z]+(?:, \d+ [a-z]+)*) in [\d.]+s"
+                            r"(?: \([\d:]+\))? ?=*\s*$", re.MULTILINE)
 # how a refused write shows in the output: Python's error, and SQLite's for a database file
 REFUSED_WRITE_MARKERS = ("Read-only file system", "unable to open database file",
                          "unable to open database:", "attempt to write a readonly database")
