@@ -479,12 +479,12 @@ def test_the_plot_drawn_at_pytests_summary_stands_unless_more_came_after(
     import testdock.monitor.session as session_module
     from testdock.monitor.plot import PlotRenderer
 
-    renderers: list[object] = []
+    requests: list[Path] = []
 
     class Counted(PlotRenderer):
-        def __init__(self) -> None:
-            super().__init__()
-            renderers.append(self)
+        def request(self, csv_path: Path, path: Path, title: str) -> None:
+            requests.append(csv_path)
+            super().request(csv_path, path, title)
 
     monkeypatch.setattr(session_module, "PlotRenderer", Counted)
     if late_seconds is not None:
@@ -497,4 +497,4 @@ def test_the_plot_drawn_at_pytests_summary_stands_unless_more_came_after(
     source.switch()
     time.sleep(0.3)
     assert session.finish() == files.plot and files.plot.read_bytes()[:4] == b"\x89PNG"
-    assert len(renderers) == drawings
+    assert len(requests) == drawings

@@ -3,6 +3,7 @@ storage and processes below it where the source read them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -213,22 +214,25 @@ class PlotRenderer:
             pass
 
     def result(self, path: Path, timeout: float = 120) -> Path | None:
-        import subprocess
+        """The drawing asked for last: its path, None if it failed or took longer than `timeout`
+        (the process is then ended). The process stays for another request."""
+        import select
 
-        try:
-            output, _ = self._process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.communicate()
+        stdout = self._process.stdout
+        assert stdout is not None
+        if self._process.poll() is not None or not select.select([stdout], [], [], timeout)[0]:
+            self.close()
             return None
-        except ValueError:  # its input already closed
-            return None
-        return path if self._process.returncode == 0 and output.strip() == "ok" else None
+        return path if stdout.readline().strip() == "ok" else None
 
     def close(self) -> None:
         if self._process.poll() is None:
             self._process.kill()
-            self._process.wait()
+        self._process.wait()
+        for stream in (self._process.stdin, self._process.stdout, self._process.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
 
 
 def _serve() -> int:
@@ -247,15 +251,14 @@ def _serve() -> int:
     axes.set_title("warm-up")
     figure.savefig(io.BytesIO(), format="png")
     pyplot.close(figure)
-    line = sys.stdin.readline()
-    if not line.strip():
-        return 0
-    request = json.loads(line)
-    csv_path = Path(request["csv"])
-    if not csv_path.is_file():
-        return 1
-    drawn = plot_memory(stats_from_csv(csv_path), Path(request["png"]), request["title"])
-    print("ok" if drawn else "empty", flush=True)
+    for line in sys.stdin:  # a request a line, until the run closes the pipe
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        csv_path = Path(request["csv"])
+        drawn = csv_path.is_file() and plot_memory(stats_from_csv(csv_path), Path(request["png"]),
+                                                   request["title"])
+        print("ok" if drawn else "empty", flush=True)
     return 0
 
 

@@ -114,8 +114,8 @@ class MonitoringSession:
                 late = stats.duration - seconds > EARLY_DRAWING_SECONDS
                 if plot is not None and stats.peak <= peak and not late:
                     return plot
-                renderer.close()  # the peak, or more of the run, came after the early drawing
-                renderer = PlotRenderer()
+                # the peak, or more of the run, came after the early drawing: drawn again, by the
+                # same process where it is still there
             elif not stats.samples:
                 return None
             return renderer.render(self.files.csv, self.files.plot, self.files.title)
