@@ -593,6 +593,23 @@ def test_what_a_serial_run_costs_around_its_tests_counts_against_it() -> None:
     assert choose_workers(model(0.0073), 2)[0] == 2
 
 
+def test_a_workers_collection_is_not_counted_against_it_before_a_serial_run_measured_its_own() -> None:
+    """python-dateutil: 3 s of tests; its workers took 1.75 s each to start, 1 s of it collecting
+    the suite, which a run in one process pays as well. Weighed against the whole start, its
+    second run went serial (9.1 s against 8.8 s with workers)."""
+    def model(collection: float | None, serial_cost: float | None = None) -> MemoryModel:
+        expected = {f"t{i // 100}.py::test_{i}": (0, 3.0 / 1500) for i in range(1500)}
+        return MemoryModel(4096 * MiB, 0.0, 60 * MiB, expected, 64 * MiB, worker_start=1.75,
+                           worker_collection=collection, dispatch_cost=0.0001, dispatch_samples=1,
+                           serial_cost=serial_cost)
+    assert choose_workers(model(None), 2)[0] == 0  # 1.4 s saved against a 1.75 s start
+    count, reason = choose_workers(model(1.0), 2)  # against 0.75 s beyond the collection
+    assert count == 2, reason
+    # once a serial run measured what it pays around its tests (its collection included), the
+    # whole start is weighed against that
+    assert choose_workers(model(1.0, serial_cost=0.0), 2)[0] == 0
+
+
 def test_a_long_suite_goes_serial_only_once_several_runs_with_workers_said_so() -> None:
     """DRF: its one run with workers shared the machine with image builds, measured handing out
     at 70 ms a test, and every later run was serial: 116 s where two workers save up to 55 s."""
@@ -836,6 +853,10 @@ def test_auto_workers_follow_the_budget_and_never_exceed_the_cpus(pytester: pyte
     assert f"created: {cpus}/{cpus} worker" in large.stdout.str()
     history = json.loads((pytester.path / ".testdock" / "memory-history.json").read_text())
     assert len(history["worker_start"]) == cpus and all(0 < start < 60 for start in history["worker_start"])
+    # of which their collection of the suite, which a serial run pays too
+    assert len(history["worker_collection"]) == cpus
+    assert all(0 < seconds < start for seconds, start in zip(history["worker_collection"],
+                                                             history["worker_start"], strict=True))
     # and what each held then (pytest, its plugins, the collection: tens of MiB)
     assert len(history["worker_memory"]) == cpus
     assert all(10 * MiB < rss < 500 * MiB for rss in history["worker_memory"])

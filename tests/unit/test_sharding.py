@@ -145,9 +145,11 @@ def test_merged_history_keeps_each_tests_latest_entry() -> None:
 
 def test_merged_history_keeps_every_shards_worker_figures() -> None:
     shard0 = {"version": 1, "run": 4, "tests": {}, "worker_start": [1.5], "worker_memory": [300]}
-    shard1 = {"version": 1, "run": 4, "tests": {}, "worker_memory": [310, 320], "dispatch_cost": [0.002]}
+    shard1 = {"version": 1, "run": 4, "tests": {}, "worker_memory": [310, 320], "dispatch_cost": [0.002],
+              "worker_collection": [0.8]}
     merged = merge_histories([shard0, shard1])
     assert merged["worker_start"] == [1.5] and merged["worker_memory"] == [300, 310, 320]
+    assert merged["worker_collection"] == [0.8]
     assert merged["dispatch_cost"] == [0.002]
     assert "worker_start" not in merge_histories([shard1])
 

@@ -71,13 +71,16 @@ class RecordWriter:
             self._pending.clear()
         self._flushed = time.monotonic()
 
-    def write_startup(self, seconds: float, rss: int) -> None:
+    def write_startup(self, seconds: float, rss: int, collection: float | None = None) -> None:
         """How long this worker took from its start to the end of its collection (interpreter,
-        imports, collection), and the memory it holds then of its own (its libraries' pages,
-        shared with other workers, apart): what starting another one costs."""
+        imports, collection) and, of that, its collection; the memory it holds then of its own
+        (its libraries' pages, shared with other workers, apart): what starting another one costs."""
         self.flush()
-        os.write(self._fd, (json.dumps({"worker": self.path.stem.split("-")[0],
-                                        "startup": round(seconds, 3), "rss": rss}) + "\n").encode())
+        line: dict[str, Any] = {"worker": self.path.stem.split("-")[0], "startup": round(seconds, 3),
+                                "rss": rss}
+        if collection is not None:
+            line["collection"] = round(collection, 3)
+        os.write(self._fd, (json.dumps(line) + "\n").encode())
 
     def write_overhead(self, measuring: float, collecting: float, collections: int) -> None:
         """What measuring cost this process: seconds in testdock's own per-test code, and
@@ -102,6 +105,7 @@ class Overhead:
     worker_starts: float = 0.0  # seconds the xdist workers took to their first test, summed
     workers: int = 0
     worker_memory: list[int] = field(default_factory=list)  # each worker's own memory at its first test
+    worker_collections: list[float] = field(default_factory=list)  # each worker's collection, seconds
 
     def add(self, data: dict[str, Any]) -> None:
         self.measuring += float(data.get("measuring", 0))
@@ -124,6 +128,8 @@ def read_records(folder: Path) -> tuple[list[TestMemory], dict[str, float], Over
                     startups[str(data["worker"])] = float(data["startup"])
                     if "rss" in data:
                         overhead.worker_memory.append(int(data["rss"]))
+                    if "collection" in data:
+                        overhead.worker_collections.append(float(data["collection"]))
                 elif "overhead" in data:
                     overhead.add(data["overhead"])
             except (ValueError, TypeError, KeyError):
@@ -221,18 +227,23 @@ def load_history(path: Path) -> dict[str, Any]:
 def update_history(path: Path, records: list[TestMemory], keep: int,
                    startups: dict[str, float] | None = None,
                    worker_memory: list[int] | None = None,
-                   dispatch: float | None = None, serial: float | None = None) -> dict[str, Any]:
-    """Add this run's records (the last `keep` runs per test), its workers' start-up times and
-    memory, and what a test cost beyond its own time, distributed to workers (see dispatch_cost)
-    or in one process (`serial`); forget long-unseen tests."""
+                   dispatch: float | None = None, serial: float | None = None,
+                   worker_collections: list[float] | None = None) -> dict[str, Any]:
+    """Add this run's records (the last `keep` runs per test), its workers' start-up times (and
+    their collections') and memory, and what a test cost beyond its own time, distributed to
+    workers (see dispatch_cost) or in one process (`serial`); forget long-unseen tests."""
     with _no_garbage_collection():
-        return _updated_history(path, records, keep, startups, worker_memory, dispatch, serial)
+        return _updated_history(path, records, keep, startups, worker_memory, dispatch, serial,
+                                worker_collections)
 
 
 def _updated_history(path: Path, records: list[TestMemory], keep: int, startups: dict[str, float] | None,
                      worker_memory: list[int] | None, dispatch: float | None,
-                     serial: float | None) -> dict[str, Any]:
+                     serial: float | None, worker_collections: list[float] | None) -> dict[str, Any]:
     history = load_history(path)
+    if worker_collections:
+        history["worker_collection"] = [*history.get("worker_collection", []),
+                                        *(round(value, 3) for value in worker_collections)][-keep:]
     if dispatch is not None:
         history["dispatch_cost"] = [*history.get("dispatch_cost", []), round(dispatch, 6)][-keep:]
     if serial is not None:
@@ -320,6 +331,13 @@ def worker_start(history: dict[str, Any]) -> float | None:
     return starts[len(starts) // 2] if starts else None
 
 
+def worker_collection(history: dict[str, Any]) -> float | None:
+    """Of a worker's start, what its collection of the suite took in recent runs (the median):
+    what a run in one process pays too. None before a run recorded it."""
+    seconds = sorted(float(value) for value in history.get("worker_collection", []))
+    return seconds[len(seconds) // 2] if seconds else None
+
+
 def run_dispatch_cost(wall: float, workers: int, records: list[TestMemory], worker_starts: float) -> float:
     """Seconds a test cost a run with workers beyond its own time: the workers' time (wall x
     workers) less the tests' own and the workers' starts, per test. What xdist's distribution
@@ -367,7 +385,8 @@ def merge_histories(histories: list[dict[str, Any]]) -> dict[str, Any]:
                 tests[nodeid] = entry
     run = max((int(history.get("run", 0)) for history in histories), default=0)
     merged: dict[str, Any] = {"version": HISTORY_VERSION, "run": run, "tests": tests}
-    for key in ("worker_start", "worker_memory", "dispatch_cost", "serial_cost", ALONE_KEY, KILLED_KEY):
+    for key in ("worker_start", "worker_collection", "worker_memory", "dispatch_cost", "serial_cost",
+                ALONE_KEY, KILLED_KEY):
         values = [value for history in histories for value in history.get(key, [])]
         if values:
             merged[key] = values

@@ -169,6 +169,7 @@ class MemoryPlugin:
         # heap right after the suite's imports takes 10-30 ms, more than a short run's share
         self._collection_cost = FIRST_COLLECTION_GUESS
         self._began = time.perf_counter()
+        self._collection_started: float | None = None
         self._failed: set[str] = set()
         budget_option = config.getoption("memory_budget") or config.getini("memory_budget") or None
         self.budget, self.budget_source = budgets.find_budget(budget_option)
@@ -184,11 +185,16 @@ class MemoryPlugin:
         self._full_collections = FullCollectionClock()  # last: nothing above may fail after it
 
     # -- measuring, in every process ----------------------------------------------------------
+    def pytest_collection(self, session: pytest.Session) -> None:
+        self._collection_started = time.perf_counter()
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """A worker is ready: what it took to get here is what starting another one costs."""
         age = process_age() if self.is_worker else None
         if age is not None:
-            self.writer.write_startup(age, private_memory())
+            started = self._collection_started
+            self.writer.write_startup(age, private_memory(),
+                                      None if started is None else time.perf_counter() - started)
 
     # new-style wrappers (wrapper=True): pluggy calls them at a fraction of the old style's cost,
     # paid four times a test; and few Python calls a test (see measure.Probe)
@@ -317,7 +323,7 @@ class MemoryPlugin:
             # the same measure for a run in one process: what its tests cost beyond their own time
             serial = None if workers else run_dispatch_cost(elapsed, 1, self.records, 0.0)
             update_history(history_path, self.records, keep, self.startups, self.overhead.worker_memory,
-                           dispatch, serial)
+                           dispatch, serial, self.overhead.worker_collections)
         except OSError as error:
             self.config.issue_config_time_warning(
                 pytest.PytestWarning(f"testdock: cannot write the memory report: {error}"), stacklevel=2)

@@ -21,6 +21,7 @@ from testdock_pytest.memory.history import (
     load_history,
     remember_killed,
     serial_cost,
+    worker_collection,
     worker_memory,
     worker_start,
 )
@@ -45,7 +46,8 @@ def build_model(config: pytest.Config) -> MemoryModel:
     private, files = private_and_file_memory()
     return MemoryModel(budget or 4 * 2**30, margin, private, expected,
                        conservative_default(expected), retained=retained, max_worker_rss=max_rss,
-                       worker_start=worker_start(history), started=worker_memory(history),
+                       worker_start=worker_start(history), worker_collection=worker_collection(history),
+                       started=worker_memory(history),
                        dispatch_cost=dispatch_cost(history), dispatch_samples=dispatch_samples(history),
                        serial_cost=serial_cost(history), shared_files=files, alone=alone_tests(history),
                        killed=killed_tests(history))

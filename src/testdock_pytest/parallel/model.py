@@ -29,6 +29,7 @@ class MemoryModel:
     # parametrizations, its class, its module; what one member showed informs the others
     families: dict[str, list[int]] = field(default_factory=dict)
     worker_start: float | None = None  # seconds a worker took to its first test, in recent runs
+    worker_collection: float | None = None  # ... of which its collection of the suite
     dispatch_cost: float | None = None  # seconds a test cost runs with workers beyond its own
     dispatch_samples: int = 0  # of how many recent runs with workers
     serial_cost: float | None = None  # seconds a test cost serial runs beyond its own
@@ -205,6 +206,10 @@ def choose_workers(model: MemoryModel, cpus: int) -> tuple[int, str]:
     in_one_process = model.fresh_baseline + int(growths[-1] * 1.1)
     fits = not model.killed and in_one_process <= model.usable + model.controller_rss
     start = model.worker_start if model.worker_start is not None else WORKER_START_SECONDS
+    if model.serial_cost is None and model.worker_collection is not None:
+        # a run in one process collects the suite too: until one has measured what it pays beyond
+        # its tests (collection included), the workers' collection is not theirs alone
+        start = max(0.0, start - model.worker_collection)
     dispatch = model.dispatch_cost if model.dispatch_cost is not None else DISPATCH_SECONDS
     distributing = len(growths) * dispatch
     # a serial run pays pytest's own work around each test too (its reports, JUnit, the
