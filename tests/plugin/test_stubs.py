@@ -608,3 +608,33 @@ def test_an_extension_modules_source_folder_is_not_taken_for_the_module(
     result = pytester.runpytest_subprocess("--testdock-stubs")
     result.assert_outcomes(passed=1)
     assert "stubbed 1 module(s) that are not installed: fastjson" in result.stdout.str()
+
+
+def test_a_plugin_importing_a_declared_dependency_gets_it_a_probing_one_does_not(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """scrapy: pytest-twisted (installed for real: a pytest plugin) imports Twisted, which it does
+    not declare and the collection image does not install; pytest stopped while loading it (exit
+    3, no test collected). The project declares Twisted: the real run has it."""
+    _collection_image_environment(pytester, monkeypatch)
+    site = pytester.mkdir("site")
+    (site / "fakeplugin.py").write_text(
+        "from nosuch_declared.internet import defer\n"
+        "try:\n    import nosuch_declared_too\nexcept ImportError:\n    PROBED = None\n"
+        "else:\n    PROBED = True\n")
+    monkeypatch.setenv("TESTDOCK_STUB_DEPENDENCIES", "nosuch_declared,nosuch_declared_too")
+    pytester.makeconftest(f"""
+        import sys
+        from testdock_pytest.collection import stubs
+        stubs._INSTALLED_CODE = ({str(site)!r},)  # fakeplugin stands for an installed plugin
+        sys.path.insert(0, {str(site)!r})
+        pytest_plugins = ["fakeplugin"]
+    """)
+    pytester.makepyfile(test_plugin="""
+        import fakeplugin
+
+        def test_loaded():
+            assert fakeplugin.defer is not None
+            assert fakeplugin.PROBED is None  # its guarded import still finds the module missing
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

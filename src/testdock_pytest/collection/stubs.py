@@ -481,6 +481,13 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             if _resolving_a_warning_filter():
                 return True
             if fullname == top and self._declared(top):
+                # a pytest plugin importing what the real run has, unguarded (pytest-twisted's
+                # `from twisted.internet import defer`: it does not declare Twisted, the project
+                # does): missing, pytest would stop before collecting anything
+                if _loading_a_plugin():
+                    where = _importing_line()
+                    if where is None or not _guarded_against_absence(*where):
+                        return True
                 self.declared_missing.add(top)
             return False
         filename, line, probing = importer
@@ -646,6 +653,18 @@ def _resolving_a_warning_filter() -> bool:
     frame: types.FrameType | None = sys._getframe(2)
     while frame is not None:
         if frame.f_code.co_name == "_resolve_warning_category" and "_pytest" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _loading_a_plugin() -> bool:
+    """Whether pytest is importing a plugin (an entry point's, `-p NAME`'s, `pytest_plugins`')."""
+    frame: types.FrameType | None = sys._getframe(2)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name in ("load_setuptools_entrypoints", "import_plugin") and (
+                "pluggy" in code.co_filename or "_pytest" in code.co_filename):
             return True
         frame = frame.f_back
     return False
