@@ -349,3 +349,34 @@ def test_cpu_storage_and_processes_are_sampled_beside_memory(built: Path) -> Non
     assert metrics["testdock_cpu_seconds"] >= 1.5
     assert metrics["testdock_storage_written_bytes"] >= 24 * 2**20
     assert (built / "monitoring" / "memory-profile.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_container_removed_while_it_runs_is_one_clear_error_and_keeps_the_finished_tests(
+        built: Path, docker_client: docker.DockerClient) -> None:
+    """A cleanup job or a `docker rm -f` mid-run: testdock said "internal error ... 404 Not Found"."""
+    (built / "tests" / "test_zz_slow.py").write_text(
+        "import time\n\ndef test_fast():\n    pass\n\ndef test_slow():\n    time.sleep(120)\n")
+    progress = built / "test-results" / "testdock-progress.jsonl"
+
+    def remove_when_slow_starts() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if progress.is_file() and "test_slow" in progress.read_text():
+                for container in _our_containers(docker_client, built):
+                    container.remove(force=True)  # type: ignore[attr-defined]
+                return
+            time.sleep(0.1)
+
+    remover = threading.Thread(target=remove_when_slow_starts)
+    remover.start()
+    result = run_cli("run", "execution", str(built), "--mount-source", "--", "-q", "-n", "0",
+                     "tests/test_zz_slow.py")
+    remover.join()
+    # removed before testdock waited for its end: said so; between its end and its removal: the
+    # run's end as the container's exit code tells it (137, killed)
+    assert result.returncode != 0 and "internal error" not in result.stderr, result.stderr[-2000:]
+    assert ("the execution container was removed while it ran" in result.stderr
+            or result.returncode == 137), result.stderr[-2000:]
+    junit = ElementTree.parse(built / "test-results" / "junit.xml").getroot()
+    names = {case.get("name") for case in junit.iter("testcase")}
+    assert "test_fast" in names

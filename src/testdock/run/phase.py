@@ -4,6 +4,7 @@ kill explained, and no container left behind whatever happens."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from testdock import engine
 from testdock.engine import platforms
-from testdock.errors import BadInput
+from testdock.errors import BadInput, TestdockError
 from testdock.images.phases import USER_ID, memory_limit
 from testdock.images.render import app_pythonpath
 from testdock.monitor.junit import junit_from_progress
@@ -247,8 +248,11 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
     monitoring: MonitoringSession | None = None
     follower = ProgressFollower(progress_path)
     interrupted = False
+    gone = False  # removed by someone else while it ran
     removal: ContainerRemoval | None = None
     scanner = missingmodules.OutputScanner()
+    from docker.errors import NotFound
+
     try:
         if options.monitor:
             monitoring = MonitoringSession(
@@ -269,8 +273,13 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
             if monitoring is not None and PYTEST_SUMMARY.search(text):
                 monitoring.draw_early()
             carried = text[-100:]
-        status = container.wait()
-        container.reload()
+        try:
+            status = container.wait()
+            container.reload()
+        except NotFound:
+            gone = True
+            raise TestdockError(f"the {phase} container was removed while it ran (by `docker rm`, a "
+                                "cleanup job, another tool?); the tests that finished are kept") from None
         result.exit_code = int(status["StatusCode"])
         result.oom_killed = bool(container.attrs["State"].get("OOMKilled"))
         # the container has exited: nothing in it writes any more, so its removal (a tenth of a
@@ -280,8 +289,8 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
         interrupted = True
         raise
     finally:
-        if removal is None:
-            container.remove(force=True)
+        if removal is None and not gone:
+            _remove_container(container)
         untrusted_links_dropped(root)
         if monitoring is not None:
             result.stats = monitoring.stop()
@@ -296,10 +305,11 @@ def run_phase(target: Path | Workspace, phase: str, options: RunOptions = RunOpt
             result.plot_seconds = time.monotonic() - drawing
         if removal is not None:
             removal.wait()
-        if interrupted and not (root / RESULTS_DIR / JUNIT_FILE).exists():
+        if (interrupted or gone) and not (root / RESULTS_DIR / JUNIT_FILE).exists():
             # the tests that finished are kept, as after an OOM kill; the running ones were stopped
+            why = "interrupted (Ctrl-C)" if interrupted else "its container removed"
             junit_from_progress(progress_path, root / RESULTS_DIR / JUNIT_FILE, result.killed_tests,
-                                "interrupted (Ctrl-C) before it finished")
+                                f"{why} before it finished")
     if result.oom_killed and result.oom_kills is not None:
         result.oom_kills = max(result.oom_kills, 1)  # the last kill can come after the last sample
     near_limit = result.stats is not None and result.stats.peak >= 0.95 * limit
@@ -335,14 +345,22 @@ class ContainerRemoval:
 
     def _remove(self) -> None:
         try:
-            self.container.remove(force=True)
+            _remove_container(self.container)
         except Exception:  # told in wait(), where the caller can hear it
             self.failed = True
 
     def wait(self) -> None:
         self._thread.join()
         if self.failed:
-            self.container.remove(force=True)
+            _remove_container(self.container)
+
+
+def _remove_container(container: Any) -> None:
+    """Remove it; one removed already (by `docker rm`, a cleanup job) is as good."""
+    from docker.errors import NotFound
+
+    with contextlib.suppress(NotFound):
+        container.remove(force=True)
 
 
 def _start(client: docker.DockerClient, image_name: str, command: list[str] | None, limit: int, phase: str,
