@@ -621,6 +621,24 @@ def test_noxfiles_test_sessions_name_the_tests_dependencies_read_not_run(tmp_pat
     assert "noxfile.py test sessions" in project.sources
 
 
+def test_the_extras_a_justfile_or_makefile_runs_pytest_with_are_the_tests(tmp_path: Path) -> None:
+    """cattrs: `uv run --all-extras --group test pytest`; its tests of orjson and cbor2 failed
+    where the extras were guessed from the tests' own imports."""
+    pyproject = ('[project]\nname = "demo"\nversion = "1"\n[project.optional-dependencies]\n'
+                 'fast = ["orjson"]\ncbor = ["cbor2"]\ndocs = ["sphinx-design"]\n')
+    write(tmp_path, {"pyproject.toml": pyproject, "tests/test_a.py": "",
+                     "Justfile": ("lint:\n    uv run --all-extras ruff check\n"
+                                  "test *args:\n    uv run --all-extras --group test pytest {{args}}\n")})
+    project = inspect_project(tmp_path)
+    assert names_of(project) >= {"orjson", "cbor2", "sphinx-design"}
+    assert "the test recipes of its Justfile or Makefile" in project.sources
+    (tmp_path / "Justfile").unlink()
+    write(tmp_path, {"Makefile": ("docs:\n\tuv run --extra docs sphinx-build\n"
+                                  "test:\n\tuv run --extra fast --extra=nosuch python -m pytest\n")})
+    project = inspect_project(tmp_path)
+    assert "orjson" in names_of(project) and not names_of(project) & {"cbor2", "sphinx-design"}
+
+
 def test_setup_py_with_syntax_error_is_skipped(tmp_path: Path) -> None:
     write(tmp_path, {"setup.py": "setup(install_requires=['attrs'\n", "requirements.txt": "six\n"})
 

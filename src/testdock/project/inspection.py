@@ -37,7 +37,13 @@ from testdock.project.requirements import (
     unpinned,
 )
 from testdock.project.testimports import imported_by_tests, imported_through_project
-from testdock.project.toolgroups import hatch_groups, nox_requirements, pdm_groups, tox_requirements
+from testdock.project.toolgroups import (
+    hatch_groups,
+    nox_requirements,
+    pdm_groups,
+    task_runner_extras,
+    tox_requirements,
+)
 from testdock.project.version import PLACEHOLDER as PLACEHOLDER_VERSION
 from testdock.project.version import scm_version
 from testdock_pytest.collection.importnames import declared_module_names, module_names
@@ -826,6 +832,8 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
     _tool_groups(data, collected)
     _test_runner(tox_requirements(root, SELF_REFERENCE), "tox.ini [testenv]", collected)
     _test_runner(nox_requirements(root, SELF_REFERENCE), "noxfile.py test sessions", collected)
+    _test_runner(task_runner_extras(root, SELF_REFERENCE, list(collected.extras)),
+                 "the test recipes of its Justfile or Makefile", collected)
     _poetry(data, collected)
     _setup_cfg(root, collected)
     _setup_py(root, collected)

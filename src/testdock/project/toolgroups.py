@@ -184,3 +184,27 @@ def _nox_install_arguments(arguments: list[ast.expr], constants: dict[str, ast.e
             found.append(value)
         option = ""
     return found
+
+
+# the task runners' files whose recipes say how the project runs its tests
+_TASK_FILES = ("Justfile", "justfile", ".justfile", "Makefile", "makefile", "GNUmakefile")
+_EXTRA_OPTION = re.compile(r"--extra[= ]+([A-Za-z0-9][\w.-]*)")
+
+
+def task_runner_extras(root: Path, project: str, extras: list[str]) -> list[str]:
+    """The project's extras that the test recipes of its Justfile or Makefile run pytest with
+    (cattrs: `uv run --all-extras --group test pytest`), as `project[extra,...]`: every extra for
+    `--all-extras`, the named ones for `--extra NAME`. Only lines that run pytest count."""
+    wanted: list[str] = []
+    for name in _TASK_FILES:
+        path = root / name
+        if not path.is_file():
+            continue
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if "pytest" not in line or line.lstrip().startswith("#"):
+                continue
+            if "--all-extras" in line:
+                wanted += extras
+            wanted += [extra for extra in _EXTRA_OPTION.findall(line) if extra in extras]
+    chosen = list(dict.fromkeys(wanted))
+    return [f"{project}[{','.join(chosen)}]"] if project and chosen else []
