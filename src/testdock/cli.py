@@ -350,7 +350,7 @@ def collect(path: Path, compare: bool, tag: str) -> None:
     library. Exits 1 when they differ or either collection fails.
     """
     from testdock.run.collect import collect as run_collect
-    from testdock.run.collect import differences, unstable_tests
+    from testdock.run.collect import differences, stopped_before_collecting, unstable_tests
     from testdock.run.installhint import install_hint
     from testdock_pytest.sizes import format_size
 
@@ -364,6 +364,8 @@ def collect(path: Path, compare: bool, tag: str) -> None:
             click.echo(f"            left missing (optional): {', '.join(result.left_missing)}")
         for error in dict.fromkeys(result.errors):  # once each, however often pytest named it
             click.echo(f"            collection error: {error}")
+        if stopped := stopped_before_collecting(result):
+            click.echo(f"            pytest stopped before collecting: {stopped}")
         for prediction in result.predicted:
             click.echo(f"            predicted difference: {prediction}")
         if result.from_real_run:

@@ -498,3 +498,24 @@ def test_the_plot_drawn_at_pytests_summary_stands_unless_more_came_after(
     time.sleep(0.3)
     assert session.finish() == files.plot and files.plot.read_bytes()[:4] == b"\x89PNG"
     assert len(requests) == drawings
+
+
+def test_a_collection_that_stopped_before_collecting_says_why() -> None:
+    """scrapy's collection image: pytest-twisted failed to load (exit 3, no id, no error listed),
+    and `collect --compare` printed nothing more than the exit code."""
+    from testdock.run.collect import parse_output, stopped_before_collecting
+
+    output = ('Error while loading plugin "pytest11".\n'
+              "/opt/venv/lib/python3.11/site-packages/pytest_twisted/__init__.py:13: in <module>\n"
+              "    from twisted.internet import defer, error\n"
+              "E   ModuleNotFoundError: No module named 'twisted'\n"
+              'TESTDOCK-COLLECT {"code": 3, "seconds": 0.2, "rss": 1}\n')
+    stopped = parse_output("collection", "img", output)
+    assert stopped.exit_code == 3
+    assert stopped_before_collecting(stopped) == "ModuleNotFoundError: No module named 'twisted'"
+    usage = parse_output("collection", "img", 'ERROR: usage: pytest\nTESTDOCK-COLLECT {"code": 4, '
+                                              '"seconds": 0.1, "rss": 1}\n')
+    assert stopped_before_collecting(usage) == "ERROR: usage: pytest"
+    collected = parse_output("collection", "img", 't.py::test_a\nTESTDOCK-COLLECT {"code": 0, '
+                                                  '"seconds": 0.1, "rss": 1}\n')
+    assert stopped_before_collecting(collected) is None

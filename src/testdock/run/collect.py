@@ -100,6 +100,17 @@ def parse_output(phase: str, image: str, output: str) -> Collection:
     return result
 
 
+def stopped_before_collecting(collection: Collection) -> str | None:
+    """Why pytest stopped before it collected anything (a plugin that fails to load, a usage
+    error: exit 3 or 4 with no id and no error listed): its last error line; None otherwise."""
+    if collection.exit_code not in (3, 4) or collection.nodeids or collection.errors:
+        return None
+    lines = [line.strip() for line in collection.output.splitlines()
+             if line.strip() and not line.startswith(("TESTDOCK-", "WARNING: IPv4"))]
+    raised = [line.removeprefix("E").strip() for line in lines if line.startswith("E ")]
+    return (raised or lines or ["no output"])[-1]
+
+
 def _read_pytest_output(result: Collection, output: str) -> None:
     """Node ids and errors from pytest's own `--collect-only -q` output: for an image without
     testdock's plugin, and for a conftest that stops pytest before it collects (exit 4)."""
