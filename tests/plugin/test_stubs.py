@@ -618,9 +618,12 @@ def test_a_plugin_importing_a_declared_dependency_gets_it_a_probing_one_does_not
     _collection_image_environment(pytester, monkeypatch)
     site = pytester.mkdir("site")
     (site / "fakeplugin.py").write_text(
+        "import importlib.util\n"
         "from nosuch_declared.internet import defer\n"
         "try:\n    import nosuch_declared_too\nexcept ImportError:\n    PROBED = None\n"
-        "else:\n    PROBED = True\n")
+        "else:\n    PROBED = True\n"
+        # testdock's own plugin asks so whether xdist is there
+        "FOUND = importlib.util.find_spec('nosuch_declared_too')\n")
     monkeypatch.setenv("TESTDOCK_STUB_DEPENDENCIES", "nosuch_declared,nosuch_declared_too")
     pytester.makeconftest(f"""
         import sys
@@ -635,6 +638,7 @@ def test_a_plugin_importing_a_declared_dependency_gets_it_a_probing_one_does_not
         def test_loaded():
             assert fakeplugin.defer is not None
             assert fakeplugin.PROBED is None  # its guarded import still finds the module missing
+            assert fakeplugin.FOUND is None  # and so does its probe
     """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)

@@ -484,7 +484,7 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                 # a pytest plugin importing what the real run has, unguarded (pytest-twisted's
                 # `from twisted.internet import defer`: it does not declare Twisted, the project
                 # does): missing, pytest would stop before collecting anything
-                if _loading_a_plugin():
+                if _loading_a_plugin() and not _asked_by_find_spec():
                     where = _importing_line()
                     if where is None or not _guarded_against_absence(*where):
                         return True
@@ -665,6 +665,19 @@ def _loading_a_plugin() -> bool:
         code = frame.f_code
         if code.co_name in ("load_setuptools_entrypoints", "import_plugin") and (
                 "pluggy" in code.co_filename or "_pytest" in code.co_filename):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _asked_by_find_spec() -> bool:
+    """Whether the lookup is `importlib.util.find_spec`'s, a probe (testdock's own plugin asks
+    whether xdist is there), not an import."""
+    frame: types.FrameType | None = sys._getframe(2)
+    while frame is not None:
+        # (frozen since Python 3.11)
+        if frame.f_code.co_name == "find_spec" and frame.f_code.co_filename in (
+                "<frozen importlib.util>", _IMPORTLIB + "util.py"):
             return True
         frame = frame.f_back
     return False
