@@ -222,15 +222,12 @@ def test_uv_installs_by_default_and_pip_on_request(tmp_path: Path, base_image: s
         results.mkdir()
         code, logs = _run(docker_client, image, _results_folder(results))
         assert code == 0 and "29 passed" in logs.splitlines()[-1], logs[-3000:]
-    # the same distributions at the same versions; but for a release newer than uv's cached index
-    # (it answers from its cache for minutes, in the build's cache mount), which pip, asking
-    # afresh, sees: the resolutions are a minute apart against a moving index
-    from packaging.version import Version
-
+    # the same distributions at the same versions; but for one release that one installer's cached
+    # index (each keeps one in the build's cache mount) has not seen yet: opentelemetry-api 1.45.3
+    # against 1.45.2, one way in one CI run and the other way in the next
     uv, pip = (dict(ast.literal_eval(found[name].strip())) for name in ("uv", "pip"))
     assert set(uv) == set(pip)
     differing = {name: (uv[name], pip[name]) for name in uv if uv[name] != pip[name]}
-    assert all(Version(older) < Version(newer) for older, newer in differing.values()), differing
     assert len(differing) <= 1, differing
 
 
