@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -42,6 +43,15 @@ def _engine_environment() -> dict[str, str]:
 
 # the machine's set-up, made by scripts (engine.sh, service-images.sh), not by a test: kept
 INFRASTRUCTURE = "testdock-local/"
+# A run killed before its cleanup (a CI job's timeout) leaves its images behind; names of this
+# session's own never meet them
+SESSION_TOKEN = os.environ.get("PYTEST_XDIST_TESTRUNUID", uuid.uuid4().hex)[:6]
+
+
+def unique_name(stem: str, tmp_path: Path, width: int = 10) -> str:
+    """A project name for a test's images: the test's own (its temporary folder) and this session's."""
+    test = tmp_path.name[-width:].lower().replace("_", "-").strip("-")
+    return f"{stem}-{test}-{SESSION_TOKEN}"
 
 
 def _tagged(client: docker.DockerClient) -> dict[str, str]:

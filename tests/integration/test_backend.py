@@ -12,7 +12,7 @@ import docker
 import pytest
 import tomlkit
 
-from tests.integration.conftest import run_cli
+from tests.integration.conftest import run_cli, unique_name
 from tests.integration.test_build import _prefix, project  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.integration
@@ -99,7 +99,7 @@ def test_an_app_factory_with_no_health_route_is_served_with_zero_settings_and_by
     (root / "src" / "tinyapi" / "app.py").write_text(FACTORY_APP)
     (root / "tests" / "integration").mkdir(parents=True)
     (root / "tests" / "integration" / "test_api.py").write_text(FACTORY_TESTS)
-    name = f"tinyapi-{tmp_path.name[-10:].lower().replace('_', '-').strip('-')}"
+    name = unique_name("tinyapi", tmp_path)
     (root / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
         '[project]\nname = "tinyapi"\nversion = "1.0"\ndependencies = ["fastapi", "uvicorn"]\n'

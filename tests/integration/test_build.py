@@ -19,7 +19,7 @@ import docker.errors
 import pytest
 
 from tests.conftest import EXAMPLE
-from tests.integration.conftest import free_port, interrupt_when, run_cli
+from tests.integration.conftest import free_port, interrupt_when, run_cli, unique_name
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ def project(tmp_path: Path, base_image: str) -> Path:
     """A fresh, initialised copy of the example, named uniquely so tests never share images."""
     copy = tmp_path / "shop"
     shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    name = f"shop-{tmp_path.name[-12:].lower().replace('_', '-').strip('-')}"
+    name = unique_name("shop", tmp_path, 12)
     pyproject = copy / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + f'\n[tool.testdock]\nproject = "{name}"\n')
     result = run_cli("init", str(copy), "--base-image", base_image)

@@ -19,7 +19,7 @@ import docker
 import pytest
 
 from tests.conftest import EXAMPLE
-from tests.integration.conftest import _download_sdist, _initialised, run_cli
+from tests.integration.conftest import _download_sdist, _initialised, run_cli, unique_name
 
 pytestmark = pytest.mark.integration
 
@@ -211,7 +211,7 @@ def test_an_error_only_the_stand_ins_cause_does_not_fail_the_collection_a_syntax
         "import os\n\nimport pytest\n\n\n"
         "@pytest.mark.parametrize('region', os.environ['REGIONS'].split(','))\n"
         "def test_region(region):\n    assert region\n")
-    name = f"samplepkg-{tmp_path.name[-10:].lower().replace('_', '-').strip('-')}"
+    name = unique_name("samplepkg", tmp_path)
     (root / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
         '[project]\nname = "samplepkg"\nversion = "1.0"\ndependencies = ["tomli-w"]\n'

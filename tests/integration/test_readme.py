@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLE
-from tests.integration.conftest import run_cli
+from tests.integration.conftest import run_cli, unique_name
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ def test_the_readmes_quickstart_works_as_written_on_the_example(
     project = tmp_path / "your-project"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(
         "__pycache__", "*.egg-info", "test-results", "monitoring", ".testdock"))
-    name = f"readme-{tmp_path.name[-10:].lower().replace('_', '-').strip('-')}"
+    name = unique_name("readme", tmp_path)
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + f'\n[tool.testdock]\nproject = "{name}"\n')
     monkeypatch.setenv("TESTDOCK_BASE_IMAGE", base_image)  # `init` reads it: no registry here
