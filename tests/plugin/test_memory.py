@@ -4,6 +4,7 @@ history, the memory_limit marker and the terminal summary."""
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -298,3 +299,37 @@ def test_caf\u00e9():
     assert set(_report(isolated)) == expected and len(expected) == 5
     history = json.loads((isolated.path / ".testdock" / "memory-history.json").read_text())
     assert set(history["tests"]) == expected
+
+
+def test_a_run_killed_before_its_end_leaves_its_measurements_to_the_next(isolated: pytest.Pytester) -> None:
+    """The controller killed (the OOM killer, a CI job's time-out) before it wrote the history:
+    the next run adds what the dead one measured before it plans, and removes its records."""
+    isolated.makepyfile(test_dies="""
+        import os, signal, time
+
+        def test_allocates():
+            block = bytearray(24 * 1024 * 1024)
+            block[::4096] = b"x" * len(block[::4096])
+            time.sleep(0.3)  # past the records' flush interval: this test's record is written
+
+        def test_checks():
+            time.sleep(0.3)
+
+        def test_kills_the_run():
+            if not os.path.exists("second"):
+                os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    history_file = isolated.path / ".testdock" / "memory-history.json"
+    killed = isolated.runpytest_subprocess()
+    assert killed.ret == -signal.SIGKILL
+    assert not history_file.exists()
+    assert len(list((isolated.path / ".testdock" / "runs").iterdir())) == 1
+    (isolated.path / "second").touch()
+    result = isolated.runpytest_subprocess()
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["testdock: the history has 2 more test measurement(s), recovered from*"])
+    tests = json.loads(history_file.read_text())["tests"]
+    assert len(tests["test_dies.py::test_allocates"]["runs"]) == 2  # the dead run's and this one's
+    assert tests["test_dies.py::test_allocates"]["runs"][0][0] >= 20 * MiB
+    assert len(tests["test_dies.py::test_kills_the_run"]["runs"]) == 1
+    assert list((isolated.path / ".testdock" / "runs").iterdir()) == []

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import tempfile
 import time
 from collections.abc import Generator
 from pathlib import Path
@@ -24,7 +23,7 @@ from testdock_pytest.contract import (
     leak_confirmed,
 )
 from testdock_pytest.memory import budget as budgets
-from testdock_pytest.memory import leaks
+from testdock_pytest.memory import leaks, unfinished
 from testdock_pytest.memory.history import (
     Overhead,
     RecordWriter,
@@ -42,6 +41,7 @@ from testdock_pytest.memory.measure import (
     process_age,
     release_memory,
 )
+from testdock_pytest.memory.unfinished import RunFolder
 
 MEMORY_DIR_ENV = "TESTDOCK_MEMORY_DIR"
 RESULTS_ENV = RESULTS_DIR_ENV
@@ -142,22 +142,31 @@ def _worker(config: pytest.Config) -> str:
     return str(workerinput["workerid"]) if workerinput else "main"
 
 
+def _kept_runs(config: pytest.Config) -> int:
+    return int(config.getini("testdock_history_runs") or 10)
+
+
 class MemoryPlugin:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.is_worker = hasattr(config, "workerinput")
         self.probe = Probe()
         self.worker = _worker(config)
-        self._owned_folder: tempfile.TemporaryDirectory[str] | None = None
+        self._owned_folder: RunFolder | None = None
         self._previous_folder = os.environ.get(MEMORY_DIR_ENV)
+        self.recovered = 0
         if self.is_worker and self._previous_folder:
-            folder = self._previous_folder
+            self.folder = Path(self._previous_folder)
         else:
             # the controller (or a plain run) makes the shared folder; xdist workers inherit it
-            self._owned_folder = tempfile.TemporaryDirectory(prefix="testdock-memory-")
-            folder = self._owned_folder.name
-            os.environ[MEMORY_DIR_ENV] = folder
-        self.folder = Path(folder)
+            history = history_path(config)
+            if os.environ.get(leaks.NESTED_ENV) or config.option.collectonly:
+                self._owned_folder = RunFolder.open_temporary()
+            else:
+                self.recovered = unfinished.recover(history, _kept_runs(config))
+                self._owned_folder = RunFolder.open(history)
+            self.folder = self._owned_folder.path
+            os.environ[MEMORY_DIR_ENV] = str(self.folder)
         self.writer = RecordWriter(self.folder, self.worker)
         self._baseline = self._read = self._written = self._waited = 0
         self._started = self._cpu = self._ended = self._cpu_used = 0.0
@@ -312,7 +321,7 @@ class MemoryPlugin:
         try:
             write_report(report_path, self.records, self.budget, self.budget_source, self.probe.method,
                          self.leak_checks, self.overhead)
-            keep = int(self.config.getini("testdock_history_runs") or 10)
+            keep = _kept_runs(self.config)
             workers = len(self.config.getoption("tx", None) or []) if self.overhead.workers else 0
             elapsed = time.perf_counter() - self._began
             # a run whose workers died spent its time recovering (their tests lost, their
@@ -327,6 +336,12 @@ class MemoryPlugin:
         except OSError as error:
             self.config.issue_config_time_warning(
                 pytest.PytestWarning(f"testdock: cannot write the memory report: {error}"), stacklevel=2)
+
+    def pytest_report_header(self) -> list[str]:
+        if not self.recovered:
+            return []
+        return [f"testdock: the history has {self.recovered} more test measurement(s), recovered from "
+                "a run that ended before it could write them"]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or not self.records:
@@ -360,7 +375,7 @@ class MemoryPlugin:
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self._full_collections.stop()
         if self._owned_folder is not None:
-            self._owned_folder.cleanup()
+            self._owned_folder.close()
             if self._previous_folder is None:
                 os.environ.pop(MEMORY_DIR_ENV, None)
             else:

@@ -27,7 +27,7 @@ from testdock_pytest.memory.history import (
 )
 from testdock_pytest.memory.measure import private_and_file_memory, private_memory
 from testdock_pytest.memory.pertest import CRASHES_KEY, history_path
-from testdock_pytest.parallel import oomscore, orphans
+from testdock_pytest.parallel import oomscore, orphans, sharedreports
 from testdock_pytest.parallel.model import MemoryModel, choose_workers, conservative_default, describe
 from testdock_pytest.parallel.xdist_internals import MEMORY_DIST
 
@@ -248,3 +248,4 @@ def register_controller_hooks(config: pytest.Config) -> None:
     if uses_memory_dist(config):
         orphans.make_folder(config)
     config.pluginmanager.register(ControllerHooks(), "testdock-controller")
+    sharedreports.register(config)
