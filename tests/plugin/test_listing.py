@@ -259,3 +259,34 @@ def test_a_file_the_stand_ins_find_no_test_in_is_listed_with_the_real_ids(
     only_plain = _record(pytester.runpytest_subprocess("--collect-only", "-q", "--testdock-stubs",
                                                        "test_plain.py").outlines)
     assert only_plain.nodeids == ["test_plain.py::test_plain"]
+
+
+def test_the_real_ids_of_an_unchanged_file_leave_out_what_the_projects_m_deselects(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiohttp's addopts `-m "not dev_mode and not autobahn and not internal"`: the real run
+    records every id of a file (a run with `-k` must not shorten it) and which its -m deselected;
+    a stubbed collection with the same -m lists the file's real ids less those."""
+    pytester.makeini('[pytest]\naddopts = -m "not internal"\nmarkers =\n    internal: benchmarks\n')
+    pytester.makepyfile(
+        fakedep="KINDS = ['a', 'b', 'c']\n",
+        test_kinds="import fakedep\nimport pytest\n\n\n@pytest.mark.parametrize('kind', fakedep.KINDS)\n"
+                   "def test_kind(kind):\n    pass\n\n\n"
+                   "@pytest.mark.internal\ndef test_benchmark():\n    pass\n")
+    monkeypatch.setenv("TESTDOCK_LIST_COLLECTED", "1")
+    monkeypatch.delenv("TESTDOCK_HISTORY", raising=False)
+    real = _record(pytester.runpytest_subprocess("--collect-only", "-q").outlines)
+    kinds = [f"test_kinds.py::test_kind[{k}]" for k in "abc"]
+    assert real.nodeids == kinds
+    (pytester.path / "fakedep.py").unlink()
+    stubbed = _record(pytester.runpytest_subprocess("--collect-only", "-q", "--testdock-stubs").outlines)
+    assert stubbed.nodeids == kinds and stubbed.from_real_run == ["test_kinds.py"]
+    # another selection than the real run's: what this collection deselected goes (here, by -k)
+    (pytester.path / "test_kinds.py").write_text((pytester.path / "test_kinds.py").read_text()
+                                                 .replace("@pytest.mark.internal\n", ""))
+    (pytester.path / "fakedep.py").write_text("KINDS = ['a', 'b', 'c']\n")
+    assert _record(pytester.runpytest_subprocess("--collect-only", "-q", "-k", "test_")
+                   .outlines).nodeids == [*kinds, "test_kinds.py::test_benchmark"]
+    (pytester.path / "fakedep.py").unlink()
+    other = _record(pytester.runpytest_subprocess("--collect-only", "-q", "--testdock-stubs",
+                                                  "-k", "not benchmark").outlines)
+    assert other.nodeids == kinds and other.from_real_run == ["test_kinds.py"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Sequence
 
 import pytest
 
@@ -27,6 +28,7 @@ class CollectedListing:
     def __init__(self) -> None:
         self.record = CollectionRecord()
         self.files: list[str] = []  # the test modules this collection went through, in order
+        self.deselected: set[str] = set()  # by the run's -m or -k
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.nodeid.endswith(".py") and "::" not in report.nodeid:
@@ -35,6 +37,9 @@ class CollectedListing:
             nodeid = report.nodeid or "."
             self.record.errors.append(nodeid)
             self.record.error_frames[nodeid] = project_frames(report.longrepr)
+
+    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        self.deselected.update(item.nodeid for item in items)
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -45,7 +50,8 @@ class CollectedListing:
         if stubs.installed() is not None:
             self.record.nodeids, self.record.from_real_run = realids.with_real_ids(
                 session.config.rootpath, realids.ids_path(session.config), self.record.nodeids,
-                set(self.record.errors), set(self.record.unverifiable), self.files)
+                set(self.record.errors), set(self.record.unverifiable), self.files,
+                realids.selection(session.config), frozenset(self.deselected))
         finder = stubs.installed()
         if finder is not None:
             self.record.stubbed = sorted(finder.stubbed)

@@ -54,24 +54,43 @@ def by_file(nodeids: list[str]) -> dict[str, list[str]]:
     return files
 
 
+def selection(config: pytest.Config) -> str:
+    """The run's mark and keyword expressions (its `-m` and `-k`, from the command line or the
+    project's addopts): a file's recorded deselection holds for a collection with the same."""
+    return json.dumps([config.getoption("markexpr", "") or "", config.getoption("keyword", "") or ""])
+
+
 class RealIdsRecorder:
-    """In a real run: every collected file's ids (before -k or -m deselect any) and hash."""
+    """In a real run: every collected file's ids (before -k or -m deselect any), those the run's
+    -m and -k deselected, and the file's hash."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.nodeids: list[str] | None = None
+        self.deselected: set[str] = set()
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
-                                      items: list[pytest.Item]) -> None:
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         if any("::" in str(argument) for argument in config.args):
             return  # a part of a file: its entry would be short
+        self.nodeids = [item.nodeid for item in items]
+
+    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        self.deselected.update(item.nodeid for item in items)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.nodeids is None:
+            return
+        config = self.config
         root = config.rootpath
         path = ids_path(config)
         files = load(path)
-        for name, nodeids in by_file([item.nodeid for item in items]).items():
+        chosen = selection(config)
+        for name, nodeids in by_file(self.nodeids).items():
             digest = file_hash(root / name)
             if digest is not None:
-                files[name] = {"sha256": digest, "ids": nodeids}
+                files[name] = {"sha256": digest, "ids": nodeids, "selection": chosen,
+                               "deselected": [nodeid for nodeid in nodeids if nodeid in self.deselected]}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             temporary = path.with_suffix(f".{os.getpid()}.tmp")
@@ -83,12 +102,15 @@ class RealIdsRecorder:
 
 
 def with_real_ids(root: Path, path: Path, nodeids: list[str], failed: set[str],
-                  skipped: set[str], visited: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+                  skipped: set[str], visited: Sequence[str] = (), chosen: str = "",
+                  deselected_here: frozenset[str] = frozenset()) -> tuple[list[str], list[str]]:
     """The collection's ids, each unchanged file's taken from the last real collection instead,
     for the files collected here, those skipped as not verifiable with stand-ins, and those it
     went through and found no test in (classes whose bases are stand-ins: `pandas.tests`'
     extension-array suites) (a file that failed with a real error keeps failing: no ids for it);
-    and the files whose ids changed."""
+    and the files whose ids changed. A file's real ids are those its real collection kept where
+    that ran with this one's -m and -k (`chosen`: the project's addopts `-m "not slow"`), else
+    those this collection did not deselect."""
     known = load(path)
     collected = by_file(nodeids)
     # in the order this collection went through the files
@@ -100,7 +122,9 @@ def with_real_ids(root: Path, path: Path, nodeids: list[str], failed: set[str],
     for name in names:
         entry = known.get(name)
         if entry is not None and name not in failed and file_hash(root / name) == entry.get("sha256"):
-            ids = [str(nodeid) for nodeid in entry["ids"]]
+            dropped = (set(map(str, entry.get("deselected", []))) if entry.get("selection") == chosen
+                       else deselected_here)
+            ids = [str(nodeid) for nodeid in entry["ids"] if str(nodeid) not in dropped]
             if ids != collected.get(name, []):
                 replaced.append(name)
             result += ids
