@@ -1303,6 +1303,28 @@ deps = ruff
     assert "tox.ini [testenv]" in project.sources
 
 
+@pytest.mark.parametrize("files", [
+    {"pyproject.toml": '[project]\nname = "bars"\n\n[tool.tox]\nlegacy_tox_ini = """\n'
+                       '[core]\ndeps =\n    pytest-asyncio\n    git+https://github.com/someone/nbval\n'
+                       '[testenv]\ndeps =\n    {[core]deps}\n    numpy\n    tf: tensorflow\n"""\n'},
+    {"pyproject.toml": '[project]\nname = "bars"\n', "setup.cfg": "[tox:tox]\nenvlist = py3\n\n"
+     "[testenv]\ndeps =\n    pytest-asyncio\n    numpy\n"},
+    {"pyproject.toml": '[project]\nname = "bars"\n\n[tool.tox.env_run_base]\n'
+                       'deps = ["pytest-asyncio", "numpy", {replace = "ref", of = ["x"]}]\n'},
+    {"pyproject.toml": '[project]\nname = "bars"\n',
+     "tox.toml": '[env_run_base]\ndeps = ["pytest-asyncio", "numpy"]\n'},
+], ids=["legacy_tox_ini", "setup.cfg", "native toml", "tox.toml"])
+def test_tox_configurations_outside_tox_ini_are_read(tmp_path: Path, files: dict[str, str]) -> None:
+    """tqdm keeps its tox configuration in pyproject.toml's `legacy_tox_ini`; its addopts ask for
+    `--asyncio-mode=strict`, and pytest stopped at once without pytest-asyncio."""
+    write(tmp_path, {**files, "tests/test_a.py": ""})
+
+    project = inspect_project(tmp_path)
+
+    assert reqs(project.test_dependencies) == reqs(["pytest-asyncio", "numpy"])
+    assert any("tox" in source or "setup.cfg" in source for source in project.sources)
+
+
 def test_setup_py_requirements_read_from_a_file_beside_literal_ones_still_are(tmp_path: Path) -> None:
     write(tmp_path, {"setup.py": (
         "from setuptools import setup\n"

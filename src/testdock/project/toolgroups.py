@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from testdock.errors import BadInput
-from testdock.project.pyproject import ini_lines, read_ini, table
+from testdock.project.pyproject import ini_lines, read_ini, read_toml, table
 from testdock.project.requirements import read_requirements_file
 
 # a tox line that applies to some environments only (`py38: mock`, `tests,mypy: pytest`)
@@ -81,18 +81,72 @@ def _tox_lines(parser: configparser.ConfigParser, section: str, key: str, depth:
     return lines
 
 
-def tox_requirements(root: Path, project: str) -> list[str]:
-    """What tox's `[testenv]` installs in every environment: its `deps` (requirements files named
-    with `-r` included, where they exist) and `extras` (the project's, as `project[extra]`); the
-    lines of some environments only, and tox's substitutions, are left out."""
+def _tox_ini(root: Path) -> tuple[configparser.ConfigParser, str] | None:
+    """tox's INI configuration and where it is, found as tox looks for it: tox.ini, setup.cfg
+    with a `[tox:tox]` section, pyproject.toml's `[tool.tox] legacy_tox_ini` string (tqdm)."""
     path = root / "tox.ini"
-    if not path.is_file():
-        return []
-    parser = read_ini(path)
-    if not parser.has_section("testenv"):
-        return []
+    if path.is_file():
+        return read_ini(path), "tox.ini"
+    setup_cfg = root / "setup.cfg"
+    if setup_cfg.is_file():
+        parser = read_ini(setup_cfg)
+        if parser.has_section("tox:tox"):
+            return parser, "setup.cfg"
+    pyproject = root / "pyproject.toml"
+    legacy = table(read_toml(pyproject), "tool", "tox").get("legacy_tox_ini") if pyproject.is_file() else None
+    if isinstance(legacy, str):
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        try:
+            parser.read_string(legacy, source=f"{pyproject} legacy_tox_ini")
+        except configparser.Error:
+            return None
+        return parser, "pyproject.toml [tool.tox] legacy_tox_ini"
+    return None
+
+
+def _tox_toml(root: Path) -> tuple[dict[str, Any], str] | None:
+    """tox's TOML configuration of every environment (tox 4.21's native format): pyproject.toml's
+    `[tool.tox.env_run_base]`, or tox.toml's `[env_run_base]`."""
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        base = table(read_toml(pyproject), "tool", "tox", "env_run_base")
+        if base:
+            return base, "pyproject.toml [tool.tox.env_run_base]"
+    path = root / "tox.toml"
+    if path.is_file():
+        base = table(read_toml(path), "env_run_base")
+        if base:
+            return base, "tox.toml [env_run_base]"
+    return None
+
+
+def tox_requirements(root: Path, project: str) -> tuple[list[str], str]:
+    """What tox's `[testenv]` installs in every environment, and where tox's configuration is:
+    its `deps` (requirements files named with `-r` included, where they exist) and `extras` (the
+    project's, as `project[extra]`); the lines of some environments only, and tox's
+    substitutions, are left out."""
+    found_ini = _tox_ini(root)
+    if found_ini is not None:
+        parser, where = found_ini
+        if not parser.has_section("testenv"):
+            return [], where
+        deps = _tox_lines(parser, "testenv", "deps")
+        extras = [line for line in ini_lines(parser.get("testenv", "extras", fallback=""))
+                  if not _TOX_FACTORS.match(line) and "{" not in line]
+        return _tox_deps(root, deps) + ([f"{project}[{','.join(extras)}]"] if project and extras else []), \
+            f"{where} [testenv]"
+    found_toml = _tox_toml(root)
+    if found_toml is None:
+        return [], ""
+    base, where = found_toml
+    extras = _strings(base.get("extras"))
+    return _tox_deps(root, _strings(base.get("deps"))) + (
+        [f"{project}[{','.join(extras)}]"] if project and extras else []), where
+
+
+def _tox_deps(root: Path, lines: list[str]) -> list[str]:
     found: list[str] = []
-    for line in _tox_lines(parser, "testenv", "deps"):
+    for line in lines:
         if _TOX_FACTORS.match(line) or "{" in line or line.startswith(("-c", "--")):
             continue
         if include := _TOX_INCLUDE.match(line):
@@ -102,9 +156,7 @@ def tox_requirements(root: Path, project: str) -> list[str]:
                 continue  # a file the sdist left out, or one that is not the suite's
             continue
         found.append(line)
-    extras = [line for line in ini_lines(parser.get("testenv", "extras", fallback=""))
-              if not _TOX_FACTORS.match(line) and "{" not in line]
-    return found + ([f"{project}[{','.join(extras)}]"] if project and extras else [])
+    return found
 
 
 # a nox session that runs the tests: `tests`, `test-3.12`, `unit`, `pytest`
