@@ -39,6 +39,9 @@ DOCKERIGNORE_LINES = [
     ".coverage.*", "htmlcov", "dist", "**/*.egg-info", "node_modules", ".idea", ".vscode",
     "test-results", "monitoring/*.csv", "monitoring/*.png", "monitoring/*.prom", "logs/*.log",
     ".testdock", ".benchmarks",
+    # Sphinx's output, which some sdists ship (imbalanced-learn's 37 MB, whose example scripts
+    # pytest then collected): never in a checkout, where git ignores it
+    "doc/_build", "docs/_build",
 ]
 # the files of the project's settings the images read (pytest's, coverage's)
 NEEDED_SETTINGS = ("pyproject.toml", "setup.cfg", "pytest.ini", ".pytest.ini", "tox.ini", "conftest.py",
