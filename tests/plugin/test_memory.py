@@ -333,3 +333,27 @@ def test_a_run_killed_before_its_end_leaves_its_measurements_to_the_next(isolate
     assert tests["test_dies.py::test_allocates"]["runs"][0][0] >= 20 * MiB
     assert len(tests["test_dies.py::test_kills_the_run"]["runs"]) == 1
     assert list((isolated.path / ".testdock" / "runs").iterdir()) == []
+
+
+def test_records_pending_while_a_long_test_runs_are_written_before_it_ends(isolated: pytest.Pytester) -> None:
+    """The quick test's record waits for the next flush; the run is killed in a long test: the
+    records' own thread has written it meanwhile, and the next run recovers it."""
+    isolated.makepyfile(test_long="""
+        import os, signal, time
+
+        def test_1_first():
+            time.sleep(0.3)  # past the flush interval: this record is written at once
+
+        def test_2_quick():
+            pass  # within the interval: pending
+
+        def test_3_long_and_killed():
+            time.sleep(1.5)
+            if not os.path.exists("second"):
+                os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    assert isolated.runpytest_subprocess().ret == -signal.SIGKILL
+    (isolated.path / "second").touch()
+    result = isolated.runpytest_subprocess()
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["testdock: the history has 2 more test measurement(s), recovered from*"])

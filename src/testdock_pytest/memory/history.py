@@ -7,6 +7,7 @@ import contextlib
 import gc
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,54 +46,77 @@ class TestMemory:
 class RecordWriter:
     """Appends records to the process's own file, a few at a time (a write a test cost as much as
     the rest of the measuring on suites of millisecond tests): at most FLUSH_SECONDS of them are
-    lost with a process the kernel kills, and those tests are measured again next run."""
+    lost with a process the kernel kills, and those tests are measured again next run. Records
+    left pending while the process waits (for its next test, or in a long one) are written by a
+    thread of its own within IDLE_FLUSH_SECONDS: a run killed then keeps them."""
 
     FLUSH_SECONDS = 0.25
+    IDLE_FLUSH_SECONDS = 0.5
 
     def __init__(self, folder: Path, worker: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / f"{worker}-{os.getpid()}.jsonl"
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._pending: list[str] = []
         self._flushed = time.monotonic()
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        threading.Thread(target=self._flush_when_idle, name="testdock-records", daemon=True).start()
 
     def add(self, nodeid: str, worker: str, baseline: int, peak: int, retained: int, duration: float,
             outcome: str, cpu: float, read_bytes: int, written_bytes: int) -> None:
         """A test's record (TestMemory's fields, in order), as a JSON array: formatted here in one
         go, as json's Python-level encoder costs as much again under a tracer."""
-        self._pending.append(f'[{_quote(nodeid)},{_quote(worker)},{baseline},{peak},{retained},'
-                             f'{duration:.6f},"{outcome}",{cpu:.4f},{read_bytes},{written_bytes}]')
+        line = (f'[{_quote(nodeid)},{_quote(worker)},{baseline},{peak},{retained},'
+                f'{duration:.6f},"{outcome}",{cpu:.4f},{read_bytes},{written_bytes}]')
+        with self._lock:
+            self._pending.append(line)
         if time.monotonic() - self._flushed >= self.FLUSH_SECONDS:
             self.flush()
 
     def flush(self) -> None:
-        if self._pending:
-            os.write(self._fd, ("\n".join(self._pending) + "\n").encode())
-            self._pending.clear()
-        self._flushed = time.monotonic()
+        with self._lock:
+            if self._pending and self._fd is not None:
+                os.write(self._fd, ("\n".join(self._pending) + "\n").encode())
+                self._pending.clear()
+            self._flushed = time.monotonic()
+
+    def _flush_when_idle(self) -> None:
+        while not self._closed.wait(self.IDLE_FLUSH_SECONDS):
+            if self._pending and time.monotonic() - self._flushed >= self.FLUSH_SECONDS:
+                with contextlib.suppress(OSError):
+                    self.flush()
+
+    def _write_line(self, line: str) -> None:
+        self.flush()
+        with self._lock:
+            if self._fd is not None:
+                os.write(self._fd, (line + "\n").encode())
 
     def write_startup(self, seconds: float, rss: int, collection: float | None = None) -> None:
         """How long this worker took from its start to the end of its collection (interpreter,
         imports, collection) and, of that, its collection; the memory it holds then of its own
         (its libraries' pages, shared with other workers, apart): what starting another one costs."""
-        self.flush()
         line: dict[str, Any] = {"worker": self.path.stem.split("-")[0], "startup": round(seconds, 3),
                                 "rss": rss}
         if collection is not None:
             line["collection"] = round(collection, 3)
-        os.write(self._fd, (json.dumps(line) + "\n").encode())
+        self._write_line(json.dumps(line))
 
     def write_overhead(self, measuring: float, collecting: float, collections: int) -> None:
         """What measuring cost this process: seconds in testdock's own per-test code, and
         the garbage collections it triggered (their seconds and number)."""
-        self.flush()
-        os.write(self._fd, (json.dumps({"worker": self.path.stem.split("-")[0], "overhead": {
+        self._write_line(json.dumps({"worker": self.path.stem.split("-")[0], "overhead": {
             "measuring": round(measuring, 4), "collecting": round(collecting, 4),
-            "collections": collections}}) + "\n").encode())
+            "collections": collections}}))
 
     def close(self) -> None:
+        self._closed.set()
         self.flush()
-        os.close(self._fd)
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
 
 @dataclass
