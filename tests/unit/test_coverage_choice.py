@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,3 +125,20 @@ def test_the_projects_own_timeout_is_kept_and_testdocks_applies_only_without_one
     write_tree(tmp_path, {"pyproject.toml": PYPROJECT, "demo/__init__.py": "", "tests/test_a.py": "",
                           **files})
     assert ("--timeout=600" in _command(tmp_path)) is default_timeout
+
+
+@pytest.mark.parametrize("addopts", ["-q --junitxml=junit.xml", "--junit-xml junit.xml -ra"])
+def test_the_collection_image_writes_no_junit_file_its_addopts_ask_for(tmp_path: Path, addopts: str) -> None:
+    """arrow's `addopts = ... --junitxml=junit.xml`: the collection image, whose user cannot write
+    /app, collected every test and exited 1 (PermissionError at the session's end)."""
+    write_tree(tmp_path, {"pyproject.toml": PYPROJECT + f'[tool.pytest.ini_options]\naddopts = "{addopts}"\n',
+                          "demo/__init__.py": "", "tests/test_a.py": "def test_a():\n    pass\n"})
+    command = default_command("collection", inspect_project(tmp_path), load_settings(tmp_path))
+    assert command[-1] == "--junitxml="
+    result = subprocess.run([sys.executable, *command[1:], "-p", "no:testdock"], cwd=tmp_path,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test_a" in result.stdout and not (tmp_path / "junit.xml").exists()
+    write_tree(tmp_path, {"pyproject.toml": PYPROJECT})
+    plain = default_command("collection", inspect_project(tmp_path), load_settings(tmp_path))
+    assert "--junitxml=" not in plain

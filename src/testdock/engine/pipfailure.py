@@ -134,8 +134,8 @@ class PipWatch:
             return (f"{by} does not support the base image's Python {self.python}: set "
                     "[tool.testdock] base_image to an image with a Python it allows")
         pinned = ("; the pin comes from docker/constraints.txt (the project's lock file or -c files): "
-                  "a version this index may not have yet; update the lock file, or install from an "
-                  "index that has it")
+                  "a version this index does not have (not yet, or no longer: a release its project "
+                  "withdrew); update the lock file, or install from an index that has it")
         if self.conflict:
             from_lock = any("(constraint)" in line for line in self.conflict)
             return ("pip could not resolve the requirement set: " + "; ".join(self.conflict)

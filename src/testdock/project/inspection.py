@@ -27,7 +27,13 @@ from testdock.project.extensions import builds_extensions
 from testdock.project.legacyhooks import inicfg_files, marked_fixture_files, py_path_hook_files
 from testdock.project.programs import packages_for_distributions, packages_for_programs
 from testdock.project.pyproject import ini_lines, ini_list, read_ini, read_toml, table
-from testdock.project.pytestconfig import addopts_text, pytest_settings, sets_timeout, warnings_fail
+from testdock.project.pytestconfig import (
+    addopts_text,
+    pytest_settings,
+    sets_timeout,
+    warnings_fail,
+    writes_junit,
+)
 from testdock.project.requirements import (
     SELF_REFERENCE,
     local_package_path,
@@ -96,6 +102,9 @@ class Project:
     # its pytest configuration sets pytest-timeout's timeout (fastapi's 20 s): testdock's own
     # default is not passed over it
     pytest_timeout: bool = False
+    # its pytest options write a JUnit file (arrow's `--junitxml=junit.xml`): into /app, which
+    # the collection image cannot write
+    pytest_writes_junit: bool = False
     # the distributions of the coverage plugins its configuration loads (`plugins = covdefaults`):
     # coverage refuses to start without them, and pytest-cov with it
     coverage_plugins: tuple[str, ...] = ()
@@ -880,6 +889,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         measures_coverage=_measures_coverage(root, data, pytest_options),
         pytest_measures_coverage=_pytest_options_measure_coverage(pytest_options),
         pytest_timeout=sets_timeout(pytest_options),
+        pytest_writes_junit=writes_junit(pytest_options),
         coverage_contexts_per_test=_coverage_contexts_per_test(root, data),
         coverage_selects_files=_coverage_selects_files(root, data),
         coverage_plugins=_coverage_plugins(root, data),

@@ -43,6 +43,12 @@ def addopts_text(settings: dict[str, Any]) -> str:
     return " ".join(str(option) for option in addopts) if isinstance(addopts, list) else str(addopts)
 
 
+def writes_junit(settings: dict[str, Any]) -> bool:
+    """Whether the settings' addopts write a JUnit file (arrow's `--junitxml=junit.xml`)."""
+    text = addopts_text(settings)
+    return "--junitxml" in text or "--junit-xml" in text
+
+
 def sets_timeout(settings: dict[str, Any]) -> bool:
     """Whether the settings give pytest-timeout a timeout (`timeout = 20`, `addopts = --timeout=20`)."""
     return "timeout" in settings or "--timeout" in addopts_text(settings)
