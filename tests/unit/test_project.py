@@ -1169,6 +1169,19 @@ def test_an_extra_named_after_its_module_and_its_purpose_joins_the_test_set(tmp_
     assert reqs(project.test_dependencies) == reqs(["railroad-diagrams"])
 
 
+def test_a_group_named_after_the_project_itself_is_not_what_its_tests_import(tmp_path: Path) -> None:
+    """pydantic's docs group holds `pydantic-docs` (from a git source): its first word is the
+    project's own package, which every test imports; it joined the test set, and no index has it."""
+    write(tmp_path, {
+        "pyproject.toml": ('[project]\nname = "pydantic"\n[dependency-groups]\ndev = ["pytest"]\n'
+                           'docs = ["pydantic-docs", "mkdocs"]\n'
+                           '[tool.uv.sources]\npydantic-docs = { git = "https://example.invalid/docs" }\n'),
+        "pydantic/__init__.py": "",
+        "tests/test_model.py": "import pydantic\n\ndef test_x():\n    pass\n",
+    })
+    assert "pydantic-docs" not in names_of(inspect_project(tmp_path))
+
+
 def test_an_extra_the_projects_own_module_imports_joins_when_the_tests_import_that_module(
         tmp_path: Path) -> None:
     # pyparsing: its tests import `pyparsing.diagram`, whose module imports jinja2 (extra `diagrams`)

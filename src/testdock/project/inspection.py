@@ -798,8 +798,10 @@ def _needed_by_tests(root: Path, test_paths: tuple[str, ...], collected: _Collec
             name = canonicalize_name(Requirement(requirement).name)
             if name not in have:
                 offered.setdefault(name, (requirement, where))
+    # the project's own package too: pydantic's tests import pydantic, which is not the first
+    # word of pydantic-docs (a docs group's, from a git source) that they need
     provided = set(sys.stdlib_module_names).union(
-        *(module_names(name) for name in (*chosen_names, *TOOL_NAMES)))
+        *(module_names(name) for name in (*chosen_names, *TOOL_NAMES, own)))
     modules = {name: declared_module_names(Requirement(requirement).name) - provided
                for name, (requirement, _) in offered.items()}
     candidates = set().union(*modules.values())
