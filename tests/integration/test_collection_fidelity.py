@@ -211,11 +211,15 @@ def test_an_error_only_the_stand_ins_cause_does_not_fail_the_collection_a_syntax
         "import os\n\nimport pytest\n\n\n"
         "@pytest.mark.parametrize('region', os.environ['REGIONS'].split(','))\n"
         "def test_region(region):\n    assert region\n")
+    # arrow's sdist ships the JUnit file of its last run, which the images' user cannot overwrite
+    (root / "junit.xml").write_text("<testsuites/>\n")
     name = unique_name("samplepkg", tmp_path)
     (root / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
         '[project]\nname = "samplepkg"\nversion = "1.0"\ndependencies = ["tomli-w"]\n'
         '[project.optional-dependencies]\ntest = ["pytest"]\n'
+        # arrow's: a JUnit file in /app
+        '[tool.pytest.ini_options]\naddopts = "--junitxml=junit.xml"\n'
         f'[tool.testdock]\nproject = "{name}"\n'
         # a small pure wheel would be installed for real: stubbed here, as a heavy one would be
         '[tool.testdock.collection]\nstub = ["tomli_w"]\n'

@@ -129,8 +129,9 @@ def test_the_projects_own_timeout_is_kept_and_testdocks_applies_only_without_one
 
 @pytest.mark.parametrize("addopts", ["-q --junitxml=junit.xml", "--junit-xml junit.xml -ra"])
 def test_the_collection_image_writes_no_junit_file_its_addopts_ask_for(tmp_path: Path, addopts: str) -> None:
-    """arrow's `addopts = ... --junitxml=junit.xml`: the collection image, whose user cannot write
-    /app, collected every test and exited 1 (PermissionError at the session's end)."""
+    """arrow's `addopts = ... --junitxml=junit.xml`, and a junit.xml in its sdist, which the
+    collection image's user cannot overwrite: every test collected, then exit 1 (PermissionError
+    at the session's end)."""
     write_tree(tmp_path, {"pyproject.toml": PYPROJECT + f'[tool.pytest.ini_options]\naddopts = "{addopts}"\n',
                           "demo/__init__.py": "", "tests/test_a.py": "def test_a():\n    pass\n"})
     command = default_command("collection", inspect_project(tmp_path), load_settings(tmp_path))

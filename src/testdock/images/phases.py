@@ -222,8 +222,9 @@ def default_command(phase: str, project: Project, settings: Settings) -> list[st
         # collecting only: no assertion rewriting, which costs more than the imports on big suites,
         # and no coverage (an `addopts = --cov` would measure the imports, then fail to write)
         no_coverage = ["--no-cov"] if "pytest-cov" in names(requirement_set(phase, project, settings)) else []
-        # nor the JUnit file of an `addopts = --junitxml=junit.xml` (an empty path writes none),
-        # which the user the image runs as cannot write into /app: exit 1 after collecting
+        # nor the JUnit file of an `addopts = --junitxml=junit.xml` (an empty path writes none):
+        # arrow's sdist ships its last one, root's, which the image's user cannot overwrite (exit
+        # 1 after collecting every test)
         no_junit = ["--junitxml="] if project.pytest_writes_junit else []
         return [*pytest, "--collect-only", "-q", "--assert=plain", *no_coverage, *no_junit]
     if phase == "execution":

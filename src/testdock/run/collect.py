@@ -44,7 +44,7 @@ _MEASURED = (
     "print('TESTDOCK-COLLECT ' + json.dumps({'code': code, 'seconds': time.monotonic() - started,"
     " 'rss': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}))\n"
     "sys.exit(code)\n")
-_COLLECTION_FLAGS = ("--assert=plain", "--no-cov")
+_COLLECTION_FLAGS = ("--assert=plain", "--no-cov", "--junitxml=")
 _ERROR_HEADING = re.compile(r"^_+ ERROR collecting (\S+) _+$")
 _CONFTEST_FAILURE = re.compile(r"^\w+Error while loading conftest '([^']+)'")
 _PROJECT_FRAME = re.compile(r"^([^/<\s][^:\s]*\.py):\d+: in ")  # relative: the project's, not /opt/venv's
@@ -143,12 +143,13 @@ def collect_in(client: docker.DockerClient, phase: str, image: str, memory: int,
                environment: dict[str, str] | None = None) -> Collection:
     # each image collects as it does by default: the collection image without assertion rewriting
     # or coverage. The execution image (pytest-cov always installed) collects without coverage too:
-    # an `addopts = --cov-report=xml` would write into the read-only /app once collection is over.
+    # an `addopts = --cov-report=xml` would write into the read-only /app once collection is over,
+    # as would an `addopts = --junitxml=junit.xml` (an empty path writes none).
     if phase == "collection":
         command = client.images.get(image).attrs["Config"].get("Cmd") or []
         extra = [flag for flag in command if flag in _COLLECTION_FLAGS]
     else:
-        extra = ["--no-cov"]
+        extra = ["--no-cov", "--junitxml="]
     _, output = engine.run_to_completion(client, engine.ContainerSpec(
         image, ["python", "-c", _MEASURED, *extra, *arguments], memory, volumes=volumes or {},
         environment={**(environment or {}), RESULTS_DIR_ENV: "/tmp/testdock-results"},
