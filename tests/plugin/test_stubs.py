@@ -230,6 +230,27 @@ def test_stub_behaviours(pytester: pytest.Pytester) -> None:
     assert "stubbed 3 module(s) that are not installed: nosuch_a, nosuch_b, nosuch_c" in output
 
 
+def test_a_stand_in_reports_the_version_the_project_pins(pytester: pytest.Pytester,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """pydantic's `import pydantic` checks that pydantic-core is the very version it requires
+    (`pydantic-core==2.50.5`), and refused the stand-in's 99.0.0: its conftest failed to load,
+    and the collection stage with it."""
+    pytester.makeconftest("""
+        import importlib.metadata
+        import nosuch_core
+
+        if nosuch_core.__version__ != "2.50.5" or importlib.metadata.version("nosuch-core") != "2.50.5":
+            raise SystemError(f"nosuch-core {nosuch_core.__version__} is incompatible")
+    """)
+    pytester.makepyfile(test_a="import nosuch_other\n\n\ndef test_a():\n"
+                               "    assert nosuch_other.__version__ == '99.0.0'\n")
+    monkeypatch.setenv("TESTDOCK_STUB_VERSIONS", "nosuch-core=2.50.5,nosuch_core=2.50.5")
+    pytester.runpytest_subprocess("--testdock-stubs").assert_outcomes(passed=1)
+    monkeypatch.delenv("TESTDOCK_STUB_VERSIONS")
+    refused = pytester.runpytest_subprocess("--testdock-stubs")
+    assert "nosuch-core 99.0.0 is incompatible" in refused.stdout.str() + refused.stderr.str()
+
+
 def test_without_stubs_the_imports_fail(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_behaviours=BEHAVIOURS)
     result = pytester.runpytest_subprocess()

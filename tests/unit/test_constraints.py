@@ -174,6 +174,20 @@ def test_the_images_install_within_the_lock_but_their_tools_stay_free(tmp_path: 
     assert {"anyio", "pytest", "coverage", "psutil", "xdist"} <= set(declared.split('"')[0].split(","))
 
 
+def test_stand_ins_report_the_versions_the_project_and_its_lock_pin(tmp_path: Path) -> None:
+    """pydantic requires `pydantic-core==2.50.5` and checks it at import: the collection image
+    tells its stand-ins the versions pinned exactly (dependencies and lock), by module and name."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "shop"\nversion = "0.1"\n'
+                                             'dependencies = ["anyio", "pydantic-core==2.50.5", "idna>=3"]\n')
+    (tmp_path / "uv.lock").write_text(UV_LOCK)
+    files = render_files(inspect_project(tmp_path), Settings())
+    dockerfile = files["docker/pytest.collection.Dockerfile"]
+    versions = dict(pair.split("=") for pair in dockerfile.split('TESTDOCK_STUB_VERSIONS="')[1]
+                    .split('"')[0].split(","))
+    assert versions["pydantic_core"] == versions["pydantic-core"] == "2.50.5"
+    assert versions["anyio"] == "4.4.0" and "idna" not in versions  # locked; only a range
+
+
 def test_a_constraints_url_is_passed_on(tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text(
         "-c https://example.org/constraints-3.11.txt\napache-airflow\n")

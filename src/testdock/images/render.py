@@ -27,7 +27,7 @@ from testdock.images.tools import (
 )
 from testdock.project.dependencytests import compiles_code, packages_to_keep
 from testdock.project.inspection import Project
-from testdock.project.modulenames import import_names
+from testdock.project.modulenames import exact_versions, import_names
 from testdock.project.settings import PHASES, Settings
 from testdock.project.version import PLACEHOLDER as SCM_PLACEHOLDER
 from testdock_pytest.contract import LABEL_MANAGED, LABEL_PHASE, LABEL_PROJECT, LABEL_VERSION, RESULTS_DIR_ENV
@@ -114,6 +114,10 @@ def _context(phase: str, project: Project, settings: Settings, locked: list[str]
         # the real run has these; others, imported under try/except ImportError, stay missing
         # (the execution image's own tools too, and what they bring: pytest-cov's coverage,
         # pytest-xdist's execnet, psutil)
+        # the versions stand-ins report where the project pins one exactly: pydantic checks that
+        # pydantic-core is the very version it requires, and refused the stand-in's 99.0.0
+        "stub_versions": ",".join(f"{name}={version}" for name, version in exact_versions(
+            [*project.dependencies, *project.test_dependencies, *locked]).items()),
         "stub_dependencies": ",".join(import_names([*project.dependencies, *project.test_dependencies,
                                                     *locked, *EXECUTION_TOOLS, "coverage", "execnet",
                                                     *settings.phases.execution.extra_requirements])),

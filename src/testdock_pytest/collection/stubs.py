@@ -19,6 +19,7 @@ import itertools
 import math
 import os
 import pathlib
+import re
 import sys
 import types
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +38,22 @@ DEPENDENCIES_ENV = "TESTDOCK_STUB_DEPENDENCIES"
 # reported as missing here, not stubbed
 PROVIDED_ENV = "TESTDOCK_STUB_PROVIDED"
 STUB_VERSION = "99.0.0"  # code that compares versions takes its newest branch
+# ... unless the project pins the version (module or distribution name=version, comma-separated)
+VERSIONS_ENV = "TESTDOCK_STUB_VERSIONS"
+_versions: dict[str, str] = {}
+
+
+def stub_version(name: str) -> str:
+    """The version a stand-in for the module (or distribution) `name` reports."""
+    top = name.split(".")[0]
+    return _versions.get(top) or _versions.get(re.sub(r"[-_.]+", "-", top).lower()) or STUB_VERSION
+
+
+def set_versions(text: str) -> None:
+    for pair in text.split(","):
+        name, _, version = pair.partition("=")
+        if name and version:
+            _versions[name.strip()] = version.strip()
 
 
 class _StubMeta(type):
@@ -140,7 +157,7 @@ class Stub:
         if name == "_stub_name":  # an instance made without __init__ (copy's reconstruction)
             raise AttributeError(name)
         if name == "__version__":
-            return STUB_VERSION
+            return stub_version(self._stub_name)
         if name in ("__name__", "__qualname__"):
             if _stands_for_an_instance(self._stub_name):
                 raise AttributeError(name)  # pytest then names a parameter as it would the real one
@@ -434,7 +451,7 @@ class StubModule(types.ModuleType):
 
     def __getattr__(self, name: str) -> Any:
         if name == "__version__":
-            return STUB_VERSION
+            return stub_version(self.__name__)
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
         # a module's warning class (`sqlalchemy.exc.SAWarning`), or whatever category pytest
@@ -750,7 +767,7 @@ class StubDistribution(importlib.metadata.Distribution):
 
     def read_text(self, filename: str) -> str | None:
         if filename == "METADATA":
-            return f"Metadata-Version: 2.1\nName: {self._name}\nVersion: {STUB_VERSION}\n"
+            return f"Metadata-Version: 2.1\nName: {self._name}\nVersion: {stub_version(self._name)}\n"
         return None
 
     def locate_file(self, path: Any) -> Any:
@@ -822,6 +839,7 @@ def install(always: Sequence[str] = (), dependencies: Sequence[str] | None = Non
     """Put the stub finder in place (once); returns it."""
     global _installed
     if _installed is None:
+        set_versions(os.environ.get(VERSIONS_ENV, ""))
         _installed = StubFinder(always, dependencies, provided)
         sys.meta_path.insert(0, _AlwaysFirst(_installed))
         sys.meta_path.append(_installed)
