@@ -208,6 +208,31 @@ def test_a_conftest_only_the_stand_ins_break_leaves_its_folder_to_the_real_run(
     assert broken.ret == pytest.ExitCode.USAGE_ERROR and "SyntaxError" in broken.stderr.str()
 
 
+def test_the_files_under_a_conftest_the_stand_ins_break_are_listed_with_their_real_ids(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pydantic's tests/conftest.py builds models with the project's metaclass, which stand-ins
+    for pydantic-core break: the folder is left to the real run, and its files' last real ids
+    stood for none of them (0 of 11,254)."""
+    pytester.makepyfile(frames="def array(values):\n    return list(values)\n",
+                        geolib="def build(data):\n    if not isinstance(data, list):\n"
+                               "        raise ValueError('bad data')\n    return data\n")
+    tests = pytester.mkpydir("tests")
+    (tests / "conftest.py").write_text("import frames\nfrom geolib import build\n\n"
+                                       "SAMPLE = build(frames.array([1]))\n")
+    (tests / "test_a.py").write_text("import pytest\n\n\n@pytest.mark.parametrize('n', [1, 2])\n"
+                                     "def test_a(n):\n    pass\n")
+    monkeypatch.setenv("TESTDOCK_LIST_COLLECTED", "1")
+    monkeypatch.setenv("PYTHONPATH", str(pytester.path))
+    monkeypatch.delenv("TESTDOCK_HISTORY", raising=False)
+    real = _record(pytester.runpytest_subprocess("--collect-only", "-q", "tests").outlines)
+    assert real.nodeids == ["tests/test_a.py::test_a[1]", "tests/test_a.py::test_a[2]"]
+    (pytester.path / "frames.py").unlink()
+    stubbed = _record(pytester.runpytest_subprocess("--collect-only", "-q", "--testdock-stubs",
+                                                    "tests").outlines)
+    assert "tests" in stubbed.unverifiable
+    assert stubbed.nodeids == real.nodeids and stubbed.from_real_run == ["tests/test_a.py"]
+
+
 def test_unchanged_files_list_the_last_real_collections_ids(pytester: pytest.Pytester,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """A parametrize list computed from a dependency: the stand-ins give 0 ids, the real run 3.
