@@ -841,7 +841,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
     _pep621(data, collected)
     _dependency_groups(data, collected)
     _tool_groups(data, collected)
-    _test_runner(*tox_requirements(root, SELF_REFERENCE), collected)
+    _test_runner(*tox_requirements(root, SELF_REFERENCE, data), collected)
     _test_runner(nox_requirements(root, SELF_REFERENCE), "noxfile.py test sessions", collected)
     _test_runner(task_runner_extras(root, SELF_REFERENCE, list(collected.extras)),
                  "the test recipes of its Justfile or Makefile", collected)

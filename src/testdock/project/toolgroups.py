@@ -81,7 +81,7 @@ def _tox_lines(parser: configparser.ConfigParser, section: str, key: str, depth:
     return lines
 
 
-def _tox_ini(root: Path) -> tuple[configparser.ConfigParser, str] | None:
+def _tox_ini(root: Path, pyproject: dict[str, Any]) -> tuple[configparser.ConfigParser, str] | None:
     """tox's INI configuration and where it is, found as tox looks for it: tox.ini, setup.cfg
     with a `[tox:tox]` section, pyproject.toml's `[tool.tox] legacy_tox_ini` string (tqdm)."""
     path = root / "tox.ini"
@@ -92,26 +92,23 @@ def _tox_ini(root: Path) -> tuple[configparser.ConfigParser, str] | None:
         parser = read_ini(setup_cfg)
         if parser.has_section("tox:tox"):
             return parser, "setup.cfg"
-    pyproject = root / "pyproject.toml"
-    legacy = table(read_toml(pyproject), "tool", "tox").get("legacy_tox_ini") if pyproject.is_file() else None
+    legacy = table(pyproject, "tool", "tox").get("legacy_tox_ini")
     if isinstance(legacy, str):
         parser = configparser.ConfigParser(interpolation=None, strict=False)
         try:
-            parser.read_string(legacy, source=f"{pyproject} legacy_tox_ini")
+            parser.read_string(legacy, source=f"{root / 'pyproject.toml'} legacy_tox_ini")
         except configparser.Error:
             return None
         return parser, "pyproject.toml [tool.tox] legacy_tox_ini"
     return None
 
 
-def _tox_toml(root: Path) -> tuple[dict[str, Any], str] | None:
+def _tox_toml(root: Path, pyproject: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
     """tox's TOML configuration of every environment (tox 4.21's native format): pyproject.toml's
     `[tool.tox.env_run_base]`, or tox.toml's `[env_run_base]`."""
-    pyproject = root / "pyproject.toml"
-    if pyproject.is_file():
-        base = table(read_toml(pyproject), "tool", "tox", "env_run_base")
-        if base:
-            return base, "pyproject.toml [tool.tox.env_run_base]"
+    base = table(pyproject, "tool", "tox", "env_run_base")
+    if base:
+        return base, "pyproject.toml [tool.tox.env_run_base]"
     path = root / "tox.toml"
     if path.is_file():
         base = table(read_toml(path), "env_run_base")
@@ -120,28 +117,31 @@ def _tox_toml(root: Path) -> tuple[dict[str, Any], str] | None:
     return None
 
 
-def tox_requirements(root: Path, project: str) -> tuple[list[str], str]:
+def tox_requirements(root: Path, project: str, pyproject: dict[str, Any]) -> tuple[list[str], str]:
     """What tox's `[testenv]` installs in every environment, and where tox's configuration is:
     its `deps` (requirements files named with `-r` included, where they exist) and `extras` (the
     project's, as `project[extra]`); the lines of some environments only, and tox's
-    substitutions, are left out."""
-    found_ini = _tox_ini(root)
+    substitutions, are left out. `pyproject`: pyproject.toml's content, read once."""
+    found_ini = _tox_ini(root, pyproject)
     if found_ini is not None:
         parser, where = found_ini
         if not parser.has_section("testenv"):
             return [], where
-        deps = _tox_lines(parser, "testenv", "deps")
         extras = [line for line in ini_lines(parser.get("testenv", "extras", fallback=""))
                   if not _TOX_FACTORS.match(line) and "{" not in line]
-        return _tox_deps(root, deps) + ([f"{project}[{','.join(extras)}]"] if project and extras else []), \
-            f"{where} [testenv]"
-    found_toml = _tox_toml(root)
+        return (_tox_deps(root, _tox_lines(parser, "testenv", "deps")) + _with_extras(project, extras),
+                f"{where} [testenv]")
+    found_toml = _tox_toml(root, pyproject)
     if found_toml is None:
         return [], ""
     base, where = found_toml
-    extras = _strings(base.get("extras"))
-    return _tox_deps(root, _strings(base.get("deps"))) + (
-        [f"{project}[{','.join(extras)}]"] if project and extras else []), where
+    requirements = _tox_deps(root, _strings(base.get("deps")))
+    return requirements + _with_extras(project, _strings(base.get("extras"))), where
+
+
+def _with_extras(project: str, extras: list[str]) -> list[str]:
+    """The project with these extras, as one requirement (`project[a,b]`); none without any."""
+    return [f"{project}[{','.join(extras)}]"] if project and extras else []
 
 
 def _tox_deps(root: Path, lines: list[str]) -> list[str]:
@@ -258,5 +258,4 @@ def task_runner_extras(root: Path, project: str, extras: list[str]) -> list[str]
             if "--all-extras" in line:
                 wanted += extras
             wanted += [extra for extra in _EXTRA_OPTION.findall(line) if extra in extras]
-    chosen = list(dict.fromkeys(wanted))
-    return [f"{project}[{','.join(chosen)}]"] if project and chosen else []
+    return _with_extras(project, list(dict.fromkeys(wanted)))

@@ -47,9 +47,14 @@ KNOWN: dict[str, tuple[str, ...]] = {
 }
 
 
+def canonical_name(distribution: str) -> str:
+    """A distribution's name as PEP 503 normalises it (`Pydantic_Core` -> `pydantic-core`)."""
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
 def module_names(distribution: str) -> set[str]:
     """The top-level modules a distribution (any spelling of its name) is likely imported by."""
-    name = re.sub(r"[-_.]+", "-", distribution).lower()  # the canonical name (PEP 503)
+    name = canonical_name(distribution)
     # modules keep their case (netCDF4); a dotted name is a namespace package (zope.interface)
     modules = {name.replace("-", "_"), distribution.replace("-", "_"), distribution.split(".")[0]}
     modules.update(KNOWN.get(name, ()))
@@ -65,7 +70,7 @@ def declared_module_names(distribution: str) -> set[str]:
     declares (in its extras or groups): one named after its module and what it does
     (railroad-diagrams: `import railroad`). Never used for names from elsewhere. Type stubs
     (`pandas-stubs`, `types-requests`) provide no module a test imports."""
-    words = re.sub(r"[-_.]+", "-", distribution).lower().split("-")
+    words = canonical_name(distribution).split("-")
     if words[-1] == "stubs" or words[0] == "types":
         return set()
     return module_names(distribution) | {words[0]}

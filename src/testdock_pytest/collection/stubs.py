@@ -19,13 +19,13 @@ import itertools
 import math
 import os
 import pathlib
-import re
 import sys
 import types
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar, Literal
 
 from testdock_pytest.collection.guards import catches_absence
+from testdock_pytest.collection.importnames import canonical_name
 
 ENABLE_ENV = "TESTDOCK_STUB_IMPORTS"
 MODULES_ENV = "TESTDOCK_STUB_MODULES"
@@ -46,7 +46,7 @@ _versions: dict[str, str] = {}
 def stub_version(name: str) -> str:
     """The version a stand-in for the module (or distribution) `name` reports."""
     top = name.split(".")[0]
-    return _versions.get(top) or _versions.get(re.sub(r"[-_.]+", "-", top).lower()) or STUB_VERSION
+    return _versions.get(top) or _versions.get(canonical_name(top)) or STUB_VERSION
 
 
 def set_versions(text: str) -> None:
@@ -666,38 +666,33 @@ def _importing_line() -> tuple[str, int] | None:
     return None
 
 
-def _resolving_a_warning_filter() -> bool:
-    frame: types.FrameType | None = sys._getframe(2)
+def _called_from(function: str | tuple[str, ...], where: Callable[[str], bool]) -> bool:
+    """Whether a caller up the stack is `function` (a name, or one of several) in a file `where`
+    accepts."""
+    names = (function,) if isinstance(function, str) else function
+    frame: types.FrameType | None = sys._getframe(3)  # from the caller of this one's caller
     while frame is not None:
-        if frame.f_code.co_name == "_resolve_warning_category" and "_pytest" in frame.f_code.co_filename:
+        if frame.f_code.co_name in names and where(frame.f_code.co_filename):
             return True
         frame = frame.f_back
     return False
+
+
+def _resolving_a_warning_filter() -> bool:
+    return _called_from("_resolve_warning_category", lambda filename: "_pytest" in filename)
 
 
 def _loading_a_plugin() -> bool:
     """Whether pytest is importing a plugin (an entry point's, `-p NAME`'s, `pytest_plugins`')."""
-    frame: types.FrameType | None = sys._getframe(2)
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name in ("load_setuptools_entrypoints", "import_plugin") and (
-                "pluggy" in code.co_filename or "_pytest" in code.co_filename):
-            return True
-        frame = frame.f_back
-    return False
+    return _called_from(("load_setuptools_entrypoints", "import_plugin"),
+                        lambda filename: "pluggy" in filename or "_pytest" in filename)
 
 
 def _asked_by_find_spec() -> bool:
     """Whether the lookup is `importlib.util.find_spec`'s, a probe (testdock's own plugin asks
-    whether xdist is there), not an import."""
-    frame: types.FrameType | None = sys._getframe(2)
-    while frame is not None:
-        # (frozen since Python 3.11)
-        if frame.f_code.co_name == "find_spec" and frame.f_code.co_filename in (
-                "<frozen importlib.util>", _IMPORTLIB + "util.py"):
-            return True
-        frame = frame.f_back
-    return False
+    whether xdist is there), not an import (the module is frozen since Python 3.11)."""
+    return _called_from("find_spec", lambda filename: filename in ("<frozen importlib.util>",
+                                                                     _IMPORTLIB + "util.py"))
 
 
 def _project_importer() -> tuple[str, int, bool] | None:

@@ -55,6 +55,7 @@ class RecordWriter:
 
     def __init__(self, folder: Path, worker: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
+        self.worker = worker
         self.path = folder / f"{worker}-{os.getpid()}.jsonl"
         self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._pending: list[str] = []
@@ -88,16 +89,15 @@ class RecordWriter:
                     self.flush()
 
     def _write_line(self, line: str) -> None:
-        self.flush()
         with self._lock:
-            if self._fd is not None:
-                os.write(self._fd, (line + "\n").encode())
+            self._pending.append(line)
+        self.flush()
 
     def write_startup(self, seconds: float, rss: int, collection: float | None = None) -> None:
         """How long this worker took from its start to the end of its collection (interpreter,
         imports, collection) and, of that, its collection; the memory it holds then of its own
         (its libraries' pages, shared with other workers, apart): what starting another one costs."""
-        line: dict[str, Any] = {"worker": self.path.stem.split("-")[0], "startup": round(seconds, 3),
+        line: dict[str, Any] = {"worker": self.worker, "startup": round(seconds, 3),
                                 "rss": rss}
         if collection is not None:
             line["collection"] = round(collection, 3)
@@ -106,7 +106,7 @@ class RecordWriter:
     def write_overhead(self, measuring: float, collecting: float, collections: int) -> None:
         """What measuring cost this process: seconds in testdock's own per-test code, and
         the garbage collections it triggered (their seconds and number)."""
-        self._write_line(json.dumps({"worker": self.path.stem.split("-")[0], "overhead": {
+        self._write_line(json.dumps({"worker": self.worker, "overhead": {
             "measuring": round(measuring, 4), "collecting": round(collecting, 4),
             "collections": collections}}))
 
