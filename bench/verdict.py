@@ -10,9 +10,11 @@ their sdists on PyPI, with zero settings:
 - the share of the real run's node ids the collection image finds, without the last real
   collection's ids (a first run) and with them;
 - the collection image's size over its base;
-- the time to a first verdict with no image layer cached (the image's build, then the collection
-  in it), against the execution image's (its build, then the collection in it). The download cache
-  (pip's, in BuildKit's cache mount) is warm for both: this measures building, not the network.
+- the time to a first verdict from a cold cache (the image's build, then the collection in it),
+  against the execution image's (its build, then the collection in it), twice: with nothing cached
+  (BuildKit's cache emptied before each build, downloads included: a CI runner's first build),
+  and with no image layer cached but the downloads cached (pip's and uv's caches, in BuildKit's
+  cache mounts): building alone, not the network.
 
     python bench/verdict.py [PROJECT ...]   # needs DOCKER_HOST and TESTDOCK_BASE_IMAGE (scripts/engine.sh)
 """
@@ -26,7 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collect import Quiet, chosen, project_root  # bench/collect.py, beside this file
+from build import docker_cli  # bench/build.py, beside this file
+from collect import Quiet, chosen, project_root  # bench/collect.py
 from overhead import remove_images  # bench/overhead.py
 
 from testdock import engine
@@ -54,6 +57,8 @@ class Row:
     image_over_base: int = 0
     verdict_seconds: float = 0.0
     execution_seconds: float = 0.0
+    cold_verdict_seconds: float = 0.0
+    cold_execution_seconds: float = 0.0
     caught: dict[str, bool] = field(default_factory=dict)
     error: str = ""
 
@@ -105,31 +110,53 @@ def _remove(paths: list[Path]) -> None:
             path.unlink()
 
 
+def _empty_build_cache() -> None:
+    """BuildKit's whole cache, its cache mounts (pip's and uv's downloads) included."""
+    docker_cli("builder", "prune", "--all", "--force")
+
+
+def _verdict(root: Path) -> tuple[float, Collection, int]:
+    """The collection image built with no layer cached, then its collection: the seconds to the
+    verdict, the collection, the image's size."""
+    built, size = _build(root, "collection", no_cache=True)
+    started = time.monotonic()
+    first = collect(root)[0]
+    return built + time.monotonic() - started, first, size
+
+
+def _real_collection(root: Path, workspace: Workspace) -> tuple[float, Collection]:
+    """The execution image built with no layer cached, then its collection (which leaves its node
+    ids for the next stubbed collection)."""
+    settings = workspace.settings
+    built, _ = _build(root, "execution", no_cache=True)
+    started = time.monotonic()
+    execution = collect_in(engine.client(), "execution", workspace.image("execution", "latest"),
+                           parse_size(settings.phases.execution.memory or "2g"),
+                           volumes=history_volume(root),
+                           environment=dict(settings.phases.execution.environment))
+    return built + time.monotonic() - started, execution
+
+
 def measure(name: str, root: Path, base_image: str) -> Row:
     row = Row(name)
     _, planned, _ = plan(root, InitOptions(base_image=base_image))
     apply(root, planned)
     place_plugin(root)
     workspace = Workspace.load(root)
-    client = engine.client()
-    base_size = int(client.images.get(base_image).attrs["Size"])
-    settings = workspace.settings
+    base_size = int(engine.client().images.get(base_image).attrs["Size"])
     try:
-        # the first verdict, cold: the collection image's build and its collection
-        built, size = _build(root, "collection", no_cache=True)
-        started = time.monotonic()
-        first = collect(root)[0]
-        row.verdict_seconds = built + time.monotonic() - started
+        # nothing cached, downloads included: each image's first build on a fresh CI runner
+        _empty_build_cache()
+        row.cold_verdict_seconds, _, _ = _verdict(root)
+        _empty_build_cache()
+        row.cold_execution_seconds, _ = _real_collection(root, workspace)
+        # no layer cached, the downloads cached by the builds above: the first verdict, its
+        # collection judged (no node ids of a real run yet: the execution image's collection
+        # leaves them, below)
+        shutil.rmtree(root / ".testdock", ignore_errors=True)
+        row.verdict_seconds, first, size = _verdict(root)
         row.image_over_base = size - base_size
-        # the real run's collection, cold too: the execution image's build and its collection,
-        # which leaves its node ids for the next stubbed collection
-        built, _ = _build(root, "execution", no_cache=True)
-        started = time.monotonic()
-        execution = collect_in(client, "execution", workspace.image("execution", "latest"),
-                               parse_size(settings.phases.execution.memory or "2g"),
-                               volumes=history_volume(root),
-                               environment=dict(settings.phases.execution.environment))
-        row.execution_seconds = built + time.monotonic() - started
+        row.execution_seconds, execution = _real_collection(root, workspace)
         row.tests = len(execution.nodeids)
         row.share_first = _share(first, execution)
         again = collect(root)[0]
@@ -169,7 +196,8 @@ def main() -> None:
             root = project_root(name, PROJECTS[name], Path(temporary), f"bench-verdict-{name}")
             rows.append(measure(name, root, base_image))
     print(f"{'project':<18}{'tests':>7}{'false fail':>11}{'unverif.':>9}{'ids found':>10}{'w/ hist.':>9}"
-          f"{'image-base':>12}{'verdict':>9}{'exec':>8}{'ratio':>7}  planted errors caught")
+          f"{'image-base':>12}{'verdict':>9}{'exec':>8}{'ratio':>7}{'cold':>8}{'exec':>8}{'ratio':>7}"
+          "  planted errors caught")
     for row in rows:
         if row.error:
             print(f"{row.project:<18} {row.error}")
@@ -178,10 +206,13 @@ def main() -> None:
         print(f"{row.project:<18}{row.tests:>7}{len(row.false_failures):>11}{row.unverifiable:>9}"
               f"{row.share_first:>9.1%}{row.share_history:>9.1%}{format_size(row.image_over_base):>12}"
               f"{row.verdict_seconds:>8.1f}s{row.execution_seconds:>7.1f}s"
-              f"{row.verdict_seconds / max(row.execution_seconds, 1e-9):>7.2f}  {caught}")
+              f"{row.verdict_seconds / max(row.execution_seconds, 1e-9):>7.2f}"
+              f"{row.cold_verdict_seconds:>7.1f}s{row.cold_execution_seconds:>7.1f}s"
+              f"{row.cold_verdict_seconds / max(row.cold_execution_seconds, 1e-9):>7.2f}  {caught}")
         for name in row.false_failures[:3]:
             print(f"{'':<18}  false failure: {name}")
     print("verdict / exec: image build with no layer cached (downloads cached) + collection; "
+          "cold: the same with nothing cached (downloads included); "
           "unverif.: files left to the real run (not verifiable with stand-ins)")
     print("targets: 0 false failures; every planted error caught; ids found >= 95% without "
           "history, 100% with it; image - base <= 30 MB; verdict <= 0.25 x exec")

@@ -271,14 +271,17 @@ def test_build_refreshes_the_plugin_copy_an_older_testdock_wrote_all_or_nothing(
 
 def test_sphinx_output_an_sdist_ships_stays_out_of_the_images(project: Path) -> None:
     """imbalanced-learn's sdist holds doc/_build (37 MB), whose downloadable example scripts
-    pytest collected and failed on; a checkout never has it."""
+    pytest collected and failed on, and sphinx-gallery's doc/auto_examples (15 MB of figures);
+    a checkout has neither."""
     for folder in ("doc", "docs"):
         (project / folder / "_build" / "html").mkdir(parents=True)
         (project / folder / "_build" / "html" / "plot_example.py").write_text("import missing\n")
+        (project / folder / "auto_examples" / "images").mkdir(parents=True)
+        (project / folder / "auto_examples" / "images" / "sphx_glr_plot_001.png").write_bytes(b"\x89PNG")
         (project / folder / "conf.py").write_text("project = 'x'\n")
     apply(project, plan(project, InitOptions())[1])
     text = (project / ".dockerignore").read_text()
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     sent = set(Matcher(lines).walk(project))
     assert {"doc/conf.py", "docs/conf.py"} <= sent
-    assert not any("_build" in path for path in sent)
+    assert not any("_build" in path or "auto_examples" in path for path in sent)

@@ -40,8 +40,9 @@ DOCKERIGNORE_LINES = [
     "test-results", "monitoring/*.csv", "monitoring/*.png", "monitoring/*.prom", "logs/*.log",
     ".testdock", ".benchmarks",
     # Sphinx's output, which some sdists ship (imbalanced-learn's 37 MB, whose example scripts
-    # pytest then collected): never in a checkout, where git ignores it
-    "doc/_build", "docs/_build",
+    # pytest then collected), and sphinx-gallery's generated gallery (its 15 MB of figures,
+    # notebooks and zips): never in a checkout, where git ignores them
+    "doc/_build", "docs/_build", "doc/auto_examples", "docs/auto_examples",
 ]
 # the files of the project's settings the images read (pytest's, coverage's)
 NEEDED_SETTINGS = ("pyproject.toml", "setup.cfg", "pytest.ini", ".pytest.ini", "tox.ini", "conftest.py",
