@@ -1372,3 +1372,112 @@ def test_the_kernel_takes_a_worker_or_its_child_before_the_controller(
     # where the controller runs the tests itself (serially), its score stays as it was
     serial = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     serial.assert_outcomes(failed=1)
+
+
+def test_a_documents_items_go_to_one_worker_in_their_order(pytestconfig: pytest.Config) -> None:
+    """parsel's docs/usage.rst (Sybil): each example reads what the ones before it defined; handed
+    out one by one to two workers, 21 failed with NameError. A non-Python file's items go to one
+    worker together, in order; the other tests are still spread."""
+    document = [f"docs/usage.rst::line:{line},column:1" for line in range(10, 40, 3)]
+    collection = ["t.py::test_a", *document, *(f"t.py::test_{i}" for i in range(8))]
+    expected = {nodeid: (1 * MiB, 0.01) for nodeid in collection}
+    sched, nodes = _scheduler(expected, 1000 * MiB, 2, collection, pytestconfig)
+    _drive(sched, 1000 * MiB)
+    holders = [node for node in nodes if any(collection[i] in document for i in node.sent)]
+    assert len(holders) == 1
+    sent = [collection[i] for i in holders[0].sent if collection[i] in document]
+    assert sent == document
+    assert all(node.sent for node in nodes)  # the other worker ran the other tests meanwhile
+
+
+@pytest.mark.parametrize(("mode", "together"), [
+    ("loadfile", [["a.py::test_1", "a.py::T::test_2", "a.py::T::test_3"], ["b.py::test_1", "b.py::test_2"]]),
+    ("loadscope", [["a.py::T::test_2", "a.py::T::test_3"], ["b.py::test_1", "b.py::test_2"]]),
+    ("load", []),
+])
+def test_the_projects_own_dist_mode_keeps_its_tests_together(mode: str, together: list[list[str]],
+                                                            pytestconfig: pytest.Config) -> None:
+    collection = ["a.py::test_1", "a.py::T::test_2", "a.py::T::test_3", "b.py::test_1", "b.py::test_2"]
+    from testdock_pytest.parallel import units
+
+    found = units.units(collection, units.project_dist_mode(["-ra", "--dist", mode]))
+    groups = sorted({tuple(collection[i] for i in unit) for unit in found.values()})
+    assert [list(group) for group in groups] == together
+    assert units.project_dist_mode(["--dist=loadfile", "-x"]) == "loadfile"
+    assert units.project_dist_mode(["-x"]) is None
+
+
+SYBIL_LIKE_CONFTEST = """
+    import os
+    import pytest
+
+    class Example(pytest.Item):
+        def __init__(self, *, number, **kwargs):
+            super().__init__(**kwargs)
+            self.number = number
+
+        def runtest(self):
+            # each example needs the ones before it, in this process (one namespace a document)
+            namespace = self.parent.namespace
+            assert namespace == list(range(self.number)), (os.getpid(), namespace)
+            namespace.append(self.number)
+
+    class Document(pytest.File):
+        namespace = []
+
+        def collect(self):
+            for number in range(12):
+                yield Example.from_parent(self, name=f"line:{number}", number=number)
+
+    def pytest_collect_file(file_path, parent):
+        if file_path.suffix == ".rst":
+            return Document.from_parent(parent, path=file_path)
+"""
+
+
+def test_a_documents_examples_pass_under_two_workers(pytester: pytest.Pytester,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TESTDOCK_MEMORY_DIR", raising=False)
+    pytester.makeconftest(SYBIL_LIKE_CONFTEST)
+    (pytester.path / "usage.rst").write_text("a document\n")
+    pytester.makepyfile(test_other="""
+        import time, pytest
+
+        @pytest.mark.parametrize("n", range(10))
+        def test_other(n):
+            time.sleep(0.02)
+    """)
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "memory", "-p", "no:randomly")
+    result.assert_outcomes(passed=22)
+    assert "the tests of 1 unit(s) each run on one worker, in their order" in result.stdout.str()
+
+
+def test_an_xdist_groups_tests_run_on_one_worker(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    """What xdist's --dist loadgroup promises a project's @pytest.mark.xdist_group (tests that
+    share a port or a file), --dist memory keeps."""
+    monkeypatch.delenv("TESTDOCK_MEMORY_DIR", raising=False)
+    monkeypatch.setenv("WHERE_RAN", str(tmp_path))
+    pytester.makeini("[pytest]\nmarkers =\n    xdist_group: xdist's group marker\n")
+    pytester.makepyfile(test_groups="""
+        import os, pathlib, time, pytest
+
+        def _note(name):
+            time.sleep(0.02)
+            (pathlib.Path(os.environ["WHERE_RAN"]) / name).write_text(os.environ["PYTEST_XDIST_WORKER"])
+
+        @pytest.mark.parametrize("n", range(8))
+        @pytest.mark.xdist_group("port")
+        def test_grouped(n):
+            _note(f"grouped-{n}")
+
+        @pytest.mark.parametrize("n", range(10))
+        def test_free(n):
+            _note(f"free-{n}")
+    """)
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "memory", "-p", "no:randomly")
+    result.assert_outcomes(passed=18)
+    grouped = {path.read_text() for path in tmp_path.glob("grouped-*")}
+    free = {path.read_text() for path in tmp_path.glob("free-*")}
+    assert len(grouped) == 1, grouped
+    assert len(free) == 2, free  # the others still spread

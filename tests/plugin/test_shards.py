@@ -109,3 +109,15 @@ def test_an_empty_shard_passes(pytester: pytest.Pytester, monkeypatch: pytest.Mo
                                            "--testdock-shard-index", str(i)).ret for i in range(3)]
     assert codes == [0, 0, 0]
 
+
+
+def test_a_documents_examples_stay_in_one_shard(suite: pytest.Pytester) -> None:
+    """Sybil's examples of one document share its namespace, in order (parsel's docs/usage.rst)."""
+    from tests.plugin.test_scheduler import SYBIL_LIKE_CONFTEST
+
+    suite.makeconftest(SYBIL_LIKE_CONFTEST)
+    (suite.path / "usage.rst").write_text("a document\n")
+    shards = [collected(suite, "--testdock-shards", "3", "--testdock-shard-index", str(i)) for i in range(3)]
+    holders = [i for i, shard in enumerate(shards) if any(n.startswith("usage.rst::") for n in shard)]
+    assert len(holders) == 1, shards
+    assert sum(n.startswith("usage.rst::") for shard in shards for n in shard) == 12

@@ -27,7 +27,7 @@ from testdock_pytest.memory.history import (
 )
 from testdock_pytest.memory.measure import private_and_file_memory, private_memory
 from testdock_pytest.memory.pertest import CRASHES_KEY, history_path
-from testdock_pytest.parallel import oomscore, orphans, sharedreports
+from testdock_pytest.parallel import oomscore, orphans, sharedreports, units
 from testdock_pytest.parallel.model import MemoryModel, choose_workers, conservative_default, describe
 from testdock_pytest.parallel.xdist_internals import MEMORY_DIST
 
@@ -158,7 +158,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         reporter.write_line(describe(model))
     from testdock_pytest.parallel.scheduler import MemoryScheduling  # xdist's machinery: here only
 
-    return MemoryScheduling(config, log, model, private_memory, budgets.cgroup_memory_in_use)
+    return MemoryScheduling(config, log, model, private_memory, budgets.cgroup_memory_in_use,
+                            units.project_dist_mode(config.getini("addopts")))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -211,6 +212,7 @@ class ControllerHooks:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         orphans.pass_folder(node.config, node)
+        units.pass_groups_folder(node.config, node)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object | None) -> None:
@@ -242,10 +244,12 @@ def register_controller_hooks(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         oomscore.volunteer()
         orphans.lead_own_group(config)
+        units.register_groups_writer(config)
         return
     if not config.getoption("numprocesses", None):
         return
     if uses_memory_dist(config):
         orphans.make_folder(config)
+        units.make_groups_folder(config)
     config.pluginmanager.register(ControllerHooks(), "testdock-controller")
     sharedreports.register(config)

@@ -26,6 +26,7 @@ from typing import Any
 from xdist.scheduler.load import LoadScheduling
 from xdist.workermanage import WorkerController
 
+from testdock_pytest.parallel import units
 from testdock_pytest.parallel.model import MemoryModel, MiB
 from testdock_pytest.parallel.xdist_internals import (
     end_finished_worker,
@@ -69,9 +70,12 @@ class MemoryScheduling(LoadScheduling):
 
     def __init__(self, config: Any, log: Any, model: MemoryModel,
                  controller_memory: Callable[[], int] | None = None,
-                 memory_in_use: Callable[[], int | None] | None = None) -> None:
+                 memory_in_use: Callable[[], int | None] | None = None,
+                 dist_mode: str | None = None) -> None:
         super().__init__(config, log)
         self.model = model
+        self.dist_mode = dist_mode  # the project's own --dist, which testdock's replaced
+        self.units: dict[int, tuple[int, ...]] = {}  # test -> the tests run with it, in order
         self.controller_memory = controller_memory  # what the controller holds of its own now
         # what the container holds now, as the kernel counts it (None outside a limited cgroup):
         # the model counts the processes it knows of; this counts everything, workers on their way
@@ -475,6 +479,11 @@ class MemoryScheduling(LoadScheduling):
             self.pending[:] = range(len(collection))
             if not collection:
                 return
+            self.units = units.units(collection, self.dist_mode, units.read_groups(self.config))
+            line = units.describe(collection, self.units, self.dist_mode)
+            reporter = self.config.pluginmanager.get_plugin("terminalreporter") if line else None
+            if reporter is not None:
+                reporter.write_line(line)
             self._keep_alone(collection)
             self._keep_heaviest_alone(collection)
             self._keep_killers_alone(collection)
@@ -724,7 +733,7 @@ class MemoryScheduling(LoadScheduling):
                     node.shutdown()
                     self.shutdown_sent.add(node)
                 return False
-            self._send(node, [index])
+            self._send(node, self._with_unit(index))
             return True
         if not self._may_start(node, queue[0]):
             return False
@@ -736,7 +745,8 @@ class MemoryScheduling(LoadScheduling):
         # when nothing else runs (see _may_start).
         successor = self._pick(node) if self.pending else self._solo_for(node)
         if successor is not None:
-            self._send(node, self._batch(node, queue[0], successor))
+            self._send(node, self._with_unit(successor) if successor in self.units
+                       else self._batch(node, queue[0], successor))
         elif self.pending:
             return False  # what is left waits for a sibling's measurement; so does the queued test
         elif node not in self.shutdown_sent:
@@ -766,11 +776,25 @@ class MemoryScheduling(LoadScheduling):
             seconds += self.model.duration(self._nodeid(candidate))
             kept += self.model.retained.get(last, 0)
             if (admitted + kept > room or seconds > BATCH_SECONDS or kept > BATCH_KEPT
-                    or candidate in solo or not self._batchable(candidate)):
+                    or candidate in solo or candidate in self.units or not self._batchable(candidate)):
                 break
             reserved = admitted
             batch.append(self.pending.pop(0))
         return batch
+
+    def _with_unit(self, index: int) -> list[int]:
+        """The test and the pending tests of its unit (see units.py), in the collection's order:
+        sent together, they run on one worker one after the other (a worker's queue runs in
+        order); memory is reserved for the largest of them while they are queued."""
+        unit = self.units.get(index)
+        if unit is None:
+            return [index]
+        members = set(unit) - {index} - self.alone_indices
+        taken = [other for other in self.pending if other in members]
+        if taken:
+            chosen = set(taken)
+            self.pending[:] = [other for other in self.pending if other not in chosen]
+        return sorted([index, *taken])
 
     def _batchable(self, index: int) -> bool:
         return self.model.informed(self._nodeid(index))

@@ -17,6 +17,7 @@ import pytest
 from testdock_pytest.memory import budget as budgets
 from testdock_pytest.memory.history import GROWTH, PEAK, load_history
 from testdock_pytest.memory.pertest import history_path
+from testdock_pytest.parallel.units import unit_key
 from testdock_pytest.sharding.plan import (
     DEFAULT_BASELINE,
     Capacity,
@@ -119,6 +120,10 @@ def group_of(item: pytest.Item, is_project_fixture: Any) -> str | None:
     if marker is not None:
         name = marker.args[0] if marker.args else marker.kwargs.get("name", "default")
         return f"xdist_group:{name}"
+    # a document's examples (Sybil), a notebook's cells: one namespace, in order (see units)
+    document = unit_key(item.nodeid, None)
+    if document is not None:
+        return document
     info = getattr(item, "_fixtureinfo", None)
     scopes: set[str] = set()
     for definitions in getattr(info, "name2fixturedefs", {}).values():
