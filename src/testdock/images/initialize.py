@@ -137,6 +137,16 @@ def _pyproject_text(root: Path, project: Project, settings: Settings, options: I
             backend["health_path"] = settings.backend.health_path
             section["backend"] = backend
         tool["testdock"] = section
+        if project.unittest_settings is not None and "pytest" not in tool:
+            where, pytest_settings = project.unittest_settings
+            ini_options = tomlkit.table()
+            ini_options.add(tomlkit.comment(f"written by testdock init from the unittest discover command "
+                                            f"in {where}: pytest's own patterns find none of these tests"))
+            for key, values in pytest_settings.items():
+                ini_options[key] = values
+            pytest_table = tomlkit.table(is_super_table=True)
+            pytest_table["ini_options"] = ini_options
+            tool["pytest"] = pytest_table
     else:
         if options.base_image:
             existing["base_image"] = options.base_image
@@ -287,7 +297,7 @@ def plan(root: Path, options: InitOptions) -> tuple[Project, list[PlannedFile], 
     flat = _flat_setuptools_warning(root, project, data)
     if flat:
         warnings.append(flat)
-    if not _has_test_files(root, project.test_paths):
+    if project.unittest_settings is None and not _has_test_files(root, project.test_paths):
         warnings.append(f"no test files in {', '.join(project.test_paths)}: the images will collect no "
                         "tests; set [tool.pytest.ini_options] testpaths if they live elsewhere (an "
                         "sdist often ships without its tests)")

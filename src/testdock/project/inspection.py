@@ -21,7 +21,7 @@ from packaging.utils import canonicalize_name
 
 from testdock.errors import BadInput
 from testdock.images.tools import TOOL_NAMES
-from testdock.project import poetry
+from testdock.project import poetry, unittestdiscovery
 from testdock.project.apps import AppRef, detect_app
 from testdock.project.extensions import builds_extensions
 from testdock.project.legacyhooks import inicfg_files, marked_fixture_files, py_path_hook_files
@@ -105,6 +105,10 @@ class Project:
     # its pytest options write a JUnit file (arrow's `--junitxml=junit.xml`): into /app, which
     # the collection image cannot write
     pytest_writes_junit: bool = False
+    # pytest's settings for tests it would not find by itself, from the project's own
+    # `unittest discover` command (where it was read, `testpaths` and `python_files`): init
+    # writes them to [tool.pytest.ini_options] (mkdocs's `*_tests.py`)
+    unittest_settings: tuple[str, dict[str, list[str]]] | None = None
     # the distributions of the coverage plugins its configuration loads (`plugins = covdefaults`):
     # coverage refuses to start without them, and pytest-cov with it
     coverage_plugins: tuple[str, ...] = ()
@@ -858,6 +862,10 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
     test_dependencies = tuple(r for r in merge(*test) if canonicalize_name(Requirement(r).name) != own)
     python_version, requires_python = _python_version(root, data)
     pytest_config = pytest_settings(root, data)  # (where, pytest's settings): read once
+    unittest_settings = None
+    if not pytest_config[0] and (discovered := unittestdiscovery.pytest_settings_for(root)) is not None:
+        unittest_settings = (discovered[0].where, discovered[1])
+        pytest_config = (f"unittest discover in {discovered[0].where}", discovered[1])
     pytest_options = pytest_config[1]
     test_paths = _test_paths(root, pytest_config)
     needed = _needed_by_tests(root, test_paths, collected, (*dependencies, *test_dependencies), own)
@@ -892,6 +900,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         pytest_measures_coverage=_pytest_options_measure_coverage(pytest_options),
         pytest_timeout=sets_timeout(pytest_options),
         pytest_writes_junit=writes_junit(pytest_options),
+        unittest_settings=unittest_settings,
         coverage_contexts_per_test=_coverage_contexts_per_test(root, data),
         coverage_selects_files=_coverage_selects_files(root, data),
         coverage_plugins=_coverage_plugins(root, data),
