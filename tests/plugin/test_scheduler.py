@@ -234,6 +234,27 @@ def test_a_crashed_test_is_rerun_alone_once(pytestconfig: pytest.Config) -> None
     assert not sched.requeue_alone(crashed)  # the second death is final
 
 
+def test_a_crashed_tests_unmeasured_parametrizations_run_alone_at_the_end_once(
+        pytestconfig: pytest.Config) -> None:
+    """pandera: each parametrization of a modin test killed its worker in turn, five in a row,
+    every replacement collecting the heavy suite again. The first death sends its pending
+    siblings to the end, each alone, where a death fails it at once."""
+    matrix = [f"t.py::test_modin[{i}]" for i in range(5)]
+    collection = ["t.py::test_a", *matrix, "t.py::test_b", "t.py::test_c"]
+    sched, nodes = _scheduler({}, 1000 * MiB, 2, collection, pytestconfig)
+    first = sched.collection.index(matrix[0]) if sched.collection else -1
+    victim = next(node for node in nodes if first in sched.node2pending[node])
+    while sched.node2pending[victim][0] != first:  # the worker's earlier tests end
+        sched.mark_test_complete(victim, sched.node2pending[victim][0])
+    crashed = sched.remove_node(victim)
+    assert crashed == matrix[0] and sched.requeue_alone(crashed)
+    together = _drive(sched, 1000 * MiB)
+    alone = [running[0] for running in together if len(running) == 1 and running[0] in matrix]
+    assert set(alone) == set(matrix)
+    assert all(len(running) == 1 for running in together if set(running) & set(matrix))
+    assert not sched.requeue_alone(matrix[3])  # a death alone is their last
+
+
 def test_a_family_is_recognised_after_its_first_member() -> None:
     model = MemoryModel(4096 * MiB, 0.0, 0, {}, 64 * MiB)
     assert family_keys("t.py::C::test_f[2-x]") == ("t.py::C::test_f", "t.py::C", "t.py")

@@ -27,7 +27,7 @@ from xdist.scheduler.load import LoadScheduling
 from xdist.workermanage import WorkerController
 
 from testdock_pytest.parallel import units
-from testdock_pytest.parallel.model import MemoryModel, MiB
+from testdock_pytest.parallel.model import MemoryModel, MiB, family_keys
 from testdock_pytest.parallel.xdist_internals import (
     end_finished_worker,
     skip_next_replacement,
@@ -600,7 +600,23 @@ class MemoryScheduling(LoadScheduling):
         if self.crashes[nodeid] > 1 or self.collection is None:
             return False
         self._run_alone([self._position(nodeid)])
+        self._keep_siblings_alone(nodeid)
         return True
+
+    def _keep_siblings_alone(self, nodeid: str) -> None:
+        """The pending parametrizations of a test whose worker died, none of them measured, run
+        alone at the end too, once (a death there fails them at once, as a second death does):
+        pandera's modin matrix killed five workers in a row, one parametrization each, every
+        replacement paying the suite's heavy collection again."""
+        family = family_keys(nodeid)[0]
+        if "[" not in nodeid:
+            return
+        siblings = [index for index in self.pending
+                    if self._nodeid(index).split("[", 1)[0] == family
+                    and self._nodeid(index) not in self.model.expected]
+        for index in siblings:
+            self.crashes[self._nodeid(index)] += 1  # as if it had died beside the others already
+        self._run_alone(siblings, "of the same test function as one whose worker died", once=True)
 
     @property
     def tests_finished(self) -> bool:
