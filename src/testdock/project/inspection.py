@@ -6,7 +6,6 @@ import ast
 import configparser
 import contextlib
 import copy
-import os
 import re
 import sys
 import unicodedata
@@ -42,7 +41,12 @@ from testdock.project.requirements import (
     requirement_text,
     unpinned,
 )
-from testdock.project.testimports import imported_by_tests, imported_through_project
+from testdock.project.testimports import (
+    PYTEST_DEFAULT_FILES,
+    holds_files_matching,
+    imported_by_tests,
+    imported_through_project,
+)
 from testdock.project.toolgroups import (
     hatch_groups,
     nox_requirements,
@@ -717,25 +721,11 @@ def _test_paths(root: Path, pytest_config: tuple[str, dict[str, Any]]) -> tuple[
     if configured:
         return tuple(configured)
     for candidate in ("tests", "test"):
-        if (root / candidate).is_dir() and _holds_test_files(root / candidate):
+        if (root / candidate).is_dir() and holds_files_matching(root / candidate, PYTEST_DEFAULT_FILES):
             return (candidate,)
     # pytest's own default: the whole tree (trio's tests are src/trio/_tests; its tests/ folder
     # holds helper scripts)
     return (".",)
-
-
-def _holds_test_files(folder: Path, limit: int = 2000) -> bool:
-    """Whether pytest's default patterns find a test module under `folder` (hidden folders,
-    virtualenvs and node_modules skipped; a folder of more than `limit` folders counts as one)."""
-    for count, (_, subfolders, files) in enumerate(os.walk(folder)):
-        if count >= limit:
-            return True
-        subfolders[:] = [name for name in subfolders if not name.startswith(".")
-                         and name != "node_modules" and "venv" not in name]
-        if any(name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
-               for name in files):
-            return True
-    return False
 
 
 def _source_roots(root: Path) -> tuple[str, ...]:

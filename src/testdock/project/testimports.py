@@ -5,6 +5,7 @@ cannot be collected without it, whatever the project's metadata says its tests n
 from __future__ import annotations
 
 import ast
+import fnmatch
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -17,6 +18,24 @@ _MAX_FILES = 5000
 TEST_DIRS = ("test", "tests", "testing")  # folders whose files are the tests'
 _TEST_FILE = re.compile(r"^(?:test_.*|.*_test|tests)\.py$")  # pytest's defaults, Django's tests.py
 _BLOCKS = ("body", "orelse", "finalbody")
+
+
+PYTEST_DEFAULT_FILES = ("test_*.py", "*_test.py")  # pytest's own python_files
+
+
+def holds_files_matching(folder: Path, patterns: tuple[str, ...], limit: int = 2000) -> bool:
+    """Whether a Python file under `folder` matches one of the patterns (pytest's `python_files`
+    globs); hidden folders, virtualenvs and node_modules skipped; a folder of more than `limit`
+    folders counts as holding one."""
+    for count, (_, subfolders, files) in enumerate(os.walk(folder)):
+        if count >= limit:
+            return True
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")
+                         and name != "node_modules" and "venv" not in name]
+        if any(name.endswith(".py") and any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
+               for name in files):
+            return True
+    return False
 
 
 def files_of_tests(root: Path, test_paths: Iterable[str], modules_only: bool = False) -> Iterator[Path]:

@@ -7,12 +7,12 @@ and `python_files`."""
 
 from __future__ import annotations
 
-import fnmatch
-import os
 import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+
+from testdock.project.testimports import PYTEST_DEFAULT_FILES, holds_files_matching
 
 # where a project keeps its test command, in the order read
 _COMMAND_FILES = ("pyproject.toml", "tox.ini", "setup.cfg", "noxfile.py", "Makefile", "hatch.toml")
@@ -20,7 +20,6 @@ _WORKFLOW_FOLDERS = (".github/workflows",)
 _WORKFLOW_FILES = (".gitlab-ci.yml",)
 _DISCOVER = re.compile(r"\bunittest\b[\"',\s]+discover\b(?P<rest>.*)$")
 DEFAULT_PATTERN = "test*.py"  # unittest's own
-PYTEST_DEFAULT_FILES = ("test_*.py", "*_test.py")
 
 
 @dataclass(frozen=True)
@@ -109,20 +108,6 @@ def find(root: Path) -> Discovery | None:
     return None
 
 
-def matching_files(folder: Path, patterns: tuple[str, ...], limit: int = 2000) -> bool:
-    """Whether a Python file under `folder` matches one of the patterns (hidden folders and
-    virtualenvs skipped; after `limit` folders, the answer is yes)."""
-    for count, (_, subfolders, files) in enumerate(os.walk(folder)):
-        if count >= limit:
-            return True
-        subfolders[:] = [name for name in subfolders if not name.startswith(".")
-                         and name != "node_modules" and "venv" not in name]
-        if any(name.endswith(".py") and any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
-               for name in files):
-            return True
-    return False
-
-
 def pytest_settings_for(root: Path) -> tuple[Discovery, dict[str, list[str]]] | None:
     """pytest's `testpaths` and `python_files` for a project whose unittest command names test
     files pytest's defaults miss; None where pytest finds them itself (or there is no command)."""
@@ -130,7 +115,8 @@ def pytest_settings_for(root: Path) -> tuple[Discovery, dict[str, list[str]]] | 
     if discovery is None:
         return None
     start = root / discovery.start
-    if matching_files(start, PYTEST_DEFAULT_FILES) or not matching_files(start, (discovery.pattern,)):
+    if holds_files_matching(start, PYTEST_DEFAULT_FILES) or not holds_files_matching(
+            start, (discovery.pattern,)):
         return None
     return discovery, {"testpaths": [discovery.start],
                        "python_files": [discovery.pattern, *PYTEST_DEFAULT_FILES]}
