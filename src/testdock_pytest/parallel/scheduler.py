@@ -608,11 +608,11 @@ class MemoryScheduling(LoadScheduling):
         alone at the end too, once (a death there fails them at once, as a second death does):
         pandera's modin matrix killed five workers in a row, one parametrization each, every
         replacement paying the suite's heavy collection again."""
-        family = family_keys(nodeid)[0]
         if "[" not in nodeid:
             return
+        function = family_keys(nodeid)[0]
         siblings = [index for index in self.pending
-                    if self._nodeid(index).split("[", 1)[0] == family
+                    if family_keys(self._nodeid(index))[0] == function
                     and self._nodeid(index) not in self.model.expected]
         for index in siblings:
             self.crashes[self._nodeid(index)] += 1  # as if it had died beside the others already
