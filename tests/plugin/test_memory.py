@@ -335,6 +335,30 @@ def test_a_run_killed_before_its_end_leaves_its_measurements_to_the_next(isolate
     assert list((isolated.path / ".testdock" / "runs").iterdir()) == []
 
 
+def test_a_killed_runs_measurements_inform_the_next_runs_plan(isolated: pytest.Pytester) -> None:
+    """`-n auto` and the scheduler read the history before the memory plugin starts: the dead
+    run's measurements are added before they do (pandera's run after a killed one planned with
+    "no history yet" though it recovered 96 measurements)."""
+    isolated.makepyfile(test_dies="""
+        import os, signal, time
+
+        def test_1_quick():
+            time.sleep(0.3)  # past the records' flush interval: this test's record is written
+
+        def test_2_kills_the_run():
+            if not os.path.exists("second"):
+                os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    killed = isolated.runpytest_subprocess("-p", "no:randomly")
+    assert killed.ret == -signal.SIGKILL
+    (isolated.path / "second").touch()
+    result = isolated.runpytest_subprocess("-n", "auto", "--dist", "memory", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    output = result.stdout.str()
+    assert "the history has 1 more test measurement(s), recovered" in output, output
+    assert "no history yet" not in output, output
+
+
 def test_records_pending_while_a_long_test_runs_are_written_before_it_ends(isolated: pytest.Pytester) -> None:
     """The quick test's record waits for the next flush; the run is killed in a long test: the
     records' own thread has written it meanwhile, and the next run recovers it."""

@@ -146,6 +146,21 @@ def _kept_runs(config: pytest.Config) -> int:
     return int(config.getini("testdock_history_runs") or 10)
 
 
+RECOVERED_KEY = pytest.StashKey[int]()
+
+
+def recover_unfinished(config: pytest.Config) -> int:
+    """Add the measurements of runs that died before writing them to the history, once a run
+    and before anything reads it: `-n auto` and the scheduler plan from the history before the
+    memory plugin starts (pandera's run after a killed one planned as if it had none). How many
+    tests' measurements were recovered; none in a worker, a nested run or a collection."""
+    if RECOVERED_KEY not in config.stash:
+        own = not hasattr(config, "workerinput") and not os.environ.get(leaks.NESTED_ENV)
+        config.stash[RECOVERED_KEY] = (unfinished.recover(history_path(config), _kept_runs(config))
+                                       if own and not config.option.collectonly else 0)
+    return config.stash[RECOVERED_KEY]
+
+
 class MemoryPlugin:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -163,7 +178,7 @@ class MemoryPlugin:
             if os.environ.get(leaks.NESTED_ENV) or config.option.collectonly:
                 self._owned_folder = RunFolder.open_temporary()
             else:
-                self.recovered = unfinished.recover(history, _kept_runs(config))
+                self.recovered = recover_unfinished(config)
                 self._owned_folder = RunFolder.open(history)
             self.folder = self._owned_folder.path
             os.environ[MEMORY_DIR_ENV] = str(self.folder)

@@ -26,7 +26,7 @@ from testdock_pytest.memory.history import (
     worker_start,
 )
 from testdock_pytest.memory.measure import private_and_file_memory, private_memory
-from testdock_pytest.memory.pertest import CRASHES_KEY, history_path
+from testdock_pytest.memory.pertest import CRASHES_KEY, history_path, recover_unfinished
 from testdock_pytest.parallel import oomscore, orphans, sharedreports, units
 from testdock_pytest.parallel.model import MemoryModel, choose_workers, conservative_default, describe
 from testdock_pytest.parallel.xdist_internals import MEMORY_DIST
@@ -39,6 +39,7 @@ HASH_SEED = "PYTHONHASHSEED"
 
 def build_model(config: pytest.Config) -> MemoryModel:
     budget, margin = budgets.configured_budget(config)
+    recover_unfinished(config)  # a killed run's measurements inform this run's plan
     history = load_history(history_path(config))
     expected, retained = expectations(history)
     max_rss_text = config.getoption("max_worker_rss") or config.getini("max_worker_rss") or None
