@@ -851,7 +851,11 @@ def test_a_test_that_always_kills_its_worker_fails_with_the_reason(pytester: pyt
             pass
     """)
     result = pytester.runpytest_subprocess("-n", "2", "--dist", "memory", "--memory-budget", "1g")
-    assert result.parseoutcomes() == {"passed": 2, "failed": 5, "rerun": 5}, result.stdout.str()
+    outcomes = result.parseoutcomes()
+    # the first death sends the pending parametrizations to the end, each alone, once: the ones
+    # already queued on a worker die beside the others first (one or two), the rest once
+    assert outcomes.pop("rerun") <= 2 and outcomes == {"passed": 2, "failed": 5}, result.stdout.str()
+    assert "of the same test function as one whose worker died run alone" in result.stdout.str()
     assert "it needs more than 1.0 GiB" in result.stdout.str()
     assert "maximum crashed workers" not in result.stdout.str()
     # remembered: a later run's plan never puts them in pytest's own process
