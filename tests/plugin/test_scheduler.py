@@ -867,6 +867,37 @@ def test_a_test_that_always_kills_its_worker_fails_with_the_reason(pytester: pyt
     assert "5 test(s) whose worker died twice in an earlier run run alone" in again.stdout.str()
 
 
+def test_a_module_whose_tests_all_kill_their_workers_costs_a_few_deaths_not_one_each(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pandera's modin tests (a dask cluster each, in 1 GiB): every function of the module killed
+    its worker, each replacement collecting the heavy suite again. Two functions dead: the
+    module's other tests go to the end, each alone, once; three dead alone: the rest of them are
+    not run, reported failed with the reason."""
+    monkeypatch.delenv("TESTDOCK_MEMORY_DIR", raising=False)
+    pytester.makepyfile(test_heavy="""
+        import os, signal, pytest
+
+        @pytest.mark.parametrize("i", range(4))
+        def test_first(i):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        @pytest.mark.parametrize("i", range(4))
+        def test_second(i):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        def test_third():
+            os.kill(os.getpid(), signal.SIGKILL)
+    """, test_light="def test_light():\n    pass\n")
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "memory", "--memory-budget", "1g",
+                                           "-p", "no:randomly")
+    output = result.stdout.str()
+    outcomes = result.parseoutcomes()
+    assert outcomes["failed"] == 9 and outcomes["passed"] == 1, output
+    assert output.count("node down") <= 8, output  # 9 without this: one death each, or more
+    assert "of a module two of whose test functions killed their workers" in output, output
+    assert "tests of test_heavy.py needed more than the whole budget" in output, output
+
+
 def test_auto_workers_follow_the_budget_and_never_exceed_the_cpus(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_one="def test_one():\n    pass\n")
     small = pytester.runpytest_subprocess("-n", "auto", "--dist", "memory", "--memory-budget", "120m")

@@ -23,9 +23,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import pytest
 from xdist.scheduler.load import LoadScheduling
 from xdist.workermanage import WorkerController
 
+from testdock_pytest.memory.pertest import CRASHES_KEY
 from testdock_pytest.parallel import units
 from testdock_pytest.parallel.model import MemoryModel, MiB, family_keys
 from testdock_pytest.parallel.xdist_internals import (
@@ -44,6 +46,9 @@ REPLACEMENT_WAIT = 5.0  # seconds a fresh worker waits, at most, for a retired o
 # a test may start in the room kept for a test sent to wait on another worker when it is expected
 # to end before that one starts, with this much of its history's seconds to spare
 BACKFILL_SLACK = 1.5
+# tests of one module that died alone, with the whole budget, after which the tests of that module
+# kept for the end because the others died are not run: each would cost a fresh worker's start
+ABANDON_AFTER = 3
 
 
 def same_tests(first: Sequence[str], other: Sequence[str]) -> bool:
@@ -90,6 +95,9 @@ class MemoryScheduling(LoadScheduling):
         self.solo: list[int] = []  # tests to run alone at the end (a worker died running it...)
         self.alone_indices: set[int] = set()  # every test ever kept for the end, queued ones too
         self.crashes: Counter[str] = Counter()
+        self._died_functions: dict[str, set[str]] = {}  # module -> its functions a worker died in
+        self._died_alone: Counter[str] = Counter()  # module -> its tests that died alone
+        self.abandoned: list[str] = []  # tests not run: their module's tests die even alone
         self.differing_ids = 0  # tests whose parametrization ids differ between the workers
         self.collection_deaths: list[str] = []  # workers that died collecting, not replaced
         self._keeper_requested = False  # a worker retired early for the tests kept for the end
@@ -598,25 +606,60 @@ class MemoryScheduling(LoadScheduling):
         """Re-run a test a worker died running, alone after the others; False the second time."""
         self.crashes[nodeid] += 1
         if self.crashes[nodeid] > 1 or self.collection is None:
+            module = nodeid.split("::")[0]
+            self._died_alone[module] += 1
+            if self._died_alone[module] >= ABANDON_AFTER:
+                self._abandon(module)
             return False
         self._run_alone([self._position(nodeid)])
-        self._keep_siblings_alone(nodeid)
+        self._keep_family_alone(nodeid)
         return True
 
-    def _keep_siblings_alone(self, nodeid: str) -> None:
-        """The pending parametrizations of a test whose worker died, none of them measured, run
-        alone at the end too, once (a death there fails them at once, as a second death does):
-        pandera's modin matrix killed five workers in a row, one parametrization each, every
-        replacement paying the suite's heavy collection again."""
-        if "[" not in nodeid:
-            return
+    def _keep_family_alone(self, nodeid: str) -> None:
+        """The pending tests most like one whose worker died, none of them measured, run alone at
+        the end too, once (a death there fails them at once, as a second death does): its other
+        parametrizations, and once two of a module's functions have killed workers, the module's
+        other tests. pandera's modin tests killed worker after worker, one a parametrization,
+        every replacement paying the suite's heavy collection again."""
         function = family_keys(nodeid)[0]
+        module = nodeid.split("::")[0]
+        died = self._died_functions.setdefault(module, set())
+        died.add(function)
+        whole_module = len(died) >= 2
+        if not whole_module and "[" not in nodeid:
+            return
         siblings = [index for index in self.pending
-                    if family_keys(self._nodeid(index))[0] == function
+                    if (self._nodeid(index).split("::")[0] == module if whole_module
+                        else family_keys(self._nodeid(index))[0] == function)
                     and self._nodeid(index) not in self.model.expected]
         for index in siblings:
             self.crashes[self._nodeid(index)] += 1  # as if it had died beside the others already
-        self._run_alone(siblings, "of the same test function as one whose worker died", once=True)
+        why = ("of a module two of whose test functions killed their workers" if whole_module
+               else "of the same test function as one whose worker died")
+        self._run_alone(siblings, why, once=True)
+
+    def _abandon(self, module: str) -> None:
+        """The module's tests kept for the end because others of it died are not run: reported
+        failed, with the reason, as a test that died alone is."""
+        doomed = [index for index in self.solo
+                  if self._nodeid(index).split("::")[0] == module and self.crashes[self._nodeid(index)] >= 1]
+        if not doomed:
+            return
+        self.solo[:] = [index for index in self.solo if index not in doomed]
+        budget = format_size(self.model.budget)
+        reason = (f"not run: {self._died_alone[module]} tests of {module} needed more than the whole "
+                  f"budget ({budget}), each alone on a fresh worker; this one, kept for the end "
+                  f"beside them, would cost a worker's start too. Give the phase more memory to "
+                  f"run them")
+        for index in doomed:
+            nodeid = self._nodeid(index)
+            self.abandoned.append(nodeid)
+            report = pytest.TestReport(nodeid=nodeid, location=(module, None, nodeid), keywords={},
+                                       outcome="failed", longrepr=reason, when="call")
+            self.config.hook.pytest_runtest_logreport(report=report)
+        notes = self.config.stash.setdefault(CRASHES_KEY, [])
+        notes.append(f"{module}: {len(doomed)} test(s) not run: {self._died_alone[module]} of its tests "
+                     f"needed more than {budget} alone, and these were kept for the end beside them")
 
     @property
     def tests_finished(self) -> bool:
