@@ -357,6 +357,8 @@ def test_a_killed_runs_measurements_inform_the_next_runs_plan(isolated: pytest.P
     output = result.stdout.str()
     assert "the history has 1 more test measurement(s), recovered" in output, output
     assert "no history yet" not in output, output
+    history_file = isolated.path / ".testdock" / "memory-history.json"
+    assert json.loads(history_file.read_text())["unfinished"] is False  # this run finished
 
 
 def test_records_pending_while_a_long_test_runs_are_written_before_it_ends(isolated: pytest.Pytester) -> None:

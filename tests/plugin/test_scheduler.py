@@ -571,6 +571,18 @@ def test_workers_are_started_only_where_they_save_more_than_they_cost() -> None:
     assert count == 0 and "cost 12.0s to start (measured)" in reason
 
 
+def test_a_history_whose_last_run_was_killed_never_plans_a_serial_run() -> None:
+    """pandera: its runs killed before their end, the next recovered 1,717 measurements (the
+    tests that killed the workers have none) and planned a serial run, in pytest's own process,
+    which the first of those tests would end."""
+    short = {f"t::test_{i}": (5 * MiB, 0.02) for i in range(30)}
+    model = MemoryModel(1024 * MiB, 0.0, 100 * MiB, short, 64 * MiB)
+    assert choose_workers(model, 1)[0] == 0
+    model.unfinished = True
+    count, reason = choose_workers(model, 1)
+    assert count == 1 and "the last run ended before its end" in reason
+
+
 def test_sub_millisecond_suites_run_serially_once_handing_tests_out_is_measured_to_cost_more() -> None:
     """xdist sends each test's reports to the controller, which handles them on the same CPUs:
     on 27,000 tests of half a millisecond that costs more than two workers save."""

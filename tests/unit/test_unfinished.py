@@ -36,6 +36,7 @@ def test_a_live_runs_records_stay_and_a_dead_runs_are_recovered_once(tmp_path: P
     assert list(recorded["tests"]) == ["test_a.py::test_dead"]
     assert recorded["tests"]["test_a.py::test_dead"]["runs"][0][:2] == [200, 300]
     assert recorded["worker_start"] == [1.5] and recorded["worker_collection"] == [0.4]
+    assert recorded["unfinished"] is True  # what killed it is not known: no serial plan next
     assert not dead.exists() and live.path.is_dir()
     assert recover(history, keep=5) == 0  # the live one is never taken, the dead one is gone
 

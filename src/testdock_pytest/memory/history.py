@@ -252,19 +252,23 @@ def update_history(path: Path, records: list[TestMemory], keep: int,
                    startups: dict[str, float] | None = None,
                    worker_memory: list[int] | None = None,
                    dispatch: float | None = None, serial: float | None = None,
-                   worker_collections: list[float] | None = None) -> dict[str, Any]:
+                   worker_collections: list[float] | None = None, finished: bool = True) -> dict[str, Any]:
     """Add this run's records (the last `keep` runs per test), its workers' start-up times (and
     their collections') and memory, and what a test cost beyond its own time, distributed to
-    workers (see dispatch_cost) or in one process (`serial`); forget long-unseen tests."""
+    workers (see dispatch_cost) or in one process (`serial`); forget long-unseen tests. A run
+    not `finished` (recovered after its death) leaves the history marked so (see unfinished)."""
     with _no_garbage_collection():
-        return _updated_history(path, records, keep, startups, worker_memory, dispatch, serial,
-                                worker_collections)
+        history = _updated_history(path, records, keep, startups, worker_memory, dispatch, serial,
+                                   worker_collections, finished)
+    return history
 
 
 def _updated_history(path: Path, records: list[TestMemory], keep: int, startups: dict[str, float] | None,
                      worker_memory: list[int] | None, dispatch: float | None,
-                     serial: float | None, worker_collections: list[float] | None) -> dict[str, Any]:
+                     serial: float | None, worker_collections: list[float] | None,
+                     finished: bool) -> dict[str, Any]:
     history = load_history(path)
+    history[UNFINISHED_KEY] = not finished
     if worker_collections:
         history["worker_collection"] = [*history.get("worker_collection", []),
                                         *(round(value, 3) for value in worker_collections)][-keep:]
@@ -322,6 +326,13 @@ def alone_tests(history: dict[str, Any]) -> frozenset[str]:
 
 
 KILLED_KEY = "killed"
+UNFINISHED_KEY = "unfinished"
+
+
+def unfinished(history: dict[str, Any]) -> bool:
+    """Whether the last run the history holds ended before its end (its measurements recovered
+    by the next run): the test that ended it is not known."""
+    return bool(history.get(UNFINISHED_KEY, False))
 
 
 def remember_killed(path: Path, nodeids: list[str]) -> None:

@@ -89,7 +89,7 @@ def recover(history: Path, keep: int) -> int:
             records, startups, overhead = read_records(claimed)
             if records:
                 update_history(history, records, keep, startups, overhead.worker_memory,
-                               worker_collections=overhead.worker_collections)
+                               worker_collections=overhead.worker_collections, finished=False)
                 recovered += len(records)
         except OSError:
             pass

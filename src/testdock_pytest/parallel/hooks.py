@@ -21,6 +21,7 @@ from testdock_pytest.memory.history import (
     load_history,
     remember_killed,
     serial_cost,
+    unfinished,
     worker_collection,
     worker_memory,
     worker_start,
@@ -51,7 +52,7 @@ def build_model(config: pytest.Config) -> MemoryModel:
                        started=worker_memory(history),
                        dispatch_cost=dispatch_cost(history), dispatch_samples=dispatch_samples(history),
                        serial_cost=serial_cost(history), shared_files=files, alone=alone_tests(history),
-                       killed=killed_tests(history))
+                       killed=killed_tests(history), unfinished=unfinished(history))
 
 
 def uses_memory_dist(config: pytest.Config) -> bool:

@@ -47,6 +47,9 @@ class MemoryModel:
     alone: frozenset[str] = frozenset()
     # tests whose worker died twice in earlier runs (never measured: more than the budget)
     killed: frozenset[str] = frozenset()
+    # the last run recorded ended before its end (killed: its measurements recovered by the next):
+    # the tests it never reached, and the one that killed it, are not in the history
+    unfinished: bool = False
     observations: int = 0  # tests measured in this run
     # a family's heaviest and typical growths, kept as members are learnt: the scheduler asks
     # for them at every step, and a family holds thousands of tests in a large suite (a walk over
@@ -204,7 +207,7 @@ def choose_workers(model: MemoryModel, cpus: int) -> tuple[int, str]:
     # holds: falcon's test modules build 900 MiB of data at import), and a test that killed its
     # worker twice was never measured
     in_one_process = model.fresh_baseline + int(growths[-1] * 1.1)
-    fits = not model.killed and in_one_process <= model.usable + model.controller_rss
+    fits = not model.killed and not model.unfinished and in_one_process <= model.usable + model.controller_rss
     start = model.worker_start if model.worker_start is not None else WORKER_START_SECONDS
     if model.serial_cost is None and model.worker_collection is not None:
         # a run in one process collects the suite too: until one has measured what it pays beyond
@@ -232,7 +235,8 @@ def choose_workers(model: MemoryModel, cpus: int) -> tuple[int, str]:
                    f"{'measured' if model.dispatch_cost is not None else 'assumed'}) "
                    f"and cost {start:.1f}s to start ({measured})")
     if workers == 1:
-        return 1, "1 worker: one test at a time, in a worker that an OOM kill does not end the run with"
+        why = " (the last run ended before its end: what killed it is not known)" if model.unfinished else ""
+        return 1, f"1 worker: one test at a time, in a worker that an OOM kill does not end the run with{why}"
     return workers, f"{workers} workers: as many as the CPUs and the budget allow"
 
 
