@@ -20,6 +20,8 @@ from testdock.project.unittestdiscovery import find, parse, pytest_settings_for
     (' -s "$TESTS"', None),
     ('", "-s", "lib", "-p", "*tests.py")', ("lib", "*tests.py")),  # a nox session's arguments
     (" -s tests && coverage report", ("tests", "test*.py")),
+    (' -s tests -p "*_tests.py" {posargs}', ("tests", "*_tests.py")),
+    (" -k fast -s tests $(ARGS)", ("tests", "test*.py")),
 ])
 def test_the_commands_start_folder_and_pattern_are_read(rest: str, expected: tuple[str, str] | None) -> None:
     assert parse(rest) == expected
@@ -86,3 +88,11 @@ def test_a_projects_own_pytest_settings_are_never_replaced(tmp_path: Path) -> No
     assert project.unittest_settings is None
     apply(tmp_path, planned)
     assert "pytest" not in read_toml(tmp_path / "pyproject.toml")["tool"]
+
+
+def test_init_writes_them_where_the_project_has_testdocks_settings_already(tmp_path: Path) -> None:
+    _mkdocs_like(tmp_path, "pyproject.toml",
+                 "[project]\nname = 'pkg'\nversion = '1'\n[tool.testdock]\nproject = 'pkg'\n"
+                 "[tool.hatch.envs.test.scripts]\ntest = 'python -m unittest discover -s pkg -p \"*tests.py\"'\n")
+    apply(tmp_path, plan(tmp_path, InitOptions(base_image="python:3.11-slim"))[1])
+    assert read_toml(tmp_path / "pyproject.toml")["tool"]["pytest"]["ini_options"]["testpaths"] == ["pkg"]

@@ -137,22 +137,22 @@ def _pyproject_text(root: Path, project: Project, settings: Settings, options: I
             backend["health_path"] = settings.backend.health_path
             section["backend"] = backend
         tool["testdock"] = section
-        if project.unittest_settings is not None and "pytest" not in tool:
-            where, pytest_settings = project.unittest_settings
-            ini_options = tomlkit.table()
-            ini_options.add(tomlkit.comment(f"written by testdock init from the unittest discover command "
-                                            f"in {where}: pytest's own patterns find none of these tests"))
-            for key, values in pytest_settings.items():
-                ini_options[key] = values
-            pytest_table = tomlkit.table(is_super_table=True)
-            pytest_table["ini_options"] = ini_options
-            tool["pytest"] = pytest_table
     else:
         if options.base_image:
             existing["base_image"] = options.base_image
         if options.app:
             backend_table = existing.setdefault("backend", tomlkit.table())
             backend_table["app"] = options.app
+    if project.unittest_settings is not None and "pytest" not in tool:
+        where, pytest_settings = project.unittest_settings
+        ini_options = tomlkit.table()
+        ini_options.add(tomlkit.comment(f"written by testdock init from the unittest discover command "
+                                        f"in {where}: pytest's own patterns find none of these tests"))
+        for key, values in pytest_settings.items():
+            ini_options[key] = values
+        pytest_table = tomlkit.table(is_super_table=True)
+        pytest_table["ini_options"] = ini_options
+        tool["pytest"] = pytest_table
     return tomlkit.dumps(document)
 
 

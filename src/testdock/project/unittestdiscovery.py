@@ -58,10 +58,16 @@ def parse(rest: str) -> tuple[str, str] | None:
                 pattern = value
             index += 2
             continue
+        if word in ("-k", "--durations"):
+            index += 2  # a value of their own
+            continue
         if word.startswith("-"):
             index += 1  # -v, -b, -f: no bearing on which files are tests
             continue
-        positional.append(word)
+        if not any(mark in word for mark in ("{", "$", "%")):
+            # a placeholder for more arguments (tox's {posargs}, a Makefile's $(ARGS), "$@")
+            # names nothing
+            positional.append(word)
         index += 1
     if positional:
         start = positional[0]

@@ -155,7 +155,8 @@ def recover_unfinished(config: pytest.Config) -> int:
     memory plugin starts (pandera's run after a killed one planned as if it had none). How many
     tests' measurements were recovered; none in a worker, a nested run or a collection."""
     if RECOVERED_KEY not in config.stash:
-        own = not hasattr(config, "workerinput") and not os.environ.get(leaks.NESTED_ENV)
+        measuring = not config.getoption("no_testdock_memory") and config.getini("testdock_memory")
+        own = measuring and not hasattr(config, "workerinput") and not os.environ.get(leaks.NESTED_ENV)
         config.stash[RECOVERED_KEY] = (unfinished.recover(history_path(config), _kept_runs(config))
                                        if own and not config.option.collectonly else 0)
     return config.stash[RECOVERED_KEY]

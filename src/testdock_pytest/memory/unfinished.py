@@ -87,10 +87,10 @@ def recover(history: Path, keep: int) -> int:
             continue
         try:
             records, startups, overhead = read_records(claimed)
-            if records:
-                update_history(history, records, keep, startups, overhead.worker_memory,
-                               worker_collections=overhead.worker_collections, finished=False)
-                recovered += len(records)
+            # without records too: the run died, and what killed it is not known
+            update_history(history, records, keep, startups, overhead.worker_memory,
+                           worker_collections=overhead.worker_collections, finished=False)
+            recovered += len(records)
         except OSError:
             pass
         finally:

@@ -207,7 +207,6 @@ class ControllerHooks:
         """The tests whose worker died twice, kept in the history once, at the end."""
         sched = getattr(session.config.pluginmanager.get_plugin("dsession"), "sched", None)
         killed = [nodeid for nodeid, deaths in getattr(sched, "crashes", {}).items() if deaths > 1]
-        killed += getattr(sched, "abandoned", [])  # not run: others of their module died alone
         if killed:
             with contextlib.suppress(OSError):
                 remember_killed(history_path(session.config), killed)

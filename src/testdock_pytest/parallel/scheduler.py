@@ -81,6 +81,8 @@ class MemoryScheduling(LoadScheduling):
         self.model = model
         self.dist_mode = dist_mode  # the project's own --dist, which testdock's replaced
         self.units: dict[int, tuple[int, ...]] = {}  # test -> the tests run with it, in order
+        # a unit's tests left for the worker that runs it, handed out one at a time, in order
+        self._pinned: dict[WorkerController, list[int]] = {}
         self.controller_memory = controller_memory  # what the controller holds of its own now
         # what the container holds now, as the kernel counts it (None outside a limited cgroup):
         # the model counts the processes it knows of; this counts everything, workers on their way
@@ -96,7 +98,8 @@ class MemoryScheduling(LoadScheduling):
         self.alone_indices: set[int] = set()  # every test ever kept for the end, queued ones too
         self.crashes: Counter[str] = Counter()
         self._died_functions: dict[str, set[str]] = {}  # module -> its functions a worker died in
-        self._died_alone: Counter[str] = Counter()  # module -> its tests that died alone
+        self._died_alone: Counter[str] = Counter()  # the group kept for the end -> its deaths there
+        self._kept_with: dict[str, str] = {}  # test kept for the end -> the group it was kept with
         self.abandoned: list[str] = []  # tests not run: their module's tests die even alone
         self.differing_ids = 0  # tests whose parametrization ids differ between the workers
         self.collection_deaths: list[str] = []  # workers that died collecting, not replaced
@@ -283,6 +286,8 @@ class MemoryScheduling(LoadScheduling):
         model = self.model
         if model.max_worker_rss is not None:
             return baseline > model.max_worker_rss
+        if self._pinned.get(node):
+            return False  # its unit's tests share what it holds (a document's namespace)
         kept = baseline - model.fresh_baseline
         if kept < 32 * MiB or not self.pending:
             return False
@@ -535,6 +540,11 @@ class MemoryScheduling(LoadScheduling):
 
     def mark_test_complete(self, node: WorkerController, item_index: int, duration: float = 0) -> None:
         self.node2pending[node].remove(item_index)
+        if item_index in self.alone_indices:
+            # a test kept for the end with others ran to its end: their deaths were not all of them
+            nodeid = self._nodeid(item_index)
+            self._died_alone.pop(self._kept_with.get(nodeid, ""), None)
+            self._died_alone.pop(f"function {family_keys(nodeid)[0]}", None)
         self._head_started[node] = time.monotonic()  # its next admitted test, if any, starts now
         if self.controller_memory is not None and time.monotonic() - self._controller_read > 0.05:
             # at most every 50 ms: the read gives up the interpreter's lock, which execnet's
@@ -575,13 +585,16 @@ class MemoryScheduling(LoadScheduling):
                         f"replaced: the tests left take the other workers less than a fresh "
                         f"worker's start ({self.model.worker_start:.1f} s)")
         self.model.baselines.pop(node, None)
+        pinned = self._pinned.pop(node, [])
         if not pending:
+            self.pending[:0] = pinned
             self._fill_all()
             return None
         assert self.collection is not None
         crashitem = str(self.collection[pending.pop(0)])
-        self.pending[:0] = pending
-        self._fill_all()
+        self.pending[:0] = [*pending, *pinned]
+        # no filling here: xdist reports the crash next (requeue_alone), which may hold back the
+        # dead test's siblings before another worker takes them; it fills after
         return crashitem
 
     def _died_collecting(self, node: WorkerController) -> None:
@@ -606,21 +619,22 @@ class MemoryScheduling(LoadScheduling):
         """Re-run a test a worker died running, alone after the others; False the second time."""
         self.crashes[nodeid] += 1
         if self.crashes[nodeid] > 1 or self.collection is None:
-            module = nodeid.split("::")[0]
-            self._died_alone[module] += 1
-            if self._died_alone[module] >= ABANDON_AFTER:
-                self._abandon(module)
+            self._died_alone_in(nodeid)
+            self._fill_all()
             return False
         self._run_alone([self._position(nodeid)])
+        self._kept_with.setdefault(nodeid, f"function {family_keys(nodeid)[0]}")
         self._keep_family_alone(nodeid)
+        self._fill_all()
         return True
 
     def _keep_family_alone(self, nodeid: str) -> None:
         """The pending tests most like one whose worker died, none of them measured, run alone at
         the end too, once (a death there fails them at once, as a second death does): its other
         parametrizations, and once two of a module's functions have killed workers, the module's
-        other tests. pandera's modin tests killed worker after worker, one a parametrization,
-        every replacement paying the suite's heavy collection again."""
+        other tests (measured ones too where the dead test had been measured). pandera's modin
+        tests killed worker after worker, one a parametrization, every replacement paying the
+        suite's heavy collection again."""
         function = family_keys(nodeid)[0]
         module = nodeid.split("::")[0]
         died = self._died_functions.setdefault(module, set())
@@ -628,53 +642,88 @@ class MemoryScheduling(LoadScheduling):
         whole_module = len(died) >= 2
         if not whole_module and "[" not in nodeid:
             return
+        # a test the history had measured, dead: its measurements miss what killed it (pandera's
+        # modin tests grew 40 KiB each in pytest's process, their dask cluster's processes held the
+        # rest), so its family's measurements do not clear them either
+        trusted = nodeid not in self.model.expected
         siblings = [index for index in self.pending
                     if (self._nodeid(index).split("::")[0] == module if whole_module
                         else family_keys(self._nodeid(index))[0] == function)
-                    and self._nodeid(index) not in self.model.expected]
+                    and not (trusted and self._nodeid(index) in self.model.expected)]
+        group = f"module {module}" if whole_module else f"function {function}"
+        if whole_module:
+            # its functions taken in turn at the end: a light one passing between two deaths
+            # shows that the module's deaths are not all of it (see _died_alone_in)
+            rank: Counter[str] = Counter()
+            order = {}
+            for index in siblings:
+                key = family_keys(self._nodeid(index))[0]
+                order[index] = (rank[key], index)
+                rank[key] += 1
+            siblings.sort(key=order.__getitem__)
         for index in siblings:
             self.crashes[self._nodeid(index)] += 1  # as if it had died beside the others already
+            self._kept_with[self._nodeid(index)] = group
         why = ("of a module two of whose test functions killed their workers" if whole_module
                else "of the same test function as one whose worker died")
         self._run_alone(siblings, why, once=True)
 
-    def _abandon(self, module: str) -> None:
-        """The module's tests kept for the end because others of it died are not run: reported
-        failed, with the reason, as a test that died alone is."""
-        doomed = [index for index in self.solo
-                  if self._nodeid(index).split("::")[0] == module and self.crashes[self._nodeid(index)] >= 1]
+    def _died_alone_in(self, nodeid: str) -> None:
+        """A test kept for the end died there, alone: after ABANDON_AFTER of its function's tests
+        died so, or of the module's tests kept with it, with none of them passing in between, the
+        others kept for the end are not run."""
+        function = f"function {family_keys(nodeid)[0]}"
+        for group in dict.fromkeys((function, self._kept_with.get(nodeid, function))):
+            self._died_alone[group] += 1
+            if self._died_alone[group] >= ABANDON_AFTER:
+                self._abandon(group)
+
+    def _abandon(self, group: str) -> None:
+        """The tests kept for the end with those that died there are not run: reported failed,
+        with the reason, as a test that died alone is."""
+        # kept for the end: waiting there, or put back among the pending by a worker's death
+        waiting = [*self.solo, *(index for index in self.pending if index in self.alone_indices)]
+        doomed = [index for index in waiting if self.crashes[self._nodeid(index)] >= 1
+                  and group in (self._kept_with.get(self._nodeid(index)),
+                                f"function {family_keys(self._nodeid(index))[0]}")]
         if not doomed:
             return
-        self.solo[:] = [index for index in self.solo if index not in doomed]
+        gone = set(doomed)
+        self.solo[:] = [index for index in self.solo if index not in gone]
+        self.pending[:] = [index for index in self.pending if index not in gone]
         budget = format_size(self.model.budget)
-        reason = (f"not run: {self._died_alone[module]} tests of {module} needed more than the whole "
+        reason = (f"not run: {self._died_alone[group]} tests of the {group} needed more than the whole "
                   f"budget ({budget}), each alone on a fresh worker; this one, kept for the end "
-                  f"beside them, would cost a worker's start too. Give the phase more memory to "
-                  f"run them")
+                  f"with them, would cost a worker's start too. Give the phase more memory to run it")
         for index in doomed:
             nodeid = self._nodeid(index)
             self.abandoned.append(nodeid)
-            report = pytest.TestReport(nodeid=nodeid, location=(module, None, nodeid), keywords={},
+            path = nodeid.split("::")[0]
+            report = pytest.TestReport(nodeid=nodeid, location=(path, None, path), keywords={},
                                        outcome="failed", longrepr=reason, when="call")
             self.config.hook.pytest_runtest_logreport(report=report)
         notes = self.config.stash.setdefault(CRASHES_KEY, [])
-        notes.append(f"{module}: {len(doomed)} test(s) not run: {self._died_alone[module]} of its tests "
-                     f"needed more than {budget} alone, and these were kept for the end beside them")
+        notes.append(f"{len(doomed)} test(s) of the {group} not run: {self._died_alone[group]} tests "
+                     f"kept for the end with them needed more than {budget} alone")
 
     @property
     def tests_finished(self) -> bool:
-        if not self.collection_is_completed or self.pending or self.solo:
+        if not self.collection_is_completed or self.pending or self.solo or any(self._pinned.values()):
             return False
         return all(not queue for queue in self.node2pending.values())
 
     @property
     def has_pending(self) -> bool:
-        return bool(self.pending or self.solo or any(self.node2pending.values()))
+        return bool(self.pending or self.solo or any(self.node2pending.values())
+                    or any(self._pinned.values()))
 
     def _pick(self, node: WorkerController) -> int | None:
         """The next pending test for `node`: the first in the collection's order that fits
         beside what the other workers run now, else the first; it starts after `node`'s current
         test, so that one is not counted."""
+        pinned = self._pinned.get(node)
+        if pinned:
+            return pinned.pop(0)  # its unit's next test: admitted, as any successor, in its turn
         if not self.pending:
             return None
         others, _ = self._in_use(exclude=node)
@@ -720,7 +769,7 @@ class MemoryScheduling(LoadScheduling):
         return learning
 
     def _next(self, node: WorkerController) -> int | None:
-        if self.pending:
+        if self.pending or self._pinned.get(node):
             return self._pick(node)
         _, running = self._in_use()
         queued = self._all_queued()
@@ -792,7 +841,8 @@ class MemoryScheduling(LoadScheduling):
                     node.shutdown()
                     self.shutdown_sent.add(node)
                 return False
-            self._send(node, self._with_unit(index))
+            self._pin_unit(node, index)
+            self._send(node, [index])
             return True
         if not self._may_start(node, queue[0]):
             return False
@@ -802,9 +852,10 @@ class MemoryScheduling(LoadScheduling):
             return True
         # The successor only waits in the queue; a solo test queued this way still starts only
         # when nothing else runs (see _may_start).
-        successor = self._pick(node) if self.pending else self._solo_for(node)
+        successor = self._pick(node) if self.pending or self._pinned.get(node) else self._solo_for(node)
         if successor is not None:
-            self._send(node, self._with_unit(successor) if successor in self.units
+            self._pin_unit(node, successor)
+            self._send(node, [successor] if successor in self.units
                        else self._batch(node, queue[0], successor))
         elif self.pending:
             return False  # what is left waits for a sibling's measurement; so does the queued test
@@ -841,19 +892,18 @@ class MemoryScheduling(LoadScheduling):
             batch.append(self.pending.pop(0))
         return batch
 
-    def _with_unit(self, index: int) -> list[int]:
-        """The test and the pending tests of its unit (see units.py), in the collection's order:
-        sent together, they run on one worker one after the other (a worker's queue runs in
-        order); memory is reserved for the largest of them while they are queued."""
+    def _pin_unit(self, node: WorkerController, index: int) -> None:
+        """A unit's test (see units.py) sent to `node`: the unit's other pending tests go to that
+        worker alone, one at a time, each admitted in its turn as any successor is."""
         unit = self.units.get(index)
-        if unit is None:
-            return [index]
+        if unit is None or self._pinned.get(node):
+            return
         members = set(unit) - {index} - self.alone_indices
         taken = [other for other in self.pending if other in members]
         if taken:
             chosen = set(taken)
             self.pending[:] = [other for other in self.pending if other not in chosen]
-        return sorted([index, *taken])
+            self._pinned[node] = sorted(taken)
 
     def _batchable(self, index: int) -> bool:
         return self.model.informed(self._nodeid(index))

@@ -1,7 +1,7 @@
 """Tests that must run on one worker, in their order, under `--dist memory`.
 
-- The items of a test file that is not a Python module (a Sybil document's examples, a notebook's
-  cells under nbval, a YAML suite): such plugins run a file's items in one namespace (one kernel),
+- The items of a document or a notebook (a Sybil document's examples, a notebook's cells under
+  nbval): such plugins run a file's items in one namespace (one kernel),
   each example reading what the ones before it defined. Handed out one by one, parsel's
   `docs/usage.rst` failed 21 times with `NameError` on two workers.
 - The tests of one `@pytest.mark.xdist_group` (what xdist's `--dist loadgroup` keeps on one
@@ -27,6 +27,10 @@ from typing import Any
 
 import pytest
 
+# test files whose items share one namespace, each reading what the ones before it defined: a
+# document's examples (Sybil, pytest's doctest files), a notebook's cells (nbval); not data-driven
+# suites (YAML, JSON), whose cases stand alone
+DOCUMENT_SUFFIXES = (".rst", ".md", ".markdown", ".txt", ".ipynb")
 GROUPS_INPUT = "testdock_groups"  # the folder, in each worker's workerinput
 GROUPS_KEY = pytest.StashKey[str]()
 
@@ -49,7 +53,7 @@ def project_dist_mode(addopts: Sequence[str]) -> str | None:
 def unit_key(nodeid: str, mode: str | None) -> str | None:
     """The unit the test belongs to; None where it may run anywhere."""
     path, _, rest = nodeid.partition("::")
-    if rest and PurePosixPath(path).suffix not in ("", ".py"):  # a document, a notebook
+    if rest and PurePosixPath(path).suffix.lower() in DOCUMENT_SUFFIXES:
         return f"file:{path}"
     if mode == "loadfile":
         return f"file:{path}"
