@@ -93,6 +93,7 @@ def test_a_projects_own_pytest_settings_are_never_replaced(tmp_path: Path) -> No
 def test_init_writes_them_where_the_project_has_testdocks_settings_already(tmp_path: Path) -> None:
     _mkdocs_like(tmp_path, "pyproject.toml",
                  "[project]\nname = 'pkg'\nversion = '1'\n[tool.testdock]\nproject = 'pkg'\n"
-                 "[tool.hatch.envs.test.scripts]\ntest = 'python -m unittest discover -s pkg -p \"*tests.py\"'\n")
+                 "[tool.hatch.envs.test.scripts]\n"
+                 "test = 'python -m unittest discover -s pkg -p \"*tests.py\"'\n")
     apply(tmp_path, plan(tmp_path, InitOptions(base_image="python:3.11-slim"))[1])
     assert read_toml(tmp_path / "pyproject.toml")["tool"]["pytest"]["ini_options"]["testpaths"] == ["pkg"]
