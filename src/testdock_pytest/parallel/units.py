@@ -89,7 +89,7 @@ def describe(collection: Sequence[str], found: dict[int, tuple[int, ...]], mode:
     count = len(set(found.values()))
     example = collection[next(iter(found))].partition("::")[0]
     why = (f"the project's --dist {mode}" if mode in _TOGETHER_MODES
-           else "xdist_group marks, or files that are not Python modules")
+           else "xdist_group marks, or the items of a document or a notebook")
     return (f"testdock: the tests of {count} unit(s) each run on one worker, in their order "
             f"({why}; e.g. {example})")
 
