@@ -391,6 +391,11 @@ def test_locks_of_the_maintainers_own_tools_are_not_the_projects_requirements(tm
     ({"pyproject.toml": '[tool.coverage.run]\nplugins = ["covdefaults"]\n'}, ("covdefaults",)),
     # the project's own plugin is no distribution to install
     ({"tox.ini": "[coverage:run]\nplugins = tests.cover_plugin\n"}, ()),
+    # filelock: its plugin is tasks/coverage_pragmas.py, on pytest's pythonpath: no distribution
+    # of that name exists, and the build failed looking for one
+    ({"pyproject.toml": '[tool.coverage.run]\nplugins = ["covdefaults", "coverage_pragmas"]\n'
+                        '[tool.pytest.ini_options]\npythonpath = [".", "tasks"]\n',
+      "tasks/coverage_pragmas.py": ""}, ("covdefaults",)),
 ])
 def test_the_coverage_plugins_the_configuration_loads_are_installed_with_the_tools(
         tmp_path: Path, files: dict[str, str], plugins: tuple[str, ...]) -> None:

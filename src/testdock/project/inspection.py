@@ -702,15 +702,18 @@ def _coverage_selects_files(root: Path, data: dict[str, Any]) -> bool:
                for option in ("source", "include", "source_pkgs"))
 
 
-def _coverage_plugins(root: Path, data: dict[str, Any]) -> tuple[str, ...]:
+def _coverage_plugins(root: Path, data: dict[str, Any], pytest_options: dict[str, Any]) -> tuple[str, ...]:
     """The distributions of the plugins coverage's [run] settings load, by their top-level
     module (`Cython.Coverage` is Cython's; pip reads `coverage_conditional_plugin` as the
     distribution with hyphens)."""
     value = _coverage_run_option(root, data, "plugins")
     modules = value if isinstance(value, list) else re.split(r"[\s,]+", str(value or ""))
     plugins = (str(module).strip().partition(".")[0] for module in modules)
-    # a plugin of the project's own tree (`plugins = tests.coverage_plugin`) is no distribution
-    folders = [root, root / "src"]
+    # a plugin of the project's own tree (`plugins = tests.coverage_plugin`) is no distribution,
+    # there or in a folder pytest's `pythonpath` adds (filelock's tasks/coverage_pragmas.py)
+    extra = pytest_options.get("pythonpath", [])
+    extra = extra if isinstance(extra, list) else str(extra).split()
+    folders = [root, root / "src", *(root / str(folder) for folder in extra)]
     return tuple(dict.fromkeys(
         plugin for plugin in plugins if re.fullmatch(r"[A-Za-z_]\w*", plugin)
         and not any((folder / plugin).is_dir() or (folder / f"{plugin}.py").is_file() for folder in folders)))
@@ -893,7 +896,7 @@ def inspect_project(root: Path, app_override: str | None = None) -> Project:
         unittest_settings=unittest_settings,
         coverage_contexts_per_test=_coverage_contexts_per_test(root, data),
         coverage_selects_files=_coverage_selects_files(root, data),
-        coverage_plugins=_coverage_plugins(root, data),
+        coverage_plugins=_coverage_plugins(root, data, pytest_options),
         optional_requirements=(*((r, f"extra {key!r}") for key, requirements in collected.extras.items()
                                  if ":" not in key for r in requirements), *collected.declared),
         builds_extensions=installable and builds_extensions(
