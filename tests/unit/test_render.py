@@ -52,6 +52,16 @@ def test_every_image_is_multistage_labelled_and_non_root() -> None:
         assert text.index(f"COPY {SPECS[phase].requirements_path}") < text.index(" . /app\n")
 
 
+def test_the_execution_image_takes_the_trees_module_for_the_installed_one() -> None:
+    """The project is installed in the venv and its tree is in /app: syrupy's `-p syrupy` imports
+    it from the venv before `--doctest-modules` collects src/syrupy, and pytest refused every
+    module ("import file mismatch"); the same code, so the check is off in the images that run
+    the tests (the distroless stage too)."""
+    text = render_files(_project(), settings_from_table({"build": {"distroless": True}}))[
+        SPECS["execution"].dockerfile_path]
+    assert text.count("PY_IGNORE_IMPORTMISMATCH=1") == 2
+
+
 def test_base_image_defaults_to_the_projects_python_and_follows_settings() -> None:
     files = render_files(_project(python_version="3.11"), Settings())
     assert "ARG BASE_IMAGE=python:3.11-slim" in files["docker/pytest.execution.Dockerfile"]
