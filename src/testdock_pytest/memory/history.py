@@ -258,9 +258,8 @@ def update_history(path: Path, records: list[TestMemory], keep: int,
     workers (see dispatch_cost) or in one process (`serial`); forget long-unseen tests. A run
     not `finished` (recovered after its death) leaves the history marked so (see unfinished)."""
     with _no_garbage_collection():
-        history = _updated_history(path, records, keep, startups, worker_memory, dispatch, serial,
-                                   worker_collections, finished)
-    return history
+        return _updated_history(path, records, keep, startups, worker_memory, dispatch, serial,
+                                worker_collections, finished)
 
 
 def _updated_history(path: Path, records: list[TestMemory], keep: int, startups: dict[str, float] | None,

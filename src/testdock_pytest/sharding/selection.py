@@ -17,7 +17,7 @@ import pytest
 from testdock_pytest.memory import budget as budgets
 from testdock_pytest.memory.history import GROWTH, PEAK, load_history
 from testdock_pytest.memory.pertest import history_path
-from testdock_pytest.parallel.units import unit_key
+from testdock_pytest.parallel.units import group_name, unit_key
 from testdock_pytest.sharding.plan import (
     DEFAULT_BASELINE,
     Capacity,
@@ -116,9 +116,8 @@ class _ProjectFixtures:
 
 def group_of(item: pytest.Item, is_project_fixture: Any) -> str | None:
     """The name of the group `item` must share a shard with, or None when it may go anywhere."""
-    marker = item.get_closest_marker("xdist_group")
-    if marker is not None:
-        name = marker.args[0] if marker.args else marker.kwargs.get("name", "default")
+    name = group_name(item)
+    if name is not None:
         return f"xdist_group:{name}"
     # a document's examples (Sybil), a notebook's cells: one namespace, in order (see units)
     document = unit_key(item.nodeid, None)
